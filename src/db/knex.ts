@@ -1,0 +1,28 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+// COUNT(*) and SUM over integers come back as int8, and money sums as numeric: both fit a JS number
+// at this product's scale, and templates and JSON want numbers, not strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+export type Db = Knex;
+
+export function createDb(url: string, poolMax = 10): Db {
+  return knexFactory({
+    client: 'pg',
+    connection: { connectionString: url, application_name: 'switchboard' },
+    pool: { min: 0, max: poolMax },
+    acquireConnectionTimeout: 10_000,
+  });
+}
+
+/** Pings the database; false when it is unreachable. */
+export async function databaseIsUp(db: Db): Promise<boolean> {
+  const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, 3000, false).unref());
+  const ping = db.raw('SELECT 1').then(
+    () => true,
+    () => false,
+  );
+  return Promise.race([ping, timeout]);
+}
