@@ -1,0 +1,53 @@
+import type { Db } from '../knex.ts';
+
+export interface ProviderRow {
+  id: string;
+  name: string;
+  display_name: string;
+  kind: 'openai-compatible' | 'simulator';
+  base_url: string | null;
+  api_key_last4: string | null;
+  status: 'active' | 'inactive' | 'error';
+  model_count: number;
+}
+
+export interface ModelRow {
+  id: string;
+  name: string;
+  display_name: string;
+  model_type: 'llm' | 'vision' | 'embedding';
+  status: 'available' | 'beta' | 'deprecated' | 'offline';
+  input_price_per_1k: number;
+  output_price_per_1k: number;
+  context_window: number | null;
+  provider_name: string;
+  provider_display_name: string;
+}
+
+/** Providers with their model counts; the key is only ever read back as its last 4 characters. */
+export async function listProviders(db: Db): Promise<ProviderRow[]> {
+  return db('ai_providers as p')
+    .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
+    .groupBy('p.id')
+    .orderBy('p.display_name')
+    .select('p.id', 'p.name', 'p.display_name', 'p.kind', 'p.base_url', 'p.api_key_last4', 'p.status')
+    .count({ model_count: 'm.id' });
+}
+
+export async function listModels(db: Db): Promise<ModelRow[]> {
+  return db('ai_models as m')
+    .join('ai_providers as p', 'p.id', 'm.provider_id')
+    .orderBy(['p.display_name', 'm.display_name'])
+    .select(
+      'm.id',
+      'm.name',
+      'm.display_name',
+      'm.model_type',
+      'm.status',
+      'm.input_price_per_1k',
+      'm.output_price_per_1k',
+      'm.context_window',
+      'p.name as provider_name',
+      'p.display_name as provider_display_name',
+    );
+}

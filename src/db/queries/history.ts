@@ -1,0 +1,53 @@
+import type { Db } from '../knex.ts';
+
+export interface DeploymentRow {
+  id: string;
+  feature_name: string;
+  feature_display_name: string;
+  model_display_name: string;
+  environment: string;
+  kind: string;
+  status: string;
+  requested_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+  error: string | null;
+}
+
+export interface AuditRow {
+  id: number;
+  occurred_at: Date;
+  actor_type: string;
+  actor_label: string;
+  action: string;
+  entity_type: string;
+  entity_id: string | null;
+}
+
+export async function recentDeployments(db: Db, limit: number): Promise<DeploymentRow[]> {
+  return db('deployments as d')
+    .join('ai_features as f', 'f.id', 'd.feature_id')
+    .join('ai_models as m', 'm.id', 'd.model_id')
+    .orderBy('d.started_at', 'desc')
+    .limit(limit)
+    .select(
+      'd.id',
+      'f.name as feature_name',
+      'f.display_name as feature_display_name',
+      'm.display_name as model_display_name',
+      'd.environment',
+      'd.kind',
+      'd.status',
+      'd.requested_by',
+      'd.started_at',
+      'd.finished_at',
+      'd.error',
+    );
+}
+
+export async function recentAudit(db: Db, limit: number): Promise<AuditRow[]> {
+  return db('audit_log')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .select('id', 'occurred_at', 'actor_type', 'actor_label', 'action', 'entity_type', 'entity_id');
+}

@@ -1,0 +1,23 @@
+import type { Principal, SessionUser } from './types.ts';
+
+declare global {
+  namespace Express {
+    // passport puts the deserialised user here
+    interface User extends SessionUser {}
+    interface Request {
+      principal?: Principal;
+      correlationId: string;
+      htmx: { request: boolean; boosted: boolean; historyRestore: boolean; target?: string };
+    }
+  }
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    csrfToken?: string;
+    authenticatedAt?: number;
+    flash?: { kind: 'success' | 'error'; text: string }[];
+  }
+}
+
+export {};

@@ -1,0 +1,36 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { HttpError, notFound } from '../http-error.ts';
+import { render } from '../views.ts';
+import { isApi } from './auth.ts';
+
+export const notFoundHandler: RequestHandler = (req, _res, next) =>
+  next(notFound(isApi(req.originalUrl) ? 'Resource' : 'Page'));
+
+const statusOf = (err: unknown): number => {
+  if (err instanceof HttpError) return err.status;
+  const s = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+  return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
+};
+
+const messageOf = (err: unknown, status: number): string => {
+  if (err instanceof HttpError) return err.message;
+  if ((err as { code?: string }).code === 'EBADCSRFTOKEN') return 'This form has expired. Reload the page and try again.';
+  if (status === 413) return 'Request body too large';
+  if (status === 400) return 'Malformed request';
+  return 'Something went wrong on our side';
+};
+
+/** The one error handler: a page, a fragment for htmx, or the JSON error shape for /api. */
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const status = statusOf(err);
+  if (status >= 500) req.log.error({ err, correlationId: req.correlationId }, 'request failed');
+  const message = status >= 500 ? 'Something went wrong on our side' : messageOf(err, status);
+  const details = err instanceof HttpError ? err.details : undefined;
+  if (res.headersSent) return;
+  if (isApi(req.originalUrl)) {
+    const body = status >= 500 ? { success: false, error: message, correlation_id: req.correlationId } : { success: false, error: message, details };
+    return res.status(status).json(body);
+  }
+  res.locals.correlationId = req.correlationId;
+  render(req, res, { page: 'pages/error', partial: 'partials/error' }, { title: status === 404 ? 'Not found' : 'Error', status, message }, status);
+};

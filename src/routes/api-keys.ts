@@ -1,0 +1,43 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Db } from '../db/knex.ts';
+import { flash } from '../flash.ts';
+import { notFound } from '../http-error.ts';
+import { requireWrite } from '../middleware/auth.ts';
+import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
+import { fieldErrors } from '../validation.ts';
+import { render } from '../views.ts';
+
+const PATH = '/platform/ai-management/api-keys';
+const VIEW = { page: 'pages/api-keys' };
+const idParam = z.string().uuid();
+
+export function apiKeyRoutes(db: Db): Router {
+  const router = Router();
+
+  router.get(PATH, async (req, res) => {
+    render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {} });
+  });
+
+  router.post(PATH, requireWrite, async (req, res) => {
+    const parsed = newApiKeySchema.safeParse(req.body);
+    if (!parsed.success) {
+      const data = { title: 'API keys', keys: await listApiKeys(db), form: req.body ?? {}, errors: fieldErrors(parsed.error) };
+      return render(req, res, VIEW, data, 422);
+    }
+    // The token is shown in this response only: it is never stored, so there is no redirect to show it after.
+    const { key, token } = await createApiKey(db, req.principal!, parsed.data);
+    res.set('Cache-Control', 'no-store');
+    render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {}, created: { key, token } }, 201);
+  });
+
+  router.post(`${PATH}/:id/revoke`, requireWrite, async (req, res) => {
+    const id = idParam.safeParse(req.params.id);
+    if (!id.success) throw notFound('API key');
+    await revokeApiKey(db, req.principal!, id.data);
+    flash(req, 'success', 'API key revoked. Requests with it are refused from now on.');
+    res.redirect(303, PATH);
+  });
+
+  return router;
+}

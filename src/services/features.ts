@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import type { FeatureRow } from '../db/queries/features.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError } from '../http-error.ts';
+import { fieldErrors } from '../validation.ts';
+import { type Actor, recordAudit } from './audit.ts';
+
+export const newFeatureSchema = z.object({
+  name: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a slug: lowercase letters, digits and dashes, at most 63 characters'),
+  display_name: z.string().trim().min(1, 'is required').max(120, 'must be at most 120 characters'),
+  description: z.string().trim().max(2000, 'must be at most 2000 characters').default(''),
+  required_model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+});
+
+export async function createFeature(db: Db, actor: Actor, input: unknown): Promise<FeatureRow> {
+  const parsed = newFeatureSchema.safeParse(input);
+  if (!parsed.success) throw new HttpError(422, 'Invalid feature', fieldErrors(parsed.error));
+  return db.transaction(async (trx) => {
+    // ON CONFLICT keeps a race between two creators a clean 409 instead of a unique-violation 500.
+    const [feature] = await trx('ai_features').insert(parsed.data).onConflict('name').ignore().returning('*');
+    if (!feature) throw new HttpError(409, `A feature named ${parsed.data.name} already exists`, { name: 'is already taken' });
+    await recordAudit(trx, actor, { action: 'feature.created', entityType: 'feature', entityId: feature.id, after: parsed.data });
+    return feature as FeatureRow;
+  });
+}

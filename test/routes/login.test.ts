@@ -1,0 +1,142 @@
+import * as cheerio from 'cheerio';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeUser } from '../setup/factories.ts';
+import { startTestApp, type TestContext } from '../setup/app.ts';
+import { csrfOf, sessionIdOf, signIn } from '../setup/session.ts';
+
+let t: TestContext;
+beforeAll(() => {
+  t = startTestApp();
+});
+afterAll(() => t.close());
+
+const errorOf = (html: string) => cheerio.load(html)('[role="alert"]').text().trim();
+
+describe('POST /login', () => {
+  it('when the credentials are right, then it redirects with 303 to the overview and the session is signed in', async () => {
+    const user = await makeUser(t.db, 'viewer');
+    const agent = request.agent(t.app);
+    const page = await agent.get('/login').expect(200);
+    const res = await agent.post('/login').type('form').send({ email: user.email.toUpperCase(), password: user.password, _csrf: csrfOf(page.text) });
+    expect(res.status).toBe(303);
+    expect(res.headers.location).toBe('/platform/ai-management');
+    const overview = await agent.get('/platform/ai-management').expect(200);
+    expect(cheerio.load(overview.text)('.who').text()).toContain(user.email);
+  });
+
+  it('when the password is wrong or the user unknown, then both get the same 401 answer', async () => {
+    const user = await makeUser(t.db);
+    const attempt = async (email: string) => {
+      const agent = request.agent(t.app);
+      const page = await agent.get('/login');
+      return agent.post('/login').type('form').send({ email, password: 'not-the-password', _csrf: csrfOf(page.text) });
+    };
+    const wrong = await attempt(user.email);
+    const unknown = await attempt(`nobody-${user.email}`);
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(errorOf(wrong.text)).toBe('Invalid email or password.');
+    expect(errorOf(unknown.text)).toBe(errorOf(wrong.text));
+  });
+
+  it('when the CSRF token is missing or wrong, then it refuses with 403 and signs nobody in', async () => {
+    const user = await makeUser(t.db);
+    const agent = request.agent(t.app);
+    await agent.get('/login');
+    const missing = await agent.post('/login').type('form').send({ email: user.email, password: user.password });
+    const forged = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: 'forged' });
+    expect(missing.status).toBe(403);
+    expect(forged.status).toBe(403);
+    await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+  });
+
+  it('when signing in, then the session id issued before sign-in is replaced', async () => {
+    const user = await makeUser(t.db);
+    const agent = request.agent(t.app);
+    const page = await agent.get('/login');
+    const before = sessionIdOf(page.headers['set-cookie']);
+    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) });
+    const after = sessionIdOf(res.headers['set-cookie']);
+    expect(before).toBeTruthy();
+    expect(after).toBeTruthy();
+    expect(after).not.toBe(before);
+    expect(await t.db('sessions').where({ sid: before }).first()).toBeUndefined();
+  });
+
+  it('when an account fails too often, then it answers 429 even with the right password, known or unknown alike', async () => {
+    const user = await makeUser(t.db);
+    const agent = request.agent(t.app);
+    const page = await agent.get('/login');
+    const csrf = csrfOf(page.text);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await agent.post('/login').type('form').send({ email: user.email, password: 'wrong-password', _csrf: csrf });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    const right = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: csrf });
+    expect(right.status).toBe(429);
+    const unknownStatuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await agent.post('/login').type('form').send({ email: `ghost-${user.email}`, password: 'x', _csrf: csrf });
+      unknownStatuses.push(res.status);
+    }
+    expect(unknownStatuses).toEqual(statuses);
+  });
+
+  it('when the fields are empty, then it answers 422 with a message', async () => {
+    const agent = request.agent(t.app);
+    const page = await agent.get('/login');
+    const res = await agent.post('/login').type('form').send({ email: '', password: '', _csrf: csrfOf(page.text) });
+    expect(res.status).toBe(422);
+    expect(errorOf(res.text)).toBe('Enter your email.');
+  });
+
+  it('when next points to another site, then it still redirects inside the console', async () => {
+    const user = await makeUser(t.db);
+    const agent = request.agent(t.app);
+    const page = await agent.get('/login');
+    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next: '//evil.example/', _csrf: csrfOf(page.text) });
+    expect(res.headers.location).toBe('/platform/ai-management');
+  });
+});
+
+describe('POST /logout', () => {
+  it('when signing out, then the session is destroyed and its cookie no longer works', async () => {
+    const user = await makeUser(t.db);
+    const agent = await signIn(t.app, user.email, user.password);
+    const page = await agent.get('/platform/ai-management').expect(200);
+    const csrf = cheerio.load(page.text)('form.signout input[name="_csrf"]').val() as string;
+    const sessions = await t.db('sessions').whereRaw(`sess::jsonb -> 'passport' ->> 'user' = ?`, [user.id]);
+    expect(sessions).toHaveLength(1);
+    await agent.post('/logout').type('form').send({ _csrf: csrf }).expect(303).expect('location', '/login');
+    expect(await t.db('sessions').where({ sid: sessions[0].sid }).first()).toBeUndefined();
+    await agent.get('/platform/ai-management').expect(303);
+  });
+});
+
+describe('session lifetime', () => {
+  it('when a session is older than its absolute lifetime, then it is ended even while active', async () => {
+    const short = startTestApp({ sessionAbsoluteMs: 400 });
+    try {
+      const user = await makeUser(short.db);
+      const agent = await signIn(short.app, user.email, user.password);
+      await agent.get('/platform/ai-management').expect(200);
+      await new Promise((r) => setTimeout(r, 600));
+      await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('when the session is idle, then its cookie expires after the idle timeout and is renewed by activity', async () => {
+    const user = await makeUser(t.db);
+    const agent = await signIn(t.app, user.email, user.password);
+    const res = await agent.get('/platform/ai-management').expect(200);
+    const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('sb.sid='))!;
+    const expires = new Date(/Expires=([^;]+)/.exec(cookie)![1]).getTime();
+    expect(expires - Date.now()).toBeGreaterThan(29 * 60 * 1000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(30 * 60 * 1000);
+  });
+});

@@ -1,0 +1,51 @@
+import { Writable } from 'node:stream';
+import { inject } from 'vitest';
+import { type App, createApp } from '../../src/app.ts';
+import type { AppConfig } from '../../src/config.ts';
+import { createDb, type Db } from '../../src/db/knex.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export const databaseUrl = () => inject('databaseUrl');
+
+export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  return {
+    databaseUrl: databaseUrl(),
+    sessionSecret: 'test-session-secret-that-is-long-enough-0123456789',
+    secretsKey: Buffer.alloc(32, 7),
+    logLevel: 'info',
+    tzDisplay: 'UTC',
+    trustProxy: false,
+    sessionIdleMs: 30 * 60 * 1000,
+    sessionAbsoluteMs: 12 * 60 * 60 * 1000,
+    ...overrides,
+  };
+}
+
+export interface TestContext {
+  app: App;
+  db: Db;
+  /** Every log line the app wrote, as text. */
+  logs: () => string;
+  close(): Promise<void>;
+}
+
+/** A fresh app on the test database, logging into memory so tests can read what it logged. */
+export function startTestApp(overrides: Partial<AppConfig> = {}, db: Db = createDb(databaseUrl(), 5)): TestContext {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const app = createApp({ db, config: testConfig(overrides), logger: createLogger('info', sink) });
+  return {
+    app,
+    db,
+    logs: () => lines.join(''),
+    async close() {
+      await app.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+import crypto from 'node:crypto';
+import type { Db } from '../../src/db/knex.ts';
+import { createApiKey } from '../../src/services/api-keys.ts';
+import { createUser } from '../../src/services/users.ts';
+import type { Role, TokenScope } from '../../src/types.ts';
+
+const SYSTEM = { kind: 'system', label: 'test' } as const;
+export const suffix = () => crypto.randomBytes(4).toString('hex');
+
+export async function makeUser(db: Db, role: Role = 'admin') {
+  const email = `${role}-${suffix()}@example.test`;
+  const password = `pw-${suffix()}-${suffix()}`;
+  const user = await createUser(db, SYSTEM, { email, password, role });
+  return { ...user, password };
+}
+
+export async function makeToken(db: Db, scope: TokenScope) {
+  return createApiKey(db, SYSTEM, { name: `test ${scope} ${suffix()}`, scope });
+}
