@@ -1,0 +1,11 @@
+import { seedDemo } from '../../seeds/demo.ts';
+import { seedReference } from '../../seeds/reference.ts';
+import { runCli } from './run.ts';
+
+await runCli('npm run db:seed   (SEED_DEMO=1 adds the demo history)', {}, async ({ db, settings }) => {
+  const added = await seedReference(db);
+  console.log(`Reference data: ${added} rows added (existing rows are left as they are).`);
+  if (!settings.seedDemo) return;
+  const demo = await seedDemo(db);
+  console.log(demo.seeded ? `Demo history: ${demo.events} events, ${demo.assignments} assignments, ${demo.deployments} deployments.` : 'Demo history is already there.');
+});

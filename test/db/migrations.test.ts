@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { migrateLatest, rollbackAll } from '../../src/db/migrate.ts';
+import { ensureUsagePartitions } from '../../src/db/partitions.ts';
+import { seedReference } from '../../seeds/reference.ts';
+import { MODELS, PROVIDERS } from '../../seeds/reference-data.ts';
+import { withScratchDatabase } from '../setup/scratch-db.ts';
+import type { Db } from '../../src/db/knex.ts';
+
+const tables = async (db: Db) =>
+  (await db.raw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex_%' ORDER BY 1`)).rows.map(
+    (r: { tablename: string }) => r.tablename,
+  );
+
+describe('migrations', () => {
+  it('when migrated up, down and up again, then the schema comes back whole and down leaves nothing behind', async () => {
+    await withScratchDatabase(async (db) => {
+      const applied = await migrateLatest(db);
+      expect(applied.length).toBeGreaterThan(10);
+      const first = await tables(db);
+      expect(first).toEqual(expect.arrayContaining(['users', 'sessions', 'ai_providers', 'ai_models', 'ai_features', 'feature_model_assignments', 'deployments', 'ai_usage_logs', 'ai_usage_logs_default', 'ai_usage_event_keys', 'usage_rollup_minute', 'usage_rollup_hour', 'prompt_versions', 'prompt_activations', 'api_keys', 'audit_log', 'health_checks']));
+      expect(await rollbackAll(db)).toHaveLength(applied.length);
+      expect(await tables(db)).toEqual([]);
+      const functions = await db.raw(`SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change')`);
+      expect(functions.rows).toEqual([]);
+      expect(await migrateLatest(db)).toEqual(applied);
+      expect(await tables(db)).toEqual(first);
+    });
+  });
+});
+
+describe('reference seed', () => {
+  it('when run twice, then the second run adds nothing and leaves an admin\'s edits alone', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      expect(await seedReference(db)).toBe(3 + PROVIDERS.length + MODELS.length);
+      await db('ai_models').where({ name: 'gpt-4o' }).update({ display_name: 'Edited' });
+      expect(await seedReference(db)).toBe(0);
+      expect(await db('ai_models').where({ name: 'gpt-4o' }).first('display_name')).toEqual({ display_name: 'Edited' });
+      const statuses = await db('ai_models').distinct('status').pluck('status');
+      const types = await db('ai_models').distinct('model_type').pluck('model_type');
+      expect(statuses.sort()).toEqual(['available', 'beta', 'deprecated', 'offline']);
+      expect(types.sort()).toEqual(['embedding', 'llm', 'vision']);
+      const features = await db('ai_features').orderBy('name').select('name', 'required_model_type');
+      expect(features).toEqual([
+        { name: 'ai-search', required_model_type: 'embedding' },
+        { name: 'chatbot', required_model_type: 'llm' },
+        { name: 'photo-tagging', required_model_type: 'vision' },
+      ]);
+      const keyless = await db('ai_providers').whereNot({ kind: 'simulator' }).select('status', 'api_key_last4');
+      expect(keyless.every((p) => p.status === 'inactive' && p.api_key_last4 === null)).toBe(true);
+    });
+  });
+});
+
+describe('schema constraints', () => {
+  it('when a second active assignment is made for the same feature and environment, then the database refuses it', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      await seedReference(db);
+      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
+      const models = await db('ai_models').where({ model_type: 'llm' }).limit(2).pluck('id');
+      const row = (model_id: string) => ({ feature_id: feature.id, model_id, environment: 'production', assigned_by: 'test' });
+      await db('feature_model_assignments').insert(row(models[0]));
+      await expect(db('feature_model_assignments').insert(row(models[1]))).rejects.toThrow(/feature_model_assignments_one_active/);
+      await expect(db('feature_model_assignments').insert({ ...row(models[1]), environment: 'qa' })).rejects.toThrow(/check constraint/);
+    });
+  });
+
+  it('when the audit log is updated, deleted or truncated, then the database refuses', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      await db('audit_log').insert({ actor_type: 'system', actor_label: 't', action: 'x.y', entity_type: 'z' });
+      await expect(db('audit_log').update({ actor_label: 'changed' })).rejects.toThrow(/append-only/);
+      await expect(db('audit_log').delete()).rejects.toThrow(/append-only/);
+      await expect(db.raw('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+    });
+  });
+
+  it('when events fall outside every monthly partition, then they land in the default one and move out when their month is created', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      await seedReference(db);
+      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
+      const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
+      const at = new Date(Date.UTC(2031, 4, 10));
+      await db('ai_usage_logs').insert({ event_id: 'far-future', feature_id: feature.id, model_id: model.id, provider_id: model.provider_id, environment: 'production', status: 'success', response_time_ms: 10, created_at: at });
+      expect(await db('ai_usage_logs_default').count({ n: '*' })).toEqual([{ n: 1 }]);
+      expect(await ensureUsagePartitions(db, at, 0, 0)).toBe(1);
+      expect(await db('ai_usage_logs_default').count({ n: '*' })).toEqual([{ n: 0 }]);
+      expect(await db('ai_usage_logs_2031_05').count({ n: '*' })).toEqual([{ n: 1 }]);
+      expect(await db('ai_usage_logs').count({ n: '*' })).toEqual([{ n: 1 }]);
+    });
+  });
+});

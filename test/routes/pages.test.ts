@@ -1,0 +1,75 @@
+import * as cheerio from 'cheerio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeUser, suffix } from '../setup/factories.ts';
+import { startTestApp, type TestContext } from '../setup/app.ts';
+import { type Agent, signIn } from '../setup/session.ts';
+
+let t: TestContext;
+let agent: Agent;
+beforeAll(async () => {
+  t = startTestApp();
+  const user = await makeUser(t.db, 'viewer');
+  agent = await signIn(t.app, user.email, user.password);
+});
+afterAll(() => t.close());
+
+const page = async (path: string) => cheerio.load((await agent.get(path).expect(200).expect('vary', /HX-Request/)).text);
+
+describe('the shell', () => {
+  it('when a page is shown, then it has the navigation, the current page marked, the CSRF meta and local scripts only', async () => {
+    const $ = await page('/platform/ai-management/models');
+    expect($('nav a').map((_i, a) => $(a).text()).get()).toEqual(['Overview', 'Features', 'Models & Providers', 'Audit log', 'API keys']);
+    expect($('nav a[aria-current="page"]').text()).toBe('Models & Providers');
+    expect($('meta[name="csrf-token"]').attr('content')).toMatch(/^[0-9a-f]{64,}$/);
+    const scripts = $('script').map((_i, s) => $(s).attr('src')).get();
+    expect(scripts).toEqual(['/static/vendor/htmx.min.js', '/static/js/app.js']);
+    expect($('script:not([src])')).toHaveLength(0);
+  });
+});
+
+describe('GET /platform/ai-management/features', () => {
+  it('when a feature has an active assignment, then its model shows in that environment and "No model assigned" elsewhere', async () => {
+    const name = `feat-${suffix()}`;
+    const [feature] = await t.db('ai_features').insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' }).returning('id');
+    const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
+    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', assigned_by: 'test' });
+    const $ = await page('/platform/ai-management/features');
+    const row = $(`tr[data-feature="${name}"]`);
+    expect(row.find('th').text()).toContain(`Feature ${name}`);
+    expect(row.find('td[data-env="staging"]').text()).toContain('GPT-4o mini');
+    expect(row.find('td[data-env="staging"]').text()).toContain('OpenAI');
+    expect(row.find('td[data-env="production"]').text().trim()).toBe('No model assigned');
+  });
+});
+
+describe('GET /platform/ai-management/models', () => {
+  it('when shown, then every provider and model in the database is listed with its real price and status', async () => {
+    const $ = await page('/platform/ai-management/models');
+    const providers = await t.db('ai_providers').pluck('name');
+    expect($('tr[data-provider]').map((_i, r) => $(r).attr('data-provider')).get().sort()).toEqual(providers.sort());
+    expect($('tr[data-provider="simulator"] td').eq(1).text()).toBe('served by Switchboard');
+    const sonnet = $('tr[data-model="claude-3-5-sonnet-20241022"] td');
+    expect(sonnet.eq(3).text()).toBe('$0.003');
+    expect(sonnet.eq(4).text()).toBe('$0.015');
+    expect($('tr[data-model="gpt-4-vision-preview"] .badge').text()).toBe('offline');
+  });
+});
+
+describe('GET /platform/ai-management/audit', () => {
+  it('when changes were made, then the newest appear first with their actor', async () => {
+    await makeUser(t.db, 'viewer');
+    const $ = await page('/platform/ai-management/audit');
+    const first = $('#audit tbody tr').first();
+    expect(first.find('code').first().text()).toBe('user.created');
+    expect(first.find('td').eq(1).text()).toContain('test');
+  });
+});
+
+describe('GET /platform/ai-management', () => {
+  it('when shown, then every feature is listed and the page says plainly that live metrics are not built yet', async () => {
+    const $ = await page('/platform/ai-management');
+    const names = await t.db('ai_features').pluck('name');
+    expect($('tr[data-feature]')).toHaveLength(names.length);
+    expect($('.notice').text()).toContain('not built yet');
+  });
+});
