@@ -23,6 +23,7 @@ export async function prepareDatabase(db: Db, settings: Settings, logger: Logger
   if (settings.seedDemo) {
     const demo = await seedDemo(db);
     if (demo.seeded) logger.info(demo, 'demo history seeded');
+    if (demo.skipped) logger.warn(`demo history not seeded: ${demo.skipped}`);
   }
 }
 

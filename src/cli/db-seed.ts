@@ -7,5 +7,6 @@ await runCli('npm run db:seed   (SEED_DEMO=1 adds the demo history)', {}, async 
   console.log(`Reference data: ${added} rows added (existing rows are left as they are).`);
   if (!settings.seedDemo) return;
   const demo = await seedDemo(db);
-  console.log(demo.seeded ? `Demo history: ${demo.events} events, ${demo.assignments} assignments, ${demo.deployments} deployments.` : 'Demo history is already there.');
+  if (demo.seeded) console.log(`Demo history: ${demo.events} events, ${demo.assignments} assignments, ${demo.deployments} deployments.`);
+  else console.log(demo.skipped ? `Demo history not seeded: ${demo.skipped}.` : 'Demo history is already there.');
 });
