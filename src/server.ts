@@ -4,6 +4,7 @@ import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type S
 import { openDatabase } from './db/open.ts';
 import { createLogger } from './logger.ts';
 import { ensureDemoAdmin, prepareDatabase } from './prepare.ts';
+import { countUsers } from './services/users.ts';
 
 const SHUTDOWN_GRACE_MS = 20_000;
 
@@ -33,6 +34,7 @@ async function main() {
   const { db, instance } = database;
   await prepareDatabase(db, settings, logger);
   const demoAdmin = embedded ? await ensureDemoAdmin(db, settings.dataDir) : undefined;
+  const nobody = !embedded && (await countUsers(db)) === 0;
 
   const app = createApp({
     db,
@@ -54,6 +56,7 @@ async function main() {
     console.log(`\nSwitchboard is running at ${url}`);
     if (demoAdmin) console.log(`Demo admin: ${demoAdmin.email} / ${demoAdmin.password} (also in ${settings.dataDir}/demo-admin.txt)`);
     else if (embedded) console.log(`Demo admin credentials, if you have not changed them: ${settings.dataDir}/demo-admin.txt`);
+    if (nobody) console.log('No users yet: create one with npm run admin:create -- --email E --password P');
   });
 
   let stopping = false;
