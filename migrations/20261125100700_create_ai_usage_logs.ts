@@ -15,6 +15,8 @@ export async function up(knex: Knex): Promise<void> {
       input_tokens     integer NOT NULL DEFAULT 0 CHECK (input_tokens >= 0),
       output_tokens    integer NOT NULL DEFAULT 0 CHECK (output_tokens >= 0),
       cost_usd         numeric(14, 8) NOT NULL DEFAULT 0 CHECK (cost_usd >= 0),
+      -- The part of cost_usd spent on input tokens (the rest is output): the cost breakdown by direction.
+      input_cost_usd   numeric(14, 8) NOT NULL DEFAULT 0 CHECK (input_cost_usd >= 0 AND input_cost_usd <= cost_usd),
       created_at       timestamptz NOT NULL,
       ingested_at      timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (id, created_at)

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
+import { HIST_COLUMNS } from '../src/metrics/histogram.ts';
 
-// Pre-aggregated usage per bucket and per feature × model × provider × environment, so that
-// dashboards read O(buckets) rows. latency_hist holds counts per fixed latency bucket (the bounds
-// live with the metrics code); rollup_cursors records how far each rollup has read the raw rows.
+// Pre-aggregated usage per bucket and per feature × model × provider × environment, so dashboards
+// read O(buckets) rows. lat_NN count requests per fixed latency bucket (src/metrics/histogram.ts).
 const rollupTable = (name: string) => `
   CREATE TABLE ${name} (
     bucket         timestamptz NOT NULL,
@@ -15,10 +15,11 @@ const rollupTable = (name: string) => `
     errors         integer NOT NULL CHECK (errors >= 0),
     timeouts       integer NOT NULL CHECK (timeouts >= 0),
     latency_sum_ms bigint NOT NULL CHECK (latency_sum_ms >= 0),
-    latency_hist   integer[] NOT NULL,
+    ${HIST_COLUMNS.map((c) => `${c} integer NOT NULL DEFAULT 0`).join(',\n    ')},
     input_tokens   bigint NOT NULL CHECK (input_tokens >= 0),
     output_tokens  bigint NOT NULL CHECK (output_tokens >= 0),
     cost_usd       numeric(18, 8) NOT NULL CHECK (cost_usd >= 0),
+    input_cost_usd numeric(18, 8) NOT NULL CHECK (input_cost_usd >= 0),
     PRIMARY KEY (feature_id, bucket, model_id, provider_id, environment),
     CHECK (requests = successes + errors + timeouts)
   );
@@ -30,14 +31,58 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     ${rollupTable('usage_rollup_minute')}
     ${rollupTable('usage_rollup_hour')}
+
+    -- Requests and failures per minute, one row per hour and feature, model or provider: what
+    -- uptime ("good minutes") is counted from without reading a row per minute.
+    CREATE TABLE usage_minute_counts (
+      scope    text NOT NULL CHECK (scope IN ('feature', 'model', 'provider')),
+      scope_id uuid NOT NULL,
+      hour     timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
+      requests integer[] NOT NULL CHECK (cardinality(requests) = 60),
+      failures integer[] NOT NULL CHECK (cardinality(failures) = 60),
+      PRIMARY KEY (scope, scope_id, hour)
+    );
+
+    -- When each end user of a feature was last seen: the users active in a range ending now are
+    -- exactly those last seen inside it, so unique users is one indexed count, exact.
+    CREATE TABLE usage_feature_users (
+      feature_id   uuid NOT NULL REFERENCES ai_features (id) ON DELETE RESTRICT,
+      end_user_id  text NOT NULL,
+      last_seen_at timestamptz NOT NULL,
+      PRIMARY KEY (feature_id, end_user_id)
+    );
+    CREATE INDEX usage_feature_users_recent ON usage_feature_users (feature_id, last_seen_at);
+
+    -- How far the rollups have read ai_usage_logs, by id (insertion order).
     CREATE TABLE rollup_cursors (
       name       text PRIMARY KEY,
       last_id    bigint NOT NULL DEFAULT 0,
       updated_at timestamptz NOT NULL DEFAULT now()
     );
+    INSERT INTO rollup_cursors (name) VALUES ('usage');
+
+    -- Bad minutes of an hour's arrays: requests, and an error rate at or above the threshold (%).
+    CREATE FUNCTION bad_minutes(requests integer[], failures integer[], threshold numeric) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+      SELECT count(*)::integer FROM unnest(requests, failures) AS u(r, f) WHERE r > 0 AND f * 100 >= threshold * r
+    $$;
+
+    -- Adds two arrays element by element (minute counts of the same hour).
+    CREATE FUNCTION add_arrays(a integer[], b integer[]) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+      SELECT array_agg(x + y ORDER BY i) FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
+    $$;
   `);
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw('DROP TABLE rollup_cursors; DROP TABLE usage_rollup_hour; DROP TABLE usage_rollup_minute;');
+  await knex.raw(`
+    DROP FUNCTION add_arrays(integer[], integer[]);
+    DROP FUNCTION bad_minutes(integer[], integer[], numeric);
+    DROP TABLE rollup_cursors;
+    DROP TABLE usage_feature_users;
+    DROP TABLE usage_minute_counts;
+    DROP TABLE usage_rollup_hour;
+    DROP TABLE usage_rollup_minute;
+  `);
 }

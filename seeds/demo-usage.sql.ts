@@ -93,10 +93,11 @@ keys AS (
   INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM logs
 )
 INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
-                           response_time_ms, input_tokens, output_tokens, cost_usd, created_at, ingested_at)
+                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, ingested_at)
 SELECT l.event_id, l.feature_id, l.model_id, l.provider_id, l.environment, l.end_user_id, l.status,
        l.response_time_ms, l.input_tokens, l.output_tokens,
-       round(l.input_tokens / 1000.0 * m.input_price_per_1k + l.output_tokens / 1000.0 * m.output_price_per_1k, 8),
+       round(l.input_tokens * m.input_price_per_1k / 1000, 8) + round(l.output_tokens * m.output_price_per_1k / 1000, 8),
+       round(l.input_tokens * m.input_price_per_1k / 1000, 8),
        l.created_at, l.created_at
 FROM logs l JOIN ai_models m ON m.id = l.model_id
 `;

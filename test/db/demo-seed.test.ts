@@ -35,7 +35,8 @@ describe('demo seed', () => {
 
       // Real costs from each model's pricing, a model of the right type, its own provider.
       expect(await one(db, `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
-        WHERE l.cost_usd <> round(l.input_tokens / 1000.0 * m.input_price_per_1k + l.output_tokens / 1000.0 * m.output_price_per_1k, 8)
+        WHERE l.input_cost_usd <> round(l.input_tokens * m.input_price_per_1k / 1000, 8)
+           OR l.cost_usd - l.input_cost_usd <> round(l.output_tokens * m.output_price_per_1k / 1000, 8)
            OR l.provider_id <> m.provider_id`)).toEqual({ n: 0 });
       expect(await one(db, `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
         JOIN ai_features f ON f.id = l.feature_id WHERE m.model_type <> f.required_model_type`)).toEqual({ n: 0 });

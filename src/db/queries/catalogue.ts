@@ -20,6 +20,7 @@ export interface ModelRow {
   input_price_per_1k: number;
   output_price_per_1k: number;
   context_window: number | null;
+  provider_id: string;
   provider_name: string;
   provider_display_name: string;
 }
@@ -47,6 +48,7 @@ export async function listModels(db: Db): Promise<ModelRow[]> {
       'm.input_price_per_1k',
       'm.output_price_per_1k',
       'm.context_window',
+      'p.id as provider_id',
       'p.name as provider_name',
       'p.display_name as provider_display_name',
     );

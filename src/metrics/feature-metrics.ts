@@ -1,0 +1,115 @@
+import type { Db } from '../db/knex.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import { headline, shares, trendOf, uptimeOf } from './definitions.ts';
+import { percentileFromHistogram } from './histogram.ts';
+import {
+  badMinutes, exactPercentiles, requestsByLocalHour, type Sums, sumsByBucket, sumsByModel, sumsByScope, toSums, uniqueUsers,
+} from './queries.ts';
+import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, windowOf } from './ranges.ts';
+import { performanceScore, scoreLabel } from './scores.ts';
+import { wholeHourOffsets } from './time-zone.ts';
+
+/** Up to this many events in a range, percentiles are exact (from raw rows) instead of from the histogram. */
+export const EXACT_PERCENTILES_UP_TO = 20_000;
+
+function addSums(all: Iterable<Sums>): Sums {
+  const t = toSums(undefined);
+  for (const s of all) {
+    for (const k of ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', 'cost_usd', 'input_cost_usd', 'input_tokens', 'output_tokens'] as const) t[k] += s[k];
+    s.hist.forEach((c, i) => (t.hist[i] += c));
+  }
+  return t;
+}
+
+/**
+ * The feature dashboard's figures for a range ending now (the plan's FeatureMetrics, with p50/p95/p99
+ * and per-point p95 and requests), all read in one snapshot so they agree with each other.
+ */
+export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+  const w = windowOf(range, now);
+  const { bucket, bucketMs } = RANGES[range];
+  const ids = [feature.id];
+  return db.transaction(
+    async (trx) => {
+      const buckets = await sumsByBucket(trx, 'feature', ids, w, bucket, bucketMs);
+      const total = addSums(buckets.values());
+      const [byModel, previous, bad, users, hours, exact] = [
+        await sumsByModel(trx, 'feature', ids, w),
+        await sumsByScope(trx, 'feature', ids, previousWindow(range, now)),
+        await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w),
+        await uniqueUsers(trx, ids, w.from),
+        await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now)),
+        total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null,
+      ];
+      const models = await trx('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
+      const h = headline(total);
+      const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
+      const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
+      const uniqueUsersCount = users.get(feature.id) ?? 0;
+      const previousCost = previous.get(feature.id)?.cost_usd ?? 0;
+      const peak = [...hours.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
+      const realtime = {
+        uptime,
+        error_rate: h.error_rate,
+        response_time: h.response_time,
+        requests_per_minute: total.requests / minutesIn(range),
+        success_rate: h.success_rate,
+        cost_per_request: h.cost_per_request,
+        p50, p95, p99,
+      };
+      const performance = performanceScore(realtime);
+      return {
+        realtime,
+        historical: {
+          timeRange: range,
+          bucket,
+          data: bucketStarts(range, w.from, now).map((start) => {
+            const s = buckets.get(start.getTime()) ?? toSums(undefined);
+            const point = headline(s);
+            return {
+              timestamp: new Date(Math.max(start.getTime(), w.from.getTime())).toISOString(),
+              requests: s.requests,
+              throughput: s.requests,
+              response_time: point.response_time,
+              p95: exact ? (exact.byBucket.get(start.getTime())?.[1] ?? null) : percentileFromHistogram(s.hist, 0.95),
+              error_rate: point.error_rate,
+              cost: s.cost_usd,
+            };
+          }),
+        },
+        usage: {
+          total_requests: total.requests,
+          unique_users: uniqueUsersCount,
+          unique_users_approximate: false,
+          peak_usage_hour: peak ? peak[0] : null,
+          avg_requests_per_user: uniqueUsersCount ? total.requests / uniqueUsersCount : null,
+        },
+        costs: {
+          total_cost: total.cost_usd,
+          previous_cost: previousCost,
+          cost_trend: trendOf(total.cost_usd, previousCost),
+          cost_breakdown: shares(
+            models
+              .map((m) => ({ category: m.display_name as string, model_id: m.id as string, amount: byModel.get(m.id)!.cost_usd, requests: byModel.get(m.id)!.requests }))
+              .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
+          ),
+          cost_by_direction: shares([
+            { category: 'input', amount: total.input_cost_usd },
+            { category: 'output', amount: total.cost_usd - total.input_cost_usd },
+          ]),
+        },
+        performance: performance && {
+          ...performance,
+          labels: {
+            reliability: scoreLabel(realtime.uptime, 99, 95),
+            speed: scoreLabel(realtime.response_time === null ? null : 2000 - realtime.response_time, 1000, 500),
+            accuracy: scoreLabel(realtime.success_rate, 98, 95),
+          },
+        },
+      };
+    },
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
+}
+
+export type FeatureMetrics = Awaited<ReturnType<typeof featureMetrics>>;

@@ -1,0 +1,66 @@
+import { HIST_COLUMNS, bucketOf } from './histogram.ts';
+
+/**
+ * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
+ * rollup: minute and hour buckets, per-minute counts for uptime, and users' last-seen times.
+ * Upserts add to what is there, so late events land in their own (old) buckets.
+ */
+export function foldRowsSql(where: string): string {
+  const sums = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
+  const addOnConflict = sums.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
+  const keyCols = 'feature_id, model_id, provider_id, environment';
+  return `
+WITH rows AS MATERIALIZED (
+  SELECT l.created_at, l.feature_id, l.model_id, l.provider_id, l.environment, l.end_user_id, l.status,
+         l.response_time_ms, ${bucketOf('l.response_time_ms')} AS hb, l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd
+  FROM ai_usage_logs l WHERE ${where}
+),
+minute_agg AS MATERIALIZED (
+  SELECT date_trunc('minute', created_at) AS bucket, ${keyCols},
+         count(*)::int AS requests,
+         count(*) FILTER (WHERE status = 'success')::int AS successes,
+         count(*) FILTER (WHERE status = 'error')::int AS errors,
+         count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
+         sum(response_time_ms)::bigint AS latency_sum_ms,
+         ${HIST_COLUMNS.map((c, i) => `count(*) FILTER (WHERE hb = ${i + 1})::int AS ${c}`).join(', ')},
+         sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+         sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
+  FROM rows GROUP BY 1, 2, 3, 4, 5
+),
+to_minutes AS (
+  INSERT INTO usage_rollup_minute AS t (bucket, ${keyCols}, ${sums.join(', ')})
+  SELECT bucket, ${keyCols}, ${sums.join(', ')} FROM minute_agg
+  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+),
+to_hours AS (
+  INSERT INTO usage_rollup_hour AS t (bucket, ${keyCols}, ${sums.join(', ')})
+  SELECT date_trunc('hour', bucket), ${keyCols}, ${sums.map((c) => `sum(${c})`).join(', ')}
+  FROM minute_agg GROUP BY 1, 2, 3, 4, 5
+  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+),
+per_minute AS MATERIALIZED (
+  SELECT 'feature' AS scope, feature_id AS scope_id, bucket, sum(requests) AS r, sum(errors + timeouts) AS f FROM minute_agg GROUP BY 2, 3
+  UNION ALL
+  SELECT 'model', model_id, bucket, sum(requests), sum(errors + timeouts) FROM minute_agg GROUP BY 2, 3
+  UNION ALL
+  SELECT 'provider', provider_id, bucket, sum(requests), sum(errors + timeouts) FROM minute_agg GROUP BY 2, 3
+),
+hours AS (SELECT DISTINCT scope, scope_id, date_trunc('hour', bucket) AS hour FROM per_minute),
+to_counts AS (
+  INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures)
+  SELECT h.scope, h.scope_id, h.hour,
+         array_agg(coalesce(m.r, 0)::int ORDER BY g.i), array_agg(coalesce(m.f, 0)::int ORDER BY g.i)
+  FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
+  LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.bucket = h.hour + g.i * interval '1 minute'
+  GROUP BY 1, 2, 3
+  ON CONFLICT (scope, scope_id, hour) DO UPDATE
+    SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures)
+),
+to_users AS (
+  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_at)
+  SELECT feature_id, end_user_id, max(created_at) FROM rows WHERE end_user_id IS NOT NULL GROUP BY 1, 2
+  ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+  WHERE excluded.last_seen_at > t.last_seen_at
+)
+SELECT count(*)::int AS rows FROM rows`;
+}

@@ -1,0 +1,79 @@
+import type { Db } from '../db/knex.ts';
+import { foldRowsSql } from './rollup-sql.ts';
+
+/** Advisory lock keys: one rollup at a time; ingestion holds INGEST shared while it inserts. */
+export const ROLLUP_LOCK = 0x5b_0001;
+export const INGEST_LOCK = 0x5b_0002;
+/** Rows folded per transaction, so one run never holds locks for long. */
+const BATCH_IDS = 500_000;
+
+export interface RollupRun {
+  ran: boolean;
+  rows: number;
+  cursor: number;
+}
+
+/**
+ * The highest id that is final: read in a transaction that holds INGEST_LOCK exclusively, which it
+ * gets only when no ingest transaction is open (they hold it shared while they insert). So every
+ * row at or below it is committed, and no smaller id can appear later.
+ */
+async function watermark(db: Db): Promise<number> {
+  return db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [INGEST_LOCK]);
+    const { rows } = await trx.raw('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS id FROM ai_usage_logs_id_seq');
+    return Number(rows[0].id);
+  });
+}
+
+/**
+ * Folds the rows inserted since the last run into the rollups, by insertion order (id), and moves
+ * the cursor in the same transaction. Idempotent; when another instance holds the lock it returns
+ * at once with ran: false, so several app instances run each tick once.
+ */
+export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
+  let rows = 0;
+  for (;;) {
+    const final = await watermark(db);
+    const step = await db.transaction(async (trx) => {
+      const { rows: lock } = await trx.raw('SELECT pg_try_advisory_xact_lock(?) AS ok', [ROLLUP_LOCK]);
+      if (!lock[0].ok) return undefined;
+      const { last_id: from } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+      const to = Math.min(final, Number(from) + BATCH_IDS);
+      if (to <= from) return { rows: 0, cursor: Number(from), more: false };
+      const { rows: folded } = await trx.raw(foldRowsSql('l.id > :from AND l.id <= :to'), { from, to });
+      await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: to, updated_at: trx.fn.now() });
+      return { rows: folded[0].rows as number, cursor: to, more: to === Number(from) + BATCH_IDS };
+    });
+    if (!step) return { ran: false, rows, cursor: -1 };
+    rows += step.rows;
+    if (!step.more) return { ran: true, rows, cursor: step.cursor };
+  }
+}
+
+/**
+ * Rebuilds the rollups from raw rows: all of them, or the whole hours covering [from, to).
+ * Rows past the cursor are left to the next run, as always.
+ */
+export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): Promise<number> {
+  return db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
+    const { last_id: cursor } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+    if (!range) {
+      await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_minute_counts, usage_feature_users');
+      const { rows } = await trx.raw(foldRowsSql('l.id <= :cursor'), { cursor });
+      return rows[0].rows as number;
+    }
+    const bounds = {
+      from: new Date(Math.floor(range.from.getTime() / 3_600_000) * 3_600_000),
+      to: new Date(Math.ceil(range.to.getTime() / 3_600_000) * 3_600_000),
+      cursor,
+    };
+    for (const table of ['usage_rollup_minute', 'usage_rollup_hour']) {
+      await trx(table).where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
+    }
+    await trx('usage_minute_counts').where('hour', '>=', bounds.from).andWhere('hour', '<', bounds.to).delete();
+    const { rows } = await trx.raw(foldRowsSql('l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to'), bounds);
+    return rows[0].rows as number;
+  });
+}

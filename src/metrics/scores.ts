@@ -1,0 +1,47 @@
+/** Scores, grades and status colours of the reference plan, with every sub-score clamped to 0–100. */
+const clamp = (x: number) => Math.min(100, Math.max(0, x));
+
+export type Tone = 'good' | 'warning' | 'bad' | 'none';
+export type Grade = 'A+' | 'A' | 'B' | 'C' | 'D';
+
+export interface PerformanceScore {
+  score: number;
+  grade: Grade;
+  reliability: number;
+  speed: number;
+  accuracy: number;
+}
+
+/** null without data: a score of nothing is not a D. */
+export function performanceScore(m: { uptime: number | null; response_time: number | null; success_rate: number | null }): PerformanceScore | null {
+  if (m.uptime === null || m.response_time === null || m.success_rate === null) return null;
+  const reliability = clamp((m.uptime / 99) * 100);
+  const speed = clamp(((2000 - m.response_time) / 2000) * 100);
+  const accuracy = clamp(m.success_rate);
+  const score = (reliability + speed + accuracy) / 3;
+  const grade: Grade = score >= 90 ? 'A+' : score >= 80 ? 'A' : score >= 70 ? 'B' : score >= 60 ? 'C' : 'D';
+  return { score, grade, reliability, speed, accuracy };
+}
+
+/** Excellent / Good / Needs improvement, as the plan labels reliability, speed and accuracy. */
+export function scoreLabel(value: number | null, good: number, ok: number): string | null {
+  if (value === null) return null;
+  return value >= good ? 'Excellent' : value >= ok ? 'Good' : 'Needs improvement';
+}
+
+export const uptimeTone = (v: number | null): Tone => (v === null ? 'none' : v >= 99 ? 'good' : v >= 95 ? 'warning' : 'bad');
+export const responseTone = (v: number | null): Tone => (v === null ? 'none' : v <= 1000 ? 'good' : v <= 2000 ? 'warning' : 'bad');
+export const successTone = (v: number | null): Tone => (v === null ? 'none' : v >= 98 ? 'good' : v >= 95 ? 'warning' : 'bad');
+
+/** 100 at ≤ 500 ms, falling linearly to 0 at ≥ 5000 ms. */
+export const latencyScore = (ms: number) => clamp(((5000 - ms) / 4500) * 100);
+
+/**
+ * Provider health (SPEC §4, last 24 h): 0.5 × success rate + 0.3 × uptime + 0.2 × latency score,
+ * capped at 50 after a failed active probe in the last 15 minutes; null without traffic.
+ */
+export function healthScore(m: { success_rate: number | null; uptime: number | null; response_time: number | null }, failedProbeRecently: boolean): number | null {
+  if (m.success_rate === null || m.uptime === null || m.response_time === null) return null;
+  const score = 0.5 * m.success_rate + 0.3 * m.uptime + 0.2 * latencyScore(m.response_time);
+  return failedProbeRecently ? Math.min(score, 50) : score;
+}

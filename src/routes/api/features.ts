@@ -1,0 +1,79 @@
+import { Router } from 'express';
+import { type ActiveAssignmentRow, activeAssignments, type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
+import type { Db } from '../../db/knex.ts';
+import { notFound } from '../../http-error.ts';
+import { featureMetrics } from '../../metrics/feature-metrics.ts';
+import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
+import { requireRead, requireWrite } from '../../middleware/auth.ts';
+import { createFeature } from '../../services/features.ts';
+import { flagOf, timeRangeOf } from './params.ts';
+
+const BASE = '/platform/ai-management/features';
+
+/** The plan's AIFeatureWithMetrics shape (metrics only when asked for). */
+function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: Summary) {
+  return {
+    id: f.id,
+    name: f.name,
+    display_name: f.display_name,
+    description: f.description,
+    status: f.status,
+    required_model_type: f.required_model_type,
+    settings: {
+      error_rate_threshold: Number(f.error_rate_threshold),
+      latency_threshold_ms: f.latency_threshold_ms,
+      monthly_budget_usd: f.monthly_budget_usd,
+    },
+    current_model: production
+      ? { id: production.model_id, name: production.model_name, display_name: production.model_display_name, provider_name: production.provider_name }
+      : null,
+    ...(metrics && {
+      metrics: {
+        uptime: metrics.uptime,
+        error_rate: metrics.error_rate,
+        response_time: metrics.response_time,
+        p95: metrics.p95,
+        total_requests: metrics.total_requests,
+        success_rate: metrics.success_rate,
+        cost_per_request: metrics.cost_per_request,
+        total_cost: metrics.total_cost,
+      },
+    }),
+  };
+}
+
+export function featureApiRoutes(db: Db, timeZone: string): Router {
+  const router = Router();
+
+  router.get(BASE, requireRead, async (req, res) => {
+    const range = timeRangeOf(req);
+    const withMetrics = flagOf(req, 'include_metrics');
+    const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
+    const metrics = withMetrics ? await featureSummaries(db, features, range, new Date()) : undefined;
+    const data = withAssignments(features, assignments).map((f) => featureJson(f, f.assignments.production, metrics?.get(f.id)));
+    res.json({ success: true, data, ...(withMetrics && { metadata: { time_range: range, generated_at: new Date().toISOString() } }) });
+  });
+
+  router.get(`${BASE}/:id`, requireRead, async (req, res) => {
+    const feature = await findFeature(db, String(req.params.id));
+    if (!feature) throw notFound('Feature');
+    const [withModels] = withAssignments([feature], await activeAssignments(db));
+    res.json({ success: true, data: featureJson(feature, withModels.assignments.production) });
+  });
+
+  router.get(`${BASE}/:id/metrics`, requireRead, async (req, res) => {
+    const range = timeRangeOf(req);
+    const feature = await findFeature(db, String(req.params.id));
+    if (!feature) throw notFound('Feature');
+    const now = new Date();
+    const data = await featureMetrics(db, feature, range, now, timeZone);
+    res.json({ success: true, data, metadata: { feature_id: feature.id, time_range: range, generated_at: now.toISOString(), time_zone: timeZone } });
+  });
+
+  router.post(BASE, requireWrite, async (req, res) => {
+    const feature = await createFeature(db, req.principal!, req.body);
+    res.status(201).json({ success: true, data: featureJson(feature) });
+  });
+
+  return router;
+}

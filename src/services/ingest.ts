@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import type { Db } from '../db/knex.ts';
+import { INGEST_LOCK } from '../metrics/rollup.ts';
+
+export const MAX_EVENTS = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const eventSchema = z.object({
+  event_id: z.string({ message: 'is required' }).min(1, 'is required').max(200, 'must be at most 200 characters'),
+  feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100),
+  model: z.string({ message: 'is required (name or id)' }).min(1).max(200),
+  provider: z.string().min(1).max(100).optional(),
+  environment: z.enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' }).default('production'),
+  end_user_id: z.string().max(200, 'must be at most 200 characters').nullish(),
+  status: z.enum(['success', 'error', 'timeout'], { message: 'must be one of success, error, timeout' }),
+  response_time_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(3_600_000, 'must be at most 3600000'),
+  input_tokens: z.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(100_000_000).default(0),
+  output_tokens: z.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(100_000_000).default(0),
+  cost_usd: z.number({ message: 'must be a number' }).min(0, 'must be 0 or more').max(100_000, 'must be at most 100000').optional(),
+  created_at: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional(),
+});
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: { index: number; error: string }[];
+}
+
+interface Catalogue {
+  features: Map<string, { id: string }>;
+  models: { id: string; name: string; provider_id: string; provider_name: string }[];
+}
+
+async function loadCatalogue(db: Db): Promise<Catalogue> {
+  const [features, models] = await Promise.all([
+    db('ai_features').select('id', 'name'),
+    db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select('m.id', 'm.name', 'm.provider_id', 'p.name as provider_name'),
+  ]);
+  return { features: new Map(features.flatMap((f) => [[f.id, f], [f.name, f]])), models };
+}
+
+/** The model an event names: by id, or by name (with its provider when two providers share the name). */
+function resolveModel(c: Catalogue, model: string, provider?: string) {
+  const matches = c.models.filter((m) => (UUID.test(model) ? m.id === model.toLowerCase() : m.name === model));
+  const fitting = provider ? matches.filter((m) => m.provider_id === provider || m.provider_name === provider) : matches;
+  if (fitting.length === 1) return fitting[0];
+  if (fitting.length > 1) return `model ${model} is offered by several providers; name the provider or send the model id`;
+  return provider && matches.length ? `model ${model} is not offered by provider ${provider}` : `unknown model ${model}`;
+}
+
+const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
+
+/**
+ * Validates each event on its own, stores the valid ones in one statement (idempotent by
+ * event_id through ai_usage_event_keys) and answers only after the commit.
+ */
+export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
+  const catalogue = await loadCatalogue(db);
+  const rejected: IngestResult['rejected'] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  const rows: object[] = [];
+  events.forEach((raw, index) => {
+    const aliased = raw && typeof raw === 'object' ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw } : raw;
+    const parsed = eventSchema.safeParse(aliased);
+    if (!parsed.success) return rejected.push({ index, error: describe(parsed.error.issues[0]) });
+    const e = parsed.data;
+    const feature = catalogue.features.get(e.feature);
+    if (!feature) return rejected.push({ index, error: `unknown feature ${e.feature}` });
+    const model = resolveModel(catalogue, e.model, e.provider);
+    if (typeof model === 'string') return rejected.push({ index, error: model });
+    const createdAt = e.created_at ? new Date(e.created_at) : now;
+    if (createdAt.getTime() > now.getTime()) return rejected.push({ index, error: 'created_at is in the future' });
+    if (seen.has(e.event_id)) return void duplicates++;
+    seen.add(e.event_id);
+    rows.push({
+      event_id: e.event_id, feature_id: feature.id, model_id: model.id, environment: e.environment, end_user_id: e.end_user_id ?? null,
+      status: e.status, response_time_ms: e.response_time_ms, input_tokens: e.input_tokens, output_tokens: e.output_tokens,
+      cost_usd: e.cost_usd ?? null, created_at: createdAt.toISOString(),
+    });
+  });
+  const accepted = rows.length ? await insertEvents(db, rows) : 0;
+  return { accepted, duplicates: duplicates + rows.length - accepted, rejected };
+}
+
+async function insertEvents(db: Db, rows: object[]): Promise<number> {
+  return db.transaction(async (trx) => {
+    // Shared: many ingests at once; the rollup takes it exclusively to know which ids are final.
+    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [INGEST_LOCK]);
+    const { rowCount } = await trx.raw(INSERT_SQL, { events: JSON.stringify(rows) });
+    return rowCount ?? 0;
+  });
+}
+
+// Cost from the model's list prices when the event has none; a given cost is split between input
+// and output in proportion to what the list prices would charge.
+const INSERT_SQL = `
+WITH input AS (
+  SELECT * FROM jsonb_to_recordset(:events::jsonb) AS e(
+    event_id text, feature_id uuid, model_id uuid, environment text, end_user_id text, status text,
+    response_time_ms integer, input_tokens integer, output_tokens integer, cost_usd numeric, created_at timestamptz)
+),
+priced AS (
+  SELECT e.*, m.provider_id, round(e.cost_usd, 8) AS given,
+         round(e.input_tokens * m.input_price_per_1k / 1000, 8) AS list_in,
+         round(e.output_tokens * m.output_price_per_1k / 1000, 8) AS list_out
+  FROM input e JOIN ai_models m ON m.id = e.model_id
+),
+costed AS (
+  SELECT p.*, coalesce(p.given, p.list_in + p.list_out) AS cost,
+         CASE WHEN p.given IS NULL THEN p.list_in
+              WHEN p.list_in + p.list_out > 0 THEN round(p.given * p.list_in / (p.list_in + p.list_out), 8)
+              WHEN p.input_tokens + p.output_tokens > 0 THEN round(p.given * p.input_tokens / (p.input_tokens + p.output_tokens), 8)
+              ELSE p.given END AS input_cost
+  FROM priced p
+),
+keys AS (
+  INSERT INTO ai_usage_event_keys (event_id, created_at)
+  SELECT event_id, created_at FROM costed ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+)
+INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
+                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
+SELECT c.event_id, c.feature_id, c.model_id, c.provider_id, c.environment, c.end_user_id, c.status,
+       c.response_time_ms, c.input_tokens, c.output_tokens, c.cost, c.input_cost, c.created_at
+FROM costed c JOIN keys k ON k.event_id = c.event_id`;
