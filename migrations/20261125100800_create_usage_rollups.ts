@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
-import { HIST_COLUMNS } from '../src/metrics/histogram.ts';
 
 // Pre-aggregated usage per bucket and per feature × model × provider × environment, so dashboards
-// read O(buckets) rows. lat_NN count requests per fixed latency bucket (src/metrics/histogram.ts).
+// read O(buckets) rows. lat_00 … lat_38 count requests per fixed latency bucket; their bounds are
+// BOUNDS in src/metrics/histogram.ts (changing them needs a new migration and a rollup rebuild).
+const HIST_COLUMNS = Array.from({ length: 39 }, (_v, i) => `lat_${String(i).padStart(2, '0')}`);
 const rollupTable = (name: string) => `
   CREATE TABLE ${name} (
     bucket         timestamptz NOT NULL,

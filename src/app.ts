@@ -47,8 +47,9 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
     await store.close();
   };
 
-  app.locals.eta = createEta(process.env.NODE_ENV === 'production');
+  app.locals.eta = createEta(config.cacheTemplates);
   app.disable('x-powered-by');
+  app.set('case sensitive routing', true);
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(
@@ -92,8 +93,6 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(staticRoutes());
   app.use(healthRoutes(db));
 
-  app.use(express.urlencoded({ extended: false, limit: '100kb' }));
-  app.use(express.json({ limit: '1mb' }));
   app.use(
     session({
       store,
@@ -111,8 +110,11 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(sessionLocals);
 
   app.get('/', (_req, res) => res.redirect(303, '/platform/ai-management'));
-  app.use(authRoutes(passport));
+  app.use(authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' })));
   app.use(requireAuth);
+  // Bodies are parsed only for callers who are signed in or hold a token.
+  app.use(express.urlencoded({ extended: false, limit: '100kb' }));
+  app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
   app.use('/api', featureApiRoutes(db, config.tzDisplay), catalogueApiRoutes(db), usageApiRoutes(db));
   app.use(overviewRoutes(db));

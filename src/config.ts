@@ -13,6 +13,8 @@ export interface Settings {
   seedDemo: boolean;
   trustProxy: boolean;
   production: boolean;
+  /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
+  development: boolean;
 }
 
 /** What the app needs once the database and secrets are resolved. */
@@ -23,6 +25,8 @@ export interface AppConfig {
   logLevel: Settings['logLevel'];
   tzDisplay: string;
   trustProxy: boolean;
+  /** Compile templates once (production) instead of reading them on every render (development). */
+  cacheTemplates: boolean;
   /** Idle timeout of a session, in milliseconds. */
   sessionIdleMs: number;
   /** Absolute lifetime of a session, in milliseconds. */
@@ -83,6 +87,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     seedDemo: e.SEED_DEMO ?? embedded,
     trustProxy: e.TRUST_PROXY,
     production: e.NODE_ENV === 'production',
+    development: e.NODE_ENV === 'development',
   });
 }
 

@@ -15,6 +15,8 @@ export const DEMO_ADMIN_EMAIL = 'admin@switchboard.local';
 
 /** Everything a start does before serving: schema, partitions, reference data, demo data. */
 export async function prepareDatabase(db: Db, settings: Settings, logger: Logger): Promise<void> {
+  const { rows } = await db.raw('SHOW server_version_num');
+  if (Number(rows[0].server_version_num) < 150000) throw new Error(`PostgreSQL 15 or newer is needed (this server is ${rows[0].server_version_num})`);
   const applied = await migrateLatest(db);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   await ensureUsagePartitions(db, new Date());

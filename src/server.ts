@@ -1,8 +1,12 @@
+import fs from 'node:fs';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { createApp } from './app.ts';
 import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { createLogger } from './logger.ts';
+import { startJobs } from './jobs/index.ts';
+import { runRollup } from './metrics/rollup.ts';
 import { ensureDemoAdmin, prepareDatabase } from './prepare.ts';
 import { countUsers } from './services/users.ts';
 
@@ -30,10 +34,13 @@ async function main() {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
 
   const t0 = Date.now();
-  const database = await openDatabase(settings, (line) => logger.debug({ postgres: line }));
+  const database = await openDatabase(settings, 'server', (line) => logger.debug({ postgres: line }));
   const { db, instance } = database;
   await prepareDatabase(db, settings, logger);
   const demoAdmin = embedded ? await ensureDemoAdmin(db, settings.dataDir) : undefined;
+  const caughtUp = await runRollup({ db });
+  if (caughtUp.rows) logger.info({ rows: caughtUp.rows }, 'rollups caught up');
+  const stopJobs = startJobs(db, logger);
   const nobody = !embedded && (await countUsers(db)) === 0;
 
   const app = createApp({
@@ -46,6 +53,7 @@ async function main() {
       logLevel: settings.logLevel,
       tzDisplay: settings.tzDisplay,
       trustProxy: settings.trustProxy,
+      cacheTemplates: !settings.development,
       sessionIdleMs: SESSION_IDLE_MS,
       sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
     },
@@ -55,7 +63,9 @@ async function main() {
     logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');
     console.log(`\nSwitchboard is running at ${url}`);
     if (demoAdmin) console.log(`Demo admin: ${demoAdmin.email} / ${demoAdmin.password} (also in ${settings.dataDir}/demo-admin.txt)`);
-    else if (embedded) console.log(`Demo admin credentials, if you have not changed them: ${settings.dataDir}/demo-admin.txt`);
+    else if (embedded && fs.existsSync(path.join(settings.dataDir, 'demo-admin.txt'))) {
+      console.log(`Demo admin credentials, if you have not changed them: ${settings.dataDir}/demo-admin.txt`);
+    }
     if (nobody) console.log('No users yet: create one with npm run admin:create -- --email E --password P');
   });
 
@@ -69,6 +79,7 @@ async function main() {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    await stopJobs();
     await app.close();
     await database.close();
     process.exit(0);

@@ -30,7 +30,7 @@ export async function runCli<O extends NonNullable<ParseArgsConfig['options']>>(
   try {
     const { values } = parseArgs({ options, strict: true, allowPositionals: false });
     const settings = loadSettings();
-    const database = await openDatabase(settings);
+    const database = await openDatabase(settings, 'cli');
     close = database.close;
     const applied = await migrateLatest(database.db);
     await command({ db: database.db, settings, values, applied });

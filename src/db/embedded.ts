@@ -19,6 +19,8 @@ export interface EmbeddedOptions {
   database: string;
   /** Extra `-c name=value` settings, such as fsync=off for tests. */
   settings?: Record<string, string>;
+  /** Take over a cluster found running (left by a crashed server, or started by a CLI command). */
+  adopt?: boolean;
   log?: (line: string) => void;
 }
 
@@ -27,17 +29,34 @@ const STOP_TIMEOUT_MS = 15_000;
 const urlOf = (o: EmbeddedOptions, port: number) =>
   `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${port}/${o.database}`;
 
-/** The port of a cluster already running on this data directory, if any. */
-export function runningClusterPort(dir: string): number | undefined {
+export const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function runningCluster(dir: string): { pid: number; port: number } | undefined {
   const pidFile = path.join(dir, 'postmaster.pid');
   if (!fs.existsSync(pidFile)) return undefined;
   const [pid, , , port] = fs.readFileSync(pidFile, 'utf8').split('\n');
-  try {
-    process.kill(Number(pid), 0);
-  } catch {
-    return undefined; // stale lock file: postgres replaces it on start
+  // A stale lock file (the postmaster is gone) is replaced by postgres on start.
+  return isAlive(Number(pid)) ? { pid: Number(pid), port: Number(port) } : undefined;
+}
+
+/** The port of a cluster already running on this data directory, if any. */
+export const runningClusterPort = (dir: string) => runningCluster(dir)?.port;
+
+/** Fast shutdown of the postmaster running on `dir`, waiting until it is gone. */
+async function stopRunning(dir: string): Promise<void> {
+  const running = runningCluster(dir);
+  if (!running) return;
+  process.kill(running.pid, 'SIGINT');
+  for (let waited = 0; waited < STOP_TIMEOUT_MS && runningCluster(dir); waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return Number(port);
 }
 
 export function portIsFree(port: number): Promise<boolean> {
@@ -78,7 +97,7 @@ export async function openEmbeddedCluster(o: EmbeddedOptions): Promise<EmbeddedC
   const log = o.log ?? (() => {});
   const running = runningClusterPort(o.dir);
   if (running !== undefined) {
-    return { url: urlOf(o, running), owned: false, stop: async () => {} };
+    return { url: urlOf(o, running), owned: Boolean(o.adopt), stop: o.adopt ? () => stopRunning(o.dir) : async () => {} };
   }
   const port = (await portIsFree(o.port)) ? o.port : await freePort();
   const flags = Object.entries({ unix_socket_directories: '', ...o.settings }).flatMap(([k, v]) => [

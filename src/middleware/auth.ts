@@ -42,7 +42,12 @@ export function identify(db: Db, absoluteMs: number): RequestHandler {
   };
 }
 
-const safeNext = (url: string) => (url.startsWith('/') && !url.startsWith('//') ? url : '/');
+/** A local path to return to after sign-in; anything that could leave this origin becomes '/'. */
+function safeNext(url: string): string {
+  if (!url.startsWith('/') || /[\\\u0000-\u001f]/.test(url)) return '/';
+  const parsed = new URL(url, 'http://switchboard.invalid');
+  return parsed.origin === 'http://switchboard.invalid' ? parsed.pathname + parsed.search : '/';
+}
 
 /** Everything past this needs a principal: pages send people to /login, the API answers 401. */
 export const requireAuth: RequestHandler = (req, res, next) => {

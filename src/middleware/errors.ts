@@ -21,12 +21,12 @@ const messageOf = (err: unknown, status: number): string => {
 };
 
 /** The one error handler: a page, a fragment for htmx, or the JSON error shape for /api. */
-export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
   const status = statusOf(err);
   if (status >= 500) req.log.error({ err, correlationId: req.correlationId }, 'request failed');
   const message = status >= 500 ? 'Something went wrong on our side' : messageOf(err, status);
   const details = err instanceof HttpError ? err.details : undefined;
-  if (res.headersSent) return;
+  if (res.headersSent) return next(err);
   if (isApi(req.originalUrl)) {
     const body = status >= 500 ? { success: false, error: message, correlation_id: req.correlationId } : { success: false, error: message, details };
     return res.status(status).json(body);

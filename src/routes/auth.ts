@@ -24,7 +24,7 @@ const tooMany: RequestHandler = (req, res) =>
  * Failed sign-ins are limited per account and per address. The account key is the email as typed,
  * known or not, so the answer never tells whether an account exists.
  */
-const limiters = [
+const loginLimiters = () => [
   rateLimit({ windowMs: WINDOW_MS, limit: 30, skipSuccessfulRequests: true, standardHeaders: 'draft-8', legacyHeaders: false, handler: tooMany }),
   rateLimit({
     windowMs: WINDOW_MS,
@@ -37,15 +37,16 @@ const limiters = [
   }),
 ];
 
-export function authRoutes(passport: PassportInstance): Router {
+export function authRoutes(passport: PassportInstance, formParser: RequestHandler): Router {
   const router = Router();
+  const limiters = loginLimiters(); // per app: counts are not shared between app instances
 
   router.get('/login', (req, res) => {
     if (req.user) return res.redirect(303, '/platform/ai-management');
     render(req, res, LOGIN, { title: 'Sign in', email: '', next: safeNext(String(req.query.next ?? '/')) });
   });
 
-  router.post('/login', csrfProtection, ...limiters, (req, res, next) => {
+  router.post('/login', formParser, csrfProtection, ...limiters, (req, res, next) => {
     const parsed = credentials.safeParse(req.body);
     const again = (status: number, error: string) =>
       render(req, res, LOGIN, { title: 'Sign in', email: String(req.body?.email ?? ''), next: safeNext(String(req.body?.next ?? '/')), error }, status);
@@ -63,7 +64,7 @@ export function authRoutes(passport: PassportInstance): Router {
     })(req, res, next);
   });
 
-  router.post('/logout', csrfProtection, (req, res, next) => {
+  router.post('/logout', formParser, csrfProtection, (req, res, next) => {
     req.logout((err) => {
       if (err) return next(err);
       req.session.destroy((destroyErr) => {

@@ -92,3 +92,14 @@ describe('schema constraints', () => {
     });
   });
 });
+
+describe('rollup schema', () => {
+  it('when migrated, then the rollup tables have one latency column per histogram bucket', async () => {
+    const { HIST_COLUMNS } = await import('../../src/metrics/histogram.ts');
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      const { rows } = await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'usage_rollup_minute' AND column_name LIKE 'lat\\_%' ORDER BY 1`);
+      expect(rows.map((r: { column_name: string }) => r.column_name)).toEqual(HIST_COLUMNS);
+    });
+  });
+});

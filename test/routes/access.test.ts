@@ -47,6 +47,13 @@ describe('without a session', () => {
 
   it('when an unknown path is requested, then it still asks for a session first', async () => {
     await request(t.app).get('/no/such/page').expect(303);
+    await request(t.app).get('/API/platform/ai-management/features').expect(303);
+  });
+
+  it('when a vendor asset name is not one we serve, then 404, even for names every object has', async () => {
+    for (const name of ['constructor', '__proto__', 'hasOwnProperty', 'nope.js']) {
+      await request(t.app).get(`/static/vendor/${name}`).expect(404);
+    }
   });
 });
 

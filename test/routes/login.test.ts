@@ -93,12 +93,40 @@ describe('POST /login', () => {
     expect(errorOf(res.text)).toBe('Enter your email.');
   });
 
-  it('when next points to another site, then it still redirects inside the console', async () => {
+  it.each(['//evil.example/', '/\\evil.example/', '/\tevil', 'https://evil.example/', 'javascript:alert(1)'])(
+    'when next is %j, then it still redirects inside the console',
+    async (next) => {
+      const user = await makeUser(t.db);
+      const agent = request.agent(t.app);
+      const page = await agent.get('/login');
+      const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next, _csrf: csrfOf(page.text) });
+      expect(res.headers.location).toBe('/platform/ai-management');
+    },
+  );
+
+  it('when next is a page of the console, then it goes back there after sign-in', async () => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
-    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next: '//evil.example/', _csrf: csrfOf(page.text) });
-    expect(res.headers.location).toBe('/platform/ai-management');
+    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next: '/platform/ai-management/audit?x=1', _csrf: csrfOf(page.text) });
+    expect(res.headers.location).toBe('/platform/ai-management/audit?x=1');
+  });
+
+  it('when one address fails too often across many accounts, then it answers 429', async () => {
+    const limited = startTestApp();
+    try {
+      const agent = request.agent(limited.app);
+      const csrf = csrfOf((await agent.get('/login')).text);
+      const statuses: number[] = [];
+      for (let i = 0; i < 31; i++) {
+        const res = await agent.post('/login').type('form').send({ email: `nobody-${i}@example.test`, password: 'x', _csrf: csrf });
+        statuses.push(res.status);
+      }
+      expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
+      expect(statuses[30]).toBe(429);
+    } finally {
+      await limited.close();
+    }
   });
 });
 
@@ -130,7 +158,23 @@ describe('session lifetime', () => {
     }
   });
 
-  it('when the session is idle, then its cookie expires after the idle timeout and is renewed by activity', async () => {
+  it('when the session is idle longer than the idle timeout, then it is refused; activity keeps it alive', async () => {
+    const short = startTestApp({ sessionIdleMs: 1500 });
+    try {
+      const user = await makeUser(short.db);
+      const agent = await signIn(short.app, user.email, user.password);
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 700));
+        await agent.get('/platform/ai-management').expect(200); // each request renews the idle timeout
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('when a session cookie is set, then it expires after the idle timeout (30 minutes by default)', async () => {
     const user = await makeUser(t.db);
     const agent = await signIn(t.app, user.email, user.password);
     const res = await agent.get('/platform/ai-management').expect(200);

@@ -15,6 +15,7 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     logLevel: 'info',
     tzDisplay: 'UTC',
     trustProxy: false,
+    cacheTemplates: true,
     sessionIdleMs: 30 * 60 * 1000,
     sessionAbsoluteMs: 12 * 60 * 60 * 1000,
     ...overrides,

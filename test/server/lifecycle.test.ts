@@ -1,0 +1,90 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/db/embedded.ts';
+import { databaseUrl } from '../setup/app.ts';
+
+const exec = promisify(execFile);
+const running: ChildProcess[] = [];
+
+/** Starts the built server (`npm start` runs exactly this) and waits until /healthz answers. */
+async function startServer(env: Record<string, string>) {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/src/server.js'], { env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
+    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return { child, base, output: () => output };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server did not start: ${output}`);
+}
+
+async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  return exited;
+}
+
+beforeAll(async () => {
+  await exec('npm', ['run', 'build'], { timeout: 120_000 });
+}, 180_000);
+afterAll(() => running.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
+
+describe('the built server with DATABASE_URL', () => {
+  it('when started, then it serves health, the login page and the vendored assets, and stops cleanly on SIGTERM', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-ext-'));
+    const server = await startServer({ DATABASE_URL: databaseUrl(), SEED_DEMO: '0', DATA_DIR: dataDir });
+    expect(await fetch(`${server.base}/healthz`).then((r) => r.json())).toEqual({ status: 'ok', db: 'ok' });
+    expect((await fetch(`${server.base}/login`)).status).toBe(200);
+    expect((await fetch(`${server.base}/static/vendor/htmx.min.js`)).status).toBe(200);
+    expect((await fetch(`${server.base}/static/css/app.css`)).status).toBe(200);
+    expect(await stop(server.child)).toBe(0);
+  });
+
+  it('when the configuration is invalid, then it prints one line and exits non-zero', async () => {
+    const result = await exec(process.execPath, ['dist/src/server.js'], { env: { ...process.env, PORT: 'not-a-port' } }).catch((e) => e);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('Invalid configuration: PORT Invalid input: expected number, received NaN');
+  });
+});
+
+describe('the built server in embedded mode', () => {
+  it('when started twice, then data and the demo admin persist, the CLI attaches meanwhile, and PostgreSQL stops with the server', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-embedded-'));
+    fs.chmodSync(dataDir, 0o755);
+    const env = { DATABASE_URL: '', SEED_DEMO: '0', DATA_DIR: dataDir };
+    const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+
+    const first = await startServer(env);
+    expect(first.output()).toMatch(/Demo admin: admin@switchboard\.local \/ \S+/);
+    expect(fs.readFileSync(path.join(dataDir, 'demo-admin.txt'), 'utf8')).toContain('admin@switchboard.local');
+    const cli = await exec(path.resolve('node_modules/.bin/tsx'), ['src/cli/token-create.ts', '--name', 'while running', '--scope', 'read'], { env: { ...process.env, ...env } });
+    const token = cli.stdout.trim().split('\n').at(-1)!;
+    const features = await fetch(`${first.base}/api/platform/ai-management/features`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(features.status).toBe(200);
+    expect(fs.existsSync(pidFile)).toBe(true);
+    expect(await stop(first.child)).toBe(0);
+    expect(fs.existsSync(pidFile)).toBe(false);
+
+    const second = await startServer(env);
+    expect(second.output()).not.toContain('Demo admin: admin@switchboard.local /');
+    const again = await fetch(`${second.base}/api/platform/ai-management/features`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(again.status).toBe(200);
+
+    // A crashed server leaves PostgreSQL running: the next start adopts it and stops it on exit.
+    await stop(second.child, 'SIGKILL');
+    expect(fs.existsSync(pidFile)).toBe(true);
+    const third = await startServer(env);
+    expect(await stop(third.child)).toBe(0);
+    expect(fs.existsSync(pidFile)).toBe(false);
+  }, 120_000);
+});
