@@ -3,7 +3,8 @@
  * weighted by a daily and weekly rhythm, expanded into events, each routed to the model that
  * served its feature and environment at that time (the demo assignments). Named bindings (never
  * write a colon-word in the SQL, even in a comment: knex would bind it):
- * :now, :minutes, :total, :baseError, :timeoutRate and the JSON profiles :features, :latency,
+ * :now, :minutes, :slotFrom, :slotTo (the slice of minute slots to generate), :total (events in
+ * that slice), :users, :baseError, :timeoutRate and the JSON profiles :features, :latency,
  * :incidents (see demo.ts). Writes ai_usage_logs and ai_usage_event_keys with the same event ids.
  */
 export const USAGE_SQL = `
@@ -45,7 +46,7 @@ slots AS (
            * CASE WHEN extract(isodow FROM t0 AT TIME ZONE 'UTC') >= 6 THEN 0.6 ELSE 1 END
            * (0.9 + 0.1 * i::float8 / :minutes::int) AS w
     FROM (SELECT i, :now::timestamptz - (:minutes::int - i) * interval '1 minute' AS t0
-          FROM generate_series(0, :minutes::int - 1) AS i) s
+          FROM generate_series(:slotFrom::int, :slotTo::int - 1) AS i) s
   ) s
 ),
 -- The events: a slot's count is its share of the total, rounded at random so the sum stays close.
@@ -79,7 +80,7 @@ routed AS (
 logs AS (
   SELECT event_id, feature_id, model_id, provider_id, environment,
          -- Skewed: low user numbers are the heavy users.
-         'user-' || (1 + floor(5000 * r_user * r_user))::int AS end_user_id,
+         'user-' || (1 + floor(:users::int * r_user * r_user))::int AS end_user_id,
          status,
          CASE status WHEN 'timeout' THEN 30000
                      WHEN 'error' THEN round(latency * 0.4)::int -- failures tend to come back early

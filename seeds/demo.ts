@@ -7,7 +7,14 @@ import { USAGE_SQL } from './demo-usage.sql.ts';
  * environment, and a month of usage (≈ 11k events a day) generated inside PostgreSQL.
  * Needs the reference data (seedReference); runs once, in one transaction.
  */
-export interface DemoOptions { now?: Date; days?: number; eventsPerDay?: number }
+export interface DemoOptions {
+  now?: Date;
+  days?: number;
+  eventsPerDay?: number;
+  users?: number;
+  /** Generate this many days per statement, to bound memory for large histories (the bench). */
+  chunkDays?: number;
+}
 export interface DemoResult {
   seeded: boolean;
   events: number;
@@ -179,20 +186,30 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
        FROM (SELECT :start::timestamptz AS s, :now::timestamptz AS n) t`,
       { start: start.toISOString(), now: now.toISOString() },
     );
-    const inserted = await trx.raw(USAGE_SQL, {
-      now: now.toISOString(),
-      minutes: Math.round(days * 1440),
-      total: Math.round(days * eventsPerDay),
-      baseError: 0.009,
-      timeoutRate: 0.002,
-      features: JSON.stringify(FEATURE_PROFILES),
-      latency: JSON.stringify(LATENCY),
-      incidents: JSON.stringify(incidents),
-    });
+    const minutes = Math.round(days * 1440);
+    const chunk = Math.round((options.chunkDays ?? days) * 1440);
+    let events = 0;
+    for (let slotFrom = 0; slotFrom < minutes; slotFrom += chunk) {
+      const slotTo = Math.min(minutes, slotFrom + chunk);
+      const inserted = await trx.raw(USAGE_SQL, {
+        now: now.toISOString(),
+        minutes,
+        slotFrom,
+        slotTo,
+        total: Math.round(((slotTo - slotFrom) / 1440) * eventsPerDay),
+        users: options.users ?? 5000,
+        baseError: 0.009,
+        timeoutRate: 0.002,
+        features: JSON.stringify(FEATURE_PROFILES),
+        latency: JSON.stringify(LATENCY),
+        incidents: JSON.stringify(incidents),
+      });
+      events += inserted.rowCount ?? 0;
+    }
     // Fresh statistics, so the first dashboard queries are planned for 300k rows, not for none.
     await trx.raw('ANALYZE ai_usage_logs, ai_usage_event_keys');
 
-    const result = { seeded: true, events: inserted.rowCount ?? 0, assignments: assignments.length, deployments: deployments.length };
+    const result = { seeded: true, events, assignments: assignments.length, deployments: deployments.length };
     await trx('audit_log').insert({
       actor_type: 'system', actor_label: BY, action: 'demo.seeded', entity_type: 'database',
       after: JSON.stringify({ events: result.events, assignments: result.assignments, deployments: result.deployments }),

@@ -39,19 +39,22 @@ to_hours AS (
   ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
 ),
 per_minute AS MATERIALIZED (
-  SELECT 'feature' AS scope, feature_id AS scope_id, bucket, sum(requests) AS r, sum(errors + timeouts) AS f FROM minute_agg GROUP BY 2, 3
-  UNION ALL
-  SELECT 'model', model_id, bucket, sum(requests), sum(errors + timeouts) FROM minute_agg GROUP BY 2, 3
-  UNION ALL
-  SELECT 'provider', provider_id, bucket, sum(requests), sum(errors + timeouts) FROM minute_agg GROUP BY 2, 3
+  SELECT scope, scope_id, date_trunc('hour', bucket) AS hour, extract(minute FROM bucket)::int AS i, sum(r) AS r, sum(f) AS f
+  FROM (
+    SELECT 'feature' AS scope, feature_id AS scope_id, bucket, requests AS r, errors + timeouts AS f FROM minute_agg
+    UNION ALL SELECT 'model', model_id, bucket, requests, errors + timeouts FROM minute_agg
+    UNION ALL SELECT 'provider', provider_id, bucket, requests, errors + timeouts FROM minute_agg
+  ) x
+  GROUP BY 1, 2, 3, 4
 ),
-hours AS (SELECT DISTINCT scope, scope_id, date_trunc('hour', bucket) AS hour FROM per_minute),
+hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
 to_counts AS (
   INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures)
   SELECT h.scope, h.scope_id, h.hour,
          array_agg(coalesce(m.r, 0)::int ORDER BY g.i), array_agg(coalesce(m.f, 0)::int ORDER BY g.i)
   FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
-  LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.bucket = h.hour + g.i * interval '1 minute'
+  -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
+  LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
   GROUP BY 1, 2, 3
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
     SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures)

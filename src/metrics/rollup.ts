@@ -52,18 +52,21 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
 }
 
 /**
- * Rebuilds the rollups from raw rows: all of them, or the whole hours covering [from, to).
- * Rows past the cursor are left to the next run, as always.
+ * Rebuilds the rollups from raw rows. Whole: everything committed so far, and the cursor moves
+ * there. A range: the whole hours covering [from, to), from the rows already folded (rows past the
+ * cursor are left to the next run, as always). Returns the rows folded.
  */
 export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): Promise<number> {
+  const final = await watermark(db);
   return db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
-    const { last_id: cursor } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
     if (!range) {
       await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_minute_counts, usage_feature_users');
-      const { rows } = await trx.raw(foldRowsSql('l.id <= :cursor'), { cursor });
+      const { rows } = await trx.raw(foldRowsSql('l.id <= :final'), { final });
+      await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows[0].rows as number;
     }
+    const { last_id: cursor } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
     const bounds = {
       from: new Date(Math.floor(range.from.getTime() / 3_600_000) * 3_600_000),
       to: new Date(Math.ceil(range.to.getTime() / 3_600_000) * 3_600_000),

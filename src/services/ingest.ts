@@ -65,7 +65,7 @@ export async function ingestEvents(db: Db, events: unknown[], now = new Date()):
     const parsed = eventSchema.safeParse(aliased);
     if (!parsed.success) return rejected.push({ index, error: describe(parsed.error.issues[0]) });
     const e = parsed.data;
-    const feature = catalogue.features.get(e.feature);
+    const feature = catalogue.features.get(UUID.test(e.feature) ? e.feature.toLowerCase() : e.feature);
     if (!feature) return rejected.push({ index, error: `unknown feature ${e.feature}` });
     const model = resolveModel(catalogue, e.model, e.provider);
     if (typeof model === 'string') return rejected.push({ index, error: model });

@@ -1,0 +1,74 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type EmbeddedCluster, freePort, openEmbeddedCluster } from '../src/db/embedded.ts';
+import { createDb, type Db } from '../src/db/knex.ts';
+import { migrateLatest } from '../src/db/migrate.ts';
+import { seedDemo } from '../seeds/demo.ts';
+import { seedReference } from '../seeds/reference.ts';
+
+export interface Scratch {
+  url: string;
+  db: Db;
+  close(): Promise<void>;
+}
+
+/**
+ * A scratch database of the bench's own: a database on BENCH_DATABASE_URL's server, or a
+ * temporary embedded PostgreSQL (fsync off: the bench measures queries, not disks).
+ */
+export async function openScratch(): Promise<Scratch> {
+  const name = `sb_bench_${Date.now()}`;
+  let cluster: EmbeddedCluster | undefined;
+  let dir: string | undefined;
+  let server = process.env.BENCH_DATABASE_URL;
+  if (!server) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+    fs.chmodSync(dir, 0o755);
+    cluster = await openEmbeddedCluster({
+      dir: path.join(dir, 'pg'), password: 'bench', port: await freePort(), database: 'postgres',
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '1GB', work_mem: '64MB', max_wal_size: '4GB' },
+      log: (line) => { if (/PANIC|FATAL|terminated by signal|server process/.test(line)) console.error(`postgres: ${line}`); },
+    });
+    server = cluster.url;
+  }
+  const admin = createDb(server, 1);
+  await admin.raw(`CREATE DATABASE ${name}`);
+  await admin.destroy();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), 12);
+  return {
+    url: url.toString(),
+    db,
+    async close() {
+      await db.destroy();
+      if (cluster) await cluster.stop();
+      else {
+        const again = createDb(server!, 1);
+        await again.raw(`DROP DATABASE ${name} WITH (FORCE)`);
+        await again.destroy();
+      }
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * N events over 60 days ending now, with the demo's rhythms, incidents and 50k users, generated
+ * inside PostgreSQL. Foreign-key triggers are skipped for the load only (the generator joins real
+ * ids), which a superuser may do on a scratch database.
+ */
+export async function buildDataset(scratch: Scratch, events: number, now: Date): Promise<number> {
+  await migrateLatest(scratch.db);
+  await seedReference(scratch.db);
+  const loader = createDb(scratch.url, 1); // one connection: the SET below applies to the load
+  try {
+    await loader.raw('SET session_replication_role = replica');
+    const days = 60;
+    const result = await seedDemo(loader, { now, days, eventsPerDay: events / days, users: 50_000, chunkDays: 5 });
+    return result.events;
+  } finally {
+    await loader.destroy();
+  }
+}

@@ -1,0 +1,115 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
+import * as cheerio from 'cheerio';
+import { type App, createApp } from '../src/app.ts';
+import type { Db } from '../src/db/knex.ts';
+import { createLogger } from '../src/logger.ts';
+import { createApiKey } from '../src/services/api-keys.ts';
+import { createUser } from '../src/services/users.ts';
+
+const SYSTEM = { kind: 'system', label: 'bench' } as const;
+
+/** The real app on a loopback port, as the product and a browser would reach it. */
+export async function serve(db: Db, url: string): Promise<{ base: string; app: App; close(): Promise<void> }> {
+  const app = createApp({
+    db,
+    logger: createLogger('warn'),
+    config: {
+      databaseUrl: url, sessionSecret: 'bench-session-secret-0123456789-abcdefghij', secretsKey: Buffer.alloc(32, 1),
+      logLevel: 'warn', tzDisplay: 'UTC', trustProxy: false, cacheTemplates: true, sessionIdleMs: 3_600_000, sessionAbsoluteMs: 3_600_000,
+    },
+  });
+  const server = await new Promise<http.Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    app,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await app.close();
+    },
+  };
+}
+
+export async function ingestToken(db: Db): Promise<string> {
+  return (await createApiKey(db, SYSTEM, { name: `bench ${Date.now()}`, scope: 'ingest' })).token;
+}
+
+const MODELS = [
+  ['chatbot', 'claude-3-5-sonnet-20241022'], ['chatbot', 'gpt-4o-mini'], ['ai-search', 'text-embedding-3-small'], ['photo-tagging', 'gpt-4o'],
+] as const;
+
+/** Request bodies of `size` events each, made before the clock starts. */
+export function batches(count: number, size: number, runId: string, now: Date): string[] {
+  return Array.from({ length: count }, (_b, b) =>
+    JSON.stringify({
+      events: Array.from({ length: size }, (_e, i) => {
+        const [feature, model] = MODELS[(b + i) % MODELS.length];
+        const ok = (b * size + i) % 97 !== 0;
+        return {
+          event_id: `bench-${runId}-${b}-${i}`, feature, model, environment: 'production', end_user_id: `user-${(b * 7919 + i * 104729) % 50000}`,
+          status: ok ? 'success' : 'error', response_time_ms: 200 + ((b * 31 + i * 17) % 2500), input_tokens: 400 + (i % 300), output_tokens: ok ? 120 + (i % 200) : 0,
+          created_at: new Date(now.getTime() - ((b * size + i) % 600_000)).toISOString(),
+        };
+      }),
+    }),
+  );
+}
+
+/** Sends the bodies with `concurrency` requests in flight; events accepted per second of wall time. */
+export async function ingest(base: string, token: string, bodies: string[], concurrency: number) {
+  let next = 0;
+  let accepted = 0;
+  let duplicates = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++];
+        const res = await fetch(`${base}/api/v1/usage`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body });
+        if (!res.ok) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+        const result = (await res.json()) as { accepted: number; duplicates: number };
+        accepted += result.accepted;
+        duplicates += result.duplicates;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { accepted, duplicates, seconds, perSecond: accepted / seconds };
+}
+
+/** Gzip bytes of a page and of every script and stylesheet it loads, signed in as an admin. */
+export async function pageWeight(db: Db, base: string, path: string, headers: Record<string, string> = {}) {
+  const email = `bench-${Date.now()}@example.test`;
+  await createUser(db, SYSTEM, { email, password: 'bench-password-123', role: 'admin' });
+  const jar: string[] = [];
+  const get = (url: string, extra: Record<string, string> = {}) =>
+    new Promise<{ status: number; gzipBytes: number; text: string; cookies: string[] }>((resolve, reject) => {
+      http.get(`${base}${url}`, { headers: { 'Accept-Encoding': 'gzip', Cookie: jar.join('; '), ...extra } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          const text = res.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString() : raw.toString();
+          resolve({ status: res.statusCode ?? 0, gzipBytes: raw.length, text, cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]) });
+        });
+      }).on('error', reject);
+    });
+  const login = await get('/login');
+  jar.push(...login.cookies);
+  const csrf = cheerio.load(login.text)('input[name="_csrf"]').val() as string;
+  const signedIn = await fetch(`${base}/login`, {
+    method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: jar.join('; ') },
+    body: new URLSearchParams({ email, password: 'bench-password-123', _csrf: csrf }),
+  });
+  jar.length = 0;
+  jar.push(...signedIn.headers.getSetCookie().map((c) => c.split(';')[0]));
+  const page = await get(path, headers);
+  const $ = cheerio.load(page.text);
+  const assets = [...$('script[src]').map((_i, e) => $(e).attr('src')).get(), ...$('link[rel="stylesheet"]').map((_i, e) => $(e).attr('href')).get()];
+  const assetBytes = (await Promise.all(assets.map((a) => get(a)))).reduce((sum, a) => sum + a.gzipBytes, 0);
+  return { status: page.status, htmlGzipBytes: page.gzipBytes, withAssetsGzipBytes: page.gzipBytes + assetBytes, isFragment: !/<html/i.test(page.text) };
+}

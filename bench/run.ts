@@ -1,0 +1,125 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { findFeature } from '../src/db/queries/features.ts';
+import { featureMetrics } from '../src/metrics/feature-metrics.ts';
+import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
+import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
+import { buildDataset, openScratch } from './dataset.ts';
+import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
+import { batches, ingest, ingestToken, pageWeight, serve } from './http.ts';
+
+/**
+ * npm run bench [-- --events N]: builds its own data set in a scratch database, then measures
+ * ingestion over HTTP, rollup refresh, dashboard latency of three designs and page weight.
+ */
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '10000000' }, 'ingest-events': { type: 'string', default: '200000' } },
+});
+const events = Number(values.events);
+const ingestEvents = Number(values['ingest-events']);
+if (!Number.isInteger(events) || events < 1000 || !Number.isInteger(ingestEvents) || ingestEvents < 1000) {
+  console.error('Usage: npm run bench -- [--events N (≥ 1000, default 10000000)] [--ingest-events N (default 200000)]');
+  process.exit(2);
+}
+
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.95) - 1];
+async function time(times: number, fn: () => Promise<unknown>) {
+  const ms: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+const scratch = await openScratch();
+try {
+  const { db } = scratch;
+  let t = performance.now();
+  const built = await buildDataset(scratch, events, new Date());
+  log(`data set: ${built} events over 60 days in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  t = performance.now();
+  const folded = await rebuildRollups(db);
+  await db.raw('ANALYZE');
+  log(`rollups built from ${folded} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  const server = await serve(db, scratch.url);
+  const token = await ingestToken(db);
+  const runId = Date.now().toString(36);
+  const bodies = batches(Math.ceil(ingestEvents / 1000), 1000, runId, new Date());
+  await ingest(server.base, token, batches(5, 1000, `${runId}w`, new Date()), 2); // warm-up
+  const ingested = await ingest(server.base, token, bodies, 6);
+  const retried = await ingest(server.base, token, bodies.slice(0, 5), 2);
+  log(`ingestion: ${ingested.accepted} events in ${ingested.seconds.toFixed(1)} s = ${Math.round(ingested.perSecond)}/s; retry of 5 batches: ${retried.duplicates} duplicates, ${retried.accepted} accepted`);
+  await runRollup({ db });
+
+  // One minute of traffic at 1,000 events/s, then the rollup that folds it in.
+  const refresh: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await db.raw(
+      `INSERT INTO ai_usage_event_keys (event_id, created_at)
+       SELECT 'minute-' || :run || '-' || :i || '-' || g, now() - interval '1 minute' * :i - (g % 60000) * interval '1 millisecond' FROM generate_series(1, 60000) g;
+       INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
+       SELECT 'minute-' || :run || '-' || :i || '-' || g, m.feature_id, m.model_id, m.provider_id, 'production', 'user-' || (g * 7919 % 50000),
+              CASE WHEN g % 50 = 0 THEN 'error' ELSE 'success' END, 100 + g % 3000, 500, 100, 0.002, 0.001,
+              now() - interval '1 minute' * :i - (g % 60000) * interval '1 millisecond'
+       FROM generate_series(1, 60000) g,
+            LATERAL (SELECT a.feature_id, a.model_id, md.provider_id FROM feature_model_assignments a JOIN ai_models md ON md.id = a.model_id
+                     WHERE a.is_active ORDER BY a.feature_id, a.environment OFFSET (g % 9) LIMIT 1) m`,
+      { run: runId, i },
+    );
+    const [ms] = await time(1, () => runRollup({ db }));
+    refresh.push(ms);
+  }
+  log(`rollup refresh per minute of traffic (60k events): median ${median(refresh).toFixed(1)} ms`);
+
+  const feature = (await findFeature(db, 'chatbot'))!;
+  const dashboard: Record<string, Record<string, number>> = {};
+  for (const range of RANGE_NAMES as RangeName[]) {
+    const threshold = Number(feature.error_rate_threshold);
+    await featureMetrics(db, feature, range, new Date(), 'UTC');
+    const rollup = await time(30, () => featureMetrics(db, feature, range, new Date(), 'UTC'));
+    const raw = await time(3, () => rawSqlMetrics(db, feature.id, range, new Date(), threshold));
+    const reference = await time(range === '30d' ? 1 : 2, () => referenceJsMetrics(db, feature.id, range, new Date()));
+    dashboard[range] = {
+      rollup_ms_p50: median(rollup), rollup_ms_p95: p95(rollup), raw_sql_ms_p50: median(raw), reference_js_ms_p50: median(reference),
+      raw_sql_ratio: median(raw) / median(rollup), reference_js_ratio: median(reference) / median(rollup),
+    };
+    log(`dashboard ${range}: rollups ${median(rollup).toFixed(1)} ms (p95 ${p95(rollup).toFixed(1)}), raw SQL ${median(raw).toFixed(0)} ms, reference JS ${median(reference).toFixed(0)} ms`);
+  }
+
+  const page = await pageWeight(db, server.base, '/platform/ai-management/features');
+  const partial = await pageWeight(db, server.base, '/platform/ai-management/features?feature=chatbot&tab=overview&range=24h', { 'HX-Request': 'true' });
+  await server.close();
+
+  const result = {
+    events: built,
+    generated_at: new Date().toISOString(),
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, postgres: (await db.raw('SHOW server_version')).rows[0].server_version },
+    ingest_events_per_s: Math.round(ingested.perSecond),
+    ingest: { events: ingested.accepted, seconds: ingested.seconds, concurrency: 6, batch: 1000, retry_duplicates: retried.duplicates },
+    rollup_refresh_ms_per_minute: median(refresh),
+    rollup_refresh_ms_samples: refresh,
+    dashboard,
+    page_weight: {
+      features_page_gzip_bytes: page.withAssetsGzipBytes,
+      features_page_html_gzip_bytes: page.htmlGzipBytes,
+      // Until the tabbed dashboard exists, this URL answers with the whole page, not a fragment.
+      tab_partial_gzip_bytes: partial.isFragment ? partial.htmlGzipBytes : null,
+    },
+  };
+  console.log('\nrange  rollups p50  p95      raw SQL p50   ×raw    reference JS p50   ×JS');
+  for (const [range, d] of Object.entries(dashboard)) {
+    console.log(`${range.padEnd(6)} ${d.rollup_ms_p50.toFixed(1).padStart(8)} ms ${d.rollup_ms_p95.toFixed(1).padStart(6)} ms ${d.raw_sql_ms_p50.toFixed(0).padStart(9)} ms ${d.raw_sql_ratio.toFixed(0).padStart(6)} ${d.reference_js_ms_p50.toFixed(0).padStart(14)} ms ${d.reference_js_ratio.toFixed(0).padStart(6)}`);
+  }
+  console.log(`\ningestion ${result.ingest_events_per_s} events/s · rollup refresh ${result.rollup_refresh_ms_per_minute.toFixed(1)} ms per minute of traffic · features page ${page.withAssetsGzipBytes} B gzip with assets · tab partial ${result.page_weight.tab_partial_gzip_bytes ?? 'n/a (not built yet)'}`);
+  const file = path.join('bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`results: ${file}`);
+} finally {
+  await scratch.close();
+}
