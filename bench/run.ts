@@ -60,17 +60,17 @@ try {
   // One minute of traffic at 1,000 events/s, then the rollup that folds it in.
   const refresh: number[] = [];
   for (let i = 0; i < 5; i++) {
+    const at = `now() - interval '1 minute' * ${i} - (g % 60000) * interval '1 millisecond'`;
+    await db.raw(`INSERT INTO ai_usage_event_keys (event_id, created_at)
+       SELECT 'minute-' || :run || '-${i}-' || g, ${at} FROM generate_series(1, 60000) g`, { run: runId });
     await db.raw(
-      `INSERT INTO ai_usage_event_keys (event_id, created_at)
-       SELECT 'minute-' || :run || '-' || :i || '-' || g, now() - interval '1 minute' * :i - (g % 60000) * interval '1 millisecond' FROM generate_series(1, 60000) g;
-       INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
-       SELECT 'minute-' || :run || '-' || :i || '-' || g, m.feature_id, m.model_id, m.provider_id, 'production', 'user-' || (g * 7919 % 50000),
-              CASE WHEN g % 50 = 0 THEN 'error' ELSE 'success' END, 100 + g % 3000, 500, 100, 0.002, 0.001,
-              now() - interval '1 minute' * :i - (g % 60000) * interval '1 millisecond'
+      `INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
+       SELECT 'minute-' || :run || '-${i}-' || g, m.feature_id, m.model_id, m.provider_id, 'production', 'user-' || (1 + floor(50000 * random() * random()))::int,
+              CASE WHEN g % 50 = 0 THEN 'error' ELSE 'success' END, 100 + g % 3000, 500, 100, 0.002, 0.001, ${at}
        FROM generate_series(1, 60000) g,
             LATERAL (SELECT a.feature_id, a.model_id, md.provider_id FROM feature_model_assignments a JOIN ai_models md ON md.id = a.model_id
                      WHERE a.is_active ORDER BY a.feature_id, a.environment OFFSET (g % 9) LIMIT 1) m`,
-      { run: runId, i },
+      { run: runId },
     );
     const [ms] = await time(1, () => runRollup({ db }));
     refresh.push(ms);

@@ -38,21 +38,22 @@ export async function up(knex: Knex): Promise<void> {
     CREATE TABLE usage_minute_counts (
       scope    text NOT NULL CHECK (scope IN ('feature', 'model', 'provider')),
       scope_id uuid NOT NULL,
-      hour     timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
+      hour     timestamptz NOT NULL CHECK (date_trunc('hour', hour, 'UTC') = hour),
       requests integer[] NOT NULL CHECK (cardinality(requests) = 60),
       failures integer[] NOT NULL CHECK (cardinality(failures) = 60),
       PRIMARY KEY (scope, scope_id, hour)
     );
 
-    -- When each end user of a feature was last seen: the users active in a range ending now are
-    -- exactly those last seen inside it, so unique users is one indexed count, exact.
+    -- The hour in which each end user of a feature was last seen. Users active in a window ending
+    -- now are those last seen in a later hour than the window's first, plus those found in the raw
+    -- rows of that first partial hour and of the rows not rolled up yet: exact, and one indexed count.
     CREATE TABLE usage_feature_users (
-      feature_id   uuid NOT NULL REFERENCES ai_features (id) ON DELETE RESTRICT,
-      end_user_id  text NOT NULL,
-      last_seen_at timestamptz NOT NULL,
+      feature_id     uuid NOT NULL REFERENCES ai_features (id) ON DELETE RESTRICT,
+      end_user_id    text NOT NULL,
+      last_seen_hour timestamptz NOT NULL CHECK (date_trunc('hour', last_seen_hour, 'UTC') = last_seen_hour),
       PRIMARY KEY (feature_id, end_user_id)
     );
-    CREATE INDEX usage_feature_users_recent ON usage_feature_users (feature_id, last_seen_at);
+    CREATE INDEX usage_feature_users_recent ON usage_feature_users (feature_id, last_seen_hour);
 
     -- How far the rollups have read ai_usage_logs, by id (insertion order).
     CREATE TABLE rollup_cursors (

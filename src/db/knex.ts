@@ -12,7 +12,14 @@ export function createDb(url: string, poolMax = 10): Db {
   return knexFactory({
     client: 'pg',
     connection: { connectionString: url, application_name: 'switchboard' },
-    pool: { min: 0, max: poolMax },
+    pool: {
+      min: 0,
+      max: poolMax,
+      // Minute, hour and day buckets are UTC whatever the server's TimeZone setting says.
+      afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
+        conn.query("SET TIME ZONE 'UTC'", (err) => done(err, conn));
+      },
+    },
     acquireConnectionTimeout: 10_000,
   });
 }

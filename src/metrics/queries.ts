@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import { HIST_COLUMNS, sumHistogram } from './histogram.ts';
 import type { Window } from './ranges.ts';
-import { SCOPE_COLUMN, type Scope, segmentsSql } from './segments.ts';
+import { CURSOR, SCOPE_COLUMN, type Scope, segmentsSql } from './segments.ts';
 
 /** A uuid[] literal (ids come from the database or are validated as uuids). */
 export const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
@@ -92,19 +92,22 @@ export async function badMinutes(db: Db, scope: Scope, thresholds: { id: string;
   if (!thresholds.length) return new Map();
   const col = SCOPE_COLUMN[scope];
   const { rows } = await db.raw(
-    `WITH cur AS (SELECT coalesce((SELECT last_id FROM rollup_cursors WHERE name = 'usage'), 0) AS last_id),
-     b AS (SELECT :from::timestamptz AS t_from, :to::timestamptz AS t_to,
+    `WITH b AS (SELECT :from::timestamptz AS t_from, :to::timestamptz AS t_to,
                   date_trunc('minute', :from::timestamptz - interval '1 microsecond') + interval '1 minute' AS m_from,
                   date_trunc('minute', :to::timestamptz) AS m_to),
      th AS (SELECT * FROM jsonb_to_recordset(:thresholds::jsonb) AS x(id uuid, threshold numeric)),
      -- Minutes the hourly arrays cannot answer alone: partial edge minutes, and rows not rolled up yet.
+     raw AS (
+       SELECT l.${col} AS scope_id, l.created_at, l.status FROM ai_usage_logs l, b
+       WHERE l.${col} = ANY(:ids::uuid[])
+         AND ((l.created_at >= b.t_from AND l.created_at < b.m_from) OR (l.created_at >= b.m_to AND l.created_at < b.t_to))
+       UNION ALL
+       SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l, b
+       WHERE l.id > ${CURSOR} AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= b.m_from AND l.created_at < b.m_to
+     ),
      tail AS (
-       SELECT l.${col} AS scope_id, date_trunc('minute', l.created_at) AS m,
-              count(*) AS r, count(*) FILTER (WHERE l.status <> 'success') AS f
-       FROM ai_usage_logs l, b, cur
-       WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= b.t_from AND l.created_at < b.t_to
-         AND (l.id > cur.last_id OR l.created_at < b.m_from OR l.created_at >= b.m_to)
-       GROUP BY 1, 2
+       SELECT scope_id, date_trunc('minute', created_at) AS m, count(*) AS r, count(*) FILTER (WHERE status <> 'success') AS f
+       FROM raw GROUP BY 1, 2
      ),
      hrs AS (
        SELECT c.scope_id, c.hour, c.requests, c.failures,
@@ -137,17 +140,26 @@ export async function badMinutes(db: Db, scope: Scope, thresholds: { id: string;
   return new Map((rows as { id: string; bad: number }[]).map((r) => [r.id, Number(r.bad)]));
 }
 
-/** Distinct end users of each feature in a window that ends now (exact: see usage_feature_users). */
+/**
+ * Distinct end users of each feature in a window that ends now, exactly: users last seen in an hour
+ * after the window's first, plus the users of the raw rows in that partial first hour and of the
+ * rows not rolled up yet who are not among them.
+ */
 export async function uniqueUsers(db: Db, featureIds: string[], from: Date): Promise<Map<string, number>> {
   if (!featureIds.length) return new Map();
   const { rows } = await db.raw(
-    `WITH cur AS (SELECT coalesce((SELECT last_id FROM rollup_cursors WHERE name = 'usage'), 0) AS last_id)
+    `WITH b AS (SELECT :from::timestamptz AS t_from, date_trunc('hour', :from::timestamptz - interval '1 microsecond') + interval '1 hour' AS h_from)
      SELECT f.id,
-            (SELECT count(*) FROM usage_feature_users u WHERE u.feature_id = f.id AND u.last_seen_at >= :from)
-          + (SELECT count(DISTINCT l.end_user_id) FROM ai_usage_logs l, cur
-             WHERE l.feature_id = f.id AND l.id > cur.last_id AND l.created_at >= :from AND l.end_user_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM usage_feature_users u
-                               WHERE u.feature_id = l.feature_id AND u.end_user_id = l.end_user_id AND u.last_seen_at >= :from)) AS users
+            (SELECT count(*) FROM usage_feature_users u, b WHERE u.feature_id = f.id AND u.last_seen_hour >= b.h_from)
+          + (SELECT count(*) FROM (
+               SELECT l.end_user_id FROM ai_usage_logs l, b
+               WHERE l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= b.t_from AND l.created_at < b.h_from
+               UNION
+               SELECT l.end_user_id FROM ai_usage_logs l, b
+               WHERE l.id > ${CURSOR} AND l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= b.h_from
+             ) x
+             WHERE NOT EXISTS (SELECT 1 FROM usage_feature_users u, b
+                               WHERE u.feature_id = f.id AND u.end_user_id = x.end_user_id AND u.last_seen_hour >= b.h_from)) AS users
      FROM unnest(:ids::uuid[]) AS f(id)`,
     { from: from.toISOString(), ids: uuidArray(featureIds) },
   );

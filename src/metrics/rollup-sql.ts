@@ -2,7 +2,7 @@ import { HIST_COLUMNS, bucketOf } from './histogram.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
- * rollup: minute and hour buckets, per-minute counts for uptime, and users' last-seen times.
+ * rollup: minute and hour buckets, per-minute counts for uptime, and the hour each user was last seen.
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
@@ -10,22 +10,29 @@ export function foldRowsSql(where: string): string {
   const addOnConflict = sums.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
   const keyCols = 'feature_id, model_id, provider_id, environment';
   return `
-WITH rows AS MATERIALIZED (
-  SELECT l.created_at, l.feature_id, l.model_id, l.provider_id, l.environment, l.end_user_id, l.status,
-         l.response_time_ms, ${bucketOf('l.response_time_ms')} AS hb, l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd
+-- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
+-- histogram columns: the 39 FILTERs then run over groups, not over every raw row.
+WITH grouped AS MATERIALIZED (
+  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
+         ${bucketOf('l.response_time_ms')} AS hb,
+         count(*)::int AS requests,
+         count(*) FILTER (WHERE l.status = 'success')::int AS successes,
+         count(*) FILTER (WHERE l.status = 'error')::int AS errors,
+         count(*) FILTER (WHERE l.status = 'timeout')::int AS timeouts,
+         sum(l.response_time_ms)::bigint AS latency_sum_ms,
+         sum(l.input_tokens)::bigint AS input_tokens, sum(l.output_tokens)::bigint AS output_tokens,
+         sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd
   FROM ai_usage_logs l WHERE ${where}
+  GROUP BY 1, 2, 3, 4, 5, 6
 ),
 minute_agg AS MATERIALIZED (
-  SELECT date_trunc('minute', created_at) AS bucket, ${keyCols},
-         count(*)::int AS requests,
-         count(*) FILTER (WHERE status = 'success')::int AS successes,
-         count(*) FILTER (WHERE status = 'error')::int AS errors,
-         count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
-         sum(response_time_ms)::bigint AS latency_sum_ms,
-         ${HIST_COLUMNS.map((c, i) => `count(*) FILTER (WHERE hb = ${i + 1})::int AS ${c}`).join(', ')},
+  SELECT bucket, ${keyCols},
+         sum(requests)::int AS requests, sum(successes)::int AS successes, sum(errors)::int AS errors,
+         sum(timeouts)::int AS timeouts, sum(latency_sum_ms)::bigint AS latency_sum_ms,
+         ${HIST_COLUMNS.map((c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int AS ${c}`).join(', ')},
          sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
          sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
-  FROM rows GROUP BY 1, 2, 3, 4, 5
+  FROM grouped GROUP BY 1, 2, 3, 4, 5
 ),
 to_minutes AS (
   INSERT INTO usage_rollup_minute AS t (bucket, ${keyCols}, ${sums.join(', ')})
@@ -59,11 +66,19 @@ to_counts AS (
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
     SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures)
 ),
+-- The hour each user was last seen in: it changes at most once an hour per user, so a tick
+-- rewrites only users new to this hour (unique-user counts read the partial first hour raw).
+seen AS MATERIALIZED (
+  SELECT l.feature_id, l.end_user_id, date_trunc('hour', max(l.created_at)) AS hour
+  FROM ai_usage_logs l WHERE ${where} AND l.end_user_id IS NOT NULL GROUP BY 1, 2
+),
 to_users AS (
-  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_at)
-  SELECT feature_id, end_user_id, max(created_at) FROM rows WHERE end_user_id IS NOT NULL GROUP BY 1, 2
-  ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
-  WHERE excluded.last_seen_at > t.last_seen_at
+  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_hour)
+  SELECT s.feature_id, s.end_user_id, s.hour FROM seen s
+  LEFT JOIN usage_feature_users u ON u.feature_id = s.feature_id AND u.end_user_id = s.end_user_id
+  WHERE u.last_seen_hour IS NULL OR u.last_seen_hour < s.hour
+  ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_hour = excluded.last_seen_hour
+  WHERE excluded.last_seen_hour > t.last_seen_hour
 )
-SELECT count(*)::int AS rows FROM rows`;
+SELECT coalesce(sum(requests), 0)::int AS rows FROM grouped`;
 }

@@ -81,3 +81,25 @@ describe('npm run db:migrate', () => {
     expect(stdout).toContain('Database schema is up to date (0 migrations applied');
   });
 });
+
+describe('npm run simulate', () => {
+  it('when no server answers at the URL, then it says how to start one and exits non-zero', async () => {
+    const { code, stderr } = await cli('simulate', ['--url', 'http://127.0.0.1:9', '--seconds', '1']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('No Switchboard server answers at http://127.0.0.1:9');
+  });
+
+  it('when the rate is out of bounds, then it refuses', async () => {
+    const { code, stderr } = await cli('simulate', ['--rate', '0']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--rate must be a whole number of events per second from 1 to 1000');
+  });
+});
+
+describe('npm run rollup', () => {
+  it('when --from comes without --rebuild, then it refuses with the usage', async () => {
+    const { code, stderr } = await cli('rollup', ['--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--from and --to go with --rebuild');
+  });
+});

@@ -67,9 +67,9 @@ async function expectRollupsMatchRaw(db: Db) {
   const lastSeen = new Map<string, number>();
   for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
     const key = `${r.feature_id}|${r.end_user_id}`;
-    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, r.created_at.getTime()));
+    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, Math.floor(r.created_at.getTime() / HOUR) * HOUR));
   }
-  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_at.getTime()]);
+  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_hour.getTime()]);
   expect(Object.fromEntries(users)).toEqual(Object.fromEntries(lastSeen));
   return Number(cursor);
 }
