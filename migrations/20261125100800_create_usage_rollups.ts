@@ -32,6 +32,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     ${rollupTable('usage_rollup_minute')}
     ${rollupTable('usage_rollup_hour')}
+    ${rollupTable('usage_rollup_day')}
 
     -- Requests and failures per minute, one row per hour and feature, model or provider: what
     -- uptime ("good minutes") is counted from without reading a row per minute.
@@ -63,12 +64,6 @@ export async function up(knex: Knex): Promise<void> {
     );
     INSERT INTO rollup_cursors (name) VALUES ('usage');
 
-    -- Bad minutes of an hour's arrays: requests, and an error rate at or above the threshold (%).
-    CREATE FUNCTION bad_minutes(requests integer[], failures integer[], threshold numeric) RETURNS integer
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-      SELECT count(*)::integer FROM unnest(requests, failures) AS u(r, f) WHERE r > 0 AND f * 100 >= threshold * r
-    $$;
-
     -- Adds two arrays element by element (minute counts of the same hour).
     CREATE FUNCTION add_arrays(a integer[], b integer[]) RETURNS integer[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -80,10 +75,10 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP FUNCTION add_arrays(integer[], integer[]);
-    DROP FUNCTION bad_minutes(integer[], integer[], numeric);
     DROP TABLE rollup_cursors;
     DROP TABLE usage_feature_users;
     DROP TABLE usage_minute_counts;
+    DROP TABLE usage_rollup_day;
     DROP TABLE usage_rollup_hour;
     DROP TABLE usage_rollup_minute;
   `);

@@ -3,7 +3,7 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import { headline, shares, trendOf, uptimeOf } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
-  badMinutes, exactPercentiles, requestsByLocalHour, type Sums, sumsByBucket, sumsByModel, sumsByScope, toSums, uniqueUsers,
+  badMinutes, breakdown, exactPercentiles, inSnapshot, requestsByLocalHour, type Sums, sumsByScope, toSums, uniqueUsers,
 } from './queries.ts';
 import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, windowOf } from './ranges.ts';
 import { performanceScore, scoreLabel } from './scores.ts';
@@ -29,25 +29,21 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
   const w = windowOf(range, now);
   const { bucket, bucketMs } = RANGES[range];
   const ids = [feature.id];
-  return db.transaction(
-    async (trx) => {
-      const buckets = await sumsByBucket(trx, 'feature', ids, w, bucket, bucketMs);
+  return inSnapshot(db, async (trx) => {
+      const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
+      const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
       const total = addSums(buckets.values());
-      const [byModel, previous, bad, users, hours, exact] = [
-        await sumsByModel(trx, 'feature', ids, w),
-        await sumsByScope(trx, 'feature', ids, previousWindow(range, now)),
-        await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w),
-        await uniqueUsers(trx, ids, w.from),
-        await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now)),
-        total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null,
-      ];
-      const models = await trx('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
+      const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
+      const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
+      const users = await uniqueUsers(trx, ids, w.from);
+      const exact = total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
+      const models = await trx.db('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
       const h = headline(total);
       const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
       const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
       const uniqueUsersCount = users.get(feature.id) ?? 0;
       const previousCost = previous.get(feature.id)?.cost_usd ?? 0;
-      const peak = [...hours.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
+      const peak = [...byLocalHour.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
       const realtime = {
         uptime,
         error_rate: h.error_rate,
@@ -107,9 +103,7 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
           },
         },
       };
-    },
-    { isolationLevel: 'repeatable read', readOnly: true },
-  );
+  });
 }
 
 export type FeatureMetrics = Awaited<ReturnType<typeof featureMetrics>>;

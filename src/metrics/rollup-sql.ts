@@ -2,7 +2,7 @@ import { HIST_COLUMNS, bucketOf } from './histogram.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
- * rollup: minute and hour buckets, per-minute counts for uptime, and the hour each user was last seen.
+ * rollup: minute, hour and day buckets, per-minute counts for uptime, and the hour each user was last seen.
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
@@ -42,6 +42,12 @@ to_minutes AS (
 to_hours AS (
   INSERT INTO usage_rollup_hour AS t (bucket, ${keyCols}, ${sums.join(', ')})
   SELECT date_trunc('hour', bucket), ${keyCols}, ${sums.map((c) => `sum(${c})`).join(', ')}
+  FROM minute_agg GROUP BY 1, 2, 3, 4, 5
+  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+),
+to_days AS (
+  INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${sums.join(', ')})
+  SELECT date_trunc('day', bucket), ${keyCols}, ${sums.map((c) => `sum(${c})`).join(', ')}
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5
   ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
 ),

@@ -57,7 +57,7 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
 
 /**
  * Rebuilds the rollups from raw rows. Whole: everything committed so far, and the cursor moves
- * there. A range: the whole hours covering [from, to), from the rows already folded (rows past the
+ * there. A range: the whole UTC days covering [from, to), from the rows already folded (rows past the
  * cursor are left to the next run, as always). Returns the rows folded.
  */
 export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): Promise<number> {
@@ -66,18 +66,19 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
     await trx.raw(PLAN_FOR_BATCHES);
     if (!range) {
-      await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_minute_counts, usage_feature_users');
+      await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users');
       const { rows } = await trx.raw(foldRowsSql('l.id <= :final'), { final });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows[0].rows as number;
     }
     const { last_id: cursor } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+    // Whole UTC days, so the day rollup is rebuilt whole too.
     const bounds = {
-      from: new Date(Math.floor(range.from.getTime() / 3_600_000) * 3_600_000),
-      to: new Date(Math.ceil(range.to.getTime() / 3_600_000) * 3_600_000),
+      from: new Date(Math.floor(range.from.getTime() / 86_400_000) * 86_400_000),
+      to: new Date(Math.ceil(range.to.getTime() / 86_400_000) * 86_400_000),
       cursor,
     };
-    for (const table of ['usage_rollup_minute', 'usage_rollup_hour']) {
+    for (const table of ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day']) {
       await trx(table).where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
     }
     await trx('usage_minute_counts').where('hour', '>=', bounds.from).andWhere('hour', '<', bounds.to).delete();

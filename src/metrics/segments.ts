@@ -1,4 +1,5 @@
 import { HIST_COLUMNS, rawHistogram } from './histogram.ts';
+import type { Window } from './ranges.ts';
 
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
@@ -9,50 +10,74 @@ const RAW_COLUMNS = `1 AS requests, (l.status = 'success')::int AS successes, (l
   (l.status = 'timeout')::int AS timeouts, l.response_time_ms::bigint AS latency_sum_ms, ${rawHistogram('l.response_time_ms')},
   l.input_tokens::bigint AS input_tokens, l.output_tokens::bigint AS output_tokens, l.cost_usd, l.input_cost_usd`;
 
-/** SQL: the id up to which rows are in the rollups (an init plan, so it can drive an index scan). */
-export const CURSOR = `(SELECT coalesce(max(last_id), 0) FROM rollup_cursors WHERE name = 'usage')`;
 
 const ROLLUP_COLUMNS = SUM_COLUMNS.map((c) => `r.${c}`).join(', ');
 
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
+const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
+
 /**
- * SQL for the usage of a set of features, models or providers in the window [:from, :to), as rows
- * (t, feature_id, model_id, provider_id, environment, …sums) at the coarsest grain that fits:
- *  - whole hours from the hour rollup (unless `hours` is false: charts finer than an hour),
- *  - whole minutes from the minute rollup for the rest,
+ * Bindings for segmentsSql: the window and its whole minutes [m_from, m_to) and whole hours
+ * [h_from, h_to), as constants so that every branch is a plain index range scan.
+ */
+export function windowBindings(w: Window, ids: string[], cursor: number, hours = true, days = hours) {
+  const from = w.from.getTime();
+  const to = w.to.getTime();
+  const iso = (t: number) => new Date(t).toISOString();
+  return {
+    from: iso(from), to: iso(to), ids: `{${ids.join(',')}}`, cursor,
+    m_from: iso(ceilTo(from, MINUTE)), m_to: iso(floorTo(to, MINUTE)),
+    h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity', h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
+    d_from: days ? iso(ceilTo(from, DAY)) : 'infinity', d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
+  };
+}
+
+/**
+ * SQL (a CTE named seg) for the usage of a set of features, models or providers in the window
+ * [:from, :to), as rows (t, feature_id, model_id, provider_id, environment, …sums) at the
+ * coarsest grain that fits:
+ *  - whole UTC days [:d_from, :d_to) from the day rollup (none when charts are finer than a day),
+ *  - whole hours [:h_from, :h_to) outside those days from the hour rollup (none when charts are
+ *    finer than an hour),
+ *  - whole minutes [:m_from, :m_to) outside those hours from the minute rollup,
  *  - raw rows for the partial minutes at both edges,
  *  - raw rows not yet rolled up (id past the cursor) in the whole minutes: the newest and the late.
- * Every row of the window is counted exactly once. Needs bindings :from, :to, :ids (uuid[]).
+ * Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
+ * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
  */
-export function segmentsSql(scope: Scope, hours: boolean): string {
+export function segmentsSql(scope: Scope): string {
   const col = SCOPE_COLUMN[scope];
   const keys = 'feature_id, model_id, provider_id, environment';
+  const k = (alias: string) => keys.split(', ').map((c) => `${alias}.${c}`).join(', ');
   return `
-  b AS (
-    SELECT :from::timestamptz AS t_from, :to::timestamptz AS t_to,
-           date_trunc('minute', :from::timestamptz - interval '1 microsecond') + interval '1 minute' AS m_from,
-           date_trunc('minute', :to::timestamptz) AS m_to,
-           ${hours ? `date_trunc('hour', :from::timestamptz - interval '1 microsecond') + interval '1 hour'` : `'infinity'::timestamptz`} AS h_from,
-           ${hours ? `date_trunc('hour', :to::timestamptz)` : `'-infinity'::timestamptz`} AS h_to
-  ),
   seg AS (
-    SELECT r.bucket AS t, r.${keys.split(', ').join(', r.')}, ${ROLLUP_COLUMNS}
-    FROM usage_rollup_hour r, b
-    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= b.h_from AND r.bucket < b.h_to
+    SELECT r.bucket AS t, ${k('r')}, ${ROLLUP_COLUMNS}
+    FROM usage_rollup_day r
+    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
     UNION ALL
-    SELECT r.bucket, r.${keys.split(', ').join(', r.')}, ${ROLLUP_COLUMNS}
-    FROM usage_rollup_minute r, b
-    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= b.m_from AND r.bucket < b.m_to
-      AND NOT (r.bucket >= b.h_from AND r.bucket < b.h_to)
+    SELECT r.bucket, ${k('r')}, ${ROLLUP_COLUMNS}
+    FROM usage_rollup_hour r
+    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
+      AND NOT (r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz)
     UNION ALL
-    -- The partial minutes at both edges, whatever their id.
-    SELECT l.created_at, l.${keys.split(', ').join(', l.')}, ${RAW_COLUMNS}
-    FROM ai_usage_logs l, b
-    WHERE l.${col} = ANY(:ids::uuid[])
-      AND ((l.created_at >= b.t_from AND l.created_at < b.m_from) OR (l.created_at >= b.m_to AND l.created_at < b.t_to))
+    SELECT r.bucket, ${k('r')}, ${ROLLUP_COLUMNS}
+    FROM usage_rollup_minute r
+    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
+      AND NOT (r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz)
     UNION ALL
-    -- Rows not rolled up yet inside the whole minutes: found by id, so only the newest are read.
-    SELECT l.created_at, l.${keys.split(', ').join(', l.')}, ${RAW_COLUMNS}
-    FROM ai_usage_logs l, b
-    WHERE l.id > ${CURSOR} AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= b.m_from AND l.created_at < b.m_to
+    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
+    FROM ai_usage_logs l
+    WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
+    UNION ALL
+    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
+    FROM ai_usage_logs l
+    WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
+    UNION ALL
+    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
+    FROM ai_usage_logs l
+    WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
   )`;
 }

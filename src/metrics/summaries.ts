@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex.ts';
 import { headline, uptimeOf } from './definitions.ts';
-import { badMinutes, type Sums, sumsByScope, toSums } from './queries.ts';
+import { badMinutes, inSnapshot, type Snapshot, type Sums, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
@@ -12,7 +12,7 @@ const PROBE_CAP_MS = 15 * 60_000;
 export type Summary = ReturnType<typeof headline> & { uptime: number | null };
 
 /** Headline figures plus uptime for each member of a scope, in one snapshot. */
-export async function summaries(db: Db, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, Summary>> {
+export async function summaries(db: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, Summary>> {
   const ids = thresholds.map((t) => t.id);
   const sums = await sumsByScope(db, scope, ids, w);
   const bad = await badMinutes(db, scope, thresholds, w);
@@ -25,18 +25,16 @@ export async function summaries(db: Db, scope: Scope, thresholds: { id: string; 
   );
 }
 
-const snapshot = <T>(db: Db, fn: (trx: Db) => Promise<T>) => db.transaction(fn, { isolationLevel: 'repeatable read', readOnly: true });
-
 export function featureSummaries(db: Db, features: { id: string; error_rate_threshold: number }[], range: RangeName, now: Date) {
-  return snapshot(db, (trx) => summaries(trx, 'feature', features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })), windowOf(range, now)));
+  return inSnapshot(db, (trx) => summaries(trx, 'feature', features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })), windowOf(range, now)));
 }
 
 export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now: Date) {
-  return snapshot(db, (trx) => summaries(trx, 'model', modelIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf(range, now)));
+  return inSnapshot(db, (trx) => summaries(trx, 'model', modelIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf(range, now)));
 }
 
 /** Spend since the first day of the current month (UTC) for each member of a scope. */
-export async function monthlySpend(db: Db, scope: Scope, ids: string[], now: Date): Promise<Map<string, number>> {
+export async function monthlySpend(db: Snapshot, scope: Scope, ids: string[], now: Date): Promise<Map<string, number>> {
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const sums = await sumsByScope(db, scope, ids, { from, to: new Date(now.getTime() + 1) });
   return new Map(ids.map((id) => [id, sums.get(id)?.cost_usd ?? 0]));
@@ -44,11 +42,11 @@ export async function monthlySpend(db: Db, scope: Scope, ids: string[], now: Dat
 
 /** Provider health over the last 24 h (SPEC §4) with uptime, latency and this month's spend. */
 export function providerSummaries(db: Db, providerIds: string[], now: Date) {
-  return snapshot(db, async (trx) => {
+  return inSnapshot(db, async (trx) => {
     const day = await summaries(trx, 'provider', providerIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf('24h', now));
     const spend = await monthlySpend(trx, 'provider', providerIds, now);
     const failed = new Set<string>(
-      await trx('health_checks')
+      await trx.db('health_checks')
         .whereIn('provider_id', providerIds)
         .where({ kind: 'probe', status: 'error' })
         .where('checked_at', '>=', new Date(now.getTime() - PROBE_CAP_MS))

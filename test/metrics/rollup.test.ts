@@ -9,6 +9,7 @@ import { DATASETS, generateEvents } from './datasets.ts';
 const KEYS = {
   usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment',
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment',
+  usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment',
   usage_minute_counts: 'scope, scope_id, hour',
   usage_feature_users: 'feature_id, end_user_id',
 };
@@ -30,7 +31,7 @@ const histBucket = (ms: number) => {
 async function expectRollupsMatchRaw(db: Db) {
   const { last_id: cursor } = await db('rollup_cursors').where({ name: 'usage' }).first('last_id');
   const rows = (await db.raw(`SELECT *, (cost_usd * 100000000)::bigint AS c, (input_cost_usd * 100000000)::bigint AS ic FROM ai_usage_logs WHERE id <= ?`, [cursor])).rows;
-  for (const [table, unit] of [['usage_rollup_minute', MINUTE], ['usage_rollup_hour', HOUR]] as const) {
+  for (const [table, unit] of [['usage_rollup_minute', MINUTE], ['usage_rollup_hour', HOUR], ['usage_rollup_day', DAY]] as const) {
     const want = new Map<string, Record<string, number>>();
     for (const r of rows) {
       const key = [Math.floor(r.created_at.getTime() / unit) * unit, r.feature_id, r.model_id, r.provider_id, r.environment].join('|');
