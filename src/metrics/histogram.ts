@@ -14,10 +14,6 @@ export const HIST_COLUMNS = BOUNDS.map((_b, i) => `lat_${String(i).padStart(2, '
 /** SQL: the 1-based bucket of a latency column, as width_bucket counts. */
 export const bucketOf = (column: string) => `width_bucket(${column}, ARRAY[${BOUNDS.join(',')}])`;
 
-/** SQL select-list: each histogram column as a 0/1 for one raw row. */
-export const rawHistogram = (column: string) =>
-  HIST_COLUMNS.map((c, i) => `(${bucketOf(column)} = ${i + 1})::int AS ${c}`).join(', ');
-
 /** SQL select-list: the histogram columns summed. */
 export const sumHistogram = (alias = '') => HIST_COLUMNS.map((c) => `sum(${alias}${c})::bigint AS ${c}`).join(', ');
 

@@ -1,15 +1,10 @@
-import { HIST_COLUMNS, rawHistogram } from './histogram.ts';
+import { bucketOf, HIST_COLUMNS } from './histogram.ts';
 import type { Window } from './ranges.ts';
 
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
 
 export const SUM_COLUMNS = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
-
-const RAW_COLUMNS = `1 AS requests, (l.status = 'success')::int AS successes, (l.status = 'error')::int AS errors,
-  (l.status = 'timeout')::int AS timeouts, l.response_time_ms::bigint AS latency_sum_ms, ${rawHistogram('l.response_time_ms')},
-  l.input_tokens::bigint AS input_tokens, l.output_tokens::bigint AS output_tokens, l.cost_usd, l.input_cost_usd`;
-
 
 const ROLLUP_COLUMNS = SUM_COLUMNS.map((c) => `r.${c}`).join(', ');
 
@@ -68,16 +63,30 @@ export function segmentsSql(scope: Scope): string {
     WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
       AND NOT (r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz)
     UNION ALL
-    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
-    FROM ai_usage_logs l
-    WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
-    UNION ALL
-    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
-    FROM ai_usage_logs l
-    WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
-    UNION ALL
-    SELECT l.created_at, ${k('l')}, ${RAW_COLUMNS}
-    FROM ai_usage_logs l
-    WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
+    -- Raw rows, grouped to the minute (charts and local hours need no finer) and by latency bucket
+    -- first, so the histogram is pivoted from groups rather than computed row by row.
+    SELECT t, ${keys}, sum(requests)::int, sum(successes)::int, sum(errors)::int, sum(timeouts)::int, sum(latency_sum_ms)::bigint,
+           ${HIST_COLUMNS.map((_c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int`).join(', ')},
+           sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cost_usd), sum(input_cost_usd)
+    FROM (
+      SELECT date_trunc('minute', l.created_at) AS t, ${k('l')}, ${bucketOf('l.response_time_ms')} AS hb,
+             count(*) AS requests, count(*) FILTER (WHERE l.status = 'success') AS successes,
+             count(*) FILTER (WHERE l.status = 'error') AS errors, count(*) FILTER (WHERE l.status = 'timeout') AS timeouts,
+             sum(l.response_time_ms) AS latency_sum_ms, sum(l.input_tokens) AS input_tokens, sum(l.output_tokens) AS output_tokens,
+             sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd
+      FROM (
+        -- The partial minutes at both edges, whatever their id.
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :m_from::timestamptz
+        UNION ALL
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[])
+          AND created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND created_at < :to::timestamptz
+        UNION ALL
+        -- Rows not rolled up yet inside the whole minutes: found by id, so only the newest are read.
+        SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${col} = ANY(:ids::uuid[])
+          AND created_at >= :m_from::timestamptz AND created_at < :m_to::timestamptz
+      ) l
+      GROUP BY 1, 2, 3, 4, 5, 6
+    ) g
+    GROUP BY 1, 2, 3, 4, 5
   )`;
 }

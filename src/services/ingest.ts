@@ -31,6 +31,20 @@ interface Catalogue {
   models: { id: string; name: string; provider_id: string; provider_name: string }[];
 }
 
+// The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
+// and read again at once when an event names something it does not know.
+const CATALOGUE_TTL_MS = 10_000;
+const cached = new WeakMap<Db, { at: number; catalogue: Promise<Catalogue> }>();
+
+function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
+  const hit = cached.get(db);
+  if (hit && !fresh && Date.now() - hit.at < CATALOGUE_TTL_MS) return hit.catalogue;
+  const catalogue = loadCatalogue(db);
+  cached.set(db, { at: Date.now(), catalogue });
+  catalogue.catch(() => cached.delete(db));
+  return catalogue;
+}
+
 async function loadCatalogue(db: Db): Promise<Catalogue> {
   const [features, models] = await Promise.all([
     db('ai_features').select('id', 'name'),
@@ -55,7 +69,15 @@ const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'
  * event_id through ai_usage_event_keys) and answers only after the commit.
  */
 export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
-  const catalogue = await loadCatalogue(db);
+  let catalogue = await catalogueOf(db);
+  const names = (e: unknown) => (e && typeof e === 'object' ? (e as Record<string, unknown>) : {});
+  const unknown = events.some((e) => {
+    const { feature, feature_id, model, model_id } = names(e);
+    const f = String(feature ?? feature_id ?? '');
+    const m = String(model ?? model_id ?? '');
+    return (f && !catalogue.features.has(UUID.test(f) ? f.toLowerCase() : f)) || (m && !catalogue.models.some((x) => x.name === m || x.id === m.toLowerCase()));
+  });
+  if (unknown) catalogue = await catalogueOf(db, true);
   const rejected: IngestResult['rejected'] = [];
   const seen = new Set<string>();
   let duplicates = 0;
