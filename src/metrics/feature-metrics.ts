@@ -30,79 +30,79 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
   const { bucket, bucketMs } = RANGES[range];
   const ids = [feature.id];
   return inSnapshot(db, async (trx) => {
-      const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
-      const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
-      const total = addSums(buckets.values());
-      const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
-      const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
-      const users = await uniqueUsers(trx, ids, w.from);
-      const exact = total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
-      const models = await trx.db('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
-      const h = headline(total);
-      const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
-      const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
-      const uniqueUsersCount = users.get(feature.id) ?? 0;
-      const previousCost = previous.get(feature.id)?.cost_usd ?? 0;
-      const peak = [...byLocalHour.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
-      const realtime = {
-        uptime,
-        error_rate: h.error_rate,
-        response_time: h.response_time,
-        requests_per_minute: total.requests / minutesIn(range),
-        success_rate: h.success_rate,
-        cost_per_request: h.cost_per_request,
-        p50, p95, p99,
-      };
-      const performance = performanceScore(realtime);
-      return {
-        realtime,
-        historical: {
-          timeRange: range,
-          bucket,
-          data: bucketStarts(range, w.from, now).map((start) => {
-            const s = buckets.get(start.getTime()) ?? toSums(undefined);
-            const point = headline(s);
-            return {
-              timestamp: new Date(Math.max(start.getTime(), w.from.getTime())).toISOString(),
-              requests: s.requests,
-              throughput: s.requests,
-              response_time: point.response_time,
-              p95: exact ? (exact.byBucket.get(start.getTime())?.[1] ?? null) : percentileFromHistogram(s.hist, 0.95),
-              error_rate: point.error_rate,
-              cost: s.cost_usd,
-            };
-          }),
+    const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
+    const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
+    const total = addSums(buckets.values());
+    const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
+    const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
+    const users = await uniqueUsers(trx, ids, w.from);
+    const exact = total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
+    const models = await trx.db('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
+    const h = headline(total);
+    const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
+    const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
+    const uniqueUsersCount = users.get(feature.id) ?? 0;
+    const previousCost = previous.get(feature.id)?.cost_usd ?? 0;
+    const peak = [...byLocalHour.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
+    const realtime = {
+      uptime,
+      error_rate: h.error_rate,
+      response_time: h.response_time,
+      requests_per_minute: total.requests / minutesIn(range),
+      success_rate: h.success_rate,
+      cost_per_request: h.cost_per_request,
+      p50, p95, p99,
+    };
+    const performance = performanceScore(realtime);
+    return {
+      realtime,
+      historical: {
+        timeRange: range,
+        bucket,
+        data: bucketStarts(range, w.from, now).map((start) => {
+          const s = buckets.get(start.getTime()) ?? toSums(undefined);
+          const point = headline(s);
+          return {
+            timestamp: new Date(Math.max(start.getTime(), w.from.getTime())).toISOString(),
+            requests: s.requests,
+            throughput: s.requests,
+            response_time: point.response_time,
+            p95: exact ? (exact.byBucket.get(start.getTime())?.[1] ?? null) : percentileFromHistogram(s.hist, 0.95),
+            error_rate: point.error_rate,
+            cost: s.cost_usd,
+          };
+        }),
+      },
+      usage: {
+        total_requests: total.requests,
+        unique_users: uniqueUsersCount,
+        unique_users_approximate: false,
+        peak_usage_hour: peak ? peak[0] : null,
+        avg_requests_per_user: uniqueUsersCount ? total.requests / uniqueUsersCount : null,
+      },
+      costs: {
+        total_cost: total.cost_usd,
+        previous_cost: previousCost,
+        cost_trend: trendOf(total.cost_usd, previousCost),
+        cost_breakdown: shares(
+          models
+            .map((m) => ({ category: m.display_name as string, model_id: m.id as string, amount: byModel.get(m.id)!.cost_usd, requests: byModel.get(m.id)!.requests }))
+            .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
+        ),
+        cost_by_direction: shares([
+          { category: 'input', amount: total.input_cost_usd },
+          { category: 'output', amount: total.cost_usd - total.input_cost_usd },
+        ]),
+      },
+      performance: performance && {
+        ...performance,
+        labels: {
+          reliability: scoreLabel(realtime.uptime, 99, 95),
+          speed: scoreLabel(realtime.response_time === null ? null : 2000 - realtime.response_time, 1000, 500),
+          accuracy: scoreLabel(realtime.success_rate, 98, 95),
         },
-        usage: {
-          total_requests: total.requests,
-          unique_users: uniqueUsersCount,
-          unique_users_approximate: false,
-          peak_usage_hour: peak ? peak[0] : null,
-          avg_requests_per_user: uniqueUsersCount ? total.requests / uniqueUsersCount : null,
-        },
-        costs: {
-          total_cost: total.cost_usd,
-          previous_cost: previousCost,
-          cost_trend: trendOf(total.cost_usd, previousCost),
-          cost_breakdown: shares(
-            models
-              .map((m) => ({ category: m.display_name as string, model_id: m.id as string, amount: byModel.get(m.id)!.cost_usd, requests: byModel.get(m.id)!.requests }))
-              .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
-          ),
-          cost_by_direction: shares([
-            { category: 'input', amount: total.input_cost_usd },
-            { category: 'output', amount: total.cost_usd - total.input_cost_usd },
-          ]),
-        },
-        performance: performance && {
-          ...performance,
-          labels: {
-            reliability: scoreLabel(realtime.uptime, 99, 95),
-            speed: scoreLabel(realtime.response_time === null ? null : 2000 - realtime.response_time, 1000, 500),
-            accuracy: scoreLabel(realtime.success_rate, 98, 95),
-          },
-        },
-      };
+      },
+    };
   });
 }
 
