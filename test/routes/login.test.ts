@@ -146,12 +146,15 @@ describe('POST /logout', () => {
 
 describe('session lifetime', () => {
   it('when a session is older than its absolute lifetime, then it is ended even while active', async () => {
-    const short = startTestApp({ sessionAbsoluteMs: 400 });
+    const short = startTestApp({ sessionAbsoluteMs: 2500 });
     try {
       const user = await makeUser(short.db);
       const agent = await signIn(short.app, user.email, user.password);
-      await agent.get('/platform/ai-management').expect(200);
-      await new Promise((r) => setTimeout(r, 600));
+      for (let i = 0; i < 2; i++) {
+        await agent.get('/platform/ai-management').expect(200); // active all along
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await new Promise((r) => setTimeout(r, 1000));
       await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
     } finally {
       await short.close();
@@ -159,15 +162,16 @@ describe('session lifetime', () => {
   });
 
   it('when the session is idle longer than the idle timeout, then it is refused; activity keeps it alive', async () => {
-    const short = startTestApp({ sessionIdleMs: 1500 });
+    // Cookie expiry has one-second resolution: keep the timings well apart from it.
+    const short = startTestApp({ sessionIdleMs: 4000 });
     try {
       const user = await makeUser(short.db);
       const agent = await signIn(short.app, user.email, user.password);
       for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 700));
+        await new Promise((r) => setTimeout(r, 1500));
         await agent.get('/platform/ai-management').expect(200); // each request renews the idle timeout
       }
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, 5500));
       await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
     } finally {
       await short.close();
