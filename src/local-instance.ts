@@ -15,7 +15,7 @@ export interface LocalInstance {
 
 const fileOf = (dataDir: string) => path.join(dataDir, 'instance.json');
 
-export function readLocalInstance(dataDir: string): LocalInstance | undefined {
+function readLocalInstance(dataDir: string): LocalInstance | undefined {
   const file = fileOf(dataDir);
   if (!fs.existsSync(file)) return undefined;
   return JSON.parse(fs.readFileSync(file, 'utf8')) as LocalInstance;

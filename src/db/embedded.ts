@@ -47,7 +47,7 @@ function runningCluster(dir: string): { pid: number; port: number } | undefined 
 }
 
 /** The port of a cluster already running on this data directory, if any. */
-export const runningClusterPort = (dir: string) => runningCluster(dir)?.port;
+const runningClusterPort = (dir: string) => runningCluster(dir)?.port;
 
 /** Fast shutdown of the postmaster running on `dir`, waiting until it is gone. */
 async function stopRunning(dir: string): Promise<void> {
@@ -59,7 +59,7 @@ async function stopRunning(dir: string): Promise<void> {
   }
 }
 
-export function portIsFree(port: number): Promise<boolean> {
+function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once('error', () => resolve(false));

@@ -5,7 +5,7 @@ import { loadOrCreateLocalInstance, type LocalInstance, writeLocalInstance } fro
 import { type EmbeddedCluster, isAlive, openEmbeddedCluster } from './embedded.ts';
 import { createDb, type Db } from './knex.ts';
 
-export const EMBEDDED_DEFAULT_PORT = 54329;
+const EMBEDDED_DEFAULT_PORT = 54329;
 
 export interface OpenDatabase {
   db: Db;

@@ -34,10 +34,3 @@ export function percentileFromHistogram(counts: number[], q: number): number | n
   }
   return BOUNDS[BOUNDS.length - 1];
 }
-
-/** The index of the bucket holding a latency (0-based). */
-export function bucketIndex(ms: number): number {
-  let i = 0;
-  while (i + 1 < BOUNDS.length && ms >= BOUNDS[i + 1]) i++;
-  return i;
-}

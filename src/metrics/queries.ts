@@ -21,7 +21,7 @@ export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>): Promise<
 }
 
 /** A uuid[] literal (ids come from the database or are validated as uuids). */
-export const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
+const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
 
 export interface Sums {
   requests: number;

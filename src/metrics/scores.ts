@@ -1,7 +1,6 @@
 /** Scores, grades and status colours of the reference plan, with every sub-score clamped to 0–100. */
 const clamp = (x: number) => Math.min(100, Math.max(0, x));
 
-export type Tone = 'good' | 'warning' | 'bad' | 'none';
 export type Grade = 'A+' | 'A' | 'B' | 'C' | 'D';
 
 export interface PerformanceScore {
@@ -28,10 +27,6 @@ export function scoreLabel(value: number | null, good: number, ok: number): stri
   if (value === null) return null;
   return value >= good ? 'Excellent' : value >= ok ? 'Good' : 'Needs improvement';
 }
-
-export const uptimeTone = (v: number | null): Tone => (v === null ? 'none' : v >= 99 ? 'good' : v >= 95 ? 'warning' : 'bad');
-export const responseTone = (v: number | null): Tone => (v === null ? 'none' : v <= 1000 ? 'good' : v <= 2000 ? 'warning' : 'bad');
-export const successTone = (v: number | null): Tone => (v === null ? 'none' : v >= 98 ? 'good' : v >= 95 ? 'warning' : 'bad');
 
 /** 100 at ≤ 500 ms, falling linearly to 0 at ≥ 5000 ms. */
 export const latencyScore = (ms: number) => clamp(((5000 - ms) / 4500) * 100);

@@ -4,7 +4,7 @@ import type { Window } from './ranges.ts';
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
 
-export const SUM_COLUMNS = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
+const SUM_COLUMNS = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
 
 const ROLLUP_COLUMNS = SUM_COLUMNS.map((c) => `r.${c}`).join(', ');
 

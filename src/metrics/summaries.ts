@@ -6,7 +6,7 @@ import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
 
 /** The default error-rate threshold (%) for models and providers, which have no setting of their own. */
-export const DEFAULT_THRESHOLD = 5;
+const DEFAULT_THRESHOLD = 5;
 const PROBE_CAP_MS = 15 * 60_000;
 
 export type Summary = ReturnType<typeof headline> & { uptime: number | null };
@@ -34,7 +34,7 @@ export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now
 }
 
 /** Spend since the first day of the current month (UTC) for each member of a scope. */
-export async function monthlySpend(db: Snapshot, scope: Scope, ids: string[], now: Date): Promise<Map<string, number>> {
+async function monthlySpend(db: Snapshot, scope: Scope, ids: string[], now: Date): Promise<Map<string, number>> {
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const sums = await sumsByScope(db, scope, ids, { from, to: new Date(now.getTime() + 1) });
   return new Map(ids.map((id) => [id, sums.get(id)?.cost_usd ?? 0]));
