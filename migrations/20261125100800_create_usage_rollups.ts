@@ -42,8 +42,15 @@ export async function up(knex: Knex): Promise<void> {
       hour     timestamptz NOT NULL CHECK (date_trunc('hour', hour, 'UTC') = hour),
       requests integer[] NOT NULL CHECK (cardinality(requests) = 60),
       failures integer[] NOT NULL CHECK (cardinality(failures) = 60),
+      -- The worst minute's error rate in basis points (rounded down): an hour whose worst minute is
+      -- under a threshold has no bad minute, and its arrays need not be read.
+      worst_bp integer NOT NULL,
       PRIMARY KEY (scope, scope_id, hour)
     );
+    CREATE FUNCTION worst_minute_bp(requests integer[], failures integer[]) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+      SELECT coalesce(max(f::bigint * 10000 / r), 0)::integer FROM unnest(requests, failures) AS u(r, f) WHERE r > 0
+    $$;
 
     -- The hour in which each end user of a feature was last seen. Users active in a window ending
     -- now are those last seen in a later hour than the window's first, plus those found in the raw
@@ -53,8 +60,16 @@ export async function up(knex: Knex): Promise<void> {
       end_user_id    text NOT NULL,
       last_seen_hour timestamptz NOT NULL CHECK (date_trunc('hour', last_seen_hour, 'UTC') = last_seen_hour),
       PRIMARY KEY (feature_id, end_user_id)
+    ) WITH (fillfactor = 80);
+    -- How many users have each hour as their last-seen hour: the first part of the count above
+    -- reads at most one row per hour of the window.
+    CREATE TABLE usage_user_hour_counts (
+      feature_id uuid NOT NULL REFERENCES ai_features (id) ON DELETE RESTRICT,
+      hour       timestamptz NOT NULL,
+      -- No CHECK (users >= 0): a decrement is proposed as a negative row before ON CONFLICT adds it.
+      users      integer NOT NULL,
+      PRIMARY KEY (feature_id, hour)
     );
-    CREATE INDEX usage_feature_users_recent ON usage_feature_users (feature_id, last_seen_hour);
 
     -- How far the rollups have read ai_usage_logs, by id (insertion order).
     CREATE TABLE rollup_cursors (
@@ -75,7 +90,9 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP FUNCTION add_arrays(integer[], integer[]);
+    DROP FUNCTION worst_minute_bp(integer[], integer[]);
     DROP TABLE rollup_cursors;
+    DROP TABLE usage_user_hour_counts;
     DROP TABLE usage_feature_users;
     DROP TABLE usage_minute_counts;
     DROP TABLE usage_rollup_day;

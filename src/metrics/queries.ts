@@ -131,7 +131,7 @@ export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: st
        FROM raw GROUP BY 1, 2
      ),
      hrs AS (
-       SELECT c.scope_id, c.hour, c.requests, c.failures,
+       SELECT c.scope_id, c.hour, c.requests, c.failures, c.worst_bp,
               c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
               AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
        FROM usage_minute_counts c
@@ -141,7 +141,7 @@ export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: st
      whole AS (
        SELECT h.scope_id, count(*) AS bad
        FROM hrs h JOIN th ON th.id = h.scope_id, unnest(h.requests, h.failures) AS u(r, f)
-       WHERE h.whole AND u.r > 0 AND u.f::bigint * 10000 >= th.basis_points * u.r
+       WHERE h.whole AND h.worst_bp >= th.basis_points AND u.r > 0 AND u.f::bigint * 10000 >= th.basis_points * u.r
        GROUP BY 1
      ),
      mixed AS (
@@ -174,7 +174,7 @@ export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date)
   if (!featureIds.length) return new Map();
   const { rows } = await s.db.raw(
     `SELECT f.id,
-            (SELECT count(*) FROM usage_feature_users u WHERE u.feature_id = f.id AND u.last_seen_hour >= :h_from::timestamptz)
+            (SELECT coalesce(sum(c.users), 0) FROM usage_user_hour_counts c WHERE c.feature_id = f.id AND c.hour >= :h_from::timestamptz)
           + (SELECT count(*) FROM (
                SELECT l.end_user_id FROM ai_usage_logs l
                WHERE l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= :from::timestamptz AND l.created_at < :h_from::timestamptz

@@ -62,15 +62,18 @@ per_minute AS MATERIALIZED (
 ),
 hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
 to_counts AS (
-  INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures)
-  SELECT h.scope, h.scope_id, h.hour,
-         array_agg(coalesce(m.r, 0)::int ORDER BY g.i), array_agg(coalesce(m.f, 0)::int ORDER BY g.i)
-  FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
-  -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
-  LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
-  GROUP BY 1, 2, 3
+  INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp)
+  SELECT scope, scope_id, hour, requests, failures, worst_minute_bp(requests, failures) FROM (
+    SELECT h.scope, h.scope_id, h.hour,
+           array_agg(coalesce(m.r, 0)::int ORDER BY g.i) AS requests, array_agg(coalesce(m.f, 0)::int ORDER BY g.i) AS failures
+    FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
+    -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
+    LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
+    GROUP BY 1, 2, 3
+  ) a
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
-    SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures)
+    SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures),
+        worst_bp = worst_minute_bp(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures))
 ),
 -- The hour each user was last seen in: it changes at most once an hour per user, so a tick
 -- rewrites only users new to this hour (unique-user counts read the partial first hour raw).
@@ -78,13 +81,25 @@ seen AS MATERIALIZED (
   SELECT l.feature_id, l.end_user_id, date_trunc('hour', max(l.created_at)) AS hour
   FROM ai_usage_logs l WHERE ${where} AND l.end_user_id IS NOT NULL GROUP BY 1, 2
 ),
-to_users AS (
-  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_hour)
-  SELECT s.feature_id, s.end_user_id, s.hour FROM seen s
+changed AS MATERIALIZED (
+  SELECT s.feature_id, s.end_user_id, s.hour, u.last_seen_hour AS old_hour FROM seen s
   LEFT JOIN usage_feature_users u ON u.feature_id = s.feature_id AND u.end_user_id = s.end_user_id
   WHERE u.last_seen_hour IS NULL OR u.last_seen_hour < s.hour
+),
+to_users AS (
+  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_hour)
+  SELECT feature_id, end_user_id, hour FROM changed
   ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_hour = excluded.last_seen_hour
-  WHERE excluded.last_seen_hour > t.last_seen_hour
+),
+-- Each user who moved counts once more in the new hour and once less in the old one.
+to_user_counts AS (
+  INSERT INTO usage_user_hour_counts AS t (feature_id, hour, users)
+  SELECT feature_id, hour, sum(d) FROM (
+    SELECT feature_id, hour, 1 AS d FROM changed
+    UNION ALL
+    SELECT feature_id, old_hour, -1 FROM changed WHERE old_hour IS NOT NULL
+  ) x GROUP BY 1, 2
+  ON CONFLICT (feature_id, hour) DO UPDATE SET users = t.users + excluded.users
 )
 SELECT coalesce(sum(requests), 0)::int AS rows FROM grouped`;
 }
