@@ -55,7 +55,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(
     pinoHttp({
       logger,
-      genReqId: (req, res) => {
+      genReqId: (_req, res) => {
         const id = crypto.randomUUID();
         res.setHeader('X-Request-Id', id);
         return id;

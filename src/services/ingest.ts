@@ -64,45 +64,53 @@ function resolveModel(c: Catalogue, model: string, provider?: string) {
 
 const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
 
-/**
- * Validates each event on its own, stores the valid ones in one statement (idempotent by
- * event_id through ai_usage_event_keys) and answers only after the commit.
- */
-export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
-  let catalogue = await catalogueOf(db);
-  const names = (e: unknown) => (e && typeof e === 'object' ? (e as Record<string, unknown>) : {});
-  const unknown = events.some((e) => {
-    const { feature, feature_id, model, model_id } = names(e);
-    const f = String(feature ?? feature_id ?? '');
-    const m = String(model ?? model_id ?? '');
-    return (f && !catalogue.features.has(UUID.test(f) ? f.toLowerCase() : f)) || (m && !catalogue.models.some((x) => x.name === m || x.id === m.toLowerCase()));
-  });
-  if (unknown) catalogue = await catalogueOf(db, true);
-  const rejected: IngestResult['rejected'] = [];
+interface Batch {
+  rows: object[];
+  rejected: IngestResult['rejected'];
+  duplicates: number;
+  /** Some event named a feature or model this catalogue does not know (it may be newer). */
+  unknownNames: boolean;
+}
+
+/** Each event validated on its own and resolved against the catalogue; repeats of an event_id dropped. */
+function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch {
+  const batch: Batch = { rows: [], rejected: [], duplicates: 0, unknownNames: false };
   const seen = new Set<string>();
-  let duplicates = 0;
-  const rows: object[] = [];
+  const reject = (index: number, error: string, unknownName = false) => {
+    batch.rejected.push({ index, error });
+    batch.unknownNames ||= unknownName;
+  };
   events.forEach((raw, index) => {
     const aliased = raw && typeof raw === 'object' ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw } : raw;
     const parsed = eventSchema.safeParse(aliased);
-    if (!parsed.success) return rejected.push({ index, error: describe(parsed.error.issues[0]) });
+    if (!parsed.success) return reject(index, describe(parsed.error.issues[0]));
     const e = parsed.data;
     const feature = catalogue.features.get(UUID.test(e.feature) ? e.feature.toLowerCase() : e.feature);
-    if (!feature) return rejected.push({ index, error: `unknown feature ${e.feature}` });
+    if (!feature) return reject(index, `unknown feature ${e.feature}`, true);
     const model = resolveModel(catalogue, e.model, e.provider);
-    if (typeof model === 'string') return rejected.push({ index, error: model });
+    if (typeof model === 'string') return reject(index, model, true);
     const createdAt = e.created_at ? new Date(e.created_at) : now;
-    if (createdAt.getTime() > now.getTime()) return rejected.push({ index, error: 'created_at is in the future' });
-    if (seen.has(e.event_id)) return void duplicates++;
+    if (createdAt.getTime() > now.getTime()) return reject(index, 'created_at is in the future');
+    if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
-    rows.push({
+    batch.rows.push({
       event_id: e.event_id, feature_id: feature.id, model_id: model.id, environment: e.environment, end_user_id: e.end_user_id ?? null,
       status: e.status, response_time_ms: e.response_time_ms, input_tokens: e.input_tokens, output_tokens: e.output_tokens,
       cost_usd: e.cost_usd ?? null, created_at: createdAt.toISOString(),
     });
   });
-  const accepted = rows.length ? await insertEvents(db, rows) : 0;
-  return { accepted, duplicates: duplicates + rows.length - accepted, rejected };
+  return batch;
+}
+
+/**
+ * Validates each event on its own, stores the valid ones in one statement (idempotent by
+ * event_id through ai_usage_event_keys) and answers only after the commit.
+ */
+export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
+  let batch = prepareBatch(events, await catalogueOf(db), now);
+  if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
+  const accepted = batch.rows.length ? await insertEvents(db, batch.rows) : 0;
+  return { accepted, duplicates: batch.duplicates + batch.rows.length - accepted, rejected: batch.rejected };
 }
 
 async function insertEvents(db: Db, rows: object[]): Promise<number> {

@@ -53,3 +53,18 @@ export async function listModels(db: Db): Promise<ModelRow[]> {
       'p.display_name as provider_display_name',
     );
 }
+
+export interface ModelDeploymentRow {
+  model_id: string;
+  feature_name: string;
+  environment: string;
+  is_active: boolean;
+}
+
+/** Where each model serves right now: feature × environment. */
+export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
+  return db('feature_model_assignments as a')
+    .join('ai_features as f', 'f.id', 'a.feature_id')
+    .where('a.is_active', true)
+    .select('a.model_id', 'f.name as feature_name', 'a.environment', 'a.is_active');
+}

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { listModels, listProviders } from '../../db/queries/catalogue.ts';
+import { activeDeployments, listModels, listProviders } from '../../db/queries/catalogue.ts';
 import type { Db } from '../../db/knex.ts';
 import { HttpError } from '../../http-error.ts';
 import { modelSummaries, providerSummaries } from '../../metrics/summaries.ts';
@@ -24,10 +24,7 @@ export function catalogueApiRoutes(db: Db): Router {
     const models = (await listModels(db)).filter(
       (m) => (!provider || m.provider_name === provider || m.provider_id === provider) && (!status || m.status === status),
     );
-    const deployments = await db('feature_model_assignments as a')
-      .join('ai_features as f', 'f.id', 'a.feature_id')
-      .where('a.is_active', true)
-      .select('a.model_id', 'f.name as feature_name', 'a.environment', 'a.is_active');
+    const deployments = await activeDeployments(db);
     const metrics = flagOf(req, 'include_metrics') ? await modelSummaries(db, models.map((m) => m.id), range, new Date()) : undefined;
     const data = models.map((m) => {
       const s = metrics?.get(m.id);
