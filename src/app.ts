@@ -118,7 +118,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(csrfProtection);
   app.use('/api', featureApiRoutes(db, config.tzDisplay), catalogueApiRoutes(db), usageApiRoutes(db));
   app.use(overviewRoutes(db));
-  app.use(featureRoutes(db));
+  app.use(featureRoutes(db, config.tzDisplay));
   app.use(catalogueRoutes(db));
   app.use(auditRoutes(db));
   app.use(apiKeyRoutes(db));

@@ -1,3 +1,7 @@
+import { tones } from './metrics/scores.ts';
+
+const NO_DATA = 'no data';
+
 /** Presentation helpers handed to every template as `it.fmt`: templates never do this maths. */
 export function createFormat(timeZone: string) {
   const dateTime = new Intl.DateTimeFormat('en-GB', {
@@ -10,15 +14,33 @@ export function createFormat(timeZone: string) {
     hour12: false,
   });
   const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+  const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+  const time = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   return {
     timeZone,
     dateTime: (d: Date | string | null | undefined) => (d ? `${dateTime.format(new Date(d))}` : '—'),
     iso: (d: Date | string) => new Date(d).toISOString(),
     integer: (n: number | null | undefined) => (n === null || n === undefined ? '—' : integer.format(n)),
+    /** Dollars to `digits` places; amounts too small for them keep two significant digits, never a false $0.00. */
     usd: (n: number | null | undefined, digits = 2) =>
-      n === null || n === undefined ? '—' : `$${n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`,
+      n === null || n === undefined
+        ? NO_DATA
+        : n !== 0 && Math.abs(n) < 10 ** -digits
+          ? `$${n.toLocaleString('en-US', { maximumSignificantDigits: 2 })}`
+          : `$${n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`,
     /** Per-1k-token prices are tiny: keep enough digits to tell models apart. */
     price: (n: number) => `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`,
+    time: (d: Date) => time.format(d),
+    compact: (n: number) => compact.format(n),
+    /** Rates and shares; null is "no data", never 0%. */
+    percent: (n: number | null | undefined, digits = 1) => (n === null || n === undefined ? NO_DATA : `${n.toFixed(digits)}%`),
+    ms: (n: number | null | undefined) => (n === null || n === undefined ? NO_DATA : `${integer.format(Math.round(n))} ms`),
+    /** Signed change in percent (cost trend); null when there is nothing to compare with. */
+    change: (n: number | null) => (n === null ? 'no earlier cost to compare' : `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toFixed(1)}%`),
+    /** The hour of day (already in TZ_DISPLAY) as a range. */
+    hour: (h: number | null) => (h === null ? NO_DATA : `${String(h).padStart(2, '0')}:00–${String((h + 1) % 24).padStart(2, '0')}:00`),
+    decimal: (n: number | null, digits = 1) => (n === null ? NO_DATA : n.toFixed(digits)),
+    tone: tones,
     titleCase: (s: string) => s.replace(/(^|[-_ ])(\w)/g, (_m, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase()),
   };
 }

@@ -3,7 +3,6 @@ import { Eta } from 'eta';
 import { csrfToken } from './middleware/csrf.ts';
 import { viewsDir } from './paths.ts';
 
-
 export function createEta(cache: boolean) {
   return new Eta({ views: viewsDir, cache, autoEscape: true, autoTrim: [false, 'nl'] });
 }
@@ -13,6 +12,23 @@ export interface View {
   page: string;
   /** The fragment htmx swaps in; without one, htmx requests get the page. */
   partial?: string;
+  /**
+   * When one URL feeds several swap targets: the fragments by target id (partials are named after
+   * the id of the element they replace). An htmx request for another target gets `partial`.
+   */
+  targets?: Record<string, string>;
+}
+
+/** The fragment an htmx request asks for, or undefined for a whole page. */
+export function fragmentOf(req: Request, view: View): string | undefined {
+  if (!req.htmx.request || req.htmx.boosted || req.htmx.historyRestore) return undefined;
+  const target = targetId(req);
+  return (target && view.targets?.[target]) || view.partial;
+}
+
+/** The id of the element htmx will swap (HX-Target is `tag#id` in htmx 4, `id` in htmx 2). */
+export function targetId(req: Request): string | undefined {
+  return req.htmx.target?.split('#').pop() || undefined;
 }
 
 /**
@@ -21,9 +37,10 @@ export interface View {
  */
 export function render(req: Request, res: Response, view: View, data: object = {}, status = 200): void {
   const eta = req.app.locals.eta as Eta;
-  const fragment = view.partial && req.htmx.request && !req.htmx.boosted && !req.htmx.historyRestore;
+  const fragment = fragmentOf(req, view);
+  if (view.targets) res.vary('HX-Target');
   // The CSRF token is made only for what is rendered, so API calls and redirects create no session.
   const token = req.session ? csrfToken(req) : '';
-  const html = eta.render(fragment ? view.partial! : view.page, { ...res.locals, csrfToken: token, ...data });
+  const html = eta.render(fragment ?? view.page, { ...res.locals, csrfToken: token, ...data });
   res.status(status).type('html').send(html);
 }

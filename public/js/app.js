@@ -1,5 +1,32 @@
+// Progressive enhancement only: every page works without this file.
+document.documentElement.classList.replace('no-js', 'js');
+
 // Sends the session's CSRF token with every htmx request (forms also carry it as a field).
 document.addEventListener('htmx:config:request', function (event) {
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (meta && event.detail && event.detail.ctx) event.detail.ctx.request.headers['X-CSRF-Token'] = meta.content;
 });
+
+// Polling ([data-poll]) pauses while the tab is hidden and catches up as soon as it is shown.
+var missedPolls = [];
+document.addEventListener('htmx:before:request', function (event) {
+  var el = event.target;
+  if (!document.hidden || !el.hasAttribute || !el.hasAttribute('data-poll')) return;
+  event.preventDefault();
+  if (missedPolls.indexOf(el) < 0) missedPolls.push(el);
+});
+document.addEventListener('visibilitychange', function () {
+  if (document.hidden || !window.htmx) return;
+  missedPolls.splice(0).forEach(function (el) { if (el.isConnected) window.htmx.trigger(el, 'every'); });
+});
+
+// Freshness stamps: "updated 12 s ago", kept current.
+function showAges() {
+  document.querySelectorAll('time[data-age]').forEach(function (el) {
+    var seconds = Math.max(0, Math.round((Date.now() - Date.parse(el.getAttribute('datetime'))) / 1000));
+    el.textContent = seconds < 60 ? seconds + ' s ago' : Math.floor(seconds / 60) + ' min ago';
+  });
+}
+document.addEventListener('DOMContentLoaded', showAges);
+document.addEventListener('htmx:after:swap', showAges);
+setInterval(showAges, 5000);

@@ -40,3 +40,12 @@ export function healthScore(m: { success_rate: number | null; uptime: number | n
   const score = 0.5 * m.success_rate + 0.3 * m.uptime + 0.2 * latencyScore(m.response_time);
   return failedProbeRecently ? Math.min(score, 50) : score;
 }
+
+export type Tone = 'good' | 'warn' | 'bad' | 'none';
+
+/** Status colours of the plan's metric cards (SPEC §4); 'none' when there is no data. */
+export const tones = {
+  uptime: (v: number | null): Tone => (v === null ? 'none' : v >= 99 ? 'good' : v >= 95 ? 'warn' : 'bad'),
+  responseTime: (v: number | null): Tone => (v === null ? 'none' : v <= 1000 ? 'good' : v <= 2000 ? 'warn' : 'bad'),
+  successRate: (v: number | null): Tone => (v === null ? 'none' : v >= 98 ? 'good' : v >= 95 ? 'warn' : 'bad'),
+};

@@ -33,11 +33,31 @@ export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now
   return inSnapshot(db, (trx) => summaries(trx, 'model', modelIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf(range, now)));
 }
 
-/** Spend since the first day of the current month (UTC) for each member of a scope. */
-async function monthlySpend(db: Snapshot, scope: Scope, ids: string[], now: Date): Promise<Map<string, number>> {
-  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
-  const sums = await sumsByScope(db, scope, ids, { from, to: new Date(now.getTime() + 1) });
+const monthStart = (at: Date, monthsBack = 0) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
+
+async function spendIn(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
+  const sums = await sumsByScope(db, scope, ids, w);
   return new Map(ids.map((id) => [id, sums.get(id)?.cost_usd ?? 0]));
+}
+
+/** Spend since the first day of the current month (UTC) for each member of a scope. */
+const monthlySpend = (db: Snapshot, scope: Scope, ids: string[], now: Date) =>
+  spendIn(db, scope, ids, { from: monthStart(now), to: new Date(now.getTime() + 1) });
+
+/**
+ * This month's spend so far and last month's over the same stretch (its first days up to the same
+ * elapsed time, clipped to its end), per feature, in one snapshot: the overview's spend and trend.
+ */
+export function monthToDateSpend(db: Db, featureIds: string[], now: Date) {
+  return inSnapshot(db, async (trx) => {
+    const elapsed = now.getTime() + 1 - monthStart(now).getTime();
+    const previousFrom = monthStart(now, 1);
+    const previousTo = new Date(Math.min(previousFrom.getTime() + elapsed, monthStart(now).getTime()));
+    return {
+      current: await monthlySpend(trx, 'feature', featureIds, now),
+      previous: await spendIn(trx, 'feature', featureIds, { from: previousFrom, to: previousTo }),
+    };
+  });
 }
 
 /** Provider health over the last 24 h (SPEC §4) with uptime, latency and this month's spend. */

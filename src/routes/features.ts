@@ -1,13 +1,79 @@
+import type { Request, Response } from 'express';
 import { Router } from 'express';
-import { activeAssignments, ENVIRONMENTS, listFeatures, withAssignments } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
-import { render } from '../views.ts';
+import { flash } from '../flash.ts';
+import { HttpError } from '../http-error.ts';
+import { requireWrite } from '../middleware/auth.ts';
+import { createFeature } from '../services/features.ts';
+import {
+  type FeaturesQuery, featureCards, featureOverview, featureTab, parseFeaturesQuery, selectedFeature,
+} from '../services/features-page.ts';
+import { overviewCsv } from '../services/overview-charts.ts';
+import { render, targetId } from '../views.ts';
 
-export function featureRoutes(db: Db): Router {
+const PATH = '/platform/ai-management/features';
+
+// One URL, four swap targets: the cards (polled), the workspace (cards and the selected feature),
+// the selected feature's panel (tabs) and the overview tab (ranges, polled).
+const VIEW = {
+  page: 'pages/features',
+  partial: 'partials/features/feature-workspace',
+  targets: {
+    'feature-workspace': 'partials/features/feature-workspace',
+    'feature-cards': 'partials/features/feature-cards',
+    'feature-panel': 'partials/features/feature-panel',
+    'feature-overview': 'partials/features/feature-overview',
+  },
+};
+
+/** Links that keep the page's state and change one part of it. */
+function linker(q: FeaturesQuery, feature?: string) {
+  return (change: Partial<FeaturesQuery> = {}) => {
+    const next = { feature, tab: q.tab, range: q.range, ...(q.tab === 'models' && { environment: q.environment }), ...change };
+    const params = new URLSearchParams(Object.entries(next).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    return `${PATH}?${params}`;
+  };
+}
+
+export function featureRoutes(db: Db, timeZone: string): Router {
   const router = Router();
-  router.get('/platform/ai-management/features', async (req, res) => {
-    const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
-    render(req, res, { page: 'pages/features' }, { title: 'Features', features: withAssignments(features, assignments), environments: ENVIRONMENTS });
+
+  async function show(req: Request, res: Response, form: { values: object; errors: Record<string, string> }, status = 200) {
+    const q = parseFeaturesQuery(req.method === 'GET' ? req.query : {});
+    const now = new Date();
+    const feature = await selectedFeature(db, q.feature);
+    if (q.format === 'csv') {
+      if (!feature) throw new HttpError(404, 'There is no feature to export');
+      const { metrics } = await featureOverview(db, feature, q.range, now, timeZone);
+      res.type('text/csv').attachment(`${feature.name}-${q.range}.csv`).send(overviewCsv(metrics));
+      return;
+    }
+    const part = req.htmx.request ? targetId(req) : undefined;
+    const wantsCards = !part || !(part in VIEW.targets) || part === 'feature-workspace' || part === 'feature-cards';
+    const wantsPanel = feature && part !== 'feature-cards';
+    const [cards, overview, tab] = await Promise.all([
+      wantsCards ? featureCards(db, now) : undefined,
+      wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
+      wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q.tab) : undefined,
+    ]);
+    render(req, res, VIEW, {
+      title: feature ? `${feature.display_name} · Features` : 'Features',
+      q, feature, cards, overview, tab, form, generatedAt: now, link: linker(q, feature?.name), charts: true,
+    }, status);
+  }
+
+  router.get(PATH, (req, res) => show(req, res, { values: {}, errors: {} }));
+
+  router.post(PATH, requireWrite, async (req, res) => {
+    try {
+      const feature = await createFeature(db, req.principal!, req.body ?? {});
+      flash(req, 'success', `Feature “${feature.display_name}” added. Assign it a model in each environment from its Models tab.`);
+      res.redirect(303, `${PATH}?feature=${encodeURIComponent(feature.name)}`);
+    } catch (err) {
+      if (!(err instanceof HttpError) || (err.status !== 422 && err.status !== 409)) throw err;
+      await show(req, res, { values: req.body ?? {}, errors: err.details as Record<string, string> }, err.status);
+    }
   });
+
   return router;
 }

@@ -1,14 +1,14 @@
 import { Router } from 'express';
-import { activeAssignments, ENVIRONMENTS, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { recentDeployments } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
+import { globalOverview } from '../services/overview-page.ts';
 import { render } from '../views.ts';
+
+const VIEW = { page: 'pages/overview', partial: 'partials/overview/overview-body' };
 
 export function overviewRoutes(db: Db): Router {
   const router = Router();
   router.get('/platform/ai-management', async (req, res) => {
-    const [features, assignments, deployments] = await Promise.all([listFeatures(db), activeAssignments(db), recentDeployments(db, 10)]);
-    render(req, res, { page: 'pages/overview' }, { title: 'Overview', features: withAssignments(features, assignments), deployments, environments: ENVIRONMENTS });
+    render(req, res, VIEW, { title: 'Overview', overview: await globalOverview(db, new Date()) });
   });
   return router;
 }

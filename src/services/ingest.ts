@@ -116,7 +116,9 @@ export async function ingestEvents(db: Db, events: unknown[], now = new Date()):
 async function insertEvents(db: Db, rows: object[]): Promise<number> {
   return db.transaction(async (trx) => {
     // Shared: many ingests at once; the rollup takes it exclusively to know which ids are final.
-    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [INGEST_LOCK]);
+    // The planner takes the batch for 1 row once its tables are analysed and would join the
+    // batch to its new keys by nested loop (a million comparisons per batch): hash joins only.
+    await trx.raw(`SELECT pg_advisory_xact_lock_shared(?), set_config('enable_nestloop', 'off', true)`, [INGEST_LOCK]);
     const { rowCount } = await trx.raw(INSERT_SQL, { events: JSON.stringify(rows) });
     return rowCount ?? 0;
   });
@@ -135,6 +137,7 @@ priced AS (
          round(e.input_tokens * m.input_price_per_1k / 1000, 8) AS list_in,
          round(e.output_tokens * m.output_price_per_1k / 1000, 8) AS list_out
   FROM input e JOIN ai_models m ON m.id = e.model_id
+  WHERE EXISTS (SELECT 1 FROM ai_features f WHERE f.id = e.feature_id)
 ),
 costed AS (
   SELECT p.*, coalesce(p.given, p.list_in + p.list_out) AS cost,

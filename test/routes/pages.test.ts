@@ -28,17 +28,18 @@ describe('the shell', () => {
 });
 
 describe('GET /platform/ai-management/features', () => {
-  it('when a feature has an active assignment, then its model shows in that environment and "No model assigned" elsewhere', async () => {
+  it('when a feature has a production model, then its card names it, and a feature without one says "No model assigned"', async () => {
     const name = `feat-${suffix()}`;
+    const bare = `feat-${suffix()}`;
     const [feature] = await t.db('ai_features').insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' }).returning('id');
+    await t.db('ai_features').insert({ name: bare, display_name: `Feature ${bare}`, required_model_type: 'llm' });
     const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
-    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', assigned_by: 'test' });
+    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: model.id, environment: 'production', assigned_by: 'test' });
     const $ = await page('/platform/ai-management/features');
-    const row = $(`tr[data-feature="${name}"]`);
-    expect(row.find('th').text()).toContain(`Feature ${name}`);
-    expect(row.find('td[data-env="staging"]').text()).toContain('GPT-4o mini');
-    expect(row.find('td[data-env="staging"]').text()).toContain('OpenAI');
-    expect(row.find('td[data-env="production"]').text().trim()).toBe('No model assigned');
+    const card = $(`.feature-card[data-feature="${name}"]`);
+    expect(card.find('strong').first().text()).toBe(`Feature ${name}`);
+    expect(card.find('.feature-card-title .muted').text()).toBe('GPT-4o mini');
+    expect($(`.feature-card[data-feature="${bare}"] .feature-card-title .muted`).text()).toBe('No model assigned');
   });
 });
 
@@ -68,9 +69,9 @@ describe('GET /platform/ai-management/audit', () => {
 });
 
 describe('GET /platform/ai-management', () => {
-  it('when shown, then every feature is listed and the page says plainly that live metrics are not built yet', async () => {
+  it('when shown, then every feature has a row with its production model and figures', async () => {
     const $ = await page('/platform/ai-management');
-    for (const name of ['photo-tagging', 'chatbot', 'ai-search']) expect($(`tr[data-feature="${name}"]`)).toHaveLength(1);
-    expect($('.notice').text()).toContain('not built yet');
+    for (const name of ['photo-tagging', 'chatbot', 'ai-search']) expect($(`#features tr[data-feature="${name}"]`)).toHaveLength(1);
+    expect($('.notice')).toHaveLength(0);
   });
 });

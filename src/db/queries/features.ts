@@ -67,3 +67,24 @@ export function withAssignments(features: FeatureRow[], assignments: ActiveAssig
     assignments: Object.fromEntries(assignments.filter((a) => a.feature_id === f.id).map((a) => [a.environment, a])),
   }));
 }
+
+export interface AssignmentHistoryRow {
+  id: string;
+  environment: Environment;
+  model_display_name: string;
+  provider_display_name: string;
+  is_active: boolean;
+  assigned_at: Date;
+  assigned_by: string;
+  deactivated_at: Date | null;
+}
+
+/** Every model a feature has used, newest first. */
+export async function assignmentHistory(db: Db, featureId: string): Promise<AssignmentHistoryRow[]> {
+  return db('feature_model_assignments as a')
+    .join('ai_models as m', 'm.id', 'a.model_id')
+    .join('ai_providers as p', 'p.id', 'm.provider_id')
+    .where('a.feature_id', featureId)
+    .orderBy('a.assigned_at', 'desc')
+    .select('a.id', 'a.environment', 'm.display_name as model_display_name', 'p.display_name as provider_display_name', 'a.is_active', 'a.assigned_at', 'a.assigned_by', 'a.deactivated_at');
+}

@@ -51,3 +51,24 @@ export async function recentAudit(db: Db, limit: number): Promise<AuditRow[]> {
     .limit(limit)
     .select('id', 'occurred_at', 'actor_type', 'actor_label', 'action', 'entity_type', 'entity_id');
 }
+
+export interface ChangeMarkerRow {
+  id: string;
+  environment: string;
+  kind: string;
+  model_display_name: string;
+  previous_model_display_name: string | null;
+  finished_at: Date;
+}
+
+/** Model changes that took effect for a feature in [from, to): drawn as markers on its charts. */
+export async function featureChanges(db: Db, featureId: string, from: Date, to: Date): Promise<ChangeMarkerRow[]> {
+  return db('deployments as d')
+    .join('ai_models as m', 'm.id', 'd.model_id')
+    .leftJoin('ai_models as pm', 'pm.id', 'd.previous_model_id')
+    .where({ 'd.feature_id': featureId, 'd.status': 'success' })
+    .where('d.finished_at', '>=', from)
+    .where('d.finished_at', '<', to)
+    .orderBy('d.finished_at')
+    .select('d.id', 'd.environment', 'd.kind', 'm.display_name as model_display_name', 'pm.display_name as previous_model_display_name', 'd.finished_at');
+}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import {
+  activeAssignments, assignmentHistory, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments,
+} from '../db/queries/features.ts';
+import { featureChanges } from '../db/queries/history.ts';
+import { promptVersions } from '../db/queries/prompts.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError, notFound } from '../http-error.ts';
+import { featureMetrics } from '../metrics/feature-metrics.ts';
+import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
+import { featureSummaries } from '../metrics/summaries.ts';
+import { overviewCharts } from './overview-charts.ts';
+
+export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
+export type Tab = (typeof TABS)[number];
+
+/** The cards always show the last 24 hours, whatever range the selected feature's overview shows. */
+export const CARDS_RANGE: RangeName = '24h';
+
+const oneOf = (name: string, values: readonly string[]) => ({ message: `${name} must be one of ${values.join(', ')}` });
+
+/** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
+export const featuresQuerySchema = z.object({
+  feature: z.string().max(100, 'feature must be at most 100 characters').optional(),
+  tab: z.enum(TABS, oneOf('tab', TABS)).default('overview'),
+  range: z.enum(RANGE_NAMES as [RangeName, ...RangeName[]], oneOf('range', RANGE_NAMES)).default('24h'),
+  environment: z.enum(ENVIRONMENTS, oneOf('environment', ENVIRONMENTS)).default('production'),
+  format: z.enum(['html', 'csv'], oneOf('format', ['html', 'csv'])).default('html'),
+});
+export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
+
+export function parseFeaturesQuery(query: unknown): FeaturesQuery {
+  const parsed = featuresQuerySchema.safeParse(query);
+  if (!parsed.success) throw new HttpError(400, parsed.error.issues[0].message);
+  return parsed.data;
+}
+
+/** Every feature with its production model and its last 24 hours, for the cards. */
+export async function featureCards(db: Db, now: Date) {
+  const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
+  const metrics = await featureSummaries(db, features, CARDS_RANGE, now);
+  return withAssignments(features, assignments).map((f) => ({ ...f, metrics: metrics.get(f.id)! }));
+}
+export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
+
+/** The feature the URL names, or the first one when it names none; 404 for an unknown one. */
+export async function selectedFeature(db: Db, slug: string | undefined): Promise<FeatureRow | undefined> {
+  if (slug === undefined || slug === '') return (await listFeatures(db))[0];
+  const feature = await findFeature(db, slug);
+  if (!feature) throw notFound('Feature');
+  return feature;
+}
+
+/** The overview tab: the metrics service's figures, the charts' series and the model changes in range. */
+export async function featureOverview(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+  const w = windowOf(range, now);
+  const [metrics, changes] = await Promise.all([featureMetrics(db, feature, range, now, timeZone), featureChanges(db, feature.id, w.from, w.to)]);
+  return { metrics, changes, charts: overviewCharts(metrics, changes, range, timeZone) };
+}
+export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
+
+/** What the other tabs show today (changing models, prompts and settings arrive with later work). */
+export async function featureTab(db: Db, feature: FeatureRow, tab: Exclude<Tab, 'overview'>) {
+  if (tab === 'models') {
+    const [assignments, history] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id)]);
+    return { assignments: withAssignments([feature], assignments)[0].assignments, history };
+  }
+  if (tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
+  return {};
+}
