@@ -20,6 +20,16 @@ document.addEventListener('visibilitychange', function () {
   missedPolls.splice(0).forEach(function (el) { if (el.isConnected) window.htmx.trigger(el, 'every'); });
 });
 
+// A poll that fails keeps what is on screen (htmx 4 would swap the error in and end the polling)
+// and says so beside the freshness stamp; the next poll tries again.
+document.addEventListener('htmx:before:swap', function (event) {
+  var el = event.target, ctx = event.detail && event.detail.ctx;
+  if (!ctx || !ctx.response || ctx.response.status < 400 || !el.hasAttribute || !el.hasAttribute('data-poll')) return;
+  event.preventDefault();
+  var stamp = el.querySelector('.freshness');
+  if (stamp) stamp.setAttribute('data-failed', 'refresh failed (' + ctx.response.status + '), retrying');
+});
+
 // Freshness stamps: "updated 12 s ago", kept current.
 function showAges() {
   document.querySelectorAll('time[data-age]').forEach(function (el) {

@@ -49,6 +49,8 @@ export function featureRoutes(db: Db, timeZone: string): Router {
       return;
     }
     const part = req.htmx.request ? targetId(req) : undefined;
+    if ((part === 'feature-panel' || part === 'feature-overview') && !feature) throw new HttpError(404, 'There is no feature to show');
+    if (part === 'feature-overview' && q.tab !== 'overview') throw new HttpError(400, 'The overview fragment needs tab=overview');
     const wantsCards = !part || !(part in VIEW.targets) || part === 'feature-workspace' || part === 'feature-cards';
     const wantsPanel = feature && part !== 'feature-cards';
     const [cards, overview, tab] = await Promise.all([

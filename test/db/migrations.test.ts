@@ -20,7 +20,7 @@ describe('migrations', () => {
       expect(first).toEqual(expect.arrayContaining(['users', 'sessions', 'ai_providers', 'ai_models', 'ai_features', 'feature_model_assignments', 'deployments', 'ai_usage_logs', 'ai_usage_logs_default', 'ai_usage_event_keys', 'usage_rollup_minute', 'usage_rollup_hour', 'prompt_versions', 'prompt_activations', 'api_keys', 'audit_log', 'health_checks']));
       expect(await rollbackAll(db)).toHaveLength(applied.length);
       expect(await tables(db)).toEqual([]);
-      const functions = await db.raw(`SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change')`);
+      const functions = await db.raw(`SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change', 'usage_refuse_orphaning')`);
       expect(functions.rows).toEqual([]);
       expect(await migrateLatest(db)).toEqual(applied);
       expect(await tables(db)).toEqual(first);
@@ -73,6 +73,21 @@ describe('schema constraints', () => {
       await expect(db('audit_log').update({ actor_label: 'changed' })).rejects.toThrow(/append-only/);
       await expect(db('audit_log').delete()).rejects.toThrow(/append-only/);
       await expect(db.raw('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+    });
+  });
+
+  it('when a feature, model or provider has usage, then the database refuses to delete it; without usage it may go', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      await seedReference(db);
+      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
+      const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
+      await db('ai_usage_logs').insert({ event_id: 'used', feature_id: feature.id, model_id: model.id, provider_id: model.provider_id, environment: 'production', status: 'success', response_time_ms: 10, created_at: new Date() });
+      await expect(db('ai_features').where({ id: feature.id }).delete()).rejects.toThrow(/usage events refer to it/);
+      await expect(db('ai_models').where({ id: model.id }).delete()).rejects.toThrow(/usage events refer to it/);
+      await expect(db('ai_providers').where({ id: model.provider_id }).delete()).rejects.toThrow(/usage events refer to it|violates foreign key/);
+      const [unused] = await db('ai_features').insert({ name: 'unused', display_name: 'Unused', required_model_type: 'llm' }).returning('id');
+      expect(await db('ai_features').where({ id: unused.id }).delete()).toBe(1);
     });
   });
 
