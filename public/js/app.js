@@ -30,6 +30,14 @@ document.addEventListener('htmx:before:swap', function (event) {
   if (stamp) stamp.setAttribute('data-failed', 'refresh failed (' + ctx.response.status + '), retrying');
 });
 
+// "Refresh" reloads the part of the page it names, for the state the address bar shows now.
+document.addEventListener('click', function (event) {
+  var link = event.target.closest && event.target.closest('a[data-refresh]');
+  if (!link || !window.htmx || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  event.preventDefault();
+  window.htmx.ajax('GET', location.pathname + location.search, { target: link.getAttribute('data-refresh'), swap: 'outerHTML' });
+});
+
 // Freshness stamps: "updated 12 s ago", kept current.
 function showAges() {
   document.querySelectorAll('time[data-age]').forEach(function (el) {

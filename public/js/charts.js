@@ -42,7 +42,7 @@
     var every = Math.max(1, Math.ceil(spec.labels.length / 8));
     var data = { labels: spec.labels, series: spec.series };
     var options = {
-      width: '100%', height: '220px', fullWidth: true, chartPadding: { top: 12, right: 16, bottom: 0, left: 8 },
+      width: '100%', height: '220px', fullWidth: true, chartPadding: { top: 12, right: 36, bottom: 0, left: 8 },
       axisX: { showGrid: false, labelInterpolationFnc: function (v, i) { return i % every === 0 ? v : null; } },
       axisY: { onlyInteger: spec.unit === 'requests', labelInterpolationFnc: function (v) { return v + suffix(spec.unit); } },
     };

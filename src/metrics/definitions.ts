@@ -1,6 +1,12 @@
 import { percentileFromHistogram } from './histogram.ts';
 import type { Sums } from './queries.ts';
 
+/** Up to this many events in a range, percentiles are exact (from raw rows) instead of from the histogram. */
+export const EXACT_PERCENTILES_UP_TO = 20_000;
+
+/** Whether a range with this many events gets exact percentiles. */
+export const wantsExactPercentiles = (requests: number) => requests > 0 && requests <= EXACT_PERCENTILES_UP_TO;
+
 /** The headline figures of SPEC §4 from usage sums; every rate is null without requests. */
 export function headline(s: Sums) {
   const n = s.requests;

@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import { headline, shares, trendOf, uptimeOf } from './definitions.ts';
+import { headline, shares, trendOf, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
   badMinutes, breakdown, exactPercentiles, inSnapshot, requestsByLocalHour, type Sums, sumsByScope, toSums, uniqueUsers,
@@ -8,9 +8,6 @@ import {
 import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, windowOf } from './ranges.ts';
 import { performanceScore, scoreLabel } from './scores.ts';
 import { wholeHourOffsets } from './time-zone.ts';
-
-/** Up to this many events in a range, percentiles are exact (from raw rows) instead of from the histogram. */
-export const EXACT_PERCENTILES_UP_TO = 20_000;
 
 function addSums(all: Iterable<Sums>): Sums {
   const t = toSums(undefined);
@@ -36,7 +33,7 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
     const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
     const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
     const users = await uniqueUsers(trx, ids, w.from);
-    const exact = total.requests > 0 && total.requests <= EXACT_PERCENTILES_UP_TO ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
+    const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
     const models = await trx.db('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
     const h = headline(total);
     const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];

@@ -109,6 +109,18 @@ export async function exactPercentiles(s: Snapshot, scope: Scope, ids: string[],
   return { overall: overall?.p ?? null, byBucket };
 }
 
+/** Exact overall percentiles (p50, p95, p99) per member of the scope, from raw rows. */
+export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number[]>> {
+  if (!ids.length) return new Map();
+  const col = SCOPE_COLUMN[scope];
+  const { rows } = await s.db.raw(
+    `SELECT ${col} AS id, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
+     FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from AND created_at < :to GROUP BY 1`,
+    windowBindings(w, ids, s.cursor),
+  );
+  return new Map((rows as { id: string; p: number[] }[]).map((r) => [String(r.id), r.p.map(Number)]));
+}
+
 /** Bad minutes per member over a window, each with its own error-rate threshold (%). */
 export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, number>> {
   if (!thresholds.length) return new Map();

@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex.ts';
-import { headline, uptimeOf } from './definitions.ts';
-import { badMinutes, inSnapshot, type Snapshot, type Sums, sumsByScope, toSums } from './queries.ts';
+import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { badMinutes, exactPercentilesById, inSnapshot, type Snapshot, type Sums, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
@@ -16,11 +16,14 @@ export async function summaries(db: Snapshot, scope: Scope, thresholds: { id: st
   const ids = thresholds.map((t) => t.id);
   const sums = await sumsByScope(db, scope, ids, w);
   const bad = await badMinutes(db, scope, thresholds, w);
+  const exact = await exactPercentilesById(db, scope, ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)), w);
   const slots = minuteSlots(w);
   return new Map(
     ids.map((id) => {
       const s: Sums = sums.get(id) ?? toSums(undefined);
-      return [id, { ...headline(s), uptime: uptimeOf(s.requests, bad.get(id) ?? 0, slots) }];
+      const [p50, p95, p99] = exact.get(id) ?? [];
+      const h = headline(s);
+      return [id, { ...h, ...(p50 !== undefined && { p50, p95, p99 }), uptime: uptimeOf(s.requests, bad.get(id) ?? 0, slots) }];
     }),
   );
 }

@@ -6,8 +6,12 @@ import { isApi } from './auth.ts';
 export const notFoundHandler: RequestHandler = (req, _res, next) =>
   next(notFound(isApi(req.originalUrl) ? 'Resource' : 'Page'));
 
+// Text PostgreSQL cannot store (a NUL byte) that slipped past validation is the caller's mistake.
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+
 const statusOf = (err: unknown): number => {
   if (err instanceof HttpError) return err.status;
+  if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) return 400;
   const s = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
   return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
 };
@@ -16,6 +20,7 @@ const messageOf = (err: unknown, status: number): string => {
   if (err instanceof HttpError) return err.message;
   if ((err as { code?: string }).code === 'EBADCSRFTOKEN') return 'This form has expired. Reload the page and try again.';
   if (status === 413) return 'Request body too large';
+  if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) return 'The request contains characters that cannot be stored (such as a NUL byte)';
   if (status === 400) return 'Malformed request';
   return 'Something went wrong on our side';
 };

@@ -26,10 +26,14 @@ const VIEW = {
   },
 };
 
+/** A card opens its feature as it was first shown: the overview of the last 24 hours. */
+const cardLink = (slug: string) => `${PATH}?feature=${encodeURIComponent(slug)}`;
+
 /** Links that keep the page's state and change one part of it. */
 function linker(q: FeaturesQuery, feature?: string) {
   return (change: Partial<FeaturesQuery> = {}) => {
-    const next = { feature, tab: q.tab, range: q.range, ...(q.tab === 'models' && { environment: q.environment }), ...change };
+    const next: Partial<FeaturesQuery> = { feature, tab: q.tab, range: q.range, environment: q.environment, ...change };
+    if (next.tab !== 'models') delete next.environment;
     const params = new URLSearchParams(Object.entries(next).filter((e): e is [string, string] => typeof e[1] === 'string'));
     return `${PATH}?${params}`;
   };
@@ -60,7 +64,7 @@ export function featureRoutes(db: Db, timeZone: string): Router {
     ]);
     render(req, res, VIEW, {
       title: feature ? `${feature.display_name} · Features` : 'Features',
-      q, feature, cards, overview, tab, form, generatedAt: now, link: linker(q, feature?.name), charts: true,
+      q, feature, cards, overview, tab, form, generatedAt: now, link: linker(q, feature?.name), cardLink, charts: true,
     }, status);
   }
 

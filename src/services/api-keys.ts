@@ -3,10 +3,11 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
 import type { Principal, TokenScope } from '../types.ts';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newApiKeySchema = z.object({
-  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters').refine(withoutControlCharacters, CONTROL_MESSAGE),
   scope: z.enum(['ingest', 'read', 'admin'], { message: 'must be one of ingest, read, admin' }),
 });
 

@@ -24,7 +24,7 @@ export const featuresQuerySchema = z.object({
   feature: z.string().max(100, 'feature must be at most 100 characters').optional(),
   tab: z.enum(TABS, oneOf('tab', TABS)).default('overview'),
   range: z.enum(RANGE_NAMES as [RangeName, ...RangeName[]], oneOf('range', RANGE_NAMES)).default('24h'),
-  environment: z.enum(ENVIRONMENTS, oneOf('environment', ENVIRONMENTS)).default('production'),
+  environment: z.enum(ENVIRONMENTS, oneOf('environment', ENVIRONMENTS)).optional(),
   format: z.enum(['html', 'csv'], oneOf('format', ['html', 'csv'])).default('html'),
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;

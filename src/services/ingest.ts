@@ -1,17 +1,18 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
 
 export const MAX_EVENTS = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const eventSchema = z.object({
-  event_id: z.string({ message: 'is required' }).min(1, 'is required').max(200, 'must be at most 200 characters'),
-  feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100),
-  model: z.string({ message: 'is required (name or id)' }).min(1).max(200),
-  provider: z.string().min(1).max(100).optional(),
+  event_id: z.string({ message: 'is required' }).min(1, 'is required').max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
+  model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
+  provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
   environment: z.enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' }).default('production'),
-  end_user_id: z.string().max(200, 'must be at most 200 characters').nullish(),
+  end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
   status: z.enum(['success', 'error', 'timeout'], { message: 'must be one of success, error, timeout' }),
   response_time_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(3_600_000, 'must be at most 3600000'),
   input_tokens: z.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(100_000_000).default(0),

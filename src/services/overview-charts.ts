@@ -5,7 +5,7 @@ import { RANGES, type RangeName } from '../metrics/ranges.ts';
 const LABEL_FORMAT: Record<RangeName, Intl.DateTimeFormatOptions> = {
   '1h': { hour: '2-digit', minute: '2-digit', hour12: false },
   '24h': { hour: '2-digit', minute: '2-digit', hour12: false },
-  '7d': { weekday: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false },
+  '7d': { weekday: 'short', hour: '2-digit', minute: '2-digit', hour12: false },
   '30d': { day: '2-digit', month: 'short' },
 };
 

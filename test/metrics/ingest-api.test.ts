@@ -73,6 +73,18 @@ describe('POST /api/v1/usage', () => {
     expect(rows[1].input_cost_usd).toBeLessThanOrEqual(0.5);
   });
 
+  it('when an event holds a NUL byte, then that event alone is rejected and the rest of the batch is stored', async () => {
+    const f = await makeFeature(t.db);
+    const events = [ev(f.name), ev(f.name, { end_user_id: 'u\u0000' }), { ...ev(f.name), event_id: 'e\u0000' }];
+    const res = await post({ events }).expect(200);
+    expect(res.body.accepted).toBe(1);
+    expect(res.body.rejected).toEqual([
+      { index: 1, error: 'end_user_id must not contain control characters' },
+      { index: 2, error: 'event_id must not contain control characters' },
+    ]);
+    expect((await stored(f.id)).map((r) => r.event_id)).toEqual([events[0].event_id]);
+  });
+
   it('when a batch is retried, even with other timestamps, then nothing is stored twice and the retry reports duplicates', async () => {
     const f = await makeFeature(t.db);
     const events = Array.from({ length: 5 }, () => ev(f.name, { created_at: ago(60_000).toISOString() }));
