@@ -6,24 +6,18 @@ import { HttpError } from '../http-error.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { createFeature } from '../services/features.ts';
 import {
-  type FeaturesQuery, featureCards, featureOverview, featureTab, parseFeaturesQuery, selectedFeature,
+  FEATURE_TARGETS, type FeaturesQuery, featureOverview, featuresPageParts, parseFeaturesQuery, selectedFeature,
 } from '../services/features-page.ts';
 import { overviewCsv } from '../services/overview-charts.ts';
 import { render, targetId } from '../views.ts';
 
 const PATH = '/platform/ai-management/features';
 
-// One URL, four swap targets: the cards (polled), the workspace (cards and the selected feature),
-// the selected feature's panel (tabs) and the overview tab (ranges, polled).
+// One URL, four swap targets (see featuresPageParts for what each needs).
 const VIEW = {
   page: 'pages/features',
   partial: 'partials/features/feature-workspace',
-  targets: {
-    'feature-workspace': 'partials/features/feature-workspace',
-    'feature-cards': 'partials/features/feature-cards',
-    'feature-panel': 'partials/features/feature-panel',
-    'feature-overview': 'partials/features/feature-overview',
-  },
+  targets: Object.fromEntries(FEATURE_TARGETS.map((id) => [id, `partials/features/${id}`])),
 };
 
 /** A card opens its feature as it was first shown: the overview of the last 24 hours. */
@@ -53,15 +47,7 @@ export function featureRoutes(db: Db, timeZone: string): Router {
       return;
     }
     const part = req.htmx.request ? targetId(req) : undefined;
-    if ((part === 'feature-panel' || part === 'feature-overview') && !feature) throw new HttpError(404, 'There is no feature to show');
-    if (part === 'feature-overview' && q.tab !== 'overview') throw new HttpError(400, 'The overview fragment needs tab=overview');
-    const wantsCards = !part || !(part in VIEW.targets) || part === 'feature-workspace' || part === 'feature-cards';
-    const wantsPanel = feature && part !== 'feature-cards';
-    const [cards, overview, tab] = await Promise.all([
-      wantsCards ? featureCards(db, now) : undefined,
-      wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
-      wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q.tab) : undefined,
-    ]);
+    const { cards, overview, tab } = await featuresPageParts(db, { feature, q, part, now, timeZone });
     render(req, res, VIEW, {
       title: feature ? `${feature.display_name} · Features` : 'Features',
       q, feature, cards, overview, tab, form, generatedAt: now, link: linker(q, feature?.name), cardLink, charts: true,

@@ -29,6 +29,12 @@ export const featuresQuerySchema = z.object({
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
+/**
+ * The swap targets of the features page: the workspace (cards and the selected feature, on card
+ * selection), the cards (polled), the selected feature's panel (tabs) and its overview (ranges, polled).
+ */
+export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-panel', 'feature-overview'] as const;
+
 export function parseFeaturesQuery(query: unknown): FeaturesQuery {
   const parsed = featuresQuerySchema.safeParse(query);
   if (!parsed.success) throw new HttpError(400, parsed.error.issues[0].message);
@@ -67,4 +73,20 @@ export async function featureTab(db: Db, feature: FeatureRow, tab: Exclude<Tab, 
   }
   if (tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
   return {};
+}
+
+/** What the page, or the fragment htmx asks for (`part`, a target id), needs: nothing more is queried. */
+export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: FeaturesQuery; part?: string; now: Date; timeZone: string }) {
+  const { feature, q, part, now, timeZone } = p;
+  if ((part === 'feature-panel' || part === 'feature-overview') && !feature) throw new HttpError(404, 'There is no feature to show');
+  if (part === 'feature-overview' && q.tab !== 'overview') throw new HttpError(400, 'The overview fragment needs tab=overview');
+  const known = (FEATURE_TARGETS as readonly string[]).includes(part ?? '');
+  const wantsCards = !known || part === 'feature-workspace' || part === 'feature-cards';
+  const wantsPanel = feature !== undefined && part !== 'feature-cards';
+  const [cards, overview, tab] = await Promise.all([
+    wantsCards ? featureCards(db, now) : undefined,
+    wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
+    wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q.tab) : undefined,
+  ]);
+  return { cards, overview, tab };
 }
