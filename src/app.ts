@@ -23,6 +23,9 @@ import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { featureRoutes } from './routes/features.ts';
+import { assignmentApiRoutes } from './routes/api/assignments.ts';
+import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
+import { createProviders } from './providers/index.ts';
 import { healthRoutes } from './routes/health.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { staticRoutes } from './routes/static.ts';
@@ -43,8 +46,11 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   const passport = createPassport(db);
   const PgStore = connectPgSimple(session);
   const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
+  const providers = createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });
+  app.locals.providers = providers;
   app.close = async () => {
     await store.close();
+    await providers.close();
   };
 
   app.locals.eta = createEta(config.cacheTemplates);
@@ -116,9 +122,9 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
-  app.use('/api', featureApiRoutes(db, config.tzDisplay), catalogueApiRoutes(db), usageApiRoutes(db));
+  app.use('/api', featureApiRoutes(db, config.tzDisplay), assignmentApiRoutes(db, providers), catalogueApiRoutes(db), usageApiRoutes(db), runtimeConfigRoutes(db));
   app.use(overviewRoutes(db));
-  app.use(featureRoutes(db, config.tzDisplay));
+  app.use(featureRoutes(db, config.tzDisplay, providers));
   app.use(catalogueRoutes(db));
   app.use(auditRoutes(db));
   app.use(apiKeyRoutes(db));

@@ -31,6 +31,8 @@ export interface AppConfig {
   sessionIdleMs: number;
   /** Absolute lifetime of a session, in milliseconds. */
   sessionAbsoluteMs: number;
+  /** How long a call to a provider (smoke request, probe) may take; 10 s unless set. */
+  providerTimeoutMs?: number;
 }
 
 export class ConfigError extends Error {}

@@ -2,9 +2,14 @@ import type { Request, Response } from 'express';
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
 import { flash } from '../flash.ts';
-import { HttpError } from '../http-error.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { z } from 'zod';
+import { activeAssignments, type Environment, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { HttpError, notFound } from '../http-error.ts';
+import type { Providers } from '../providers/index.ts';
+import { deploy, type DeploymentKind } from '../services/deployments.ts';
 import { createFeature } from '../services/features.ts';
+import { NEXT_ENVIRONMENT } from '../services/models-tab.ts';
 import {
   FEATURE_TARGETS, type FeaturesQuery, featureOverview, featuresPageParts, parseFeaturesQuery, selectedFeature,
 } from '../services/features-page.ts';
@@ -33,11 +38,17 @@ function linker(q: FeaturesQuery, feature?: string) {
   };
 }
 
-export function featureRoutes(db: Db, timeZone: string): Router {
+interface Extra {
+  form?: { values: object; errors: Record<string, string> };
+  /** A refused deployment, shown on the Models tab with its checks. */
+  deployment?: Record<string, unknown>;
+}
+
+export function featureRoutes(db: Db, timeZone: string, providers: Providers): Router {
   const router = Router();
 
-  async function show(req: Request, res: Response, form: { values: object; errors: Record<string, string> }, status = 200) {
-    const q = parseFeaturesQuery(req.method === 'GET' ? req.query : {});
+  async function show(req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
+    const q = parseFeaturesQuery(query);
     const now = new Date();
     const feature = await selectedFeature(db, q.feature);
     if (q.format === 'csv') {
@@ -50,21 +61,61 @@ export function featureRoutes(db: Db, timeZone: string): Router {
     const { cards, overview, tab } = await featuresPageParts(db, { feature, q, part, now, timeZone });
     render(req, res, VIEW, {
       title: feature ? `${feature.display_name} · Features` : 'Features',
-      q, feature, cards, overview, tab, form, generatedAt: now, link: linker(q, feature?.name), cardLink, charts: true,
+      q, feature, cards, overview, tab, form: extra.form ?? { values: {}, errors: {} }, deployment: extra.deployment,
+      generatedAt: now, link: linker(q, feature?.name), cardLink, charts: true,
     }, status);
   }
 
-  router.get(PATH, (req, res) => show(req, res, { values: {}, errors: {} }));
+  router.get(PATH, (req, res) => show(req, res, req.query));
 
   router.post(PATH, requireWrite, async (req, res) => {
     try {
       const feature = await createFeature(db, req.principal!, req.body ?? {});
       flash(req, 'success', `Feature “${feature.display_name}” added. Assign it a model in each environment from its Models tab.`);
-      res.redirect(303, `${PATH}?feature=${encodeURIComponent(feature.name)}`);
+      res.redirect(303, cardLink(feature.name));
     } catch (err) {
       if (!(err instanceof HttpError) || (err.status !== 422 && err.status !== 409)) throw err;
-      await show(req, res, { values: req.body ?? {}, errors: err.details as Record<string, string> }, err.status);
+      await show(req, res, {}, { form: { values: req.body ?? {}, errors: err.details as Record<string, string> } }, err.status);
     }
+  });
+
+  // The Models tab's forms: a change, a promotion, a rollback — each through the deployment pipeline.
+  // Success → 303 to the tab with a flash; a refusal → 422 (409 after a lost race) with its checks inline.
+  const modelsTabOf = (slug: string, environment: string) => ({ feature: slug, tab: 'models', environment });
+  async function deployFromForm(req: Request, res: Response, change: { model_id: unknown; environment: unknown }, kind: DeploymentKind) {
+    const feature = await findFeature(db, String(req.params.slug));
+    if (!feature) throw notFound('Feature');
+    const environment = typeof change.environment === 'string' ? change.environment : undefined;
+    let outcome;
+    try {
+      outcome = await deploy(db, providers, req.principal!, feature, change, kind);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 422) throw err;
+      const reasons = Object.entries((err.details ?? {}) as Record<string, string>).map(([k, v]) => `${k} ${v}`).join('; ');
+      return show(req, res, modelsTabOf(feature.name, environment ?? 'production'), { deployment: { error: `Nothing was deployed: ${reasons}`, checks: [] } }, 422);
+    }
+    if (!outcome.ok) return show(req, res, modelsTabOf(feature.name, environment!), { deployment: outcome.deployment }, outcome.status);
+    flash(req, 'success', `Deployed to ${environment}: every check passed and the new model serves it now.`);
+    res.redirect(303, `${PATH}?${new URLSearchParams(modelsTabOf(feature.name, environment!))}`);
+  }
+
+  router.post(`${PATH}/:slug/models`, requireWrite, (req, res) => deployFromForm(req, res, req.body ?? {}, 'assign'));
+
+  router.post(`${PATH}/:slug/promote`, requireWrite, async (req, res) => {
+    const from = (req.body ?? {}).from as Environment;
+    const to = NEXT_ENVIRONMENT[from];
+    if (!to) throw new HttpError(422, 'Promotion goes from development to staging or from staging to production');
+    const feature = await findFeature(db, String(req.params.slug));
+    const source = feature && withAssignments([feature], await activeAssignments(db))[0].assignments[from];
+    if (!source) throw new HttpError(422, `Nothing serves ${from}, so there is nothing to promote`);
+    await deployFromForm(req, res, { model_id: source.model_id, environment: to }, 'promote');
+  });
+
+  router.post(`${PATH}/:slug/rollback`, requireWrite, async (req, res) => {
+    const id = z.uuid().safeParse((req.body ?? {}).assignment_id);
+    const earlier = id.success ? await findAssignment(db, String(req.params.slug), id.data) : undefined;
+    if (!earlier) throw new HttpError(422, 'Choose an earlier assignment of this feature to roll back to');
+    await deployFromForm(req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
   });
 
   return router;

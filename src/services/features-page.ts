@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import {
-  activeAssignments, assignmentHistory, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments,
-} from '../db/queries/features.ts';
+import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { featureChanges } from '../db/queries/history.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import type { Db } from '../db/knex.ts';
@@ -9,6 +7,7 @@ import { HttpError, notFound } from '../http-error.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
+import { modelsTab } from './models-tab.ts';
 import { overviewCharts } from './overview-charts.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
@@ -65,13 +64,10 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
-/** What the other tabs show today (changing models, prompts and settings arrive with later work). */
-export async function featureTab(db: Db, feature: FeatureRow, tab: Exclude<Tab, 'overview'>) {
-  if (tab === 'models') {
-    const [assignments, history] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id)]);
-    return { assignments: withAssignments([feature], assignments)[0].assignments, history };
-  }
-  if (tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
+/** What the other tabs show (prompts, testing and settings are read-only until later work). */
+export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date) {
+  if (q.tab === 'models') return { models: await modelsTab(db, feature, q.environment ?? 'production', now) };
+  if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
   return {};
 }
 
@@ -86,7 +82,7 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const [cards, overview, tab] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
-    wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q.tab) : undefined,
+    wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
   ]);
   return { cards, overview, tab };
 }

@@ -274,21 +274,24 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     expect($('#feature-overview a[download]').attr('href')).toBe(url({ feature: f.name, tab: 'overview', range: '7d', format: 'csv' }));
   });
 
-  it.each(['models', 'prompts', 'testing', 'settings'])('when the %s tab is asked for, then it renders and says plainly what is not built yet', async (tab) => {
+  it.each(['prompts', 'testing', 'settings'])('when the %s tab is asked for, then it renders and says plainly what is not built yet', async (tab) => {
     const f = await makeFeature(t.db);
     const $ = fragment((await admin.get(url({ feature: f.name, tab })).set(hx('section#feature-panel')).expect(200)).text, 'feature-panel');
     expect(text($('.notice'))).toMatch(/is not built yet/);
     expect($('#feature-overview')).toHaveLength(0);
   });
 
-  it('when the models tab is shown, then it lists the model per environment and the assignment history', async () => {
+  it('when the models tab is shown, then it lists the model per environment, the candidates with their what-if cost, and the history of the environment', async () => {
     const { f } = await seededFeature();
     const $ = await page(url({ feature: f.name, tab: 'models' }));
-    expect(text($('tr[data-environment="production"] td').first())).toBe(sonnet.display_name);
-    for (const env of ['development', 'staging']) expect(text($(`tr[data-environment="${env}"] td`))).toBe('No model assigned');
+    expect(text($('#environments tr[data-environment="production"] td').first())).toBe(sonnet.display_name);
+    for (const env of ['development', 'staging']) expect(text($(`#environments tr[data-environment="${env}"] td`))).toBe('No model assigned');
+    expect(text($('#current-model strong').first())).toBe(sonnet.display_name);
+    expect($('#candidates tr.current th').text()).toContain(sonnet.display_name);
+    expect($(`#candidates tr[data-model="${mini.name}"] td[data-col="what-if"]`).text()).toMatch(/^\$/);
     const history = rows($, '#assignment-history tbody');
-    expect(history.map((r) => [r[0], r[1], r[4]])).toEqual([['Production', sonnet.display_name, 'test'], ['Production', mini.display_name, 'test']]);
-    expect(history[0][5]).toBe('active');
+    expect(history.map((r) => [r[0], r[3]])).toEqual([[sonnet.display_name, 'test'], [mini.display_name, 'test']]);
+    expect(history[0][4]).toBe('active');
   });
 
   it('when the prompts tab is shown, then it lists the stored prompt versions, newest first, with where each is active', async () => {

@@ -88,3 +88,11 @@ export async function assignmentHistory(db: Db, featureId: string): Promise<Assi
     .orderBy('a.assigned_at', 'desc')
     .select('a.id', 'a.environment', 'm.display_name as model_display_name', 'p.display_name as provider_display_name', 'a.is_active', 'a.assigned_at', 'a.assigned_by', 'a.deactivated_at');
 }
+
+/** One of a feature's assignments (named by the feature's slug), for a rollback. */
+export async function findAssignment(db: Db, featureName: string, id: string): Promise<{ model_id: string; environment: Environment } | undefined> {
+  return db('feature_model_assignments as a')
+    .join('ai_features as f', 'f.id', 'a.feature_id')
+    .where({ 'a.id': id, 'f.name': featureName })
+    .first('a.model_id', 'a.environment');
+}

@@ -24,25 +24,29 @@ export interface AuditRow {
   entity_id: string | null;
 }
 
-export async function recentDeployments(db: Db, limit: number): Promise<DeploymentRow[]> {
-  return db('deployments as d')
+const deploymentsQuery = (db: Db) =>
+  db('deployments as d')
     .join('ai_features as f', 'f.id', 'd.feature_id')
     .join('ai_models as m', 'm.id', 'd.model_id')
     .orderBy('d.started_at', 'desc')
-    .limit(limit)
-    .select(
-      'd.id',
-      'f.name as feature_name',
-      'f.display_name as feature_display_name',
-      'm.display_name as model_display_name',
-      'd.environment',
-      'd.kind',
-      'd.status',
-      'd.requested_by',
-      'd.started_at',
-      'd.finished_at',
-      'd.error',
-    );
+    .orderBy('d.id');
+
+const DEPLOYMENT_COLUMNS = [
+  'd.id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'm.display_name as model_display_name',
+  'd.environment', 'd.kind', 'd.status', 'd.requested_by', 'd.started_at', 'd.finished_at', 'd.error',
+];
+
+export async function recentDeployments(db: Db, limit: number): Promise<DeploymentRow[]> {
+  return deploymentsQuery(db).limit(limit).select(DEPLOYMENT_COLUMNS);
+}
+
+/** One page of the deployments history, newest first, with its checks, and how many there are. */
+export async function deploymentsPage(db: Db, limit: number, offset: number) {
+  const [rows, [{ total }]] = await Promise.all([
+    deploymentsQuery(db).limit(limit).offset(offset).select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
+    db('deployments').count<{ total: string }[]>({ total: '*' }),
+  ]);
+  return { rows, total: Number(total) };
 }
 
 export async function recentAudit(db: Db, limit: number): Promise<AuditRow[]> {

@@ -1,0 +1,66 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+
+export interface Behaviour {
+  /** How long each answer takes. */
+  latencyMs: number;
+  /** The share of calls (0–1) answered with a 503. */
+  errorRate: number;
+}
+
+const DEFAULT: Behaviour = { latencyMs: 40, errorRate: 0 };
+
+export interface Simulator {
+  url: string;
+  /** Sets how a model behaves from now on (the default is quick and healthy). */
+  configure(model: string, behaviour: Partial<Behaviour>): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An OpenAI-compatible provider the app serves itself on a loopback port: GET /v1/models,
+ * POST /v1/chat/completions and /v1/embeddings, with a latency and an error rate per model. The
+ * demo data and the tests reach it through the same HTTP adapter as a real provider.
+ */
+export async function startSimulator(): Promise<Simulator> {
+  const behaviours = new Map<string, Behaviour>();
+  const behaviourOf = (model: unknown) => (typeof model === 'string' && behaviours.get(model)) || DEFAULT;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '100kb' }));
+
+  app.get('/v1/models', (_req, res) => {
+    res.json({ object: 'list', data: [...behaviours.keys()].map((id) => ({ id, object: 'model', owned_by: 'switchboard-simulator' })) });
+  });
+
+  const answer = (shape: (model: string) => object): express.RequestHandler => (req, res) => {
+    const model = (req.body as { model?: unknown } | undefined)?.model;
+    if (typeof model !== 'string' || !model) return void res.status(400).json({ error: { message: 'model is required' } });
+    const b = behaviourOf(model);
+    setTimeout(() => {
+      if (Math.random() < b.errorRate) return void res.status(503).json({ error: { message: 'simulated failure' } });
+      res.json(shape(model));
+    }, b.latencyMs);
+  };
+  app.post('/v1/chat/completions', answer((model) => ({
+    id: 'sim-chat', object: 'chat.completion', model,
+    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 8, completion_tokens: 1, total_tokens: 9 },
+  })));
+  app.post('/v1/embeddings', answer((model) => ({
+    object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 8, total_tokens: 8 },
+  })));
+
+  const server = await new Promise<http.Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    configure: (model, behaviour) => behaviours.set(model, { ...behaviourOf(model), ...behaviour }),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError } from '../http-error.ts';
+import type { Providers } from '../providers/index.ts';
+import { fieldErrors } from '../validation.ts';
+import { type Actor, recordAudit } from './audit.ts';
+
+export const deployRequestSchema = z.object({
+  model_id: z.uuid({ message: 'must be the id of a model' }),
+  environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
+});
+
+export interface Check {
+  name: 'model' | 'provider' | 'smoke';
+  ok: boolean;
+  detail: string;
+  latency_ms?: number;
+}
+
+interface ModelForDeploy {
+  id: string;
+  name: string;
+  display_name: string;
+  model_type: FeatureRow['required_model_type'];
+  status: 'available' | 'beta' | 'deprecated' | 'offline';
+  provider_id: string;
+  provider_display_name: string;
+  provider_status: 'active' | 'inactive' | 'error';
+  kind: 'openai-compatible' | 'simulator';
+  base_url: string | null;
+  api_key_ciphertext: Buffer | null;
+}
+
+export type DeploymentKind = 'assign' | 'promote' | 'rollback';
+
+export interface DeployOutcome {
+  ok: boolean;
+  /** 201 when the assignment switched, 422 when a check refused it, 409 when another change won a race. */
+  status: 201 | 409 | 422;
+  deployment: Record<string, unknown>;
+  assignment?: Record<string, unknown>;
+}
+
+async function loadModel(db: Db, id: string): Promise<ModelForDeploy | undefined> {
+  return db('ai_models as m')
+    .join('ai_providers as p', 'p.id', 'm.provider_id')
+    .where('m.id', id)
+    .first('m.id', 'm.name', 'm.display_name', 'm.model_type', 'm.status', 'm.provider_id', 'p.display_name as provider_display_name',
+      'p.status as provider_status', 'p.kind', 'p.base_url', 'p.api_key_ciphertext');
+}
+
+const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
+  (await db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true }).first('model_id'))?.model_id ?? null;
+
+/** The checks that need no network, in order: the model fits the feature and the environment, its provider can serve. */
+function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: Environment, current: string | null): Check[] {
+  const refusals = [
+    current === model.id && `${model.display_name} already serves ${environment}`,
+    model.status === 'offline' && `${model.display_name} is offline and cannot be assigned`,
+    model.status === 'deprecated' && environment === 'production' && `${model.display_name} is deprecated and cannot be assigned in production`,
+    model.model_type !== feature.required_model_type && `${feature.display_name} needs a model of type ${feature.required_model_type}; ${model.display_name} is of type ${model.model_type}`,
+  ].filter((r): r is string => typeof r === 'string');
+  const modelCheck: Check = refusals.length ? { name: 'model', ok: false, detail: refusals[0] } : { name: 'model', ok: true, detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})` };
+  if (!modelCheck.ok) return [modelCheck];
+  const usable = model.provider_status === 'active' && (model.kind === 'simulator' || model.api_key_ciphertext !== null);
+  const why = model.provider_status !== 'active' ? `is ${model.provider_status}` : 'has no API key';
+  return [modelCheck, usable
+    ? { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` }
+    : { name: 'provider', ok: false, detail: `${model.provider_display_name} ${why}` }];
+}
+
+/**
+ * Runs the deployment pipeline (SPEC §7): a deployment recorded in_progress, then the checks in order
+ * (model fits, provider usable, a live smoke request through the adapter), each stored; only when all
+ * pass does the active assignment switch, in one transaction that locks the feature, so concurrent
+ * changes to it run one after the other and a change planned against an assignment that has since
+ * moved is refused (409) instead of applied blindly. A refusal leaves the assignment as it was.
+ */
+export async function deploy(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, input: unknown, kind: DeploymentKind = 'assign'): Promise<DeployOutcome> {
+  const parsed = deployRequestSchema.safeParse(input);
+  if (!parsed.success) throw new HttpError(422, 'Invalid deployment', fieldErrors(parsed.error));
+  const { model_id, environment } = parsed.data;
+  const model = await loadModel(db, model_id);
+  if (!model) throw new HttpError(422, 'Invalid deployment', { model_id: 'is not a known model' });
+
+  const previous = await activeModelId(db, feature.id, environment);
+  const [deployment] = await db('deployments')
+    .insert({ feature_id: feature.id, model_id, previous_model_id: previous, environment, kind, requested_by: actor.label })
+    .returning('*');
+  const checks = staticChecks(feature, model, environment, previous);
+  if (checks.every((c) => c.ok)) {
+    const smoke = await (await providers.adapterFor(model)).smoke(model.name, model.model_type);
+    await db('health_checks').insert({ provider_id: model.provider_id, model_id, kind: 'smoke', status: smoke.ok ? 'ok' : 'error', latency_ms: smoke.latencyMs, error: smoke.error ?? null });
+    checks.push({ name: 'smoke', ok: smoke.ok, detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`, latency_ms: smoke.latencyMs });
+  }
+  const failed = checks.find((c) => !c.ok);
+  if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
+
+  return db.transaction(async (trx) => {
+    await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
+    if ((await activeModelId(trx, feature.id, environment)) !== previous) {
+      return finishRefused(trx, actor, deployment, checks, `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`, 409);
+    }
+    await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.fn.now() });
+    const [assignment] = await trx('feature_model_assignments').insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label }).returning('*');
+    const [done] = await trx('deployments')
+      .where({ id: deployment.id })
+      .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.fn.now() })
+      .returning('*');
+    await recordAudit(trx, actor, {
+      action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
+      entityType: 'feature', entityId: feature.id,
+      before: { environment, model_id: previous }, after: { environment, model_id, deployment_id: deployment.id, assignment_id: assignment.id },
+    });
+    return { ok: true, status: 201 as const, deployment: done, assignment };
+  });
+}
+
+async function finishRefused(db: Db, actor: Actor, deployment: { id: string; feature_id: string; model_id: string; environment: string }, checks: Check[], error: string, status: 409 | 422): Promise<DeployOutcome> {
+  const [done] = await db('deployments')
+    .where({ id: deployment.id })
+    .update({ status: 'failed', checks: JSON.stringify(checks), error, finished_at: db.fn.now() })
+    .returning('*');
+  await recordAudit(db, actor, {
+    action: 'deployment.refused', entityType: 'feature', entityId: deployment.feature_id,
+    after: { environment: deployment.environment, model_id: deployment.model_id, deployment_id: deployment.id, error },
+  });
+  return { ok: false, status, deployment: done };
+}

@@ -1,0 +1,55 @@
+import { listModels } from '../db/queries/catalogue.ts';
+import { activeAssignments, assignmentHistory, ENVIRONMENTS, type Environment, type FeatureRow, withAssignments } from '../db/queries/features.ts';
+import type { Db } from '../db/knex.ts';
+import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
+import { windowOf } from '../metrics/ranges.ts';
+import { modelSummaries } from '../metrics/summaries.ts';
+
+/** The environment a promotion from each one goes to. */
+export const NEXT_ENVIRONMENT: Partial<Record<Environment, Environment>> = { development: 'staging', staging: 'production' };
+
+/** A feature's tokens over the last 30 days priced at a model's list prices: what it would have cost there. */
+const priced = (tokens: { input: number; output: number }, m: { input_price_per_1k: number; output_price_per_1k: number }) =>
+  (tokens.input * Number(m.input_price_per_1k) + tokens.output * Number(m.output_price_per_1k)) / 1000;
+
+/**
+ * The Models tab: what serves each environment, the models that could serve the chosen one (with
+ * their last 24 hours and the what-if cost of this feature's last 30 days of tokens at their prices),
+ * the history, and what promotion and rollback would do.
+ */
+export async function modelsTab(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
+  const [assignments, history, models] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id), listModels(db)]);
+  const byEnvironment = withAssignments([feature], assignments)[0].assignments;
+  const current = byEnvironment[environment];
+  const candidates = models.filter((m) => m.model_type === feature.required_model_type);
+  const [metrics, usage] = await Promise.all([
+    modelSummaries(db, candidates.map((m) => m.id), '24h', now),
+    inSnapshot(db, (s) => sumsByScope(s, 'feature', [feature.id], windowOf('30d', now))),
+  ]);
+  const sums = usage.get(feature.id);
+  const tokens = { input: sums?.input_tokens ?? 0, output: sums?.output_tokens ?? 0 };
+  const currentModel = candidates.find((m) => m.id === current?.model_id);
+  const currentCost = currentModel ? priced(tokens, currentModel) : null;
+  const changeFromCurrent = (cost: number) => (currentCost ? ((cost - currentCost) / currentCost) * 100 : null);
+  const rows = candidates.map((m) => ({
+    ...m,
+    metrics: metrics.get(m.id)!,
+    whatIf: priced(tokens, m),
+    whatIfChange: m.id === current?.model_id ? null : changeFromCurrent(priced(tokens, m)),
+    isCurrent: m.id === current?.model_id,
+    // What the pipeline would refuse anyway, said before the admin tries.
+    unusable: m.status === 'offline' ? 'offline' : m.status === 'deprecated' && environment === 'production' ? 'deprecated: not for production' : null,
+  }));
+  return {
+    environment,
+    byEnvironment,
+    current,
+    tokens,
+    currentCost,
+    candidates: rows,
+    currentCandidate: rows.find((m) => m.isCurrent),
+    history: history.filter((h) => h.environment === environment),
+    promoteTo: NEXT_ENVIRONMENT[environment],
+    environments: ENVIRONMENTS,
+  };
+}
