@@ -41,6 +41,7 @@ export function render(req: Request, res: Response, view: View, data: object = {
   if (view.targets) res.vary('HX-Target');
   // The CSRF token is made only for what is rendered, so API calls and redirects create no session.
   const token = req.session ? csrfToken(req) : '';
-  const html = eta.render(fragment ?? view.page, { ...res.locals, csrfToken: token, ...data });
+  // A fragment carries its own flash messages: the page around it is not rendered again.
+  const html = eta.render(fragment ?? view.page, { ...res.locals, csrfToken: token, fragment: fragment !== undefined, ...data });
   res.status(status).type('html').send(html);
 }
