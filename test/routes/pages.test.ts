@@ -68,6 +68,35 @@ describe('GET /platform/ai-management/audit', () => {
   });
 });
 
+describe('GET /platform/ai-management/audit filters', () => {
+  it('when filtered by entity, action prefix and actor, then only matching entries are listed, and the filter form keeps the values', async () => {
+    const user = await makeUser(t.db, 'viewer');
+    const $ = await page(`/platform/ai-management/audit?entity=user&action=user.cr&actor=${encodeURIComponent('TEST')}`);
+    const actions = $('#audit tbody tr code:not(.muted)').map((_i, c) => $(c).text()).get();
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['user.created']));
+    expect($('#audit tbody tr td:nth-child(4)').map((_i, c) => $(c).text().split(' ')[0]).get().every((e) => e === 'user')).toBe(true);
+    expect($(`#audit tr td code.muted:contains("${user.id}")`)).toHaveLength(1);
+    expect($('#audit-filter select[name="entity"] option[selected]').val()).toBe('user');
+    expect($('#audit-filter input[name="action"]').val()).toBe('user.cr');
+  });
+
+  it('when a filter matches nothing or is malformed, then it says so or answers 400', async () => {
+    const $ = await page('/platform/ai-management/audit?action=no.such.action');
+    expect($('#audit-results .empty').text()).toContain('No change matches these filters');
+    await agent.get('/platform/ai-management/audit?action=DROP%20TABLE').expect(400);
+    await agent.get('/platform/ai-management/audit?before=-1').expect(400);
+  });
+
+  it('when asked by htmx, then only the results fragment comes back', async () => {
+    const res = await agent.get('/platform/ai-management/audit?entity=user').set('HX-Request', 'true').expect(200);
+    const $ = cheerio.load(res.text);
+    expect($('#audit-results')).toHaveLength(1);
+    expect($('#audit-filter')).toHaveLength(0);
+    expect(res.text).not.toMatch(/<html/i);
+  });
+});
+
 describe('GET /platform/ai-management', () => {
   it('when shown, then every feature has a row with its production model and figures', async () => {
     const $ = await page('/platform/ai-management');
