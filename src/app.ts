@@ -22,6 +22,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
+import { deploymentRoutes } from './routes/deployments.ts';
 import { featureRoutes } from './routes/features.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
@@ -127,6 +128,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(featureRoutes(db, config.tzDisplay, providers));
   app.use(catalogueRoutes(db));
   app.use(auditRoutes(db));
+  app.use(deploymentRoutes(db));
   app.use(apiKeyRoutes(db));
 
   app.use(notFoundHandler);

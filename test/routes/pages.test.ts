@@ -97,6 +97,26 @@ describe('GET /platform/ai-management/audit filters', () => {
   });
 });
 
+describe('GET /platform/ai-management/deployments/:id', () => {
+  it('when a deployment ran, then its page lists each check; while it runs, the status polls and refreshes without JavaScript', async () => {
+    const feature = await t.db('ai_features').where({ name: 'chatbot' }).first('id');
+    const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
+    const checks = [{ name: 'model', ok: true, detail: 'fits' }, { name: 'provider', ok: false, detail: 'OpenAI is inactive' }];
+    const [done] = await t.db('deployments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test', status: 'failed', error: 'OpenAI is inactive', checks: JSON.stringify(checks), finished_at: new Date() }).returning('id');
+    let $ = await page(`/platform/ai-management/deployments/${done.id}`);
+    expect($('#checks li').map((_i, li) => $(li).attr('data-check')).get()).toEqual(['model', 'provider']);
+    expect($('#checks li[data-check="provider"]').text()).toContain('failed — OpenAI is inactive');
+    expect($('#deployment-status').attr('hx-trigger')).toBeUndefined();
+    const [running] = await t.db('deployments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test' }).returning('id');
+    $ = await page(`/platform/ai-management/deployments/${running.id}`);
+    expect($('#deployment-status').attr('hx-trigger')).toBe('every 2s');
+    expect($('#deployment-status noscript').html()).toContain('http-equiv="refresh"');
+    await t.db('deployments').where({ id: running.id }).update({ status: 'failed', error: 'test over', finished_at: new Date() });
+    await agent.get('/platform/ai-management/deployments/00000000-0000-0000-0000-000000000000').expect(404);
+    await agent.get('/platform/ai-management/deployments/not-a-uuid').expect(404);
+  });
+});
+
 describe('GET /platform/ai-management', () => {
   it('when shown, then every feature has a row with its production model and figures', async () => {
     const $ = await page('/platform/ai-management');

@@ -96,3 +96,13 @@ export async function featureChanges(db: Db, featureId: string, from: Date, to: 
     .orderBy('d.finished_at')
     .select('d.id', 'd.environment', 'd.kind', 'm.display_name as model_display_name', 'pm.display_name as previous_model_display_name', 'd.finished_at');
 }
+
+/** One deployment with its checks and the names of what it touched. */
+export async function findDeployment(db: Db, id: string) {
+  return db('deployments as d')
+    .join('ai_features as f', 'f.id', 'd.feature_id')
+    .join('ai_models as m', 'm.id', 'd.model_id')
+    .leftJoin('ai_models as pm', 'pm.id', 'd.previous_model_id')
+    .where('d.id', id)
+    .first([...DEPLOYMENT_COLUMNS, 'd.checks', 'pm.display_name as previous_model_display_name']);
+}
