@@ -14,6 +14,8 @@ export interface AuditEntry {
 /** Appends one entry to the audit log; run it inside the transaction that makes the change. */
 export async function recordAudit(db: Db, actor: Actor, entry: AuditEntry): Promise<void> {
   await db('audit_log').insert({
+    // The moment of writing, not the transaction's start: entries written after waiting on a lock stay in order.
+    occurred_at: db.raw('clock_timestamp()'),
     actor_type: actor.kind,
     actor_id: actor.kind === 'system' ? null : actor.id,
     actor_label: actor.label,

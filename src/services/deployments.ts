@@ -88,9 +88,35 @@ export async function deploy(db: Db, providers: Providers, actor: Actor, feature
   const [deployment] = await db('deployments')
     .insert({ feature_id: feature.id, model_id, previous_model_id: previous, environment, kind, requested_by: actor.label })
     .returning('*');
+  try {
+    return await runChecksAndSwitch(db, providers, actor, { feature, model, environment, previous, deployment, kind });
+  } catch (err) {
+    // Never leave a deployment in progress: mark it failed, then let the error reach the error handler.
+    await db('deployments').where({ id: deployment.id, status: 'in_progress' })
+      .update({ status: 'failed', error: 'stopped by an unexpected error; nothing was changed', finished_at: db.raw('clock_timestamp()') });
+    throw err;
+  }
+}
+
+interface Plan {
+  feature: FeatureRow;
+  model: ModelForDeploy;
+  environment: Environment;
+  /** The model serving the environment when the deployment started. */
+  previous: string | null;
+  deployment: { id: string; feature_id: string; model_id: string; environment: string };
+  kind: DeploymentKind;
+}
+
+async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, plan: Plan): Promise<DeployOutcome> {
+  const { feature, model, environment, previous, deployment, kind } = plan;
+  const model_id = model.id;
   const checks = staticChecks(feature, model, environment, previous);
-  if (checks.every((c) => c.ok)) {
-    const smoke = await (await providers.adapterFor(model)).smoke(model.name, model.model_type);
+  const adapter = checks.every((c) => c.ok) ? await providers.adapterFor(model).catch(() => undefined) : undefined;
+  // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
+  if (checks.every((c) => c.ok) && !adapter) checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} has an API key that cannot be read; enter it again` };
+  if (adapter) {
+    const smoke = await adapter.smoke(model.name, model.model_type);
     await db('health_checks').insert({ provider_id: model.provider_id, model_id, kind: 'smoke', status: smoke.ok ? 'ok' : 'error', latency_ms: smoke.latencyMs, error: smoke.error ?? null });
     checks.push({ name: 'smoke', ok: smoke.ok, detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`, latency_ms: smoke.latencyMs });
   }
@@ -102,11 +128,11 @@ export async function deploy(db: Db, providers: Providers, actor: Actor, feature
     if ((await activeModelId(trx, feature.id, environment)) !== previous) {
       return finishRefused(trx, actor, deployment, checks, `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`, 409);
     }
-    await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.fn.now() });
+    await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
     const [assignment] = await trx('feature_model_assignments').insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label }).returning('*');
     const [done] = await trx('deployments')
       .where({ id: deployment.id })
-      .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.fn.now() })
+      .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.raw('clock_timestamp()') })
       .returning('*');
     await recordAudit(trx, actor, {
       action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
@@ -120,7 +146,7 @@ export async function deploy(db: Db, providers: Providers, actor: Actor, feature
 async function finishRefused(db: Db, actor: Actor, deployment: { id: string; feature_id: string; model_id: string; environment: string }, checks: Check[], error: string, status: 409 | 422): Promise<DeployOutcome> {
   const [done] = await db('deployments')
     .where({ id: deployment.id })
-    .update({ status: 'failed', checks: JSON.stringify(checks), error, finished_at: db.fn.now() })
+    .update({ status: 'failed', checks: JSON.stringify(checks), error, finished_at: db.raw('clock_timestamp()') })
     .returning('*');
   await recordAudit(db, actor, {
     action: 'deployment.refused', entityType: 'feature', entityId: deployment.feature_id,

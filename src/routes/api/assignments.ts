@@ -11,7 +11,7 @@ const BASE = '/platform/ai-management';
 
 const pageParam = (value: unknown, fallback: number, max: number, name: string) => {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  const n = typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > max) throw new HttpError(400, `${name} must be a whole number from 0 to ${max}`);
   return n;
 };
