@@ -433,6 +433,23 @@ describe('provider credentials that no longer decrypt', () => {
   });
 });
 
+describe('PUT /api/platform/ai-management/simulator/models/:name', () => {
+  it('when an admin makes a simulator model fail, then the next deployment of it is refused at the smoke check; bad input is 422, viewers 403', async () => {
+    const model = await makeModel();
+    const feature = await makeFeature(t.db);
+    const put = (body: object, token = admin.token) => request(t.app).put(`${BASE}/simulator/models/${model.name}`).set('Authorization', `Bearer ${token}`).send(body);
+    await put({ latency_ms: 10, error_rate: 2 }).expect(422);
+    await put({ latency_ms: 10, error_rate: 1 }, read).expect(403);
+    await request(t.app).put(`${BASE}/simulator/models/gpt-4o`).set('Authorization', `Bearer ${admin.token}`).send({ latency_ms: 10, error_rate: 1 }).expect(404);
+    expect((await put({ latency_ms: 10, error_rate: 1 }).expect(200)).body.data).toEqual({ model: model.name, latency_ms: 10, error_rate: 1 });
+    const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
+    expect(res.body.error).toMatch(/smoke request failed/);
+    await put({ latency_ms: 10, error_rate: 0 }).expect(200);
+    await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(201);
+    expect(await t.db('audit_log').where({ action: 'simulator.configured', entity_id: model.id }).count({ n: '*' })).toEqual([{ n: 2 }]);
+  });
+});
+
 describe('GET /api/platform/ai-management/deployments', () => {
   const list = (query: string, token = read) => request(t.app).get(`${BASE}/deployments${query}`).set('Authorization', `Bearer ${token}`);
 

@@ -68,3 +68,8 @@ export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
     .where('a.is_active', true)
     .select('a.model_id', 'f.name as feature_name', 'a.environment', 'a.is_active');
 }
+
+/** A model the built-in simulator serves, by name. */
+export async function findSimulatorModel(db: Db, name: string): Promise<{ id: string } | undefined> {
+  return db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where({ 'm.name': name, 'p.kind': 'simulator' }).first('m.id');
+}

@@ -1,13 +1,22 @@
 import { Router } from 'express';
+import { z } from 'zod';
+import { findSimulatorModel } from '../../db/queries/catalogue.ts';
 import { assignmentHistory, findFeature } from '../../db/queries/features.ts';
 import { deploymentsPage } from '../../db/queries/history.ts';
 import type { Db } from '../../db/knex.ts';
 import { HttpError, notFound } from '../../http-error.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import type { Providers } from '../../providers/index.ts';
+import { recordAudit } from '../../services/audit.ts';
 import { deploy } from '../../services/deployments.ts';
+import { fieldErrors } from '../../validation.ts';
 
 const BASE = '/platform/ai-management';
+
+const simulatorBehaviourSchema = z.object({
+  latency_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(120_000, 'must be at most 120000'),
+  error_rate: z.number({ message: 'must be a number from 0 to 1' }).min(0, 'must be 0 or more').max(1, 'must be at most 1'),
+});
 
 const pageParam = (value: unknown, fallback: number, max: number, name: string) => {
   if (value === undefined) return fallback;
@@ -33,6 +42,18 @@ export function assignmentApiRoutes(db: Db, providers: Providers): Router {
     const outcome = await deploy(db, providers, req.principal!, feature, req.body ?? {});
     if (outcome.ok) return void res.status(201).json({ success: true, data: { assignment: outcome.assignment, deployment: outcome.deployment } });
     res.status(outcome.status).json({ success: false, error: String(outcome.deployment.error), details: { deployment: outcome.deployment } });
+  });
+
+  // How the built-in simulator answers for a model: lets an admin rehearse a failing or slow provider.
+  router.put(`${BASE}/simulator/models/:name`, requireWrite, async (req, res) => {
+    const parsed = simulatorBehaviourSchema.safeParse(req.body ?? {});
+    if (!parsed.success) throw new HttpError(422, 'Invalid simulator behaviour', fieldErrors(parsed.error));
+    const name = String(req.params.name);
+    const model = await findSimulatorModel(db, name);
+    if (!model) throw notFound('Simulator model');
+    (await providers.simulator()).configure(name, { latencyMs: parsed.data.latency_ms, errorRate: parsed.data.error_rate });
+    await recordAudit(db, req.principal!, { action: 'simulator.configured', entityType: 'model', entityId: model.id, after: parsed.data });
+    res.json({ success: true, data: { model: name, ...parsed.data } });
   });
 
   router.get(`${BASE}/deployments`, requireRead, async (req, res) => {
