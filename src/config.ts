@@ -12,6 +12,7 @@ export interface Settings {
   tzDisplay: string;
   seedDemo: boolean;
   trustProxy: boolean;
+  providerTimeoutMs: number;
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -31,7 +32,7 @@ export interface AppConfig {
   sessionIdleMs: number;
   /** Absolute lifetime of a session, in milliseconds. */
   sessionAbsoluteMs: number;
-  /** How long a call to a provider (smoke request, probe) may take; 10 s unless set. */
+  /** How long a call to a provider (smoke request, probe) may take (PROVIDER_TIMEOUT_MS); 10 s unless set. */
   providerTimeoutMs?: number;
 }
 
@@ -64,6 +65,7 @@ const schema = z.object({
   TZ_DISPLAY: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Paris').default('UTC'),
   SEED_DEMO: flag.optional(),
   TRUST_PROXY: flag.default(false),
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int('must be a whole number').min(100, 'must be at least 100').max(120_000, 'must be at most 120000').default(10_000),
   NODE_ENV: z.string().optional(),
 });
 
@@ -88,6 +90,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     tzDisplay: e.TZ_DISPLAY,
     seedDemo: e.SEED_DEMO ?? embedded,
     trustProxy: e.TRUST_PROXY,
+    providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });

@@ -56,6 +56,7 @@ async function main() {
       cacheTemplates: !settings.development,
       sessionIdleMs: SESSION_IDLE_MS,
       sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
+      providerTimeoutMs: settings.providerTimeoutMs,
     },
   });
   const server: Server = app.listen(settings.port, () => {
