@@ -4,7 +4,7 @@ import type { Db } from '../db/knex.ts';
 import { flash } from '../flash.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { z } from 'zod';
-import { activeAssignments, type Environment, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { activeAssignments, ENVIRONMENTS, type Environment, type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import type { Providers } from '../providers/index.ts';
 import { deploy, type DeploymentKind } from '../services/deployments.ts';
@@ -80,42 +80,55 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
   });
 
   // The Models tab's forms: a change, a promotion, a rollback — each through the deployment pipeline.
-  // Success → 303 to the tab with a flash; a refusal → 422 (409 after a lost race) with its checks inline.
-  const modelsTabOf = (slug: string, environment: string) => ({ feature: slug, tab: 'models', environment });
-  async function deployFromForm(req: Request, res: Response, change: { model_id: unknown; environment: unknown }, kind: DeploymentKind) {
+  // Success → 303 to the tab with a flash; a refusal → 422 (409 after a lost race) with its reasons
+  // inline, in the tab (so an htmx swap of the panel keeps the tab whole).
+  const modelsTabOf = (slug: string, environment?: Environment) => ({ feature: slug, tab: 'models', ...(environment && { environment }) });
+  const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as string[]).includes(v);
+  const refuse = (req: Request, res: Response, feature: FeatureRow, environment: Environment | undefined, error: string) =>
+    show(req, res, modelsTabOf(feature.name, environment), { deployment: { error, checks: [] } }, 422);
+  async function featureOf(req: Request): Promise<FeatureRow> {
     const feature = await findFeature(db, String(req.params.slug));
     if (!feature) throw notFound('Feature');
-    const environment = typeof change.environment === 'string' ? change.environment : undefined;
+    return feature;
+  }
+
+  async function deployFromForm(req: Request, res: Response, feature: FeatureRow, change: { model_id: unknown; environment: Environment }, kind: DeploymentKind) {
     let outcome;
     try {
       outcome = await deploy(db, providers, req.principal!, feature, change, kind);
     } catch (err) {
       if (!(err instanceof HttpError) || err.status !== 422) throw err;
       const reasons = Object.entries((err.details ?? {}) as Record<string, string>).map(([k, v]) => `${k} ${v}`).join('; ');
-      return show(req, res, modelsTabOf(feature.name, environment ?? 'production'), { deployment: { error: `Nothing was deployed: ${reasons}`, checks: [] } }, 422);
+      return refuse(req, res, feature, change.environment, `Nothing was deployed: ${reasons}`);
     }
-    if (!outcome.ok) return show(req, res, modelsTabOf(feature.name, environment!), { deployment: outcome.deployment }, outcome.status);
-    flash(req, 'success', `Deployed to ${environment}: every check passed and the new model serves it now.`);
-    res.redirect(303, `${PATH}?${new URLSearchParams(modelsTabOf(feature.name, environment!))}`);
+    if (!outcome.ok) return show(req, res, modelsTabOf(feature.name, change.environment), { deployment: outcome.deployment }, outcome.status);
+    flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
+    res.redirect(303, `${PATH}?${new URLSearchParams(modelsTabOf(feature.name, change.environment))}`);
   }
 
-  router.post(`${PATH}/:slug/models`, requireWrite, (req, res) => deployFromForm(req, res, req.body ?? {}, 'assign'));
+  router.post(`${PATH}/:slug/models`, requireWrite, async (req, res) => {
+    const feature = await featureOf(req);
+    const { model_id, environment } = req.body ?? {};
+    if (!isEnvironment(environment)) return refuse(req, res, feature, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
+    await deployFromForm(req, res, feature, { model_id, environment }, 'assign');
+  });
 
   router.post(`${PATH}/:slug/promote`, requireWrite, async (req, res) => {
-    const from = (req.body ?? {}).from as Environment;
-    const to = NEXT_ENVIRONMENT[from];
-    if (!to) throw new HttpError(422, 'Promotion goes from development to staging or from staging to production');
-    const feature = await findFeature(db, String(req.params.slug));
-    const source = feature && withAssignments([feature], await activeAssignments(db))[0].assignments[from];
-    if (!source) throw new HttpError(422, `Nothing serves ${from}, so there is nothing to promote`);
-    await deployFromForm(req, res, { model_id: source.model_id, environment: to }, 'promote');
+    const feature = await featureOf(req);
+    const from = (req.body ?? {}).from;
+    const to = isEnvironment(from) ? NEXT_ENVIRONMENT[from] : undefined;
+    if (!isEnvironment(from) || !to) return refuse(req, res, feature, undefined, 'Promotion goes from development to staging or from staging to production');
+    const source = withAssignments([feature], await activeAssignments(db))[0].assignments[from];
+    if (!source) return refuse(req, res, feature, from, `Nothing serves ${from}, so there is nothing to promote`);
+    await deployFromForm(req, res, feature, { model_id: source.model_id, environment: to }, 'promote');
   });
 
   router.post(`${PATH}/:slug/rollback`, requireWrite, async (req, res) => {
+    const feature = await featureOf(req);
     const id = z.uuid().safeParse((req.body ?? {}).assignment_id);
-    const earlier = id.success ? await findAssignment(db, String(req.params.slug), id.data) : undefined;
-    if (!earlier) throw new HttpError(422, 'Choose an earlier assignment of this feature to roll back to');
-    await deployFromForm(req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+    const earlier = id.success ? await findAssignment(db, feature.name, id.data) : undefined;
+    if (!earlier) return refuse(req, res, feature, undefined, 'Choose an earlier assignment of this feature to roll back to');
+    await deployFromForm(req, res, feature, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
   });
 
   return router;

@@ -146,7 +146,7 @@ describe('the features page with JavaScript', () => {
     await expectChartsDrawn(page);
 
     // Each tab: the panel is swapped and the URL names the tab.
-    const tabs = [['models', 'Models', 'Serving now'], ['prompts', 'Prompts', 'prompt versions'], ['testing', 'Testing', 'not built yet'], ['settings', 'Settings', 'Latency threshold'], ['overview', 'Overview', 'Performance overview']];
+    const tabs = [['models', 'Models', 'Serving production now'], ['prompts', 'Prompts', 'prompt versions'], ['testing', 'Testing', 'not built yet'], ['settings', 'Settings', 'Latency threshold'], ['overview', 'Overview', 'Performance overview']];
     for (const [tab, label, text] of tabs) {
       await page.click(`#feature-panel nav.tabs a:text-is("${label}")`);
       await page.waitForURL((u) => u.searchParams.get('tab') === tab);
