@@ -65,7 +65,8 @@ const schema = z.object({
   TZ_DISPLAY: z.string().refine(isTimeZone, 'must be an IANA time zone such as Europe/Paris').default('UTC'),
   SEED_DEMO: flag.optional(),
   TRUST_PROXY: flag.default(false),
-  PROVIDER_TIMEOUT_MS: z.coerce.number().int('must be a whole number').min(100, 'must be at least 100').max(120_000, 'must be at most 120000').default(10_000),
+  // Below the shutdown grace (20 s) and htmx's request timeout (60 s), so a deployment always ends.
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int('must be a whole number').min(100, 'must be at least 100').max(15_000, 'must be at most 15000').default(10_000),
   NODE_ENV: z.string().optional(),
 });
 

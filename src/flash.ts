@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 
-/** Queues a message for the next page this session sees (after a 303). */
+/** Leaves a message for the next page this session sees (after a 303); a newer one replaces it. */
 export function flash(req: Request, kind: 'success' | 'error', text: string): void {
-  req.session.flash = [...(req.session.flash ?? []), { kind, text }];
+  req.session.flash = [{ kind, text }];
 }

@@ -1,10 +1,11 @@
 import cron from 'node-cron';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from '../logger.ts';
+import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions };
+const JOBS = { rollup, partitions, deployments };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger): () => Promise<void> {

@@ -13,19 +13,24 @@ export const NAV = [
 /** Safe defaults first, so that even an error raised before the session loads can render. */
 export function baseLocals(fmt: Format): RequestHandler {
   return (req, res, next) => {
-    Object.assign(res.locals, { fmt, nav: NAV, path: req.path, user: undefined, canWrite: false, flash: [], csrfToken: '' });
+    Object.assign(res.locals, { fmt, nav: NAV, path: req.path, user: undefined, canWrite: false, takeFlash: () => [], csrfToken: '' });
     next();
   };
 }
 
-/** What the signed-in view adds: who is asking and the flash messages of this session. */
+/**
+ * What the signed-in view adds: who is asking, and the session's flash messages — taken only by the
+ * template that shows them, so a poll or an API call in between does not swallow them.
+ */
 export const sessionLocals: RequestHandler = (req, res, next) => {
-  const flash = req.session.flash ?? [];
-  if (req.session.flash) delete req.session.flash;
   Object.assign(res.locals, {
     user: req.user,
     canWrite: req.principal ? canWrite(req.principal) : false,
-    flash,
+    takeFlash: () => {
+      const flash = req.session.flash ?? [];
+      delete req.session.flash;
+      return flash;
+    },
   });
   next();
 };

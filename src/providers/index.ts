@@ -16,14 +16,28 @@ export interface Providers {
   close(): Promise<void>;
 }
 
-/** Adapters for the providers in the database; the simulator starts on first use. */
+/** The stored key does not open with SECRETS_KEY. */
+export class UnreadableKeyError extends Error {}
+
+/** Adapters for the providers in the database; the simulator starts on first use (and again after a failed start). */
 export function createProviders(o: { secretsKey: Buffer; timeoutMs: number }): Providers {
   let simulator: Promise<Simulator> | undefined;
-  const sim = () => (simulator ??= startSimulator());
+  const sim = () => {
+    simulator ??= startSimulator();
+    simulator.catch(() => (simulator = undefined));
+    return simulator;
+  };
+  const keyOf = (sealed: Buffer) => {
+    try {
+      return decryptSecret(o.secretsKey, sealed);
+    } catch {
+      throw new UnreadableKeyError('the stored API key cannot be decrypted');
+    }
+  };
   return {
     simulator: sim,
     async adapterFor(p) {
-      const apiKey = p.api_key_ciphertext ? decryptSecret(o.secretsKey, p.api_key_ciphertext) : undefined;
+      const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext) : undefined;
       const baseUrl = p.kind === 'simulator' ? (await sim()).url : p.base_url!;
       return openAiCompatible({ baseUrl, apiKey, timeoutMs: o.timeoutMs });
     },

