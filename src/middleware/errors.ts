@@ -37,5 +37,8 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
     return res.status(status).json(body);
   }
   res.locals.correlationId = req.correlationId;
+  // htmx swaps error responses too: show them in the page's error area instead of in place of the
+  // part that asked (which would take the tabs or the form with it).
+  if (req.htmx?.request) res.set({ 'HX-Retarget': '#errors', 'HX-Reswap': 'innerHTML' });
   render(req, res, { page: 'pages/error', partial: 'partials/error' }, { title: status === 404 ? 'Not found' : 'Error', status, message }, status);
 };

@@ -113,6 +113,7 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
   router.post(`${PATH}/:slug/models`, requireWrite, async (req, res) => {
     const feature = await featureOf(req);
     const { model_id, environment } = req.body ?? {};
+    if (model_id === undefined || model_id === '') return refuse(req, res, feature, isEnvironment(environment) ? environment : undefined, 'Choose a model first.');
     if (!isEnvironment(environment)) return refuse(req, res, feature, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
     await deployFromForm(req, res, feature, { model_id, environment }, 'assign');
   });

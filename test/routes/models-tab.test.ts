@@ -207,7 +207,7 @@ describe('POST /platform/ai-management/features/:slug/models refusals', () => {
     const f = await makeFeature(t.db);
     const res = await post(f.name, 'models', { environment: 'staging' }).expect(422);
     const $ = cheerio.load(res.text);
-    expect(text($('#deployment-result > p'))).toBe('Nothing was deployed: model_id must be the id of a model');
+    expect(text($('#deployment-result > p'))).toBe('Choose a model first.');
     expect($('#deployment-result li')).toHaveLength(0);
     expect($('nav.ranges[aria-label="Environment"] a[aria-current="page"]').text()).toBe('Staging');
     expect(text($('#current-model'))).toBe('No model assigned in staging.');
