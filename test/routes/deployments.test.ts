@@ -563,6 +563,8 @@ describe('openAiCompatible', () => {
       hits.push(`${req.method} ${req.url}`);
       auth.push(req.headers.authorization);
       if (req.url?.startsWith('/landed')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+      if (req.url?.startsWith('/html')) return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>Sign in to the proxy</html>');
+      if (req.url?.startsWith('/huge')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"data":[${'1,'.repeat(200_000)}1]}`);
       res.writeHead(302, { Location: `${url}/landed${req.url}` }).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -580,6 +582,13 @@ describe('openAiCompatible', () => {
     expect(probe.error).toMatch(/redirect \(302\)/);
     expect(hits).toEqual(['POST /v1/chat/completions', 'POST /v1/embeddings', 'GET /v1/models']);
     expect(auth).toEqual(new Array(3).fill('Bearer sk-redirect-test'));
+  });
+
+  it('when something other than the API answers 200 (a page, or an answer far too large), then the call fails', async () => {
+    const html = await openAiCompatible({ baseUrl: `${url}/html/v1`, timeoutMs: 2000 }).smoke('any-model', 'llm');
+    expect(html).toEqual({ ok: false, latencyMs: expect.any(Number), error: 'the answer is not an OpenAI-compatible response' });
+    const huge = await openAiCompatible({ baseUrl: `${url}/huge/v1`, timeoutMs: 2000 }).probe();
+    expect(huge.error).toBe('the answer is not an OpenAI-compatible response');
   });
 
   it('when nothing listens at the address, then the call fails as unreachable', async () => {
