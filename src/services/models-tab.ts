@@ -20,6 +20,7 @@ const priced = (tokens: { input: number; output: number }, m: { input_price_per_
 export async function modelsTab(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
   const [assignments, history, models] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id), listModels(db)]);
   const byEnvironment = withAssignments([feature], assignments)[0].assignments;
+  const next = NEXT_ENVIRONMENT[environment];
   const current = byEnvironment[environment];
   const candidates = models.filter((m) => m.model_type === feature.required_model_type);
   const [metrics, usage] = await Promise.all([
@@ -38,7 +39,12 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
     whatIfChange: m.id === current?.model_id ? null : changeFromCurrent(priced(tokens, m)),
     isCurrent: m.id === current?.model_id,
     // What the pipeline would refuse anyway, said before the admin tries.
-    unusable: m.status === 'offline' ? 'offline' : m.status === 'deprecated' && environment === 'production' ? 'deprecated: not for production' : null,
+    unusable:
+      m.status === 'offline' ? 'offline'
+      : m.status === 'deprecated' && environment === 'production' ? 'deprecated: not for production'
+      : m.provider_status !== 'active' ? `${m.provider_display_name} is ${m.provider_status}`
+      : m.provider_kind !== 'simulator' && !m.provider_has_key ? `${m.provider_display_name} has no API key`
+      : null,
   }));
   return {
     environment,
@@ -49,7 +55,7 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
     candidates: rows,
     currentCandidate: rows.find((m) => m.isCurrent),
     history: history.filter((h) => h.environment === environment),
-    promoteTo: NEXT_ENVIRONMENT[environment],
+    promoteTo: next && byEnvironment[next]?.model_id !== current?.model_id ? next : undefined,
     environments: ENVIRONMENTS,
   };
 }

@@ -376,7 +376,7 @@ describe('the Models tab candidates', () => {
       expect(text(row(m).find('td[data-col="what-if"]')), m.name).toBe(`${fmt.usd(whatIf(m))} (${fmt.change(((whatIf(m) - currentCost) / currentCost) * 100)})`);
     }
     expect(text(row(cheaper).find('td[data-col="what-if"]'))).toBe('$5.25 (−50.0%)');
-    expect(text($('#models-tab > p.muted').first())).toBe(`This feature used 12,000 input and 3,000 output tokens in the last 30 days, $10.50 at ${current.display_name}'s list prices. The what-if column prices the same tokens at each model.`);
+    expect(text($('#models-tab > p.muted').first())).toBe(`This feature used 12,000 input and 3,000 output tokens in the last 30 days (all environments), $10.50 at ${current.display_name}'s list prices. The what-if column prices the same tokens at each model.`);
 
     expect($('#candidates tr.current').toArray().map((tr) => $(tr).attr('data-model'))).toEqual([current.name]);
     expect(text(row(current).find('th .badge'))).toBe('current');
@@ -486,5 +486,22 @@ describe('Models tab forms with odd input', () => {
     await post('no-such-feature', 'promote', { from: 'development' }).expect(404);
     await post('no-such-feature', 'rollback', { assignment_id: model.id }).expect(404);
     expect(await deploymentsOf(f.id)).toEqual([]);
+  });
+});
+
+describe('Models tab hints', () => {
+  it('when a model\'s provider is inactive or keyless, then its radio is disabled with the reason; rollback is not offered to the model serving now', async () => {
+    const f = await makeFeature(t.db);
+    const $ = await tab(f.name, 'staging');
+    const mini = $('#candidates tr[data-model="gpt-4o-mini"]');
+    expect(mini.find('input[type="radio"]').attr('disabled')).toBeDefined();
+    expect(text(mini.find('td').eq(2))).toContain('OpenAI is inactive');
+    const [first, second] = [await makeModel(), await makeModel()];
+    await changed(f.name, first);
+    await changed(f.name, second);
+    await changed(f.name, first);
+    const rollbacks = (await tab(f.name, 'staging'))('#assignment-history form[action$="/rollback"]');
+    // Three rows: first (active), second, first (earlier): only "second" can be rolled back to.
+    expect(rollbacks).toHaveLength(1);
   });
 });

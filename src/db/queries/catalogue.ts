@@ -23,6 +23,9 @@ export interface ModelRow {
   provider_id: string;
   provider_name: string;
   provider_display_name: string;
+  provider_status: 'active' | 'inactive' | 'error';
+  provider_kind: 'openai-compatible' | 'simulator';
+  provider_has_key: boolean;
 }
 
 /** Providers with their model counts; the key is only ever read back as its last 4 characters. */
@@ -51,6 +54,9 @@ export async function listModels(db: Db): Promise<ModelRow[]> {
       'p.id as provider_id',
       'p.name as provider_name',
       'p.display_name as provider_display_name',
+      'p.status as provider_status',
+      'p.kind as provider_kind',
+      db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'),
     );
 }
 

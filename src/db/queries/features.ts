@@ -70,6 +70,7 @@ export function withAssignments(features: FeatureRow[], assignments: ActiveAssig
 
 export interface AssignmentHistoryRow {
   id: string;
+  model_id: string;
   environment: Environment;
   model_display_name: string;
   provider_display_name: string;
@@ -86,7 +87,7 @@ export async function assignmentHistory(db: Db, featureId: string): Promise<Assi
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where('a.feature_id', featureId)
     .orderBy('a.assigned_at', 'desc')
-    .select('a.id', 'a.environment', 'm.display_name as model_display_name', 'p.display_name as provider_display_name', 'a.is_active', 'a.assigned_at', 'a.assigned_by', 'a.deactivated_at');
+    .select('a.id', 'a.model_id', 'a.environment', 'm.display_name as model_display_name', 'p.display_name as provider_display_name', 'a.is_active', 'a.assigned_at', 'a.assigned_by', 'a.deactivated_at');
 }
 
 /** One of a feature's assignments (named by the feature's slug), for a rollback. */
