@@ -1,12 +1,15 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen } from '../setup/browser.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
 import { makeFeature } from '../setup/usage-factory.ts';
+
+// A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
 
 // Changing a feature's model from its Models tab in a real browser: with JavaScript (htmx swaps the
 // panel in place, shows the progress line, then the flash or the refusal) and without (a plain form
@@ -69,7 +72,7 @@ interface Session {
 /** A fresh browser context, signed in as the admin through the real login form, on `path`. */
 async function signedIn(path: string, options: BrowserContextOptions = {}): Promise<Session> {
   const context = await browser.newContext(options);
-  context.setDefaultTimeout(8_000);
+  context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));

@@ -1,11 +1,14 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen } from '../setup/browser.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
+
+// A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
 
 // The features page in a real browser: htmx swaps (with and without JavaScript), polling, charts,
 // change markers, the add-feature form and a phone-width layout. The database is shared with other
@@ -77,7 +80,7 @@ interface Session {
 async function signedIn(path: string, options: BrowserContextOptions = {}): Promise<Session> {
   const context = await browser.newContext(options);
   // Well under the test's timeout, so a missing selector fails with its own message.
-  context.setDefaultTimeout(8_000);
+  context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
