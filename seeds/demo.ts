@@ -118,12 +118,12 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
         started_at: at, finished_at: finished, kind: 'assign', status: 'success', ...extra,
       });
     };
-    const okChecks = (f: string, m: string, latency: number, extra: object[] = []) =>
+    // The same steps, in the same shape, as the deployment pipeline stores (src/services/deployments.ts).
+    const okChecks = (f: string, m: string, latency: number) =>
       JSON.stringify([
-        { step: 'model_fit', ok: true, detail: `${m} is a ${model(m).model_type} model (${model(m).status}), as ${f} requires` },
-        { step: 'provider_ready', ok: true, detail: `${model(m).provider} is configured and reachable` },
-        ...extra,
-        { step: 'smoke_request', ok: true, latency_ms: latency },
+        { name: 'model', ok: true, detail: `${m} is ${model(m).status} and of the type ${f} needs (${model(m).model_type})` },
+        { name: 'provider', ok: true, detail: `${model(m).provider} is active` },
+        { name: 'smoke', ok: true, detail: `answered in ${latency} ms`, latency_ms: latency },
       ]);
 
     for (const { feature: f, environment: env, steps } of HISTORY) {
@@ -140,27 +140,26 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
           id, feature_id: fr.id, model_id: m.id, environment: env, assigned_by: BY, assigned_at: at,
           is_active: !next, deactivated_at: next?.daysAgo === undefined ? null : ago(next.daysAgo),
         });
-        const promote = step.kind === 'promote' ? [{ step: 'source_environment', ok: true, detail: `staging runs ${step.model}` }] : [];
         deploy(f, env, step.model, at, {
           kind: step.kind ?? 'assign', assignment_id: id, previous_model_id: i > 0 ? model(steps[i - 1].model).id : null,
-          checks: okChecks(f, step.model, 500 + ((assignments.length * 137) % 900), promote),
+          checks: okChecks(f, step.model, 500 + ((assignments.length * 137) % 900)),
         });
       });
     }
     // Two refusals: nothing changes for them (no assignment).
     deploy('chatbot', 'production', 'gpt-3.5-turbo', ago(15), {
       status: 'failed', previous_model_id: model('gpt-4o-mini').id,
-      checks: JSON.stringify([{ step: 'model_fit', ok: false, detail: 'gpt-3.5-turbo is deprecated; deprecated models cannot serve production' }]),
-      error: 'Refused: gpt-3.5-turbo is deprecated and cannot be assigned in production',
+      checks: JSON.stringify([{ name: 'model', ok: false, detail: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production' }]),
+      error: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production',
     });
     deploy('photo-tagging', 'staging', 'gemini-2.0-flash', ago(20), {
       status: 'failed', previous_model_id: model('gemini-1.5-flash').id,
       checks: JSON.stringify([
-        { step: 'model_fit', ok: true, detail: 'gemini-2.0-flash is a vision model (beta), as photo-tagging requires' },
-        { step: 'provider_ready', ok: true, detail: 'Google is configured and reachable' },
-        { step: 'smoke_request', ok: false, detail: 'no response within 30000 ms' },
+        { name: 'model', ok: true, detail: 'gemini-2.0-flash is beta and of the type photo-tagging needs (vision)' },
+        { name: 'provider', ok: true, detail: 'Google is active' },
+        { name: 'smoke', ok: false, detail: 'smoke request failed: no answer within 10000 ms', latency_ms: 10000 },
       ]),
-      error: 'Smoke request timed out after 30000 ms; the assignment was not changed',
+      error: 'smoke request failed: no answer within 10000 ms',
     });
     await trx('feature_model_assignments').insert(assignments);
     await trx('deployments').insert(deployments);
