@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { launchBrowser, listen } from '../setup/browser.ts';
+import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
 import { makeFeature } from '../setup/usage-factory.ts';
 
@@ -62,28 +62,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-interface Session {
-  context: BrowserContext;
-  page: Page;
-  /** Console errors and uncaught page errors. */
-  problems: string[];
-}
-
 /** A fresh browser context, signed in as the admin through the real login form, on `path`. */
-async function signedIn(path: string, options: BrowserContextOptions = {}): Promise<Session> {
-  const context = await browser.newContext(options);
-  context.setDefaultTimeout(15_000);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  await page.goto(`${baseUrl}${path}`);
-  expect(new URL(page.url()).pathname).toBe('/login');
-  await page.fill('input[name="email"]', admin.email);
-  await page.fill('input[name="password"]', admin.password);
-  await Promise.all([page.waitForURL(`${baseUrl}${path}`), page.click('button[type="submit"]')]);
-  return { context, page, problems };
-}
+const signedIn = (path: string, options: BrowserContextOptions = {}) => signInAs(browser, baseUrl, admin, path, options);
 
 const stagingTab = (slug: string) => `${FEATURES}?${new URLSearchParams({ feature: slug, tab: 'models', environment: 'staging' })}`;
 // caret 'initial': hiding the caret leaves style="" on every input, which htmx's next swap copies

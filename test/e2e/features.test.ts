@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { launchBrowser, listen } from '../setup/browser.ts';
+import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
@@ -69,29 +69,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-interface Session {
-  context: BrowserContext;
-  page: Page;
-  /** Console errors (CSP violations among them) and uncaught page errors. */
-  problems: string[];
-}
-
 /** A fresh browser context, signed in as the admin through the real login form, on `path`. */
-async function signedIn(path: string, options: BrowserContextOptions = {}): Promise<Session> {
-  const context = await browser.newContext(options);
-  // Well under the test's timeout, so a missing selector fails with its own message.
-  context.setDefaultTimeout(15_000);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  await page.goto(`${baseUrl}${path}`);
-  expect(new URL(page.url()).pathname).toBe('/login');
-  await page.fill('input[name="email"]', admin.email);
-  await page.fill('input[name="password"]', admin.password);
-  await Promise.all([page.waitForURL(`${baseUrl}${path}`), page.click('button[type="submit"]')]);
-  return { context, page, problems };
-}
+const signedIn = (path: string, options: BrowserContextOptions = {}) => signInAs(browser, baseUrl, admin, path, options);
 
 const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 const marker = (page: Page) => page.evaluate(() => (window as unknown as { __noReload?: number }).__noReload);
