@@ -29,6 +29,7 @@ import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { createProviders } from './providers/index.ts';
 import { healthRoutes } from './routes/health.ts';
 import { overviewRoutes } from './routes/overview.ts';
+import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
 import { createEta } from './views.ts';
 
@@ -123,10 +124,11 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
-  app.use('/api', featureApiRoutes(db, config.tzDisplay), assignmentApiRoutes(db, providers), catalogueApiRoutes(db), usageApiRoutes(db), runtimeConfigRoutes(db));
+  app.use('/api', featureApiRoutes(db, config.tzDisplay), assignmentApiRoutes(db, providers), catalogueApiRoutes(db, providers), usageApiRoutes(db), runtimeConfigRoutes(db));
   app.use(overviewRoutes(db));
   app.use(featureRoutes(db, config.tzDisplay, providers));
-  app.use(catalogueRoutes(db));
+  app.use(catalogueRoutes(db, providers));
+  app.use(providerRoutes(db, providers));
   app.use(auditRoutes(db));
   app.use(deploymentRoutes(db));
   app.use(apiKeyRoutes(db));

@@ -40,7 +40,6 @@ async function main() {
   const demoAdmin = embedded ? await ensureDemoAdmin(db, settings.dataDir) : undefined;
   const caughtUp = await runRollup({ db });
   if (caughtUp.rows) logger.info({ rows: caughtUp.rows }, 'rollups caught up');
-  const stopJobs = startJobs(db, logger);
   const nobody = !embedded && (await countUsers(db)) === 0;
 
   const app = createApp({
@@ -59,6 +58,7 @@ async function main() {
       providerTimeoutMs: settings.providerTimeoutMs,
     },
   });
+  const stopJobs = startJobs(db, logger, app.locals.providers);
   const server: Server = app.listen(settings.port, () => {
     const url = `http://localhost:${settings.port}`;
     logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');

@@ -71,7 +71,8 @@ export function providerSummaries(db: Db, providerIds: string[], now: Date) {
     const failed = new Set<string>(
       await trx.db('health_checks')
         .whereIn('provider_id', providerIds)
-        .where({ kind: 'probe', status: 'error' })
+        .whereIn('kind', ['probe', 'manual'])
+        .where('status', 'error')
         .where('checked_at', '>=', new Date(now.getTime() - PROBE_CAP_MS))
         .distinct('provider_id')
         .pluck('provider_id'),

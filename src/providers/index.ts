@@ -1,4 +1,4 @@
-import { decryptSecret } from '../services/secrets.ts';
+import { decryptSecret, encryptSecret } from '../services/secrets.ts';
 import type { ProviderAdapter } from './adapter.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { type Simulator, startSimulator } from './simulator.ts';
@@ -13,6 +13,8 @@ export interface Providers {
   /** The adapter for a provider row: its own base URL and its own credential, nothing else. */
   adapterFor(provider: ProviderRecord): Promise<ProviderAdapter>;
   simulator(): Promise<Simulator>;
+  /** Seals an API key for storage (AES-256-GCM under SECRETS_KEY). */
+  sealKey(plaintext: string): Buffer;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export function createProviders(o: { secretsKey: Buffer; timeoutMs: number }): P
   };
   return {
     simulator: sim,
+    sealKey: (plaintext) => encryptSecret(o.secretsKey, plaintext),
     async adapterFor(p) {
       const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext) : undefined;
       const baseUrl = p.kind === 'simulator' ? (await sim()).url : p.base_url!;

@@ -1,4 +1,5 @@
 import type { CallResult, ProviderAdapter } from './adapter.ts';
+import { resolvesToForbiddenAddress } from './base-url.ts';
 
 export interface OpenAiCompatibleOptions {
   baseUrl: string;
@@ -52,6 +53,7 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
+      if (await resolvesToForbiddenAddress(base)) return { ok: false, latencyMs: latency(), error: 'the base URL resolves to a link-local or metadata address, which is never called' };
       const res = await fetch(`${base}${path}`, {
         method,
         redirect: 'manual',

@@ -30,16 +30,23 @@ export interface ModelRow {
 
 /** Providers with their model counts; the key is only ever read back as its last 4 characters. */
 export async function listProviders(db: Db): Promise<ProviderRow[]> {
-  return db('ai_providers as p')
+  return providersQuery(db);
+}
+
+const providersQuery = (db: Db) =>
+  db('ai_providers as p')
     .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
     .groupBy('p.id')
     .orderBy('p.display_name')
     .select('p.id', 'p.name', 'p.display_name', 'p.kind', 'p.base_url', 'p.api_key_last4', 'p.status')
-    .count({ model_count: 'm.id' });
-}
+    .select(db.raw('count(m.id)::int AS model_count'));
 
 export async function listModels(db: Db): Promise<ModelRow[]> {
-  return db('ai_models as m')
+  return modelsQuery(db);
+}
+
+const modelsQuery = (db: Db) =>
+  db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .orderBy(['p.display_name', 'm.display_name'])
     .select(
@@ -58,7 +65,6 @@ export async function listModels(db: Db): Promise<ModelRow[]> {
       'p.kind as provider_kind',
       db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'),
     );
-}
 
 export interface ModelDeploymentRow {
   model_id: string;
@@ -78,4 +84,16 @@ export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
 /** A model the built-in simulator serves, by name. */
 export async function findSimulatorModel(db: Db, name: string): Promise<{ id: string } | undefined> {
   return db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where({ 'm.name': name, 'p.kind': 'simulator' }).first('m.id');
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One provider by uuid or slug, as listed (the key only as its last 4 characters). */
+export async function findProvider(db: Db, idOrName: string): Promise<ProviderRow | undefined> {
+  return providersQuery(db).where(UUID.test(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName }).first();
+}
+
+/** One model by uuid, as listed. */
+export async function findModel(db: Db, id: string): Promise<ModelRow | undefined> {
+  return UUID.test(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
 }

@@ -40,11 +40,24 @@ export async function recentDeployments(db: Db, limit: number): Promise<Deployme
   return deploymentsQuery(db).limit(limit).select(DEPLOYMENT_COLUMNS);
 }
 
-/** One page of the deployments history, newest first, with its checks, and how many there are. */
-export async function deploymentsPage(db: Db, limit: number, offset: number) {
+export interface DeploymentFilter {
+  /** Feature slug. */
+  feature?: string;
+  environment?: string;
+  status?: string;
+}
+
+/** One page of the deployments history, newest first, with its checks, and how many match the filter. */
+export async function deploymentsPage(db: Db, limit: number, offset: number, filter: DeploymentFilter = {}) {
+  const where = (q: ReturnType<typeof deploymentsQuery>) => {
+    if (filter.feature) q.where('f.name', filter.feature);
+    if (filter.environment) q.where('d.environment', filter.environment);
+    if (filter.status) q.where('d.status', filter.status);
+    return q;
+  };
   const [rows, [{ total }]] = await Promise.all([
-    deploymentsQuery(db).limit(limit).offset(offset).select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
-    db('deployments').count<{ total: string }[]>({ total: '*' }),
+    where(deploymentsQuery(db)).limit(limit).offset(offset).select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
+    where(deploymentsQuery(db)).clearOrder().count<{ total: string }[]>({ total: '*' }),
   ]);
   return { rows, total: Number(total) };
 }

@@ -1,0 +1,52 @@
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+
+// Cloud metadata services answer on these names and addresses; a provider URL pointing there would
+// let whoever edits providers read the host's credentials through a probe or a smoke request.
+const METADATA_HOSTS = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
+const METADATA_ADDRESSES = new Set(['169.254.169.254', '100.100.100.200', '168.63.129.16', 'fd00:ec2::254']);
+
+function ipv4Of(address: string): string | undefined {
+  if (net.isIPv4(address)) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1];
+}
+
+/** Link-local (169.254.0.0/16, fe80::/10) or a known metadata address, IPv4-mapped forms included. */
+export function isForbiddenAddress(address: string): boolean {
+  const bare = address.replace(/^\[|\]$/g, '').toLowerCase();
+  const v4 = ipv4Of(bare);
+  if (v4) return v4.startsWith('169.254.') || METADATA_ADDRESSES.has(v4);
+  if (!net.isIPv6(bare)) return false;
+  return /^fe[89ab][0-9a-f]:/.test(bare) || METADATA_ADDRESSES.has(bare);
+}
+
+/** Why a provider base URL cannot be used, or null when it can (checked as written, without DNS). */
+export function baseUrlProblem(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be a full URL such as https://api.example.com/v1';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must start with http:// or https://';
+  if (url.username || url.password) return 'must not contain a user name or password (put the key in the API key field)';
+  if (url.search || url.hash) return 'must not contain a query string or fragment';
+  const host = url.hostname.replace(/\.$/, '').toLowerCase();
+  if (METADATA_HOSTS.has(host) || isForbiddenAddress(host)) return 'must not point to a link-local or cloud metadata address';
+  return null;
+}
+
+/**
+ * Checked again before each call, after DNS: a name that resolves to a link-local or metadata
+ * address is refused even when the URL looked fine when it was saved.
+ */
+export async function resolvesToForbiddenAddress(baseUrl: string): Promise<boolean> {
+  const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host)) return isForbiddenAddress(host);
+  try {
+    return (await lookup(host, { all: true })).some((a) => isForbiddenAddress(a.address));
+  } catch {
+    return false; // unresolvable: the call itself fails and says so
+  }
+}

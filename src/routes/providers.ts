@@ -1,0 +1,77 @@
+import type { Request, Response } from 'express';
+import { Router } from 'express';
+import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
+import type { Db } from '../db/knex.ts';
+import { flash } from '../flash.ts';
+import { HttpError, notFound } from '../http-error.ts';
+import { latencyScore } from '../metrics/scores.ts';
+import { requireWrite } from '../middleware/auth.ts';
+import type { Providers } from '../providers/index.ts';
+import { providerPage } from '../services/provider-page.ts';
+import { probeProvider, updateProvider } from '../services/providers.ts';
+import { render } from '../views.ts';
+
+const PATH = '/platform/ai-management/providers';
+const VIEW = { page: 'pages/provider' };
+
+interface Form {
+  values: Record<string, unknown>;
+  errors: Record<string, string>;
+}
+
+/** A provider's page: health and why, models, checks; edit, activate or deactivate, test the connection. */
+export function providerRoutes(db: Db, providers: Providers): Router {
+  const router = Router();
+
+  async function providerOf(req: Request): Promise<ProviderRow> {
+    const provider = await findProvider(db, String(req.params.name));
+    if (!provider) throw notFound('Provider');
+    return provider;
+  }
+
+  async function show(req: Request, res: Response, provider: ProviderRow, form?: Form, status = 200) {
+    const now = new Date();
+    const data = await providerPage(db, provider, now);
+    render(req, res, VIEW, {
+      title: `${provider.display_name} · Providers`, provider, ...data, generatedAt: now, latencyScore,
+      form: form ?? { values: { display_name: provider.display_name, base_url: provider.base_url ?? '' }, errors: {} },
+    }, status);
+  }
+
+  router.get(`${PATH}/:name`, async (req, res) => show(req, res, await providerOf(req)));
+
+  // Edits and status changes share the rules of the API; a refusal is shown in the edit form (422).
+  async function change(req: Request, res: Response, input: Record<string, unknown>, done: (p: ProviderRow) => string) {
+    const provider = await providerOf(req);
+    try {
+      const updated = await updateProvider(db, providers, req.principal!, provider.id, input);
+      flash(req, 'success', done(updated));
+      res.redirect(303, `${PATH}/${updated.name}`);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 422) throw err;
+      const { api_key: _never, ...values } = { ...(req.body ?? {}) };
+      await show(req, res, provider, { values: { display_name: provider.display_name, base_url: provider.base_url ?? '', ...values }, errors: err.details as Record<string, string> }, 422);
+    }
+  }
+
+  router.post(`${PATH}/:name`, requireWrite, (req, res) => {
+    const { display_name, base_url, api_key, remove_key } = req.body ?? {};
+    const input = { display_name, base_url, ...(remove_key === 'on' ? { api_key: null } : { api_key }) };
+    return change(req, res, input, (p) => `Saved ${p.display_name}.${p.api_key_last4 ? ` Key on file ends in ${p.api_key_last4}.` : ''}`);
+  });
+
+  router.post(`${PATH}/:name/status`, requireWrite, (req, res) =>
+    change(req, res, { status: (req.body ?? {}).status }, (p) => `${p.display_name} is now ${p.status}.`),
+  );
+
+  router.post(`${PATH}/:name/test`, requireWrite, async (req, res) => {
+    const provider = await providerOf(req);
+    const result = await probeProvider(db, providers, provider.id, 'manual');
+    flash(req, result.ok ? 'success' : 'error', result.ok
+      ? `Connection to ${provider.display_name} works: GET /models answered in ${result.latencyMs} ms.`
+      : `Connection to ${provider.display_name} failed: ${result.error}.`);
+    res.redirect(303, `${PATH}/${provider.name}`);
+  });
+
+  return router;
+}

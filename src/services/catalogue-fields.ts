@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
+
+// Field rules shared by the provider and model forms and their JSON API.
+
+/** A blank form field means "not given". */
+export const blankAsMissing = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+export const slugField = z
+  .string({ message: 'is required' })
+  .trim()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters');
+
+export const displayNameField = z
+  .string({ message: 'is required' })
+  .trim()
+  .min(1, 'is required')
+  .max(120, 'must be at most 120 characters')
+  .refine(withoutControlCharacters, CONTROL_MESSAGE);
+
+/** A number from a JSON body or a form field (a numeric string). */
+export const numberField = (message: string) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? Number(v.trim()) : v), z.number({ message }).refine(Number.isFinite, message));
+
+/** A form checkbox ("on", "yes", "true") or a JSON boolean. */
+export const flagField = z.preprocess((v) => (typeof v === 'string' ? ['on', 'yes', 'true', '1'].includes(v) : v), z.boolean({ message: 'must be true or false' }));
+
+/** Fields that identify a record and cannot be edited: a clear refusal instead of silently ignoring them. */
+export function unchangeable(input: Record<string, unknown>, current: Record<string, unknown>, fields: string[]): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const f of fields) {
+    if (blankAsMissing(input[f]) !== undefined && String(input[f]).trim() !== String(current[f])) errors[f] = 'cannot be changed once created';
+  }
+  return errors;
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { activeDeployments, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
+import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
+import { deploymentsPage } from '../db/queries/history.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError } from '../http-error.ts';
+import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
+
+export const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
+export const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
+const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_back'] as const;
+/** The models tab's figures cover the same day as the feature cards. */
+export const MODELS_RANGE = '24h';
+export const DEPLOYMENTS_PER_PAGE = 25;
+
+const blank = (v: unknown) => (v === '' ? undefined : v);
+const choice = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess(blank, z.enum(values, { message: `must be one of ${values.join(', ')}` }).optional());
+
+const catalogueQuerySchema = z.object({
+  tab: z.preprocess(blank, z.enum(CATALOGUE_TABS, { message: `must be one of ${CATALOGUE_TABS.join(', ')}` }).default('providers')),
+  q: z.preprocess(blank, z.string().trim().max(100, 'must be at most 100 characters').optional()),
+  provider: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
+  status: z.preprocess(blank, z.string().max(20).optional()),
+  sort: choice(MODEL_SORTS),
+  feature: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
+  environment: choice(ENVIRONMENTS as [string, ...string[]]),
+  page: z.preprocess(blank, z.coerce.number({ message: 'must be a page number' }).int('must be a page number').min(1, 'must be 1 or more').max(100_000, 'is too far').default(1)),
+});
+
+export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
+
+/** The page's state from its query string; a value it cannot use is a 400 that says which and why. */
+export function parseCatalogueQuery(query: unknown): CatalogueQuery {
+  const flat = Object.fromEntries(Object.entries((query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+  const parsed = catalogueQuerySchema.safeParse(flat);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HttpError(400, `${String(issue.path[0])} ${issue.message}`);
+  }
+  const q = parsed.data;
+  // status means a model's status on the models tab and a deployment's on the deployments tab.
+  const statuses: readonly string[] = q.tab === 'deployments' ? DEPLOYMENT_STATUSES : MODEL_STATUSES;
+  if (q.status !== undefined && !statuses.includes(q.status)) throw new HttpError(400, `status must be one of ${statuses.join(', ')}`);
+  return q;
+}
+
+/** Providers tab: every provider with its 24 h health, uptime, latency and this month's spend, and the totals. */
+export async function providersTab(db: Db, now: Date) {
+  const [providers, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
+  const summaries = await providerSummaries(db, providers.map((p) => p.id), now);
+  const servingModels = new Set(serving.map((d) => d.model_id));
+  const cards = providers.map((p) => ({
+    ...p,
+    summary: summaries.get(p.id)!,
+    serving_models: models.filter((m) => m.provider_id === p.id && servingModels.has(m.id)).length,
+  }));
+  const scored = cards.map((c) => c.summary.health_score).filter((s): s is number => s !== null);
+  return {
+    cards,
+    stats: {
+      active: cards.filter((c) => c.status === 'active').length,
+      models: models.length,
+      monthly_spend: cards.reduce((sum, c) => sum + c.summary.monthly_spend, 0),
+      average_health: scored.length ? scored.reduce((a, b) => a + b, 0) / scored.length : null,
+      scored: scored.length,
+    },
+  };
+}
+
+const byName = (a: ModelRow, b: ModelRow) => a.display_name.localeCompare(b.display_name) || a.provider_display_name.localeCompare(b.provider_display_name);
+/** Missing figures (no traffic) sort after every real one, whichever the direction. */
+const nullsLast = (a: number | null, b: number | null, descending: boolean) =>
+  a === null ? (b === null ? 0 : 1) : b === null ? -1 : descending ? b - a : a - b;
+
+type ModelCard = ModelRow & { summary: Summary; deployments: { feature_name: string; environment: string }[] };
+
+const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) => number> = {
+  name: byName,
+  // Best first: the highest success rate, then the fastest.
+  performance: (a, b) => nullsLast(a.summary.success_rate, b.summary.success_rate, true) || nullsLast(a.summary.response_time, b.summary.response_time, false) || byName(a, b),
+  // Cheapest first: what the model cost over the day, then its list price.
+  cost: (a, b) => a.summary.total_cost - b.summary.total_cost || Number(a.input_price_per_1k) + Number(a.output_price_per_1k) - Number(b.input_price_per_1k) - Number(b.output_price_per_1k) || byName(a, b),
+  usage: (a, b) => b.summary.total_requests - a.summary.total_requests || byName(a, b),
+};
+
+/** Models tab: the catalogue searched (name or display name), filtered by provider and status, sorted, with 24 h figures. */
+export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
+  const [providers, all, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
+  const needle = q.q?.toLowerCase();
+  const models = all.filter(
+    (m) =>
+      (!needle || m.name.toLowerCase().includes(needle) || m.display_name.toLowerCase().includes(needle)) &&
+      (!q.provider || m.provider_name === q.provider) &&
+      (!q.status || m.status === q.status),
+  );
+  const summaries = await modelSummaries(db, models.map((m) => m.id), MODELS_RANGE, now);
+  const cards: ModelCard[] = models.map((m) => ({
+    ...m,
+    summary: summaries.get(m.id)!,
+    deployments: serving.filter((d) => d.model_id === m.id).map((d) => ({ feature_name: d.feature_name, environment: d.environment })),
+  }));
+  cards.sort(SORTS[q.sort ?? 'name']);
+  return { providers, cards, total: all.length };
+}
+
+/** Deployments tab: the history, newest first, a page at a time, filtered by feature, environment and status. */
+export async function deploymentsTab(db: Db, q: CatalogueQuery) {
+  const filter = { feature: q.feature, environment: q.environment, status: q.status };
+  const [features, page] = await Promise.all([listFeatures(db), deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter)]);
+  return { features, deployments: page.rows, total: page.total, pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)), statuses: DEPLOYMENT_STATUSES };
+}

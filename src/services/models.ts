@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { findModel, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError, notFound } from '../http-error.ts';
+import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../validation.ts';
+import { type Actor, recordAudit } from './audit.ts';
+import { blankAsMissing, displayNameField, flagField, numberField, unchangeable } from './catalogue-fields.ts';
+
+const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+const priceField = numberField('must be a price in USD per 1k tokens')
+  .pipe(z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000'));
+const contextWindowField = numberField('must be a whole number of tokens')
+  .pipe(z.number().int('must be a whole number of tokens').min(1, 'must be at least 1').max(100_000_000, 'must be at most 100000000'));
+const statusField = z.enum(MODEL_STATUSES, { message: `must be one of ${MODEL_STATUSES.join(', ')}` });
+
+const newModelSchema = z.object({
+  provider: z.string({ message: 'is required' }).trim().min(1, 'is required'),
+  name: z.string({ message: 'is required' }).trim().min(1, 'is required').max(200, 'must be at most 200 characters')
+    .regex(/^\S+$/, 'must be the provider’s model id, without spaces').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  display_name: displayNameField,
+  model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+  status: z.preprocess(blankAsMissing, statusField.default('available')),
+  input_price_per_1k: priceField,
+  output_price_per_1k: priceField,
+  context_window: z.preprocess(blankAsMissing, contextWindowField.optional()),
+});
+
+const modelChangeSchema = z.object({
+  display_name: z.preprocess(blankAsMissing, displayNameField.optional()),
+  status: z.preprocess(blankAsMissing, statusField.optional()),
+  input_price_per_1k: z.preprocess(blankAsMissing, priceField.optional()),
+  output_price_per_1k: z.preprocess(blankAsMissing, priceField.optional()),
+  /** null removes it (API); a blank form field leaves it as it is. */
+  context_window: z.preprocess(blankAsMissing, contextWindowField.nullable().optional()),
+  /** Goes ahead although the change takes a model out of service somewhere. */
+  confirm: z.preprocess(blankAsMissing, flagField.optional()),
+});
+
+const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid model', errors);
+
+const EDITABLE = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
+const audited = (m: Record<string, unknown>) => Object.fromEntries(EDITABLE.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
+
+export interface AffectedAssignment {
+  feature_name: string;
+  feature_display_name: string;
+  environment: string;
+}
+
+/**
+ * Where a status change takes a model out of service: deprecated models may not serve production,
+ * offline ones nowhere. The assignments stay (the product keeps calling the model until someone
+ * changes it), so the admin is told which features to move.
+ */
+export async function affectedBy(db: Db, modelId: string, status: ModelStatus): Promise<AffectedAssignment[]> {
+  if (status !== 'deprecated' && status !== 'offline') return [];
+  const q = db('feature_model_assignments as a')
+    .join('ai_features as f', 'f.id', 'a.feature_id')
+    .where({ 'a.model_id': modelId, 'a.is_active': true })
+    .orderBy(['f.display_name', 'a.environment'])
+    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
+  return status === 'deprecated' ? q.where('a.environment', 'production') : q;
+}
+
+export const describeAffected = (affected: AffectedAssignment[]) =>
+  affected.map((a) => `${a.feature_display_name} (${a.environment})`).join(', ');
+
+/** Adds a model to a provider's catalogue. */
+export async function createModel(db: Db, actor: Actor, input: unknown): Promise<ModelRow> {
+  const parsed = newModelSchema.safeParse(input);
+  if (!parsed.success) throw invalid(fieldErrors(parsed.error));
+  const { provider: providerRef, ...fields } = parsed.data;
+  const provider = await findProvider(db, providerRef);
+  if (!provider) throw invalid({ provider: 'is not a provider on record' });
+  return db.transaction(async (trx) => {
+    const [row] = await trx('ai_models')
+      .insert({ ...fields, provider_id: provider.id, context_window: fields.context_window ?? null })
+      .onConflict(['provider_id', 'name'])
+      .ignore()
+      .returning('*');
+    if (!row) throw new HttpError(409, `${provider.display_name} already has a model named ${fields.name}`, { name: 'is already taken for this provider' });
+    await recordAudit(trx, actor, { action: 'model.created', entityType: 'model', entityId: row.id, after: { provider: provider.name, name: fields.name, model_type: fields.model_type, ...audited(row) } });
+    return (await findModel(trx, row.id))!;
+  });
+}
+
+export interface ModelUpdate {
+  model: ModelRow;
+  /** Assignments the change took out of service (only after confirmation). */
+  affected: AffectedAssignment[];
+}
+
+/**
+ * Edits a model's display name, status, prices or context window. Deprecating or taking offline a
+ * model that serves somewhere it then may not is refused with 409 and the features affected unless
+ * `confirm` is set. Name, provider and type identify the model and cannot change.
+ */
+export async function updateModel(db: Db, actor: Actor, id: string, input: unknown): Promise<ModelUpdate> {
+  const body = (input ?? {}) as Record<string, unknown>;
+  const parsed = modelChangeSchema.safeParse(body);
+  return db.transaction(async (trx) => {
+    const found = await findModel(trx, id);
+    if (!found) throw notFound('Model');
+    const current = await trx('ai_models').where('id', found.id).forUpdate().first();
+    const fixed = unchangeable(body, { ...current, provider: found.provider_name }, ['name', 'model_type']);
+    if (blankAsMissing(body.provider) !== undefined && body.provider !== found.provider_name && body.provider !== found.provider_id) fixed.provider = 'cannot be changed once created';
+    if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
+    const { confirm, ...change } = parsed.data;
+    const affected = change.status && change.status !== current.status ? await affectedBy(trx, current.id, change.status) : [];
+    if (affected.length && !confirm) {
+      throw new HttpError(409, `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`, { affected, confirm_required: true });
+    }
+    const [row] = await trx('ai_models')
+      .where('id', current.id)
+      .update({ ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)), updated_at: trx.fn.now() })
+      .returning('*');
+    await recordAudit(trx, actor, { action: 'model.updated', entityType: 'model', entityId: current.id, before: audited(current), after: { ...audited(row), ...(affected.length && { affected }) } });
+    return { model: (await findModel(trx, current.id))!, affected };
+  });
+}

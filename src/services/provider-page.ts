@@ -1,0 +1,34 @@
+import { listModels, type ProviderRow } from '../db/queries/catalogue.ts';
+import type { Db } from '../db/knex.ts';
+import { providerHealthHistory } from '../metrics/health-history.ts';
+import { modelSummaries, providerSummaries } from '../metrics/summaries.ts';
+
+const RECENT_CHECKS = 20;
+
+/** Probes, connection tests and smoke requests of a provider, newest first. */
+async function recentChecks(db: Db, providerId: string) {
+  return db('health_checks as h')
+    .leftJoin('ai_models as m', 'm.id', 'h.model_id')
+    .where('h.provider_id', providerId)
+    .orderBy('h.checked_at', 'desc')
+    .orderBy('h.id', 'desc')
+    .limit(RECENT_CHECKS)
+    .select('h.kind', 'h.status', 'h.latency_ms', 'h.error', 'h.checked_at', 'm.display_name as model_display_name');
+}
+
+/** Everything the provider page shows: its 24 h health and how the score comes about, its models, its checks. */
+export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
+  const models = (await listModels(db)).filter((m) => m.provider_id === provider.id);
+  const [summaries, modelFigures, history, checks] = await Promise.all([
+    providerSummaries(db, [provider.id], now),
+    modelSummaries(db, models.map((m) => m.id), '24h', now),
+    providerHealthHistory(db, provider.id, now),
+    recentChecks(db, provider.id),
+  ]);
+  return {
+    summary: summaries.get(provider.id)!,
+    models: models.map((m) => ({ ...m, summary: modelFigures.get(m.id)! })),
+    history,
+    checks,
+  };
+}

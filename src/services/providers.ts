@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError, notFound } from '../http-error.ts';
+import type { CallResult } from '../providers/adapter.ts';
+import { baseUrlProblem } from '../providers/base-url.ts';
+import { type Providers, UnreadableKeyError } from '../providers/index.ts';
+import { fieldErrors } from '../validation.ts';
+import { type Actor, recordAudit } from './audit.ts';
+import { blankAsMissing, displayNameField, slugField, unchangeable } from './catalogue-fields.ts';
+
+const baseUrlField = z
+  .string({ message: 'must be a URL' })
+  .trim()
+  .max(500, 'must be at most 500 characters')
+  .superRefine((v, ctx) => {
+    const problem = baseUrlProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const apiKeyField = z
+  .string({ message: 'must be text' })
+  .trim()
+  .min(8, 'must be at least 8 characters')
+  .max(500, 'must be at most 500 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable characters without spaces');
+
+const statusField = z.enum(['active', 'inactive'], { message: 'must be active or inactive' });
+
+const newProviderSchema = z.object({
+  name: slugField,
+  display_name: displayNameField,
+  kind: z.preprocess(blankAsMissing, z.enum(['openai-compatible', 'simulator'], { message: 'must be openai-compatible or simulator' }).default('openai-compatible')),
+  base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
+  api_key: z.preprocess(blankAsMissing, apiKeyField.optional()),
+  status: z.preprocess(blankAsMissing, statusField.default('inactive')),
+});
+
+const providerChangeSchema = z.object({
+  display_name: z.preprocess(blankAsMissing, displayNameField.optional()),
+  base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
+  /** A new key; null removes the stored one. */
+  api_key: z.preprocess(blankAsMissing, apiKeyField.nullable().optional()),
+  status: z.preprocess(blankAsMissing, statusField.optional()),
+});
+
+const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid provider', errors);
+const hint = (last4: string | null) => (last4 ? `••••${last4}` : null);
+
+/** What a provider looks like in the audit log: the key only as its hint. */
+const audited = (p: { display_name: string; base_url: string | null; api_key_last4: string | null; status: string }) => ({
+  display_name: p.display_name, base_url: p.base_url, api_key: hint(p.api_key_last4), status: p.status,
+});
+
+/** The rules that span fields: where a base URL is needed, and that an active provider has its key. */
+function crossFieldErrors(p: { kind: string; base_url?: string | null; has_key: boolean; status: string }): Record<string, string> {
+  const errors: Record<string, string> = {};
+  if (p.kind === 'openai-compatible' && !p.base_url) errors.base_url = 'is required for an OpenAI-compatible provider';
+  if (p.kind === 'simulator' && p.base_url) errors.base_url = 'must be empty: the simulator is served by Switchboard itself';
+  if (p.kind === 'openai-compatible' && p.status === 'active' && !p.has_key) errors.status = 'cannot be active without an API key';
+  return errors;
+}
+
+/** Adds a provider; its key is sealed before it is stored and shown back only as its last 4 characters. */
+export async function createProvider(db: Db, providers: Providers, actor: Actor, input: unknown): Promise<ProviderRow> {
+  const parsed = newProviderSchema.safeParse(input);
+  if (!parsed.success) throw invalid(fieldErrors(parsed.error));
+  const { api_key, ...fields } = parsed.data;
+  const errors = crossFieldErrors({ ...fields, has_key: api_key !== undefined });
+  if (Object.keys(errors).length) throw invalid(errors);
+  return db.transaction(async (trx) => {
+    const [row] = await trx('ai_providers')
+      .insert({ ...fields, base_url: fields.base_url ?? null, ...(api_key && { api_key_ciphertext: providers.sealKey(api_key), api_key_last4: api_key.slice(-4) }) })
+      .onConflict('name')
+      .ignore()
+      .returning(['id', 'display_name', 'base_url', 'api_key_last4', 'status']);
+    if (!row) throw new HttpError(409, `A provider named ${fields.name} already exists`, { name: 'is already taken' });
+    await recordAudit(trx, actor, { action: 'provider.created', entityType: 'provider', entityId: row.id, after: { name: fields.name, kind: fields.kind, ...audited(row) } });
+    return (await findProvider(trx, row.id))!;
+  });
+}
+
+/**
+ * Changes a provider's display name, base URL, key or status. A new base URL needs the key again (a
+ * stored key is never sent to an address it was not given for); an active OpenAI-compatible provider
+ * keeps a key. The row is locked while the change is checked and written.
+ */
+export async function updateProvider(db: Db, providers: Providers, actor: Actor, idOrName: string, input: unknown): Promise<ProviderRow> {
+  const body = (input ?? {}) as Record<string, unknown>;
+  const parsed = providerChangeSchema.safeParse(body);
+  return db.transaction(async (trx) => {
+    const found = await findProvider(trx, idOrName);
+    if (!found) throw notFound('Provider');
+    const current = await trx('ai_providers').where('id', found.id).forUpdate().first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
+    const fixed = unchangeable(body, current, ['name', 'kind']);
+    if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
+    const change = parsed.data;
+    const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
+    const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
+    const errors = crossFieldErrors({ kind: current.kind, base_url: change.base_url ?? current.base_url, has_key: keyAfter, status: change.status ?? current.status });
+    if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
+    if (Object.keys(errors).length) throw invalid(errors);
+    const key = change.api_key === undefined ? {} : change.api_key === null
+      ? { api_key_ciphertext: null, api_key_last4: null }
+      : { api_key_ciphertext: providers.sealKey(change.api_key), api_key_last4: change.api_key.slice(-4) };
+    const [row] = await trx('ai_providers')
+      .where('id', current.id)
+      .update({
+        ...(change.display_name !== undefined && { display_name: change.display_name }),
+        ...(change.base_url !== undefined && { base_url: change.base_url }),
+        ...(change.status !== undefined && { status: change.status }),
+        ...key,
+        updated_at: trx.fn.now(),
+      })
+      .returning(['display_name', 'base_url', 'api_key_last4', 'status']);
+    const action = change.status && change.status !== current.status ? `provider.${change.status === 'active' ? 'activated' : 'deactivated'}` : 'provider.updated';
+    await recordAudit(trx, actor, { action, entityType: 'provider', entityId: current.id, before: audited(current), after: audited(row) });
+    return (await findProvider(trx, current.id))!;
+  });
+}
+
+/** Runs a provider's health probe (GET /models through its adapter) and stores the result. */
+export async function probeProvider(db: Db, providers: Providers, providerId: string, kind: 'probe' | 'manual'): Promise<CallResult> {
+  const record = await db('ai_providers').where('id', providerId).first('kind', 'base_url', 'api_key_ciphertext');
+  let result: CallResult;
+  try {
+    result = await (await providers.adapterFor(record)).probe();
+  } catch (err) {
+    if (!(err instanceof UnreadableKeyError)) throw err;
+    result = { ok: false, latencyMs: 0, error: 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again' };
+  }
+  await db('health_checks').insert({ provider_id: providerId, kind, status: result.ok ? 'ok' : 'error', latency_ms: result.latencyMs, error: result.error ?? null });
+  return result;
+}
