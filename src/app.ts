@@ -28,6 +28,7 @@ import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { createProviders } from './providers/index.ts';
 import { healthRoutes } from './routes/health.ts';
+import { modelFormRoutes } from './routes/model-forms.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
@@ -128,6 +129,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(overviewRoutes(db));
   app.use(featureRoutes(db, config.tzDisplay, providers));
   app.use(catalogueRoutes(db, providers));
+  app.use(modelFormRoutes(db, providers));
   app.use(providerRoutes(db, providers));
   app.use(auditRoutes(db));
   app.use(deploymentRoutes(db));
