@@ -24,6 +24,7 @@ import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { featureRoutes } from './routes/features.ts';
+import { modelPageRoutes } from './routes/model-pages.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { createProviders } from './providers/index.ts';
@@ -128,6 +129,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use('/api', featureApiRoutes(db, config.tzDisplay), assignmentApiRoutes(db, providers), catalogueApiRoutes(db, providers), usageApiRoutes(db), runtimeConfigRoutes(db));
   app.use(overviewRoutes(db));
   app.use(featureRoutes(db, config.tzDisplay, providers));
+  app.use(modelPageRoutes(db, config.tzDisplay));
   app.use(catalogueRoutes(db, providers));
   app.use(modelFormRoutes(db, providers));
   app.use(providerRoutes(db, providers));

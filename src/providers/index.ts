@@ -4,6 +4,7 @@ import { openAiCompatible } from './openai-compatible.ts';
 import { type Simulator, startSimulator } from './simulator.ts';
 
 export interface ProviderRecord {
+  id: string;
   kind: 'openai-compatible' | 'simulator';
   base_url: string | null;
   api_key_ciphertext: Buffer | null;
@@ -13,8 +14,8 @@ export interface Providers {
   /** The adapter for a provider row: its own base URL and its own credential, nothing else. */
   adapterFor(provider: ProviderRecord): Promise<ProviderAdapter>;
   simulator(): Promise<Simulator>;
-  /** Seals an API key for storage (AES-256-GCM under SECRETS_KEY). */
-  sealKey(plaintext: string): Buffer;
+  /** Seals a provider's API key for storage (AES-256-GCM under SECRETS_KEY, bound to the provider's id). */
+  sealKey(plaintext: string, providerId: string): Buffer;
   close(): Promise<void>;
 }
 
@@ -29,18 +30,18 @@ export function createProviders(o: { secretsKey: Buffer; timeoutMs: number }): P
     simulator.catch(() => (simulator = undefined));
     return simulator;
   };
-  const keyOf = (sealed: Buffer) => {
+  const keyOf = (sealed: Buffer, providerId: string) => {
     try {
-      return decryptSecret(o.secretsKey, sealed);
+      return decryptSecret(o.secretsKey, sealed, providerId);
     } catch {
       throw new UnreadableKeyError('the stored API key cannot be decrypted');
     }
   };
   return {
     simulator: sim,
-    sealKey: (plaintext) => encryptSecret(o.secretsKey, plaintext),
+    sealKey: (plaintext, providerId) => encryptSecret(o.secretsKey, plaintext, providerId),
     async adapterFor(p) {
-      const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext) : undefined;
+      const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext, p.id) : undefined;
       const baseUrl = p.kind === 'simulator' ? (await sim()).url : p.base_url!;
       return openAiCompatible({ baseUrl, apiKey, timeoutMs: o.timeoutMs });
     },

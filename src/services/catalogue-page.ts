@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { activeDeployments, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
-import { deploymentsPage } from '../db/queries/history.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
@@ -9,7 +9,6 @@ import { modelSummaries, providerSummaries, type Summary } from '../metrics/summ
 export const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
 export const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
 const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
-const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_back'] as const;
 /** The models tab's figures cover the same day as the feature cards. */
 export const MODELS_RANGE = '24h';
 export const DEPLOYMENTS_PER_PAGE = 25;

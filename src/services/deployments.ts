@@ -117,7 +117,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   let adapter;
   if (checks.every((c) => c.ok)) {
     try {
-      adapter = await providers.adapterFor(model);
+      adapter = await providers.adapterFor({ ...model, id: model.provider_id });
     } catch (err) {
       // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
       const detail = err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { z } from 'zod';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
@@ -68,9 +69,10 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
   const { api_key, ...fields } = parsed.data;
   const errors = crossFieldErrors({ ...fields, has_key: api_key !== undefined });
   if (Object.keys(errors).length) throw invalid(errors);
+  const id = crypto.randomUUID(); // known before the insert: the sealed key is bound to it
   return db.transaction(async (trx) => {
     const [row] = await trx('ai_providers')
-      .insert({ ...fields, base_url: fields.base_url ?? null, ...(api_key && { api_key_ciphertext: providers.sealKey(api_key), api_key_last4: api_key.slice(-4) }) })
+      .insert({ id, ...fields, base_url: fields.base_url ?? null, ...(api_key && { api_key_ciphertext: providers.sealKey(api_key, id), api_key_last4: api_key.slice(-4) }) })
       .onConflict('name')
       .ignore()
       .returning(['id', 'display_name', 'base_url', 'api_key_last4', 'status']);
@@ -102,7 +104,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     if (Object.keys(errors).length) throw invalid(errors);
     const key = change.api_key === undefined ? {} : change.api_key === null
       ? { api_key_ciphertext: null, api_key_last4: null }
-      : { api_key_ciphertext: providers.sealKey(change.api_key), api_key_last4: change.api_key.slice(-4) };
+      : { api_key_ciphertext: providers.sealKey(change.api_key, current.id), api_key_last4: change.api_key.slice(-4) };
     const [row] = await trx('ai_providers')
       .where('id', current.id)
       .update({
@@ -121,7 +123,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
 
 /** Runs a provider's health probe (GET /models through its adapter) and stores the result. */
 export async function probeProvider(db: Db, providers: Providers, providerId: string, kind: 'probe' | 'manual'): Promise<CallResult> {
-  const record = await db('ai_providers').where('id', providerId).first('kind', 'base_url', 'api_key_ciphertext');
+  const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
   let result: CallResult;
   try {
     result = await (await providers.adapterFor(record)).probe();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -383,8 +384,9 @@ describe('provider credentials', () => {
   it('when a provider has an encrypted key, then deploying through it succeeds and the key shows nowhere: response, deployment row, logs', async () => {
     const sim = await simulatorOf();
     const secret = `sk-test-${suffix()}${suffix()}${suffix()}`;
-    const sealed = encryptSecret(testConfig().secretsKey, secret);
-    const provider = await makeProvider({ base_url: sim.url, api_key_ciphertext: sealed, api_key_last4: secret.slice(-4) });
+    const id = randomUUID();
+    const sealed = encryptSecret(testConfig().secretsKey, secret, id);
+    const provider = await makeProvider({ id, base_url: sim.url, api_key_ciphertext: sealed, api_key_last4: secret.slice(-4) });
     const model = await makeModel({ provider_id: provider.id });
     const feature = await makeFeature(t.db);
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(201);
@@ -401,27 +403,41 @@ describe('provider credentials', () => {
     expect(t.logs()).not.toContain(sealed.toString('base64'));
   });
 
-  it('when a key is sealed, then it opens with the same key only, and an altered ciphertext throws', () => {
+  it('when a key is sealed, then it opens with the same key and owner only, and an altered ciphertext throws', () => {
     const key = testConfig().secretsKey;
     const secret = `sk-${suffix()}-ünïcode`;
-    const sealed = encryptSecret(key, secret);
-    expect(decryptSecret(key, sealed)).toBe(secret);
+    const owner = randomUUID();
+    const sealed = encryptSecret(key, secret, owner);
+    expect(decryptSecret(key, sealed, owner)).toBe(secret);
     expect(sealed.includes(Buffer.from(secret))).toBe(false);
-    expect(encryptSecret(key, secret).equals(sealed)).toBe(false); // a fresh IV each time
+    expect(encryptSecret(key, secret, owner).equals(sealed)).toBe(false); // a fresh IV each time
     for (const at of [0, 12, 28, sealed.length - 1]) {
       const tampered = Buffer.from(sealed);
       tampered[at] ^= 1;
-      expect(() => decryptSecret(key, tampered)).toThrow();
+      expect(() => decryptSecret(key, tampered, owner)).toThrow();
     }
-    expect(() => decryptSecret(Buffer.alloc(32, 8), sealed)).toThrow();
-    expect(() => decryptSecret(key, sealed.subarray(0, 20))).toThrow();
+    expect(() => decryptSecret(Buffer.alloc(32, 8), sealed, owner)).toThrow();
+    expect(() => decryptSecret(key, sealed.subarray(0, 20), owner)).toThrow();
+    expect(() => decryptSecret(key, sealed, randomUUID())).toThrow(); // copied to another provider row
+  });
+
+  it('when a sealed key is copied to another provider row, then it does not open there and nothing is sent with it', async () => {
+    const sim = await simulatorOf();
+    const owner = await makeProvider({ base_url: sim.url, status: 'inactive' });
+    const sealed = encryptSecret(testConfig().secretsKey, `sk-${suffix()}${suffix()}`, owner.id as string);
+    const thief = await makeProvider({ base_url: sim.url, api_key_ciphertext: sealed, api_key_last4: 'abcd' });
+    const model = await makeModel({ provider_id: thief.id });
+    const feature = await makeFeature(t.db);
+    const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
+    expect(res.body.error).toMatch(/API key that cannot be read/);
   });
 });
 
 describe('provider credentials that no longer decrypt', () => {
   it('when the stored key was sealed under another SECRETS_KEY, then the provider check fails (422) and the deployment is finished, not left in progress', async () => {
     const sim = await simulatorOf();
-    const provider = await makeProvider({ base_url: sim.url, api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-x'), api_key_last4: '-key' });
+    const id = randomUUID();
+    const provider = await makeProvider({ id, base_url: sim.url, api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-x', id), api_key_last4: '-key' });
     const model = await makeModel({ provider_id: provider.id });
     const feature = await makeFeature(t.db);
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);

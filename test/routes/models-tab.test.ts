@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -442,9 +443,10 @@ describe('GET /api/v1/features/:name/config', () => {
   it('when the serving model\'s provider has an encrypted API key, then the config names the provider and its base URL but never the key', async () => {
     const read = (await makeToken(t.db, 'read')).token;
     const name = `keyed-${suffix()}`;
+    const id = randomUUID();
     const [provider] = await t.db('ai_providers').insert({
-      name, display_name: `Keyed ${name}`, kind: 'openai-compatible', base_url: sim.url, status: 'active',
-      api_key_ciphertext: encryptSecret(Buffer.alloc(32, 7), 'sk-secret-123'), api_key_last4: '-123',
+      id, name, display_name: `Keyed ${name}`, kind: 'openai-compatible', base_url: sim.url, status: 'active',
+      api_key_ciphertext: encryptSecret(Buffer.alloc(32, 7), 'sk-secret-123', id), api_key_last4: '-123',
     }).returning('*');
     const model = await makeModel({ provider_id: provider.id });
     const f = await makeFeature(t.db);

@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { findSimulatorModel } from '../../db/queries/catalogue.ts';
-import { assignmentHistory, findFeature } from '../../db/queries/features.ts';
-import { deploymentsPage } from '../../db/queries/history.ts';
+import { assignmentHistory, ENVIRONMENTS, findFeature } from '../../db/queries/features.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/history.ts';
 import type { Db } from '../../db/knex.ts';
 import { HttpError, notFound } from '../../http-error.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
@@ -16,6 +16,12 @@ const BASE = '/platform/ai-management';
 const simulatorBehaviourSchema = z.object({
   latency_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(120_000, 'must be at most 120000'),
   error_rate: z.number({ message: 'must be a number from 0 to 1' }).min(0, 'must be 0 or more').max(1, 'must be at most 1'),
+});
+
+const deploymentFilterSchema = z.object({
+  feature: z.string().max(100, 'must be at most 100 characters').optional(),
+  environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).optional(),
+  status: z.enum(DEPLOYMENT_STATUSES, { message: `must be one of ${DEPLOYMENT_STATUSES.join(', ')}` }).optional(),
 });
 
 const pageParam = (value: unknown, fallback: number, max: number, name: string) => {
@@ -59,8 +65,10 @@ export function assignmentApiRoutes(db: Db, providers: Providers): Router {
   router.get(`${BASE}/deployments`, requireRead, async (req, res) => {
     const limit = pageParam(req.query.limit, 50, 200, 'limit');
     const offset = pageParam(req.query.offset, 0, 1_000_000, 'offset');
-    const { rows, total } = await deploymentsPage(db, limit, offset);
-    res.json({ success: true, data: rows, metadata: { limit, offset, total } });
+    const filter = deploymentFilterSchema.safeParse(Object.fromEntries(['feature', 'environment', 'status'].map((k) => [k, req.query[k] || undefined])));
+    if (!filter.success) throw new HttpError(400, `${String(filter.error.issues[0].path[0])} ${filter.error.issues[0].message}`);
+    const { rows, total } = await deploymentsPage(db, limit, offset, filter.data);
+    res.json({ success: true, data: rows, metadata: { limit, offset, total, ...filter.data } });
   });
 
   return router;

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
+import type { Db } from '../db/knex.ts';
+import { HttpError } from '../http-error.ts';
+import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
+import { compareCharts, modelCharts } from './model-charts.ts';
+import { type ModelMetrics, modelMetrics } from './model-metrics.ts';
+
+export const MODELS_PATH = '/platform/ai-management/models';
+const COMPARE_MIN = 2;
+const COMPARE_MAX = 4;
+
+const oneOf = (name: string, values: readonly string[]) => ({ message: `${name} must be one of ${values.join(', ')}` });
+
+const querySchema = z.object({
+  range: z.enum(RANGE_NAMES as [RangeName, ...RangeName[]], oneOf('range', RANGE_NAMES)).default('24h'),
+  format: z.enum(['html', 'csv'], oneOf('format', ['html', 'csv'])).default('html'),
+});
+export type ModelQuery = z.infer<typeof querySchema>;
+
+/** Range and format from the query string; anything unknown is a 400, never a silent default. */
+export function parseModelQuery(query: unknown): ModelQuery {
+  const parsed = querySchema.safeParse(query);
+  if (!parsed.success) throw new HttpError(400, parsed.error.issues[0].message);
+  return parsed.data;
+}
+
+export interface ModelDeploymentHistoryRow {
+  id: string;
+  feature_name: string;
+  feature_display_name: string;
+  environment: string;
+  kind: string;
+  status: string;
+  requested_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+/** The deployments of one model, newest first (at most `limit`). */
+export async function modelDeployments(db: Db, modelId: string, limit = 50): Promise<ModelDeploymentHistoryRow[]> {
+  return db('deployments as d')
+    .join('ai_features as f', 'f.id', 'd.feature_id')
+    .where('d.model_id', modelId)
+    .orderBy('d.started_at', 'desc')
+    .orderBy('d.id')
+    .limit(limit)
+    .select('d.id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'd.environment', 'd.kind', 'd.status',
+      'd.requested_by', 'd.started_at', 'd.finished_at');
+}
+
+/** Where a model serves now, feature by feature. */
+async function servingNow(db: Db, modelIds: string[]) {
+  const rows = await activeDeployments(db);
+  return rows.filter((r) => modelIds.includes(r.model_id)).sort((a, b) => a.feature_name.localeCompare(b.feature_name) || a.environment.localeCompare(b.environment));
+}
+
+const isUuid = (s: string) => z.uuid().safeParse(s).success;
+
+/** A listed model (with its provider) by uuid; undefined for anything else. */
+export async function findListedModel(db: Db, id: string): Promise<ModelRow | undefined> {
+  return isUuid(id) ? (await listModels(db)).find((m) => m.id === id.toLowerCase()) : undefined;
+}
+
+/** The model page: figures and charts over the range, and (unless only the range part is wanted) where it serves and its deployments. */
+export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: Date, timeZone: string, performanceOnly = false) {
+  const [metrics, serving, history] = await Promise.all([
+    modelMetrics(db, [model.id], range, now).then((m) => m.get(model.id)!),
+    performanceOnly ? [] : servingNow(db, [model.id]),
+    performanceOnly ? [] : modelDeployments(db, model.id),
+  ]);
+  return { metrics, graphs: modelCharts(metrics, range, timeZone), serving, history };
+}
+
+/**
+ * The ids a compare URL names (`ids=a,b` or the picker's repeated `ids`), in order, with the first
+ * thing wrong with them: too few, too many, malformed or repeated.
+ */
+function compareSelection(raw: unknown): { ids: string[]; error?: string } {
+  const values = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [String(v)]));
+  const ids = values.map((v) => v.trim()).filter((v) => v !== '').map((v) => (isUuid(v) ? v.toLowerCase() : v));
+  const malformed = ids.find((id) => !isUuid(id));
+  const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
+  const error =
+    malformed !== undefined ? `“${malformed.slice(0, 60).replace(/[\u0000-\u001f\u007f]/g, '?')}” is not a model id (a uuid)`
+    : repeated !== undefined ? `Model ${repeated} is listed twice: choose ${COMPARE_MIN} to ${COMPARE_MAX} different models`
+    : ids.length < COMPARE_MIN ? `Choose at least ${COMPARE_MIN} models to compare (${ids.length} chosen)`
+    : ids.length > COMPARE_MAX ? `Compare at most ${COMPARE_MAX} models at a time (${ids.length} chosen)`
+    : undefined;
+  return { ids: ids.filter(isUuid), ...(error && { error }) };
+}
+
+/** A compared model: its row, figures over the range and where it serves now. */
+export type ComparedModel = ModelRow & { metrics: ModelMetrics; serving: ModelDeploymentRow[] };
+
+/**
+ * The compare page: every model (for the picker), the chosen ids and, for a valid selection, the
+ * models side by side with their charts. A bad selection is a 400 and an unknown id a 404, each
+ * with a message naming what is wrong; no `ids` at all is just the picker.
+ */
+export async function compareView(db: Db, rawIds: unknown, range: RangeName, now: Date, timeZone: string) {
+  const all = await listModels(db);
+  if (rawIds === undefined) return { all, chosen: [] as string[], status: 200 };
+  const { ids, error } = compareSelection(rawIds);
+  if (error) return { all, chosen: ids, status: 400, error };
+  const unknown = ids.find((id) => !all.some((m) => m.id === id));
+  if (unknown) return { all, chosen: ids, status: 404, error: `No model has the id ${unknown}` };
+  const [metrics, serving] = await Promise.all([modelMetrics(db, ids, range, now), servingNow(db, ids)]);
+  const models: ComparedModel[] = ids.map((id) => ({
+    ...all.find((m) => m.id === id)!, metrics: metrics.get(id)!, serving: serving.filter((s) => s.model_id === id),
+  }));
+  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone) };
+}
