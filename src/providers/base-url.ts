@@ -6,10 +6,33 @@ import net from 'node:net';
 const METADATA_HOSTS = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
 const METADATA_ADDRESSES = new Set(['169.254.169.254', '100.100.100.200', '168.63.129.16', 'fd00:ec2::254']);
 
+/** The 16 bytes of an IPv6 address (valid per net.isIPv6), dotted IPv4 tails included. */
+function ipv6Bytes(address: string): number[] {
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  const text = dotted ? address.replace(dotted[1], '0:0') : address;
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const words = (part: string | undefined) => (part ? part.split(':').map((w) => parseInt(w, 16)) : []);
+  const left = words(head);
+  const right = words(tail);
+  const all = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
+  const bytes = all.flatMap((w) => [w >> 8, w & 0xff]);
+  if (dotted) bytes.splice(12, 4, ...dotted[1].split('.').map(Number));
+  return bytes;
+}
+
+/**
+ * The IPv4 address an address stands for: itself, or the IPv4 inside an IPv4-mapped (::ffff:a.b.c.d,
+ * in any spelling), IPv4-compatible (::a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address.
+ */
 function ipv4Of(address: string): string | undefined {
   if (net.isIPv4(address)) return address;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped?.[1];
+  if (!net.isIPv6(address)) return undefined;
+  const b = ipv6Bytes(address);
+  const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const mapped = zeros(0, 10) && b[10] === 0xff && b[11] === 0xff;
+  const compatible = zeros(0, 12) && !zeros(12, 16);
+  const nat64 = b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12);
+  return mapped || compatible || nat64 ? b.slice(12).join('.') : undefined;
 }
 
 /** Link-local (169.254.0.0/16, fe80::/10) or a known metadata address, IPv4-mapped forms included. */

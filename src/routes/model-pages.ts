@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { findModel } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { notFound } from '../http-error.ts';
 import type { RangeName } from '../metrics/ranges.ts';
 import { compareCsv, modelCsv } from '../services/model-charts.ts';
-import { compareView, findListedModel, MODELS_PATH, type ModelQuery, modelPage, parseModelQuery } from '../services/model-page.ts';
+import { compareView, MODELS_PATH, type ModelQuery, modelPage, parseModelQuery } from '../services/model-page.ts';
 import { fragmentOf, render } from '../views.ts';
 
 const MODEL_VIEW = { page: 'pages/model', partial: 'partials/models/model-performance' };
@@ -36,7 +37,7 @@ export function modelPageRoutes(db: Db, timeZone: string): Router {
   router.get(`${MODELS_PATH}/:id`, async (req, res, next) => {
     // Not a uuid: another route (or the 404 page) answers.
     if (!z.uuid().safeParse(req.params.id).success) return next();
-    const model = await findListedModel(db, req.params.id);
+    const model = await findModel(db, req.params.id);
     if (!model) throw notFound('Model');
     const q = parseModelQuery(req.query);
     const now = new Date();

@@ -33,3 +33,8 @@ export function unchangeable(input: Record<string, unknown>, current: Record<str
   }
   return errors;
 }
+
+/** Fields a change does not know, refused by name instead of silently ignored (form bodies carry _csrf). */
+export function unknownFields(input: Record<string, unknown>, known: string[]): Record<string, string> {
+  return Object.fromEntries(Object.keys(input).filter((k) => !known.includes(k) && k !== '_csrf').map((k) => [k, 'is not a field that can be set']));
+}

@@ -57,11 +57,6 @@ async function servingNow(db: Db, modelIds: string[]) {
 
 const isUuid = (s: string) => z.uuid().safeParse(s).success;
 
-/** A listed model (with its provider) by uuid; undefined for anything else. */
-export async function findListedModel(db: Db, id: string): Promise<ModelRow | undefined> {
-  return isUuid(id) ? (await listModels(db)).find((m) => m.id === id.toLowerCase()) : undefined;
-}
-
 /** The model page: figures and charts over the range, and (unless only the range part is wanted) where it serves and its deployments. */
 export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: Date, timeZone: string, performanceOnly = false) {
   const [metrics, serving, history] = await Promise.all([

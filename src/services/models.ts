@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { findModel, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, numberField, unchangeable } from './catalogue-fields.ts';
+import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from './catalogue-fields.ts';
 
 const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
 type ModelStatus = (typeof MODEL_STATUSES)[number];
@@ -28,7 +28,7 @@ const newModelSchema = z.object({
 });
 
 const modelChangeSchema = z.object({
-  display_name: z.preprocess(blankAsMissing, displayNameField.optional()),
+  display_name: displayNameField.optional(),
   status: z.preprocess(blankAsMissing, statusField.optional()),
   input_price_per_1k: z.preprocess(blankAsMissing, priceField.optional()),
   output_price_per_1k: z.preprocess(blankAsMissing, priceField.optional()),
@@ -86,6 +86,16 @@ export async function createModel(db: Db, actor: Actor, input: unknown): Promise
   });
 }
 
+/** A model by uuid, or by its name when only one provider has a model of that name (SPEC §6: `:id` or slug). */
+async function findModelByRef(db: Db, ref: string): Promise<ModelRow> {
+  const byId = await findModel(db, ref);
+  if (byId) return byId;
+  const named = await findModelsNamed(db, ref);
+  if (named.length > 1) throw new HttpError(409, `${named.length} providers have a model named ${ref}: use its id`, { candidates: named.map((m) => ({ id: m.id, provider: m.provider_name })) });
+  if (!named.length) throw notFound('Model');
+  return named[0];
+}
+
 export interface ModelUpdate {
   model: ModelRow;
   /** Assignments the change took out of service (only after confirmation). */
@@ -101,10 +111,9 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
   const body = (input ?? {}) as Record<string, unknown>;
   const parsed = modelChangeSchema.safeParse(body);
   return db.transaction(async (trx) => {
-    const found = await findModel(trx, id);
-    if (!found) throw notFound('Model');
+    const found = await findModelByRef(trx, id);
     const current = await trx('ai_models').where('id', found.id).forUpdate().first();
-    const fixed = unchangeable(body, { ...current, provider: found.provider_name }, ['name', 'model_type']);
+    const fixed = { ...unknownFields(body, [...Object.keys(modelChangeSchema.shape), 'name', 'model_type', 'provider']), ...unchangeable(body, current, ['name', 'model_type']) };
     if (blankAsMissing(body.provider) !== undefined && body.provider !== found.provider_name && body.provider !== found.provider_id) fixed.provider = 'cannot be changed once created';
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const { confirm, ...change } = parsed.data;

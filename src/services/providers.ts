@@ -8,7 +8,7 @@ import { baseUrlProblem } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, slugField, unchangeable } from './catalogue-fields.ts';
+import { blankAsMissing, displayNameField, slugField, unchangeable, unknownFields } from './catalogue-fields.ts';
 
 const baseUrlField = z
   .string({ message: 'must be a URL' })
@@ -38,7 +38,7 @@ const newProviderSchema = z.object({
 });
 
 const providerChangeSchema = z.object({
-  display_name: z.preprocess(blankAsMissing, displayNameField.optional()),
+  display_name: displayNameField.optional(),
   base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
   /** A new key; null removes the stored one. */
   api_key: z.preprocess(blankAsMissing, apiKeyField.nullable().optional()),
@@ -94,13 +94,16 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     const found = await findProvider(trx, idOrName);
     if (!found) throw notFound('Provider');
     const current = await trx('ai_providers').where('id', found.id).forUpdate().first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
-    const fixed = unchangeable(body, current, ['name', 'kind']);
+    const fixed = { ...unknownFields(body, [...Object.keys(providerChangeSchema.shape), 'name', 'kind']), ...unchangeable(body, current, ['name', 'kind']) };
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const change = parsed.data;
     const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
     const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
     const errors = crossFieldErrors({ kind: current.kind, base_url: change.base_url ?? current.base_url, has_key: keyAfter, status: change.status ?? current.status });
+    // A key that goes missing through this change is reported on the key, not on the status.
     if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
+    else if (change.api_key === null && errors.status && change.status === undefined) errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
+    if (errors.api_key) delete errors.status;
     if (Object.keys(errors).length) throw invalid(errors);
     const key = change.api_key === undefined ? {} : change.api_key === null
       ? { api_key_ciphertext: null, api_key_last4: null }

@@ -97,3 +97,8 @@ export async function findProvider(db: Db, idOrName: string): Promise<ProviderRo
 export async function findModel(db: Db, id: string): Promise<ModelRow | undefined> {
   return UUID.test(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
 }
+
+/** The models of that name, across providers (a name is unique per provider only). */
+export async function findModelsNamed(db: Db, name: string): Promise<ModelRow[]> {
+  return modelsQuery(db).where('m.name', name);
+}
