@@ -18,8 +18,8 @@ const page = async (path: string) => cheerio.load((await agent.get(path).expect(
 describe('the shell', () => {
   it('when a page is shown, then it has the navigation, the current page marked, the CSRF meta and local scripts only', async () => {
     const $ = await page('/platform/ai-management/models');
-    expect($('nav a').map((_i, a) => $(a).text()).get()).toEqual(['Overview', 'Features', 'Models & Providers', 'Audit log', 'API keys']);
-    expect($('nav a[aria-current="page"]').text()).toBe('Models & Providers');
+    expect($('.top nav a').map((_i, a) => $(a).text()).get()).toEqual(['Overview', 'Features', 'Models & Providers', 'Audit log', 'API keys']);
+    expect($('.top nav a[aria-current="page"]').text()).toBe('Models & Providers');
     expect($('meta[name="csrf-token"]').attr('content')).toMatch(/^[0-9a-f]{64,}$/);
     const scripts = $('script').map((_i, s) => $(s).attr('src')).get();
     expect(scripts).toEqual(['/static/vendor/htmx.min.js', '/static/js/app.js']);
@@ -44,15 +44,16 @@ describe('GET /platform/ai-management/features', () => {
 });
 
 describe('GET /platform/ai-management/models', () => {
-  it('when shown, then every provider and model in the database is listed with its real price and status', async () => {
+  it('when shown, then every provider in the database has a card, and the models tab lists every model with its real price and status', async () => {
     const $ = await page('/platform/ai-management/models');
     const providers = await t.db('ai_providers').pluck('name');
-    expect($('tr[data-provider]').map((_i, r) => $(r).attr('data-provider')).get().sort()).toEqual(providers.sort());
-    expect($('tr[data-provider="simulator"] td').eq(1).text()).toBe('served by Switchboard');
-    const sonnet = $('tr[data-model="claude-3-5-sonnet-20241022"] td');
-    expect(sonnet.eq(3).text()).toBe('$0.003');
-    expect(sonnet.eq(4).text()).toBe('$0.015');
-    expect($('tr[data-model="gpt-4-vision-preview"] .badge').text()).toBe('offline');
+    expect($('[data-provider]').map((_i, r) => $(r).attr('data-provider')).get().sort()).toEqual(providers.sort());
+    expect($('[data-provider="simulator"] .feature-card-title .muted').text()).toBe('simulator');
+    const models = await page('/platform/ai-management/models?tab=models');
+    expect(models('[data-model]').length).toBe(Number((await t.db('ai_models').count({ n: '*' }).first())!.n));
+    const sonnet = models('[data-model="claude-3-5-sonnet-20241022"]');
+    expect(sonnet.find('dt:contains("Price / 1k") + dd').text()).toBe('$0.003 in · $0.015 out');
+    expect(models('[data-model="gpt-4-vision-preview"] .badge').text()).toBe('offline');
   });
 });
 
