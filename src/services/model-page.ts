@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
+import { deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
 import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
@@ -9,6 +10,8 @@ import { type ModelMetrics, modelMetrics } from './model-metrics.ts';
 export const MODELS_PATH = '/platform/ai-management/models';
 const COMPARE_MIN = 2;
 const COMPARE_MAX = 4;
+/** The model page lists its newest deployments. */
+const HISTORY_LIMIT = 50;
 
 const oneOf = (name: string, values: readonly string[]) => ({ message: `${name} must be one of ${values.join(', ')}` });
 
@@ -25,30 +28,6 @@ export function parseModelQuery(query: unknown): ModelQuery {
   return parsed.data;
 }
 
-export interface ModelDeploymentHistoryRow {
-  id: string;
-  feature_name: string;
-  feature_display_name: string;
-  environment: string;
-  kind: string;
-  status: string;
-  requested_by: string;
-  started_at: Date;
-  finished_at: Date | null;
-}
-
-/** The deployments of one model, newest first (at most `limit`). */
-export async function modelDeployments(db: Db, modelId: string, limit = 50): Promise<ModelDeploymentHistoryRow[]> {
-  return db('deployments as d')
-    .join('ai_features as f', 'f.id', 'd.feature_id')
-    .where('d.model_id', modelId)
-    .orderBy('d.started_at', 'desc')
-    .orderBy('d.id')
-    .limit(limit)
-    .select('d.id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'd.environment', 'd.kind', 'd.status',
-      'd.requested_by', 'd.started_at', 'd.finished_at');
-}
-
 /** Where a model serves now, feature by feature. */
 async function servingNow(db: Db, modelIds: string[]) {
   const rows = await activeDeployments(db);
@@ -62,7 +41,7 @@ export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: 
   const [metrics, serving, history] = await Promise.all([
     modelMetrics(db, [model.id], range, now).then((m) => m.get(model.id)!),
     performanceOnly ? [] : servingNow(db, [model.id]),
-    performanceOnly ? [] : modelDeployments(db, model.id),
+    performanceOnly ? [] : deploymentsPage(db, HISTORY_LIMIT, 0, { model: model.id }).then((p) => p.rows),
   ]);
   return { metrics, graphs: modelCharts(metrics, range, timeZone), serving, history };
 }

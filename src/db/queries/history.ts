@@ -45,6 +45,8 @@ export const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_
 export interface DeploymentFilter {
   /** Feature slug. */
   feature?: string;
+  /** Model id. */
+  model?: string;
   environment?: string;
   status?: string;
 }
@@ -53,6 +55,7 @@ export interface DeploymentFilter {
 export async function deploymentsPage(db: Db, limit: number, offset: number, filter: DeploymentFilter = {}) {
   const where = (q: ReturnType<typeof deploymentsQuery>) => {
     if (filter.feature) q.where('f.name', filter.feature);
+    if (filter.model) q.where('d.model_id', filter.model);
     if (filter.environment) q.where('d.environment', filter.environment);
     if (filter.status) q.where('d.status', filter.status);
     return q;
