@@ -73,7 +73,7 @@ const byName = (a: ModelRow, b: ModelRow) => a.display_name.localeCompare(b.disp
 const nullsLast = (a: number | null, b: number | null, descending: boolean) =>
   a === null ? (b === null ? 0 : 1) : b === null ? -1 : descending ? b - a : a - b;
 
-type ModelCard = ModelRow & { summary: Summary; deployments: { feature_name: string; environment: string }[] };
+type ModelCard = ModelRow & { summary: Summary; deployments: { feature_name: string; feature_display_name: string; environment: string }[] };
 
 const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) => number> = {
   name: byName,
@@ -98,7 +98,7 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
   const cards: ModelCard[] = models.map((m) => ({
     ...m,
     summary: summaries.get(m.id)!,
-    deployments: serving.filter((d) => d.model_id === m.id).map((d) => ({ feature_name: d.feature_name, environment: d.environment })),
+    deployments: serving.filter((d) => d.model_id === m.id).map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
   return { providers, cards, total: all.length };

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
@@ -14,6 +13,7 @@ import { seedReference } from '../../seeds/reference.ts';
 import { databaseUrl, testConfig } from '../setup/app.ts';
 import { suffix } from '../setup/factories.ts';
 import { insertUsage, makeFeature, MINUTE } from '../setup/usage-factory.ts';
+import { closedPort, fakeProvider as startFakeProvider } from '../setup/fake-provider.ts';
 
 // The provider probe job (issue 6, SPEC §4 and §7): every 5 minutes each active provider is probed
 // once (GET /models through its adapter) and the result stored as a 'probe' health check. It runs
@@ -59,22 +59,9 @@ beforeEach(async () => {
   await db('ai_providers').whereNot({ name: 'simulator' }).update({ status: 'inactive' });
 });
 
-/** A local HTTP server standing in for a provider: records every request, answers as told. */
-async function fakeProvider(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
-  const hits: { method?: string; url?: string; auth?: string }[] = [];
-  const server = http.createServer((req, res) => {
-    hits.push({ method: req.method, url: req.url, auth: req.headers.authorization });
-    answer(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const handle = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    hits,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+/** A fake provider closed after each test. */
+async function fakeProvider(answer: Parameters<typeof startFakeProvider>[0]) {
+  const handle = await startFakeProvider(answer);
   servers.push(handle);
   return handle;
 }
@@ -84,14 +71,6 @@ const modelList = (delayMs = 0) => (_req: http.IncomingMessage, res: http.Server
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
   }, delayMs);
-
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
   const name = `probe-${suffix()}`;

@@ -1,20 +1,16 @@
 import crypto from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, type Db } from '../../src/db/knex.ts';
-import { migrateLatest } from '../../src/db/migrate.ts';
-import { ensureUsagePartitions } from '../../src/db/partitions.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { baseUrlProblem, isForbiddenAddress, resolvesToForbiddenAddress } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/services/secrets.ts';
-import { seedReference } from '../../seeds/reference.ts';
-import { databaseUrl, startTestApp, testConfig, type TestContext } from '../setup/app.ts';
+import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
 import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { closedPort, fakeProvider } from '../setup/fake-provider.ts';
 
 // Issue 6: the providers and models of the catalogue through the JSON API (SPEC §3, §4, §6, §7).
 // The file runs on a database of its own (migrated, reference data seeded), so "nothing written"
@@ -35,29 +31,8 @@ let viewerAgent: Agent;
 let viewerCsrf: string;
 let simulatorId: string;
 
-/** A database of this file's own on the test server: migrated, partitioned, with the reference data. */
-async function ownDatabase(): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
-  const name = `sb_catalogue_${suffix()}`;
-  const server = createDb(databaseUrl(), 1);
-  await server.raw(`CREATE DATABASE ${name}`);
-  const url = new URL(databaseUrl());
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 5);
-  await migrateLatest(db);
-  await ensureUsagePartitions(db, new Date());
-  await seedReference(db);
-  return {
-    url: url.toString(),
-    db,
-    drop: async () => {
-      await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
-      await server.destroy();
-    },
-  };
-}
-
 beforeAll(async () => {
-  const own = await ownDatabase();
+  const own = await ownSeededDatabase('catalogue');
   dropDatabase = own.drop;
   t = startTestApp({ databaseUrl: own.url }, own.db);
   const key = await makeToken(t.db, 'admin');
@@ -137,33 +112,6 @@ async function assign(featureId: string, modelId: string, environment: string, a
 }
 
 const auditFor = (entityType: string, entityId: string) => t.db('audit_log').where({ entity_type: entityType, entity_id: entityId }).orderBy('id');
-
-/** A local HTTP server standing in for a provider: records every request and answers as told. */
-async function fakeProvider(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
-  const hits: { method?: string; url?: string; auth?: string }[] = [];
-  const server = http.createServer((req, res) => {
-    hits.push({ method: req.method, url: req.url, auth: req.headers.authorization });
-    answer(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    hits,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const validProvider = (fields: Row = {}): Row => ({
   name: `acme-${suffix()}`,

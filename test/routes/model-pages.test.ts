@@ -9,7 +9,7 @@ import { between, BUCKET_MS, differences, headlineOf, percentileCont, type Range
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, signIn } from '../setup/session.ts';
-import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
+import { insertUsage, makeFeature, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
 
 const PATH = '/platform/ai-management/models';
 const COMPARE = `${PATH}/compare`;
@@ -178,7 +178,8 @@ describe('GET /platform/ai-management/models/:id', () => {
     const $ = cheerio.load((await admin.get(modelUrl(m)).expect(200)).text);
     const serving = $('#model-serving li').toArray().map((li) => [text($(li)), $(li).find('a').attr('href')]);
     const link = (slug: string, env: string) => `/platform/ai-management/features?feature=${slug}&tab=models&environment=${env}`;
-    expect(serving).toEqual([[`${f.name} in production`, link(f.name, 'production')], [`${g.name} in staging`, link(g.name, 'staging')]].sort((x, y) => x[0].localeCompare(y[0])));
+    const expected = ([[f, 'production'], [g, 'staging']] as const).slice().sort((x, y) => x[0].name.localeCompare(y[0].name));
+    expect(serving).toEqual(expected.map(([ft, env]) => [`${ft.display_name} in ${env}`, link(ft.name, env)]));
     const history = $('#deployment-history tbody tr').toArray().map((tr) => ({
       id: $(tr).attr('data-deployment'), href: $(tr).find('a').attr('href'), cells: $(tr).children().toArray().slice(1, 6).map((c) => text($(c))),
     }));
@@ -288,7 +289,7 @@ describe('GET /platform/ai-management/models/compare', () => {
     const $ = cheerio.load((await admin.get(compareUrl([m.id, other.id])).expect(200)).text);
     const providerName = (await t.db('ai_providers').where({ name: m.provider_name }).first()).display_name;
     expect(table($, [m, other], 'provider')).toEqual([providerName, providerName]);
-    expect(table($, [m, other], 'serving')).toEqual([`${f.name} (staging)`, 'nowhere']);
+    expect(table($, [m, other], 'serving')).toEqual([`${f.display_name} (staging)`, 'nowhere']);
     expect($(`#comparison td[data-model="${m.id}"] a`).last().attr('href')).toBe(`/platform/ai-management/features?feature=${f.name}&tab=models&environment=staging`);
     expect($('#no-data')).toHaveLength(1);
   });

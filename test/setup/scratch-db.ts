@@ -1,4 +1,7 @@
 import { createDb, type Db } from '../../src/db/knex.ts';
+import { migrateLatest } from '../../src/db/migrate.ts';
+import { ensureUsagePartitions } from '../../src/db/partitions.ts';
+import { seedReference } from '../../seeds/reference.ts';
 import { suffix } from './factories.ts';
 import { databaseUrl } from './app.ts';
 
@@ -17,4 +20,28 @@ export async function withScratchDatabase<T>(fn: (db: Db, url: string) => Promis
     await admin.raw(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.destroy();
   }
+}
+
+/**
+ * A database of a test file's own on the test server, migrated, partitioned and with the reference
+ * data, so totals over whole tables ("nothing written") hold while other files run. Drop it afterwards.
+ */
+export async function ownSeededDatabase(label: string): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  const name = `sb_${label}_${suffix()}`;
+  const server = createDb(databaseUrl(), 1);
+  await server.raw(`CREATE DATABASE ${name}`);
+  const url = new URL(databaseUrl());
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), 5);
+  await migrateLatest(db);
+  await ensureUsagePartitions(db, new Date());
+  await seedReference(db);
+  return {
+    url: url.toString(),
+    db,
+    drop: async () => {
+      await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
+      await server.destroy();
+    },
+  };
 }

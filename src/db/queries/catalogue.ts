@@ -69,6 +69,7 @@ const modelsQuery = (db: Db) =>
 export interface ModelDeploymentRow {
   model_id: string;
   feature_name: string;
+  feature_display_name: string;
   environment: string;
   is_active: boolean;
 }
@@ -78,7 +79,7 @@ export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
   return db('feature_model_assignments as a')
     .join('ai_features as f', 'f.id', 'a.feature_id')
     .where('a.is_active', true)
-    .select('a.model_id', 'f.name as feature_name', 'a.environment', 'a.is_active');
+    .select('a.model_id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment', 'a.is_active');
 }
 
 /** A model the built-in simulator serves, by name. */
