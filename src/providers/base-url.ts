@@ -1,5 +1,5 @@
-import { lookup } from 'node:dns/promises';
-import net from 'node:net';
+import dns, { type LookupAddress, type LookupAllOptions } from 'node:dns';
+import net, { type LookupFunction } from 'node:net';
 
 // Cloud metadata services answer on these names and addresses; a provider URL pointing there would
 // let whoever edits providers read the host's credentials through a probe or a smoke request.
@@ -60,16 +60,26 @@ export function baseUrlProblem(value: string): string | null {
   return null;
 }
 
+/** A name that resolved to a link-local or metadata address: the connection is never made. */
+export class ForbiddenAddressError extends Error {
+  readonly code = 'EFORBIDDENADDRESS';
+}
+
+type Resolve = (hostname: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
 /**
- * Checked again before each call, after DNS: a name that resolves to a link-local or metadata
- * address is refused even when the URL looked fine when it was saved.
+ * A `lookup` for http.request: resolves the name once, refuses it when any address is link-local or
+ * metadata, and hands the socket exactly the addresses it checked (no second lookup to rebind).
+ * A failed lookup fails the call (closed, never open).
  */
-export async function resolvesToForbiddenAddress(baseUrl: string): Promise<boolean> {
-  const host = new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
-  if (net.isIP(host)) return isForbiddenAddress(host);
-  try {
-    return (await lookup(host, { all: true })).some((a) => isForbiddenAddress(a.address));
-  } catch {
-    return false; // unresolvable: the call itself fails and says so
-  }
+export function guardedLookup(resolve: Resolve = dns.lookup as unknown as Resolve): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      if (addresses.some((a) => isForbiddenAddress(a.address))) return callback(new ForbiddenAddressError(`${hostname} resolves to a forbidden address`), '', 0);
+      if ((options as LookupAllOptions).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      callback(null, addresses[0].address, addresses[0].family);
+    });
+  };
 }

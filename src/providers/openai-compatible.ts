@@ -1,11 +1,18 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import type { CallResult, ProviderAdapter } from './adapter.ts';
-import { resolvesToForbiddenAddress } from './base-url.ts';
+import { ForbiddenAddressError, guardedLookup, isForbiddenAddress } from './base-url.ts';
+
+const FORBIDDEN = 'the base URL resolves to a link-local or metadata address, which is never called';
 
 export interface OpenAiCompatibleOptions {
   baseUrl: string;
   /** Sent as a bearer token to this provider only. */
   apiKey?: string;
   timeoutMs: number;
+  /** How names are resolved (the guarded system resolver unless a test says otherwise). */
+  lookup?: LookupFunction;
 }
 
 const SMOKE_INPUT = 'Reply with the single word: ok';
@@ -19,27 +26,48 @@ const CHAT: Shape = (j) => isObject(firstOf(j, 'choices'));
 const EMBEDDING: Shape = (j) => Array.isArray((firstOf(j, 'data') as { embedding?: unknown } | undefined)?.embedding);
 const MODEL_LIST: Shape = (j) => isObject(j) && Array.isArray(j.data);
 
-/** The body as JSON, read up to MAX_ANSWER_BYTES; undefined when it is larger or not JSON. */
-async function jsonOf(res: Response): Promise<unknown> {
-  if (!res.body) return undefined;
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_ANSWER_BYTES) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return undefined;
-  }
+interface Answer {
+  status: number;
+  /** The body as JSON; undefined when it is larger than MAX_ANSWER_BYTES or not JSON. */
+  json: unknown;
+}
+
+/**
+ * One HTTP exchange through node:http(s): the name is resolved once by the guarded lookup and the
+ * socket connects to exactly those addresses; redirects are never followed; the whole exchange
+ * (DNS included) is under `signal`.
+ */
+function exchange(url: URL, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal; lookup: LookupFunction }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, { method: init.method, headers: init.headers, signal: init.signal, lookup: init.lookup }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let tooBig = false;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_ANSWER_BYTES) {
+          tooBig = true;
+          res.destroy();
+          resolve({ status: res.statusCode ?? 0, json: undefined });
+        } else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (tooBig) return;
+        let json: unknown;
+        try {
+          json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+      res.on('error', reject);
+      // Cut off mid-body (a timeout, a reset): reject unless the answer was already settled.
+      res.on('close', () => !res.complete && !tooBig && reject(init.signal.reason ?? new Error('the answer was cut off')));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 /**
@@ -49,28 +77,30 @@ async function jsonOf(res: Response): Promise<unknown> {
  */
 export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
   const base = o.baseUrl.replace(/\/+$/, '');
+  const lookup = o.lookup ?? guardedLookup();
   async function call(method: 'GET' | 'POST', path: string, shape: Shape, body?: object): Promise<CallResult> {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
-      if (await resolvesToForbiddenAddress(base)) return { ok: false, latencyMs: latency(), error: 'the base URL resolves to a link-local or metadata address, which is never called' };
-      const res = await fetch(`${base}${path}`, {
+      const url = new URL(`${base}${path}`);
+      // IP literals are connected to without a lookup: check them here.
+      if (isForbiddenAddress(url.hostname)) return { ok: false, latencyMs: latency(), error: FORBIDDEN };
+      const res = await exchange(url, {
         method,
-        redirect: 'manual',
         signal: AbortSignal.timeout(o.timeoutMs),
+        lookup,
         headers: { Accept: 'application/json', ...(body && { 'Content-Type': 'application/json' }), ...(o.apiKey && { Authorization: `Bearer ${o.apiKey}` }) },
         body: body && JSON.stringify(body),
       });
       if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel();
         return { ok: false, latencyMs: latency(), error: `the provider answered with a redirect (${res.status}), which is not followed` };
       }
-      const json = await jsonOf(res);
-      if (!res.ok) return { ok: false, latencyMs: latency(), error: `the provider answered ${res.status}` };
+      if (res.status < 200 || res.status >= 300) return { ok: false, latencyMs: latency(), error: `the provider answered ${res.status}` };
       // A 200 from something that is not this API (a proxy, a login page) is not a working model.
-      if (!shape(json)) return { ok: false, latencyMs: latency(), error: 'the answer is not an OpenAI-compatible response' };
+      if (!shape(res.json)) return { ok: false, latencyMs: latency(), error: 'the answer is not an OpenAI-compatible response' };
       return { ok: true, latencyMs: latency() };
     } catch (err) {
+      if (err instanceof ForbiddenAddressError) return { ok: false, latencyMs: latency(), error: FORBIDDEN };
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       return { ok: false, latencyMs: latency(), error: timedOut ? `no answer within ${o.timeoutMs} ms` : 'the provider could not be reached' };
     }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { baseUrlProblem, isForbiddenAddress, resolvesToForbiddenAddress } from '../../src/providers/base-url.ts';
+import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/services/secrets.ts';
 import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
@@ -549,19 +549,37 @@ describe('base URL safety (unit)', () => {
     expect(baseUrlProblem('http://169.254.169.254./')).toEqual(expect.any(String));
   });
 
-  it('resolvesToForbiddenAddress and the adapter: a forbidden address is refused at call time, before any request', async () => {
-    expect(await resolvesToForbiddenAddress('http://169.254.169.254/v1')).toBe(true);
-    expect(await resolvesToForbiddenAddress('http://[fe80::1]:8080/v1')).toBe(true);
-    expect(await resolvesToForbiddenAddress('http://127.0.0.1:8080/v1')).toBe(false);
-    expect(await resolvesToForbiddenAddress('http://localhost:8080/v1')).toBe(false);
-    // Addresses the check refuses today (never the metadata service itself), so no request leaves.
-    for (const baseUrl of ['http://169.254.7.7/v1', 'http://[fe80::1]/v1']) {
+  it('the adapter refuses a forbidden address at call time, before any request: IP literals, and names whose lookup answers one (pinned, no second lookup)', async () => {
+    // Addresses the check refuses (never the metadata service itself), so no request leaves.
+    for (const baseUrl of ['http://169.254.7.7/v1', 'http://[fe80::1]/v1', 'http://[::ffff:169.254.7.7]/v1']) {
       const result = await openAiCompatible({ baseUrl, apiKey: 'sk-never-sent-anywhere', timeoutMs: 300 }).probe();
       expect(result, baseUrl).toMatchObject({ ok: false, error: expect.stringMatching(/link-local|metadata/) });
     }
-    // IP literals need no DNS, so this asks nothing of the network.
-    expect(await resolvesToForbiddenAddress('http://[::ffff:169.254.169.254]/v1')).toBe(true);
+    // A name whose (fake) resolver answers a metadata address alongside a good one: refused, nothing sent.
+    const provider = await fakeProvider((_req, res) => res.end('{"data":[]}'));
+    const port = new URL(provider.url).port;
+    const calls: string[] = [];
+    const resolver = (answers: Record<string, string[]>) => guardedLookup((hostname, _options, callback) => {
+      calls.push(hostname);
+      callback(null, (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    });
+    const rebinding = resolver({ 'rebind.test': ['127.0.0.1', '169.254.169.254'] });
+    const refused = await openAiCompatible({ baseUrl: `http://rebind.test:${port}/v1`, apiKey: 'sk-x', timeoutMs: 1000, lookup: rebinding }).probe();
+    expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/link-local|metadata/) });
+    expect(provider.hits).toHaveLength(0);
+    // A name that resolves to an allowed address is connected to at exactly that address, resolved once.
+    calls.length = 0;
+    const good = await openAiCompatible({ baseUrl: `http://good.test:${port}/v1`, timeoutMs: 1000, lookup: resolver({ 'good.test': ['127.0.0.1'] }) }).probe();
+    expect(good).toMatchObject({ ok: true });
+    expect(provider.hits).toHaveLength(1);
+    expect(calls).toEqual(['good.test']);
+    // A lookup that fails fails the call: closed, never open.
+    const failing = guardedLookup((_h, _o, callback) => callback(Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' }), []));
+    expect(await openAiCompatible({ baseUrl: `http://flaky.test:${port}/v1`, timeoutMs: 1000, lookup: failing }).probe()).toMatchObject({ ok: false });
+    expect(provider.hits).toHaveLength(1);
+    await provider.close();
   });
+
 });
 
 describe('POST /models', () => {
