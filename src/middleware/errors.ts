@@ -25,10 +25,20 @@ const messageOf = (err: unknown, status: number): string => {
   return 'Something went wrong on our side';
 };
 
+/**
+ * What of an error goes to the log. A PostgreSQL error's `detail` and `where` can quote the row it
+ * refused ("Failing row contains (…)"), sealed keys included: they are left out.
+ */
+function loggable(err: unknown): unknown {
+  if (!err || typeof err !== 'object' || !('detail' in err)) return err;
+  const { name, message, stack, code, table, column, constraint } = err as Record<string, unknown>;
+  return { name, message, stack, code, table, column, constraint };
+}
+
 /** The one error handler: a page, a fragment for htmx, or the JSON error shape for /api. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
   const status = statusOf(err);
-  if (status >= 500) req.log.error({ err, correlationId: req.correlationId }, 'request failed');
+  if (status >= 500) req.log.error({ err: loggable(err), correlationId: req.correlationId }, 'request failed');
   const message = status >= 500 ? 'Something went wrong on our side' : messageOf(err, status);
   const details = err instanceof HttpError ? err.details : undefined;
   if (res.headersSent) return next(err);

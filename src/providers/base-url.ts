@@ -47,18 +47,24 @@ export function isForbiddenAddress(address: string): boolean {
 /** Why a provider base URL cannot be used, or null when it can (checked as written, without DNS). */
 export function baseUrlProblem(value: string): string | null {
   let url: URL;
+  if (!/^https?:\/\//i.test(value)) return 'must start with http:// or https://';
+  // The adapter appends /models, /chat/completions…: a query or fragment (even an empty ? or #) would
+  // turn those into something else.
+  if (/[?#]/.test(value)) return 'must not contain a query string or fragment';
+  if (/[\u0000-\u0020\u007f]/.test(value)) return 'must not contain spaces or control characters';
   try {
     url = new URL(value);
   } catch {
     return 'must be a full URL such as https://api.example.com/v1';
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must start with http:// or https://';
   if (url.username || url.password) return 'must not contain a user name or password (put the key in the API key field)';
-  if (url.search || url.hash) return 'must not contain a query string or fragment';
   const host = url.hostname.replace(/\.$/, '').toLowerCase();
   if (METADATA_HOSTS.has(host) || isForbiddenAddress(host)) return 'must not point to a link-local or cloud metadata address';
   return null;
 }
+
+/** A valid base URL as stored: the parser's spelling (scheme and host in lower case), without trailing slashes. */
+export const normalBaseUrl = (value: string) => new URL(value).href.replace(/\/+$/, '');
 
 /** A name that resolved to a link-local or metadata address: the connection is never made. */
 export class ForbiddenAddressError extends Error {

@@ -4,7 +4,7 @@ import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import type { CallResult } from '../providers/adapter.ts';
-import { baseUrlProblem } from '../providers/base-url.ts';
+import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
@@ -17,7 +17,8 @@ const baseUrlField = z
   .superRefine((v, ctx) => {
     const problem = baseUrlProblem(v);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  })
+  .transform(normalBaseUrl);
 
 const apiKeyField = z
   .string({ message: 'must be text' })

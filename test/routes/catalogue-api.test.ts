@@ -133,6 +133,10 @@ const UNSAFE_URLS: [string, unknown][] = [
   ['user:pass@ in the URL', 'https://user:pass@api.example.com/v1'],
   ['a query string', 'https://api.example.com/v1?api-version=2024-01-01'],
   ['a fragment', 'https://api.example.com/v1#models'],
+  ['an empty query (the caller would choose the path)', 'https://api.example.com/v1?'],
+  ['an empty fragment', 'https://api.example.com/v1#'],
+  ['a tab in the host', 'http://exa\tmple.com/v1'],
+  ['no slashes after the scheme', 'http:api.example.com'],
   ['the metadata address 169.254.169.254', 'http://169.254.169.254/latest/meta-data'],
   ['a link-local address 169.254.x.y', 'http://169.254.10.20/v1'],
   ['an IPv6 link-local address [fe80::1]', 'http://[fe80::1]/v1'],
@@ -145,6 +149,16 @@ const UNSAFE_URLS: [string, unknown][] = [
 // ---------------------------------------------------------------------------------------------
 
 describe('POST /providers', () => {
+  it('when the base URL is written in capitals or with a trailing slash, then it is stored as the parser spells it (no 500 on the table\'s check)', async () => {
+    for (const [given, stored] of [['HTTPS://API.Acme.example/V1/', 'https://api.acme.example/V1'], ['Http://127.0.0.1:8080', 'http://127.0.0.1:8080']]) {
+      const res = await api('post', '/providers', validProvider({ name: `caps-${suffix()}`, base_url: given, status: 'inactive', api_key: undefined }));
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.data.base_url).toBe(stored);
+      const patched = await api('patch', `/providers/${res.body.data.id}`, { base_url: given.replace('8080', '9090').toUpperCase().replace('HTTP', 'hTTp') });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    }
+  });
+
   it('when an admin token adds an active OpenAI-compatible provider with a key, then it answers 201 with the key only as its last 4 characters, stores it sealed and audits it', async () => {
     const key = newKey();
     const body = validProvider({ api_key: key, display_name: 'Acme AI  ' });
