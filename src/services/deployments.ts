@@ -42,12 +42,15 @@ export interface DeployOutcome {
   assignment?: Record<string, unknown>;
 }
 
-async function loadModel(db: Db, id: string): Promise<ModelForDeploy | undefined> {
-  return db('ai_models as m')
+async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDeploy | undefined> {
+  const q = db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where('m.id', id)
     .first('m.id', 'm.name', 'm.display_name', 'm.model_type', 'm.status', 'm.provider_id', 'p.display_name as provider_display_name',
       'p.status as provider_status', 'p.kind', 'p.base_url', 'p.api_key_ciphertext');
+  // Shared locks on the model and its provider: an edit of either (which locks them for update)
+  // waits for the switch, or the switch sees the edit.
+  return lock ? q.forShare() : q;
 }
 
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
@@ -139,6 +142,11 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
     if ((await activeModelId(trx, feature.id, environment)) !== previous) {
       return finishRefused(trx, actor, deployment, checks, `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`, 409);
     }
+    // The model or its provider may have been edited while the smoke request ran (taken offline,
+    // deactivated, its key removed): the checks that need no network are made again on what is there now.
+    const now = await loadModel(trx, model_id, true);
+    const stale = now ? staticChecks(feature, now, environment, previous).find((c) => !c.ok) : { detail: 'the model was removed' };
+    if (stale) return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
     await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
     const [assignment] = await trx('feature_model_assignments')
       .insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label, assigned_at: trx.raw('clock_timestamp()') })

@@ -311,6 +311,29 @@ describe('POST /api/platform/ai-management/features/:id/models concurrency', () 
   });
 });
 
+describe('POST /api/platform/ai-management/features/:id/models while the model or provider changes', () => {
+  it('when the model is taken offline, or its provider deactivated, while the smoke request runs, then the switch is refused (409) and the old assignment stays', async () => {
+    for (const change of ['model offline', 'provider inactive'] as const) {
+      const sim = await simulatorOf();
+      const provider = await makeProvider({ base_url: sim.url, kind: 'openai-compatible', api_key_ciphertext: null });
+      // The simulator kind needs no key; this provider is the simulator behind an address of its own.
+      await t.db('ai_providers').where({ id: provider.id }).update({ kind: 'simulator', base_url: null });
+      const model = await makeModel({ provider_id: provider.id });
+      sim.configure(model.name as string, { latencyMs: 1500 });
+      const feature = await makeFeature(t.db);
+      const pending = deployTo(feature.id, { model_id: model.id, environment: 'production' }).then((r) => r);
+      await new Promise((resolve) => setTimeout(resolve, 400)); // the smoke request is under way
+      if (change === 'model offline') await t.db('ai_models').where({ id: model.id }).update({ status: 'offline' });
+      else await t.db('ai_providers').where({ id: provider.id }).update({ status: 'inactive' });
+      const res = await pending;
+      expect(res.status, JSON.stringify(res.body)).toBe(409);
+      expect(res.body.error).toMatch(/^Changed while this deployment ran: .*(offline|inactive)/);
+      expect(await activeRows(feature.id, 'production')).toEqual([]);
+      expect((await t.db('deployments').where({ id: res.body.details.deployment.id }).first()).status).toBe('failed');
+    }
+  });
+});
+
 describe('POST /api/platform/ai-management/features/:id/models validation and access', () => {
   const nothingWritten = async (featureId: string) => {
     expect(await deploymentsOf(featureId)).toEqual([]);
