@@ -22,7 +22,7 @@ export async function run({ db, now, providers }: { db: Db; now: Date; providers
       .where('p.status', 'active')
       .whereNotExists(trx('health_checks as h').whereRaw('h.provider_id = p.id').where('h.kind', 'probe').where('h.checked_at', '>=', slot))
       .pluck('p.id');
-    const results = await Promise.all(due.map((id) => probeProvider(trx, providers, id, 'probe')));
+    const results = await Promise.all(due.map((id) => probeProvider(trx, providers, id, 'probe', now)));
     return { ran: true, probed: results.length, failed: results.filter((r) => !r.ok).length };
   });
 }

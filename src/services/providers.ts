@@ -125,16 +125,27 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
   });
 }
 
-/** Runs a provider's health probe (GET /models through its adapter) and stores the result. */
-export async function probeProvider(db: Db, providers: Providers, providerId: string, kind: 'probe' | 'manual'): Promise<CallResult> {
+/**
+ * Runs a provider's health probe (GET /models through its adapter) and stores the result; a probe
+ * that cannot even be prepared (an unreadable key, the simulator not starting) is stored as failed.
+ * `at` is the time to record (the probe job's clock, which decides its slots); the database's otherwise.
+ */
+export async function probeProvider(db: Db, providers: Providers, providerId: string, kind: 'probe' | 'manual', at?: Date): Promise<CallResult> {
   const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
   let result: CallResult;
   try {
     result = await (await providers.adapterFor(record)).probe();
   } catch (err) {
-    if (!(err instanceof UnreadableKeyError)) throw err;
-    result = { ok: false, latencyMs: 0, error: 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again' };
+    result = {
+      ok: false,
+      latencyMs: 0,
+      error: err instanceof UnreadableKeyError
+        ? 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again'
+        : 'the probe could not be prepared (the provider’s adapter did not start)',
+    };
   }
-  await db('health_checks').insert({ provider_id: providerId, kind, status: result.ok ? 'ok' : 'error', latency_ms: result.latencyMs, error: result.error ?? null });
+  await db('health_checks').insert({
+    provider_id: providerId, kind, status: result.ok ? 'ok' : 'error', latency_ms: result.latencyMs, error: result.error ?? null, ...(at && { checked_at: at }),
+  });
   return result;
 }
