@@ -4,6 +4,7 @@ import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
+import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
 
 export const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
@@ -75,12 +76,15 @@ const nullsLast = (a: number | null, b: number | null, descending: boolean) =>
 
 type ModelCard = ModelRow & { summary: Summary; deployments: { feature_name: string; feature_display_name: string; environment: string }[] };
 
+const listPrice = (m: ModelRow) => Number(m.input_price_per_1k) + Number(m.output_price_per_1k);
+const performanceOf = (m: ModelCard) => performanceScore(m.summary)?.score ?? null;
+
 const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) => number> = {
   name: byName,
-  // Best first: the highest success rate, then the fastest.
-  performance: (a, b) => nullsLast(a.summary.success_rate, b.summary.success_rate, true) || nullsLast(a.summary.response_time, b.summary.response_time, false) || byName(a, b),
-  // Cheapest first: what the model cost over the day, then its list price.
-  cost: (a, b) => a.summary.total_cost - b.summary.total_cost || Number(a.input_price_per_1k) + Number(a.output_price_per_1k) - Number(b.input_price_per_1k) - Number(b.output_price_per_1k) || byName(a, b),
+  // Best first by the performance score (SPEC §4: uptime, speed, success), then the fastest.
+  performance: (a, b) => nullsLast(performanceOf(a), performanceOf(b), true) || nullsLast(a.summary.response_time, b.summary.response_time, false) || byName(a, b),
+  // Cheapest first: list price per 1k tokens (input + output), then what a request cost over the day.
+  cost: (a, b) => listPrice(a) - listPrice(b) || nullsLast(a.summary.cost_per_request, b.summary.cost_per_request, false) || byName(a, b),
   usage: (a, b) => b.summary.total_requests - a.summary.total_requests || byName(a, b),
 };
 

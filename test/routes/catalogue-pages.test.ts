@@ -189,6 +189,12 @@ interface Brute {
   capped: boolean;
 }
 
+/** The performance score of SPEC §4 from brute-force figures: the mean of reliability, speed and accuracy, each clamped. */
+const performance = (b: Brute) => {
+  const clamp = (x: number) => Math.min(100, Math.max(0, x));
+  return (clamp((b.uptime! / 99) * 100) + clamp(((2000 - b.meanMs!) / 2000) * 100) + clamp(b.successRate!)) / 3;
+};
+
 /** SPEC §4 from the raw rows alone: 24 h figures, uptime by minute (5 % threshold), health, monthly spend. */
 async function brute(column: 'provider_id' | 'model_id', id: string, now: number): Promise<Brute> {
   const rows = await rawRows(t.db, column, id);
@@ -395,19 +401,19 @@ describe('Models tab', () => {
 
     expect(await order('name')).toEqual(['nimbus-embed', 'orca-vision', 'acme/ql-7b', 'zephyr-alpha-v2', 'zephyr-beta-v1']);
     expect(await order('name')).toEqual([...acmeModels].sort((a, b) => a.display_name.localeCompare(b.display_name)).map((m) => m.name));
-    // Performance: success rate desc, then latency asc; models without traffic last.
+    // Performance: the performance score (SPEC §4) desc, then latency asc; models without traffic last.
     const perf = await order('performance');
-    const withData = acmeModels.filter((m) => figures.get(m.name)!.requests > 0)
-      .sort((a, b) => figures.get(b.name)!.successRate! - figures.get(a.name)!.successRate! || figures.get(a.name)!.meanMs! - figures.get(b.name)!.meanMs!)
-      .map((m) => m.name);
-    expect(withData).toEqual(['zephyr-alpha-v2', 'zephyr-beta-v1', 'acme/ql-7b']);
+    const byScore = (a: string, b: string, of: Map<string, Brute>) => performance(of.get(b)!) - performance(of.get(a)!) || of.get(a)!.meanMs! - of.get(b)!.meanMs!;
+    const withData = acmeModels.filter((m) => figures.get(m.name)!.requests > 0).map((m) => m.name).sort((a, b) => byScore(a, b, figures));
+    expect(withData).toEqual(['zephyr-alpha-v2', 'acme/ql-7b', 'zephyr-beta-v1']); // the score weighs speed and uptime, not success alone
     expect(perf.slice(0, 3)).toEqual(withData);
     expect(perf.slice(3).sort()).toEqual(['nimbus-embed', 'orca-vision']);
-    // Cost: the day's total cost ascending.
+    // Cost: list price per 1k tokens (input + output) ascending, then cost per request.
     const cost = await order('cost');
-    const costs = cost.map((n) => figures.get(n!)!.cost24h);
-    expect(costs).toEqual([...costs].sort((a, b) => a - b));
-    expect(cost.slice(2)).toEqual(['acme/ql-7b', 'zephyr-alpha-v2', 'zephyr-beta-v1']);
+    const price = (name: string) => { const m = acmeModels.find((x) => x.name === name)!; return Number(m.input_price_per_1k) + Number(m.output_price_per_1k); };
+    const prices = cost.map((n) => price(n!));
+    expect(prices).toEqual([...prices].sort((a, b) => a - b));
+    expect(new Set(prices).size).toBeGreaterThan(2);
     // Usage: requests descending.
     const usage = await order('usage');
     expect(usage.slice(0, 3)).toEqual(['acme/ql-7b', 'zephyr-alpha-v2', 'zephyr-beta-v1']);
@@ -417,11 +423,9 @@ describe('Models tab', () => {
     const everything: Row[] = await t.db('ai_models').select('id', 'name');
     const all = new Map<string, Brute>();
     for (const m of everything) all.set(m.name, await brute('model_id', m.id, now));
-    const ranked = everything.filter((m) => all.get(m.name)!.requests > 0).map((m) => m.name)
-      .sort((a, b) => all.get(b)!.successRate! - all.get(a)!.successRate! || all.get(a)!.meanMs! - all.get(b)!.meanMs!);
+    const ranked = everything.filter((m) => all.get(m.name)!.requests > 0).map((m) => m.name).sort((a, b) => byScore(a, b, all));
     expect(ranked.length).toBeGreaterThanOrEqual(4);
     expect(whole.slice(0, ranked.length)).toEqual(ranked);
-    expect(whole.indexOf('cobalt-large')).toBe(whole.indexOf('acme/ql-7b') + 1); // 70 % success right after Quill's 75 %
   });
 
   it.each([
