@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { activeDeployments, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
+import { activeDeployments, findModel, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
@@ -25,6 +25,7 @@ const catalogueQuerySchema = z.object({
   status: z.preprocess(blank, z.string().max(20).optional()),
   sort: choice(MODEL_SORTS),
   feature: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
+  model: z.preprocess(blank, z.uuid({ message: 'must be the id of a model' }).optional()),
   environment: choice(ENVIRONMENTS as [string, ...string[]]),
   page: z.preprocess(blank, z.coerce.number({ message: 'must be a page number' }).int('must be a page number').min(1, 'must be 1 or more').max(100_000, 'is too far').default(1)),
 });
@@ -108,9 +109,13 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
   return { providers, cards, total: all.length };
 }
 
-/** Deployments tab: the history, newest first, a page at a time, filtered by feature, environment and status. */
+/** Deployments tab: the history, newest first, a page at a time, filtered by feature, environment, status and model. */
 export async function deploymentsTab(db: Db, q: CatalogueQuery) {
-  const filter = { feature: q.feature, environment: q.environment, status: q.status };
-  const [features, page] = await Promise.all([listFeatures(db), deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter)]);
-  return { features, deployments: page.rows, total: page.total, pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)), statuses: DEPLOYMENT_STATUSES };
+  const filter = { feature: q.feature, environment: q.environment, status: q.status, model: q.model };
+  const [features, page, model] = await Promise.all([
+    listFeatures(db),
+    deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),
+    q.model ? findModel(db, q.model) : undefined,
+  ]);
+  return { features, model, deployments: page.rows, total: page.total, pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)), statuses: DEPLOYMENT_STATUSES };
 }

@@ -9,8 +9,10 @@ import { blankAsMissing, displayNameField, flagField, numberField, unchangeable,
 const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
 type ModelStatus = (typeof MODEL_STATUSES)[number];
 
+// Stored as numeric(12, 6): a finer price would be rounded away silently.
+const atMostSixDecimals = (v: number) => Math.abs(v * 1e6 - Math.round(v * 1e6)) < 1e-6;
 const priceField = numberField('must be a price in USD per 1k tokens')
-  .pipe(z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000'));
+  .pipe(z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000').refine(atMostSixDecimals, 'must have at most 6 decimal places'));
 const contextWindowField = numberField('must be a whole number of tokens')
   .pipe(z.number().int('must be a whole number of tokens').min(1, 'must be at least 1').max(100_000_000, 'must be at most 100000000'));
 const statusField = z.enum(MODEL_STATUSES, { message: `must be one of ${MODEL_STATUSES.join(', ')}` });

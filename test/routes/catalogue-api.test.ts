@@ -729,6 +729,7 @@ describe('PATCH /models/:id', () => {
     { label: 'a display name with a control character', body: () => ({ display_name: 'Bad\u0000name' }), field: 'display_name' },
     { label: 'a negative input price', body: () => ({ input_price_per_1k: -1 }), field: 'input_price_per_1k' },
     { label: 'a non-numeric output price', body: () => ({ output_price_per_1k: 'free' }), field: 'output_price_per_1k' },
+    { label: 'a price finer than the 6 decimals stored', body: () => ({ input_price_per_1k: '0.0000004' }), field: 'input_price_per_1k' },
     { label: 'a context window of 0', body: () => ({ context_window: 0 }), field: 'context_window' },
     { label: 'a fractional context window', body: () => ({ context_window: 2.5 }), field: 'context_window' },
   ];

@@ -523,14 +523,32 @@ describe('Deployments tab', () => {
   });
 
   /** The deployments the page should list, newest first, by brute force from the table. */
-  async function expected(filter: { feature?: Row; environment?: string; status?: string } = {}): Promise<string[]> {
+  async function expected(filter: { feature?: Row; environment?: string; status?: string; model?: string } = {}): Promise<string[]> {
     const q = t.db('deployments').orderBy('started_at', 'desc').orderBy('id');
+    if (filter.model) q.where('model_id', filter.model);
     if (filter.feature) q.where('feature_id', filter.feature.id);
     if (filter.environment) q.where('environment', filter.environment);
     if (filter.status) q.where('status', filter.status);
     return q.pluck('id');
   }
   const listed = ($: cheerio.CheerioAPI) => $('#deployments tbody tr').toArray().map((tr) => ($(tr).find('a').attr('href') ?? '').split('/').pop());
+
+  it('when filtered by model (the model page links there), then only its deployments, the model named with a way back; the API filters the same; a bad id is a 400', async () => {
+    const [{ model_id: modelId }] = await t.db('deployments').groupBy('model_id').orderByRaw('count(*) desc').select('model_id');
+    const ids = await expected({ model: modelId });
+    expect(ids.length).toBeGreaterThan(1);
+    const $ = await page(url({ tab: 'deployments', model: modelId }));
+    expect(listed($)).toEqual(ids.slice(0, 25));
+    const name = (await t.db('ai_models').where({ id: modelId }).first('display_name')).display_name;
+    expect(text($('.filter-note strong'))).toBe(name);
+    expect($('.filter-note a').attr('href')).toBe(`${CATALOGUE}?tab=deployments`);
+    expect($('form.filters input[name="model"]').val()).toBe(modelId);
+    const api = await admin.get(`/api/platform/ai-management/deployments?model=${modelId}&limit=200`).expect(200);
+    expect(api.body.data.map((d: Row) => d.id)).toEqual(ids);
+    const bad = await admin.get(url({ tab: 'deployments', model: 'not-a-uuid' })).expect(400);
+    expect(text(cheerio.load(bad.text)('#error p').first())).toBe('model must be the id of a model');
+    await admin.get('/api/platform/ai-management/deployments?model=nope').expect(400);
+  });
 
   it('when there are more than 25 deployments, then 25 a page newest first, a link to page 2 and back, and a page beyond the last is empty', async () => {
     const all = await expected();

@@ -22,6 +22,7 @@ const deploymentFilterSchema = z.object({
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).optional(),
   status: z.enum(DEPLOYMENT_STATUSES, { message: `must be one of ${DEPLOYMENT_STATUSES.join(', ')}` }).optional(),
+  model: z.uuid({ message: 'must be the id of a model' }).optional(),
 });
 
 const pageParam = (value: unknown, fallback: number, max: number, name: string) => {
@@ -65,7 +66,7 @@ export function assignmentApiRoutes(db: Db, providers: Providers): Router {
   router.get(`${BASE}/deployments`, requireRead, async (req, res) => {
     const limit = pageParam(req.query.limit, 50, 200, 'limit');
     const offset = pageParam(req.query.offset, 0, 1_000_000, 'offset');
-    const filter = deploymentFilterSchema.safeParse(Object.fromEntries(['feature', 'environment', 'status'].map((k) => [k, req.query[k] || undefined])));
+    const filter = deploymentFilterSchema.safeParse(Object.fromEntries(['feature', 'environment', 'status', 'model'].map((k) => [k, req.query[k] || undefined])));
     if (!filter.success) throw new HttpError(400, `${String(filter.error.issues[0].path[0])} ${filter.error.issues[0].message}`);
     const { rows, total } = await deploymentsPage(db, limit, offset, filter.data);
     res.json({ success: true, data: rows, metadata: { limit, offset, total, ...filter.data } });
