@@ -29,11 +29,12 @@ export function providerRoutes(db: Db, providers: Providers): Router {
     return provider;
   }
 
-  async function show(req: Request, res: Response, provider: ProviderRow, form?: Form, status = 200) {
+  /** `warning`: a change that needs confirming (it touches what serves features), for the form that asked. */
+  async function show(req: Request, res: Response, provider: ProviderRow, form?: Form, status = 200, warning?: { message: string; form: 'status' | 'edit' }) {
     const now = new Date();
     const data = await providerPage(db, provider, now);
     render(req, res, VIEW, {
-      title: `${provider.display_name} · Providers`, provider, ...data, generatedAt: now, latencyScore,
+      title: `${provider.display_name} · Providers`, provider, ...data, generatedAt: now, latencyScore, warning,
       form: form ?? { values: { display_name: provider.display_name, base_url: provider.base_url ?? '' }, errors: {} },
     }, status);
   }
@@ -41,27 +42,30 @@ export function providerRoutes(db: Db, providers: Providers): Router {
   router.get(`${PATH}/:name`, async (req, res) => show(req, res, await providerOf(req)));
 
   // Edits and status changes share the rules of the API; a refusal is shown in the edit form (422).
-  async function change(req: Request, res: Response, input: Record<string, unknown>, done: (p: ProviderRow) => string) {
+  async function change(req: Request, res: Response, form: 'status' | 'edit', input: Record<string, unknown>, done: (p: ProviderRow) => string) {
     const provider = await providerOf(req);
     try {
       const updated = await updateProvider(db, providers, req.principal!, provider.id, input);
       flash(req, 'success', done(updated));
       res.redirect(303, `${PATH}/${updated.name}`);
     } catch (err) {
-      if (!(err instanceof HttpError) || err.status !== 422) throw err;
+      if (!(err instanceof HttpError) || (err.status !== 422 && err.status !== 409)) throw err;
+      // The key is never written back into a page, not even the one that refused it.
       const { api_key: _never, ...values } = { ...(req.body ?? {}) };
-      await show(req, res, provider, { values: { display_name: provider.display_name, base_url: provider.base_url ?? '', ...values }, errors: err.details as Record<string, string> }, 422);
+      const errors = err.status === 422 ? (err.details as Record<string, string>) : {};
+      const warning = err.status === 409 ? { message: err.message, form } : undefined;
+      await show(req, res, provider, { values: { display_name: provider.display_name, base_url: provider.base_url ?? '', ...values }, errors }, err.status, warning);
     }
   }
 
   router.post(`${PATH}/:name`, requireWrite, (req, res) => {
-    const { display_name, base_url, api_key, remove_key } = req.body ?? {};
-    const input = { display_name, base_url, ...(remove_key === 'on' ? { api_key: null } : { api_key }) };
-    return change(req, res, input, (p) => `Saved ${p.display_name}.${p.api_key_last4 ? ` Key on file ends in ${p.api_key_last4}.` : ''}`);
+    const { display_name, base_url, api_key, remove_key, confirm } = req.body ?? {};
+    const input = { display_name, base_url, confirm, ...(remove_key === 'on' ? { api_key: null } : { api_key }) };
+    return change(req, res, 'edit', input, (p) => `Saved ${p.display_name}.${p.api_key_last4 ? ` Key on file ends in ${p.api_key_last4}.` : ''}`);
   });
 
   router.post(`${PATH}/:name/status`, requireWrite, (req, res) =>
-    change(req, res, { status: (req.body ?? {}).status }, (p) => `${p.display_name} is now ${p.status}.`),
+    change(req, res, 'status', { status: (req.body ?? {}).status, confirm: (req.body ?? {}).confirm }, (p) => `${p.display_name} is now ${p.status}.`),
   );
 
   router.post(`${PATH}/:name/test`, requireWrite, async (req, res) => {

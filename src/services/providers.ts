@@ -8,7 +8,8 @@ import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, slugField, unchangeable, unknownFields } from './catalogue-fields.ts';
+import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from './catalogue-fields.ts';
+import { type AffectedAssignment, describeAffected } from './models.ts';
 
 const baseUrlField = z
   .string({ message: 'must be a URL' })
@@ -44,6 +45,8 @@ const providerChangeSchema = z.object({
   /** A new key; null removes the stored one. */
   api_key: z.preprocess(blankAsMissing, apiKeyField.nullable().optional()),
   status: z.preprocess(blankAsMissing, statusField.optional()),
+  /** Goes ahead although features are served through this provider. */
+  confirm: z.preprocess(blankAsMissing, flagField.optional()),
 });
 
 const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid provider', errors);
@@ -61,6 +64,16 @@ function crossFieldErrors(p: { kind: string; base_url?: string | null; has_key: 
   if (p.kind === 'simulator' && p.base_url) errors.base_url = 'must be empty: the simulator is served by Switchboard itself';
   if (p.kind === 'openai-compatible' && p.status === 'active' && !p.has_key) errors.status = 'cannot be active without an API key';
   return errors;
+}
+
+/** The features served right now through a provider's models. */
+function servedThrough(db: Db, providerId: string): Promise<AffectedAssignment[]> {
+  return db('feature_model_assignments as a')
+    .join('ai_features as f', 'f.id', 'a.feature_id')
+    .join('ai_models as m', 'm.id', 'a.model_id')
+    .where({ 'm.provider_id': providerId, 'a.is_active': true })
+    .orderBy(['f.display_name', 'a.environment'])
+    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
 }
 
 /** Adds a provider; its key is sealed before it is stored and shown back only as its last 4 characters. */
@@ -106,6 +119,14 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     else if (change.api_key === null && errors.status && change.status === undefined) errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
     if (errors.api_key) delete errors.status;
     if (Object.keys(errors).length) throw invalid(errors);
+    const deactivates = change.status === 'inactive' && current.status !== 'inactive';
+    if ((deactivates || movesUrl) && !change.confirm) {
+      const affected = await servedThrough(trx, current.id);
+      if (affected.length) {
+        const what = deactivates ? `Deactivating ${current.display_name} stops new deployments to its models` : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
+        throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, { affected, confirm_required: true });
+      }
+    }
     const key = change.api_key === undefined ? {} : change.api_key === null
       ? { api_key_ciphertext: null, api_key_last4: null }
       : { api_key_ciphertext: providers.sealKey(change.api_key, current.id), api_key_last4: change.api_key.slice(-4) };

@@ -141,7 +141,7 @@ describe('the catalogue with JavaScript', () => {
     await page.waitForSelector('#provider-cards');
     expect(new URL(page.url()).searchParams.get('tab')).toBeNull();
     expect(await marker(page)).toBe(1);
-    await Promise.all([page.waitForURL(`${baseUrl}/platform/ai-management/providers/acme`), page.click('li.provider-card[data-provider="acme"] a:text-is("Manage")')]);
+    await Promise.all([page.waitForURL(`${baseUrl}/platform/ai-management/providers/acme`), page.click('li.provider-card[data-provider="acme"] a.button')]);
     await page.waitForSelector('#health-history tbody tr');
     expect(await page.textContent('[data-key-hint]')).toMatch(/^••••[\w-]{4}$/);
     expect(await page.locator('#health-history tbody tr').count()).toBe(25);

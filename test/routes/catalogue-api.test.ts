@@ -396,6 +396,28 @@ describe('PATCH /providers/:id', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('when a provider serving features is deactivated or moved to a new base URL, then 409 naming them and nothing changes; with confirm it is done', async () => {
+    const key = newKey();
+    const p = await makeProvider({ status: 'active' }, key);
+    const m = await makeModel(p.id);
+    const feature = await makeFeature(t.db, { display_name: `Ledger ${suffix()}` });
+    await assign(feature.id, m.id, 'staging');
+    const before = await snapshot();
+    for (const body of [{ status: 'inactive' }, { base_url: 'https://moved.example/v1', api_key: newKey() }]) {
+      const res = await api('patch', `/providers/${p.id}`, body);
+      expect(res.status, JSON.stringify(res.body)).toBe(409);
+      expect(res.body.details).toMatchObject({ confirm_required: true, affected: [{ feature_name: feature.name, environment: 'staging' }] });
+      expect(res.body.error).toContain(`${feature.display_name} (staging)`);
+    }
+    expect(await snapshot()).toEqual(before);
+    const ok = await api('patch', `/providers/${p.id}`, { status: 'inactive', confirm: true });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.data.status).toBe('inactive');
+    // A provider serving nothing needs no confirmation.
+    const idle = await makeProvider({ status: 'active' }, newKey());
+    expect((await api('patch', `/providers/${idle.id}`, { status: 'inactive' })).status).toBe(200);
+  });
+
   it('when a simulator provider is given a base URL, then 422 on base_url', async () => {
     const created = await api('post', '/providers', { name: `sim-${suffix()}`, display_name: 'Sim', kind: 'simulator' }).expect(201);
     const before = await snapshot();

@@ -288,9 +288,12 @@ describe('Providers tab', () => {
       expect(s.monthly_spend, p.name).toBeCloseTo(b.monthly, 8);
       expect(s.health_score === null ? null : Number(s.health_score.toFixed(6)), p.name).toBe(b.health === null ? null : Number(b.health.toFixed(6)));
       expect(text(card.find('[data-health]')), p.name).toBe(fmt.decimal(b.health, 0));
-      expect(Number(card.find('meter').attr('value')), p.name).toBeCloseTo(b.health ?? 0, 1);
+      // The bar is there only with a score: an empty bar would read as a bad one.
+      if (b.health === null) expect(card.find('meter'), p.name).toHaveLength(0);
+      else expect(Number(card.find('meter').attr('value')), p.name).toBeCloseTo(b.health, 1);
       expect(card.find('a.button').attr('href')).toBe(`${PROVIDERS}/${p.name}`);
-      expect(text(card.find('a.button'))).toBe('Manage');
+      expect(text(card.find('a.button'))).toBe(`Manage ${p.display_name}`);
+      expect(text(card.find('a.button .sr-only'))).toBe(p.display_name);
     }
     expect(providerFacts($, 'acme').Models).toBe('5 (1 serving)');
     // How the score is computed is said on the tab.
@@ -760,9 +763,32 @@ describe('provider forms without JavaScript', () => {
     const before = await snapshot();
     const res = await postForm(`${PROVIDERS}/bolt/status`, { status: 'active' }).expect(422);
     const $ = cheerio.load(res.text);
-    expect(text($('#edit-provider p.field-error[role="alert"]'))).toBe('Status cannot be active without an API key');
+    // Said at the top, next to the button that was pressed.
+    expect(text($('#status-error[role="alert"]'))).toBe('Status cannot be active without an API key');
     expect(text($('h1'))).toContain('Bolt Inference');
     expect(await snapshot()).toEqual(before);
+  });
+
+  it('when a provider whose models serve a feature is deactivated, or given a new base URL, then a warning names the feature and asks to confirm; confirmed, it is done', async () => {
+    const p = await makeProvider({ status: 'active' }, newKey('c0nf'));
+    const m = await makeModel(p.id);
+    const feature = await makeFeature(t.db, { display_name: `Served ${suffix()}` });
+    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: m.id, environment: 'production', assigned_by: 'test' });
+    const before = await snapshot();
+    const refused = await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive' }).expect(409);
+    const $ = cheerio.load(refused.text);
+    expect(text($('#status-warning p'))).toContain(`${feature.display_name} (production)`);
+    const confirmForm = $('#status-warning form');
+    expect(confirmForm.attr('action')).toBe(`${PROVIDERS}/${p.name}/status`);
+    expect(confirmForm.find('input[name="confirm"]').val()).toBe('yes');
+    const edit = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: 'https://elsewhere.example/v1', api_key: newKey('n3w1') }).expect(409);
+    const $edit = cheerio.load(edit.text);
+    expect(text($edit('#edit-warning'))).toContain(`${feature.display_name} (production)`);
+    expect($edit('#edit-provider input[name="confirm"][type="checkbox"]')).toHaveLength(1);
+    expect($edit('#edit-provider input[name="api_key"]').val()).toBe('');
+    expect(await snapshot()).toEqual(before);
+    await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive', confirm: 'yes' }).expect(303);
+    expect((await t.db('ai_providers').where({ id: p.id }).first()).status).toBe('inactive');
   });
 
   it('when the key of an active provider is removed through the form, then 422 on the key field and the key stays; deactivated first, the key can be removed', async () => {
