@@ -45,3 +45,9 @@ export function render(req: Request, res: Response, view: View, data: object = {
   const html = eta.render(fragment ?? view.page, { ...res.locals, csrfToken: token, fragment: fragment !== undefined, ...data });
   res.status(status).type('html').send(html);
 }
+
+/** A form's state when it is shown again: what was sent and what was wrong with it, by field. */
+export interface FormState {
+  values: Record<string, unknown>;
+  errors: Record<string, string>;
+}

@@ -48,4 +48,6 @@ export const tones = {
   uptime: (v: number | null): Tone => (v === null ? 'none' : v >= 99 ? 'good' : v >= 95 ? 'warn' : 'bad'),
   responseTime: (v: number | null): Tone => (v === null ? 'none' : v <= 1000 ? 'good' : v <= 2000 ? 'warn' : 'bad'),
   successRate: (v: number | null): Tone => (v === null ? 'none' : v >= 98 ? 'good' : v >= 95 ? 'warn' : 'bad'),
+  /** Provider health: the same bands as the health bar (good from 90, low under 70). */
+  health: (v: number | null): Tone => (v === null ? 'none' : v >= 90 ? 'good' : v >= 70 ? 'warn' : 'bad'),
 };

@@ -22,7 +22,8 @@ function ipv6Bytes(address: string): number[] {
 
 /**
  * The IPv4 address an address stands for: itself, or the IPv4 inside an IPv4-mapped (::ffff:a.b.c.d,
- * in any spelling), IPv4-compatible (::a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address.
+ * in any spelling), IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d) or NAT64
+ * (64:ff9b::/96 and the local-use 64:ff9b:1::/48) IPv6 address.
  */
 function ipv4Of(address: string): string | undefined {
   if (net.isIPv4(address)) return address;
@@ -31,8 +32,9 @@ function ipv4Of(address: string): string | undefined {
   const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
   const mapped = zeros(0, 10) && b[10] === 0xff && b[11] === 0xff;
   const compatible = zeros(0, 12) && !zeros(12, 16);
-  const nat64 = b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12);
-  return mapped || compatible || nat64 ? b.slice(12).join('.') : undefined;
+  const translated = zeros(0, 8) && b[8] === 0xff && b[9] === 0xff && zeros(10, 12);
+  const nat64 = b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && (zeros(4, 12) || (b[4] === 0 && b[5] === 1));
+  return mapped || compatible || translated || nat64 ? b.slice(12).join('.') : undefined;
 }
 
 /** Link-local (169.254.0.0/16, fe80::/10) or a known metadata address, IPv4-mapped forms included. */

@@ -8,7 +8,7 @@ import type { Providers } from '../providers/index.ts';
 import { type CatalogueQuery, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../services/catalogue-page.ts';
 import { createModel } from '../services/models.ts';
 import { createProvider } from '../services/providers.ts';
-import { render } from '../views.ts';
+import { type FormState, render } from '../views.ts';
 
 const PATH = '/platform/ai-management/models';
 const VIEW = {
@@ -29,17 +29,13 @@ function linker(q: CatalogueQuery) {
   };
 }
 
-interface Form {
-  values: Record<string, unknown>;
-  errors: Record<string, string>;
-}
-const emptyForm = (): Form => ({ values: {}, errors: {} });
+const emptyForm = (): FormState => ({ values: {}, errors: {} });
 
 /** Models & providers (SPEC §5): the Providers, Models and Deployments tabs, and the forms that add to them. */
 export function catalogueRoutes(db: Db, providers: Providers): Router {
   const router = Router();
 
-  async function show(req: Request, res: Response, query: unknown, forms: { provider?: Form; model?: Form } = {}, status = 200) {
+  async function show(req: Request, res: Response, query: unknown, forms: { provider?: FormState; model?: FormState } = {}, status = 200) {
     const q = parseCatalogueQuery(query);
     const now = new Date();
     const data = q.tab === 'providers' ? await providersTab(db, now) : q.tab === 'models' ? await modelsTab(db, q, now) : await deploymentsTab(db, q);

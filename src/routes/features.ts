@@ -14,7 +14,7 @@ import {
   FEATURE_TARGETS, type FeaturesQuery, featureOverview, featuresPageParts, parseFeaturesQuery, selectedFeature,
 } from '../services/features-page.ts';
 import { overviewCsv } from '../services/overview-charts.ts';
-import { render, targetId } from '../views.ts';
+import { type FormState, render, targetId } from '../views.ts';
 
 const PATH = '/platform/ai-management/features';
 
@@ -39,7 +39,7 @@ function linker(q: FeaturesQuery, feature?: string) {
 }
 
 interface Extra {
-  form?: { values: object; errors: Record<string, string> };
+  form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
 }

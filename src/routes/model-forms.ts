@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
-import { findModel, type ModelRow } from '../db/queries/catalogue.ts';
+import { findModel, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, findFeature, listFeatures } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
 import { flash } from '../flash.ts';
@@ -8,11 +8,10 @@ import { HttpError, notFound } from '../http-error.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
 import { deploy } from '../services/deployments.ts';
-import { describeAffected, updateModel } from '../services/models.ts';
-import { render } from '../views.ts';
+import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
+import { type FormState, render } from '../views.ts';
 
 const PATH = '/platform/ai-management/models';
-const EDITABLE = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
 
 /** A model's "Configure" and "Deploy" pages (admins only): plain forms, 303 on success, the reasons inline on refusal. */
 export function modelFormRoutes(db: Db, providers: Providers): Router {
@@ -24,19 +23,19 @@ export function modelFormRoutes(db: Db, providers: Providers): Router {
     return model;
   }
 
-  function showEdit(req: Request, res: Response, model: ModelRow, form: { values: Record<string, unknown>; errors: Record<string, string> }, warning?: { message: string }, status = 200) {
-    render(req, res, { page: 'pages/model-edit' }, { title: `Configure ${model.display_name}`, model, form, warning }, status);
+  function showEdit(req: Request, res: Response, model: ModelRow, form: FormState, warning?: { message: string }, status = 200) {
+    render(req, res, { page: 'pages/model-edit' }, { title: `Configure ${model.display_name}`, model, form, warning, statuses: MODEL_STATUSES }, status);
   }
 
   router.get(`${PATH}/:id/edit`, requireWrite, async (req, res) => {
     const model = await modelOf(req);
-    showEdit(req, res, model, { values: Object.fromEntries(EDITABLE.map((k) => [k, k.endsWith('_1k') ? Number(model[k]) : model[k]])), errors: {} });
+    showEdit(req, res, model, { values: Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(model[k]) : model[k]])), errors: {} });
   });
 
   router.post(`${PATH}/:id/edit`, requireWrite, async (req, res) => {
     const model = await modelOf(req);
     const body = req.body ?? {};
-    const input = Object.fromEntries([...EDITABLE, 'confirm'].map((k) => [k, body[k]]));
+    const input = Object.fromEntries([...EDITABLE_MODEL_FIELDS, 'confirm'].map((k) => [k, body[k]]));
     try {
       const { model: saved, affected } = await updateModel(db, req.principal!, model.id, input);
       flash(req, affected.length ? 'error' : 'success', affected.length

@@ -4,20 +4,15 @@ import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { flash } from '../flash.ts';
 import { HttpError, notFound } from '../http-error.ts';
-import { latencyScore } from '../metrics/scores.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
 import { providerPage } from '../services/provider-page.ts';
 import { probeProvider, updateProvider } from '../services/providers.ts';
-import { render } from '../views.ts';
+import { type FormState, render } from '../views.ts';
 
 const PATH = '/platform/ai-management/providers';
 const VIEW = { page: 'pages/provider' };
 
-interface Form {
-  values: Record<string, unknown>;
-  errors: Record<string, string>;
-}
 
 /** A provider's page: health and why, models, checks; edit, activate or deactivate, test the connection. */
 export function providerRoutes(db: Db, providers: Providers): Router {
@@ -30,11 +25,11 @@ export function providerRoutes(db: Db, providers: Providers): Router {
   }
 
   /** `warning`: a change that needs confirming (it touches what serves features), for the form that asked. */
-  async function show(req: Request, res: Response, provider: ProviderRow, form?: Form, status = 200, warning?: { message: string; form: 'status' | 'edit' }) {
+  async function show(req: Request, res: Response, provider: ProviderRow, form?: FormState, status = 200, warning?: { message: string; form: 'status' | 'edit' }) {
     const now = new Date();
     const data = await providerPage(db, provider, now);
     render(req, res, VIEW, {
-      title: `${provider.display_name} · Providers`, provider, ...data, generatedAt: now, latencyScore, warning,
+      title: `${provider.display_name} · Providers`, provider, ...data, generatedAt: now, warning,
       form: form ?? { values: { display_name: provider.display_name, base_url: provider.base_url ?? '' }, errors: {} },
     }, status);
   }

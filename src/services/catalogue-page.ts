@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { activeDeployments, findModel, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
+import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
@@ -7,12 +7,11 @@ import { HttpError } from '../http-error.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
 
-export const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
-export const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
-const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
+const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
 /** The models tab's figures cover the same day as the feature cards. */
-export const MODELS_RANGE = '24h';
-export const DEPLOYMENTS_PER_PAGE = 25;
+const MODELS_RANGE = '24h';
+const DEPLOYMENTS_PER_PAGE = 25;
 
 const blank = (v: unknown) => (v === '' ? undefined : v);
 const choice = <T extends readonly [string, ...string[]]>(values: T) =>
@@ -106,7 +105,7 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
     deployments: serving.filter((d) => d.model_id === m.id).map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
-  return { providers, cards, total: all.length };
+  return { providers, cards, total: all.length, statuses: MODEL_STATUSES };
 }
 
 /** Deployments tab: the history, newest first, a page at a time, filtered by feature, environment, status and model. */

@@ -4,13 +4,11 @@ import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
 import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
+import { displayNameField, slugField } from './form-fields.ts';
 
 export const newFeatureSchema = z.object({
-  name: z
-    .string()
-    .trim()
-    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters'),
-  display_name: z.string().trim().min(1, 'is required').max(120, 'must be at most 120 characters').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  name: slugField,
+  display_name: displayNameField,
   description: z.string().trim().max(2000, 'must be at most 2000 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).default(''),
   required_model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
 });

@@ -1,12 +1,11 @@
 import { z } from 'zod';
-import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from './catalogue-fields.ts';
+import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from './form-fields.ts';
 
-const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
 type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 // Stored as numeric(12, 6): a finer price would be rounded away silently.
@@ -42,8 +41,9 @@ const modelChangeSchema = z.object({
 
 const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid model', errors);
 
-const EDITABLE = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
-const audited = (m: Record<string, unknown>) => Object.fromEntries(EDITABLE.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
+/** What Configure may change. */
+export const EDITABLE_MODEL_FIELDS = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
+const audited = (m: Record<string, unknown>) => Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
 
 export interface AffectedAssignment {
   feature_name: string;
@@ -123,9 +123,11 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
     if (affected.length && !confirm) {
       throw new HttpError(409, `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`, { affected, confirm_required: true });
     }
+    const changes = Object.fromEntries(Object.entries(change).filter(([k, v]) => v !== undefined && String(v) !== String(k.endsWith('_1k') ? Number(current[k]) : current[k])));
+    if (!Object.keys(changes).length) return { model: found, affected: [] }; // nothing to write or to audit
     const [row] = await trx('ai_models')
       .where('id', current.id)
-      .update({ ...Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)), updated_at: trx.fn.now() })
+      .update({ ...changes, updated_at: trx.fn.now() })
       .returning('*');
     await recordAudit(trx, actor, { action: 'model.updated', entityType: 'model', entityId: current.id, before: audited(current), after: { ...audited(row), ...(affected.length && { affected }) } });
     return { model: (await findModel(trx, current.id))!, affected };

@@ -1,6 +1,7 @@
 import { listModels, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
 import { providerHealthHistory } from '../metrics/health-history.ts';
+import { healthScore, latencyScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries } from '../metrics/summaries.ts';
 
 const RECENT_CHECKS = 20;
@@ -25,8 +26,16 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
     providerHealthHistory(db, provider.id, now),
     recentChecks(db, provider.id),
   ]);
+  const summary = summaries.get(provider.id)!;
   return {
-    summary: summaries.get(provider.id)!,
+    summary,
+    // The score's terms with today's numbers, for "how the score is computed".
+    terms: summary.health_score === null ? null : {
+      success_rate: summary.success_rate!,
+      uptime: summary.uptime!,
+      latency_score: latencyScore(summary.response_time!),
+      uncapped: healthScore(summary, false)!,
+    },
     models: models.map((m) => ({ ...m, summary: modelFigures.get(m.id)! })),
     history,
     checks,

@@ -8,7 +8,7 @@ import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from './catalogue-fields.ts';
+import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from './form-fields.ts';
 import { type AffectedAssignment, describeAffected } from './models.ts';
 
 const baseUrlField = z
@@ -127,6 +127,8 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
         throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, { affected, confirm_required: true });
       }
     }
+    const unchanged = change.api_key === undefined && !movesUrl && (change.display_name ?? current.display_name) === current.display_name && (change.status ?? current.status) === current.status;
+    if (unchanged) return found; // nothing to write or to audit
     const key = change.api_key === undefined ? {} : change.api_key === null
       ? { api_key_ciphertext: null, api_key_last4: null }
       : { api_key_ciphertext: providers.sealKey(change.api_key, current.id), api_key_last4: change.api_key.slice(-4) };

@@ -206,6 +206,7 @@ describe('POST /providers', () => {
     { label: 'a slug with capitals and an underscore', body: () => validProvider({ name: 'Bad_Slug' }), field: 'name' },
     { label: 'a slug starting with a dash', body: () => validProvider({ name: '-acme' }), field: 'name' },
     { label: 'a slug with a space', body: () => validProvider({ name: 'acme ai' }), field: 'name' },
+    { label: 'a slug shaped like an id (it could never be reached by slug)', body: () => validProvider({ name: crypto.randomUUID() }), field: 'name' },
     { label: 'a slug of 64 characters', body: () => validProvider({ name: 'a'.repeat(64) }), field: 'name' },
     { label: 'a slug with a control character', body: () => validProvider({ name: 'acme\u0000' }), field: 'name' },
     { label: 'no slug', body: () => validProvider({ name: undefined }), field: 'name' },
@@ -418,6 +419,15 @@ describe('PATCH /providers/:id', () => {
     expect((await api('patch', `/providers/${idle.id}`, { status: 'inactive' })).status).toBe(200);
   });
 
+  it('when a provider or a model is saved unchanged, then 200 and nothing is written, not even an audit entry', async () => {
+    const p = await makeProvider({ status: 'inactive' });
+    const m = await makeModel(p.id);
+    const before = await snapshot();
+    expect((await api('patch', `/providers/${p.id}`, { display_name: p.display_name, base_url: p.base_url, status: 'inactive' })).status).toBe(200);
+    expect((await api('patch', `/models/${m.id}`, { display_name: m.display_name, status: m.status, input_price_per_1k: '0.001', output_price_per_1k: 0.002, context_window: 8192 })).status).toBe(200);
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('when a simulator provider is given a base URL, then 422 on base_url', async () => {
     const created = await api('post', '/providers', { name: `sim-${suffix()}`, display_name: 'Sim', kind: 'simulator' }).expect(201);
     const before = await snapshot();
@@ -574,6 +584,10 @@ describe('base URL safety (unit)', () => {
     expect(isForbiddenAddress('::ffff:a9fe:a9fe')).toBe(true);
     expect(isForbiddenAddress('[::ffff:a9fe:a9fe]')).toBe(true);
     expect(isForbiddenAddress('::ffff:a9fe:1')).toBe(true); // 169.254.0.1
+    // IPv4-translated and the local-use NAT64 prefix carry an IPv4 address too.
+    expect(isForbiddenAddress('::ffff:0:a9fe:a9fe')).toBe(true);
+    expect(isForbiddenAddress('64:ff9b:1::a9fe:a9fe')).toBe(true);
+    expect(isForbiddenAddress('64:ff9b:1::808:808')).toBe(false);
   });
 
   it('baseUrlProblem: every unsafe URL has a problem; https and http URLs of ordinary hosts have none', () => {

@@ -11,12 +11,15 @@ export interface ProviderRow {
   model_count: number;
 }
 
+/** A model's statuses (SPEC §3), in the order they are offered. */
+export const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+
 export interface ModelRow {
   id: string;
   name: string;
   display_name: string;
   model_type: 'llm' | 'vision' | 'embedding';
-  status: 'available' | 'beta' | 'deprecated' | 'offline';
+  status: (typeof MODEL_STATUSES)[number];
   input_price_per_1k: number;
   output_price_per_1k: number;
   context_window: number | null;

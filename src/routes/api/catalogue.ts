@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { activeDeployments, findProvider, listModels, listProviders, type ModelDeploymentRow, type ModelRow, type ProviderRow } from '../../db/queries/catalogue.ts';
+import { activeDeployments, findProvider, listModels, listProviders, MODEL_STATUSES, type ModelDeploymentRow, type ModelRow, type ProviderRow } from '../../db/queries/catalogue.ts';
 import type { Db } from '../../db/knex.ts';
 import { HttpError, notFound } from '../../http-error.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';
@@ -12,8 +12,8 @@ import { flagOf, timeRangeOf } from './params.ts';
 
 const BASE = '/platform/ai-management';
 const modelFilters = z.object({
-  provider: z.string().max(100).optional(),
-  status: z.enum(['available', 'beta', 'deprecated', 'offline'], { message: 'must be one of available, beta, deprecated, offline' }).optional(),
+  provider: z.string({ message: 'must be one provider slug or id' }).max(100, 'must be at most 100 characters').optional(),
+  status: z.enum(MODEL_STATUSES, { message: `must be one of ${MODEL_STATUSES.join(', ')}` }).optional(),
 });
 
 /** A model as the API shows it (the plan's shape), with where it serves and, when asked, its figures. */
@@ -75,7 +75,7 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
 
   router.get(`${BASE}/models`, requireRead, async (req, res) => {
     const filters = modelFilters.safeParse({ provider: req.query.provider || undefined, status: req.query.status || undefined });
-    if (!filters.success) throw new HttpError(400, `status ${filters.error.issues[0].message}`);
+    if (!filters.success) throw new HttpError(400, `${String(filters.error.issues[0].path[0])} ${filters.error.issues[0].message}`);
     const range = timeRangeOf(req);
     const { provider, status } = filters.data;
     const models = (await listModels(db)).filter(

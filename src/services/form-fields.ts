@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
 
-// Field rules shared by the provider and model forms and their JSON API.
+// Field rules shared by the forms and the JSON API (features, providers, models).
 
 /** A blank form field means "not given". */
 export const blankAsMissing = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -9,7 +9,9 @@ export const blankAsMissing = (v: unknown) => (typeof v === 'string' && v.trim()
 export const slugField = z
   .string({ message: 'is required' })
   .trim()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters');
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters')
+  // Pages and the API take an id or a slug: a slug shaped like an id could never be reached.
+  .refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'must not look like an id (a uuid)');
 
 export const displayNameField = z
   .string({ message: 'is required' })
