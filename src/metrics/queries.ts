@@ -123,7 +123,19 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
 
 /** Bad minutes per member over a window, each with its own error-rate threshold (%). */
 export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, number>> {
-  if (!thresholds.length) return new Map();
+  const rows = await badMinuteRows(s, scope, thresholds, w, false);
+  return new Map(thresholds.map((t) => [t.id, rows.filter((r) => r.id === t.id).reduce((n, r) => n + r.bad, 0)]));
+}
+
+/** Bad minutes per member and UTC hour of a window (hours without a bad minute are left out). */
+export async function badMinutesByHour(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<{ id: string; hour: number; bad: number }[]> {
+  return badMinuteRows(s, scope, thresholds, w, true) as Promise<{ id: string; hour: number; bad: number }[]>;
+}
+
+async function badMinuteRows(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window, byHour: boolean): Promise<{ id: string; hour?: number; bad: number }[]> {
+  if (!thresholds.length) return [];
+  // Grouped by member, or by member and hour (the hour of a minute is that of its hourly array).
+  const hourOf = (expr: string) => (byHour ? `, date_trunc('hour', ${expr}) AS hour` : '');
   const col = SCOPE_COLUMN[scope];
   const { rows } = await s.db.raw(
     `WITH th AS (SELECT id, round(threshold * 100)::bigint AS basis_points FROM jsonb_to_recordset(:thresholds::jsonb) AS x(id uuid, threshold numeric)),
@@ -151,10 +163,10 @@ export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: st
          AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
      ),
      whole AS (
-       SELECT h.scope_id, count(*) AS bad
+       SELECT h.scope_id${hourOf('h.hour')}, count(*) AS bad
        FROM hrs h JOIN th ON th.id = h.scope_id, unnest(h.requests, h.failures) AS u(r, f)
        WHERE h.whole AND h.worst_bp >= th.basis_points AND u.r > 0 AND u.f::bigint * 10000 >= th.basis_points * u.r
-       GROUP BY 1
+       GROUP BY 1${byHour ? ', 2' : ''}
      ),
      mixed AS (
        SELECT scope_id, m, sum(r) AS r, sum(f) AS f FROM (
@@ -167,14 +179,14 @@ export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: st
        ) x GROUP BY 1, 2
      ),
      mixed_bad AS (
-       SELECT x.scope_id, count(*) AS bad FROM mixed x JOIN th ON th.id = x.scope_id
-       WHERE x.r > 0 AND x.f * 10000 >= th.basis_points * x.r GROUP BY 1
+       SELECT x.scope_id${hourOf('x.m')}, count(*) AS bad FROM mixed x JOIN th ON th.id = x.scope_id
+       WHERE x.r > 0 AND x.f * 10000 >= th.basis_points * x.r GROUP BY 1${byHour ? ', 2' : ''}
      )
-     SELECT th.id, coalesce(w.bad, 0) + coalesce(mb.bad, 0) AS bad
-     FROM th LEFT JOIN whole w ON w.scope_id = th.id LEFT JOIN mixed_bad mb ON mb.scope_id = th.id`,
+     SELECT scope_id AS id${byHour ? ', extract(epoch FROM hour) * 1000 AS hour' : ''}, sum(bad) AS bad
+     FROM (SELECT * FROM whole UNION ALL SELECT * FROM mixed_bad) b GROUP BY 1${byHour ? ', 2' : ''}`,
     { ...windowBindings(w, thresholds.map((t) => t.id), s.cursor), scope, thresholds: JSON.stringify(thresholds) },
   );
-  return new Map((rows as { id: string; bad: number }[]).map((r) => [r.id, Number(r.bad)]));
+  return (rows as { id: string; hour?: number; bad: number }[]).map((r) => ({ id: String(r.id), bad: Number(r.bad), ...(byHour && { hour: Number(r.hour) }) }));
 }
 
 /**

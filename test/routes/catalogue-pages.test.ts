@@ -12,6 +12,7 @@ import { DAY, HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, type UsageE
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
 import { closedPort } from '../setup/fake-provider.ts';
 import { between, headlineOf, type Raw, rawRows, uptimeOf } from '../metrics/brute-force.ts';
+import { runRollup } from '../../src/metrics/rollup.ts';
 
 // Issue 6, the pages: the Providers, Models and Deployments tabs of /platform/ai-management/models
 // (plain URLs and htmx), a provider's page and its forms, the add-provider and add-model forms, a
@@ -687,6 +688,11 @@ describe('provider page', () => {
     // Its models with their figures.
     expect(text($(`#provider-models tr[data-model="${m.name}"] td`).eq(2))).toBe('13');
     expect($('#provider-models tbody tr')).toHaveLength(1);
+    // Folded into the rollups, the hours read the same (whole hours from the per-minute arrays).
+    const table = (page$: cheerio.CheerioAPI) => page$('#health-history tbody tr').toArray().map((tr) => text(page$(tr)));
+    await runRollup({ db: t.db });
+    const rolled = cheerio.load((await admin.get(`${PROVIDERS}/${p.name}`).expect(200)).text);
+    expect(table(rolled).slice(1)).toEqual(table($).slice(1)); // the newest (partial) hour moves on with the clock
   });
 
   it('when a connection test failed less than 15 minutes ago, then the formula says the score is capped at 50', async () => {
