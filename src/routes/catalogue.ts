@@ -8,7 +8,7 @@ import type { Providers } from '../providers/index.ts';
 import { type CatalogueQuery, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../services/catalogue-page.ts';
 import { createModel } from '../services/models.ts';
 import { createProvider } from '../services/providers.ts';
-import { type FormState, render } from '../views.ts';
+import { type FormState, render, targetId } from '../views.ts';
 
 const PATH = '/platform/ai-management/models';
 const VIEW = {
@@ -40,7 +40,7 @@ export function catalogueRoutes(db: Db, providers: Providers): Router {
     const now = new Date();
     const data = q.tab === 'providers' ? await providersTab(db, now) : q.tab === 'models' ? await modelsTab(db, q, now) : await deploymentsTab(db, q);
     render(req, res, VIEW, {
-      title: 'Models & Providers', q, link: linker(q), generatedAt: now, ...data,
+      title: 'Models & Providers', q, link: linker(q), generatedAt: now, ...data, part: req.htmx.request ? targetId(req) : undefined,
       providerForm: forms.provider ?? emptyForm(), modelForm: forms.model ?? emptyForm(),
     }, status);
   }

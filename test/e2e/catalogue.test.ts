@@ -134,6 +134,9 @@ describe('the catalogue with JavaScript', () => {
     await page.fill('form.filters input[name="q"]', 'no-such-model');
     await page.waitForSelector('#model-results p.empty');
     expect((await page.textContent('#model-results p.empty'))?.trim()).toMatch(/^No model matches these filters\./);
+    // The count, outside the results (a live region), followed through the out-of-band swap.
+    expect((await page.textContent('#model-count'))?.trim()).toMatch(/^0 of \d+ models matching “no-such-model”/);
+    expect(await page.locator('#model-count').count()).toBe(1);
     expect(await marker(page)).toBe(1);
 
     // Back to the Providers tab through htmx, then Manage opens the provider's page.

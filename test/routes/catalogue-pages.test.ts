@@ -155,10 +155,12 @@ async function page(path: string, agent = admin) {
 }
 
 /** An htmx fragment: no shell, a single root element with that id. */
-function fragment(html: string, id: string) {
+/** A fragment for `id`, with the out-of-band elements `oob` after it (each marked hx-swap-oob). */
+function fragment(html: string, id: string, oob: string[] = []) {
   expect(html).not.toMatch(/<html|<header class="top"|aria-label="Main"/);
   const $ = cheerio.load(html, null, false);
-  expect($.root().children().toArray().map((e) => $(e).attr('id'))).toEqual([id]);
+  expect($.root().children().toArray().map((e) => $(e).attr('id'))).toEqual([id, ...oob]);
+  for (const o of oob) expect($(`#${o}`).attr('hx-swap-oob')).toBe('true');
   return $;
 }
 
@@ -333,7 +335,7 @@ describe('Models tab', () => {
     expect($('#catalogue-tab nav.tabs a[aria-current="page"]').text()).toBe('Models');
     const all: Row[] = await t.db('ai_models').select('*');
     expect($('#model-cards li.model-card')).toHaveLength(all.length);
-    expect(text($('#model-results > p[role="status"]'))).toBe(`${all.length} of ${all.length} models · figures over the last 24 hours, all features`);
+    expect(text($('#model-count[role="status"]'))).toBe(`${all.length} of ${all.length} models · figures over the last 24 hours, all features`);
     for (const m of Object.values(fx.models)) {
       const b = await brute('model_id', m.id, now);
       expect(modelFacts($, m.name), m.name).toEqual({
@@ -372,7 +374,7 @@ describe('Models tab', () => {
     const $ = await page(url({ tab: 'models', q }));
     expect(cardOrder($).sort()).toEqual(expected);
     expect($('form.filters input[name="q"]').val()).toBe(q.trim());
-    expect(text($('#model-results > p[role="status"]'))).toContain(`matching “${q.trim()}”`);
+    expect(text($('#model-count[role="status"]'))).toContain(`matching “${q.trim()}”`);
   });
 
   it('when filtered by provider, by status and by both with a search, then exactly the matching models, whatever the order of the checks', async () => {
@@ -451,7 +453,7 @@ describe('Models tab', () => {
     expect(text($('#model-results p.empty'))).toBe('No model matches these filters. Show all models');
     expect($('#model-results p.empty a').attr('href')).toBe(`${CATALOGUE}?tab=models`);
     const total = Number((await t.db('ai_models').count({ n: '*' }).first())!.n);
-    expect(text($('#model-results > p[role="status"]'))).toBe(`0 of ${total} models matching “no-such-model-anywhere” · figures over the last 24 hours, all features`);
+    expect(text($('#model-count[role="status"]'))).toBe(`0 of ${total} models matching “no-such-model-anywhere” · figures over the last 24 hours, all features`);
   });
 
   it('when htmx asks for #model-results (search, filter, sort), then only that fragment comes back, the same cards as the plain URL, varying by HX-Request and HX-Target', async () => {
@@ -462,9 +464,9 @@ describe('Models tab', () => {
         const res = await admin.get(url(params)).set({ 'HX-Request': 'true', 'HX-Target': target }).expect(200);
         expect(res.headers.vary).toMatch(/HX-Request/);
         expect(res.headers.vary).toMatch(/HX-Target/);
-        const $ = fragment(res.text, 'model-results');
+        const $ = fragment(res.text, 'model-results', ['model-count']);
         expect(cardOrder($)).toEqual(cardOrder(plain));
-        expect(text($('#model-results > p[role="status"]'))).toBe(text(plain('#model-results > p[role="status"]')));
+        expect(text($('#model-count[role="status"]'))).toBe(text(plain('#model-count[role="status"]')));
         // The filter form is not part of the fragment: what the user types is not replaced.
         expect($('input[name="q"]')).toHaveLength(0);
       }
@@ -560,7 +562,7 @@ describe('Deployments tab', () => {
     const pages = Math.ceil(all.length / 25);
     const $1 = await page(url({ tab: 'deployments' }));
     expect(listed($1)).toEqual(all.slice(0, 25));
-    expect(text($1('#deployment-results > p[role="status"]'))).toBe(`${all.length} deployments · page 1 of ${pages}`);
+    expect(text($1('#deployment-count[role="status"]'))).toBe(`${all.length} deployments · page 1 of ${pages}`);
     expect($1('nav.pager a[rel="next"]').attr('href')).toBe(`${CATALOGUE}?tab=deployments&page=2`);
     expect($1('nav.pager a[rel="prev"]')).toHaveLength(0);
     const $2 = await page(`${CATALOGUE}?tab=deployments&page=2`);
@@ -571,7 +573,7 @@ describe('Deployments tab', () => {
     expect($far('nav.pager a[rel="next"]')).toHaveLength(0);
     expect(text($far('#deployment-results p.empty'))).toBe(`Page ${pages + 3} is past the last page. Go to the first page`);
     expect($far('#deployment-results p.empty a').attr('href')).toBe(`${CATALOGUE}?tab=deployments`);
-    expect(text($far('#deployment-results > p[role="status"]'))).toBe(`${all.length} deployments`);
+    expect(text($far('#deployment-count[role="status"]'))).toBe(`${all.length} deployments`);
   });
 
   it('when filtered by feature, environment and status (alone and together), then exactly the matching deployments, and the pager keeps the filters', async () => {
@@ -606,7 +608,7 @@ describe('Deployments tab', () => {
     const plain = await page(url(params));
     const res = await admin.get(url(params)).set({ 'HX-Request': 'true', 'HX-Target': 'div#deployment-results' }).expect(200);
     expect(res.headers.vary).toMatch(/HX-Target/);
-    const $ = fragment(res.text, 'deployment-results');
+    const $ = fragment(res.text, 'deployment-results', ['deployment-count']);
     expect(listed($)).toEqual(listed(plain));
     expect(listed($).length).toBeGreaterThan(0);
   });
