@@ -155,17 +155,18 @@ async function badMinuteRows(s: Snapshot, scope: Scope, thresholds: { id: string
        FROM raw GROUP BY 1, 2
      ),
      hrs AS (
-       SELECT c.scope_id, c.hour, c.requests, c.failures, c.worst_bp,
+       SELECT c.scope_id, c.hour, c.requests, c.failures, c.worst_bp, c.minute_bps,
               c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
               AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
        FROM usage_minute_counts c
        WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[])
          AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
      ),
+     -- Whole hours: minutes at or over the threshold, by binary search in the sorted minute rates.
      whole AS (
-       SELECT h.scope_id${hourOf('h.hour')}, count(*) AS bad
-       FROM hrs h JOIN th ON th.id = h.scope_id, unnest(h.requests, h.failures) AS u(r, f)
-       WHERE h.whole AND h.worst_bp >= th.basis_points AND u.r > 0 AND u.f::bigint * 10000 >= th.basis_points * u.r
+       SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((th.basis_points - 1)::integer, h.minute_bps)) AS bad
+       FROM hrs h JOIN th ON th.id = h.scope_id
+       WHERE h.whole AND h.worst_bp >= th.basis_points
        GROUP BY 1${byHour ? ', 2' : ''}
      ),
      mixed AS (

@@ -62,8 +62,8 @@ per_minute AS MATERIALIZED (
 ),
 hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
 to_counts AS (
-  INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp)
-  SELECT scope, scope_id, hour, requests, failures, worst_minute_bp(requests, failures) FROM (
+  INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp, minute_bps)
+  SELECT scope, scope_id, hour, requests, failures, worst_minute_bp(requests, failures), minute_error_bps(requests, failures) FROM (
     SELECT h.scope, h.scope_id, h.hour,
            array_agg(coalesce(m.r, 0)::int ORDER BY g.i) AS requests, array_agg(coalesce(m.f, 0)::int ORDER BY g.i) AS failures
     FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
@@ -73,7 +73,8 @@ to_counts AS (
   ) a
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
     SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures),
-        worst_bp = worst_minute_bp(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures))
+        worst_bp = worst_minute_bp(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures)),
+        minute_bps = minute_error_bps(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures))
 ),
 -- The hour each user was last seen in: it changes at most once an hour per user, so a tick
 -- rewrites only users new to this hour (unique-user counts read the partial first hour raw).
