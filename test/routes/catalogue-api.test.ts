@@ -9,7 +9,7 @@ import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
 import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
-import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { closedPort, fakeProvider } from '../setup/fake-provider.ts';
 
 // Issue 6: the providers and models of the catalogue through the JSON API (SPEC §3, §4, §6, §7).
@@ -60,16 +60,7 @@ const api = (method: 'post' | 'patch' | 'get', path: string, body?: unknown, tok
   return body === undefined ? r : r.send(body as object);
 };
 
-/** Everything a refusal must leave alone: whole tables of this file's own database. */
-async function snapshot() {
-  return {
-    providers: await t.db('ai_providers').orderBy('id').select('*'),
-    models: await t.db('ai_models').orderBy('id').select('*'),
-    audit: Number((await t.db('audit_log').count({ n: '*' }).first())!.n),
-    health: Number((await t.db('health_checks').count({ n: '*' }).first())!.n),
-    assignments: await t.db('feature_model_assignments').orderBy('id').select('*'),
-  };
-}
+const snapshot = () => catalogueSnapshot(t.db);
 
 async function expectInvalid(res: request.Response, field: string) {
   expect(res.status, JSON.stringify(res.body)).toBe(422);

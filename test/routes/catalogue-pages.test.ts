@@ -9,7 +9,7 @@ import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
 import { DAY, HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
-import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { closedPort } from '../setup/fake-provider.ts';
 import { between, headlineOf, type Raw, rawRows, uptimeOf } from '../metrics/brute-force.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
@@ -222,17 +222,7 @@ async function brute(column: 'provider_id' | 'model_id', id: string, now: number
   };
 }
 
-/** Everything a refusal must leave alone. */
-async function snapshot() {
-  return {
-    providers: await t.db('ai_providers').orderBy('id').select('*'),
-    models: await t.db('ai_models').orderBy('id').select('*'),
-    audit: Number((await t.db('audit_log').count({ n: '*' }).first())!.n),
-    health: Number((await t.db('health_checks').count({ n: '*' }).first())!.n),
-    assignments: await t.db('feature_model_assignments').orderBy('id').select('*'),
-    deployments: Number((await t.db('deployments').count({ n: '*' }).first())!.n),
-  };
-}
+const snapshot = () => catalogueSnapshot(t.db);
 
 const postForm = (path: string, body: Row, agent = admin, csrf: string | null = adminCsrf) =>
   agent.post(path).type('form').send({ ...(csrf !== null && { _csrf: csrf }), ...body });

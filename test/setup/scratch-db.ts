@@ -45,3 +45,16 @@ export async function ownSeededDatabase(label: string): Promise<{ url: string; d
     },
   };
 }
+
+/** Everything a refused catalogue change must leave alone, over whole tables of a database of a file's own. */
+export async function catalogueSnapshot(db: Db) {
+  const count = async (table: string) => Number((await db(table).count({ n: '*' }).first())!.n);
+  return {
+    providers: await db('ai_providers').orderBy('id').select('*'),
+    models: await db('ai_models').orderBy('id').select('*'),
+    audit: await count('audit_log'),
+    health: await count('health_checks'),
+    assignments: await db('feature_model_assignments').orderBy('id').select('*'),
+    deployments: await count('deployments'),
+  };
+}
