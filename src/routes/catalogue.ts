@@ -5,7 +5,7 @@ import { flash } from '../flash.ts';
 import { HttpError } from '../http-error.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
-import { type CatalogueQuery, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../services/catalogue-page.ts';
+import { type CatalogueQuery, catalogueCsv, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../services/catalogue-page.ts';
 import { createModel } from '../services/models.ts';
 import { createProvider } from '../services/providers.ts';
 import { type FormState, render, targetId } from '../views.ts';
@@ -22,6 +22,7 @@ function linker(q: CatalogueQuery) {
   return (change: Partial<Record<keyof CatalogueQuery, string | number | undefined>> = {}) => {
     const next: Record<string, unknown> = { ...q, ...change };
     if (next.page === 1) delete next.page;
+    if (next.format === 'html') delete next.format;
     if (next.tab === 'providers') next.tab = undefined;
     const params = new URLSearchParams(Object.entries(next).filter((e): e is [string, string | number] => e[1] !== undefined && e[1] !== '').map(([k, v]) => [k, String(v)]));
     const query = params.toString();
@@ -39,6 +40,7 @@ export function catalogueRoutes(db: Db, providers: Providers): Router {
     const q = parseCatalogueQuery(query);
     const now = new Date();
     const data = q.tab === 'providers' ? await providersTab(db, now) : q.tab === 'models' ? await modelsTab(db, q, now) : await deploymentsTab(db, q);
+    if (q.format === 'csv') return void res.type('text/csv').attachment(`${q.tab}.csv`).send(catalogueCsv(q.tab, data));
     render(req, res, VIEW, {
       title: 'Models & Providers', q, link: linker(q), generatedAt: now, ...data, part: req.htmx.request ? targetId(req) : undefined,
       providerForm: forms.provider ?? emptyForm(), modelForm: forms.model ?? emptyForm(),

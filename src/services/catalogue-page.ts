@@ -4,6 +4,7 @@ import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http-error.ts';
+import { toCsv } from './charts.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
 
@@ -27,6 +28,7 @@ const catalogueQuerySchema = z.object({
   model: z.preprocess(blank, z.uuid({ message: 'must be the id of a model' }).optional()),
   environment: choice(ENVIRONMENTS as [string, ...string[]]),
   page: z.preprocess(blank, z.coerce.number({ message: 'must be a page number' }).int('must be a page number').min(1, 'must be 1 or more').max(100_000, 'is too far').default(1)),
+  format: z.preprocess(blank, z.enum(['html', 'csv'], { message: 'must be html or csv' }).default('html')),
 });
 
 export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
@@ -108,13 +110,43 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
   return { providers, cards, total: all.length, statuses: MODEL_STATUSES };
 }
 
-/** Deployments tab: the history, newest first, a page at a time, filtered by feature, environment, status and model. */
+/** A CSV download holds the whole filtered history, up to this many rows. */
+const CSV_DEPLOYMENTS = 10_000;
+
+/** Deployments tab: the history, newest first, a page at a time (or all of it for CSV), filtered by feature, environment, status and model. */
 export async function deploymentsTab(db: Db, q: CatalogueQuery) {
   const filter = { feature: q.feature, environment: q.environment, status: q.status, model: q.model };
   const [features, page, model] = await Promise.all([
     listFeatures(db),
-    deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),
+    q.format === 'csv' ? deploymentsPage(db, CSV_DEPLOYMENTS, 0, filter) : deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),
     q.model ? findModel(db, q.model) : undefined,
   ]);
   return { features, model, deployments: page.rows, total: page.total, pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)), statuses: DEPLOYMENT_STATUSES };
+}
+
+type TabData = Awaited<ReturnType<typeof providersTab>> | Awaited<ReturnType<typeof modelsTab>> | Awaited<ReturnType<typeof deploymentsTab>>;
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** The tab's data as CSV (SPEC §5: every table answers format=csv): what the tab shows, one row per item. */
+export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string {
+  if (tab === 'providers') {
+    const { cards } = data as Awaited<ReturnType<typeof providersTab>>;
+    return toCsv([
+      ['name', 'display_name', 'kind', 'status', 'models', 'serving_models', 'monthly_spend_usd', 'health_score', 'uptime_pct_24h', 'response_time_ms_24h', 'success_rate_pct_24h', 'requests_24h'],
+      ...cards.map((c) => [c.name, c.display_name, c.kind, c.status, c.model_count, c.serving_models, c.summary.monthly_spend, c.summary.health_score, c.summary.uptime, c.summary.response_time, c.summary.success_rate, c.summary.total_requests]),
+    ]);
+  }
+  if (tab === 'models') {
+    const { cards } = data as Awaited<ReturnType<typeof modelsTab>>;
+    return toCsv([
+      ['id', 'name', 'display_name', 'provider', 'model_type', 'status', 'input_price_per_1k', 'output_price_per_1k', 'requests_24h', 'success_rate_pct_24h', 'response_time_ms_24h', 'total_cost_usd_24h', 'serving'],
+      ...cards.map((m) => [m.id, m.name, m.display_name, m.provider_name, m.model_type, m.status, Number(m.input_price_per_1k), Number(m.output_price_per_1k),
+        m.summary.total_requests, m.summary.success_rate, m.summary.response_time, m.summary.total_cost, m.deployments.map((d) => `${d.feature_name}:${d.environment}`).join(' ')]),
+    ]);
+  }
+  const { deployments } = data as Awaited<ReturnType<typeof deploymentsTab>>;
+  return toCsv([
+    ['id', 'started_at', 'finished_at', 'feature', 'environment', 'model', 'kind', 'status', 'requested_by', 'error'],
+    ...deployments.map((d) => [d.id, iso(d.started_at), iso(d.finished_at), d.feature_name, d.environment, d.model_display_name, d.kind, d.status, d.requested_by, d.error]),
+  ]);
 }
