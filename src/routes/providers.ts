@@ -6,9 +6,7 @@ import { flash } from '../flash.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
-import { providerHealthHistory } from '../metrics/health-history.ts';
-import { toCsv } from '../services/charts.ts';
-import { providerPage } from '../services/provider-page.ts';
+import { providerHealthCsv, providerPage } from '../services/provider-page.ts';
 import { probeProvider, updateProvider } from '../services/providers.ts';
 import { type FormState, render } from '../views.ts';
 
@@ -41,12 +39,7 @@ export function providerRoutes(db: Db, providers: Providers): Router {
     const format = req.query.format;
     if (format !== undefined && format !== 'html' && format !== 'csv') throw new HttpError(400, 'format must be html or csv');
     if (format !== 'csv') return show(req, res, provider);
-    // The hour-by-hour health inputs, the page's main table.
-    const history = await providerHealthHistory(db, provider.id, new Date());
-    res.type('text/csv').attachment(`${provider.name}-health-24h.csv`).send(toCsv([
-      ['hour_start_utc', 'requests', 'success_rate_pct', 'uptime_pct', 'response_time_ms', 'latency_score', 'health_score'],
-      ...history.map((h) => [h.from.toISOString(), h.requests, h.success_rate, h.uptime, h.response_time, h.latency_score, h.health_score]),
-    ]));
+    res.type('text/csv').attachment(`${provider.name}-health-24h.csv`).send(await providerHealthCsv(db, provider, new Date()));
   });
 
   // Edits and status changes share the rules of the API; a refusal is shown in the edit form (422).

@@ -27,7 +27,7 @@ export interface Chart {
   json: string;
 }
 
-export type Series = { name: string; values: (number | null)[] };
+type Series = { name: string; values: (number | null)[] };
 
 /** One bucket of a chart series (a feature's or a model's). */
 export interface Point {

@@ -56,7 +56,7 @@ export interface AffectedAssignment {
  * offline ones nowhere. The assignments stay (the product keeps calling the model until someone
  * changes it), so the admin is told which features to move.
  */
-export async function affectedBy(db: Db, modelId: string, status: ModelStatus): Promise<AffectedAssignment[]> {
+async function affectedBy(db: Db, modelId: string, status: ModelStatus): Promise<AffectedAssignment[]> {
   if (status !== 'deprecated' && status !== 'offline') return [];
   const q = db('feature_model_assignments as a')
     .join('ai_features as f', 'f.id', 'a.feature_id')

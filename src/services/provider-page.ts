@@ -3,6 +3,7 @@ import type { Db } from '../db/knex.ts';
 import { providerHealthHistory } from '../metrics/health-history.ts';
 import { healthScore, latencyScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries } from '../metrics/summaries.ts';
+import { toCsv } from './charts.ts';
 
 const RECENT_CHECKS = 20;
 
@@ -40,4 +41,13 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
     history,
     checks,
   };
+}
+
+/** The page's main table, the hour-by-hour health inputs, as CSV. */
+export async function providerHealthCsv(db: Db, provider: ProviderRow, now: Date): Promise<string> {
+  const history = await providerHealthHistory(db, provider.id, now);
+  return toCsv([
+    ['hour_start_utc', 'requests', 'success_rate_pct', 'uptime_pct', 'response_time_ms', 'latency_score', 'health_score'],
+    ...history.map((h) => [h.from.toISOString(), h.requests, h.success_rate, h.uptime, h.response_time, h.latency_score, h.health_score]),
+  ]);
 }
