@@ -14,7 +14,7 @@ import { csrfProtection } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
-import { createPassport } from './passport.ts';
+import { createPassport } from './auth/passport.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';

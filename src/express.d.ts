@@ -1,4 +1,4 @@
-import type { Principal, SessionUser } from './types.ts';
+import type { Principal, SessionUser } from './auth/principal.ts';
 
 declare global {
   namespace Express {

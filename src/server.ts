@@ -7,7 +7,8 @@ import { openDatabase } from './db/open.ts';
 import { createLogger } from './logger.ts';
 import { startJobs } from './jobs/index.ts';
 import { runRollup } from './metrics/rollup.ts';
-import { ensureDemoAdmin, prepareDatabase } from './prepare.ts';
+import { ensureDemoAdmin } from './db/demo-admin.ts';
+import { prepareDatabase } from './db/prepare.ts';
 import { countUsers } from './services/users.ts';
 
 const SHUTDOWN_GRACE_MS = 20_000;

@@ -3,7 +3,7 @@ import { ConfigError, loadSettings, type Settings } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { migrateLatest } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError } from '../http/errors.ts';
 
 export class UsageError extends Error {}
 

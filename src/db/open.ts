@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { loadOrCreateLocalInstance, type LocalInstance, writeLocalInstance } from '../local-instance.ts';
+import { loadOrCreateLocalInstance, type LocalInstance, writeLocalInstance } from './local-instance.ts';
 import { type EmbeddedCluster, isAlive, openEmbeddedCluster } from './embedded.ts';
 import { createDb, type Db } from './knex.ts';
 

@@ -1,14 +1,11 @@
 import type { RequestHandler } from 'express';
 import type { Db } from '../db/knex.ts';
-import { forbidden } from '../http-error.ts';
+import { forbidden } from '../http/errors.ts';
 import { authenticateToken } from '../services/api-keys.ts';
-import type { Principal } from '../types.ts';
+import { canRead, canWrite } from '../auth/principal.ts';
 
 export const isApi = (url: string) => url.startsWith('/api/');
 
-export const canRead = (p: Principal) => p.kind === 'user' || p.scope !== 'ingest';
-export const canWrite = (p: Principal) => (p.kind === 'user' ? p.role === 'admin' : p.scope === 'admin');
-export const canIngest = (p: Principal) => p.kind === 'token' && p.scope !== 'read';
 
 /**
  * Works out who is asking: a bearer token (only on /api) or the signed-in user of the session.

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { HttpError, notFound } from '../http-error.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
 import { isApi } from './auth.ts';
 
@@ -50,5 +50,5 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
   // htmx swaps error responses too: show them in the page's error area instead of in place of the
   // part that asked (which would take the tabs or the form with it).
   if (req.htmx?.request) res.set({ 'HX-Retarget': '#errors', 'HX-Reswap': 'innerHTML' });
-  render(req, res, { page: 'pages/error', partial: 'partials/error' }, { title: status === 404 ? 'Not found' : 'Error', status, message }, status);
+  render(req, res, { page: 'pages/error', partial: 'partials/shared/error' }, { title: status === 404 ? 'Not found' : 'Error', status, message }, status);
 };

@@ -1,4 +1,4 @@
-import { decryptSecret, encryptSecret } from '../services/secrets.ts';
+import { decryptSecret, encryptSecret } from './secrets.ts';
 import type { ProviderAdapter } from './adapter.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { type Simulator, startSimulator } from './simulator.ts';

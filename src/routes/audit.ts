@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { auditEntityTypes, auditEntries } from '../db/queries/history.ts';
+import { auditEntityTypes, auditEntries } from '../db/queries/audit.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
-import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
+import { HttpError } from '../http/errors.ts';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { render } from '../views.ts';
 
 const PATH = '/platform/ai-management/audit';

@@ -3,8 +3,8 @@ import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { safeNext } from '../middleware/auth.ts';
 import { csrfProtection } from '../middleware/csrf.ts';
-import type { PassportInstance } from '../passport.ts';
-import type { SessionUser } from '../types.ts';
+import type { PassportInstance } from '../auth/passport.ts';
+import type { SessionUser } from '../auth/principal.ts';
 import { render } from '../views.ts';
 
 const LOGIN = { page: 'pages/login' };

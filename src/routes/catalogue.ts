@@ -1,11 +1,11 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
-import { flash } from '../flash.ts';
-import { HttpError } from '../http-error.ts';
+import { flash } from '../http/flash.ts';
+import { HttpError } from '../http/errors.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
-import { type CatalogueQuery, catalogueCsv, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../services/catalogue-page.ts';
+import { type CatalogueQuery, catalogueCsv, deploymentsTab, modelsTab, parseCatalogueQuery, providersTab } from '../pages/catalogue.ts';
 import { createModel } from '../services/models.ts';
 import { createProvider } from '../services/providers.ts';
 import { type FormState, render, targetId } from '../views.ts';

@@ -1,11 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { findDeployment } from '../db/queries/history.ts';
+import { findDeployment } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
-import { notFound } from '../http-error.ts';
+import { notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
 
-const VIEW = { page: 'pages/deployment', partial: 'partials/deployment-status' };
+const VIEW = { page: 'pages/deployment', partial: 'partials/deployments/deployment-status' };
 
 /** A deployment's page: its checks, step by step; it refreshes itself while the deployment runs. */
 export function deploymentRoutes(db: Db): Router {

@@ -1,19 +1,19 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
-import { flash } from '../flash.ts';
+import { flash } from '../http/flash.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { z } from 'zod';
 import { activeAssignments, ENVIRONMENTS, type Environment, type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
-import { HttpError, notFound } from '../http-error.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import type { Providers } from '../providers/index.ts';
 import { deploy, type DeploymentKind } from '../services/deployments.ts';
 import { createFeature } from '../services/features.ts';
-import { NEXT_ENVIRONMENT } from '../services/models-tab.ts';
+import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import {
   FEATURE_TARGETS, type FeaturesQuery, featureOverview, featuresPageParts, parseFeaturesQuery, selectedFeature,
-} from '../services/features-page.ts';
-import { overviewCsv } from '../services/overview-charts.ts';
+} from '../pages/features.ts';
+import { overviewCsv } from '../pages/feature-charts.ts';
 import { type FormState, render, targetId } from '../views.ts';
 
 const PATH = '/platform/ai-management/features';

@@ -2,10 +2,10 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { findModel } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
-import { notFound } from '../http-error.ts';
+import { notFound } from '../http/errors.ts';
 import type { RangeName } from '../metrics/ranges.ts';
-import { compareCsv, modelCsv } from '../services/model-charts.ts';
-import { compareView, MODELS_PATH, type ModelQuery, modelPage, parseModelQuery } from '../services/model-page.ts';
+import { compareCsv, modelCsv } from '../pages/model-charts.ts';
+import { compareView, MODELS_PATH, type ModelQuery, modelPage, parseModelQuery } from '../pages/model.ts';
 import { fragmentOf, render } from '../views.ts';
 
 const MODEL_VIEW = { page: 'pages/model', partial: 'partials/models/model-performance' };

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
-import { globalOverview } from '../services/overview-page.ts';
+import { globalOverview } from '../pages/overview.ts';
 import { render } from '../views.ts';
 
 const VIEW = { page: 'pages/overview', partial: 'partials/overview/overview-body' };

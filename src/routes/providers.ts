@@ -2,11 +2,11 @@ import type { Request, Response } from 'express';
 import { Router } from 'express';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
-import { flash } from '../flash.ts';
-import { HttpError, notFound } from '../http-error.ts';
+import { flash } from '../http/flash.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import type { Providers } from '../providers/index.ts';
-import { providerHealthCsv, providerPage } from '../services/provider-page.ts';
+import { providerHealthCsv, providerPage } from '../pages/provider.ts';
 import { probeProvider, updateProvider } from '../services/providers.ts';
 import { type FormState, render } from '../views.ts';
 

@@ -1,5 +1,5 @@
 import express, { Router } from 'express';
-import { notFound } from '../http-error.ts';
+import { notFound } from '../http/errors.ts';
 import { packageFile as fromPackage, publicDir } from '../paths.ts';
 
 // Pinned by package-lock.json and served from node_modules: never from a CDN.

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
-import type { Principal, TokenScope } from '../types.ts';
-import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
+import { HttpError } from '../http/errors.ts';
+import type { Principal, TokenScope } from '../auth/principal.ts';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newApiKeySchema = z.object({

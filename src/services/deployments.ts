@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError } from '../http/errors.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
-import { fieldErrors } from '../validation.ts';
+import { fieldErrors } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const deployRequestSchema = z.object({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
-import { CONTROL_MESSAGE, withoutControlCharacters } from '../validation.ts';
+import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 
 export const MAX_EVENTS = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

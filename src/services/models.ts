@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError, notFound } from '../http-error.ts';
-import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../validation.ts';
+import { HttpError, notFound } from '../http/errors.ts';
+import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from './form-fields.ts';
+import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from '../http/validation.ts';
 
 type ModelStatus = (typeof MODEL_STATUSES)[number];
 

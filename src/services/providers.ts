@@ -2,13 +2,13 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError, notFound } from '../http-error.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import type { CallResult } from '../providers/adapter.ts';
 import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
-import { fieldErrors } from '../validation.ts';
+import { fieldErrors } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from './form-fields.ts';
+import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import { type AffectedAssignment, describeAffected } from './models.ts';
 
 const baseUrlField = z

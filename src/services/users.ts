@@ -1,8 +1,8 @@
 import argon2 from 'argon2';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
-import type { Role, SessionUser } from '../types.ts';
+import { HttpError } from '../http/errors.ts';
+import type { Role, SessionUser } from '../auth/principal.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newUserSchema = z.object({

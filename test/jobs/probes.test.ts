@@ -8,7 +8,7 @@ import { ensureUsagePartitions } from '../../src/db/partitions.ts';
 import { run, schedule } from '../../src/jobs/probes.ts';
 import { providerSummaries } from '../../src/metrics/summaries.ts';
 import { createProviders, type Providers } from '../../src/providers/index.ts';
-import { encryptSecret } from '../../src/services/secrets.ts';
+import { encryptSecret } from '../../src/providers/secrets.ts';
 import { seedReference } from '../../seeds/reference.ts';
 import { databaseUrl, testConfig } from '../setup/app.ts';
 import { suffix } from '../setup/factories.ts';

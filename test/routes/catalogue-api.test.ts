@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
-import { decryptSecret, encryptSecret } from '../../src/services/secrets.ts';
+import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';

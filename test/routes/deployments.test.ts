@@ -6,7 +6,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
-import { decryptSecret, encryptSecret } from '../../src/services/secrets.ts';
+import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';

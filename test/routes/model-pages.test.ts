@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormat } from '../../src/format.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { modelMetrics } from '../../src/services/model-metrics.ts';
+import { modelMetrics } from '../../src/metrics/model-metrics.ts';
 import { between, BUCKET_MS, differences, headlineOf, percentileCont, type Range, RANGE_MS, RANGES, type Raw, rawRows } from '../metrics/brute-force.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormat } from '../../src/format.ts';
 import type { Providers } from '../../src/providers/index.ts';
 import type { Simulator } from '../../src/providers/simulator.ts';
-import { encryptSecret } from '../../src/services/secrets.ts';
+import { encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';

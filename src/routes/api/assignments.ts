@@ -2,14 +2,14 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { findSimulatorModel } from '../../db/queries/catalogue.ts';
 import { assignmentHistory, ENVIRONMENTS, findFeature } from '../../db/queries/features.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/history.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/deployments.ts';
 import type { Db } from '../../db/knex.ts';
-import { HttpError, notFound } from '../../http-error.ts';
+import { HttpError, notFound } from '../../http/errors.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import type { Providers } from '../../providers/index.ts';
 import { recordAudit } from '../../services/audit.ts';
 import { deploy } from '../../services/deployments.ts';
-import { fieldErrors } from '../../validation.ts';
+import { fieldErrors } from '../../http/validation.ts';
 
 const BASE = '/platform/ai-management';
 

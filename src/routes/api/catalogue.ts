@@ -2,13 +2,13 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { activeDeployments, findProvider, listModels, listProviders, MODEL_STATUSES, type ModelDeploymentRow, type ModelRow, type ProviderRow } from '../../db/queries/catalogue.ts';
 import type { Db } from '../../db/knex.ts';
-import { HttpError, notFound } from '../../http-error.ts';
+import { HttpError, notFound } from '../../http/errors.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import type { Providers } from '../../providers/index.ts';
 import { createModel, updateModel } from '../../services/models.ts';
 import { createProvider, probeProvider, updateProvider } from '../../services/providers.ts';
-import { flagOf, timeRangeOf } from './params.ts';
+import { flagOf, timeRangeOf } from '../../http/query.ts';
 
 const BASE = '/platform/ai-management';
 const modelFilters = z.object({

@@ -1,12 +1,12 @@
 import { Router } from 'express';
 import { type ActiveAssignmentRow, activeAssignments, type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
 import type { Db } from '../../db/knex.ts';
-import { notFound } from '../../http-error.ts';
+import { notFound } from '../../http/errors.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { createFeature } from '../../services/features.ts';
-import { flagOf, timeRangeOf } from './params.ts';
+import { flagOf, timeRangeOf } from '../../http/query.ts';
 
 const BASE = '/platform/ai-management/features';
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
 import type { Db } from '../../db/knex.ts';
-import { HttpError, notFound } from '../../http-error.ts';
+import { HttpError, notFound } from '../../http/errors.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
 
 /** GET /api/v1/features/:name/config?environment= (SPEC §7): how a choice made here takes effect in the product. */

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
-import { deploymentsPage } from '../db/queries/history.ts';
+import { deploymentsPage } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
+import { HttpError } from '../http/errors.ts';
 import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
-import { type ModelMetrics, modelMetrics } from './model-metrics.ts';
+import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 
 export const MODELS_PATH = '/platform/ai-management/models';
 const COMPARE_MIN = 2;

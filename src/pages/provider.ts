@@ -3,7 +3,7 @@ import type { Db } from '../db/knex.ts';
 import { providerHealthHistory } from '../metrics/health-history.ts';
 import { healthScore, latencyScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries } from '../metrics/summaries.ts';
-import { toCsv } from './charts.ts';
+import { toCsv } from './csv.ts';
 
 const RECENT_CHECKS = 20;
 

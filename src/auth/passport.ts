@@ -1,7 +1,7 @@
 import { Passport } from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
-import type { Db } from './db/knex.ts';
-import { findSessionUser, verifyCredentials } from './services/users.ts';
+import type { Db } from '../db/knex.ts';
+import { findSessionUser, verifyCredentials } from '../services/users.ts';
 
 /** One Passport per app (no global state): local strategy, the session holds the user id only. */
 export type PassportInstance = InstanceType<typeof Passport>;

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { featureChanges } from '../db/queries/history.ts';
+import { featureChanges } from '../db/queries/deployments.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError, notFound } from '../http-error.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
-import { modelsTab } from './models-tab.ts';
-import { overviewCharts } from './overview-charts.ts';
+import { modelsTab } from './feature-models-tab.ts';
+import { overviewCharts } from './feature-charts.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];

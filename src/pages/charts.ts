@@ -67,8 +67,5 @@ export function seriesCharts(points: Point[], labels: string[], markers: ChartMa
   };
 }
 
-const csvCell = (v: string | number | null) => (v === null ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
 export const SERIES_CSV_HEADER = ['bucket_start_utc', 'requests', 'response_time_ms', 'p95_ms', 'error_rate_pct', 'cost_usd'];
 export const seriesCsvCells = (p: Point) => [p.timestamp, p.requests, round(p.response_time, 1), p.p95, round(p.error_rate, 3), Number(p.cost.toFixed(8))];
-/** Rows as CSV (CRLF, quoted where needed, empty cells for no data). */
-export const toCsv = (rows: (string | number | null)[][]) => `${rows.map((r) => r.map(csvCell).join(',')).join('\r\n')}\r\n`;

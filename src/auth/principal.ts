@@ -11,3 +11,8 @@ export interface SessionUser {
   email: string;
   role: Role;
 }
+
+/** What a principal may do: read the console API, change things, send usage. */
+export const canRead = (p: Principal) => p.kind === 'user' || p.scope !== 'ingest';
+export const canWrite = (p: Principal) => (p.kind === 'user' ? p.role === 'admin' : p.scope === 'admin');
+export const canIngest = (p: Principal) => p.kind === 'token' && p.scope !== 'read';

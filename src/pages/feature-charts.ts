@@ -1,7 +1,8 @@
-import type { ChangeMarkerRow } from '../db/queries/history.ts';
+import type { ChangeMarkerRow } from '../db/queries/deployments.ts';
 import type { FeatureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGES, type RangeName } from '../metrics/ranges.ts';
-import { chartLabels, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells, toCsv } from './charts.ts';
+import { chartLabels, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells } from './charts.ts';
+import { toCsv } from './csv.ts';
 
 /** The overview's charts: response time (mean and p95), throughput and error rate per bucket, with model changes marked. */
 export function overviewCharts(metrics: FeatureMetrics, changes: ChangeMarkerRow[], range: RangeName, timeZone: string) {

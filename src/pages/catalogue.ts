@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/history.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http-error.ts';
-import { toCsv } from './charts.ts';
+import { HttpError } from '../http/errors.ts';
+import { toCsv } from './csv.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
 

@@ -1,5 +1,5 @@
 import { activeAssignments, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { recentDeployments } from '../db/queries/history.ts';
+import { recentDeployments } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
 import { trendOf } from '../metrics/definitions.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../metrics/summaries.ts';

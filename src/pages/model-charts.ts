@@ -1,6 +1,7 @@
 import type { RangeName } from '../metrics/ranges.ts';
-import { chartLabels, makeChart, round, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells, toCsv } from './charts.ts';
-import type { ModelMetrics, ModelPoint } from './model-metrics.ts';
+import { chartLabels, makeChart, round, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells } from './charts.ts';
+import { toCsv } from './csv.ts';
+import type { ModelMetrics, ModelPoint } from '../metrics/model-metrics.ts';
 
 /** A model page's charts: response time (mean and p95), requests and error rate per bucket. */
 export const modelCharts = (m: ModelMetrics, range: RangeName, timeZone: string) => seriesCharts(m.series, chartLabels(m.series, range, timeZone));
