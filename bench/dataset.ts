@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { seedDemo } from '../seeds/demo.ts';
+import { seedReference } from '../seeds/reference.ts';
 import { type EmbeddedCluster, freePort, openEmbeddedCluster } from '../src/db/embedded.ts';
 import { createDb, type Db } from '../src/db/knex.ts';
 import { migrateLatest } from '../src/db/migrate.ts';
-import { seedDemo } from '../seeds/demo.ts';
-import { seedReference } from '../seeds/reference.ts';
 
 export interface Scratch {
   url: string;
@@ -26,9 +26,21 @@ export async function openScratch(): Promise<Scratch> {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
     fs.chmodSync(dir, 0o755);
     cluster = await openEmbeddedCluster({
-      dir: path.join(dir, 'pg'), password: 'bench', port: await freePort(), database: 'postgres',
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '1GB', work_mem: '64MB', max_wal_size: '4GB' },
-      log: (line) => { if (/PANIC|FATAL|terminated by signal|server process/.test(line)) console.error(`postgres: ${line}`); },
+      dir: path.join(dir, 'pg'),
+      password: 'bench',
+      port: await freePort(),
+      database: 'postgres',
+      settings: {
+        fsync: 'off',
+        synchronous_commit: 'off',
+        full_page_writes: 'off',
+        shared_buffers: '1GB',
+        work_mem: '64MB',
+        max_wal_size: '4GB',
+      },
+      log: (line) => {
+        if (/PANIC|FATAL|terminated by signal|server process/.test(line)) console.error(`postgres: ${line}`);
+      },
     });
     server = cluster.url;
   }

@@ -16,18 +16,39 @@ export async function rawSqlMetrics(db: Db, featureId: string, range: RangeName,
       // Raw scans are where parallel workers pay: give this design PostgreSQL's default back.
       await trx.raw('SET LOCAL max_parallel_workers_per_gather = 2');
       return {
-      totals: (await trx.raw(`SELECT count(*) AS n, count(*) FILTER (WHERE status = 'success') AS ok, avg(response_time_ms) AS mean,
+        totals: (
+          await trx.raw(
+            `SELECT count(*) AS n, count(*) FILTER (WHERE status = 'success') AS ok, avg(response_time_ms) AS mean,
           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p, sum(cost_usd) AS cost,
-          sum(input_cost_usd) AS input_cost, count(DISTINCT end_user_id) AS users ${base}`, where)).rows[0],
-      buckets: (await trx.raw(`SELECT date_bin(:bucket::interval, created_at, 'epoch'::timestamptz) AS b, count(*) AS n,
+          sum(input_cost_usd) AS input_cost, count(DISTINCT end_user_id) AS users ${base}`,
+            where,
+          )
+        ).rows[0],
+        buckets: (
+          await trx.raw(
+            `SELECT date_bin(:bucket::interval, created_at, 'epoch'::timestamptz) AS b, count(*) AS n,
           count(*) FILTER (WHERE status = 'success') AS ok, avg(response_time_ms) AS mean,
           percentile_cont(0.95) WITHIN GROUP (ORDER BY response_time_ms) AS p95, sum(cost_usd) AS cost ${base} GROUP BY 1`,
-        { ...where, bucket: RANGES[range].bucket })).rows,
-      badMinutes: (await trx.raw(`SELECT count(*) AS bad FROM (SELECT date_trunc('minute', created_at) AS m, count(*) AS r,
-          count(*) FILTER (WHERE status <> 'success') AS f ${base} GROUP BY 1) x WHERE f * 100 >= :threshold * r`, { ...where, threshold })).rows[0],
-      byModel: (await trx.raw(`SELECT model_id, sum(cost_usd) AS cost, count(*) AS n ${base} GROUP BY 1`, where)).rows,
-      peak: (await trx.raw(`SELECT extract(hour FROM created_at AT TIME ZONE 'UTC') AS h, count(*) AS n ${base} GROUP BY 1 ORDER BY 2 DESC LIMIT 1`, where)).rows[0],
-      previousCost: (await trx.raw(`SELECT sum(cost_usd) AS cost ${base}`, { ...where, from: prev.from.toISOString(), to: prev.to.toISOString() })).rows[0],
+            { ...where, bucket: RANGES[range].bucket },
+          )
+        ).rows,
+        badMinutes: (
+          await trx.raw(
+            `SELECT count(*) AS bad FROM (SELECT date_trunc('minute', created_at) AS m, count(*) AS r,
+          count(*) FILTER (WHERE status <> 'success') AS f ${base} GROUP BY 1) x WHERE f * 100 >= :threshold * r`,
+            { ...where, threshold },
+          )
+        ).rows[0],
+        byModel: (await trx.raw(`SELECT model_id, sum(cost_usd) AS cost, count(*) AS n ${base} GROUP BY 1`, where)).rows,
+        peak: (
+          await trx.raw(
+            `SELECT extract(hour FROM created_at AT TIME ZONE 'UTC') AS h, count(*) AS n ${base} GROUP BY 1 ORDER BY 2 DESC LIMIT 1`,
+            where,
+          )
+        ).rows[0],
+        previousCost: (
+          await trx.raw(`SELECT sum(cost_usd) AS cost ${base}`, { ...where, from: prev.from.toISOString(), to: prev.to.toISOString() })
+        ).rows[0],
       };
     },
     { isolationLevel: 'repeatable read', readOnly: true },
@@ -47,8 +68,10 @@ export async function referenceJsMetrics(db: Db, featureId: string, range: Range
   const w = windowOf(range, now);
   const prev = previousWindow(range, now);
   const logs: LogRow[] = await db('ai_usage_logs')
-    .where('feature_id', featureId).where('created_at', '>=', w.from)
-    .orderBy('created_at').select('status', 'response_time_ms', 'cost_usd', 'created_at', 'end_user_id');
+    .where('feature_id', featureId)
+    .where('created_at', '>=', w.from)
+    .orderBy('created_at')
+    .select('status', 'response_time_ms', 'cost_usd', 'created_at', 'end_user_id');
   const intervals: Date[] = [];
   for (let t = w.from.getTime(); t <= now.getTime(); t += RANGES[range].bucketMs) intervals.push(new Date(t));
   const historical = intervals.map((start) => {
@@ -66,7 +89,10 @@ export async function referenceJsMetrics(db: Db, featureId: string, range: Range
   const hourly = new Map<number, number>();
   for (const l of logs) hourly.set(l.created_at.getUTCHours(), (hourly.get(l.created_at.getUTCHours()) ?? 0) + 1);
   const prevLogs: { cost_usd: number }[] = await db('ai_usage_logs')
-    .where('feature_id', featureId).where('created_at', '>=', prev.from).where('created_at', '<', prev.to).select('cost_usd');
+    .where('feature_id', featureId)
+    .where('created_at', '>=', prev.from)
+    .where('created_at', '<', prev.to)
+    .select('cost_usd');
   return {
     historical,
     total: logs.length,

@@ -16,8 +16,15 @@ export async function serve(db: Db, url: string): Promise<{ base: string; app: A
     db,
     logger: createLogger('warn'),
     config: {
-      databaseUrl: url, sessionSecret: 'bench-session-secret-0123456789-abcdefghij', secretsKey: Buffer.alloc(32, 1),
-      logLevel: 'warn', tzDisplay: 'UTC', trustProxy: false, cacheTemplates: true, sessionIdleMs: 3_600_000, sessionAbsoluteMs: 3_600_000,
+      databaseUrl: url,
+      sessionSecret: 'bench-session-secret-0123456789-abcdefghij',
+      secretsKey: Buffer.alloc(32, 1),
+      logLevel: 'warn',
+      tzDisplay: 'UTC',
+      trustProxy: false,
+      cacheTemplates: true,
+      sessionIdleMs: 3_600_000,
+      sessionAbsoluteMs: 3_600_000,
     },
   });
   const server = await new Promise<http.Server>((resolve) => {
@@ -39,7 +46,10 @@ export async function ingestToken(db: Db): Promise<string> {
 }
 
 const MODELS = [
-  ['chatbot', 'claude-3-5-sonnet-20241022'], ['chatbot', 'gpt-4o-mini'], ['ai-search', 'text-embedding-3-small'], ['photo-tagging', 'gpt-4o'],
+  ['chatbot', 'claude-3-5-sonnet-20241022'],
+  ['chatbot', 'gpt-4o-mini'],
+  ['ai-search', 'text-embedding-3-small'],
+  ['photo-tagging', 'gpt-4o'],
 ] as const;
 
 /** Request bodies of `size` events each, made before the clock starts. */
@@ -50,8 +60,15 @@ export function batches(count: number, size: number, runId: string, now: Date): 
         const [feature, model] = MODELS[(b + i) % MODELS.length];
         const ok = (b * size + i) % 97 !== 0;
         return {
-          event_id: `bench-${runId}-${b}-${i}`, feature, model, environment: 'production', end_user_id: `user-${(b * 7919 + i * 104729) % 50000}`,
-          status: ok ? 'success' : 'error', response_time_ms: 200 + ((b * 31 + i * 17) % 2500), input_tokens: 400 + (i % 300), output_tokens: ok ? 120 + (i % 200) : 0,
+          event_id: `bench-${runId}-${b}-${i}`,
+          feature,
+          model,
+          environment: 'production',
+          end_user_id: `user-${(b * 7919 + i * 104729) % 50000}`,
+          status: ok ? 'success' : 'error',
+          response_time_ms: 200 + ((b * 31 + i * 17) % 2500),
+          input_tokens: 400 + (i % 300),
+          output_tokens: ok ? 120 + (i % 200) : 0,
           created_at: new Date(now.getTime() - ((b * size + i) % 600_000)).toISOString(),
         };
       }),
@@ -69,7 +86,11 @@ export async function ingest(base: string, token: string, bodies: string[], conc
     Array.from({ length: concurrency }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++];
-        const res = await fetch(`${base}/api/v1/usage`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body });
+        const res = await fetch(`${base}/api/v1/usage`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body,
+        });
         if (!res.ok) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
         const result = (await res.json()) as { accepted: number; duplicates: number };
         accepted += result.accepted;
@@ -88,28 +109,49 @@ export async function pageWeight(db: Db, base: string, path: string, headers: Re
   const jar: string[] = [];
   const get = (url: string, extra: Record<string, string> = {}) =>
     new Promise<{ status: number; gzipBytes: number; text: string; cookies: string[] }>((resolve, reject) => {
-      http.get(`${base}${url}`, { headers: { 'Accept-Encoding': 'gzip', Cookie: jar.join('; '), ...extra } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const text = res.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString() : raw.toString();
-          resolve({ status: res.statusCode ?? 0, gzipBytes: raw.length, text, cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]) });
-        });
-      }).on('error', reject);
+      http
+        .get(`${base}${url}`, { headers: { 'Accept-Encoding': 'gzip', Cookie: jar.join('; '), ...extra } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const raw = Buffer.concat(chunks);
+            const text = res.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString() : raw.toString();
+            resolve({
+              status: res.statusCode ?? 0,
+              gzipBytes: raw.length,
+              text,
+              cookies: (res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]),
+            });
+          });
+        })
+        .on('error', reject);
     });
   const login = await get('/login');
   jar.push(...login.cookies);
   const csrf = cheerio.load(login.text)('input[name="_csrf"]').val() as string;
   const signedIn = await fetch(`${base}/login`, {
-    method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: jar.join('; ') },
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: jar.join('; ') },
     body: new URLSearchParams({ email, password: 'bench-password-123', _csrf: csrf }),
   });
   jar.length = 0;
   jar.push(...signedIn.headers.getSetCookie().map((c) => c.split(';')[0]));
   const page = await get(path, headers);
   const $ = cheerio.load(page.text);
-  const assets = [...$('script[src]').map((_i, e) => $(e).attr('src')).get(), ...$('link[rel="stylesheet"]').map((_i, e) => $(e).attr('href')).get()];
+  const assets = [
+    ...$('script[src]')
+      .map((_i, e) => $(e).attr('src'))
+      .get(),
+    ...$('link[rel="stylesheet"]')
+      .map((_i, e) => $(e).attr('href'))
+      .get(),
+  ];
   const assetBytes = (await Promise.all(assets.map((a) => get(a)))).reduce((sum, a) => sum + a.gzipBytes, 0);
-  return { status: page.status, htmlGzipBytes: page.gzipBytes, withAssetsGzipBytes: page.gzipBytes + assetBytes, isFragment: !/<html/i.test(page.text) };
+  return {
+    status: page.status,
+    htmlGzipBytes: page.gzipBytes,
+    withAssetsGzipBytes: page.gzipBytes + assetBytes,
+    isFragment: !/<html/i.test(page.text),
+  };
 }

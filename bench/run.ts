@@ -3,8 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { findFeature } from '../src/db/queries/features.ts';
 import { featureMetrics } from '../src/metrics/feature-metrics.ts';
-import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
+import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
 import { buildDataset, openScratch } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
 import { batches, ingest, ingestToken, pageWeight, serve } from './http.ts';
@@ -58,15 +58,20 @@ try {
   await ingest(server.base, token, batches(5, 1000, `${runId}w`, new Date()), 2); // warm-up
   const ingested = await ingest(server.base, token, bodies, 6);
   const retried = await ingest(server.base, token, bodies.slice(0, 5), 2);
-  log(`ingestion: ${ingested.accepted} events in ${ingested.seconds.toFixed(1)} s = ${Math.round(ingested.perSecond)}/s; retry of 5 batches: ${retried.duplicates} duplicates, ${retried.accepted} accepted`);
+  log(
+    `ingestion: ${ingested.accepted} events in ${ingested.seconds.toFixed(1)} s = ${Math.round(ingested.perSecond)}/s; retry of 5 batches: ${retried.duplicates} duplicates, ${retried.accepted} accepted`,
+  );
   await runRollup({ db });
 
   // One minute of traffic at 1,000 events/s, then the rollup that folds it in.
   const refresh: number[] = [];
   for (let i = 0; i < 5; i++) {
     const at = `now() - interval '1 minute' * ${i} - (g % 60000) * interval '1 millisecond'`;
-    await db.raw(`INSERT INTO ai_usage_event_keys (event_id, created_at)
-       SELECT 'minute-' || :run || '-${i}-' || g, ${at} FROM generate_series(1, 60000) g`, { run: runId });
+    await db.raw(
+      `INSERT INTO ai_usage_event_keys (event_id, created_at)
+       SELECT 'minute-' || :run || '-${i}-' || g, ${at} FROM generate_series(1, 60000) g`,
+      { run: runId },
+    );
     await db.raw(
       `INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
        SELECT 'minute-' || :run || '-${i}-' || g, m.feature_id, m.model_id, m.provider_id, 'production', 'user-' || (1 + floor(50000 * random() * random()))::int,
@@ -90,21 +95,34 @@ try {
     const raw = await time(3, () => rawSqlMetrics(db, feature.id, range, new Date(), threshold));
     const reference = await time(range === '30d' ? 1 : 2, () => referenceJsMetrics(db, feature.id, range, new Date()));
     dashboard[range] = {
-      rollup_ms_p50: median(rollup), rollup_ms_p95: p95(rollup), raw_sql_ms_p50: median(raw), reference_js_ms_p50: median(reference),
-      raw_sql_ratio: median(raw) / median(rollup), reference_js_ratio: median(reference) / median(rollup),
+      rollup_ms_p50: median(rollup),
+      rollup_ms_p95: p95(rollup),
+      raw_sql_ms_p50: median(raw),
+      reference_js_ms_p50: median(reference),
+      raw_sql_ratio: median(raw) / median(rollup),
+      reference_js_ratio: median(reference) / median(rollup),
     };
-    log(`dashboard ${range}: rollups ${median(rollup).toFixed(1)} ms (p95 ${p95(rollup).toFixed(1)}), raw SQL ${median(raw).toFixed(0)} ms, reference JS ${median(reference).toFixed(0)} ms`);
+    log(
+      `dashboard ${range}: rollups ${median(rollup).toFixed(1)} ms (p95 ${p95(rollup).toFixed(1)}), raw SQL ${median(raw).toFixed(0)} ms, reference JS ${median(reference).toFixed(0)} ms`,
+    );
   }
 
   const page = await pageWeight(db, server.base, '/platform/ai-management/features');
   // The fragment htmx asks for when a tab is chosen: the selected feature's panel.
-  const partial = await pageWeight(db, server.base, '/platform/ai-management/features?feature=chatbot&tab=overview&range=24h', { 'HX-Request': 'true', 'HX-Target': 'section#feature-panel' });
+  const partial = await pageWeight(db, server.base, '/platform/ai-management/features?feature=chatbot&tab=overview&range=24h', {
+    'HX-Request': 'true',
+    'HX-Target': 'section#feature-panel',
+  });
   await server.close();
 
   const result = {
     events: built,
     generated_at: new Date().toISOString(),
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, postgres: (await db.raw('SHOW server_version')).rows[0].server_version },
+    machine: {
+      cpus: (await import('node:os')).cpus().length,
+      node: process.version,
+      postgres: (await db.raw('SHOW server_version')).rows[0].server_version,
+    },
     ingest_events_per_s: Math.round(ingested.perSecond),
     ingest: { events: ingested.accepted, seconds: ingested.seconds, concurrency: 6, batch: 1000, retry_duplicates: retried.duplicates },
     rollup_refresh_ms_per_minute: median(refresh),
@@ -118,9 +136,13 @@ try {
   };
   console.log('\nrange  rollups p50  p95      raw SQL p50   ×raw    reference JS p50   ×JS');
   for (const [range, d] of Object.entries(dashboard)) {
-    console.log(`${range.padEnd(6)} ${d.rollup_ms_p50.toFixed(1).padStart(8)} ms ${d.rollup_ms_p95.toFixed(1).padStart(6)} ms ${d.raw_sql_ms_p50.toFixed(0).padStart(9)} ms ${d.raw_sql_ratio.toFixed(0).padStart(6)} ${d.reference_js_ms_p50.toFixed(0).padStart(14)} ms ${d.reference_js_ratio.toFixed(0).padStart(6)}`);
+    console.log(
+      `${range.padEnd(6)} ${d.rollup_ms_p50.toFixed(1).padStart(8)} ms ${d.rollup_ms_p95.toFixed(1).padStart(6)} ms ${d.raw_sql_ms_p50.toFixed(0).padStart(9)} ms ${d.raw_sql_ratio.toFixed(0).padStart(6)} ${d.reference_js_ms_p50.toFixed(0).padStart(14)} ms ${d.reference_js_ratio.toFixed(0).padStart(6)}`,
+    );
   }
-  console.log(`\ningestion ${result.ingest_events_per_s} events/s · rollup refresh ${result.rollup_refresh_ms_per_minute.toFixed(1)} ms per minute of traffic · features page ${page.withAssetsGzipBytes} B gzip with assets · tab partial ${result.page_weight.tab_partial_gzip_bytes ?? 'n/a (the tab answered with a whole page)'}`);
+  console.log(
+    `\ningestion ${result.ingest_events_per_s} events/s · rollup refresh ${result.rollup_refresh_ms_per_minute.toFixed(1)} ms per minute of traffic · features page ${page.withAssetsGzipBytes} B gzip with assets · tab partial ${result.page_weight.tab_partial_gzip_bytes ?? 'n/a (the tab answered with a whole page)'}`,
+  );
   const file = path.join('bench', 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`results: ${file}`);

@@ -27,9 +27,23 @@ export interface DemoResult {
 const BY = 'demo-seed';
 const DAY_MS = 86_400_000;
 type Env = 'development' | 'staging' | 'production';
-interface Step { model: string; daysAgo?: number; kind?: 'assign' | 'promote' }
-interface FeatureRow { id: string; name: string; required_model_type: string }
-interface ModelRow { id: string; name: string; model_type: string; status: string; provider: string }
+interface Step {
+  model: string;
+  daysAgo?: number;
+  kind?: 'assign' | 'promote';
+}
+interface FeatureRow {
+  id: string;
+  name: string;
+  required_model_type: string;
+}
+interface ModelRow {
+  id: string;
+  name: string;
+  model_type: string;
+  status: string;
+  provider: string;
+}
 
 // Assignment history per feature and environment, oldest first; a step without daysAgo is the start
 // of the history. Chatbot: staging tried Claude Sonnet, production got it by promotion, then staging
@@ -67,10 +81,16 @@ const FEATURE_PROFILES = [
 
 // Lognormal latency per model: median in ms and sigma of the underlying normal.
 const LATENCY = [
-  ['gpt-4o', 1400, 0.35], ['gemini-1.5-flash', 600, 0.35], ['gpt-4o-mini', 700, 0.35],
-  ['claude-3-5-sonnet-20241022', 1800, 0.4], ['claude-3-5-haiku-20241022', 900, 0.35],
-  ['text-embedding-3-small', 150, 0.3], ['text-embedding-3-large', 230, 0.3],
-  ['sim-chat', 80, 0.25], ['sim-vision', 80, 0.25], ['sim-embed', 80, 0.25],
+  ['gpt-4o', 1400, 0.35],
+  ['gemini-1.5-flash', 600, 0.35],
+  ['gpt-4o-mini', 700, 0.35],
+  ['claude-3-5-sonnet-20241022', 1800, 0.4],
+  ['claude-3-5-haiku-20241022', 900, 0.35],
+  ['text-embedding-3-small', 150, 0.3],
+  ['text-embedding-3-large', 230, 0.3],
+  ['sim-chat', 80, 0.25],
+  ['sim-vision', 80, 0.25],
+  ['sim-embed', 80, 0.25],
 ].map(([model, median_ms, sigma]) => ({ model, median_ms, sigma }));
 
 export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoResult> {
@@ -114,8 +134,15 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
     const deploy = (f: string, env: Env, m: string, at: Date, extra: Record<string, unknown>) => {
       const finished = new Date(at.getTime() + 4200);
       deployments.push({
-        feature_id: feature(f).id, model_id: model(m).id, environment: env, requested_by: BY,
-        started_at: at, finished_at: finished, kind: 'assign', status: 'success', ...extra,
+        feature_id: feature(f).id,
+        model_id: model(m).id,
+        environment: env,
+        requested_by: BY,
+        started_at: at,
+        finished_at: finished,
+        kind: 'assign',
+        status: 'success',
+        ...extra,
       });
     };
     // The same steps, in the same shape, as the deployment pipeline stores (src/services/deployments.ts).
@@ -131,29 +158,39 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
         const fr = feature(f);
         const m = model(step.model);
         // The rules the console enforces, kept by the demo too.
-        if (m.model_type !== fr.required_model_type || m.status === 'offline' ||
-            (env === 'production' && m.status === 'deprecated')) throw new Error(`seedDemo: ${step.model} cannot serve ${f} in ${env}`);
+        if (m.model_type !== fr.required_model_type || m.status === 'offline' || (env === 'production' && m.status === 'deprecated'))
+          throw new Error(`seedDemo: ${step.model} cannot serve ${f} in ${env}`);
         const next = steps[i + 1];
         const at = step.daysAgo === undefined ? start : ago(step.daysAgo);
         const id = randomUUID();
         assignments.push({
-          id, feature_id: fr.id, model_id: m.id, environment: env, assigned_by: BY, assigned_at: at,
-          is_active: !next, deactivated_at: next?.daysAgo === undefined ? null : ago(next.daysAgo),
+          id,
+          feature_id: fr.id,
+          model_id: m.id,
+          environment: env,
+          assigned_by: BY,
+          assigned_at: at,
+          is_active: !next,
+          deactivated_at: next?.daysAgo === undefined ? null : ago(next.daysAgo),
         });
         deploy(f, env, step.model, at, {
-          kind: step.kind ?? 'assign', assignment_id: id, previous_model_id: i > 0 ? model(steps[i - 1].model).id : null,
+          kind: step.kind ?? 'assign',
+          assignment_id: id,
+          previous_model_id: i > 0 ? model(steps[i - 1].model).id : null,
           checks: okChecks(f, step.model, 500 + ((assignments.length * 137) % 900)),
         });
       });
     }
     // Two refusals: nothing changes for them (no assignment).
     deploy('chatbot', 'production', 'gpt-3.5-turbo', ago(15), {
-      status: 'failed', previous_model_id: model('gpt-4o-mini').id,
+      status: 'failed',
+      previous_model_id: model('gpt-4o-mini').id,
       checks: JSON.stringify([{ name: 'model', ok: false, detail: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production' }]),
       error: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production',
     });
     deploy('photo-tagging', 'staging', 'gemini-2.0-flash', ago(20), {
-      status: 'failed', previous_model_id: model('gemini-1.5-flash').id,
+      status: 'failed',
+      previous_model_id: model('gemini-1.5-flash').id,
       checks: JSON.stringify([
         { name: 'model', ok: true, detail: 'gemini-2.0-flash is beta and of the type photo-tagging needs (vision)' },
         { name: 'provider', ok: true, detail: 'Google is active' },
@@ -210,7 +247,10 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
 
     const result = { seeded: true, events, assignments: assignments.length, deployments: deployments.length };
     await trx('audit_log').insert({
-      actor_type: 'system', actor_label: BY, action: 'demo.seeded', entity_type: 'database',
+      actor_type: 'system',
+      actor_label: BY,
+      action: 'demo.seeded',
+      entity_type: 'database',
       after: JSON.stringify({ events: result.events, assignments: result.assignments, deployments: result.deployments }),
     });
     return result;

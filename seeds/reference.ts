@@ -7,11 +7,17 @@ import { FEATURES, MODELS, PROVIDERS } from './reference-data.ts';
  */
 export async function seedReference(db: Db): Promise<number> {
   return db.transaction(async (trx) => {
-    const features = await trx('ai_features').insert([...FEATURES]).onConflict('name').ignore().returning('id');
-    const providers = await trx('ai_providers').insert([...PROVIDERS]).onConflict('name').ignore().returning('id');
-    const providerIds = new Map(
-      (await trx('ai_providers').select('id', 'name')).map((p: { id: string; name: string }) => [p.name, p.id]),
-    );
+    const features = await trx('ai_features')
+      .insert([...FEATURES])
+      .onConflict('name')
+      .ignore()
+      .returning('id');
+    const providers = await trx('ai_providers')
+      .insert([...PROVIDERS])
+      .onConflict('name')
+      .ignore()
+      .returning('id');
+    const providerIds = new Map((await trx('ai_providers').select('id', 'name')).map((p: { id: string; name: string }) => [p.name, p.id]));
     const models = await trx('ai_models')
       .insert(MODELS.map(({ provider, ...m }) => ({ ...m, provider_id: providerIds.get(provider) })))
       .onConflict(['provider_id', 'name'])

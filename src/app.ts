@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { createPassport } from './auth/passport.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
@@ -14,9 +15,11 @@ import { csrfProtection } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
-import { createPassport } from './auth/passport.ts';
+import { createProviders } from './providers/index.ts';
+import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
+import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -24,12 +27,9 @@ import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { featureRoutes } from './routes/features.ts';
-import { modelPageRoutes } from './routes/model-pages.ts';
-import { assignmentApiRoutes } from './routes/api/assignments.ts';
-import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
-import { createProviders } from './providers/index.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelFormRoutes } from './routes/model-forms.ts';
+import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
@@ -71,7 +71,10 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
         return id;
       },
       customProps: (req) => ({ user: req.principal?.label }),
-      serializers: { req: (req) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }), res: (res) => ({ statusCode: res.statusCode }) },
+      serializers: {
+        req: (req) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
+        res: (res) => ({ statusCode: res.statusCode }),
+      },
     }),
   );
   app.use((req, _res, next) => {
@@ -126,7 +129,14 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
-  app.use('/api', featureApiRoutes(db, config.tzDisplay), assignmentApiRoutes(db, providers), catalogueApiRoutes(db, providers), usageApiRoutes(db), runtimeConfigRoutes(db));
+  app.use(
+    '/api',
+    featureApiRoutes(db, config.tzDisplay),
+    assignmentApiRoutes(db, providers),
+    catalogueApiRoutes(db, providers),
+    usageApiRoutes(db),
+    runtimeConfigRoutes(db),
+  );
   app.use(overviewRoutes(db));
   app.use(featureRoutes(db, config.tzDisplay, providers));
   app.use(modelPageRoutes(db, config.tzDisplay));

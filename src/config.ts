@@ -66,7 +66,12 @@ const schema = z.object({
   SEED_DEMO: flag.optional(),
   TRUST_PROXY: flag.default(false),
   // Below the shutdown grace (20 s) and htmx's request timeout (60 s), so a deployment always ends.
-  PROVIDER_TIMEOUT_MS: z.coerce.number().int('must be a whole number').min(100, 'must be at least 100').max(15_000, 'must be at most 15000').default(10_000),
+  PROVIDER_TIMEOUT_MS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(100, 'must be at least 100')
+    .max(15_000, 'must be at most 15000')
+    .default(10_000),
   NODE_ENV: z.string().optional(),
 });
 

@@ -19,5 +19,3 @@ declare module 'express-session' {
     flash?: { kind: 'success' | 'error'; text: string }[];
   }
 }
-
-export {};

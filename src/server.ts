@@ -3,12 +3,12 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { createApp } from './app.ts';
 import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
-import { openDatabase } from './db/open.ts';
-import { createLogger } from './logger.ts';
-import { startJobs } from './jobs/index.ts';
-import { runRollup } from './metrics/rollup.ts';
 import { ensureDemoAdmin } from './db/demo-admin.ts';
+import { openDatabase } from './db/open.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { startJobs } from './jobs/index.ts';
+import { createLogger } from './logger.ts';
+import { runRollup } from './metrics/rollup.ts';
 import { countUsers } from './services/users.ts';
 
 const SHUTDOWN_GRACE_MS = 20_000;

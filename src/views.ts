@@ -1,5 +1,5 @@
-import type { Request, Response } from 'express';
 import { Eta } from 'eta';
+import type { Request, Response } from 'express';
 import { csrfToken } from './middleware/csrf.ts';
 import { viewsDir } from './paths.ts';
 

@@ -2,37 +2,40 @@
 document.documentElement.classList.replace('no-js', 'js');
 
 // Sends the session's CSRF token with every htmx request (forms also carry it as a field).
-document.addEventListener('htmx:config:request', function (event) {
+document.addEventListener('htmx:config:request', (event) => {
   var meta = document.querySelector('meta[name="csrf-token"]');
-  if (meta && event.detail && event.detail.ctx) event.detail.ctx.request.headers['X-CSRF-Token'] = meta.content;
+  if (meta && event.detail?.ctx) event.detail.ctx.request.headers['X-CSRF-Token'] = meta.content;
 });
 
 // Polling ([data-poll]) pauses while the tab is hidden and catches up as soon as it is shown.
 var missedPolls = [];
-document.addEventListener('htmx:before:request', function (event) {
+document.addEventListener('htmx:before:request', (event) => {
   var el = event.target;
-  if (!document.hidden || !el.hasAttribute || !el.hasAttribute('data-poll')) return;
+  if (!document.hidden || !el.hasAttribute?.('data-poll')) return;
   event.preventDefault();
   if (missedPolls.indexOf(el) < 0) missedPolls.push(el);
 });
-document.addEventListener('visibilitychange', function () {
+document.addEventListener('visibilitychange', () => {
   if (document.hidden || !window.htmx) return;
-  missedPolls.splice(0).forEach(function (el) { if (el.isConnected) window.htmx.trigger(el, 'every'); });
+  missedPolls.splice(0).forEach((el) => {
+    if (el.isConnected) window.htmx.trigger(el, 'every');
+  });
 });
 
 // A poll that fails keeps what is on screen (htmx 4 would swap the error in and end the polling)
 // and says so beside the freshness stamp; the next poll tries again.
-document.addEventListener('htmx:before:swap', function (event) {
-  var el = event.target, ctx = event.detail && event.detail.ctx;
-  if (!ctx || !ctx.response || ctx.response.status < 400 || !el.hasAttribute || !el.hasAttribute('data-poll')) return;
+document.addEventListener('htmx:before:swap', (event) => {
+  var el = event.target,
+    ctx = event.detail?.ctx;
+  if (!ctx?.response || ctx.response.status < 400 || !el.hasAttribute || !el.hasAttribute('data-poll')) return;
   event.preventDefault();
   var stamp = el.querySelector('.freshness');
-  if (stamp) stamp.setAttribute('data-failed', 'refresh failed (' + ctx.response.status + '), retrying');
+  if (stamp) stamp.setAttribute('data-failed', `refresh failed (${ctx.response.status}), retrying`);
 });
 
 // "Refresh" reloads the part of the page it names, for the state the address bar shows now.
-document.addEventListener('click', function (event) {
-  var link = event.target.closest && event.target.closest('a[data-refresh]');
+document.addEventListener('click', (event) => {
+  var link = event.target.closest?.('a[data-refresh]');
   if (!link || !window.htmx || event.ctrlKey || event.metaKey || event.shiftKey) return;
   event.preventDefault();
   window.htmx.ajax('GET', location.pathname + location.search, { target: link.getAttribute('data-refresh'), swap: 'outerHTML' });
@@ -40,9 +43,9 @@ document.addEventListener('click', function (event) {
 
 // Freshness stamps: "updated 12 s ago", kept current.
 function showAges() {
-  document.querySelectorAll('time[data-age]').forEach(function (el) {
+  document.querySelectorAll('time[data-age]').forEach((el) => {
     var seconds = Math.max(0, Math.round((Date.now() - Date.parse(el.getAttribute('datetime'))) / 1000));
-    el.textContent = seconds < 60 ? seconds + ' s ago' : Math.floor(seconds / 60) + ' min ago';
+    el.textContent = seconds < 60 ? `${seconds} s ago` : `${Math.floor(seconds / 60)} min ago`;
   });
 }
 document.addEventListener('DOMContentLoaded', showAges);

@@ -7,7 +7,11 @@ await runCli(
   async ({ db, values }) => {
     if (!values.email || !values.password) throw new UsageError('--email and --password are required');
     if (values.role !== 'admin' && values.role !== 'viewer') throw new UsageError('--role must be admin or viewer');
-    const user = await createUser(db, { kind: 'system', label: 'cli' }, { email: values.email, password: values.password, role: values.role });
+    const user = await createUser(
+      db,
+      { kind: 'system', label: 'cli' },
+      { email: values.email, password: values.password, role: values.role },
+    );
     console.log(`Created ${user.role} ${user.email}`);
   },
 );

@@ -20,7 +20,9 @@ await runCli(
     if (values.rebuild) {
       const started = Date.now();
       const rows = await rebuildRollups(db, from && to ? { from, to } : undefined);
-      console.log(`Rebuilt rollups from ${rows} raw rows${from ? ` between ${from.toISOString()} and ${to!.toISOString()} (whole UTC days)` : ''} in ${Date.now() - started} ms.`);
+      console.log(
+        `Rebuilt rollups from ${rows} raw rows${from ? ` between ${from.toISOString()} and ${to!.toISOString()} (whole UTC days)` : ''} in ${Date.now() - started} ms.`,
+      );
     }
     const run = await runRollup({ db });
     console.log(run.ran ? `Rolled up ${run.rows} new rows; cursor at id ${run.cursor}.` : 'Another rollup is running; nothing done.');

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConfigError, loadSettings, type Settings } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { migrateLatest } from '../db/migrate.ts';

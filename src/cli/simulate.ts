@@ -28,16 +28,25 @@ function event(route: Route, failureRate: number) {
 
 await runCli(
   'npm run simulate -- [--url http://localhost:3000] [--rate EVENTS_PER_SECOND] [--seconds N] [--failure-rate 0.02]',
-  { url: { type: 'string' }, rate: { type: 'string', default: '20' }, seconds: { type: 'string', default: '0' }, 'failure-rate': { type: 'string', default: '0.02' } },
+  {
+    url: { type: 'string' },
+    rate: { type: 'string', default: '20' },
+    seconds: { type: 'string', default: '0' },
+    'failure-rate': { type: 'string', default: '0.02' },
+  },
   async ({ db, settings, values }) => {
     const url = values.url ?? `http://localhost:${settings.port}`;
     const rate = Number(values.rate);
     const seconds = Number(values.seconds);
     const failureRate = Number(values['failure-rate']);
-    if (!(Number.isInteger(rate) && rate > 0 && rate <= 1000)) throw new UsageError('--rate must be a whole number of events per second from 1 to 1000');
+    if (!(Number.isInteger(rate) && rate > 0 && rate <= 1000))
+      throw new UsageError('--rate must be a whole number of events per second from 1 to 1000');
     if (!(seconds >= 0)) throw new UsageError('--seconds must be 0 (until Ctrl-C) or more');
     if (!(failureRate >= 0 && failureRate <= 1)) throw new UsageError('--failure-rate must be between 0 and 1');
-    const up = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (!up) throw new UsageError(`No Switchboard server answers at ${url}: start it with npm start (or pass --url)`);
     const routes: Route[] = await db('feature_model_assignments as a')
       .join('ai_features as f', 'f.id', 'a.feature_id')
@@ -45,7 +54,11 @@ await runCli(
       .where('a.is_active', true)
       .select('f.name as feature', 'm.id as model', 'a.environment');
     if (!routes.length) throw new UsageError('No feature has a model assigned yet: assign one first, then simulate its traffic');
-    const { key, token } = await createApiKey(db, { kind: 'system', label: 'simulate' }, { name: `simulate ${new Date().toISOString()}`, scope: 'ingest' });
+    const { key, token } = await createApiKey(
+      db,
+      { kind: 'system', label: 'simulate' },
+      { name: `simulate ${new Date().toISOString()}`, scope: 'ingest' },
+    );
     console.log(`Sending about ${rate} events/s to ${url} with ingest key ${key.prefix}… (Ctrl-C to stop)`);
     let stopped = false;
     process.once('SIGINT', () => (stopped = true));

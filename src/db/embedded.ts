@@ -26,8 +26,7 @@ export interface EmbeddedOptions {
 
 const STOP_TIMEOUT_MS = 15_000;
 
-const urlOf = (o: EmbeddedOptions, port: number) =>
-  `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${port}/${o.database}`;
+const urlOf = (o: EmbeddedOptions, port: number) => `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${port}/${o.database}`;
 
 export const isAlive = (pid: number) => {
   try {
@@ -100,10 +99,7 @@ export async function openEmbeddedCluster(o: EmbeddedOptions): Promise<EmbeddedC
     return { url: urlOf(o, running), owned: Boolean(o.adopt), stop: o.adopt ? () => stopRunning(o.dir) : async () => {} };
   }
   const port = (await portIsFree(o.port)) ? o.port : await freePort();
-  const flags = Object.entries({ unix_socket_directories: '', ...o.settings }).flatMap(([k, v]) => [
-    '-c',
-    `${k}=${v}`,
-  ]);
+  const flags = Object.entries({ unix_socket_directories: '', ...o.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
   const cluster = new EmbeddedPostgres({
     databaseDir: o.dir,
     port,

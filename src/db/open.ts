@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Settings } from '../config.ts';
-import { loadOrCreateLocalInstance, type LocalInstance, writeLocalInstance } from './local-instance.ts';
 import { type EmbeddedCluster, isAlive, openEmbeddedCluster } from './embedded.ts';
 import { createDb, type Db } from './knex.ts';
+import { type LocalInstance, loadOrCreateLocalInstance, writeLocalInstance } from './local-instance.ts';
 
 const EMBEDDED_DEFAULT_PORT = 54329;
 
@@ -33,7 +33,11 @@ function liveServer(dataDir: string): number | undefined {
  * a CLI command attaches to the running one, or starts one for itself and stops it unless a
  * server has attached meanwhile.
  */
-export async function openDatabase(settings: Settings, role: 'server' | 'cli', log: (line: string) => void = () => {}): Promise<OpenDatabase> {
+export async function openDatabase(
+  settings: Settings,
+  role: 'server' | 'cli',
+  log: (line: string) => void = () => {},
+): Promise<OpenDatabase> {
   const instance = loadOrCreateLocalInstance(settings.dataDir, EMBEDDED_DEFAULT_PORT);
   if (!settings.databaseUrl && role === 'server') {
     const other = liveServer(settings.dataDir);

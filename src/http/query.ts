@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import { HttpError } from './errors.ts';
 import { isRange, RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
+import { HttpError } from './errors.ts';
 
 /** The time_range query parameter: a known range or a 400, never a silent default for bad input. */
 export function timeRangeOf(req: Request, fallback: RangeName = '24h'): RangeName {

@@ -3,7 +3,15 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import { headline, shares, trendOf, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
-  badMinutes, breakdown, exactPercentiles, inSnapshot, requestsByLocalHour, type Sums, sumsByScope, toSums, uniqueUsers,
+  badMinutes,
+  breakdown,
+  exactPercentiles,
+  inSnapshot,
+  requestsByLocalHour,
+  type Sums,
+  sumsByScope,
+  toSums,
+  uniqueUsers,
 } from './queries.ts';
 import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, windowOf } from './ranges.ts';
 import { performanceScore, scoreLabel } from './scores.ts';
@@ -12,7 +20,18 @@ import { wholeHourOffsets } from './time-zone.ts';
 function addSums(all: Iterable<Sums>): Sums {
   const t = toSums(undefined);
   for (const s of all) {
-    for (const k of ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', 'cost_usd', 'input_cost_usd', 'input_tokens', 'output_tokens'] as const) t[k] += s[k];
+    for (const k of [
+      'requests',
+      'successes',
+      'errors',
+      'timeouts',
+      'latency_sum_ms',
+      'cost_usd',
+      'input_cost_usd',
+      'input_tokens',
+      'output_tokens',
+    ] as const)
+      t[k] += s[k];
     s.hist.forEach((c, i) => (t.hist[i] += c));
   }
   return t;
@@ -34,7 +53,10 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
     const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
     const users = await uniqueUsers(trx, ids, w.from);
     const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
-    const models = await trx.db('ai_models').whereIn('id', [...byModel.keys()]).select('id', 'display_name');
+    const models = await trx
+      .db('ai_models')
+      .whereIn('id', [...byModel.keys()])
+      .select('id', 'display_name');
     const h = headline(total);
     const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
     const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
@@ -48,7 +70,9 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
       requests_per_minute: total.requests / minutesIn(range),
       success_rate: h.success_rate,
       cost_per_request: h.cost_per_request,
-      p50, p95, p99,
+      p50,
+      p95,
+      p99,
     };
     const performance = performanceScore(realtime);
     return {
@@ -83,7 +107,12 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
         cost_trend: trendOf(total.cost_usd, previousCost),
         cost_breakdown: shares(
           models
-            .map((m) => ({ category: m.display_name as string, model_id: m.id as string, amount: byModel.get(m.id)!.cost_usd, requests: byModel.get(m.id)!.requests }))
+            .map((m) => ({
+              category: m.display_name as string,
+              model_id: m.id as string,
+              amount: byModel.get(m.id)!.cost_usd,
+              requests: byModel.get(m.id)!.requests,
+            }))
             .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
         ),
         cost_by_direction: shares([

@@ -16,13 +16,22 @@ export function providerHealthHistory(db: Db, providerId: string, now: Date) {
   const { bucket, bucketMs } = RANGES['24h'];
   return inSnapshot(db, async (trx) => {
     const { byBucket } = await breakdown(trx, 'provider', [providerId], w, bucket, bucketMs);
-    const badByHour = new Map((await badMinutesByHour(trx, 'provider', [{ id: providerId, threshold: THRESHOLD }], w)).map((r) => [r.hour, r.bad]));
+    const badByHour = new Map(
+      (await badMinutesByHour(trx, 'provider', [{ id: providerId, threshold: THRESHOLD }], w)).map((r) => [r.hour, r.bad]),
+    );
     return bucketStarts('24h', w.from, now).map((start) => {
-      const hour = { from: new Date(Math.max(start.getTime(), w.from.getTime())), to: new Date(Math.min(start.getTime() + bucketMs, w.to.getTime())) };
+      const hour = {
+        from: new Date(Math.max(start.getTime(), w.from.getTime())),
+        to: new Date(Math.min(start.getTime() + bucketMs, w.to.getTime())),
+      };
       const sums = byBucket.get(start.getTime()) ?? toSums(undefined);
       const bad = badByHour.get(start.getTime()) ?? 0;
       const h = headline(sums);
-      const inputs = { success_rate: h.success_rate, uptime: uptimeOf(sums.requests, bad, minuteSlots(hour)), response_time: h.response_time };
+      const inputs = {
+        success_rate: h.success_rate,
+        uptime: uptimeOf(sums.requests, bad, minuteSlots(hour)),
+        response_time: h.response_time,
+      };
       return {
         from: hour.from,
         requests: sums.requests,

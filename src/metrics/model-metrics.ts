@@ -1,9 +1,9 @@
 import type { Db } from '../db/knex.ts';
+import type { Point } from '../pages/charts.ts';
 import { headline, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import { breakdown, exactPercentiles, inSnapshot, type Snapshot, toSums } from './queries.ts';
 import { bucketStarts, RANGES, type RangeName, type Window, windowOf } from './ranges.ts';
-import type { Point } from '../pages/charts.ts';
 
 /** One chart bucket of a model: its start (clipped to the range's), requests and rates (null without requests), as a feature's. */
 export type ModelPoint = Point;

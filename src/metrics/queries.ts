@@ -45,9 +45,16 @@ const SUMS = `sum(requests)::bigint AS requests, sum(successes)::bigint AS succe
 export function toSums(row: Row | undefined): Sums {
   const n = (k: string) => Number(row?.[k] ?? 0);
   return {
-    requests: n('requests'), successes: n('successes'), errors: n('errors'), timeouts: n('timeouts'),
-    latency_sum_ms: n('latency_sum_ms'), cost_usd: n('cost_usd'), input_cost_usd: n('input_cost_usd'),
-    input_tokens: n('input_tokens'), output_tokens: n('output_tokens'), hist: HIST_COLUMNS.map(n),
+    requests: n('requests'),
+    successes: n('successes'),
+    errors: n('errors'),
+    timeouts: n('timeouts'),
+    latency_sum_ms: n('latency_sum_ms'),
+    cost_usd: n('cost_usd'),
+    input_cost_usd: n('input_cost_usd'),
+    input_tokens: n('input_tokens'),
+    output_tokens: n('output_tokens'),
+    hist: HIST_COLUMNS.map(n),
   };
 }
 
@@ -55,7 +62,10 @@ export function toSums(row: Row | undefined): Sums {
 export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(`WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`, windowBindings(w, ids, s.cursor));
+  const { rows } = await s.db.raw(
+    `WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`,
+    windowBindings(w, ids, s.cursor),
+  );
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
@@ -85,7 +95,14 @@ export async function breakdown(s: Snapshot, scope: Scope, ids: string[], w: Win
 }
 
 /** Requests per hour of the day in a time zone; hour rollups only when the zone's offset is whole hours. */
-export async function requestsByLocalHour(s: Snapshot, scope: Scope, ids: string[], w: Window, timeZone: string, wholeHourZone: boolean): Promise<Map<number, number>> {
+export async function requestsByLocalHour(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  timeZone: string,
+  wholeHourZone: boolean,
+): Promise<Map<number, number>> {
   const { rows } = await s.db.raw(
     `WITH ${segmentsSql(scope)}
      SELECT extract(hour FROM t AT TIME ZONE :tz)::int AS hour, sum(requests)::bigint AS requests FROM seg GROUP BY 1`,
@@ -105,7 +122,9 @@ export async function exactPercentiles(s: Snapshot, scope: Scope, ids: string[],
     { ...windowBindings(w, ids, s.cursor), bucket },
   );
   const overall = (rows as { bucket: number | null; p: number[] }[]).find((r) => r.bucket === null);
-  const byBucket = new Map((rows as { bucket: number | null; p: number[] }[]).filter((r) => r.bucket !== null).map((r) => [Number(r.bucket), r.p]));
+  const byBucket = new Map(
+    (rows as { bucket: number | null; p: number[] }[]).filter((r) => r.bucket !== null).map((r) => [Number(r.bucket), r.p]),
+  );
   return { overall: overall?.p ?? null, byBucket };
 }
 
@@ -122,17 +141,33 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
 }
 
 /** Bad minutes per member over a window, each with its own error-rate threshold (%). */
-export async function badMinutes(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, number>> {
+export async function badMinutes(
+  s: Snapshot,
+  scope: Scope,
+  thresholds: { id: string; threshold: number }[],
+  w: Window,
+): Promise<Map<string, number>> {
   const rows = await badMinuteRows(s, scope, thresholds, w, false);
   return new Map(thresholds.map((t) => [t.id, rows.filter((r) => r.id === t.id).reduce((n, r) => n + r.bad, 0)]));
 }
 
 /** Bad minutes per member and UTC hour of a window (hours without a bad minute are left out). */
-export async function badMinutesByHour(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<{ id: string; hour: number; bad: number }[]> {
+export async function badMinutesByHour(
+  s: Snapshot,
+  scope: Scope,
+  thresholds: { id: string; threshold: number }[],
+  w: Window,
+): Promise<{ id: string; hour: number; bad: number }[]> {
   return badMinuteRows(s, scope, thresholds, w, true) as Promise<{ id: string; hour: number; bad: number }[]>;
 }
 
-async function badMinuteRows(s: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window, byHour: boolean): Promise<{ id: string; hour?: number; bad: number }[]> {
+async function badMinuteRows(
+  s: Snapshot,
+  scope: Scope,
+  thresholds: { id: string; threshold: number }[],
+  w: Window,
+  byHour: boolean,
+): Promise<{ id: string; hour?: number; bad: number }[]> {
   if (!thresholds.length) return [];
   // Grouped by member, or by member and hour (the hour of a minute is that of its hourly array).
   const hourOf = (expr: string) => (byHour ? `, date_trunc('hour', ${expr}) AS hour` : '');
@@ -185,9 +220,21 @@ async function badMinuteRows(s: Snapshot, scope: Scope, thresholds: { id: string
      )
      SELECT scope_id AS id${byHour ? ', extract(epoch FROM hour) * 1000 AS hour' : ''}, sum(bad) AS bad
      FROM (SELECT * FROM whole UNION ALL SELECT * FROM mixed_bad) b GROUP BY 1${byHour ? ', 2' : ''}`,
-    { ...windowBindings(w, thresholds.map((t) => t.id), s.cursor), scope, thresholds: JSON.stringify(thresholds) },
+    {
+      ...windowBindings(
+        w,
+        thresholds.map((t) => t.id),
+        s.cursor,
+      ),
+      scope,
+      thresholds: JSON.stringify(thresholds),
+    },
   );
-  return (rows as { id: string; hour?: number; bad: number }[]).map((r) => ({ id: String(r.id), bad: Number(r.bad), ...(byHour && { hour: Number(r.hour) }) }));
+  return (rows as { id: string; hour?: number; bad: number }[]).map((r) => ({
+    id: String(r.id),
+    bad: Number(r.bad),
+    ...(byHour && { hour: Number(r.hour) }),
+  }));
 }
 
 /**
@@ -210,7 +257,12 @@ export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date)
              WHERE NOT EXISTS (SELECT 1 FROM usage_feature_users u
                                WHERE u.feature_id = f.id AND u.end_user_id = x.end_user_id AND u.last_seen_hour >= :h_from::timestamptz)) AS users
      FROM unnest(:ids::uuid[]) AS f(id)`,
-    { cursor: s.cursor, from: from.toISOString(), h_from: new Date(Math.ceil(from.getTime() / 3_600_000) * 3_600_000).toISOString(), ids: uuidArray(featureIds) },
+    {
+      cursor: s.cursor,
+      from: from.toISOString(),
+      h_from: new Date(Math.ceil(from.getTime() / 3_600_000) * 3_600_000).toISOString(),
+      ids: uuidArray(featureIds),
+    },
   );
   return new Map((rows as { id: string; users: number }[]).map((r) => [r.id, Number(r.users)]));
 }

@@ -1,4 +1,4 @@
-import { HIST_COLUMNS, bucketOf } from './histogram.ts';
+import { bucketOf, HIST_COLUMNS } from './histogram.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
@@ -6,7 +6,18 @@ import { HIST_COLUMNS, bucketOf } from './histogram.ts';
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
-  const sums = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
+  const sums = [
+    'requests',
+    'successes',
+    'errors',
+    'timeouts',
+    'latency_sum_ms',
+    ...HIST_COLUMNS,
+    'input_tokens',
+    'output_tokens',
+    'cost_usd',
+    'input_cost_usd',
+  ];
   const addOnConflict = sums.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
   const keyCols = 'feature_id, model_id, provider_id, environment';
   return `

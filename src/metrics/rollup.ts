@@ -66,7 +66,9 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
     await trx.raw(PLAN_FOR_BATCHES);
     if (!range) {
-      await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users, usage_user_hour_counts');
+      await trx.raw(
+        'TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users, usage_user_hour_counts',
+      );
       const { rows } = await trx.raw(foldRowsSql('l.id <= :final'), { final });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows[0].rows as number;

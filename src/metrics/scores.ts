@@ -12,7 +12,11 @@ export interface PerformanceScore {
 }
 
 /** null without data: a score of nothing is not a D. */
-export function performanceScore(m: { uptime: number | null; response_time: number | null; success_rate: number | null }): PerformanceScore | null {
+export function performanceScore(m: {
+  uptime: number | null;
+  response_time: number | null;
+  success_rate: number | null;
+}): PerformanceScore | null {
   if (m.uptime === null || m.response_time === null || m.success_rate === null) return null;
   const reliability = clamp((m.uptime / 99) * 100);
   const speed = clamp(((2000 - m.response_time) / 2000) * 100);
@@ -35,7 +39,10 @@ export const latencyScore = (ms: number) => clamp(((5000 - ms) / 4500) * 100);
  * Provider health (SPEC §4, last 24 h): 0.5 × success rate + 0.3 × uptime + 0.2 × latency score,
  * capped at 50 after a failed active probe in the last 15 minutes; null without traffic.
  */
-export function healthScore(m: { success_rate: number | null; uptime: number | null; response_time: number | null }, failedProbeRecently: boolean): number | null {
+export function healthScore(
+  m: { success_rate: number | null; uptime: number | null; response_time: number | null },
+  failedProbeRecently: boolean,
+): number | null {
   if (m.success_rate === null || m.uptime === null || m.response_time === null) return null;
   const score = 0.5 * m.success_rate + 0.3 * m.uptime + 0.2 * latencyScore(m.response_time);
   return failedProbeRecently ? Math.min(score, 50) : score;

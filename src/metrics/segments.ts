@@ -4,7 +4,18 @@ import type { Window } from './ranges.ts';
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
 
-const SUM_COLUMNS = ['requests', 'successes', 'errors', 'timeouts', 'latency_sum_ms', ...HIST_COLUMNS, 'input_tokens', 'output_tokens', 'cost_usd', 'input_cost_usd'];
+const SUM_COLUMNS = [
+  'requests',
+  'successes',
+  'errors',
+  'timeouts',
+  'latency_sum_ms',
+  ...HIST_COLUMNS,
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'input_cost_usd',
+];
 
 const ROLLUP_COLUMNS = SUM_COLUMNS.map((c) => `r.${c}`).join(', ');
 
@@ -23,10 +34,16 @@ export function windowBindings(w: Window, ids: string[], cursor: number, hours =
   const to = w.to.getTime();
   const iso = (t: number) => new Date(t).toISOString();
   return {
-    from: iso(from), to: iso(to), ids: `{${ids.join(',')}}`, cursor,
-    m_from: iso(ceilTo(from, MINUTE)), m_to: iso(floorTo(to, MINUTE)),
-    h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity', h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
-    d_from: days ? iso(ceilTo(from, DAY)) : 'infinity', d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
+    from: iso(from),
+    to: iso(to),
+    ids: `{${ids.join(',')}}`,
+    cursor,
+    m_from: iso(ceilTo(from, MINUTE)),
+    m_to: iso(floorTo(to, MINUTE)),
+    h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity',
+    h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
+    d_from: days ? iso(ceilTo(from, DAY)) : 'infinity',
+    d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
   };
 }
 
@@ -46,7 +63,11 @@ export function windowBindings(w: Window, ids: string[], cursor: number, hours =
 export function segmentsSql(scope: Scope): string {
   const col = SCOPE_COLUMN[scope];
   const keys = 'feature_id, model_id, provider_id, environment';
-  const k = (alias: string) => keys.split(', ').map((c) => `${alias}.${c}`).join(', ');
+  const k = (alias: string) =>
+    keys
+      .split(', ')
+      .map((c) => `${alias}.${c}`)
+      .join(', ');
   return `
   seg AS (
     SELECT r.bucket AS t, ${k('r')}, ${ROLLUP_COLUMNS}

@@ -12,11 +12,21 @@ const PROBE_CAP_MS = 15 * 60_000;
 export type Summary = ReturnType<typeof headline> & { uptime: number | null };
 
 /** Headline figures plus uptime for each member of a scope, in one snapshot. */
-export async function summaries(db: Snapshot, scope: Scope, thresholds: { id: string; threshold: number }[], w: Window): Promise<Map<string, Summary>> {
+export async function summaries(
+  db: Snapshot,
+  scope: Scope,
+  thresholds: { id: string; threshold: number }[],
+  w: Window,
+): Promise<Map<string, Summary>> {
   const ids = thresholds.map((t) => t.id);
   const sums = await sumsByScope(db, scope, ids, w);
   const bad = await badMinutes(db, scope, thresholds, w);
-  const exact = await exactPercentilesById(db, scope, ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)), w);
+  const exact = await exactPercentilesById(
+    db,
+    scope,
+    ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)),
+    w,
+  );
   const slots = minuteSlots(w);
   return new Map(
     ids.map((id) => {
@@ -29,11 +39,25 @@ export async function summaries(db: Snapshot, scope: Scope, thresholds: { id: st
 }
 
 export function featureSummaries(db: Db, features: { id: string; error_rate_threshold: number }[], range: RangeName, now: Date) {
-  return inSnapshot(db, (trx) => summaries(trx, 'feature', features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })), windowOf(range, now)));
+  return inSnapshot(db, (trx) =>
+    summaries(
+      trx,
+      'feature',
+      features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })),
+      windowOf(range, now),
+    ),
+  );
 }
 
 export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now: Date) {
-  return inSnapshot(db, (trx) => summaries(trx, 'model', modelIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf(range, now)));
+  return inSnapshot(db, (trx) =>
+    summaries(
+      trx,
+      'model',
+      modelIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })),
+      windowOf(range, now),
+    ),
+  );
 }
 
 const monthStart = (at: Date, monthsBack = 0) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
@@ -66,10 +90,16 @@ export function monthToDateSpend(db: Db, featureIds: string[], now: Date) {
 /** Provider health over the last 24 h (SPEC §4) with uptime, latency and this month's spend. */
 export function providerSummaries(db: Db, providerIds: string[], now: Date) {
   return inSnapshot(db, async (trx) => {
-    const day = await summaries(trx, 'provider', providerIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })), windowOf('24h', now));
+    const day = await summaries(
+      trx,
+      'provider',
+      providerIds.map((id) => ({ id, threshold: DEFAULT_THRESHOLD })),
+      windowOf('24h', now),
+    );
     const spend = await monthlySpend(trx, 'provider', providerIds, now);
     const failed = new Set<string>(
-      await trx.db('health_checks')
+      await trx
+        .db('health_checks')
         .whereIn('provider_id', providerIds)
         .whereIn('kind', ['probe', 'manual'])
         .where('status', 'error')
@@ -80,7 +110,10 @@ export function providerSummaries(db: Db, providerIds: string[], now: Date) {
     return new Map(
       providerIds.map((id) => {
         const s = day.get(id)!;
-        return [id, { ...s, health_score: healthScore(s, failed.has(id)), probe_failed_recently: failed.has(id), monthly_spend: spend.get(id) ?? 0 }];
+        return [
+          id,
+          { ...s, health_score: healthScore(s, failed.has(id)), probe_failed_recently: failed.has(id), monthly_spend: spend.get(id) ?? 0 },
+        ];
       }),
     );
   });

@@ -1,11 +1,10 @@
 import type { RequestHandler } from 'express';
+import { canRead, canWrite } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import { forbidden } from '../http/errors.ts';
 import { authenticateToken } from '../services/api-keys.ts';
-import { canRead, canWrite } from '../auth/principal.ts';
 
 export const isApi = (url: string) => url.startsWith('/api/');
-
 
 /**
  * Works out who is asking: a bearer token (only on /api) or the signed-in user of the session.

@@ -1,5 +1,5 @@
-import type { Request, RequestHandler } from 'express';
 import { csrfSync } from 'csrf-sync';
+import type { Request, RequestHandler } from 'express';
 
 const sync = csrfSync({
   // Forms send the token as a field; htmx and API callers with a session send the header.

@@ -3,8 +3,7 @@ import { HttpError, notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
 import { isApi } from './auth.ts';
 
-export const notFoundHandler: RequestHandler = (req, _res, next) =>
-  next(notFound(isApi(req.originalUrl) ? 'Resource' : 'Page'));
+export const notFoundHandler: RequestHandler = (req, _res, next) => next(notFound(isApi(req.originalUrl) ? 'Resource' : 'Page'));
 
 // Text PostgreSQL cannot store (a NUL byte) that slipped past validation is the caller's mistake.
 const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
@@ -20,7 +19,8 @@ const messageOf = (err: unknown, status: number): string => {
   if (err instanceof HttpError) return err.message;
   if ((err as { code?: string }).code === 'EBADCSRFTOKEN') return 'This form has expired. Reload the page and try again.';
   if (status === 413) return 'Request body too large';
-  if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) return 'The request contains characters that cannot be stored (such as a NUL byte)';
+  if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? ''))
+    return 'The request contains characters that cannot be stored (such as a NUL byte)';
   if (status === 400) return 'Malformed request';
   return 'Something went wrong on our side';
 };
@@ -43,12 +43,19 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
   const details = err instanceof HttpError ? err.details : undefined;
   if (res.headersSent) return next(err);
   if (isApi(req.originalUrl)) {
-    const body = status >= 500 ? { success: false, error: message, correlation_id: req.correlationId } : { success: false, error: message, details };
+    const body =
+      status >= 500 ? { success: false, error: message, correlation_id: req.correlationId } : { success: false, error: message, details };
     return res.status(status).json(body);
   }
   res.locals.correlationId = req.correlationId;
   // htmx swaps error responses too: show them in the page's error area instead of in place of the
   // part that asked (which would take the tabs or the form with it).
   if (req.htmx?.request) res.set({ 'HX-Retarget': '#errors', 'HX-Reswap': 'innerHTML' });
-  render(req, res, { page: 'pages/error', partial: 'partials/shared/error' }, { title: status === 404 ? 'Not found' : 'Error', status, message }, status);
+  render(
+    req,
+    res,
+    { page: 'pages/error', partial: 'partials/shared/error' },
+    { title: status === 404 ? 'Not found' : 'Error', status, message },
+    status,
+  );
 };

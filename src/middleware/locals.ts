@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import type { Format } from '../format.ts';
 import { canWrite } from '../auth/principal.ts';
+import type { Format } from '../format.ts';
 
 export const NAV = [
   { href: '/platform/ai-management', label: 'Overview' },

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
+import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
+import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { HttpError } from '../http/errors.ts';
-import { toCsv } from './csv.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
+import { toCsv } from './csv.ts';
 
 const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
 const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
@@ -27,7 +27,15 @@ const catalogueQuerySchema = z.object({
   feature: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
   model: z.preprocess(blank, z.uuid({ message: 'must be the id of a model' }).optional()),
   environment: choice(ENVIRONMENTS as [string, ...string[]]),
-  page: z.preprocess(blank, z.coerce.number({ message: 'must be a page number' }).int('must be a page number').min(1, 'must be 1 or more').max(100_000, 'is too far').default(1)),
+  page: z.preprocess(
+    blank,
+    z.coerce
+      .number({ message: 'must be a page number' })
+      .int('must be a page number')
+      .min(1, 'must be 1 or more')
+      .max(100_000, 'is too far')
+      .default(1),
+  ),
   format: z.preprocess(blank, z.enum(['html', 'csv'], { message: 'must be html or csv' }).default('html')),
 });
 
@@ -35,7 +43,9 @@ export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
 
 /** The page's state from its query string; a value it cannot use is a 400 that says which and why. */
 export function parseCatalogueQuery(query: unknown): CatalogueQuery {
-  const flat = Object.fromEntries(Object.entries((query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+  const flat = Object.fromEntries(
+    Object.entries((query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]),
+  );
   const parsed = catalogueQuerySchema.safeParse(flat);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -51,7 +61,11 @@ export function parseCatalogueQuery(query: unknown): CatalogueQuery {
 /** Providers tab: every provider with its 24 h health, uptime, latency and this month's spend, and the totals. */
 export async function providersTab(db: Db, now: Date) {
   const [providers, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
-  const summaries = await providerSummaries(db, providers.map((p) => p.id), now);
+  const summaries = await providerSummaries(
+    db,
+    providers.map((p) => p.id),
+    now,
+  );
   const servingModels = new Set(serving.map((d) => d.model_id));
   const cards = providers.map((p) => ({
     ...p,
@@ -71,12 +85,16 @@ export async function providersTab(db: Db, now: Date) {
   };
 }
 
-const byName = (a: ModelRow, b: ModelRow) => a.display_name.localeCompare(b.display_name) || a.provider_display_name.localeCompare(b.provider_display_name);
+const byName = (a: ModelRow, b: ModelRow) =>
+  a.display_name.localeCompare(b.display_name) || a.provider_display_name.localeCompare(b.provider_display_name);
 /** Missing figures (no traffic) sort after every real one, whichever the direction. */
 const nullsLast = (a: number | null, b: number | null, descending: boolean) =>
   a === null ? (b === null ? 0 : 1) : b === null ? -1 : descending ? b - a : a - b;
 
-type ModelCard = ModelRow & { summary: Summary; deployments: { feature_name: string; feature_display_name: string; environment: string }[] };
+type ModelCard = ModelRow & {
+  summary: Summary;
+  deployments: { feature_name: string; feature_display_name: string; environment: string }[];
+};
 
 const listPrice = (m: ModelRow) => Number(m.input_price_per_1k) + Number(m.output_price_per_1k);
 const performanceOf = (m: ModelCard) => performanceScore(m.summary)?.score ?? null;
@@ -84,7 +102,10 @@ const performanceOf = (m: ModelCard) => performanceScore(m.summary)?.score ?? nu
 const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) => number> = {
   name: byName,
   // Best first by the performance score (SPEC §4: uptime, speed, success), then the fastest.
-  performance: (a, b) => nullsLast(performanceOf(a), performanceOf(b), true) || nullsLast(a.summary.response_time, b.summary.response_time, false) || byName(a, b),
+  performance: (a, b) =>
+    nullsLast(performanceOf(a), performanceOf(b), true) ||
+    nullsLast(a.summary.response_time, b.summary.response_time, false) ||
+    byName(a, b),
   // Cheapest first: list price per 1k tokens (input + output), then what a request cost over the day.
   cost: (a, b) => listPrice(a) - listPrice(b) || nullsLast(a.summary.cost_per_request, b.summary.cost_per_request, false) || byName(a, b),
   usage: (a, b) => b.summary.total_requests - a.summary.total_requests || byName(a, b),
@@ -100,11 +121,18 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
       (!q.provider || m.provider_name === q.provider) &&
       (!q.status || m.status === q.status),
   );
-  const summaries = await modelSummaries(db, models.map((m) => m.id), MODELS_RANGE, now);
+  const summaries = await modelSummaries(
+    db,
+    models.map((m) => m.id),
+    MODELS_RANGE,
+    now,
+  );
   const cards: ModelCard[] = models.map((m) => ({
     ...m,
     summary: summaries.get(m.id)!,
-    deployments: serving.filter((d) => d.model_id === m.id).map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
+    deployments: serving
+      .filter((d) => d.model_id === m.id)
+      .map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
   return { providers, cards, total: all.length, statuses: MODEL_STATUSES };
@@ -118,13 +146,25 @@ export async function deploymentsTab(db: Db, q: CatalogueQuery) {
   const filter = { feature: q.feature, environment: q.environment, status: q.status, model: q.model };
   const [features, page, model] = await Promise.all([
     listFeatures(db),
-    q.format === 'csv' ? deploymentsPage(db, CSV_DEPLOYMENTS, 0, filter) : deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),
+    q.format === 'csv'
+      ? deploymentsPage(db, CSV_DEPLOYMENTS, 0, filter)
+      : deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),
     q.model ? findModel(db, q.model) : undefined,
   ]);
-  return { features, model, deployments: page.rows, total: page.total, pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)), statuses: DEPLOYMENT_STATUSES };
+  return {
+    features,
+    model,
+    deployments: page.rows,
+    total: page.total,
+    pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)),
+    statuses: DEPLOYMENT_STATUSES,
+  };
 }
 
-type TabData = Awaited<ReturnType<typeof providersTab>> | Awaited<ReturnType<typeof modelsTab>> | Awaited<ReturnType<typeof deploymentsTab>>;
+type TabData =
+  | Awaited<ReturnType<typeof providersTab>>
+  | Awaited<ReturnType<typeof modelsTab>>
+  | Awaited<ReturnType<typeof deploymentsTab>>;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** The tab's data as CSV (SPEC §5: every table answers format=csv): what the tab shows, one row per item. */
@@ -132,21 +172,85 @@ export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string 
   if (tab === 'providers') {
     const { cards } = data as Awaited<ReturnType<typeof providersTab>>;
     return toCsv([
-      ['name', 'display_name', 'kind', 'status', 'models', 'serving_models', 'monthly_spend_usd', 'health_score', 'uptime_pct_24h', 'response_time_ms_24h', 'success_rate_pct_24h', 'requests_24h'],
-      ...cards.map((c) => [c.name, c.display_name, c.kind, c.status, c.model_count, c.serving_models, c.summary.monthly_spend, c.summary.health_score, c.summary.uptime, c.summary.response_time, c.summary.success_rate, c.summary.total_requests]),
+      [
+        'name',
+        'display_name',
+        'kind',
+        'status',
+        'models',
+        'serving_models',
+        'monthly_spend_usd',
+        'health_score',
+        'uptime_pct_24h',
+        'response_time_ms_24h',
+        'success_rate_pct_24h',
+        'requests_24h',
+      ],
+      ...cards.map((c) => [
+        c.name,
+        c.display_name,
+        c.kind,
+        c.status,
+        c.model_count,
+        c.serving_models,
+        c.summary.monthly_spend,
+        c.summary.health_score,
+        c.summary.uptime,
+        c.summary.response_time,
+        c.summary.success_rate,
+        c.summary.total_requests,
+      ]),
     ]);
   }
   if (tab === 'models') {
     const { cards } = data as Awaited<ReturnType<typeof modelsTab>>;
     return toCsv([
-      ['id', 'name', 'display_name', 'provider', 'model_type', 'status', 'input_price_per_1k', 'output_price_per_1k', 'requests_24h', 'success_rate_pct_24h', 'response_time_ms_24h', 'total_cost_usd_24h', 'serving'],
-      ...cards.map((m) => [m.id, m.name, m.display_name, m.provider_name, m.model_type, m.status, Number(m.input_price_per_1k), Number(m.output_price_per_1k),
-        m.summary.total_requests, m.summary.success_rate, m.summary.response_time, m.summary.total_cost, m.deployments.map((d) => `${d.feature_name}:${d.environment}`).join(' ')]),
+      [
+        'id',
+        'name',
+        'display_name',
+        'provider',
+        'model_type',
+        'status',
+        'input_price_per_1k',
+        'output_price_per_1k',
+        'requests_24h',
+        'success_rate_pct_24h',
+        'response_time_ms_24h',
+        'total_cost_usd_24h',
+        'serving',
+      ],
+      ...cards.map((m) => [
+        m.id,
+        m.name,
+        m.display_name,
+        m.provider_name,
+        m.model_type,
+        m.status,
+        Number(m.input_price_per_1k),
+        Number(m.output_price_per_1k),
+        m.summary.total_requests,
+        m.summary.success_rate,
+        m.summary.response_time,
+        m.summary.total_cost,
+        m.deployments.map((d) => `${d.feature_name}:${d.environment}`).join(' '),
+      ]),
     ]);
   }
   const { deployments } = data as Awaited<ReturnType<typeof deploymentsTab>>;
   return toCsv([
     ['id', 'started_at', 'finished_at', 'feature', 'environment', 'model', 'kind', 'status', 'requested_by', 'error'],
-    ...deployments.map((d) => [d.id, iso(d.started_at), iso(d.finished_at), d.feature_name, d.environment, d.model_display_name, d.kind, d.status, d.requested_by, d.error]),
+    ...deployments.map((d) => [
+      d.id,
+      iso(d.started_at),
+      iso(d.finished_at),
+      d.feature_name,
+      d.environment,
+      d.model_display_name,
+      d.kind,
+      d.status,
+      d.requested_by,
+      d.error,
+    ]),
   ]);
 }

@@ -47,9 +47,18 @@ export function chartLabels(points: Point[], range: RangeName, timeZone: string)
   return points.map((p) => format.format(new Date(p.timestamp)));
 }
 
-export function makeChart(kind: Chart['kind'], unit: Chart['unit'], labels: string[], series: Series[], markers: ChartMarker[] = []): Chart {
+export function makeChart(
+  kind: Chart['kind'],
+  unit: Chart['unit'],
+  labels: string[],
+  series: Series[],
+  markers: ChartMarker[] = [],
+): Chart {
   return {
-    kind, unit, labels, markers,
+    kind,
+    unit,
+    labels,
+    markers,
     series: series.map((s) => ({ ...s, cells: s.values.map((v) => (v === null ? 'no data' : v.toLocaleString('en-US'))) })),
     json: JSON.stringify({ kind, unit, labels, markers, series: series.map((s) => ({ name: s.name, data: s.values })) }),
   };
@@ -58,14 +67,27 @@ export function makeChart(kind: Chart['kind'], unit: Chart['unit'], labels: stri
 /** Response time (mean and p95), throughput and error rate per bucket. */
 export function seriesCharts(points: Point[], labels: string[], markers: ChartMarker[] = []) {
   return {
-    latency: makeChart('line', 'ms', labels, [
-      { name: 'Mean', values: points.map((p) => round(p.response_time)) },
-      { name: 'p95', values: points.map((p) => round(p.p95)) },
-    ], markers),
+    latency: makeChart(
+      'line',
+      'ms',
+      labels,
+      [
+        { name: 'Mean', values: points.map((p) => round(p.response_time)) },
+        { name: 'p95', values: points.map((p) => round(p.p95)) },
+      ],
+      markers,
+    ),
     throughput: makeChart('area', 'requests', labels, [{ name: 'Requests', values: points.map((p) => p.requests) }], markers),
     errorRate: makeChart('bar', '%', labels, [{ name: 'Error rate', values: points.map((p) => round(p.error_rate, 2)) }], markers),
   };
 }
 
 export const SERIES_CSV_HEADER = ['bucket_start_utc', 'requests', 'response_time_ms', 'p95_ms', 'error_rate_pct', 'cost_usd'];
-export const seriesCsvCells = (p: Point) => [p.timestamp, p.requests, round(p.response_time, 1), p.p95, round(p.error_rate, 3), Number(p.cost.toFixed(8))];
+export const seriesCsvCells = (p: Point) => [
+  p.timestamp,
+  p.requests,
+  round(p.response_time, 1),
+  p.p95,
+  round(p.error_rate, 3),
+  Number(p.cost.toFixed(8)),
+];

@@ -1,6 +1,13 @@
-import { listModels } from '../db/queries/catalogue.ts';
-import { activeAssignments, assignmentHistory, ENVIRONMENTS, type Environment, type FeatureRow, withAssignments } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
+import { listModels } from '../db/queries/catalogue.ts';
+import {
+  activeAssignments,
+  assignmentHistory,
+  ENVIRONMENTS,
+  type Environment,
+  type FeatureRow,
+  withAssignments,
+} from '../db/queries/features.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';
 import { modelSummaries } from '../metrics/summaries.ts';
@@ -24,7 +31,12 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
   const current = byEnvironment[environment];
   const candidates = models.filter((m) => m.model_type === feature.required_model_type);
   const [metrics, usage] = await Promise.all([
-    modelSummaries(db, candidates.map((m) => m.id), '24h', now),
+    modelSummaries(
+      db,
+      candidates.map((m) => m.id),
+      '24h',
+      now,
+    ),
     inSnapshot(db, (s) => sumsByScope(s, 'feature', [feature.id], windowOf('30d', now))),
   ]);
   const sums = usage.get(feature.id);
@@ -40,11 +52,15 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
     isCurrent: m.id === current?.model_id,
     // What the pipeline would refuse anyway, said before the admin tries.
     unusable:
-      m.status === 'offline' ? 'offline'
-      : m.status === 'deprecated' && environment === 'production' ? 'deprecated: not for production'
-      : m.provider_status !== 'active' ? `${m.provider_display_name} is ${m.provider_status}`
-      : m.provider_kind !== 'simulator' && !m.provider_has_key ? `${m.provider_display_name} has no API key`
-      : null,
+      m.status === 'offline'
+        ? 'offline'
+        : m.status === 'deprecated' && environment === 'production'
+          ? 'deprecated: not for production'
+          : m.provider_status !== 'active'
+            ? `${m.provider_display_name} is ${m.provider_status}`
+            : m.provider_kind !== 'simulator' && !m.provider_has_key
+              ? `${m.provider_display_name} has no API key`
+              : null,
   }));
   return {
     environment,

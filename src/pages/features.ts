@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { featureChanges } from '../db/queries/deployments.ts';
-import { promptVersions } from '../db/queries/prompts.ts';
 import type { Db } from '../db/knex.ts';
+import { featureChanges } from '../db/queries/deployments.ts';
+import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { promptVersions } from '../db/queries/prompts.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
-import { modelsTab } from './feature-models-tab.ts';
 import { overviewCharts } from './feature-charts.ts';
+import { modelsTab } from './feature-models-tab.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
@@ -59,7 +59,10 @@ export async function selectedFeature(db: Db, slug: string | undefined): Promise
 /** The overview tab: the metrics service's figures, the charts' series and the model changes in range. */
 export async function featureOverview(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
   const w = windowOf(range, now);
-  const [metrics, changes] = await Promise.all([featureMetrics(db, feature, range, now, timeZone), featureChanges(db, feature.id, w.from, w.to)]);
+  const [metrics, changes] = await Promise.all([
+    featureMetrics(db, feature, range, now, timeZone),
+    featureChanges(db, feature.id, w.from, w.to),
+  ]);
   return { metrics, changes, charts: overviewCharts(metrics, changes, range, timeZone) };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;

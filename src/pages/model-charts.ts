@@ -1,18 +1,30 @@
+import type { ModelMetrics, ModelPoint } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
 import { chartLabels, makeChart, round, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells } from './charts.ts';
 import { toCsv } from './csv.ts';
-import type { ModelMetrics, ModelPoint } from '../metrics/model-metrics.ts';
 
 /** A model page's charts: response time (mean and p95), requests and error rate per bucket. */
-export const modelCharts = (m: ModelMetrics, range: RangeName, timeZone: string) => seriesCharts(m.series, chartLabels(m.series, range, timeZone));
+export const modelCharts = (m: ModelMetrics, range: RangeName, timeZone: string) =>
+  seriesCharts(m.series, chartLabels(m.series, range, timeZone));
 
 /** The compare page's charts: p95 latency and error rate per bucket, one series per model. */
 export function compareCharts(models: { display_name: string; metrics: ModelMetrics }[], range: RangeName, timeZone: string) {
   const labels = chartLabels(models[0].metrics.series, range, timeZone);
-  const each = (value: (p: ModelPoint) => number | null) => models.map((m) => ({ name: m.display_name, values: m.metrics.series.map(value) }));
+  const each = (value: (p: ModelPoint) => number | null) =>
+    models.map((m) => ({ name: m.display_name, values: m.metrics.series.map(value) }));
   return {
-    latency: makeChart('line', 'ms', labels, each((p) => round(p.p95))),
-    errorRate: makeChart('line', '%', labels, each((p) => round(p.error_rate, 2))),
+    latency: makeChart(
+      'line',
+      'ms',
+      labels,
+      each((p) => round(p.p95)),
+    ),
+    errorRate: makeChart(
+      'line',
+      '%',
+      labels,
+      each((p) => round(p.error_rate, 2)),
+    ),
   };
 }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
+import type { Db } from '../db/knex.ts';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
-import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http/errors.ts';
+import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
-import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 
 export const MODELS_PATH = '/platform/ai-management/models';
 const COMPARE_MIN = 2;
@@ -31,7 +31,9 @@ export function parseModelQuery(query: unknown): ModelQuery {
 /** Where a model serves now, feature by feature. */
 async function servingNow(db: Db, modelIds: string[]) {
   const rows = await activeDeployments(db);
-  return rows.filter((r) => modelIds.includes(r.model_id)).sort((a, b) => a.feature_name.localeCompare(b.feature_name) || a.environment.localeCompare(b.environment));
+  return rows
+    .filter((r) => modelIds.includes(r.model_id))
+    .sort((a, b) => a.feature_name.localeCompare(b.feature_name) || a.environment.localeCompare(b.environment));
 }
 
 const isUuid = (s: string) => z.uuid().safeParse(s).success;
@@ -51,16 +53,25 @@ export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: 
  * thing wrong with them: too few, too many, malformed or repeated.
  */
 function compareSelection(raw: unknown): { ids: string[]; error?: string } {
-  const values = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((v) => (typeof v === 'string' ? v.split(',') : [String(v)]));
-  const ids = values.map((v) => v.trim()).filter((v) => v !== '').map((v) => (isUuid(v) ? v.toLowerCase() : v));
+  const values = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((v) =>
+    typeof v === 'string' ? v.split(',') : [String(v)],
+  );
+  const ids = values
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+    .map((v) => (isUuid(v) ? v.toLowerCase() : v));
   const malformed = ids.find((id) => !isUuid(id));
   const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
   const error =
-    malformed !== undefined ? `“${malformed.slice(0, 60).replace(/[\u0000-\u001f\u007f]/g, '?')}” is not a model id (a uuid)`
-    : repeated !== undefined ? `Model ${repeated} is listed twice: choose ${COMPARE_MIN} to ${COMPARE_MAX} different models`
-    : ids.length < COMPARE_MIN ? `Choose at least ${COMPARE_MIN} models to compare (${ids.length} chosen)`
-    : ids.length > COMPARE_MAX ? `Compare at most ${COMPARE_MAX} models at a time (${ids.length} chosen)`
-    : undefined;
+    malformed !== undefined
+      ? `“${malformed.slice(0, 60).replace(/[\u0000-\u001f\u007f]/g, '?')}” is not a model id (a uuid)`
+      : repeated !== undefined
+        ? `Model ${repeated} is listed twice: choose ${COMPARE_MIN} to ${COMPARE_MAX} different models`
+        : ids.length < COMPARE_MIN
+          ? `Choose at least ${COMPARE_MIN} models to compare (${ids.length} chosen)`
+          : ids.length > COMPARE_MAX
+            ? `Compare at most ${COMPARE_MAX} models at a time (${ids.length} chosen)`
+            : undefined;
   return { ids: ids.filter(isUuid), ...(error && { error }) };
 }
 
@@ -81,7 +92,9 @@ export async function compareView(db: Db, rawIds: unknown, range: RangeName, now
   if (unknown) return { all, chosen: ids, status: 404, error: `No model has the id ${unknown}` };
   const [metrics, serving] = await Promise.all([modelMetrics(db, ids, range, now), servingNow(db, ids)]);
   const models: ComparedModel[] = ids.map((id) => ({
-    ...all.find((m) => m.id === id)!, metrics: metrics.get(id)!, serving: serving.filter((s) => s.model_id === id),
+    ...all.find((m) => m.id === id)!,
+    metrics: metrics.get(id)!,
+    serving: serving.filter((s) => s.model_id === id),
   }));
   return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone) };
 }

@@ -1,6 +1,6 @@
-import { activeAssignments, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { recentDeployments } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
+import { recentDeployments } from '../db/queries/deployments.ts';
+import { activeAssignments, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { trendOf } from '../metrics/definitions.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../metrics/summaries.ts';
 
@@ -10,19 +10,32 @@ export type Breach =
   | { kind: 'budget'; value: number; limit: number };
 
 /** What a feature's own thresholds say about its last 24 hours and this month's spend. */
-function breachesOf(f: { error_rate_threshold: number; latency_threshold_ms: number; monthly_budget_usd: number | null }, day: Summary, spend: number): Breach[] {
+function breachesOf(
+  f: { error_rate_threshold: number; latency_threshold_ms: number; monthly_budget_usd: number | null },
+  day: Summary,
+  spend: number,
+): Breach[] {
   const breaches: Breach[] = [];
   const errorLimit = Number(f.error_rate_threshold);
-  if (day.error_rate !== null && day.error_rate >= errorLimit) breaches.push({ kind: 'error_rate', value: day.error_rate, limit: errorLimit });
+  if (day.error_rate !== null && day.error_rate >= errorLimit)
+    breaches.push({ kind: 'error_rate', value: day.error_rate, limit: errorLimit });
   if (day.p95 !== null && day.p95 > f.latency_threshold_ms) breaches.push({ kind: 'p95', value: day.p95, limit: f.latency_threshold_ms });
-  if (f.monthly_budget_usd !== null && spend > Number(f.monthly_budget_usd)) breaches.push({ kind: 'budget', value: spend, limit: Number(f.monthly_budget_usd) });
+  if (f.monthly_budget_usd !== null && spend > Number(f.monthly_budget_usd))
+    breaches.push({ kind: 'budget', value: spend, limit: Number(f.monthly_budget_usd) });
   return breaches;
 }
 
 /** The global overview: every feature's last 24 hours and month-to-date spend, the total and its trend, recent deployments. */
 export async function globalOverview(db: Db, now: Date) {
   const [features, assignments, deployments] = await Promise.all([listFeatures(db), activeAssignments(db), recentDeployments(db, 10)]);
-  const [day, spend] = await Promise.all([featureSummaries(db, features, '24h', now), monthToDateSpend(db, features.map((f) => f.id), now)]);
+  const [day, spend] = await Promise.all([
+    featureSummaries(db, features, '24h', now),
+    monthToDateSpend(
+      db,
+      features.map((f) => f.id),
+      now,
+    ),
+  ]);
   const rows = withAssignments(features, assignments).map((f) => {
     const metrics = day.get(f.id)!;
     const monthSpend = spend.current.get(f.id) ?? 0;

@@ -1,5 +1,5 @@
-import { listModels, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
+import { listModels, type ProviderRow } from '../db/queries/catalogue.ts';
 import { providerHealthHistory } from '../metrics/health-history.ts';
 import { healthScore, latencyScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries } from '../metrics/summaries.ts';
@@ -23,7 +23,12 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
   const models = (await listModels(db)).filter((m) => m.provider_id === provider.id);
   const [summaries, modelFigures, history, checks] = await Promise.all([
     providerSummaries(db, [provider.id], now),
-    modelSummaries(db, models.map((m) => m.id), '24h', now),
+    modelSummaries(
+      db,
+      models.map((m) => m.id),
+      '24h',
+      now,
+    ),
     providerHealthHistory(db, provider.id, now),
     recentChecks(db, provider.id),
   ]);
@@ -31,12 +36,15 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
   return {
     summary,
     // The score's terms with today's numbers, for "how the score is computed".
-    terms: summary.health_score === null ? null : {
-      success_rate: summary.success_rate!,
-      uptime: summary.uptime!,
-      latency_score: latencyScore(summary.response_time!),
-      uncapped: healthScore(summary, false)!,
-    },
+    terms:
+      summary.health_score === null
+        ? null
+        : {
+            success_rate: summary.success_rate!,
+            uptime: summary.uptime!,
+            latency_score: latencyScore(summary.response_time!),
+            uncapped: healthScore(summary, false)!,
+          },
     models: models.map((m) => ({ ...m, summary: modelFigures.get(m.id)! })),
     history,
     checks,

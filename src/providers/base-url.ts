@@ -73,7 +73,11 @@ export class ForbiddenAddressError extends Error {
   readonly code = 'EFORBIDDENADDRESS';
 }
 
-type Resolve = (hostname: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+type Resolve = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /**
  * A `lookup` for http.request: resolves the name once, refuses it when any address is link-local or
@@ -85,7 +89,8 @@ export function guardedLookup(resolve: Resolve = dns.lookup as unknown as Resolv
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-      if (addresses.some((a) => isForbiddenAddress(a.address))) return callback(new ForbiddenAddressError(`${hostname} resolves to a forbidden address`), '', 0);
+      if (addresses.some((a) => isForbiddenAddress(a.address)))
+        return callback(new ForbiddenAddressError(`${hostname} resolves to a forbidden address`), '', 0);
       if ((options as LookupAllOptions).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       callback(null, addresses[0].address, addresses[0].family);
     });

@@ -1,6 +1,6 @@
-import { decryptSecret, encryptSecret } from './secrets.ts';
 import type { ProviderAdapter } from './adapter.ts';
 import { openAiCompatible } from './openai-compatible.ts';
+import { decryptSecret, encryptSecret } from './secrets.ts';
 import { type Simulator, startSimulator } from './simulator.ts';
 
 export interface ProviderRecord {

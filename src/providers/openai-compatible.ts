@@ -37,34 +37,41 @@ interface Answer {
  * socket connects to exactly those addresses; redirects are never followed; the whole exchange
  * (DNS included) is under `signal`.
  */
-function exchange(url: URL, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal; lookup: LookupFunction }): Promise<Answer> {
+function exchange(
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal; lookup: LookupFunction },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(url, { method: init.method, headers: init.headers, signal: init.signal, lookup: init.lookup }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let tooBig = false;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_ANSWER_BYTES) {
-          tooBig = true;
-          res.destroy();
-          resolve({ status: res.statusCode ?? 0, json: undefined });
-        } else chunks.push(chunk);
-      });
-      res.on('end', () => {
-        if (tooBig) return;
-        let json: unknown;
-        try {
-          json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, json });
-      });
-      res.on('error', reject);
-      // Cut off mid-body (a timeout, a reset): reject unless the answer was already settled.
-      res.on('close', () => !res.complete && !tooBig && reject(init.signal.reason ?? new Error('the answer was cut off')));
-    });
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: init.method, headers: init.headers, signal: init.signal, lookup: init.lookup },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let tooBig = false;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) {
+            tooBig = true;
+            res.destroy();
+            resolve({ status: res.statusCode ?? 0, json: undefined });
+          } else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          if (tooBig) return;
+          let json: unknown;
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+        res.on('error', reject);
+        // Cut off mid-body (a timeout, a reset): reject unless the answer was already settled.
+        res.on('close', () => !res.complete && !tooBig && reject(init.signal.reason ?? new Error('the answer was cut off')));
+      },
+    );
     req.on('error', reject);
     req.end(init.body);
   });
@@ -89,7 +96,11 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
         method,
         signal: AbortSignal.timeout(o.timeoutMs),
         lookup,
-        headers: { Accept: 'application/json', ...(body && { 'Content-Type': 'application/json' }), ...(o.apiKey && { Authorization: `Bearer ${o.apiKey}` }) },
+        headers: {
+          Accept: 'application/json',
+          ...(body && { 'Content-Type': 'application/json' }),
+          ...(o.apiKey && { Authorization: `Bearer ${o.apiKey}` }),
+        },
         body: body && JSON.stringify(body),
       });
       if (res.status >= 300 && res.status < 400) {
@@ -102,7 +113,11 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
     } catch (err) {
       if (err instanceof ForbiddenAddressError) return { ok: false, latencyMs: latency(), error: FORBIDDEN };
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      return { ok: false, latencyMs: latency(), error: timedOut ? `no answer within ${o.timeoutMs} ms` : 'the provider could not be reached' };
+      return {
+        ok: false,
+        latencyMs: latency(),
+        error: timedOut ? `no answer within ${o.timeoutMs} ms` : 'the provider could not be reached',
+      };
     }
   }
   return {

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 
@@ -34,23 +34,36 @@ export async function startSimulator(): Promise<Simulator> {
     res.json({ object: 'list', data: [...behaviours.keys()].map((id) => ({ id, object: 'model', owned_by: 'switchboard-simulator' })) });
   });
 
-  const answer = (shape: (model: string) => object): express.RequestHandler => (req, res) => {
-    const model = (req.body as { model?: unknown } | undefined)?.model;
-    if (typeof model !== 'string' || !model) return void res.status(400).json({ error: { message: 'model is required' } });
-    const b = behaviourOf(model);
-    setTimeout(() => {
-      if (Math.random() < b.errorRate) return void res.status(503).json({ error: { message: 'simulated failure' } });
-      res.json(shape(model));
-    }, b.latencyMs);
-  };
-  app.post('/v1/chat/completions', answer((model) => ({
-    id: 'sim-chat', object: 'chat.completion', model,
-    choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 8, completion_tokens: 1, total_tokens: 9 },
-  })));
-  app.post('/v1/embeddings', answer((model) => ({
-    object: 'list', model, data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }], usage: { prompt_tokens: 8, total_tokens: 8 },
-  })));
+  const answer =
+    (shape: (model: string) => object): express.RequestHandler =>
+    (req, res) => {
+      const model = (req.body as { model?: unknown } | undefined)?.model;
+      if (typeof model !== 'string' || !model) return void res.status(400).json({ error: { message: 'model is required' } });
+      const b = behaviourOf(model);
+      setTimeout(() => {
+        if (Math.random() < b.errorRate) return void res.status(503).json({ error: { message: 'simulated failure' } });
+        res.json(shape(model));
+      }, b.latencyMs);
+    };
+  app.post(
+    '/v1/chat/completions',
+    answer((model) => ({
+      id: 'sim-chat',
+      object: 'chat.completion',
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 8, completion_tokens: 1, total_tokens: 9 },
+    })),
+  );
+  app.post(
+    '/v1/embeddings',
+    answer((model) => ({
+      object: 'list',
+      model,
+      data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }],
+      usage: { prompt_tokens: 8, total_tokens: 8 },
+    })),
+  );
 
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -1,11 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { flash } from '../http/flash.ts';
 import { notFound } from '../http/errors.ts';
+import { flash } from '../http/flash.ts';
+import { fieldErrors } from '../http/validation.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
-import { fieldErrors } from '../http/validation.ts';
 import { render } from '../views.ts';
 
 const PATH = '/platform/ai-management/api-keys';

@@ -1,10 +1,10 @@
 import { type RequestHandler, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
-import { safeNext } from '../middleware/auth.ts';
-import { csrfProtection } from '../middleware/csrf.ts';
 import type { PassportInstance } from '../auth/passport.ts';
 import type { SessionUser } from '../auth/principal.ts';
+import { safeNext } from '../middleware/auth.ts';
+import { csrfProtection } from '../middleware/csrf.ts';
 import { render } from '../views.ts';
 
 const LOGIN = { page: 'pages/login' };
@@ -18,21 +18,37 @@ const credentials = z.object({
 });
 
 const tooMany: RequestHandler = (req, res) =>
-  render(req, res, LOGIN, { title: 'Sign in', email: req.body?.email ?? '', error: 'Too many sign-in attempts. Wait 15 minutes and try again.' }, 429);
+  render(
+    req,
+    res,
+    LOGIN,
+    { title: 'Sign in', email: req.body?.email ?? '', error: 'Too many sign-in attempts. Wait 15 minutes and try again.' },
+    429,
+  );
 
 /**
  * Failed sign-ins are limited per account and per address. The account key is the email as typed,
  * known or not, so the answer never tells whether an account exists.
  */
 const loginLimiters = () => [
-  rateLimit({ windowMs: WINDOW_MS, limit: 30, skipSuccessfulRequests: true, standardHeaders: 'draft-8', legacyHeaders: false, handler: tooMany }),
+  rateLimit({
+    windowMs: WINDOW_MS,
+    limit: 30,
+    skipSuccessfulRequests: true,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: tooMany,
+  }),
   rateLimit({
     windowMs: WINDOW_MS,
     limit: 5,
     skipSuccessfulRequests: true,
     standardHeaders: false,
     legacyHeaders: false,
-    keyGenerator: (req) => `account:${String(req.body?.email ?? '').trim().toLowerCase()}`,
+    keyGenerator: (req) =>
+      `account:${String(req.body?.email ?? '')
+        .trim()
+        .toLowerCase()}`,
     handler: tooMany,
   }),
 ];
@@ -49,7 +65,13 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
   router.post('/login', formParser, csrfProtection, ...limiters, (req, res, next) => {
     const parsed = credentials.safeParse(req.body);
     const again = (status: number, error: string) =>
-      render(req, res, LOGIN, { title: 'Sign in', email: String(req.body?.email ?? ''), next: safeNext(String(req.body?.next ?? '/')), error }, status);
+      render(
+        req,
+        res,
+        LOGIN,
+        { title: 'Sign in', email: String(req.body?.email ?? ''), next: safeNext(String(req.body?.next ?? '/')), error },
+        status,
+      );
     if (!parsed.success) return again(422, parsed.error.issues[0].message);
     passport.authenticate('local', (err: unknown, user: SessionUser | false) => {
       if (err) return next(err);

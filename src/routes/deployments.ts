@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { findDeployment } from '../db/queries/deployments.ts';
 import type { Db } from '../db/knex.ts';
+import { findDeployment } from '../db/queries/deployments.ts';
 import { notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
 

@@ -1,19 +1,32 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
+import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import {
+  activeAssignments,
+  ENVIRONMENTS,
+  type Environment,
+  type FeatureRow,
+  findAssignment,
+  findFeature,
+  withAssignments,
+} from '../db/queries/features.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { requireWrite } from '../middleware/auth.ts';
-import { z } from 'zod';
-import { activeAssignments, ENVIRONMENTS, type Environment, type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
-import { HttpError, notFound } from '../http/errors.ts';
-import type { Providers } from '../providers/index.ts';
-import { deploy, type DeploymentKind } from '../services/deployments.ts';
-import { createFeature } from '../services/features.ts';
+import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import {
-  FEATURE_TARGETS, type FeaturesQuery, featureOverview, featuresPageParts, parseFeaturesQuery, selectedFeature,
+  FEATURE_TARGETS,
+  type FeaturesQuery,
+  featureOverview,
+  featuresPageParts,
+  parseFeaturesQuery,
+  selectedFeature,
 } from '../pages/features.ts';
-import { overviewCsv } from '../pages/feature-charts.ts';
+import type { Providers } from '../providers/index.ts';
+import { type DeploymentKind, type DeployOutcome, deploy } from '../services/deployments.ts';
+import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 
 const PATH = '/platform/ai-management/features';
@@ -59,11 +72,26 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
     }
     const part = req.htmx.request ? targetId(req) : undefined;
     const { cards, overview, tab } = await featuresPageParts(db, { feature, q, part, now, timeZone });
-    render(req, res, VIEW, {
-      title: feature ? `${feature.display_name} · Features` : 'Features',
-      q, feature, cards, overview, tab, form: extra.form ?? { values: {}, errors: {} }, deployment: extra.deployment,
-      generatedAt: now, link: linker(q, feature?.name), cardLink, charts: true,
-    }, status);
+    render(
+      req,
+      res,
+      VIEW,
+      {
+        title: feature ? `${feature.display_name} · Features` : 'Features',
+        q,
+        feature,
+        cards,
+        overview,
+        tab,
+        form: extra.form ?? { values: {}, errors: {} },
+        deployment: extra.deployment,
+        generatedAt: now,
+        link: linker(q, feature?.name),
+        cardLink,
+        charts: true,
+      },
+      status,
+    );
   }
 
   router.get(PATH, (req, res) => show(req, res, req.query));
@@ -92,16 +120,25 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
     return feature;
   }
 
-  async function deployFromForm(req: Request, res: Response, feature: FeatureRow, change: { model_id: unknown; environment: Environment }, kind: DeploymentKind) {
-    let outcome;
+  async function deployFromForm(
+    req: Request,
+    res: Response,
+    feature: FeatureRow,
+    change: { model_id: unknown; environment: Environment },
+    kind: DeploymentKind,
+  ) {
+    let outcome: DeployOutcome;
     try {
       outcome = await deploy(db, providers, req.principal!, feature, change, kind);
     } catch (err) {
       if (!(err instanceof HttpError) || err.status !== 422) throw err;
-      const reasons = Object.entries((err.details ?? {}) as Record<string, string>).map(([k, v]) => `${k} ${v}`).join('; ');
+      const reasons = Object.entries((err.details ?? {}) as Record<string, string>)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('; ');
       return refuse(req, res, feature, change.environment, `Nothing was deployed: ${reasons}`);
     }
-    if (!outcome.ok) return show(req, res, modelsTabOf(feature.name, change.environment), { deployment: outcome.deployment }, outcome.status);
+    if (!outcome.ok)
+      return show(req, res, modelsTabOf(feature.name, change.environment), { deployment: outcome.deployment }, outcome.status);
     flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
     const tab = modelsTabOf(feature.name, change.environment);
     // htmx gets the tab at once, with its URL (a promotion lands on the next environment); a form, a 303.
@@ -113,16 +150,19 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
   router.post(`${PATH}/:slug/models`, requireWrite, async (req, res) => {
     const feature = await featureOf(req);
     const { model_id, environment } = req.body ?? {};
-    if (model_id === undefined || model_id === '') return refuse(req, res, feature, isEnvironment(environment) ? environment : undefined, 'Choose a model first.');
-    if (!isEnvironment(environment)) return refuse(req, res, feature, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
+    if (model_id === undefined || model_id === '')
+      return refuse(req, res, feature, isEnvironment(environment) ? environment : undefined, 'Choose a model first.');
+    if (!isEnvironment(environment))
+      return refuse(req, res, feature, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
     await deployFromForm(req, res, feature, { model_id, environment }, 'assign');
   });
 
   router.post(`${PATH}/:slug/promote`, requireWrite, async (req, res) => {
     const feature = await featureOf(req);
-    const from = (req.body ?? {}).from;
+    const from = req.body?.from;
     const to = isEnvironment(from) ? NEXT_ENVIRONMENT[from] : undefined;
-    if (!isEnvironment(from) || !to) return refuse(req, res, feature, undefined, 'Promotion goes from development to staging or from staging to production');
+    if (!isEnvironment(from) || !to)
+      return refuse(req, res, feature, undefined, 'Promotion goes from development to staging or from staging to production');
     const source = withAssignments([feature], await activeAssignments(db))[0].assignments[from];
     if (!source) return refuse(req, res, feature, from, `Nothing serves ${from}, so there is nothing to promote`);
     await deployFromForm(req, res, feature, { model_id: source.model_id, environment: to }, 'promote');
@@ -130,7 +170,7 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
 
   router.post(`${PATH}/:slug/rollback`, requireWrite, async (req, res) => {
     const feature = await featureOf(req);
-    const id = z.uuid().safeParse((req.body ?? {}).assignment_id);
+    const id = z.uuid().safeParse(req.body?.assignment_id);
     const earlier = id.success ? await findAssignment(db, feature.name, id.data) : undefined;
     if (!earlier) return refuse(req, res, feature, undefined, 'Choose an earlier assignment of this feature to roll back to');
     await deployFromForm(req, res, feature, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');

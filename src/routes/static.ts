@@ -3,11 +3,13 @@ import { notFound } from '../http/errors.ts';
 import { packageFile as fromPackage, publicDir } from '../paths.ts';
 
 // Pinned by package-lock.json and served from node_modules: never from a CDN.
-const VENDOR = new Map<string, string>(Object.entries({
-  'htmx.min.js': fromPackage('htmx.org', 'dist/htmx.min.js'),
-  'chartist.umd.js': fromPackage('chartist', 'dist/index.umd.js'),
-  'chartist.css': fromPackage('chartist', 'dist/index.css'),
-}));
+const VENDOR = new Map<string, string>(
+  Object.entries({
+    'htmx.min.js': fromPackage('htmx.org', 'dist/htmx.min.js'),
+    'chartist.umd.js': fromPackage('chartist', 'dist/index.umd.js'),
+    'chartist.css': fromPackage('chartist', 'dist/index.css'),
+  }),
+);
 
 export function staticRoutes(): Router {
   const router = Router();

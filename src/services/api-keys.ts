@@ -1,13 +1,18 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import type { Principal, TokenScope } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http/errors.ts';
-import type { Principal, TokenScope } from '../auth/principal.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newApiKeySchema = z.object({
-  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(100, 'must be at most 100 characters')
+    .refine(withoutControlCharacters, CONTROL_MESSAGE),
   scope: z.enum(['ingest', 'read', 'admin'], { message: 'must be one of ingest, read, admin' }),
 });
 
@@ -38,7 +43,12 @@ export async function createApiKey(
     const [key] = await trx('api_keys')
       .insert({ name, scope, token_hash: hashToken(token), prefix: token.slice(0, 10), created_by: actor.label })
       .returning(['id', 'name', 'prefix', 'scope', 'created_by', 'created_at', 'last_used_at', 'revoked_at']);
-    await recordAudit(trx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: key.id, after: { name, scope, prefix: key.prefix } });
+    await recordAudit(trx, actor, {
+      action: 'api_key.created',
+      entityType: 'api_key',
+      entityId: key.id,
+      after: { name, scope, prefix: key.prefix },
+    });
     return { key: key as ApiKeyRow, token };
   });
 }

@@ -1,5 +1,5 @@
-import type { Db } from '../db/knex.ts';
 import type { Principal } from '../auth/principal.ts';
+import type { Db } from '../db/knex.ts';
 
 export type Actor = Principal | { kind: 'system'; label: string };
 

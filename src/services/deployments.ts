@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
+import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
 import { HttpError } from '../http/errors.ts';
-import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { fieldErrors } from '../http/validation.ts';
+import type { ProviderAdapter } from '../providers/adapter.ts';
+import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const deployRequestSchema = z.object({
@@ -46,31 +47,55 @@ async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDepl
   const q = db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where('m.id', id)
-    .first('m.id', 'm.name', 'm.display_name', 'm.model_type', 'm.status', 'm.provider_id', 'p.display_name as provider_display_name',
-      'p.status as provider_status', 'p.kind', 'p.base_url', 'p.api_key_ciphertext');
+    .first(
+      'm.id',
+      'm.name',
+      'm.display_name',
+      'm.model_type',
+      'm.status',
+      'm.provider_id',
+      'p.display_name as provider_display_name',
+      'p.status as provider_status',
+      'p.kind',
+      'p.base_url',
+      'p.api_key_ciphertext',
+    );
   // Shared locks on the model and its provider: an edit of either (which locks them for update)
   // waits for the switch, or the switch sees the edit.
   return lock ? q.forShare() : q;
 }
 
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
-  (await db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true }).first('model_id'))?.model_id ?? null;
+  (await db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true }).first('model_id'))?.model_id ??
+  null;
 
 /** The checks that need no network, in order: the model fits the feature and the environment, its provider can serve. */
 function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: Environment, current: string | null): Check[] {
   const refusals = [
     current === model.id && `${model.display_name} already serves ${environment}`,
     model.status === 'offline' && `${model.display_name} is offline and cannot be assigned`,
-    model.status === 'deprecated' && environment === 'production' && `${model.display_name} is deprecated and cannot be assigned in production`,
-    model.model_type !== feature.required_model_type && `${feature.display_name} needs a model of type ${feature.required_model_type}; ${model.display_name} is of type ${model.model_type}`,
+    model.status === 'deprecated' &&
+      environment === 'production' &&
+      `${model.display_name} is deprecated and cannot be assigned in production`,
+    model.model_type !== feature.required_model_type &&
+      `${feature.display_name} needs a model of type ${feature.required_model_type}; ${model.display_name} is of type ${model.model_type}`,
   ].filter((r): r is string => typeof r === 'string');
-  const modelCheck: Check = refusals.length ? { name: 'model', ok: false, detail: refusals[0] } : { name: 'model', ok: true, detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})` };
+  const modelCheck: Check = refusals.length
+    ? { name: 'model', ok: false, detail: refusals[0] }
+    : {
+        name: 'model',
+        ok: true,
+        detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})`,
+      };
   if (!modelCheck.ok) return [modelCheck];
   const usable = model.provider_status === 'active' && (model.kind === 'simulator' || model.api_key_ciphertext !== null);
   const why = model.provider_status !== 'active' ? `is ${model.provider_status}` : 'has no API key';
-  return [modelCheck, usable
-    ? { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` }
-    : { name: 'provider', ok: false, detail: `${model.provider_display_name} ${why}` }];
+  return [
+    modelCheck,
+    usable
+      ? { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` }
+      : { name: 'provider', ok: false, detail: `${model.provider_display_name} ${why}` },
+  ];
 }
 
 /**
@@ -80,7 +105,14 @@ function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: E
  * changes to it run one after the other and a change planned against an assignment that has since
  * moved is refused (409) instead of applied blindly. A refusal leaves the assignment as it was.
  */
-export async function deploy(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, input: unknown, kind: DeploymentKind = 'assign'): Promise<DeployOutcome> {
+export async function deploy(
+  db: Db,
+  providers: Providers,
+  actor: Actor,
+  feature: FeatureRow,
+  input: unknown,
+  kind: DeploymentKind = 'assign',
+): Promise<DeployOutcome> {
   const parsed = deployRequestSchema.safeParse(input);
   if (!parsed.success) throw new HttpError(422, 'Invalid deployment', fieldErrors(parsed.error));
   const { model_id, environment } = parsed.data;
@@ -96,7 +128,8 @@ export async function deploy(db: Db, providers: Providers, actor: Actor, feature
   } catch (err) {
     // Never leave a deployment in progress: mark it failed (if the database lets us), then let the
     // original error reach the error handler.
-    await db('deployments').where({ id: deployment.id, status: 'in_progress' })
+    await db('deployments')
+      .where({ id: deployment.id, status: 'in_progress' })
       .update({ status: 'failed', error: 'stopped by an unexpected error; nothing was changed', finished_at: db.raw('clock_timestamp()') })
       .catch(() => undefined);
     throw err;
@@ -117,22 +150,37 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   const { feature, model, environment, previous, deployment, kind } = plan;
   const model_id = model.id;
   const checks = staticChecks(feature, model, environment, previous);
-  let adapter;
+  let adapter: ProviderAdapter | undefined;
   if (checks.every((c) => c.ok)) {
     try {
       adapter = await providers.adapterFor({ ...model, id: model.provider_id });
     } catch (err) {
       // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
-      const detail = err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';
+      const detail =
+        err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';
       checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` };
     }
   }
   // The deployment's page shows the checks as they pass.
-  await db('deployments').where({ id: deployment.id }).update({ checks: JSON.stringify(checks) });
+  await db('deployments')
+    .where({ id: deployment.id })
+    .update({ checks: JSON.stringify(checks) });
   if (adapter) {
     const smoke = await adapter.smoke(model.name, model.model_type);
-    await db('health_checks').insert({ provider_id: model.provider_id, model_id, kind: 'smoke', status: smoke.ok ? 'ok' : 'error', latency_ms: smoke.latencyMs, error: smoke.error ?? null });
-    checks.push({ name: 'smoke', ok: smoke.ok, detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`, latency_ms: smoke.latencyMs });
+    await db('health_checks').insert({
+      provider_id: model.provider_id,
+      model_id,
+      kind: 'smoke',
+      status: smoke.ok ? 'ok' : 'error',
+      latency_ms: smoke.latencyMs,
+      error: smoke.error ?? null,
+    });
+    checks.push({
+      name: 'smoke',
+      ok: smoke.ok,
+      detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`,
+      latency_ms: smoke.latencyMs,
+    });
   }
   const failed = checks.find((c) => !c.ok);
   if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
@@ -140,37 +188,63 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   return db.transaction(async (trx) => {
     await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
     if ((await activeModelId(trx, feature.id, environment)) !== previous) {
-      return finishRefused(trx, actor, deployment, checks, `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`, 409);
+      return finishRefused(
+        trx,
+        actor,
+        deployment,
+        checks,
+        `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`,
+        409,
+      );
     }
     // The model or its provider may have been edited while the smoke request ran (taken offline,
     // deactivated, its key removed): the checks that need no network are made again on what is there now.
     const now = await loadModel(trx, model_id, true);
     const stale = now ? staticChecks(feature, now, environment, previous).find((c) => !c.ok) : { detail: 'the model was removed' };
-    if (stale) return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
-    await trx('feature_model_assignments').where({ feature_id: feature.id, environment, is_active: true }).update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
+    if (stale)
+      return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
+    await trx('feature_model_assignments')
+      .where({ feature_id: feature.id, environment, is_active: true })
+      .update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
     const [assignment] = await trx('feature_model_assignments')
       .insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label, assigned_at: trx.raw('clock_timestamp()') })
       .returning('*');
     const [done] = await trx('deployments')
       .where({ id: deployment.id })
-      .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.raw('clock_timestamp()') })
+      .update({
+        status: 'success',
+        assignment_id: assignment.id,
+        checks: JSON.stringify(checks),
+        finished_at: trx.raw('clock_timestamp()'),
+      })
       .returning('*');
     await recordAudit(trx, actor, {
       action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
-      entityType: 'feature', entityId: feature.id,
-      before: { environment, model_id: previous }, after: { environment, model_id, deployment_id: deployment.id, assignment_id: assignment.id },
+      entityType: 'feature',
+      entityId: feature.id,
+      before: { environment, model_id: previous },
+      after: { environment, model_id, deployment_id: deployment.id, assignment_id: assignment.id },
     });
     return { ok: true, status: 201 as const, deployment: done, assignment };
   });
 }
 
-async function finishRefused(db: Db, actor: Actor, deployment: { id: string; feature_id: string; model_id: string; environment: string }, checks: Check[], error: string, status: 409 | 422): Promise<DeployOutcome> {
+async function finishRefused(
+  db: Db,
+  actor: Actor,
+  deployment: { id: string; feature_id: string; model_id: string; environment: string },
+  checks: Check[],
+  error: string,
+  status: 409 | 422,
+): Promise<DeployOutcome> {
   const [done] = await db('deployments')
     .where({ id: deployment.id })
     .update({ status: 'failed', checks: JSON.stringify(checks), error, finished_at: db.raw('clock_timestamp()') })
     .returning('*');
   await recordAudit(db, actor, {
-    action: 'deployment.refused', entityType: 'feature', entityId: deployment.feature_id,
+    action: 'deployment.refused',
+    entityType: 'feature',
+    entityId: deployment.feature_id,
     after: { environment: deployment.environment, model_id: deployment.model_id, deployment_id: deployment.id, error },
   });
   return { ok: false, status, deployment: done };
@@ -188,5 +262,9 @@ export async function failInterruptedDeployments(db: Db): Promise<number> {
   return db('deployments')
     .where({ status: 'in_progress' })
     .where('started_at', '<', db.raw(`now() - interval '${INTERRUPTED_AFTER}'`))
-    .update({ status: 'failed', error: 'interrupted: the server stopped while the checks ran; nothing was changed', finished_at: db.raw('clock_timestamp()') });
+    .update({
+      status: 'failed',
+      error: 'interrupted: the server stopped while the checks ran; nothing was changed',
+      finished_at: db.raw('clock_timestamp()'),
+    });
 }

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import type { FeatureRow } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
 import { HttpError } from '../http/errors.ts';
-import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../http/validation.ts';
+import { CONTROL_MESSAGE, displayNameField, fieldErrors, slugField, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { displayNameField, slugField } from '../http/validation.ts';
 
 export const newFeatureSchema = z.object({
   name: slugField,

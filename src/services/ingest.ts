@@ -1,22 +1,42 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { INGEST_LOCK } from '../metrics/rollup.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
+import { INGEST_LOCK } from '../metrics/rollup.ts';
 
 export const MAX_EVENTS = 1000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const eventSchema = z.object({
-  event_id: z.string({ message: 'is required' }).min(1, 'is required').max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  event_id: z
+    .string({ message: 'is required' })
+    .min(1, 'is required')
+    .max(200, 'must be at most 200 characters')
+    .refine(withoutControlCharacters, CONTROL_MESSAGE),
   feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
   model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
   provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
-  environment: z.enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' }).default('production'),
+  environment: z
+    .enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' })
+    .default('production'),
   end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
   status: z.enum(['success', 'error', 'timeout'], { message: 'must be one of success, error, timeout' }),
-  response_time_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(3_600_000, 'must be at most 3600000'),
-  input_tokens: z.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(100_000_000).default(0),
-  output_tokens: z.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(100_000_000).default(0),
+  response_time_ms: z
+    .number({ message: 'must be a number of milliseconds' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(3_600_000, 'must be at most 3600000'),
+  input_tokens: z
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(100_000_000)
+    .default(0),
+  output_tokens: z
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(100_000_000)
+    .default(0),
   cost_usd: z.number({ message: 'must be a number' }).min(0, 'must be 0 or more').max(100_000, 'must be at most 100000').optional(),
   created_at: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional(),
 });
@@ -49,9 +69,19 @@ function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
 async function loadCatalogue(db: Db): Promise<Catalogue> {
   const [features, models] = await Promise.all([
     db('ai_features').select('id', 'name'),
-    db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select('m.id', 'm.name', 'm.provider_id', 'p.name as provider_name'),
+    db('ai_models as m')
+      .join('ai_providers as p', 'p.id', 'm.provider_id')
+      .select('m.id', 'm.name', 'm.provider_id', 'p.name as provider_name'),
   ]);
-  return { features: new Map(features.flatMap((f) => [[f.id, f], [f.name, f]])), models };
+  return {
+    features: new Map(
+      features.flatMap((f) => [
+        [f.id, f],
+        [f.name, f],
+      ]),
+    ),
+    models,
+  };
 }
 
 /** The model an event names: by id, or by name (with its provider when two providers share the name). */
@@ -82,7 +112,10 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     batch.unknownNames ||= unknownName;
   };
   events.forEach((raw, index) => {
-    const aliased = raw && typeof raw === 'object' ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw } : raw;
+    const aliased =
+      raw && typeof raw === 'object'
+        ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw }
+        : raw;
     const parsed = eventSchema.safeParse(aliased);
     if (!parsed.success) return reject(index, describe(parsed.error.issues[0]));
     const e = parsed.data;
@@ -95,9 +128,17 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
     batch.rows.push({
-      event_id: e.event_id, feature_id: feature.id, model_id: model.id, environment: e.environment, end_user_id: e.end_user_id ?? null,
-      status: e.status, response_time_ms: e.response_time_ms, input_tokens: e.input_tokens, output_tokens: e.output_tokens,
-      cost_usd: e.cost_usd ?? null, created_at: createdAt.toISOString(),
+      event_id: e.event_id,
+      feature_id: feature.id,
+      model_id: model.id,
+      environment: e.environment,
+      end_user_id: e.end_user_id ?? null,
+      status: e.status,
+      response_time_ms: e.response_time_ms,
+      input_tokens: e.input_tokens,
+      output_tokens: e.output_tokens,
+      cost_usd: e.cost_usd ?? null,
+      created_at: createdAt.toISOString(),
     });
   });
   return batch;

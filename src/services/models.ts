@@ -1,25 +1,41 @@
 import { z } from 'zod';
-import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
+import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { HttpError, notFound } from '../http/errors.ts';
-import { CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../http/validation.ts';
+import {
+  blankAsMissing,
+  CONTROL_MESSAGE,
+  displayNameField,
+  fieldErrors,
+  flagField,
+  numberField,
+  unchangeable,
+  unknownFields,
+  withoutControlCharacters,
+} from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, numberField, unchangeable, unknownFields } from '../http/validation.ts';
 
 type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 // Stored as numeric(12, 6): a finer price would be rounded away silently.
 const atMostSixDecimals = (v: number) => Math.abs(v * 1e6 - Math.round(v * 1e6)) < 1e-6;
-const priceField = numberField('must be a price in USD per 1k tokens')
-  .pipe(z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000').refine(atMostSixDecimals, 'must have at most 6 decimal places'));
-const contextWindowField = numberField('must be a whole number of tokens')
-  .pipe(z.number().int('must be a whole number of tokens').min(1, 'must be at least 1').max(100_000_000, 'must be at most 100000000'));
+const priceField = numberField('must be a price in USD per 1k tokens').pipe(
+  z.number().min(0, 'must be 0 or more').max(1000, 'must be at most 1000').refine(atMostSixDecimals, 'must have at most 6 decimal places'),
+);
+const contextWindowField = numberField('must be a whole number of tokens').pipe(
+  z.number().int('must be a whole number of tokens').min(1, 'must be at least 1').max(100_000_000, 'must be at most 100000000'),
+);
 const statusField = z.enum(MODEL_STATUSES, { message: `must be one of ${MODEL_STATUSES.join(', ')}` });
 
 const newModelSchema = z.object({
   provider: z.string({ message: 'is required' }).trim().min(1, 'is required'),
-  name: z.string({ message: 'is required' }).trim().min(1, 'is required').max(200, 'must be at most 200 characters')
-    .regex(/^\S+$/, 'must be the provider’s model id, without spaces').refine(withoutControlCharacters, CONTROL_MESSAGE),
+  name: z
+    .string({ message: 'is required' })
+    .trim()
+    .min(1, 'is required')
+    .max(200, 'must be at most 200 characters')
+    .regex(/^\S+$/, 'must be the provider’s model id, without spaces')
+    .refine(withoutControlCharacters, CONTROL_MESSAGE),
   display_name: displayNameField,
   model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
   status: z.preprocess(blankAsMissing, statusField.default('available')),
@@ -43,7 +59,8 @@ const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid 
 
 /** What Configure may change. */
 export const EDITABLE_MODEL_FIELDS = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
-const audited = (m: Record<string, unknown>) => Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
+const audited = (m: Record<string, unknown>) =>
+  Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
 
 export interface AffectedAssignment {
   feature_name: string;
@@ -82,8 +99,16 @@ export async function createModel(db: Db, actor: Actor, input: unknown): Promise
       .onConflict(['provider_id', 'name'])
       .ignore()
       .returning('*');
-    if (!row) throw new HttpError(409, `${provider.display_name} already has a model named ${fields.name}`, { name: 'is already taken for this provider' });
-    await recordAudit(trx, actor, { action: 'model.created', entityType: 'model', entityId: row.id, after: { provider: provider.name, name: fields.name, model_type: fields.model_type, ...audited(row) } });
+    if (!row)
+      throw new HttpError(409, `${provider.display_name} already has a model named ${fields.name}`, {
+        name: 'is already taken for this provider',
+      });
+    await recordAudit(trx, actor, {
+      action: 'model.created',
+      entityType: 'model',
+      entityId: row.id,
+      after: { provider: provider.name, name: fields.name, model_type: fields.model_type, ...audited(row) },
+    });
     return (await findModel(trx, row.id))!;
   });
 }
@@ -93,7 +118,10 @@ async function findModelByRef(db: Db, ref: string): Promise<ModelRow> {
   const byId = await findModel(db, ref);
   if (byId) return byId;
   const named = await findModelsNamed(db, ref);
-  if (named.length > 1) throw new HttpError(409, `${named.length} providers have a model named ${ref}: use its id`, { candidates: named.map((m) => ({ id: m.id, provider: m.provider_name })) });
+  if (named.length > 1)
+    throw new HttpError(409, `${named.length} providers have a model named ${ref}: use its id`, {
+      candidates: named.map((m) => ({ id: m.id, provider: m.provider_name })),
+    });
   if (!named.length) throw notFound('Model');
   return named[0];
 }
@@ -115,21 +143,39 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
   return db.transaction(async (trx) => {
     const found = await findModelByRef(trx, id);
     const current = await trx('ai_models').where('id', found.id).forUpdate().first();
-    const fixed = { ...unknownFields(body, [...Object.keys(modelChangeSchema.shape), 'name', 'model_type', 'provider']), ...unchangeable(body, current, ['name', 'model_type']) };
-    if (blankAsMissing(body.provider) !== undefined && body.provider !== found.provider_name && body.provider !== found.provider_id) fixed.provider = 'cannot be changed once created';
+    const fixed = {
+      ...unknownFields(body, [...Object.keys(modelChangeSchema.shape), 'name', 'model_type', 'provider']),
+      ...unchangeable(body, current, ['name', 'model_type']),
+    };
+    if (blankAsMissing(body.provider) !== undefined && body.provider !== found.provider_name && body.provider !== found.provider_id)
+      fixed.provider = 'cannot be changed once created';
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const { confirm, ...change } = parsed.data;
     const affected = change.status && change.status !== current.status ? await affectedBy(trx, current.id, change.status) : [];
     if (affected.length && !confirm) {
-      throw new HttpError(409, `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`, { affected, confirm_required: true });
+      throw new HttpError(
+        409,
+        `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`,
+        { affected, confirm_required: true },
+      );
     }
-    const changes = Object.fromEntries(Object.entries(change).filter(([k, v]) => v !== undefined && String(v) !== String(k.endsWith('_1k') ? Number(current[k]) : current[k])));
+    const changes = Object.fromEntries(
+      Object.entries(change).filter(
+        ([k, v]) => v !== undefined && String(v) !== String(k.endsWith('_1k') ? Number(current[k]) : current[k]),
+      ),
+    );
     if (!Object.keys(changes).length) return { model: found, affected: [] }; // nothing to write or to audit
     const [row] = await trx('ai_models')
       .where('id', current.id)
       .update({ ...changes, updated_at: trx.fn.now() })
       .returning('*');
-    await recordAudit(trx, actor, { action: 'model.updated', entityType: 'model', entityId: current.id, before: audited(current), after: { ...audited(row), ...(affected.length && { affected }) } });
+    await recordAudit(trx, actor, {
+      action: 'model.updated',
+      entityType: 'model',
+      entityId: current.id,
+      before: audited(current),
+      after: { ...audited(row), ...(affected.length && { affected }) },
+    });
     return { model: (await findModel(trx, current.id))!, affected };
   });
 }

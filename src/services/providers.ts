@@ -1,14 +1,13 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import type { Db } from '../db/knex.ts';
+import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import { HttpError, notFound } from '../http/errors.ts';
+import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import type { CallResult } from '../providers/adapter.ts';
 import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
-import { fieldErrors } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { blankAsMissing, displayNameField, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import { type AffectedAssignment, describeAffected } from './models.ts';
 
 const baseUrlField = z
@@ -33,7 +32,10 @@ const statusField = z.enum(['active', 'inactive'], { message: 'must be active or
 const newProviderSchema = z.object({
   name: slugField,
   display_name: displayNameField,
-  kind: z.preprocess(blankAsMissing, z.enum(['openai-compatible', 'simulator'], { message: 'must be openai-compatible or simulator' }).default('openai-compatible')),
+  kind: z.preprocess(
+    blankAsMissing,
+    z.enum(['openai-compatible', 'simulator'], { message: 'must be openai-compatible or simulator' }).default('openai-compatible'),
+  ),
   base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
   api_key: z.preprocess(blankAsMissing, apiKeyField.optional()),
   status: z.preprocess(blankAsMissing, statusField.default('inactive')),
@@ -54,7 +56,10 @@ const hint = (last4: string | null) => (last4 ? `••••${last4}` : null);
 
 /** What a provider looks like in the audit log: the key only as its hint. */
 const audited = (p: { display_name: string; base_url: string | null; api_key_last4: string | null; status: string }) => ({
-  display_name: p.display_name, base_url: p.base_url, api_key: hint(p.api_key_last4), status: p.status,
+  display_name: p.display_name,
+  base_url: p.base_url,
+  api_key: hint(p.api_key_last4),
+  status: p.status,
 });
 
 /** The rules that span fields: where a base URL is needed, and that an active provider has its key. */
@@ -86,12 +91,22 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
   const id = crypto.randomUUID(); // known before the insert: the sealed key is bound to it
   return db.transaction(async (trx) => {
     const [row] = await trx('ai_providers')
-      .insert({ id, ...fields, base_url: fields.base_url ?? null, ...(api_key && { api_key_ciphertext: providers.sealKey(api_key, id), api_key_last4: api_key.slice(-4) }) })
+      .insert({
+        id,
+        ...fields,
+        base_url: fields.base_url ?? null,
+        ...(api_key && { api_key_ciphertext: providers.sealKey(api_key, id), api_key_last4: api_key.slice(-4) }),
+      })
       .onConflict('name')
       .ignore()
       .returning(['id', 'display_name', 'base_url', 'api_key_last4', 'status']);
     if (!row) throw new HttpError(409, `A provider named ${fields.name} already exists`, { name: 'is already taken' });
-    await recordAudit(trx, actor, { action: 'provider.created', entityType: 'provider', entityId: row.id, after: { name: fields.name, kind: fields.kind, ...audited(row) } });
+    await recordAudit(trx, actor, {
+      action: 'provider.created',
+      entityType: 'provider',
+      entityId: row.id,
+      after: { name: fields.name, kind: fields.kind, ...audited(row) },
+    });
     return (await findProvider(trx, row.id))!;
   });
 }
@@ -107,31 +122,55 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
   return db.transaction(async (trx) => {
     const found = await findProvider(trx, idOrName);
     if (!found) throw notFound('Provider');
-    const current = await trx('ai_providers').where('id', found.id).forUpdate().first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
-    const fixed = { ...unknownFields(body, [...Object.keys(providerChangeSchema.shape), 'name', 'kind']), ...unchangeable(body, current, ['name', 'kind']) };
+    const current = await trx('ai_providers')
+      .where('id', found.id)
+      .forUpdate()
+      .first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
+    const fixed = {
+      ...unknownFields(body, [...Object.keys(providerChangeSchema.shape), 'name', 'kind']),
+      ...unchangeable(body, current, ['name', 'kind']),
+    };
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const change = parsed.data;
     const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
     const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
-    const errors = crossFieldErrors({ kind: current.kind, base_url: change.base_url ?? current.base_url, has_key: keyAfter, status: change.status ?? current.status });
+    const errors = crossFieldErrors({
+      kind: current.kind,
+      base_url: change.base_url ?? current.base_url,
+      has_key: keyAfter,
+      status: change.status ?? current.status,
+    });
     // A key that goes missing through this change is reported on the key, not on the status.
     if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
-    else if (change.api_key === null && errors.status && change.status === undefined) errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
+    else if (change.api_key === null && errors.status && change.status === undefined)
+      errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
     if (errors.api_key) delete errors.status;
     if (Object.keys(errors).length) throw invalid(errors);
     const deactivates = change.status === 'inactive' && current.status !== 'inactive';
     if ((deactivates || movesUrl) && !change.confirm) {
       const affected = await servedThrough(trx, current.id);
       if (affected.length) {
-        const what = deactivates ? `Deactivating ${current.display_name} stops new deployments to its models` : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
-        throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, { affected, confirm_required: true });
+        const what = deactivates
+          ? `Deactivating ${current.display_name} stops new deployments to its models`
+          : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
+        throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, {
+          affected,
+          confirm_required: true,
+        });
       }
     }
-    const unchanged = change.api_key === undefined && !movesUrl && (change.display_name ?? current.display_name) === current.display_name && (change.status ?? current.status) === current.status;
+    const unchanged =
+      change.api_key === undefined &&
+      !movesUrl &&
+      (change.display_name ?? current.display_name) === current.display_name &&
+      (change.status ?? current.status) === current.status;
     if (unchanged) return found; // nothing to write or to audit
-    const key = change.api_key === undefined ? {} : change.api_key === null
-      ? { api_key_ciphertext: null, api_key_last4: null }
-      : { api_key_ciphertext: providers.sealKey(change.api_key, current.id), api_key_last4: change.api_key.slice(-4) };
+    const key =
+      change.api_key === undefined
+        ? {}
+        : change.api_key === null
+          ? { api_key_ciphertext: null, api_key_last4: null }
+          : { api_key_ciphertext: providers.sealKey(change.api_key, current.id), api_key_last4: change.api_key.slice(-4) };
     const [row] = await trx('ai_providers')
       .where('id', current.id)
       .update({
@@ -142,7 +181,10 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
         updated_at: trx.fn.now(),
       })
       .returning(['display_name', 'base_url', 'api_key_last4', 'status']);
-    const action = change.status && change.status !== current.status ? `provider.${change.status === 'active' ? 'activated' : 'deactivated'}` : 'provider.updated';
+    const action =
+      change.status && change.status !== current.status
+        ? `provider.${change.status === 'active' ? 'activated' : 'deactivated'}`
+        : 'provider.updated';
     await recordAudit(trx, actor, { action, entityType: 'provider', entityId: current.id, before: audited(current), after: audited(row) });
     return (await findProvider(trx, current.id))!;
   });
@@ -153,7 +195,13 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
  * that cannot even be prepared (an unreadable key, the simulator not starting) is stored as failed.
  * `at` is the time to record (the probe job's clock, which decides its slots); the database's otherwise.
  */
-export async function probeProvider(db: Db, providers: Providers, providerId: string, kind: 'probe' | 'manual', at?: Date): Promise<CallResult> {
+export async function probeProvider(
+  db: Db,
+  providers: Providers,
+  providerId: string,
+  kind: 'probe' | 'manual',
+  at?: Date,
+): Promise<CallResult> {
   const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
   let result: CallResult;
   try {
@@ -162,13 +210,19 @@ export async function probeProvider(db: Db, providers: Providers, providerId: st
     result = {
       ok: false,
       latencyMs: 0,
-      error: err instanceof UnreadableKeyError
-        ? 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again'
-        : 'the probe could not be prepared (the provider’s adapter did not start)',
+      error:
+        err instanceof UnreadableKeyError
+          ? 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again'
+          : 'the probe could not be prepared (the provider’s adapter did not start)',
     };
   }
   await db('health_checks').insert({
-    provider_id: providerId, kind, status: result.ok ? 'ok' : 'error', latency_ms: result.latencyMs, error: result.error ?? null, ...(at && { checked_at: at }),
+    provider_id: providerId,
+    kind,
+    status: result.ok ? 'ok' : 'error',
+    latency_ms: result.latencyMs,
+    error: result.error ?? null,
+    ...(at && { checked_at: at }),
   });
   return result;
 }

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import type { Environment, FeatureRow } from '../db/queries/features.ts';
 import type { Db } from '../db/knex.ts';
+import type { Environment, FeatureRow } from '../db/queries/features.ts';
 
 /**
  * What the product's feature must use now in one environment (SPEC §7): its status and settings,
@@ -13,7 +13,18 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
       .join('ai_models as m', 'm.id', 'a.model_id')
       .join('ai_providers as p', 'p.id', 'm.provider_id')
       .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first('a.id as assignment_id', 'a.assigned_at', 'm.id', 'm.name', 'm.model_type', 'm.status', 'p.name as provider', 'p.kind as provider_kind', 'p.base_url', 'a.config_overrides'),
+      .first(
+        'a.id as assignment_id',
+        'a.assigned_at',
+        'm.id',
+        'm.name',
+        'm.model_type',
+        'm.status',
+        'p.name as provider',
+        'p.kind as provider_kind',
+        'p.base_url',
+        'a.config_overrides',
+      ),
     db('prompt_activations as a')
       .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
       .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
@@ -24,7 +35,17 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
     environment,
     status: feature.status,
     model: model
-      ? { id: model.id, name: model.name, type: model.model_type, status: model.status, provider: model.provider, provider_kind: model.provider_kind, base_url: model.base_url, overrides: model.config_overrides, assigned_at: model.assigned_at }
+      ? {
+          id: model.id,
+          name: model.name,
+          type: model.model_type,
+          status: model.status,
+          provider: model.provider,
+          provider_kind: model.provider_kind,
+          base_url: model.base_url,
+          overrides: model.config_overrides,
+          assigned_at: model.assigned_at,
+        }
       : null,
     prompt: prompt ? { id: prompt.id, version: prompt.version, template: prompt.template } : null,
     settings: {

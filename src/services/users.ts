@@ -1,8 +1,8 @@
 import argon2 from 'argon2';
 import { z } from 'zod';
+import type { Role, SessionUser } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import { HttpError } from '../http/errors.ts';
-import type { Role, SessionUser } from '../auth/principal.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newUserSchema = z.object({
@@ -14,11 +14,7 @@ export const newUserSchema = z.object({
 // Verifying against this when the email is unknown makes both answers take the same time.
 const DUMMY_HASH = argon2.hash('switchboard-timing-equaliser', { type: argon2.argon2id });
 
-export async function createUser(
-  db: Db,
-  actor: Actor,
-  input: { email: string; password: string; role?: Role },
-): Promise<SessionUser> {
+export async function createUser(db: Db, actor: Actor, input: { email: string; password: string; role?: Role }): Promise<SessionUser> {
   const parsed = newUserSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -37,9 +33,7 @@ export async function createUser(
 
 /** The user for these credentials, or null; the same work is done whether or not the email exists. */
 export async function verifyCredentials(db: Db, email: string, password: string): Promise<SessionUser | null> {
-  const row = await db('users')
-    .whereRaw('lower(email) = ?', [email.trim().toLowerCase()])
-    .first('id', 'email', 'role', 'password_hash');
+  const row = await db('users').whereRaw('lower(email) = ?', [email.trim().toLowerCase()]).first('id', 'email', 'role', 'password_hash');
   const hash = row?.password_hash ?? (await DUMMY_HASH);
   const ok = await argon2.verify(hash, password).catch(() => false);
   if (!row || !ok) return null;

@@ -68,7 +68,10 @@ describe('npm run admin:create', () => {
   });
 
   it('when the configuration is invalid, then one clear line and exit 1', async () => {
-    const { code, stderr } = await cli('admin-create', ['--email', 'a@b.c', '--password', 'x'], { DATABASE_URL: 'mysql://nope', PORT: '3000' });
+    const { code, stderr } = await cli('admin-create', ['--email', 'a@b.c', '--password', 'x'], {
+      DATABASE_URL: 'mysql://nope',
+      PORT: '3000',
+    });
     expect(code).toBe(1);
     expect(stderr.trim()).toBe('Invalid configuration: DATABASE_URL must start with postgres:// or postgresql://');
   });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { migrateLatest, rollbackAll } from '../../src/db/migrate.ts';
-import { ensureUsagePartitions } from '../../src/db/partitions.ts';
 import { seedReference } from '../../seeds/reference.ts';
 import { MODELS, PROVIDERS } from '../../seeds/reference-data.ts';
-import { withScratchDatabase } from '../setup/scratch-db.ts';
 import type { Db } from '../../src/db/knex.ts';
+import { migrateLatest, rollbackAll } from '../../src/db/migrate.ts';
+import { ensureUsagePartitions } from '../../src/db/partitions.ts';
+import { withScratchDatabase } from '../setup/scratch-db.ts';
 
 const tables = async (db: Db) =>
   (await db.raw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'knex_%' ORDER BY 1`)).rows.map(
@@ -17,10 +17,32 @@ describe('migrations', () => {
       const applied = await migrateLatest(db);
       expect(applied.length).toBeGreaterThan(10);
       const first = await tables(db);
-      expect(first).toEqual(expect.arrayContaining(['users', 'sessions', 'ai_providers', 'ai_models', 'ai_features', 'feature_model_assignments', 'deployments', 'ai_usage_logs', 'ai_usage_logs_default', 'ai_usage_event_keys', 'usage_rollup_minute', 'usage_rollup_hour', 'prompt_versions', 'prompt_activations', 'api_keys', 'audit_log', 'health_checks']));
+      expect(first).toEqual(
+        expect.arrayContaining([
+          'users',
+          'sessions',
+          'ai_providers',
+          'ai_models',
+          'ai_features',
+          'feature_model_assignments',
+          'deployments',
+          'ai_usage_logs',
+          'ai_usage_logs_default',
+          'ai_usage_event_keys',
+          'usage_rollup_minute',
+          'usage_rollup_hour',
+          'prompt_versions',
+          'prompt_activations',
+          'api_keys',
+          'audit_log',
+          'health_checks',
+        ]),
+      );
       expect(await rollbackAll(db)).toHaveLength(applied.length);
       expect(await tables(db)).toEqual([]);
-      const functions = await db.raw(`SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change', 'usage_refuse_orphaning')`);
+      const functions = await db.raw(
+        `SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change', 'usage_refuse_orphaning')`,
+      );
       expect(functions.rows).toEqual([]);
       expect(await migrateLatest(db)).toEqual(applied);
       expect(await tables(db)).toEqual(first);
@@ -29,7 +51,7 @@ describe('migrations', () => {
 });
 
 describe('reference seed', () => {
-  it('when run twice, then the second run adds nothing and leaves an admin\'s edits alone', async () => {
+  it("when run twice, then the second run adds nothing and leaves an admin's edits alone", async () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       expect(await seedReference(db)).toBe(3 + PROVIDERS.length + MODELS.length);
@@ -82,11 +104,24 @@ describe('schema constraints', () => {
       await seedReference(db);
       const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
       const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
-      await db('ai_usage_logs').insert({ event_id: 'used', feature_id: feature.id, model_id: model.id, provider_id: model.provider_id, environment: 'production', status: 'success', response_time_ms: 10, created_at: new Date() });
+      await db('ai_usage_logs').insert({
+        event_id: 'used',
+        feature_id: feature.id,
+        model_id: model.id,
+        provider_id: model.provider_id,
+        environment: 'production',
+        status: 'success',
+        response_time_ms: 10,
+        created_at: new Date(),
+      });
       await expect(db('ai_features').where({ id: feature.id }).delete()).rejects.toThrow(/usage events refer to it/);
       await expect(db('ai_models').where({ id: model.id }).delete()).rejects.toThrow(/usage events refer to it/);
-      await expect(db('ai_providers').where({ id: model.provider_id }).delete()).rejects.toThrow(/usage events refer to it|violates foreign key/);
-      const [unused] = await db('ai_features').insert({ name: 'unused', display_name: 'Unused', required_model_type: 'llm' }).returning('id');
+      await expect(db('ai_providers').where({ id: model.provider_id }).delete()).rejects.toThrow(
+        /usage events refer to it|violates foreign key/,
+      );
+      const [unused] = await db('ai_features')
+        .insert({ name: 'unused', display_name: 'Unused', required_model_type: 'llm' })
+        .returning('id');
       expect(await db('ai_features').where({ id: unused.id }).delete()).toBe(1);
     });
   });
@@ -98,7 +133,16 @@ describe('schema constraints', () => {
       const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
       const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
       const at = new Date(Date.UTC(2031, 4, 10));
-      await db('ai_usage_logs').insert({ event_id: 'far-future', feature_id: feature.id, model_id: model.id, provider_id: model.provider_id, environment: 'production', status: 'success', response_time_ms: 10, created_at: at });
+      await db('ai_usage_logs').insert({
+        event_id: 'far-future',
+        feature_id: feature.id,
+        model_id: model.id,
+        provider_id: model.provider_id,
+        environment: 'production',
+        status: 'success',
+        response_time_ms: 10,
+        created_at: at,
+      });
       expect(await db('ai_usage_logs_default').count({ n: '*' })).toEqual([{ n: 1 }]);
       expect(await ensureUsagePartitions(db, at, 0, 0)).toBe(1);
       expect(await db('ai_usage_logs_default').count({ n: '*' })).toEqual([{ n: 0 }]);
@@ -113,7 +157,9 @@ describe('rollup schema', () => {
     const { HIST_COLUMNS } = await import('../../src/metrics/histogram.ts');
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
-      const { rows } = await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'usage_rollup_minute' AND column_name LIKE 'lat\\_%' ORDER BY 1`);
+      const { rows } = await db.raw(
+        `SELECT column_name FROM information_schema.columns WHERE table_name = 'usage_rollup_minute' AND column_name LIKE 'lat\\_%' ORDER BY 1`,
+      );
       expect(rows.map((r: { column_name: string }) => r.column_name)).toEqual(HIST_COLUMNS);
     });
   });

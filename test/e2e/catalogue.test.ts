@@ -7,8 +7,8 @@ import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
-import { insertUsage, makeFeature, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { insertUsage, MINUTE, type ModelRef, makeFeature, type UsageEvent } from '../setup/usage-factory.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -41,27 +41,56 @@ beforeAll(async () => {
 
   const id = crypto.randomUUID();
   const key = `sk-live-${suffix()}${suffix()}-e2e1`;
-  const [acme] = await t.db('ai_providers').insert({
-    id, name: 'acme', display_name: 'Acme AI', kind: 'openai-compatible', base_url: 'https://api.acme.example/v1', status: 'active',
-    api_key_ciphertext: (t.app.locals.providers as Providers).sealKey(key, id), api_key_last4: key.slice(-4),
-  }).returning('*');
-  const model = async (fields: Row) => (await t.db('ai_models').insert({ provider_id: acme.id, model_type: 'llm', status: 'available', context_window: 8192, ...fields }).returning('*'))[0];
+  const [acme] = await t
+    .db('ai_providers')
+    .insert({
+      id,
+      name: 'acme',
+      display_name: 'Acme AI',
+      kind: 'openai-compatible',
+      base_url: 'https://api.acme.example/v1',
+      status: 'active',
+      api_key_ciphertext: (t.app.locals.providers as Providers).sealKey(key, id),
+      api_key_last4: key.slice(-4),
+    })
+    .returning('*');
+  const model = async (fields: Row) =>
+    (
+      await t
+        .db('ai_models')
+        .insert({ provider_id: acme.id, model_type: 'llm', status: 'available', context_window: 8192, ...fields })
+        .returning('*')
+    )[0];
   models = {
     alpha: await model({ name: 'zephyr-alpha-v2', display_name: 'Zephyr Alpha', input_price_per_1k: 0.5, output_price_per_1k: 1 }),
     beta: await model({ name: 'zephyr-beta-v1', display_name: 'Zephyr Beta', input_price_per_1k: 0.2, output_price_per_1k: 0.4 }),
     quill: await model({ name: 'acme/ql-7b', display_name: 'Quill', status: 'beta', input_price_per_1k: 0.1, output_price_per_1k: 0.2 }),
   };
   const ref = (m: Row): ModelRef => ({
-    id: m.id, name: m.name, display_name: m.display_name, provider_id: acme.id, provider_name: 'acme',
-    in_micro: Math.round(Number(m.input_price_per_1k) * 1e6), out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
+    id: m.id,
+    name: m.name,
+    display_name: m.display_name,
+    provider_id: acme.id,
+    provider_name: 'acme',
+    in_micro: Math.round(Number(m.input_price_per_1k) * 1e6),
+    out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
   });
   const f = await makeFeature(t.db, { display_name: 'Support bot (e2e)' });
-  await t.db('feature_model_assignments').insert({ feature_id: f.id, model_id: models.alpha.id, environment: 'production', is_active: true, assigned_by: 'test' });
+  await t
+    .db('feature_model_assignments')
+    .insert({ feature_id: f.id, model_id: models.alpha.id, environment: 'production', is_active: true, assigned_by: 'test' });
   // Alpha: 2 requests; Beta: 5 (so usage order differs from name order); Quill: 4 with one error. Over the last 20 hours.
   const events: UsageEvent[] = [];
   const now = Date.now();
   const add = (m: Row, n: number, extra: (i: number) => Partial<UsageEvent> = () => ({})) => {
-    for (let i = 0; i < n; i++) events.push({ feature_id: f.id, model: ref(m), created_at: new Date(now - (10 + events.length * 53) * MINUTE), response_time_ms: 200 + i * 150, ...extra(i) });
+    for (let i = 0; i < n; i++)
+      events.push({
+        feature_id: f.id,
+        model: ref(m),
+        created_at: new Date(now - (10 + events.length * 53) * MINUTE),
+        response_time_ms: 200 + i * 150,
+        ...extra(i),
+      });
   };
   add(models.alpha, 2);
   add(models.beta, 5);
@@ -85,7 +114,9 @@ const query = (page: Page) => Object.fromEntries(new URL(page.url()).searchParam
 /** Waits until the model cards are exactly these (htmx swaps them in after its delay). */
 async function cardsBecome(page: Page, expected: string[]) {
   await page.waitForFunction(
-    (names) => JSON.stringify([...document.querySelectorAll('#model-cards li.model-card')].map((li) => li.getAttribute('data-model'))) === JSON.stringify(names),
+    (names) =>
+      JSON.stringify([...document.querySelectorAll('#model-cards li.model-card')].map((li) => li.getAttribute('data-model'))) ===
+      JSON.stringify(names),
     expected,
   );
 }
@@ -95,7 +126,9 @@ describe('the catalogue with JavaScript', () => {
     const { context, page, problems } = await signedIn(CATALOGUE);
     expect(await page.getAttribute('html', 'class')).toBe('js');
     const providerNames: string[] = await t.db('ai_providers').orderBy('display_name').pluck('name');
-    expect(await page.$$eval('#provider-cards li.provider-card', (lis) => lis.map((li) => li.getAttribute('data-provider')))).toEqual(providerNames);
+    expect(await page.$$eval('#provider-cards li.provider-card', (lis) => lis.map((li) => li.getAttribute('data-provider')))).toEqual(
+      providerNames,
+    );
     expect(await page.textContent('#provider-stats [data-stat="active"]')).toBe('2'); // the simulator and Acme
     expect(await page.textContent('li.provider-card[data-provider="acme"] [data-health]')).not.toBe('no data');
     await shot(page, 'providers');
@@ -144,12 +177,17 @@ describe('the catalogue with JavaScript', () => {
     await page.waitForSelector('#provider-cards');
     expect(new URL(page.url()).searchParams.get('tab')).toBeNull();
     expect(await marker(page)).toBe(1);
-    await Promise.all([page.waitForURL(`${baseUrl}/platform/ai-management/providers/acme`), page.click('li.provider-card[data-provider="acme"] a.button')]);
+    await Promise.all([
+      page.waitForURL(`${baseUrl}/platform/ai-management/providers/acme`),
+      page.click('li.provider-card[data-provider="acme"] a.button'),
+    ]);
     await page.waitForSelector('#health-history tbody tr');
     expect(await page.textContent('[data-key-hint]')).toMatch(/^••••[\w-]{4}$/);
     expect(await page.locator('#health-history tbody tr').count()).toBe(25);
     expect(await page.textContent('#provider-health [data-metric="requests"]')).toBe('11');
-    expect(await page.textContent('#score-explained [data-formula]')).toMatch(/^0\.5 × [\d.]+ \+ 0\.3 × [\d.]+ \+ 0\.2 × [\d.]+ = [\d.]+\.$/);
+    expect(await page.textContent('#score-explained [data-formula]')).toMatch(
+      /^0\.5 × [\d.]+ \+ 0\.3 × [\d.]+ \+ 0\.2 × [\d.]+ = [\d.]+\.$/,
+    );
     await shot(page, 'provider');
 
     expect(problems).toEqual([]);
@@ -159,7 +197,9 @@ describe('the catalogue with JavaScript', () => {
   it('when two models are ticked on the Models tab and "Compare selected" is pressed, then the compare page shows them side by side', async () => {
     const { context, page, problems } = await signedIn(`${CATALOGUE}?tab=models&provider=acme`);
     await page.waitForSelector('#model-cards');
-    const ids = await page.$$eval('#model-cards li.model-card input[type="checkbox"][name="ids"]', (inputs) => inputs.map((i) => (i as HTMLInputElement).value));
+    const ids = await page.$$eval('#model-cards li.model-card input[type="checkbox"][name="ids"]', (inputs) =>
+      inputs.map((i) => (i as HTMLInputElement).value),
+    );
     expect(ids).toHaveLength(3);
     // In the order of the cards (by name: Quill, then Zephyr Beta), as the form sends them.
     const picked = ids.filter((id) => id === models.beta.id || id === models.quill.id);
@@ -215,7 +255,10 @@ describe('the catalogue without JavaScript', () => {
     await shot(page, 'models-nojs');
 
     // Tabs are plain links without JavaScript.
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('tab') === 'deployments', { waitUntil: 'load' }), page.click('#catalogue-tab nav.tabs a:text-is("Deployments")')]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('tab') === 'deployments', { waitUntil: 'load' }),
+      page.click('#catalogue-tab nav.tabs a:text-is("Deployments")'),
+    ]);
     expect(await page.textContent('#catalogue-tab nav.tabs a[aria-current="page"]')).toBe('Deployments');
     expect(problems).toEqual([]);
     await context.close();

@@ -31,8 +31,17 @@ let fixtures: { f: Row; served: Row; next: Row; failing: Row }[] = [];
 
 async function makeModel(): Promise<Row> {
   const name = `e2e-${suffix()}`;
-  const [row] = await t.db('ai_models')
-    .insert({ provider_id: simulatorId, name, display_name: `E2E model ${name}`, model_type: 'llm', status: 'available', input_price_per_1k: 0.001, output_price_per_1k: 0.002 })
+  const [row] = await t
+    .db('ai_models')
+    .insert({
+      provider_id: simulatorId,
+      name,
+      display_name: `E2E model ${name}`,
+      model_type: 'llm',
+      status: 'available',
+      input_price_per_1k: 0.001,
+      output_price_per_1k: 0.002,
+    })
     .returning('*');
   return row;
 }
@@ -75,7 +84,9 @@ const marker = (page: Page) => page.evaluate(() => (window as unknown as { __noR
 const squash = (s: string | null) => (s ?? '').replace(/\s+/g, ' ').trim();
 const currentModel = async (page: Page) => squash(await page.textContent('#current-model strong'));
 const activeIds = async (featureId: string) =>
-  (await t.db('feature_model_assignments').where({ feature_id: featureId, environment: 'staging', is_active: true }).select('model_id')).map((r) => r.model_id);
+  (
+    await t.db('feature_model_assignments').where({ feature_id: featureId, environment: 'staging', is_active: true }).select('model_id')
+  ).map((r) => r.model_id);
 const POST_OF = (slug: string) => (r: { url(): string; request(): { method(): string } }) =>
   r.request().method() === 'POST' && new URL(r.url()).pathname === `${FEATURES}/${slug}/models`;
 
@@ -114,11 +125,16 @@ describe('changing the model with JavaScript', () => {
 
     // A model whose smoke request fails: 422, swapped in as well, with the checks.
     await page.check(`#m-${failing.id}`);
-    const [refused] = await Promise.all([page.waitForResponse(POST_OF(f.name)), page.click('#change-model button:text-is("Deploy to staging")')]);
+    const [refused] = await Promise.all([
+      page.waitForResponse(POST_OF(f.name)),
+      page.click('#change-model button:text-is("Deploy to staging")'),
+    ]);
     expect(refused.status()).toBe(422);
     await page.waitForSelector('#deployment-result', { state: 'visible' });
     expect(squash(await page.textContent('#deployment-result h3'))).toBe('The deployment was refused; nothing was changed');
-    const checks = await page.locator('#deployment-result ol.checks li').evaluateAll((lis) => lis.map((li) => [li.className, li.textContent?.replace(/\s+/g, ' ').trim()]));
+    const checks = await page
+      .locator('#deployment-result ol.checks li')
+      .evaluateAll((lis) => lis.map((li) => [li.className, li.textContent?.replace(/\s+/g, ' ').trim()]));
     expect(checks.map(([tone]) => tone)).toEqual(['tone-good', 'tone-good', 'tone-bad']);
     expect(checks[2][1]).toBe('smoke: smoke request failed: the provider answered 503');
     expect(await currentModel(page)).toBe(next.display_name);
@@ -155,10 +171,15 @@ describe('changing the model without JavaScript', () => {
     await shot(page, 'models-change-nojs');
 
     await page.check(`#m-${failing.id}`);
-    const [refused] = await Promise.all([page.waitForResponse(POST_OF(f.name)), page.click('#change-model button:text-is("Deploy to staging")')]);
+    const [refused] = await Promise.all([
+      page.waitForResponse(POST_OF(f.name)),
+      page.click('#change-model button:text-is("Deploy to staging")'),
+    ]);
     expect(refused.status()).toBe(422);
     await page.waitForSelector('#deployment-result');
-    expect(squash(await page.textContent('#deployment-result ol.checks li.tone-bad'))).toBe('smoke: smoke request failed: the provider answered 503');
+    expect(squash(await page.textContent('#deployment-result ol.checks li.tone-bad'))).toBe(
+      'smoke: smoke request failed: the provider answered 503',
+    );
     expect(await currentModel(page)).toBe(next.display_name);
     expect(await activeIds(f.id)).toEqual([next.id]);
     await shot(page, 'models-refused-nojs');

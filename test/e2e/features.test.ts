@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
-import { HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
+import { HOUR, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -128,7 +128,13 @@ describe('the features page with JavaScript', () => {
     await expectChartsDrawn(page);
 
     // Each tab: the panel is swapped and the URL names the tab.
-    const tabs = [['models', 'Models', 'Serving production now'], ['prompts', 'Prompts', 'prompt versions'], ['testing', 'Testing', 'not built yet'], ['settings', 'Settings', 'Latency threshold'], ['overview', 'Overview', 'Performance overview']];
+    const tabs = [
+      ['models', 'Models', 'Serving production now'],
+      ['prompts', 'Prompts', 'prompt versions'],
+      ['testing', 'Testing', 'not built yet'],
+      ['settings', 'Settings', 'Latency threshold'],
+      ['overview', 'Overview', 'Performance overview'],
+    ];
     for (const [tab, label, text] of tabs) {
       await page.click(`#feature-panel nav.tabs a:text-is("${label}")`);
       await page.waitForURL((u) => u.searchParams.get('tab') === tab);
@@ -196,7 +202,13 @@ describe('the features page with JavaScript', () => {
 
     const sent = 7;
     const events = Array.from({ length: sent }, (_, i) => ({
-      event_id: `e2e-${suffix()}-${i}`, feature: A.name, model: 'gpt-4o-mini', status: 'success', response_time_ms: 100 + i, input_tokens: 10, output_tokens: 5,
+      event_id: `e2e-${suffix()}-${i}`,
+      feature: A.name,
+      model: 'gpt-4o-mini',
+      status: 'success',
+      response_time_ms: 100 + i,
+      input_tokens: 10,
+      output_tokens: 5,
     }));
     const res = await fetch(`${baseUrl}/api/v1/usage`, {
       method: 'POST',
@@ -228,12 +240,20 @@ describe('the features page with JavaScript', () => {
   it('when a model change took effect in the range, then it is drawn as a marker on the response-time chart and listed', async () => {
     const gpt4o = models.get('gpt-4o')!;
     const finishedAt = ago(3 * HOUR);
-    const [assignment] = await t.db('feature_model_assignments')
+    const [assignment] = await t
+      .db('feature_model_assignments')
       .insert({ feature_id: A.id, model_id: gpt4o.id, environment: 'production', assigned_by: 'e2e', assigned_at: finishedAt })
       .returning('id');
     await t.db('deployments').insert({
-      feature_id: A.id, model_id: gpt4o.id, environment: 'production', kind: 'assign', status: 'success', requested_by: 'e2e',
-      assignment_id: assignment.id, started_at: new Date(finishedAt.getTime() - MINUTE), finished_at: finishedAt,
+      feature_id: A.id,
+      model_id: gpt4o.id,
+      environment: 'production',
+      kind: 'assign',
+      status: 'success',
+      requested_by: 'e2e',
+      assignment_id: assignment.id,
+      started_at: new Date(finishedAt.getTime() - MINUTE),
+      finished_at: finishedAt,
     });
 
     const { context, page, problems } = await signedIn(featureUrl(A.name));
@@ -275,17 +295,29 @@ describe('the features page without JavaScript', () => {
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     await shot(page, 'features-nojs');
 
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('feature') === B.name), page.click(`a.feature-card[data-feature="${B.name}"]`)]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('feature') === B.name),
+      page.click(`a.feature-card[data-feature="${B.name}"]`),
+    ]);
     expect(await page.getAttribute('#feature-panel', 'data-feature')).toBe(B.name);
     expect(await page.getAttribute(`a.feature-card[data-feature="${B.name}"]`, 'aria-current')).toBe('true');
 
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('tab') === 'models'), page.click('#feature-panel nav.tabs a:text-is("Models")')]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('tab') === 'models'),
+      page.click('#feature-panel nav.tabs a:text-is("Models")'),
+    ]);
     expect(query(page)).toMatchObject({ feature: B.name, tab: 'models' });
     expect(await page.locator('#feature-panel tr[data-environment]').count()).toBe(3);
     expect(await page.getAttribute('#feature-panel nav.tabs a[aria-current="page"]', 'href')).toContain('tab=models');
 
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('tab') === 'overview'), page.click('#feature-panel nav.tabs a:text-is("Overview")')]);
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('range') === '7d'), page.click('#feature-overview nav.ranges a:text-is("7 days")')]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('tab') === 'overview'),
+      page.click('#feature-panel nav.tabs a:text-is("Overview")'),
+    ]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('range') === '7d'),
+      page.click('#feature-overview nav.ranges a:text-is("7 days")'),
+    ]);
     expect(query(page)).toMatchObject({ feature: B.name, tab: 'overview', range: '7d' });
     expect(await page.textContent('#feature-overview nav.ranges a[aria-current="page"]')).toBe('7 days');
 
@@ -301,7 +333,8 @@ describe('the features page without JavaScript', () => {
       })),
     );
     expect(tables.map((x) => x.id)).toEqual(expect.arrayContaining(['chart-latency', 'chart-throughput']));
-    for (const table of tables) expect(table).toEqual({ id: table.id, buckets: table.buckets, rows: table.buckets, open: true, svg: 0, chartShown: false });
+    for (const table of tables)
+      expect(table).toEqual({ id: table.id, buckets: table.buckets, rows: table.buckets, open: true, svg: 0, chartShown: false });
     expect(tables[0].buckets).toBeGreaterThanOrEqual(28); // 7 days of 6-hour buckets
     expect(tables[0].buckets).toBeLessThanOrEqual(29);
     expect(await page.locator('#chart-latency details.chart-data table').isVisible()).toBe(true);
@@ -310,17 +343,26 @@ describe('the features page without JavaScript', () => {
     const csvLink = page.locator('#feature-overview a:text-is("CSV")');
     const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
     expect(download.suggestedFilename()).toBe(`${B.name}-7d.csv`);
-    const csv = fs.readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+    const csv = fs
+      .readFileSync(await download.path(), 'utf8')
+      .trimEnd()
+      .split('\r\n');
     expect(csv[0]).toBe('bucket_start_utc,requests,response_time_ms,p95_ms,error_rate_pct,cost_usd');
     expect(csv.length - 1).toBeGreaterThanOrEqual(28);
     const viaRequest = await page.request.get(new URL((await csvLink.getAttribute('href'))!, baseUrl).href);
     expect(viaRequest.status()).toBe(200);
     expect(viaRequest.headers()['content-type']).toMatch(/^text\/csv/);
 
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('range') === '1h'), page.click('#feature-overview nav.ranges a:text-is("1 hour")')]);
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('range') === '1h'),
+      page.click('#feature-overview nav.ranges a:text-is("1 hour")'),
+    ]);
     const oneHour = await page.evaluate(() => {
       const fig = document.querySelector('#chart-latency')!;
-      return { buckets: JSON.parse(fig.querySelector('[data-chart]')!.getAttribute('data-chart')!).labels.length, rows: fig.querySelectorAll('tbody tr').length };
+      return {
+        buckets: JSON.parse(fig.querySelector('[data-chart]')!.getAttribute('data-chart')!).labels.length,
+        rows: fig.querySelectorAll('tbody tr').length,
+      };
     });
     expect(oneHour.rows).toBe(oneHour.buckets);
     expect(oneHour.buckets).toBeGreaterThanOrEqual(12);
@@ -359,31 +401,39 @@ describe('the features page without JavaScript', () => {
 });
 
 describe('the global overview', () => {
-  it.each([true, false])('when JavaScript is %s, then the features table lists this file\'s features with their requests', async (javaScriptEnabled) => {
-    const { context, page, problems } = await signedIn(OVERVIEW, { javaScriptEnabled });
-    expect(await page.getAttribute('html', 'class')).toBe(javaScriptEnabled ? 'js' : 'no-js');
-    for (const f of [A, B]) {
-      const row = page.locator(`#features tr[data-feature="${f.name}"]`);
-      expect(await row.count()).toBe(1);
-      expect(await row.locator('th a').textContent()).toBe(f.display_name);
-      expect(await row.locator('th a').getAttribute('href')).toBe(featureUrl(f.name));
-      expect(digits(await row.locator('td[data-col="requests"]').textContent())).toBeGreaterThan(0);
-    }
-    if (javaScriptEnabled) {
-      expect(await page.getAttribute('#overview-body', 'hx-trigger')).toBe('every 30s');
-      expect(await page.textContent('#overview-body time[data-age]')).toMatch(/^\d+ s ago$/);
-      // The poll swaps the body in place and leaves the table there.
-      await page.evaluate(() => ((window as unknown as { __noReload?: number }).__noReload = 1));
-      const stamp = await page.getAttribute('#overview-body time[data-age]', 'datetime');
-      await page.evaluate(() => (window as unknown as { htmx: { trigger(el: Element, name: string): void } }).htmx.trigger(document.querySelector('#overview-body')!, 'every'));
-      await expect.poll(() => page.getAttribute('#overview-body time[data-age]', 'datetime')).not.toBe(stamp);
-      expect(await page.locator(`#features tr[data-feature="${A.name}"]`).count()).toBe(1);
-      expect(await marker(page)).toBe(1);
-    }
-    await shot(page, `global-overview-${javaScriptEnabled ? 'js' : 'nojs'}`);
-    expect(problems).toEqual([]);
-    await context.close();
-  });
+  it.each([true, false])(
+    "when JavaScript is %s, then the features table lists this file's features with their requests",
+    async (javaScriptEnabled) => {
+      const { context, page, problems } = await signedIn(OVERVIEW, { javaScriptEnabled });
+      expect(await page.getAttribute('html', 'class')).toBe(javaScriptEnabled ? 'js' : 'no-js');
+      for (const f of [A, B]) {
+        const row = page.locator(`#features tr[data-feature="${f.name}"]`);
+        expect(await row.count()).toBe(1);
+        expect(await row.locator('th a').textContent()).toBe(f.display_name);
+        expect(await row.locator('th a').getAttribute('href')).toBe(featureUrl(f.name));
+        expect(digits(await row.locator('td[data-col="requests"]').textContent())).toBeGreaterThan(0);
+      }
+      if (javaScriptEnabled) {
+        expect(await page.getAttribute('#overview-body', 'hx-trigger')).toBe('every 30s');
+        expect(await page.textContent('#overview-body time[data-age]')).toMatch(/^\d+ s ago$/);
+        // The poll swaps the body in place and leaves the table there.
+        await page.evaluate(() => ((window as unknown as { __noReload?: number }).__noReload = 1));
+        const stamp = await page.getAttribute('#overview-body time[data-age]', 'datetime');
+        await page.evaluate(() =>
+          (window as unknown as { htmx: { trigger(el: Element, name: string): void } }).htmx.trigger(
+            document.querySelector('#overview-body')!,
+            'every',
+          ),
+        );
+        await expect.poll(() => page.getAttribute('#overview-body time[data-age]', 'datetime')).not.toBe(stamp);
+        expect(await page.locator(`#features tr[data-feature="${A.name}"]`).count()).toBe(1);
+        expect(await marker(page)).toBe(1);
+      }
+      await shot(page, `global-overview-${javaScriptEnabled ? 'js' : 'nojs'}`);
+      expect(problems).toEqual([]);
+      await context.close();
+    },
+  );
 });
 
 describe('the features page at phone width', () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import cron from 'node-cron';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { seedReference } from '../../seeds/reference.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { ensureUsagePartitions } from '../../src/db/partitions.ts';
@@ -9,11 +10,10 @@ import { run, schedule } from '../../src/jobs/probes.ts';
 import { providerSummaries } from '../../src/metrics/summaries.ts';
 import { createProviders, type Providers } from '../../src/providers/index.ts';
 import { encryptSecret } from '../../src/providers/secrets.ts';
-import { seedReference } from '../../seeds/reference.ts';
 import { databaseUrl, testConfig } from '../setup/app.ts';
 import { suffix } from '../setup/factories.ts';
-import { insertUsage, makeFeature, MINUTE } from '../setup/usage-factory.ts';
 import { closedPort, fakeProvider as startFakeProvider } from '../setup/fake-provider.ts';
+import { insertUsage, MINUTE, makeFeature } from '../setup/usage-factory.ts';
 
 // The provider probe job (issue 6, SPEC §4 and §7): every 5 minutes each active provider is probed
 // once (GET /models through its adapter) and the result stored as a 'probe' health check. It runs
@@ -66,18 +66,24 @@ async function fakeProvider(answer: Parameters<typeof startFakeProvider>[0]) {
   return handle;
 }
 
-const modelList = (delayMs = 0) => (_req: http.IncomingMessage, res: http.ServerResponse) =>
-  setTimeout(() => {
-    res.setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
-  }, delayMs);
+const modelList =
+  (delayMs = 0) =>
+  (_req: http.IncomingMessage, res: http.ServerResponse) =>
+    setTimeout(() => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
+    }, delayMs);
 
 async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
   const name = `probe-${suffix()}`;
   const id = randomUUID(); // the sealed key is bound to its provider's id
   const [row] = await db('ai_providers')
     .insert({
-      id, name, display_name: `Provider ${name}`, kind: 'openai-compatible', status: 'active',
+      id,
+      name,
+      display_name: `Provider ${name}`,
+      kind: 'openai-compatible',
+      status: 'active',
       ...(key && { api_key_ciphertext: encryptSecret(testConfig().secretsKey, key, id), api_key_last4: key.slice(-4) }),
       ...fields,
     })
@@ -116,7 +122,10 @@ describe('jobs/probes run()', () => {
     const per = byProvider(rows);
     expect([...per.keys()].sort()).toEqual([sim.id, sim2.id, ok.id, down.id].sort());
     for (const id of [sim.id, sim2.id, ok.id]) {
-      expect(per.get(id)!.map((r) => [r.kind, r.status, r.error, r.model_id]), id).toEqual([['probe', 'ok', null, null]]);
+      expect(
+        per.get(id)!.map((r) => [r.kind, r.status, r.error, r.model_id]),
+        id,
+      ).toEqual([['probe', 'ok', null, null]]);
       expect(per.get(id)![0].latency_ms).toBeGreaterThanOrEqual(0);
     }
     const [failed] = per.get(down.id)!;
@@ -172,9 +181,18 @@ describe('jobs/probes run()', () => {
     try {
       const now = new Date();
       const results = await Promise.all([run({ db, now, providers }), run({ db: other, now, providers })]);
-      expect(results.reduce((a, r) => a + r.probed, 0), JSON.stringify(results)).toBe(2);
-      expect(results.some((r) => r.ran === false || r.probed === 0), JSON.stringify(results)).toBe(true);
-      expect(results.some((r) => r.ran && r.probed === 2), JSON.stringify(results)).toBe(true);
+      expect(
+        results.reduce((a, r) => a + r.probed, 0),
+        JSON.stringify(results),
+      ).toBe(2);
+      expect(
+        results.some((r) => r.ran === false || r.probed === 0),
+        JSON.stringify(results),
+      ).toBe(true);
+      expect(
+        results.some((r) => r.ran && r.probed === 2),
+        JSON.stringify(results),
+      ).toBe(true);
       const per = byProvider(await checks());
       expect([...per.keys()].sort()).toEqual([sim.id, p.id].sort());
       for (const rows of per.values()) expect(rows).toHaveLength(1);
@@ -189,7 +207,10 @@ describe('jobs/probes run()', () => {
     const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
     const now = new Date();
     const results = await Promise.all([1, 2, 3].map(() => run({ db, now, providers })));
-    expect(results.reduce((a, r) => a + r.probed, 0), JSON.stringify(results)).toBe(2);
+    expect(
+      results.reduce((a, r) => a + r.probed, 0),
+      JSON.stringify(results),
+    ).toBe(2);
     expect(results.filter((r) => r.probed > 0)).toHaveLength(1);
     expect(await db('health_checks').where({ provider_id: p.id })).toHaveLength(1);
     expect(await checks()).toHaveLength(2);
@@ -215,24 +236,35 @@ describe('jobs/probes run()', () => {
     expect(Date.now() - started).toBeLessThan(4000);
     const per = byProvider(await checks());
     expect(per.get(a.id)).toEqual([expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringContaining('503') })]);
-    expect(per.get(b.id)).toEqual([expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/not an OpenAI-compatible/) })]);
+    expect(per.get(b.id)).toEqual([
+      expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/not an OpenAI-compatible/) }),
+    ]);
     expect(per.get(c.id)).toEqual([expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/1000 ms/) })]);
     expect(per.get(c.id)![0].latency_ms).toBeGreaterThanOrEqual(900);
     expect(silent.hits).toHaveLength(1);
   });
 
-  it('when a provider\'s stored key does not open with SECRETS_KEY, then its probe stores an error saying so and the other providers are still probed', async () => {
+  it("when a provider's stored key does not open with SECRETS_KEY, then its probe stores an error saying so and the other providers are still probed", async () => {
     const server = await fakeProvider(modelList());
     const brokenId = randomUUID();
-    const broken = await makeProvider({ id: brokenId, base_url: server.url, api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-other-key-1234', brokenId), api_key_last4: '1234' });
+    const broken = await makeProvider({
+      id: brokenId,
+      base_url: server.url,
+      api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-other-key-1234', brokenId),
+      api_key_last4: '1234',
+    });
     // A ciphertext copied from another provider's row does not open here either.
     const owner = await makeProvider({ base_url: server.url, status: 'inactive' }, 'sk-owner-key-5678');
     const copied = await makeProvider({ base_url: server.url, api_key_ciphertext: owner.api_key_ciphertext, api_key_last4: '5678' });
     const sim = await seededSimulator();
     expect(await run({ db, now: new Date(), providers })).toEqual({ ran: true, probed: 3, failed: 2 });
     const per = byProvider(await checks());
-    expect(per.get(broken.id)).toEqual([expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/decrypt|SECRETS_KEY/) })]);
-    expect(per.get(copied.id)).toEqual([expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/decrypt|SECRETS_KEY/) })]);
+    expect(per.get(broken.id)).toEqual([
+      expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/decrypt|SECRETS_KEY/) }),
+    ]);
+    expect(per.get(copied.id)).toEqual([
+      expect.objectContaining({ kind: 'probe', status: 'error', error: expect.stringMatching(/decrypt|SECRETS_KEY/) }),
+    ]);
     expect(per.get(sim.id)).toEqual([expect.objectContaining({ status: 'ok' })]);
     expect(server.hits).toEqual([]); // nothing is sent without a readable key
   });
@@ -244,19 +276,45 @@ describe('jobs/probes run()', () => {
     });
     const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
     const [model] = await db('ai_models')
-      .insert({ provider_id: p.id, name: `m-${suffix()}`, display_name: 'Model', model_type: 'llm', input_price_per_1k: 0, output_price_per_1k: 0 })
+      .insert({
+        provider_id: p.id,
+        name: `m-${suffix()}`,
+        display_name: 'Model',
+        model_type: 'llm',
+        input_price_per_1k: 0,
+        output_price_per_1k: 0,
+      })
       .returning('*');
     const feature = await makeFeature(db);
-    const ref = { id: model.id, name: model.name, display_name: model.display_name, provider_id: p.id, provider_name: p.name, in_micro: 0, out_micro: 0 };
+    const ref = {
+      id: model.id,
+      name: model.name,
+      display_name: model.display_name,
+      provider_id: p.id,
+      provider_name: p.name,
+      in_micro: 0,
+      out_micro: 0,
+    };
     const base = Date.now();
-    await insertUsage(db, Array.from({ length: 10 }, (_, i) => ({ feature_id: feature.id, model: ref, status: 'success' as const, response_time_ms: 300, created_at: new Date(base - (5 + i) * MINUTE) })));
+    await insertUsage(
+      db,
+      Array.from({ length: 10 }, (_, i) => ({
+        feature_id: feature.id,
+        model: ref,
+        status: 'success' as const,
+        response_time_ms: 300,
+        created_at: new Date(base - (5 + i) * MINUTE),
+      })),
+    );
     const score = async () => (await providerSummaries(db, [p.id], new Date())).get(p.id)!;
     expect(await score()).toMatchObject({ health_score: 100, probe_failed_recently: false });
 
     expect(await run({ db, now: new Date(), providers })).toMatchObject({ ran: true, failed: 1 });
     expect(await score()).toMatchObject({ health_score: 50, probe_failed_recently: true });
     // The failed probe, 20 minutes later, no longer caps.
-    await db('health_checks').where({ provider_id: p.id }).update({ checked_at: new Date(Date.now() - 20 * MINUTE) });
+    await db('health_checks')
+      .where({ provider_id: p.id })
+      .update({ checked_at: new Date(Date.now() - 20 * MINUTE) });
     expect(await score()).toMatchObject({ health_score: 100, probe_failed_recently: false });
   });
 

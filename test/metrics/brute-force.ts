@@ -90,7 +90,10 @@ export function uptimeOf(rows: Raw[], from: number, now: number, threshold: numb
 const hourFormats = new Map<string, Intl.DateTimeFormat>();
 export function localHour(t: number, timeZone: string): number {
   let f = hourFormats.get(timeZone);
-  if (!f) hourFormats.set(timeZone, (f = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' })));
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' });
+    hourFormats.set(timeZone, f);
+  }
   return Number(f.formatToParts(new Date(t)).find((p) => p.type === 'hour')!.value);
 }
 
@@ -126,7 +129,10 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
       requests: b.length,
       throughput: b.length,
       response_time: bh.response_time,
-      p95: percentileCont(b.map((r) => r.ms), 0.95),
+      p95: percentileCont(
+        b.map((r) => r.ms),
+        0.95,
+      ),
       error_rate: bh.error_rate,
       cost: bh.total_cost,
     });
@@ -215,6 +221,7 @@ export function differences(actual: unknown, expected: unknown, path = '', out: 
     expected.forEach((e, i) => differences(actual[i], e, `${path}[${i}]`, out));
     return out;
   }
-  for (const [k, e] of Object.entries(expected)) differences((actual as Record<string, unknown> | null)?.[k], e, path ? `${path}.${k}` : k, out);
+  for (const [k, e] of Object.entries(expected))
+    differences((actual as Record<string, unknown> | null)?.[k], e, path ? `${path}.${k}` : k, out);
   return out;
 }

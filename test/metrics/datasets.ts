@@ -21,12 +21,70 @@ export interface DatasetSpec {
 }
 
 export const DATASETS: DatasetSpec[] = [
-  { name: 'mixed traffic, now mid-minute', seed: 1, now: '2026-11-20T12:34:56.789Z', timeZone: 'UTC', events: 600, users: 40, failure: 0.04, models: ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'sim-chat'] },
-  { name: 'now exactly on a day boundary, Paris time', seed: 2, now: '2026-11-21T00:00:00.000Z', timeZone: 'Europe/Paris', events: 600, users: 8, failure: 0.08, threshold: 2.5, models: ['gpt-4o-mini', 'gpt-4.1'] },
-  { name: 'many users, Kolkata time, now on a 6-hour edge', seed: 3, now: '2026-11-18T06:00:00.000Z', timeZone: 'Asia/Kolkata', events: 800, users: 3000, failure: 0.02, models: ['claude-3-5-sonnet-20241022', 'claude-3-5-haiku-20241022', 'gpt-4o-mini'] },
-  { name: 'all errors', seed: 4, now: '2026-11-19T13:05:00.000Z', timeZone: 'America/New_York', events: 400, users: 20, failure: 1, allErrors: true, models: ['gpt-4o-mini', 'gpt-4.1'] },
-  { name: 'zero costs and an empty last hour', seed: 5, now: '2026-11-22T08:59:59.999Z', timeZone: 'UTC', events: 500, users: 30, failure: 0.05, zeroCost: true, quietLastHour: true, models: ['sim-chat'] },
-  { name: 'a single event', seed: 6, now: '2026-11-23T10:00:30.000Z', timeZone: 'UTC', events: 1, users: 1, failure: 0, models: ['gpt-4o-mini'] },
+  {
+    name: 'mixed traffic, now mid-minute',
+    seed: 1,
+    now: '2026-11-20T12:34:56.789Z',
+    timeZone: 'UTC',
+    events: 600,
+    users: 40,
+    failure: 0.04,
+    models: ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'sim-chat'],
+  },
+  {
+    name: 'now exactly on a day boundary, Paris time',
+    seed: 2,
+    now: '2026-11-21T00:00:00.000Z',
+    timeZone: 'Europe/Paris',
+    events: 600,
+    users: 8,
+    failure: 0.08,
+    threshold: 2.5,
+    models: ['gpt-4o-mini', 'gpt-4.1'],
+  },
+  {
+    name: 'many users, Kolkata time, now on a 6-hour edge',
+    seed: 3,
+    now: '2026-11-18T06:00:00.000Z',
+    timeZone: 'Asia/Kolkata',
+    events: 800,
+    users: 3000,
+    failure: 0.02,
+    models: ['claude-3-5-sonnet-20241022', 'claude-3-5-haiku-20241022', 'gpt-4o-mini'],
+  },
+  {
+    name: 'all errors',
+    seed: 4,
+    now: '2026-11-19T13:05:00.000Z',
+    timeZone: 'America/New_York',
+    events: 400,
+    users: 20,
+    failure: 1,
+    allErrors: true,
+    models: ['gpt-4o-mini', 'gpt-4.1'],
+  },
+  {
+    name: 'zero costs and an empty last hour',
+    seed: 5,
+    now: '2026-11-22T08:59:59.999Z',
+    timeZone: 'UTC',
+    events: 500,
+    users: 30,
+    failure: 0.05,
+    zeroCost: true,
+    quietLastHour: true,
+    models: ['sim-chat'],
+  },
+  {
+    name: 'a single event',
+    seed: 6,
+    now: '2026-11-23T10:00:30.000Z',
+    timeZone: 'UTC',
+    events: 1,
+    users: 1,
+    failure: 0,
+    models: ['gpt-4o-mini'],
+  },
 ];
 
 const SNAPS = [MINUTE, 5 * MINUTE, HOUR, 6 * HOUR, DAY];
@@ -56,7 +114,15 @@ function edgeAges(now: number): number[] {
   return ages.filter((a) => a >= 0 && a < 61 * DAY);
 }
 
-export function generateEvents(rng: Rng, spec: DatasetSpec, featureId: string, models: ModelRef[], now: number, count: number, late = false): UsageEvent[] {
+export function generateEvents(
+  rng: Rng,
+  spec: DatasetSpec,
+  featureId: string,
+  models: ModelRef[],
+  now: number,
+  count: number,
+  late = false,
+): UsageEvent[] {
   const quiet = spec.quietLastHour ? HOUR + 1 : 0;
   const ages: number[] = [];
   if (!late && count > 20) ages.push(...edgeAges(now).filter((a) => a >= quiet));
@@ -64,7 +130,10 @@ export function generateEvents(rng: Rng, spec: DatasetSpec, featureId: string, m
   // A few incident minutes where most requests fail, so some minutes are bad.
   const incidents = Array.from({ length: 4 }, () => quiet + int(rng, 0, 25 * 60) * MINUTE);
   // Older traffic comes in bursts of an hour (as it does), a dozen in the last week, a dozen before.
-  const bursts = [...Array.from({ length: 12 }, () => int(rng, 25 * HOUR, 8 * DAY)), ...Array.from({ length: 12 }, () => int(rng, 8 * DAY, 61 * DAY))];
+  const bursts = [
+    ...Array.from({ length: 12 }, () => int(rng, 25 * HOUR, 8 * DAY)),
+    ...Array.from({ length: 12 }, () => int(rng, 8 * DAY, 61 * DAY)),
+  ];
   while (ages.length < count) {
     const r = rng();
     let age: number;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
-import { listCostUnits, makeFeature, type ModelRef, modelsByName, usd } from '../setup/usage-factory.ts';
+import { listCostUnits, type ModelRef, makeFeature, modelsByName, usd } from '../setup/usage-factory.ts';
 
 // Shared test database: every test sends usage for features of its own, so counts are its own.
 let t: TestContext;
@@ -16,8 +16,19 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const post = (body: unknown, token = ingest) => request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${token}`).send(body as object);
-const ev = (feature: string, extra: Record<string, unknown> = {}) => ({ event_id: `e-${suffix()}-${suffix()}`, feature, model: 'gpt-4o-mini', status: 'success', response_time_ms: 120, ...extra });
+const post = (body: unknown, token = ingest) =>
+  request(t.app)
+    .post('/api/v1/usage')
+    .set('Authorization', `Bearer ${token}`)
+    .send(body as object);
+const ev = (feature: string, extra: Record<string, unknown> = {}) => ({
+  event_id: `e-${suffix()}-${suffix()}`,
+  feature,
+  model: 'gpt-4o-mini',
+  status: 'success',
+  response_time_ms: 120,
+  ...extra,
+});
 const stored = (featureId: string) => t.db('ai_usage_logs').where({ feature_id: featureId }).orderBy('id');
 const ago = (ms: number) => new Date(Date.now() - ms);
 
@@ -39,7 +50,14 @@ describe('POST /api/v1/usage', () => {
       42,
       ev(f.id, { model: sonnet.id, cost_usd: 0.5, input_tokens: 100, output_tokens: 100 }),
       null,
-      ev(f.name, { model: 'gemini-1.5-flash', created_at: kolkata, input_tokens: 1, output_tokens: 1, end_user_id: 'u-1', environment: 'staging' }),
+      ev(f.name, {
+        model: 'gemini-1.5-flash',
+        created_at: kolkata,
+        input_tokens: 1,
+        output_tokens: 1,
+        end_user_id: 'u-1',
+        environment: 'staging',
+      }),
     ];
     const res = await post({ events }).expect(200);
     expect(res.body.accepted).toBe(3);
@@ -62,7 +80,14 @@ describe('POST /api/v1/usage', () => {
     const rows = ids.map((id) => all.find((r) => r.event_id === id));
     const mini = models.get('gpt-4o-mini')!;
     // Costs from list prices when absent: round(tokens × price / 1000, 8) per direction.
-    expect(rows[0]).toMatchObject({ model_id: mini.id, provider_id: mini.provider_id, environment: 'production', end_user_id: null, input_tokens: 1234, output_tokens: 567 });
+    expect(rows[0]).toMatchObject({
+      model_id: mini.id,
+      provider_id: mini.provider_id,
+      environment: 'production',
+      end_user_id: null,
+      input_tokens: 1234,
+      output_tokens: 567,
+    });
     expect(rows[0].input_cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro))));
     expect(rows[0].cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro) + listCostUnits(567, mini.out_micro))));
     expect([rows[2].input_cost_usd, rows[2].cost_usd]).toEqual([0.00000008, 0.00000038]); // 7.5e-8 rounds half up to 8e-8, + 3e-7
@@ -111,14 +136,32 @@ describe('POST /api/v1/usage', () => {
     expect(answers.reduce((n, a) => n + a.body.accepted, 0)).toBe(50);
     expect(answers.reduce((n, a) => n + a.body.duplicates, 0)).toBe(950);
     expect(await stored(f.id)).toHaveLength(50);
-    expect(await t.db('ai_usage_event_keys').whereIn('event_id', events.map((e) => e.event_id)).count({ n: '*' })).toEqual([{ n: 50 }]);
+    expect(
+      await t
+        .db('ai_usage_event_keys')
+        .whereIn(
+          'event_id',
+          events.map((e) => e.event_id),
+        )
+        .count({ n: '*' }),
+    ).toEqual([{ n: 50 }]);
   });
 
   it('when a model name is offered by two providers, then the event must name the provider or the model id', async () => {
     const f = await makeFeature(t.db);
     const name = `dup-${suffix()}`;
     const [openai, anthropic] = await Promise.all(['openai', 'anthropic'].map((p) => t.db('ai_providers').where({ name: p }).first('id')));
-    await t.db('ai_models').insert([openai, anthropic].map((p) => ({ provider_id: p.id, name, display_name: name, model_type: 'llm', status: 'beta', input_price_per_1k: 0.001, output_price_per_1k: 0.002 })));
+    await t.db('ai_models').insert(
+      [openai, anthropic].map((p) => ({
+        provider_id: p.id,
+        name,
+        display_name: name,
+        model_type: 'llm',
+        status: 'beta',
+        input_price_per_1k: 0.001,
+        output_price_per_1k: 0.002,
+      })),
+    );
     const res = await post({ events: [ev(f.name, { model: name }), ev(f.name, { model: name, provider: 'anthropic' })] }).expect(200);
     expect(res.body.accepted).toBe(1);
     expect(res.body.rejected).toEqual([{ index: 0, error: expect.stringMatching(/several providers/) }]);
@@ -135,8 +178,13 @@ describe('POST /api/v1/usage', () => {
   it('when an event is accepted, then it shows in the feature metrics at once, with no rollup run', async () => {
     const f = await makeFeature(t.db);
     const read = (await makeToken(t.db, 'read')).token;
-    await post({ events: [ev(f.name, { status: 'error', response_time_ms: 321, end_user_id: 'someone', input_tokens: 1000, output_tokens: 0 })] }).expect(200);
-    const res = await request(t.app).get(`/api/platform/ai-management/features/${f.id}/metrics?time_range=1h`).set('Authorization', `Bearer ${read}`).expect(200);
+    await post({
+      events: [ev(f.name, { status: 'error', response_time_ms: 321, end_user_id: 'someone', input_tokens: 1000, output_tokens: 0 })],
+    }).expect(200);
+    const res = await request(t.app)
+      .get(`/api/platform/ai-management/features/${f.id}/metrics?time_range=1h`)
+      .set('Authorization', `Bearer ${read}`)
+      .expect(200);
     expect(res.body.data.usage).toMatchObject({ total_requests: 1, unique_users: 1 });
     expect(res.body.data.realtime).toMatchObject({ error_rate: 100, success_rate: 0, response_time: 321, p95: 321 });
     expect(res.body.data.costs.total_cost).toBeCloseTo(0.00015, 10);
@@ -161,7 +209,11 @@ describe('POST /api/v1/usage refusals', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body, JSON.stringify(body)).toMatchObject({ success: false, error: expect.any(String) });
     }
-    const bad = await request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).set('Content-Type', 'application/json').send('{"events": [');
+    const bad = await request(t.app)
+      .post('/api/v1/usage')
+      .set('Authorization', `Bearer ${ingest}`)
+      .set('Content-Type', 'application/json')
+      .send('{"events": [');
     expect(bad.status).toBe(400);
     expect(bad.body.success).toBe(false);
   });
@@ -174,7 +226,10 @@ describe('POST /api/v1/usage refusals', () => {
     await post({ events }, 'sb_not-a-token').expect(401);
     const admin = await makeUser(t.db, 'admin');
     const agent = await signIn(t.app, admin.email, admin.password);
-    const res = await agent.post('/api/v1/usage').set('X-CSRF-Token', await csrfFor(agent)).send({ events });
+    const res = await agent
+      .post('/api/v1/usage')
+      .set('X-CSRF-Token', await csrfFor(agent))
+      .send({ events });
     expect(res.status).toBe(403);
     expect(res.body.success).toBe(false);
     expect(await stored(f.id)).toHaveLength(0);

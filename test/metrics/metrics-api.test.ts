@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeToken } from '../setup/factories.ts';
-import { HOUR, insertUsage, makeFeature, MINUTE, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { HOUR, insertUsage, MINUTE, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { bruteSummary, differences, rawRows } from './brute-force.ts';
 
 const API = '/api/platform/ai-management';
@@ -24,15 +24,34 @@ describe('JSON API shapes (shared database)', () => {
     expect(res.body.success).toBe(true);
     expect(res.body.metadata).toEqual({ time_range: '24h', generated_at: expect.stringMatching(ISO) });
     const chatbot = res.body.data.find((f: { name: string }) => f.name === 'chatbot');
-    expect(Object.keys(chatbot).sort()).toEqual(['current_model', 'description', 'display_name', 'id', 'metrics', 'name', 'required_model_type', 'settings', 'status']);
+    expect(Object.keys(chatbot).sort()).toEqual([
+      'current_model',
+      'description',
+      'display_name',
+      'id',
+      'metrics',
+      'name',
+      'required_model_type',
+      'settings',
+      'status',
+    ]);
     expect(chatbot.settings).toEqual({ error_rate_threshold: 5, latency_threshold_ms: 2000, monthly_budget_usd: null });
-    expect(Object.keys(chatbot.metrics).sort()).toEqual(['cost_per_request', 'error_rate', 'p95', 'response_time', 'success_rate', 'total_cost', 'total_requests', 'uptime']);
+    expect(Object.keys(chatbot.metrics).sort()).toEqual([
+      'cost_per_request',
+      'error_rate',
+      'p95',
+      'response_time',
+      'success_rate',
+      'total_cost',
+      'total_requests',
+      'uptime',
+    ]);
     const plain = await get('/features').expect(200);
     expect(plain.body.metadata).toBeUndefined();
     expect(plain.body.data.every((f: object) => !('metrics' in f))).toBe(true);
   });
 
-  it('when a feature\'s metrics are asked for by id or slug, then the FeatureMetrics shape comes back with feature_id, time_range and generated_at', async () => {
+  it("when a feature's metrics are asked for by id or slug, then the FeatureMetrics shape comes back with feature_id, time_range and generated_at", async () => {
     const f = await makeFeature(t.db);
     const mini = (await modelsByName(t.db)).get('gpt-4o-mini')!;
     await insertUsage(t.db, [{ feature_id: f.id, model: mini, created_at: new Date(Date.now() - 2 * HOUR), response_time_ms: 400 }]);
@@ -41,10 +60,28 @@ describe('JSON API shapes (shared database)', () => {
       expect(res.body.metadata).toMatchObject({ feature_id: f.id, time_range: '7d', generated_at: expect.stringMatching(ISO) });
       const d = res.body.data;
       expect(Object.keys(d).sort()).toEqual(['costs', 'historical', 'performance', 'realtime', 'usage']);
-      expect(Object.keys(d.realtime).sort()).toEqual(['cost_per_request', 'error_rate', 'p50', 'p95', 'p99', 'requests_per_minute', 'response_time', 'success_rate', 'uptime']);
+      expect(Object.keys(d.realtime).sort()).toEqual([
+        'cost_per_request',
+        'error_rate',
+        'p50',
+        'p95',
+        'p99',
+        'requests_per_minute',
+        'response_time',
+        'success_rate',
+        'uptime',
+      ]);
       expect(d.historical).toMatchObject({ timeRange: '7d', bucket: '6 hours' });
       expect(d.historical.data).toHaveLength(29);
-      expect(Object.keys(d.historical.data[0]).sort()).toEqual(['cost', 'error_rate', 'p95', 'requests', 'response_time', 'throughput', 'timestamp']);
+      expect(Object.keys(d.historical.data[0]).sort()).toEqual([
+        'cost',
+        'error_rate',
+        'p95',
+        'requests',
+        'response_time',
+        'throughput',
+        'timestamp',
+      ]);
       expect(d.usage).toMatchObject({ total_requests: 1, unique_users: 0, avg_requests_per_user: null });
       expect(Object.keys(d.costs).sort()).toEqual(['cost_breakdown', 'cost_by_direction', 'cost_trend', 'previous_cost', 'total_cost']);
       expect(d.realtime).toMatchObject({ response_time: 400, p95: 400, success_rate: 100, error_rate: 0 });
@@ -53,23 +90,44 @@ describe('JSON API shapes (shared database)', () => {
   });
 
   it('when time_range is unknown or the feature does not exist, then it answers 400 or 404 in the error shape, never a silent default', async () => {
-    for (const path of ['/features/chatbot/metrics?time_range=2h', '/features?include_metrics=true&time_range=week', '/models?include_metrics=true&time_range=1d']) {
+    for (const path of [
+      '/features/chatbot/metrics?time_range=2h',
+      '/features?include_metrics=true&time_range=week',
+      '/models?include_metrics=true&time_range=1d',
+    ]) {
       const res = await get(path).expect(400);
       expect(res.body).toMatchObject({ success: false, error: expect.stringMatching(/time_range/) });
     }
     for (const key of ['no-such-feature', '00000000-0000-4000-8000-000000000000']) {
-      expect((await get(`/features/${key}/metrics?time_range=24h`).expect(404)).body).toMatchObject({ success: false, error: 'Feature not found' });
+      expect((await get(`/features/${key}/metrics?time_range=24h`).expect(404)).body).toMatchObject({
+        success: false,
+        error: 'Feature not found',
+      });
     }
     expect((await get('/models?status=retired').expect(400)).body.success).toBe(false);
   });
 
   it('when models are filtered by provider and status with metrics, then exactly the matching models come back, each with performance metrics', async () => {
     const res = await get('/models?provider=openai&status=available&include_metrics=true').expect(200);
-    const expected = await t.db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where({ 'p.name': 'openai', 'm.status': 'available' }).pluck('m.name');
+    const expected = await t
+      .db('ai_models as m')
+      .join('ai_providers as p', 'p.id', 'm.provider_id')
+      .where({ 'p.name': 'openai', 'm.status': 'available' })
+      .pluck('m.name');
     expect(res.body.data.map((m: { name: string }) => m.name).sort()).toEqual(expected.sort());
     for (const m of res.body.data) {
-      expect(m).toMatchObject({ provider_name: 'openai', status: 'available', pricing: { input_per_1k: expect.any(Number), output_per_1k: expect.any(Number) } });
-      expect(Object.keys(m.performance_metrics).sort()).toEqual(['average_response_time', 'p95_response_time', 'success_rate', 'total_cost', 'total_requests']);
+      expect(m).toMatchObject({
+        provider_name: 'openai',
+        status: 'available',
+        pricing: { input_per_1k: expect.any(Number), output_per_1k: expect.any(Number) },
+      });
+      expect(Object.keys(m.performance_metrics).sort()).toEqual([
+        'average_response_time',
+        'p95_response_time',
+        'success_rate',
+        'total_cost',
+        'total_requests',
+      ]);
     }
     expect(res.body.metadata).toMatchObject({ time_range: '24h' });
     const openaiId = (await t.db('ai_providers').where({ name: 'openai' }).first('id')).id;
@@ -81,7 +139,9 @@ describe('JSON API shapes (shared database)', () => {
   it('when providers are listed with include_metrics, then each has health score, uptime, latency, success, requests and monthly spend', async () => {
     const res = await get('/providers?include_metrics=true').expect(200);
     expect(res.body.metadata).toMatchObject({ window: '24h' });
-    expect(res.body.data.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['openai', 'anthropic', 'google', 'simulator']));
+    expect(res.body.data.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['openai', 'anthropic', 'google', 'simulator']),
+    );
     for (const p of res.body.data) {
       expect(p).toHaveProperty('health_score');
       expect(p).toMatchObject({ monthly_spend: expect.any(Number), total_requests: expect.any(Number) });
@@ -100,28 +160,68 @@ describe('JSON API values (a database of its own)', () => {
         const [sonnet, mini] = [models.get('claude-3-5-sonnet-20241022')!, models.get('gpt-4o-mini')!];
         const chatbot = await db('ai_features').where({ name: 'chatbot' }).first();
         const now = Date.now();
-        await insertUsage(db, Array.from({ length: 40 }, (_, i) => ({
-          feature_id: chatbot.id, model: i % 3 ? sonnet : mini, status: i % 7 ? 'success' : 'error', response_time_ms: 100 + i * 37,
-          created_at: new Date(now - (5 + i * 13) * MINUTE), end_user_id: `u${i % 6}`, input_tokens: 10 * i, output_tokens: 5 * i,
-        } as const)));
+        await insertUsage(
+          db,
+          Array.from(
+            { length: 40 },
+            (_, i) =>
+              ({
+                feature_id: chatbot.id,
+                model: i % 3 ? sonnet : mini,
+                status: i % 7 ? 'success' : 'error',
+                response_time_ms: 100 + i * 37,
+                created_at: new Date(now - (5 + i * 13) * MINUTE),
+                end_user_id: `u${i % 6}`,
+                input_tokens: 10 * i,
+                output_tokens: 5 * i,
+              }) as const,
+          ),
+        );
         const call = async (path: string) => (await request(app.app).get(`${API}${path}`).set(read).expect(200)).body.data;
         const list = await call('/features?include_metrics=true&time_range=24h');
         const at = Date.now();
         const feature = bruteSummary(await rawRows(db, 'feature_id', chatbot.id), '24h', at, 5);
-        expect(differences(list.find((f: { name: string }) => f.name === 'chatbot').metrics, { ...feature, total_requests: 40 })).toEqual([]);
-        expect(list.find((f: { name: string }) => f.name === 'ai-search').metrics).toMatchObject({ total_requests: 0, uptime: null, error_rate: null, p95: null });
+        expect(differences(list.find((f: { name: string }) => f.name === 'chatbot').metrics, { ...feature, total_requests: 40 })).toEqual(
+          [],
+        );
+        expect(list.find((f: { name: string }) => f.name === 'ai-search').metrics).toMatchObject({
+          total_requests: 0,
+          uptime: null,
+          error_rate: null,
+          p95: null,
+        });
 
         const byModel = await call('/models?include_metrics=true&time_range=1h');
         const s = bruteSummary(await rawRows(db, 'model_id', sonnet.id), '1h', at, 5);
         const pm = byModel.find((m: { name: string }) => m.name === sonnet.name).performance_metrics;
-        expect(differences(pm, { average_response_time: s.response_time, success_rate: s.success_rate, total_requests: s.total_requests, total_cost: s.total_cost })).toEqual([]);
+        expect(
+          differences(pm, {
+            average_response_time: s.response_time,
+            success_rate: s.success_rate,
+            total_requests: s.total_requests,
+            total_cost: s.total_cost,
+          }),
+        ).toEqual([]);
 
         const providers = await call('/providers?include_metrics=true');
         const anthropic = providers.find((p: { name: string }) => p.name === 'anthropic');
         const day = bruteSummary(await rawRows(db, 'provider_id', sonnet.provider_id), '24h', at, 5);
-        const health = 0.5 * day.success_rate! + 0.3 * day.uptime! + 0.2 * Math.min(100, Math.max(0, ((5000 - day.response_time!) / 4500) * 100));
-        expect(differences(anthropic, { health_score: health, uptime: day.uptime, response_time: day.response_time, success_rate: day.success_rate, total_requests: day.total_requests })).toEqual([]);
-        expect(providers.find((p: { name: string }) => p.name === 'google')).toMatchObject({ health_score: null, total_requests: 0, monthly_spend: 0 });
+        const health =
+          0.5 * day.success_rate! + 0.3 * day.uptime! + 0.2 * Math.min(100, Math.max(0, ((5000 - day.response_time!) / 4500) * 100));
+        expect(
+          differences(anthropic, {
+            health_score: health,
+            uptime: day.uptime,
+            response_time: day.response_time,
+            success_rate: day.success_rate,
+            total_requests: day.total_requests,
+          }),
+        ).toEqual([]);
+        expect(providers.find((p: { name: string }) => p.name === 'google')).toMatchObject({
+          health_score: null,
+          total_requests: 0,
+          monthly_spend: 0,
+        });
       } finally {
         await app.close();
       }

@@ -3,7 +3,18 @@ import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
-import { DAY, HOUR, insertUsage, int, makeFeature, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
+import {
+  DAY,
+  HOUR,
+  insertUsage,
+  int,
+  MINUTE,
+  makeFeature,
+  modelsByName,
+  mulberry32,
+  pick,
+  withUsageDatabase,
+} from '../setup/usage-factory.ts';
 import { DATASETS, generateEvents } from './datasets.ts';
 
 const KEYS = {
@@ -30,12 +41,32 @@ const histBucket = (ms: number) => {
 /** The rollup tables as they must be: every raw row up to the cursor grouped in JS, exactly once. */
 async function expectRollupsMatchRaw(db: Db) {
   const { last_id: cursor } = await db('rollup_cursors').where({ name: 'usage' }).first('last_id');
-  const rows = (await db.raw(`SELECT *, (cost_usd * 100000000)::bigint AS c, (input_cost_usd * 100000000)::bigint AS ic FROM ai_usage_logs WHERE id <= ?`, [cursor])).rows;
-  for (const [table, unit] of [['usage_rollup_minute', MINUTE], ['usage_rollup_hour', HOUR], ['usage_rollup_day', DAY]] as const) {
+  const rows = (
+    await db.raw(
+      `SELECT *, (cost_usd * 100000000)::bigint AS c, (input_cost_usd * 100000000)::bigint AS ic FROM ai_usage_logs WHERE id <= ?`,
+      [cursor],
+    )
+  ).rows;
+  for (const [table, unit] of [
+    ['usage_rollup_minute', MINUTE],
+    ['usage_rollup_hour', HOUR],
+    ['usage_rollup_day', DAY],
+  ] as const) {
     const want = new Map<string, Record<string, number>>();
     for (const r of rows) {
       const key = [Math.floor(r.created_at.getTime() / unit) * unit, r.feature_id, r.model_id, r.provider_id, r.environment].join('|');
-      const g = want.get(key) ?? { requests: 0, successes: 0, errors: 0, timeouts: 0, latency_sum_ms: 0, input_tokens: 0, output_tokens: 0, cost: 0, input_cost: 0, ...Object.fromEntries(BOUNDS.map((_b, i) => [`lat_${String(i).padStart(2, '0')}`, 0])) };
+      const g = want.get(key) ?? {
+        requests: 0,
+        successes: 0,
+        errors: 0,
+        timeouts: 0,
+        latency_sum_ms: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: 0,
+        input_cost: 0,
+        ...Object.fromEntries(BOUNDS.map((_b, i) => [`lat_${String(i).padStart(2, '0')}`, 0])),
+      };
       g.requests += 1;
       g[{ success: 'successes', error: 'errors', timeout: 'timeouts' }[r.status as string]!] += 1;
       g.latency_sum_ms += r.response_time_ms;
@@ -46,14 +77,25 @@ async function expectRollupsMatchRaw(db: Db) {
       g.input_cost += r.ic;
       want.set(key, g);
     }
-    const got = (await db.raw(`SELECT *, (cost_usd * 100000000)::bigint AS cost, (input_cost_usd * 100000000)::bigint AS input_cost FROM ${table}`)).rows;
-    const have = new Map(got.map((r: Record<string, unknown>) => [[(r.bucket as Date).getTime(), r.feature_id, r.model_id, r.provider_id, r.environment].join('|'), r]));
+    const got = (
+      await db.raw(`SELECT *, (cost_usd * 100000000)::bigint AS cost, (input_cost_usd * 100000000)::bigint AS input_cost FROM ${table}`)
+    ).rows;
+    const have = new Map(
+      got.map((r: Record<string, unknown>) => [
+        [(r.bucket as Date).getTime(), r.feature_id, r.model_id, r.provider_id, r.environment].join('|'),
+        r,
+      ]),
+    );
     expect([...have.keys()].sort(), table).toEqual([...want.keys()].sort());
     for (const [key, g] of want) expect(have.get(key), `${table} ${key}`).toMatchObject(g);
   }
   const counts = new Map<string, { requests: number[]; failures: number[] }>();
   for (const r of rows) {
-    for (const [scope, id] of [['feature', r.feature_id], ['model', r.model_id], ['provider', r.provider_id]]) {
+    for (const [scope, id] of [
+      ['feature', r.feature_id],
+      ['model', r.model_id],
+      ['provider', r.provider_id],
+    ]) {
       const hour = Math.floor(r.created_at.getTime() / HOUR) * HOUR;
       const key = `${scope}|${id}|${hour}`;
       const c = counts.get(key) ?? { requests: new Array(60).fill(0), failures: new Array(60).fill(0) };
@@ -63,7 +105,10 @@ async function expectRollupsMatchRaw(db: Db) {
       counts.set(key, c);
     }
   }
-  const gotCounts = (await db('usage_minute_counts').select('*')).map((r) => [`${r.scope}|${r.scope_id}|${r.hour.getTime()}`, { requests: r.requests, failures: r.failures }]);
+  const gotCounts = (await db('usage_minute_counts').select('*')).map((r) => [
+    `${r.scope}|${r.scope_id}|${r.hour.getTime()}`,
+    { requests: r.requests, failures: r.failures },
+  ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
   const lastSeen = new Map<string, number>();
   for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
@@ -80,7 +125,14 @@ async function seed(db: Db, seedNo: number, count: number) {
   const models = await modelsByName(db);
   const feature = await makeFeature(db);
   const rng = mulberry32(seedNo);
-  const events = generateEvents(rng, spec, feature.id, spec.models.map((n) => models.get(n)!), Date.parse(spec.now), count);
+  const events = generateEvents(
+    rng,
+    spec,
+    feature.id,
+    spec.models.map((n) => models.get(n)!),
+    Date.parse(spec.now),
+    count,
+  );
   await insertUsage(db, events);
   return { feature, models, rng, events };
 }
@@ -105,10 +157,18 @@ describe('the rollup job', () => {
         const { feature, models, rng, events } = await seed(db, 12, 200);
         for (let round = 0; round < 4; round++) {
           const runs = await Promise.all([runRollup({ db: a }), runRollup({ db: b })]);
-          expect(runs.reduce((n, r) => n + r.rows, 0), `round ${round}`).toBe(round === 0 ? 200 : 40);
+          expect(
+            runs.reduce((n, r) => n + r.rows, 0),
+            `round ${round}`,
+          ).toBe(round === 0 ? 200 : 40);
           await expectRollupsMatchRaw(db);
           // More traffic between rounds, some of it late, some in minutes already rolled up.
-          await insertUsage(db, events.slice(round * 40, round * 40 + 40).map((e) => ({ ...e, event_id: undefined, model: pick(rng, [...models.values()]), feature_id: feature.id })));
+          await insertUsage(
+            db,
+            events
+              .slice(round * 40, round * 40 + 40)
+              .map((e) => ({ ...e, event_id: undefined, model: pick(rng, [...models.values()]), feature_id: feature.id })),
+          );
         }
       } finally {
         await Promise.all([a.destroy(), b.destroy()]);
@@ -125,9 +185,15 @@ describe('the rollup job', () => {
         const now = new Date();
         const batches = Array.from({ length: 8 }, (_, k) =>
           Array.from({ length: 100 }, (_, i) => ({
-            event_id: `c-${k}-${i}`, feature: feature.id, model: pick(rng, ['gpt-4o-mini', 'gpt-4.1', 'claude-3-5-haiku-20241022']),
-            status: pick(rng, ['success', 'success', 'error', 'timeout']), response_time_ms: int(rng, 0, 9000), end_user_id: `u${int(rng, 1, 30)}`,
-            input_tokens: int(rng, 0, 900), output_tokens: int(rng, 0, 300), created_at: new Date(now.getTime() - int(rng, 0, 3 * HOUR)).toISOString(),
+            event_id: `c-${k}-${i}`,
+            feature: feature.id,
+            model: pick(rng, ['gpt-4o-mini', 'gpt-4.1', 'claude-3-5-haiku-20241022']),
+            status: pick(rng, ['success', 'success', 'error', 'timeout']),
+            response_time_ms: int(rng, 0, 9000),
+            end_user_id: `u${int(rng, 1, 30)}`,
+            input_tokens: int(rng, 0, 900),
+            output_tokens: int(rng, 0, 300),
+            created_at: new Date(now.getTime() - int(rng, 0, 3 * HOUR)).toISOString(),
           })),
         );
         const loop = async (db2: Db) => {
@@ -150,7 +216,12 @@ describe('the rollup job', () => {
       const { events } = await seed(db, 14, 300);
       await runRollup({ db });
       // Late events, some sharing minutes already rolled up, then a second run.
-      await insertUsage(db, events.slice(0, 60).map((e) => ({ ...e, event_id: undefined, created_at: new Date(e.created_at.getTime() - (e.created_at.getTime() % MINUTE)) })));
+      await insertUsage(
+        db,
+        events
+          .slice(0, 60)
+          .map((e) => ({ ...e, event_id: undefined, created_at: new Date(e.created_at.getTime() - (e.created_at.getTime() % MINUTE)) })),
+      );
       await runRollup({ db });
       const before = await snapshot(db);
       await expectRollupsMatchRaw(db);

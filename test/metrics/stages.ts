@@ -6,18 +6,31 @@ import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
 import {
-  insertUsage, int, makeFeature, MINUTE, type ModelRef, modelsByName, mulberry32, type UsageEvent, withUsageDatabase,
+  insertUsage,
+  int,
+  MINUTE,
+  type ModelRef,
+  makeFeature,
+  modelsByName,
+  mulberry32,
+  type UsageEvent,
+  withUsageDatabase,
 } from '../setup/usage-factory.ts';
-import {
-  between, bruteFeature, bruteSummary, differences, inBracket, type Raw, RANGES, RANGE_MS, rawRows,
-} from './brute-force.ts';
+import { between, bruteFeature, bruteSummary, differences, inBracket, RANGE_MS, RANGES, type Raw, rawRows } from './brute-force.ts';
 import { type DatasetSpec, generateEvents } from './datasets.ts';
 
 const byModelId = (a: { model_id: string }, b: { model_id: string }) => a.model_id.localeCompare(b.model_id);
 type Percentiles = Map<string, (number | null)[]>;
 
 /** Every figure of every range, for the feature and for the models and providers it used, against brute force. */
-async function checkAll(db: Db, spec: DatasetSpec, featureId: string, models: ModelRef[], names: Map<string, string>, stage: string): Promise<Percentiles> {
+async function checkAll(
+  db: Db,
+  spec: DatasetSpec,
+  featureId: string,
+  models: ModelRef[],
+  names: Map<string, string>,
+  stage: string,
+): Promise<Percentiles> {
   const now = Date.parse(spec.now);
   const feature: FeatureRow = await db('ai_features').where({ id: featureId }).first();
   const threshold = spec.threshold ?? 5;
@@ -29,7 +42,15 @@ async function checkAll(db: Db, spec: DatasetSpec, featureId: string, models: Mo
     [0.5, 0.95, 0.99].forEach((q, i) => {
       const p = ps[i];
       if (!window.length) return void (p !== null && problems.push(`${key} p${q}: expected null, got ${p}`));
-      if (p === null || !inBracket(p, window.map((r) => r.ms), q)) problems.push(`${key} p${q}: ${p} is not in the buckets around the exact rank`);
+      if (
+        p === null ||
+        !inBracket(
+          p,
+          window.map((r) => r.ms),
+          q,
+        )
+      )
+        problems.push(`${key} p${q}: ${p} is not in the buckets around the exact rank`);
     });
   };
 
@@ -38,19 +59,31 @@ async function checkAll(db: Db, spec: DatasetSpec, featureId: string, models: Mo
     const actual = await featureMetrics(db, feature, range, new Date(now), spec.timeZone);
     const expected = bruteFeature(rows, range, now, spec.timeZone, threshold, names);
     const sorted = { ...actual, costs: { ...actual.costs, cost_breakdown: [...actual.costs.cost_breakdown].sort(byModelId) } };
-    differences(sorted, { ...expected, costs: { ...expected.costs, cost_breakdown: expected.costs.cost_breakdown.sort(byModelId) } }, label, problems);
+    differences(
+      sorted,
+      { ...expected, costs: { ...expected.costs, cost_breakdown: expected.costs.cost_breakdown.sort(byModelId) } },
+      label,
+      problems,
+    );
     const amounts = actual.costs.cost_breakdown.map((c) => c.amount);
     if (amounts.some((a, i) => i > 0 && a > amounts[i - 1])) problems.push(`${label} cost_breakdown not sorted by amount: ${amounts}`);
     const pointSum = actual.historical.data.reduce((a, p) => a + p.requests, 0);
-    if (pointSum !== actual.usage.total_requests) problems.push(`${label} points sum to ${pointSum}, total is ${actual.usage.total_requests}`);
-    if ((actual.performance === null) !== (expected.usage.total_requests === 0)) problems.push(`${label} performance ${JSON.stringify(actual.performance)}`);
+    if (pointSum !== actual.usage.total_requests)
+      problems.push(`${label} points sum to ${pointSum}, total is ${actual.usage.total_requests}`);
+    if ((actual.performance === null) !== (expected.usage.total_requests === 0))
+      problems.push(`${label} performance ${JSON.stringify(actual.performance)}`);
 
     const from = now - RANGE_MS[range];
     const summary = (await featureSummaries(db, [feature], range, new Date(now))).get(featureId)!;
     differences(summary, bruteSummary(rows, range, now, threshold), `${label} featureSummaries`, problems);
     checkHistogram(`feature ${range}`, between(rows, from, now), [summary.p50, summary.p95, summary.p99]);
 
-    const byModel = await modelSummaries(db, models.map((m) => m.id), range, new Date(now));
+    const byModel = await modelSummaries(
+      db,
+      models.map((m) => m.id),
+      range,
+      new Date(now),
+    );
     for (const m of models) {
       const mRows = await rawRows(db, 'model_id', m.id);
       const s = byModel.get(m.id)!;
@@ -68,7 +101,12 @@ async function checkAll(db: Db, spec: DatasetSpec, featureId: string, models: Mo
     const latencyScore = day.response_time === null ? 0 : Math.min(100, Math.max(0, ((5000 - day.response_time) / 4500) * 100));
     const health = day.success_rate === null ? null : 0.5 * day.success_rate + 0.3 * day.uptime! + 0.2 * latencyScore;
     const monthly = between(pRows, monthStart, now).reduce((a, r) => a + r.cost, 0) / 1e8;
-    differences(providers.get(id), { ...day, health_score: health, probe_failed_recently: false, monthly_spend: monthly }, `[${stage}] provider ${id}`, problems);
+    differences(
+      providers.get(id),
+      { ...day, health_score: health, probe_failed_recently: false, monthly_spend: monthly },
+      `[${stage}] provider ${id}`,
+      problems,
+    );
   }
   expect(problems).toEqual([]);
   return histogramPs;
@@ -85,7 +123,10 @@ function moreEvents(rng: () => number, spec: DatasetSpec, featureId: string, mod
   }));
   const fresh = spec.quietLastHour
     ? []
-    : generateEvents(rng, spec, featureId, models, now, 10, true).map((e, i) => ({ ...e, created_at: new Date(now - (i === 0 ? 0 : int(rng, 0, 90_000))) }));
+    : generateEvents(rng, spec, featureId, models, now, 10, true).map((e, i) => ({
+        ...e,
+        created_at: new Date(now - (i === 0 ? 0 : int(rng, 0, 90_000))),
+      }));
   return [...late, ...sameMinute, ...fresh];
 }
 
@@ -123,4 +164,5 @@ export async function runStages(spec: DatasetSpec) {
   });
 }
 
-export const STORY = 'when the data set "$name" is read raw, rolled up, topped up with late events, rolled up again and rebuilt, then every figure equals brute force at every step';
+export const STORY =
+  'when the data set "$name" is read raw, rolled up, topped up with late events, rolled up again and rebuilt, then every figure equals brute force at every step';

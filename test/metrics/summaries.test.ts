@@ -5,7 +5,7 @@ import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { percentileFromHistogram } from '../../src/metrics/histogram.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
-import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { between, percentileCont, rawRows, withinOneBucket } from './brute-force.ts';
 
 const NOW = new Date('2026-11-20T12:00:00.000Z');
@@ -26,7 +26,9 @@ async function bulkInsert(db: Db, featureId: string, model: ModelRef, n: number,
 const exact = (values: number[]) => Q.map((q) => percentileCont(values, q)!);
 
 function expectWithinOneBucket(estimates: (number | null)[], exactValues: number[], label: string) {
-  estimates.forEach((e, i) => expect(e !== null && withinOneBucket(e, exactValues[i]), `${label} p${Q[i]}: ${e} vs exact ${exactValues[i]}`).toBe(true));
+  estimates.forEach((e, i) =>
+    expect(e !== null && withinOneBucket(e, exactValues[i]), `${label} p${Q[i]}: ${e} vs exact ${exactValues[i]}`).toBe(true),
+  );
 }
 
 describe('percentiles: exact up to 20,000 events in the range, from the histogram beyond', () => {
@@ -63,7 +65,11 @@ describe('percentiles: exact up to 20,000 events in the range, from the histogra
           const start = Math.floor(Date.parse(point.timestamp) / 3_600_000) * 3_600_000;
           const inBucket = rows.filter((r) => Math.floor(r.t / 3_600_000) * 3_600_000 === start).map((r) => r.ms);
           if (!inBucket.length) expect(point.p95).toBeNull();
-          else expect(point.p95 !== null && withinOneBucket(point.p95, percentileCont(inBucket, 0.95)!), `${stage} point ${point.timestamp} p95`).toBe(true);
+          else
+            expect(
+              point.p95 !== null && withinOneBucket(point.p95, percentileCont(inBucket, 0.95)!),
+              `${stage} point ${point.timestamp} p95`,
+            ).toBe(true);
         }
       }
     });
@@ -93,10 +99,18 @@ describe('provider health and monthly spend', () => {
   it('when providers have traffic and probes, then health = 0.5 success + 0.3 uptime + 0.2 latency score, capped at 50 by a failed probe in the last 15 minutes', async () => {
     await withUsageDatabase(async (db) => {
       const models = await modelsByName(db);
-      const [mini, sonnet, gemini, sim] = ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'gemini-1.5-pro', 'sim-chat'].map((n) => models.get(n)!);
+      const [mini, sonnet, gemini, sim] = ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'gemini-1.5-pro', 'sim-chat'].map(
+        (n) => models.get(n)!,
+      );
       const f = await makeFeature(db);
       const ev = (model: ModelRef, minutesAgo: number, status: 'success' | 'error', ms: number, dollars = 0.1) => ({
-        feature_id: f.id, model, status, response_time_ms: ms, created_at: new Date(NOW.getTime() - minutesAgo * MINUTE), input_cost_units: 0, output_cost_units: Math.round(dollars * 1e8),
+        feature_id: f.id,
+        model,
+        status,
+        response_time_ms: ms,
+        created_at: new Date(NOW.getTime() - minutesAgo * MINUTE),
+        input_cost_units: 0,
+        output_cost_units: Math.round(dollars * 1e8),
       });
       await insertUsage(db, [
         ...Array.from({ length: 10 }, (_, i) => ev(mini, 10 + i * 30, i === 3 ? 'error' : 'success', 2750)), // 90 %, 1 bad minute, latency score 50
@@ -105,8 +119,13 @@ describe('provider health and monthly spend', () => {
         ...Array.from({ length: 4 }, (_, i) => ev(sonnet, 5 + i, 'success', 6000)), // latency score 0, never negative
         ...Array.from({ length: 2 }, (_, i) => ev(gemini, 5 + i, 'success', 300)), // latency score 100
       ]);
-      const probe = (model: ModelRef, kind: string, status: string, msAgo: number) =>
-        ({ provider_id: model.provider_id, model_id: model.id, kind, status, checked_at: new Date(NOW.getTime() - msAgo) });
+      const probe = (model: ModelRef, kind: string, status: string, msAgo: number) => ({
+        provider_id: model.provider_id,
+        model_id: model.id,
+        kind,
+        status,
+        checked_at: new Date(NOW.getTime() - msAgo),
+      });
       await db('health_checks').insert([
         probe(sonnet, 'probe', 'error', 15 * MINUTE), // exactly 15 minutes ago: caps
         probe(gemini, 'probe', 'error', 15 * MINUTE + 1), // 1 ms too old: does not cap
@@ -126,7 +145,14 @@ describe('provider health and monthly spend', () => {
         expect(openai.monthly_spend, stage).toBeCloseTo(2.5, 10);
         expect(anthropic, stage).toMatchObject({ health_score: 50, probe_failed_recently: true, success_rate: 100, uptime: 100 });
         expect(google, stage).toMatchObject({ health_score: 100, probe_failed_recently: false });
-        expect(simulator, stage).toMatchObject({ health_score: null, uptime: null, success_rate: null, probe_failed_recently: true, monthly_spend: 0, total_requests: 0 });
+        expect(simulator, stage).toMatchObject({
+          health_score: null,
+          uptime: null,
+          success_rate: null,
+          probe_failed_recently: true,
+          monthly_spend: 0,
+          total_requests: 0,
+        });
         await db('health_checks').where({ provider_id: sonnet.provider_id }).delete();
         expect((await providerSummaries(db, [sonnet.provider_id], NOW)).get(sonnet.provider_id)!.health_score, stage).toBe(80);
         await db('health_checks').insert(probe(sonnet, 'probe', 'error', 15 * MINUTE));

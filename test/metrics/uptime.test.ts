@@ -3,7 +3,7 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
-import { insertUsage, makeFeature, type ModelRef, modelsByName, type UsageEvent, withUsageDatabase } from '../setup/usage-factory.ts';
+import { insertUsage, type ModelRef, makeFeature, modelsByName, type UsageEvent, withUsageDatabase } from '../setup/usage-factory.ts';
 
 // Mid-minute, so the 1h range starts inside the minute 11:00 and ends inside the minute 12:00: 61 slots.
 const NOW = new Date('2026-11-20T12:00:30.000Z');
@@ -53,7 +53,7 @@ describe('uptime: the share of good minute slots in the range', () => {
     });
   });
 
-  it("when a feature sets its own error-rate threshold, then a minute is bad at or above it: 0 makes every busy minute bad, 100 only all-failed ones", async () => {
+  it('when a feature sets its own error-rate threshold, then a minute is bad at or above it: 0 makes every busy minute bad, 100 only all-failed ones', async () => {
     await withUsageDatabase(async (db) => {
       const mini = (await modelsByName(db)).get('gpt-4o-mini')!;
       const cases = [
@@ -66,11 +66,17 @@ describe('uptime: the share of good minute slots in the range', () => {
       for (const c of cases) {
         const f = await makeFeature(db, { error_rate_threshold: c.threshold });
         features.push(f);
-        await insertUsage(db, [...minute(f.id, mini, '11:10', 10, 1), ...minute(f.id, mini, '11:20', 11, 1), ...minute(f.id, mini, '11:40', 2, 2), ...minute(f.id, mini, '11:50', 5, 0)]);
+        await insertUsage(db, [
+          ...minute(f.id, mini, '11:10', 10, 1),
+          ...minute(f.id, mini, '11:20', 11, 1),
+          ...minute(f.id, mini, '11:40', 2, 2),
+          ...minute(f.id, mini, '11:50', 5, 0),
+        ]);
         expect(await uptime1h(db, f.id), `threshold ${c.threshold}`).toBeCloseTo(pct(61 - c.bad, 61), 10);
       }
       await runRollup({ db });
-      for (const [i, f] of features.entries()) expect(await uptime1h(db, f.id), `rolled up, threshold ${cases[i].threshold}`).toBeCloseTo(pct(61 - cases[i].bad, 61), 10);
+      for (const [i, f] of features.entries())
+        expect(await uptime1h(db, f.id), `rolled up, threshold ${cases[i].threshold}`).toBeCloseTo(pct(61 - cases[i].bad, 61), 10);
     });
   });
 
@@ -82,8 +88,15 @@ describe('uptime: the share of good minute slots in the range', () => {
       for (const stage of ['raw', 'rolled up']) {
         if (stage === 'rolled up') await runRollup({ db });
         const feature = await db('ai_features').where({ id: f.id }).first();
-        for (const [range, slots] of [['24h', 1441], ['7d', 10081], ['30d', 43201]] as const) {
-          expect((await featureMetrics(db, feature, range, NOW, 'UTC')).realtime.uptime, `${stage} ${range}`).toBeCloseTo(pct(slots - 1, slots), 10);
+        for (const [range, slots] of [
+          ['24h', 1441],
+          ['7d', 10081],
+          ['30d', 43201],
+        ] as const) {
+          expect((await featureMetrics(db, feature, range, NOW, 'UTC')).realtime.uptime, `${stage} ${range}`).toBeCloseTo(
+            pct(slots - 1, slots),
+            10,
+          );
         }
         // On an exact minute the first slot is whole and the last holds only now itself: still minutes + 1.
         const onMinute = new Date('2026-11-20T12:00:00.000Z');
@@ -109,7 +122,10 @@ describe('uptime: the share of good minute slots in the range', () => {
       for (const stage of ['raw', 'rolled up']) {
         if (stage === 'rolled up') await runRollup({ db });
         const m = await modelSummaries(db, [mini.id, gpt41.id, sonnet.id], '1h', NOW);
-        expect([mini, gpt41, sonnet].map((x) => m.get(x.id)!.uptime), stage).toEqual([pct(59, 61), pct(60, 61), pct(61, 61)]);
+        expect(
+          [mini, gpt41, sonnet].map((x) => m.get(x.id)!.uptime),
+          stage,
+        ).toEqual([pct(59, 61), pct(60, 61), pct(61, 61)]);
         const p = await providerSummaries(db, [mini.provider_id, sonnet.provider_id, models.get('gemini-1.5-pro')!.provider_id], NOW);
         expect(p.get(mini.provider_id)!.uptime, stage).toBeCloseTo(pct(1439, 1441), 10);
         expect(p.get(sonnet.provider_id)!.uptime, stage).toBe(100);

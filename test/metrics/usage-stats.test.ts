@@ -3,7 +3,7 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import type { RangeName } from '../../src/metrics/ranges.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { DAY, insertUsage, makeFeature, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { DAY, insertUsage, type ModelRef, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 
 const times = (iso: string, n: number) => Array.from({ length: n }, (_, i) => new Date(new Date(iso).getTime() + i * 1000));
 
@@ -15,7 +15,10 @@ async function usageOf(db: Db, featureId: string, now: Date, timeZone: string, r
 /** A feature with n events at each of the given instants. */
 async function featureWith(db: Db, model: ModelRef, at: Date[], user: (i: number) => string | null = () => null) {
   const f = await makeFeature(db);
-  await insertUsage(db, at.map((created_at, i) => ({ feature_id: f.id, model, created_at, end_user_id: user(i) })));
+  await insertUsage(
+    db,
+    at.map((created_at, i) => ({ feature_id: f.id, model, created_at, end_user_id: user(i) })),
+  );
   return f;
 }
 
@@ -51,7 +54,8 @@ describe('peak usage hour in the display time zone', () => {
       ]);
       for (const stage of ['raw', 'rolled up']) {
         if (stage === 'rolled up') await runRollup({ db });
-        for (const range of ['24h', '7d', '30d'] as const) expect((await usageOf(db, f.id, now, 'Europe/Paris', range)).peak_usage_hour, `${stage} ${range}`).toBe(2);
+        for (const range of ['24h', '7d', '30d'] as const)
+          expect((await usageOf(db, f.id, now, 'Europe/Paris', range)).peak_usage_hour, `${stage} ${range}`).toBe(2);
       }
     });
   });
@@ -60,7 +64,11 @@ describe('peak usage hour in the display time zone', () => {
     await withUsageDatabase(async (db) => {
       const mini = (await modelsByName(db)).get('gpt-4o-mini')!;
       const now = new Date('2026-03-29T12:00:00.000Z');
-      const f = await featureWith(db, mini, [...times('2026-03-29T00:30:00Z', 2), ...times('2026-03-29T01:30:00Z', 4), ...times('2026-03-29T02:10:00Z', 3)]);
+      const f = await featureWith(db, mini, [
+        ...times('2026-03-29T00:30:00Z', 2),
+        ...times('2026-03-29T01:30:00Z', 4),
+        ...times('2026-03-29T02:10:00Z', 3),
+      ]);
       await runRollup({ db });
       expect((await usageOf(db, f.id, now, 'Europe/Paris')).peak_usage_hour).toBe(3);
     });
@@ -70,7 +78,11 @@ describe('peak usage hour in the display time zone', () => {
     await withUsageDatabase(async (db) => {
       const mini = (await modelsByName(db)).get('gpt-4o-mini')!;
       const now = new Date('2026-11-20T23:59:00.000Z');
-      const f = await featureWith(db, mini, [...times('2026-11-20T20:15:00Z', 2), ...times('2026-11-20T05:15:00Z', 2), ...times('2026-11-20T07:15:00Z', 1)]);
+      const f = await featureWith(db, mini, [
+        ...times('2026-11-20T20:15:00Z', 2),
+        ...times('2026-11-20T05:15:00Z', 2),
+        ...times('2026-11-20T07:15:00Z', 1),
+      ]);
       const empty = await makeFeature(db);
       for (const stage of ['raw', 'rolled up']) {
         if (stage === 'rolled up') await runRollup({ db });
@@ -91,10 +103,13 @@ describe('unique users', () => {
       const f = await makeFeature(db);
       const ev = (user: string | null, t: number) => ({ feature_id: f.id, model: mini, end_user_id: user, created_at: new Date(t) });
       await insertUsage(db, [
-        ev('alice', now.getTime()), ev('alice', from + 5000), ev('alice', from - 5000),
+        ev('alice', now.getTime()),
+        ev('alice', from + 5000),
+        ev('alice', from - 5000),
         ev('bob', from), // at the first instant of the range
         ev('carol', from - 1), // 1 ms before: not in the range
-        ev(null, now.getTime() - 1000), ev(null, now.getTime() - 2000),
+        ev(null, now.getTime() - 1000),
+        ev(null, now.getTime() - 2000),
       ]);
       const expectUsers = async (stage: string, users: number, requests: number) => {
         const u = await usageOf(db, f.id, now, 'UTC');
@@ -106,7 +121,12 @@ describe('unique users', () => {
       await runRollup({ db });
       await expectUsers('rolled up', 2, 5);
       // Late events: carol shows up inside the range, alice long before it, dave twice; nothing rolled up yet.
-      await insertUsage(db, [ev('carol', from + DAY / 2), ev('alice', from - 3 * DAY), ev('dave', now.getTime() - 60_000), ev('dave', from + 1)]);
+      await insertUsage(db, [
+        ev('carol', from + DAY / 2),
+        ev('alice', from - 3 * DAY),
+        ev('dave', now.getTime() - 60_000),
+        ev('dave', from + 1),
+      ]);
       await expectUsers('late, raw', 4, 8);
       await runRollup({ db });
       await expectUsers('late, rolled up', 4, 8);

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
 
 let t: TestContext;
@@ -41,7 +41,10 @@ describe('without a session', () => {
     await request(t.app).get('/login').expect(200);
     await request(t.app).get('/healthz').expect(200);
     await request(t.app).get('/static/css/app.css').expect(200).expect('content-type', /css/);
-    await request(t.app).get('/static/vendor/htmx.min.js').expect(200).expect('content-type', /javascript/);
+    await request(t.app)
+      .get('/static/vendor/htmx.min.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
     await request(t.app).get('/static/vendor/chartist.umd.js').expect(200);
   });
 
@@ -74,7 +77,11 @@ describe('bearer tokens on /api', () => {
   it('when a read token tries a write, then it is refused with 403 and nothing is written', async () => {
     const { token } = await makeToken(t.db, 'read');
     const name = `feat-${suffix()}`;
-    await request(t.app).post(FEATURES_API).set('Authorization', `Bearer ${token}`).send({ name, display_name: 'X', required_model_type: 'llm' }).expect(403);
+    await request(t.app)
+      .post(FEATURES_API)
+      .set('Authorization', `Bearer ${token}`)
+      .send({ name, display_name: 'X', required_model_type: 'llm' })
+      .expect(403);
     expect(await t.db('ai_features').where({ name }).first()).toBeUndefined();
   });
 
@@ -117,7 +124,10 @@ describe('roles', () => {
     const name = `viewer-key-${suffix()}`;
     const page = await agent.post('/platform/ai-management/api-keys').type('form').send({ name, scope: 'read', _csrf: csrf });
     expect(page.status).toBe(403);
-    const api = await agent.post(FEATURES_API).set('X-CSRF-Token', csrf).send({ name: `f-${suffix()}`, display_name: 'X', required_model_type: 'llm' });
+    const api = await agent
+      .post(FEATURES_API)
+      .set('X-CSRF-Token', csrf)
+      .send({ name: `f-${suffix()}`, display_name: 'X', required_model_type: 'llm' });
     expect(api.status).toBe(403);
     expect(await t.db('api_keys').where({ name }).first()).toBeUndefined();
   });
@@ -136,7 +146,11 @@ describe('roles', () => {
     const admin = await makeUser(t.db, 'admin');
     const agent = await signIn(t.app, admin.email, admin.password);
     const name = `feat-${suffix()}`;
-    await agent.post(FEATURES_API).set('X-CSRF-Token', await csrfFor(agent)).send({ name, display_name: 'X', required_model_type: 'llm' }).expect(201);
+    await agent
+      .post(FEATURES_API)
+      .set('X-CSRF-Token', await csrfFor(agent))
+      .send({ name, display_name: 'X', required_model_type: 'llm' })
+      .expect(201);
   });
 });
 
@@ -164,6 +178,10 @@ describe('GET /api/platform/ai-management/features/:id', () => {
 
   it('when the name is taken, then it answers 409', async () => {
     const { token } = await makeToken(t.db, 'admin');
-    await request(t.app).post(FEATURES_API).set('Authorization', `Bearer ${token}`).send({ name: 'chatbot', display_name: 'Again', required_model_type: 'llm' }).expect(409);
+    await request(t.app)
+      .post(FEATURES_API)
+      .set('Authorization', `Bearer ${token}`)
+      .send({ name: 'chatbot', display_name: 'Again', required_model_type: 'llm' })
+      .expect(409);
   });
 });

@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeUser, suffix } from '../setup/factories.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { csrfFor, type Agent, signIn } from '../setup/session.ts';
+import { makeUser, suffix } from '../setup/factories.ts';
+import { type Agent, csrfFor, signIn } from '../setup/session.ts';
 
 let t: TestContext;
 let admin: Agent;
@@ -20,7 +20,11 @@ const PATH = '/platform/ai-management/api-keys';
 describe('POST /platform/ai-management/api-keys', () => {
   it('when an admin creates a key, then the token is shown once, stored only as a hash, and works on the API', async () => {
     const name = `ci ${suffix()}`;
-    const res = await admin.post(PATH).type('form').send({ name, scope: 'read', _csrf: await csrfFor(admin) }).expect(201);
+    const res = await admin
+      .post(PATH)
+      .type('form')
+      .send({ name, scope: 'read', _csrf: await csrfFor(admin) })
+      .expect(201);
     expect(res.headers['cache-control']).toBe('no-store');
     const token = cheerio.load(res.text)('#new-token').text();
     expect(token).toMatch(/^sb_[A-Za-z0-9_-]{43}$/);
@@ -36,7 +40,11 @@ describe('POST /platform/ai-management/api-keys', () => {
 
   it('when the name is empty or the scope unknown, then 422 with the errors inline and nothing stored', async () => {
     const before = await t.db('api_keys').count({ n: '*' });
-    const res = await admin.post(PATH).type('form').send({ name: '  ', scope: 'root', _csrf: await csrfFor(admin) }).expect(422);
+    const res = await admin
+      .post(PATH)
+      .type('form')
+      .send({ name: '  ', scope: 'root', _csrf: await csrfFor(admin) })
+      .expect(422);
     const $ = cheerio.load(res.text);
     expect($('#name-error').text()).toBe('Name is required');
     expect($('#scope-error').text()).toBe('Scope must be one of ingest, read, admin');
@@ -52,10 +60,21 @@ describe('POST /platform/ai-management/api-keys', () => {
 
 describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
   it('when an admin revokes a key, then 303 with a flash, the token stops working and the audit log says so', async () => {
-    const created = await admin.post(PATH).type('form').send({ name: `revoke ${suffix()}`, scope: 'read', _csrf: await csrfFor(admin) });
+    const created = await admin
+      .post(PATH)
+      .type('form')
+      .send({ name: `revoke ${suffix()}`, scope: 'read', _csrf: await csrfFor(admin) });
     const token = cheerio.load(created.text)('#new-token').text();
-    const key = await t.db('api_keys').where({ prefix: token.slice(0, 10) }).first();
-    await admin.post(`${PATH}/${key.id}/revoke`).type('form').send({ _csrf: await csrfFor(admin) }).expect(303).expect('location', PATH);
+    const key = await t
+      .db('api_keys')
+      .where({ prefix: token.slice(0, 10) })
+      .first();
+    await admin
+      .post(`${PATH}/${key.id}/revoke`)
+      .type('form')
+      .send({ _csrf: await csrfFor(admin) })
+      .expect(303)
+      .expect('location', PATH);
     const page = await admin.get(PATH).expect(200);
     expect(cheerio.load(page.text)('.flash-success').text()).toContain('API key revoked');
     await request(t.app).get('/api/platform/ai-management/features').set('Authorization', `Bearer ${token}`).expect(401);
@@ -64,8 +83,16 @@ describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
   });
 
   it('when the key does not exist, then 404', async () => {
-    await admin.post(`${PATH}/${crypto.randomUUID()}/revoke`).type('form').send({ _csrf: await csrfFor(admin) }).expect(404);
-    await admin.post(`${PATH}/not-a-uuid/revoke`).type('form').send({ _csrf: await csrfFor(admin) }).expect(404);
+    await admin
+      .post(`${PATH}/${crypto.randomUUID()}/revoke`)
+      .type('form')
+      .send({ _csrf: await csrfFor(admin) })
+      .expect(404);
+    await admin
+      .post(`${PATH}/not-a-uuid/revoke`)
+      .type('form')
+      .send({ _csrf: await csrfFor(admin) })
+      .expect(404);
   });
 
   it('when a viewer looks at the page, then there is no create form and no revoke button', async () => {

@@ -5,12 +5,12 @@ import { runRollup } from '../../src/metrics/rollup.ts';
 import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
-import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
+import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, csrfFor, signIn } from '../setup/session.ts';
-import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
-import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { closedPort, fakeProvider } from '../setup/fake-provider.ts';
+import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
+import { type Agent, csrfFor, signIn } from '../setup/session.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
 
 // Issue 6: the providers and models of the catalogue through the JSON API (SPEC §3, §4, §6, §7).
 // The file runs on a database of its own (migrated, reference data seeded), so "nothing written"
@@ -78,9 +78,15 @@ const hintOf = (key: string) => `••••${key.slice(-4)}`;
 async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
   const name = `p-${suffix()}`;
   const id = crypto.randomUUID(); // the sealed key is bound to its provider's id
-  const [row] = await t.db('ai_providers')
+  const [row] = await t
+    .db('ai_providers')
     .insert({
-      id, name, display_name: `Provider ${name}`, kind: 'openai-compatible', base_url: 'https://api.example.com/v1', status: 'inactive',
+      id,
+      name,
+      display_name: `Provider ${name}`,
+      kind: 'openai-compatible',
+      base_url: 'https://api.example.com/v1',
+      status: 'inactive',
       ...(key && { api_key_ciphertext: encryptSecret(testConfig().secretsKey, key, id), api_key_last4: key.slice(-4) }),
       ...fields,
     })
@@ -90,19 +96,36 @@ async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
 
 async function makeModel(providerId: string, fields: Row = {}): Promise<Row> {
   const name = `m-${suffix()}`;
-  const [row] = await t.db('ai_models')
-    .insert({ provider_id: providerId, name, display_name: `Model ${name}`, model_type: 'llm', status: 'available', input_price_per_1k: 0.001, output_price_per_1k: 0.002, context_window: 8192, ...fields })
+  const [row] = await t
+    .db('ai_models')
+    .insert({
+      provider_id: providerId,
+      name,
+      display_name: `Model ${name}`,
+      model_type: 'llm',
+      status: 'available',
+      input_price_per_1k: 0.001,
+      output_price_per_1k: 0.002,
+      context_window: 8192,
+      ...fields,
+    })
     .returning('*');
   return row;
 }
 
 async function assign(featureId: string, modelId: string, environment: string, active = true) {
   await t.db('feature_model_assignments').insert({
-    feature_id: featureId, model_id: modelId, environment, is_active: active, assigned_by: 'test', ...(active ? {} : { deactivated_at: new Date() }),
+    feature_id: featureId,
+    model_id: modelId,
+    environment,
+    is_active: active,
+    assigned_by: 'test',
+    ...(active ? {} : { deactivated_at: new Date() }),
   });
 }
 
-const auditFor = (entityType: string, entityId: string) => t.db('audit_log').where({ entity_type: entityType, entity_id: entityId }).orderBy('id');
+const auditFor = (entityType: string, entityId: string) =>
+  t.db('audit_log').where({ entity_type: entityType, entity_id: entityId }).orderBy('id');
 
 const validProvider = (fields: Row = {}): Row => ({
   name: `acme-${suffix()}`,
@@ -140,12 +163,21 @@ const UNSAFE_URLS: [string, unknown][] = [
 // ---------------------------------------------------------------------------------------------
 
 describe('POST /providers', () => {
-  it('when the base URL is written in capitals or with a trailing slash, then it is stored as the parser spells it (no 500 on the table\'s check)', async () => {
-    for (const [given, stored] of [['HTTPS://API.Acme.example/V1/', 'https://api.acme.example/V1'], ['Http://127.0.0.1:8080', 'http://127.0.0.1:8080']]) {
-      const res = await api('post', '/providers', validProvider({ name: `caps-${suffix()}`, base_url: given, status: 'inactive', api_key: undefined }));
+  it("when the base URL is written in capitals or with a trailing slash, then it is stored as the parser spells it (no 500 on the table's check)", async () => {
+    for (const [given, stored] of [
+      ['HTTPS://API.Acme.example/V1/', 'https://api.acme.example/V1'],
+      ['Http://127.0.0.1:8080', 'http://127.0.0.1:8080'],
+    ]) {
+      const res = await api(
+        'post',
+        '/providers',
+        validProvider({ name: `caps-${suffix()}`, base_url: given, status: 'inactive', api_key: undefined }),
+      );
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body.data.base_url).toBe(stored);
-      const patched = await api('patch', `/providers/${res.body.data.id}`, { base_url: given.replace('8080', '9090').toUpperCase().replace('HTTP', 'hTTp') });
+      const patched = await api('patch', `/providers/${res.body.data.id}`, {
+        base_url: given.replace('8080', '9090').toUpperCase().replace('HTTP', 'hTTp'),
+      });
       expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     }
   });
@@ -158,14 +190,27 @@ describe('POST /providers', () => {
     expect(res.body).toEqual({
       success: true,
       data: {
-        id: expect.stringMatching(/^[0-9a-f-]{36}$/), name: body.name, display_name: 'Acme AI', kind: 'openai-compatible',
-        base_url: 'https://api.acme.example/v1', status: 'active', api_key_hint: hintOf(key), model_count: 0,
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        name: body.name,
+        display_name: 'Acme AI',
+        kind: 'openai-compatible',
+        base_url: 'https://api.acme.example/v1',
+        status: 'active',
+        api_key_hint: hintOf(key),
+        model_count: 0,
       },
     });
     expect(res.text).not.toContain(key);
 
     const row = await t.db('ai_providers').where({ id: res.body.data.id }).first();
-    expect(row).toMatchObject({ name: body.name, display_name: 'Acme AI', kind: 'openai-compatible', base_url: 'https://api.acme.example/v1', status: 'active', api_key_last4: key.slice(-4) });
+    expect(row).toMatchObject({
+      name: body.name,
+      display_name: 'Acme AI',
+      kind: 'openai-compatible',
+      base_url: 'https://api.acme.example/v1',
+      status: 'active',
+      api_key_last4: key.slice(-4),
+    });
     expect(Buffer.isBuffer(row.api_key_ciphertext)).toBe(true);
     expect(row.api_key_ciphertext.includes(Buffer.from(key))).toBe(false);
     expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext, row.id)).toBe(key);
@@ -173,14 +218,29 @@ describe('POST /providers', () => {
     const audit = await auditFor('provider', row.id);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      action: 'provider.created', actor_type: 'token', actor_label: admin.label, before: null,
-      after: { name: body.name, kind: 'openai-compatible', display_name: 'Acme AI', base_url: 'https://api.acme.example/v1', api_key: hintOf(key), status: 'active' },
+      action: 'provider.created',
+      actor_type: 'token',
+      actor_label: admin.label,
+      before: null,
+      after: {
+        name: body.name,
+        kind: 'openai-compatible',
+        display_name: 'Acme AI',
+        base_url: 'https://api.acme.example/v1',
+        api_key: hintOf(key),
+        status: 'active',
+      },
     });
     expect(JSON.stringify(audit)).not.toContain(key);
   });
 
   it('when a simulator provider is added without base URL or key, then it is created (inactive by default) and an empty base URL stays null', async () => {
-    const res = await api('post', '/providers', { name: `sim-${suffix()}`, display_name: 'Second simulator', kind: 'simulator', base_url: '' });
+    const res = await api('post', '/providers', {
+      name: `sim-${suffix()}`,
+      display_name: 'Second simulator',
+      kind: 'simulator',
+      base_url: '',
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.data).toMatchObject({ kind: 'simulator', base_url: null, status: 'inactive', api_key_hint: null });
     const row = await t.db('ai_providers').where({ id: res.body.data.id }).first();
@@ -197,19 +257,31 @@ describe('POST /providers', () => {
     { label: 'a slug with capitals and an underscore', body: () => validProvider({ name: 'Bad_Slug' }), field: 'name' },
     { label: 'a slug starting with a dash', body: () => validProvider({ name: '-acme' }), field: 'name' },
     { label: 'a slug with a space', body: () => validProvider({ name: 'acme ai' }), field: 'name' },
-    { label: 'a slug shaped like an id (it could never be reached by slug)', body: () => validProvider({ name: crypto.randomUUID() }), field: 'name' },
+    {
+      label: 'a slug shaped like an id (it could never be reached by slug)',
+      body: () => validProvider({ name: crypto.randomUUID() }),
+      field: 'name',
+    },
     { label: 'a slug of 64 characters', body: () => validProvider({ name: 'a'.repeat(64) }), field: 'name' },
     { label: 'a slug with a control character', body: () => validProvider({ name: 'acme\u0000' }), field: 'name' },
     { label: 'no slug', body: () => validProvider({ name: undefined }), field: 'name' },
     { label: 'no display name', body: () => validProvider({ display_name: undefined }), field: 'display_name' },
     { label: 'a blank display name', body: () => validProvider({ display_name: '   ' }), field: 'display_name' },
     { label: 'a display name with a NUL byte', body: () => validProvider({ display_name: 'Acme\u0000AI' }), field: 'display_name' },
-    { label: 'a display name with an escape sequence', body: () => validProvider({ display_name: 'Acme \u001b[31mAI' }), field: 'display_name' },
+    {
+      label: 'a display name with an escape sequence',
+      body: () => validProvider({ display_name: 'Acme \u001b[31mAI' }),
+      field: 'display_name',
+    },
     { label: 'a display name of 121 characters', body: () => validProvider({ display_name: 'x'.repeat(121) }), field: 'display_name' },
     { label: 'an unknown kind', body: () => validProvider({ kind: 'anthropic-native' }), field: 'kind' },
     { label: 'an OpenAI-compatible provider without base URL', body: () => validProvider({ base_url: undefined }), field: 'base_url' },
     { label: 'a simulator with a base URL', body: () => validProvider({ kind: 'simulator', api_key: undefined }), field: 'base_url' },
-    ...UNSAFE_URLS.map(([label, base_url]) => ({ label: `a base URL with ${label}`, body: () => validProvider({ base_url }), field: 'base_url' })),
+    ...UNSAFE_URLS.map(([label, base_url]) => ({
+      label: `a base URL with ${label}`,
+      body: () => validProvider({ base_url }),
+      field: 'base_url',
+    })),
     { label: 'a key shorter than 8 characters', body: () => validProvider({ api_key: 'sk-1234' }), field: 'api_key' },
     { label: 'a key with a space inside', body: () => validProvider({ api_key: 'sk-abc def-123456' }), field: 'api_key' },
     { label: 'a key with a line break inside', body: () => validProvider({ api_key: 'sk-abc\ndef-123456' }), field: 'api_key' },
@@ -259,7 +331,14 @@ describe('PATCH /providers/:id', () => {
     const p = await makeProvider({ status: 'active' }, key);
     const bySlug = await api('patch', `/providers/${p.name}`, { display_name: 'Renamed once' });
     expect(bySlug.status, JSON.stringify(bySlug.body)).toBe(200);
-    expect(bySlug.body.data).toMatchObject({ id: p.id, name: p.name, display_name: 'Renamed once', status: 'active', api_key_hint: hintOf(key), base_url: p.base_url });
+    expect(bySlug.body.data).toMatchObject({
+      id: p.id,
+      name: p.name,
+      display_name: 'Renamed once',
+      status: 'active',
+      api_key_hint: hintOf(key),
+      base_url: p.base_url,
+    });
     const byId = await api('patch', `/providers/${p.id}`, { display_name: 'Renamed twice' }).expect(200);
     expect(byId.body.data.display_name).toBe('Renamed twice');
     const row = await t.db('ai_providers').where({ id: p.id }).first();
@@ -291,20 +370,27 @@ describe('PATCH /providers/:id', () => {
     { label: 'a new kind', body: () => ({ kind: 'simulator' }), field: 'kind' },
     { label: 'a display name with a control character', body: () => ({ display_name: 'Bad\u0007name' }), field: 'display_name' },
     { label: 'a display name of 121 characters', body: () => ({ display_name: 'y'.repeat(121) }), field: 'display_name' },
-    ...UNSAFE_URLS.map(([label, base_url]) => ({ label: `a base URL with ${label} (and a key)`, body: () => ({ base_url, api_key: newKey() }), field: 'base_url' })),
+    ...UNSAFE_URLS.map(([label, base_url]) => ({
+      label: `a base URL with ${label} (and a key)`,
+      body: () => ({ base_url, api_key: newKey() }),
+      field: 'base_url',
+    })),
     { label: 'a short key', body: () => ({ api_key: 'short' }), field: 'api_key' },
     { label: 'a key with a space', body: () => ({ api_key: 'sk-has space-123456' }), field: 'api_key' },
     { label: 'status error', body: () => ({ status: 'error' }), field: 'status' },
   ];
-  it.each(invalid)('when an active provider with a key is sent $label, then 422 naming $field and the row is unchanged', async ({ body, field }) => {
-    const p = await makeProvider({ status: 'active' }, newKey());
-    const before = await snapshot();
-    const sent = body();
-    const res = await api('patch', `/providers/${p.id}`, sent);
-    await expectInvalid(res, field);
-    if (typeof sent.api_key === 'string' && sent.api_key.length >= 8) expect(res.text).not.toContain(sent.api_key);
-    expect(await snapshot()).toEqual(before);
-  });
+  it.each(invalid)(
+    'when an active provider with a key is sent $label, then 422 naming $field and the row is unchanged',
+    async ({ body, field }) => {
+      const p = await makeProvider({ status: 'active' }, newKey());
+      const before = await snapshot();
+      const sent = body();
+      const res = await api('patch', `/providers/${p.id}`, sent);
+      await expectInvalid(res, field);
+      if (typeof sent.api_key === 'string' && sent.api_key.length >= 8) expect(res.text).not.toContain(sent.api_key);
+      expect(await snapshot()).toEqual(before);
+    },
+  );
 
   it('when a provider with a key is given a new base URL without the key again, then 422 naming api_key and nothing changes (active or inactive)', async () => {
     for (const status of ['active', 'inactive']) {
@@ -322,7 +408,12 @@ describe('PATCH /providers/:id', () => {
   it('when the same slug, kind and base URL are sent back unchanged, then they are accepted (nothing to refuse) and the key stays', async () => {
     const key = newKey();
     const p = await makeProvider({ status: 'active' }, key);
-    const res = await api('patch', `/providers/${p.name}`, { name: p.name, kind: p.kind, base_url: p.base_url, display_name: 'Same otherwise' });
+    const res = await api('patch', `/providers/${p.name}`, {
+      name: p.name,
+      kind: p.kind,
+      base_url: p.base_url,
+      display_name: 'Same otherwise',
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data).toMatchObject({ base_url: p.base_url, api_key_hint: hintOf(key), display_name: 'Same otherwise' });
   });
@@ -363,7 +454,11 @@ describe('PATCH /providers/:id', () => {
     const row = await t.db('ai_providers').where({ id: p.id }).first();
     expect(row).toMatchObject({ api_key_ciphertext: null, api_key_last4: null, status: 'inactive' });
     const [audit] = await auditFor('provider', p.id);
-    expect(audit).toMatchObject({ action: 'provider.deactivated', before: { status: 'active', api_key: hintOf(key) }, after: { status: 'inactive', api_key: null } });
+    expect(audit).toMatchObject({
+      action: 'provider.deactivated',
+      before: { status: 'active', api_key: hintOf(key) },
+      after: { status: 'inactive', api_key: null },
+    });
   });
 
   it('when an inactive provider without key is activated, then 422 on status; with a key given in the same request it is activated and audited as provider.activated', async () => {
@@ -376,7 +471,11 @@ describe('PATCH /providers/:id', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data).toMatchObject({ status: 'active', api_key_hint: hintOf(key) });
     const [audit] = await auditFor('provider', p.id);
-    expect(audit).toMatchObject({ action: 'provider.activated', before: { status: 'inactive', api_key: null }, after: { status: 'active', api_key: hintOf(key) } });
+    expect(audit).toMatchObject({
+      action: 'provider.activated',
+      before: { status: 'inactive', api_key: null },
+      after: { status: 'active', api_key: hintOf(key) },
+    });
   });
 
   it('when the display name is sent empty or an unknown field is sent, then 422 naming it, instead of a silent no-op', async () => {
@@ -398,7 +497,10 @@ describe('PATCH /providers/:id', () => {
     for (const body of [{ status: 'inactive' }, { base_url: 'https://moved.example/v1', api_key: newKey() }]) {
       const res = await api('patch', `/providers/${p.id}`, body);
       expect(res.status, JSON.stringify(res.body)).toBe(409);
-      expect(res.body.details).toMatchObject({ confirm_required: true, affected: [{ feature_name: feature.name, environment: 'staging' }] });
+      expect(res.body.details).toMatchObject({
+        confirm_required: true,
+        affected: [{ feature_name: feature.name, environment: 'staging' }],
+      });
       expect(res.body.error).toContain(`${feature.display_name} (staging)`);
     }
     expect(await snapshot()).toEqual(before);
@@ -414,8 +516,20 @@ describe('PATCH /providers/:id', () => {
     const p = await makeProvider({ status: 'inactive' });
     const m = await makeModel(p.id);
     const before = await snapshot();
-    expect((await api('patch', `/providers/${p.id}`, { display_name: p.display_name, base_url: p.base_url, status: 'inactive' })).status).toBe(200);
-    expect((await api('patch', `/models/${m.id}`, { display_name: m.display_name, status: m.status, input_price_per_1k: '0.001', output_price_per_1k: 0.002, context_window: 8192 })).status).toBe(200);
+    expect(
+      (await api('patch', `/providers/${p.id}`, { display_name: p.display_name, base_url: p.base_url, status: 'inactive' })).status,
+    ).toBe(200);
+    expect(
+      (
+        await api('patch', `/models/${m.id}`, {
+          display_name: m.display_name,
+          status: m.status,
+          input_price_per_1k: '0.001',
+          output_price_per_1k: 0.002,
+          context_window: 8192,
+        })
+      ).status,
+    ).toBe(200);
     expect(await snapshot()).toEqual(before);
   });
 
@@ -429,7 +543,11 @@ describe('PATCH /providers/:id', () => {
   it('when a viewer session or a read token patches, then 403; no credentials 401; nothing is written', async () => {
     const p = await makeProvider();
     const before = await snapshot();
-    await viewerAgent.patch(`${BASE}/providers/${p.id}`).set('x-csrf-token', viewerCsrf).send({ display_name: 'Viewer was here' }).expect(403);
+    await viewerAgent
+      .patch(`${BASE}/providers/${p.id}`)
+      .set('x-csrf-token', viewerCsrf)
+      .send({ display_name: 'Viewer was here' })
+      .expect(403);
     await api('patch', `/providers/${p.id}`, { display_name: 'Reader was here' }, readToken).expect(403);
     await api('patch', `/providers/${p.id}`, { display_name: 'Anonymous' }, null).expect(401);
     await viewerAgent.post(`${BASE}/providers/${p.id}/test`).set('x-csrf-token', viewerCsrf).send({}).expect(403);
@@ -486,10 +604,15 @@ describe('provider keys are never shown', () => {
         expect(JSON.stringify(await auditFor('provider', id))).not.toContain(key);
         // Every row of every table, as text and as the hex a bytea column would show.
         const hex = Buffer.from(key).toString('hex');
-        const { rows: tables } = await t.db.raw(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`);
+        const { rows: tables } = await t.db.raw(
+          `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+        );
         expect(tables.length).toBeGreaterThan(5);
         for (const { table_name } of tables) {
-          const { rows } = await t.db.raw(`SELECT count(*)::int AS n FROM "${table_name}" r WHERE strpos(r::text, ?) > 0 OR strpos(r::text, ?) > 0`, [key, hex]);
+          const { rows } = await t.db.raw(
+            `SELECT count(*)::int AS n FROM "${table_name}" r WHERE strpos(r::text, ?) > 0 OR strpos(r::text, ?) > 0`,
+            [key, hex],
+          );
           expect(rows[0].n, `${table_name} holds the key`).toBe(0);
         }
       }
@@ -503,7 +626,12 @@ describe('provider keys are never shown', () => {
 
 describe('POST /providers/:id/test (Test connection)', () => {
   it('when the provider is a simulator, then it answers ok and stores a manual health check with status ok', async () => {
-    const created = await api('post', '/providers', { name: `sim-${suffix()}`, display_name: 'Sim for test', kind: 'simulator', status: 'active' }).expect(201);
+    const created = await api('post', '/providers', {
+      name: `sim-${suffix()}`,
+      display_name: 'Sim for test',
+      kind: 'simulator',
+      status: 'active',
+    }).expect(201);
     const id = created.body.data.id;
     const res = await api('post', `/providers/${created.body.data.name}/test`, {});
     expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -543,7 +671,9 @@ describe('POST /providers/:id/test (Test connection)', () => {
       const b = await api('post', `/providers/${moved.id}/test`, {}).expect(200);
       expect(b.body.data).toMatchObject({ ok: false, error: expect.stringMatching(/redirect/) });
       expect(target.hits).toEqual([]);
-      expect(await t.db('health_checks').whereIn('provider_id', [down.id, moved.id]).orderBy('id').select('kind', 'status', 'error')).toEqual([
+      expect(
+        await t.db('health_checks').whereIn('provider_id', [down.id, moved.id]).orderBy('id').select('kind', 'status', 'error'),
+      ).toEqual([
         { kind: 'manual', status: 'error', error: a.body.data.error },
         { kind: 'manual', status: 'error', error: b.body.data.error },
       ]);
@@ -556,16 +686,39 @@ describe('POST /providers/:id/test (Test connection)', () => {
     const p = await makeProvider({ base_url: 'http://169.254.7.7/latest', status: 'active' }, newKey());
     const res = await api('post', `/providers/${p.id}/test`, {}).expect(200);
     expect(res.body.data).toMatchObject({ ok: false, error: expect.stringMatching(/link-local|metadata/) });
-    expect(await t.db('health_checks').where({ provider_id: p.id }).select('kind', 'status', 'error')).toEqual([{ kind: 'manual', status: 'error', error: res.body.data.error }]);
+    expect(await t.db('health_checks').where({ provider_id: p.id }).select('kind', 'status', 'error')).toEqual([
+      { kind: 'manual', status: 'error', error: res.body.data.error },
+    ]);
   });
 });
 
 describe('base URL safety (unit)', () => {
   it('isForbiddenAddress: link-local and metadata addresses, in every spelling, are forbidden; ordinary addresses are not', () => {
-    for (const a of ['169.254.169.254', '169.254.0.1', '169.254.255.255', '[fe80::1]', 'fe80::1', 'FE80::abcd', 'febf::1', '::ffff:169.254.169.254', '100.100.100.200', 'fd00:ec2::254']) {
+    for (const a of [
+      '169.254.169.254',
+      '169.254.0.1',
+      '169.254.255.255',
+      '[fe80::1]',
+      'fe80::1',
+      'FE80::abcd',
+      'febf::1',
+      '::ffff:169.254.169.254',
+      '100.100.100.200',
+      'fd00:ec2::254',
+    ]) {
       expect(isForbiddenAddress(a), a).toBe(true);
     }
-    for (const a of ['10.0.0.1', '127.0.0.1', '192.168.1.1', '169.253.255.255', '169.255.0.1', '::1', 'fec0::1', '2001:db8::1', '8.8.8.8']) {
+    for (const a of [
+      '10.0.0.1',
+      '127.0.0.1',
+      '192.168.1.1',
+      '169.253.255.255',
+      '169.255.0.1',
+      '::1',
+      'fec0::1',
+      '2001:db8::1',
+      '8.8.8.8',
+    ]) {
       expect(isForbiddenAddress(a), a).toBe(false);
     }
   });
@@ -582,8 +735,14 @@ describe('base URL safety (unit)', () => {
   });
 
   it('baseUrlProblem: every unsafe URL has a problem; https and http URLs of ordinary hosts have none', () => {
-    for (const [label, url] of UNSAFE_URLS) if (typeof url === 'string') expect.soft(baseUrlProblem(url), label).toEqual(expect.any(String));
-    for (const url of ['https://api.openai.com/v1', 'http://127.0.0.1:8080/v1', 'https://generativelanguage.googleapis.com/v1beta/openai', 'http://[2001:db8::1]:8443/v1']) {
+    for (const [label, url] of UNSAFE_URLS)
+      if (typeof url === 'string') expect.soft(baseUrlProblem(url), label).toEqual(expect.any(String));
+    for (const url of [
+      'https://api.openai.com/v1',
+      'http://127.0.0.1:8080/v1',
+      'https://generativelanguage.googleapis.com/v1beta/openai',
+      'http://[2001:db8::1]:8443/v1',
+    ]) {
       expect(baseUrlProblem(url), url).toBeNull();
     }
     expect(baseUrlProblem('http://METADATA.google.internal./')).toEqual(expect.any(String));
@@ -600,27 +759,41 @@ describe('base URL safety (unit)', () => {
     const provider = await fakeProvider((_req, res) => res.end('{"data":[]}'));
     const port = new URL(provider.url).port;
     const calls: string[] = [];
-    const resolver = (answers: Record<string, string[]>) => guardedLookup((hostname, _options, callback) => {
-      calls.push(hostname);
-      callback(null, (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
-    });
+    const resolver = (answers: Record<string, string[]>) =>
+      guardedLookup((hostname, _options, callback) => {
+        calls.push(hostname);
+        callback(
+          null,
+          (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+        );
+      });
     const rebinding = resolver({ 'rebind.test': ['127.0.0.1', '169.254.169.254'] });
-    const refused = await openAiCompatible({ baseUrl: `http://rebind.test:${port}/v1`, apiKey: 'sk-x', timeoutMs: 1000, lookup: rebinding }).probe();
+    const refused = await openAiCompatible({
+      baseUrl: `http://rebind.test:${port}/v1`,
+      apiKey: 'sk-x',
+      timeoutMs: 1000,
+      lookup: rebinding,
+    }).probe();
     expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/link-local|metadata/) });
     expect(provider.hits).toHaveLength(0);
     // A name that resolves to an allowed address is connected to at exactly that address, resolved once.
     calls.length = 0;
-    const good = await openAiCompatible({ baseUrl: `http://good.test:${port}/v1`, timeoutMs: 1000, lookup: resolver({ 'good.test': ['127.0.0.1'] }) }).probe();
+    const good = await openAiCompatible({
+      baseUrl: `http://good.test:${port}/v1`,
+      timeoutMs: 1000,
+      lookup: resolver({ 'good.test': ['127.0.0.1'] }),
+    }).probe();
     expect(good).toMatchObject({ ok: true });
     expect(provider.hits).toHaveLength(1);
     expect(calls).toEqual(['good.test']);
     // A lookup that fails fails the call: closed, never open.
     const failing = guardedLookup((_h, _o, callback) => callback(Object.assign(new Error('SERVFAIL'), { code: 'ESERVFAIL' }), []));
-    expect(await openAiCompatible({ baseUrl: `http://flaky.test:${port}/v1`, timeoutMs: 1000, lookup: failing }).probe()).toMatchObject({ ok: false });
+    expect(await openAiCompatible({ baseUrl: `http://flaky.test:${port}/v1`, timeoutMs: 1000, lookup: failing }).probe()).toMatchObject({
+      ok: false,
+    });
     expect(provider.hits).toHaveLength(1);
     await provider.close();
   });
-
 });
 
 describe('POST /models', () => {
@@ -629,8 +802,14 @@ describe('POST /models', () => {
     provider = await makeProvider();
   });
   const validModel = (fields: Row = {}): Row => ({
-    provider: provider.name, name: `acme-chat-${suffix()}`, display_name: 'Acme Chat', model_type: 'llm',
-    input_price_per_1k: 0.0015, output_price_per_1k: 0.002, context_window: 128000, ...fields,
+    provider: provider.name,
+    name: `acme-chat-${suffix()}`,
+    display_name: 'Acme Chat',
+    model_type: 'llm',
+    input_price_per_1k: 0.0015,
+    output_price_per_1k: 0.002,
+    context_window: 128000,
+    ...fields,
   });
 
   it('when an admin adds a model (provider by slug, then by uuid, prices as form strings), then 201 with the plan shape, stored and audited', async () => {
@@ -638,8 +817,15 @@ describe('POST /models', () => {
     const res = await api('post', '/models', body);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.data).toMatchObject({
-      name: body.name, display_name: 'Acme Chat', provider_name: provider.name, provider_display_name: provider.display_name, model_type: 'llm', status: 'beta', context_window: 128000,
-      pricing: { input_per_1k: 0.0015, output_per_1k: 0.002 }, deployments: [],
+      name: body.name,
+      display_name: 'Acme Chat',
+      provider_name: provider.name,
+      provider_display_name: provider.display_name,
+      model_type: 'llm',
+      status: 'beta',
+      context_window: 128000,
+      pricing: { input_per_1k: 0.0015, output_per_1k: 0.002 },
+      deployments: [],
     });
     const row = await t.db('ai_models').where({ id: res.body.data.id }).first();
     expect(row).toMatchObject({ provider_id: provider.id, name: body.name, status: 'beta', context_window: 128000 });
@@ -647,11 +833,26 @@ describe('POST /models', () => {
     const audit = await auditFor('model', row.id);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      action: 'model.created', actor_label: admin.label, before: null,
-      after: { provider: provider.name, name: body.name, model_type: 'llm', display_name: 'Acme Chat', status: 'beta', input_price_per_1k: 0.0015, output_price_per_1k: 0.002, context_window: 128000 },
+      action: 'model.created',
+      actor_label: admin.label,
+      before: null,
+      after: {
+        provider: provider.name,
+        name: body.name,
+        model_type: 'llm',
+        display_name: 'Acme Chat',
+        status: 'beta',
+        input_price_per_1k: 0.0015,
+        output_price_per_1k: 0.002,
+        context_window: 128000,
+      },
     });
 
-    const byId = await api('post', '/models', validModel({ provider: provider.id, input_price_per_1k: '0.5', output_price_per_1k: '0', context_window: '4096', status: '' }));
+    const byId = await api(
+      'post',
+      '/models',
+      validModel({ provider: provider.id, input_price_per_1k: '0.5', output_price_per_1k: '0', context_window: '4096', status: '' }),
+    );
     expect(byId.status, JSON.stringify(byId.body)).toBe(201);
     expect(byId.body.data).toMatchObject({ status: 'available', context_window: 4096, pricing: { input_per_1k: 0.5, output_per_1k: 0 } });
     const listed = await api('get', `/models?provider=${provider.name}`).expect(200);
@@ -718,9 +919,22 @@ describe('PATCH /models/:id', () => {
 
   it('when display name, status, prices and context window change, then 200 with the new values, and the audit has before and after', async () => {
     const m = await makeModel(provider.id);
-    const res = await api('patch', `/models/${m.id}`, { display_name: 'Acme Chat v2', status: 'beta', input_price_per_1k: '0.25', output_price_per_1k: 0.75, context_window: 32000 });
+    const res = await api('patch', `/models/${m.id}`, {
+      display_name: 'Acme Chat v2',
+      status: 'beta',
+      input_price_per_1k: '0.25',
+      output_price_per_1k: 0.75,
+      context_window: 32000,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body.data).toMatchObject({ id: m.id, name: m.name, display_name: 'Acme Chat v2', status: 'beta', context_window: 32000, pricing: { input_per_1k: 0.25, output_per_1k: 0.75 } });
+    expect(res.body.data).toMatchObject({
+      id: m.id,
+      name: m.name,
+      display_name: 'Acme Chat v2',
+      status: 'beta',
+      context_window: 32000,
+      pricing: { input_per_1k: 0.25, output_per_1k: 0.75 },
+    });
     expect(res.body.metadata).toBeUndefined();
     const row = await t.db('ai_models').where({ id: m.id }).first();
     expect(row).toMatchObject({ display_name: 'Acme Chat v2', status: 'beta', context_window: 32000 });
@@ -728,12 +942,24 @@ describe('PATCH /models/:id', () => {
     const audit = await auditFor('model', m.id);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      action: 'model.updated', actor_label: admin.label,
-      before: { display_name: m.display_name, status: 'available', input_price_per_1k: 0.001, output_price_per_1k: 0.002, context_window: 8192 },
+      action: 'model.updated',
+      actor_label: admin.label,
+      before: {
+        display_name: m.display_name,
+        status: 'available',
+        input_price_per_1k: 0.001,
+        output_price_per_1k: 0.002,
+        context_window: 8192,
+      },
       after: { display_name: 'Acme Chat v2', status: 'beta', input_price_per_1k: 0.25, output_price_per_1k: 0.75, context_window: 32000 },
     });
     // Identity fields sent back unchanged are no change at all.
-    const same = await api('patch', `/models/${m.id}`, { name: m.name, model_type: 'llm', provider: provider.name, display_name: 'Acme Chat v3' });
+    const same = await api('patch', `/models/${m.id}`, {
+      name: m.name,
+      model_type: 'llm',
+      provider: provider.name,
+      display_name: 'Acme Chat v3',
+    });
     expect(same.status, JSON.stringify(same.body)).toBe(200);
   });
 
@@ -799,20 +1025,26 @@ describe('PATCH /models/:id', () => {
     expect(res.body.success).toBe(false);
     expect(res.body.error).toContain(feature.display_name);
     expect(res.body.error).toContain('production');
-    expect(res.body.details).toEqual({ confirm_required: true, affected: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }] });
+    expect(res.body.details).toEqual({
+      confirm_required: true,
+      affected: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }],
+    });
     expect(await snapshot()).toEqual(before);
 
     const ok = await api('patch', `/models/${m.id}`, { status: 'deprecated', confirm: true });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(ok.body.data.status).toBe('deprecated');
-    expect(ok.body.metadata).toEqual({ out_of_service: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }] });
+    expect(ok.body.metadata).toEqual({
+      out_of_service: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }],
+    });
     expect((await t.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
     // The assignments stay: the product keeps calling the model until someone moves the feature.
     expect(await t.db('feature_model_assignments').where({ model_id: m.id, is_active: true }).count({ n: '*' })).toEqual([{ n: 2 }]);
     const audit = await auditFor('model', m.id);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      action: 'model.updated', before: { status: 'available' },
+      action: 'model.updated',
+      before: { status: 'available' },
       after: { status: 'deprecated', affected: [{ feature_name: feature.name, environment: 'production' }] },
     });
   });
@@ -824,7 +1056,10 @@ describe('PATCH /models/:id', () => {
     const before = await snapshot();
     const offline = await api('patch', `/models/${m.id}`, { status: 'offline' });
     expect(offline.status, JSON.stringify(offline.body)).toBe(409);
-    expect(offline.body.details).toMatchObject({ confirm_required: true, affected: [{ feature_name: feature.name, environment: 'staging' }] });
+    expect(offline.body.details).toMatchObject({
+      confirm_required: true,
+      affected: [{ feature_name: feature.name, environment: 'staging' }],
+    });
     expect(offline.body.error).toContain('staging');
     expect(await snapshot()).toEqual(before);
 
@@ -859,14 +1094,27 @@ describe('GET /providers?include_metrics=true health_score (SPEC §4)', () => {
     const provider = await makeProvider({ status: 'active' }, newKey());
     const other = await makeProvider({ status: 'active' }, newKey());
     const [model, otherModel] = [await makeModel(provider.id), await makeModel(other.id)];
-    const ref = (m: Row, p: Row): ModelRef => ({ id: m.id, name: m.name, display_name: m.display_name, provider_id: p.id, provider_name: p.name, in_micro: 1000, out_micro: 2000 });
+    const ref = (m: Row, p: Row): ModelRef => ({
+      id: m.id,
+      name: m.name,
+      display_name: m.display_name,
+      provider_id: p.id,
+      provider_name: p.name,
+      in_micro: 1000,
+      out_micro: 2000,
+    });
     const feature = await makeFeature(t.db);
     const now = Date.now();
     const minuteStart = (minutesAgo: number) => Math.floor((now - minutesAgo * MINUTE) / MINUTE) * MINUTE;
     const rng = mulberry32(20261206);
     const events: UsageEvent[] = [];
-    const ev = (at: number, status: 'success' | 'error' | 'timeout', ms: number, m = ref(model, provider)): UsageEvent =>
-      ({ feature_id: feature.id, model: m, status, response_time_ms: ms, created_at: new Date(at) });
+    const ev = (at: number, status: 'success' | 'error' | 'timeout', ms: number, m = ref(model, provider)): UsageEvent => ({
+      feature_id: feature.id,
+      model: m,
+      status,
+      response_time_ms: ms,
+      created_at: new Date(at),
+    });
     // Edge minutes: exactly 5 % errors is a bad minute; 1 error in 21 requests (4.76 %) is a good one.
     const edges = new Set([300, 600, 900]);
     for (let i = 0; i < 20; i++) events.push(ev(minuteStart(300) + 1000 + i * 100, i === 0 ? 'error' : 'success', 900));
@@ -878,7 +1126,13 @@ describe('GET /providers?include_metrics=true health_score (SPEC §4)', () => {
       do minutesAgo = 3 + Math.floor(rng() * 1380);
       while (edges.has(minutesAgo) || edges.has(minutesAgo - 1) || edges.has(minutesAgo + 1));
       const r = rng();
-      events.push(ev(minuteStart(minutesAgo) + Math.floor(rng() * 50_000), r < 0.05 ? 'error' : r < 0.07 ? 'timeout' : 'success', 50 + Math.floor(rng() * 5950)));
+      events.push(
+        ev(
+          minuteStart(minutesAgo) + Math.floor(rng() * 50_000),
+          r < 0.05 ? 'error' : r < 0.07 ? 'timeout' : 'success',
+          50 + Math.floor(rng() * 5950),
+        ),
+      );
     }
     // Outside the 24 h window, and another provider's traffic: neither may count.
     for (let i = 0; i < 10; i++) events.push(ev(now - DAY - 30 * MINUTE - i * MINUTE, 'error', 9000));
@@ -927,7 +1181,14 @@ describe('GET /providers?include_metrics=true health_score (SPEC §4)', () => {
     }
 
     const check = (msAgo: number, status: 'ok' | 'error', kind = 'probe') =>
-      t.db('health_checks').insert({ provider_id: provider.id, kind, status, latency_ms: 5, error: status === 'error' ? 'the provider answered 503' : null, checked_at: new Date(Date.now() - msAgo) });
+      t.db('health_checks').insert({
+        provider_id: provider.id,
+        kind,
+        status,
+        latency_ms: 5,
+        error: status === 'error' ? 'the provider answered 503' : null,
+        checked_at: new Date(Date.now() - msAgo),
+      });
     await check(20 * MINUTE, 'error');
     await check(MINUTE, 'ok');
     expect((await health()).health_score).toBeCloseTo(expected, 9);
@@ -943,6 +1204,11 @@ describe('GET /providers?include_metrics=true health_score (SPEC §4)', () => {
   it('when a provider has no traffic in the last 24 h, then its health score is null (no data), not 0 or 100', async () => {
     const p = await makeProvider();
     const res = await api('get', '/providers?include_metrics=true').expect(200);
-    expect(res.body.data.find((x: Row) => x.id === p.id)).toMatchObject({ health_score: null, success_rate: null, uptime: null, total_requests: 0 });
+    expect(res.body.data.find((x: Row) => x.id === p.id)).toMatchObject({
+      health_score: null,
+      success_rate: null,
+      uptime: null,
+      total_requests: 0,
+    });
   });
 });

@@ -2,17 +2,17 @@ import crypto from 'node:crypto';
 import * as cheerio from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormat } from '../../src/format.ts';
+import { runRollup } from '../../src/metrics/rollup.ts';
 import { providerSummaries } from '../../src/metrics/summaries.ts';
 import type { Providers } from '../../src/providers/index.ts';
 import type { Simulator } from '../../src/providers/simulator.ts';
+import { between, headlineOf, type Raw, rawRows, uptimeOf } from '../metrics/brute-force.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, csrfFor, signIn } from '../setup/session.ts';
-import { DAY, HOUR, insertUsage, makeFeature, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
-import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { closedPort } from '../setup/fake-provider.ts';
-import { between, headlineOf, type Raw, rawRows, uptimeOf } from '../metrics/brute-force.ts';
-import { runRollup } from '../../src/metrics/rollup.ts';
+import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
+import { type Agent, csrfFor, signIn } from '../setup/session.ts';
+import { DAY, HOUR, insertUsage, MINUTE, type ModelRef, makeFeature, type UsageEvent } from '../setup/usage-factory.ts';
 
 // Issue 6, the pages: the Providers, Models and Deployments tabs of /platform/ai-management/models
 // (plain URLs and htmx), a provider's page and its forms, the add-provider and add-model forms, a
@@ -56,9 +56,15 @@ async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
   const id = crypto.randomUUID();
   const name = fields.name ?? `p-${suffix()}`;
   const providers = t.app.locals.providers as Providers;
-  const [row] = await t.db('ai_providers')
+  const [row] = await t
+    .db('ai_providers')
     .insert({
-      id, name, display_name: `Provider ${name}`, kind: 'openai-compatible', base_url: 'https://api.example.com/v1', status: 'inactive',
+      id,
+      name,
+      display_name: `Provider ${name}`,
+      kind: 'openai-compatible',
+      base_url: 'https://api.example.com/v1',
+      status: 'inactive',
       ...(key && { api_key_ciphertext: providers.sealKey(key, id), api_key_last4: key.slice(-4) }),
       ...fields,
     })
@@ -68,15 +74,31 @@ async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
 
 async function makeModel(providerId: string, fields: Row = {}): Promise<Row> {
   const name = fields.name ?? `m-${suffix()}`;
-  const [row] = await t.db('ai_models')
-    .insert({ provider_id: providerId, name, display_name: `Model ${name}`, model_type: 'llm', status: 'available', input_price_per_1k: 0.001, output_price_per_1k: 0.002, context_window: 8192, ...fields })
+  const [row] = await t
+    .db('ai_models')
+    .insert({
+      provider_id: providerId,
+      name,
+      display_name: `Model ${name}`,
+      model_type: 'llm',
+      status: 'available',
+      input_price_per_1k: 0.001,
+      output_price_per_1k: 0.002,
+      context_window: 8192,
+      ...fields,
+    })
     .returning('*');
   return row;
 }
 
 const refOf = (m: Row, p: Row): ModelRef => ({
-  id: m.id, name: m.name, display_name: m.display_name, provider_id: p.id, provider_name: p.name,
-  in_micro: Math.round(Number(m.input_price_per_1k) * 1e6), out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
+  id: m.id,
+  name: m.name,
+  display_name: m.display_name,
+  provider_id: p.id,
+  provider_name: p.name,
+  in_micro: Math.round(Number(m.input_price_per_1k) * 1e6),
+  out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
 });
 
 async function seedFixture(): Promise<Fixture> {
@@ -84,41 +106,83 @@ async function seedFixture(): Promise<Fixture> {
   const cobalt = await makeProvider({ name: 'cobalt', display_name: 'Cobalt Labs', status: 'active' }, newKey());
   const bolt = await makeProvider({ name: 'bolt', display_name: 'Bolt Inference', status: 'inactive' });
   const models = {
-    alpha: await makeModel(acme.id, { name: 'zephyr-alpha-v2', display_name: 'Zephyr Alpha', input_price_per_1k: 0.5, output_price_per_1k: 1 }),
+    alpha: await makeModel(acme.id, {
+      name: 'zephyr-alpha-v2',
+      display_name: 'Zephyr Alpha',
+      input_price_per_1k: 0.5,
+      output_price_per_1k: 1,
+    }),
     beta: await makeModel(acme.id, { name: 'zephyr-beta-v1', display_name: 'Zephyr Beta', input_price_per_1k: 2, output_price_per_1k: 4 }),
-    quill: await makeModel(acme.id, { name: 'acme/ql-7b', display_name: 'Quill', status: 'beta', input_price_per_1k: 0.1, output_price_per_1k: 0.2 }),
-    nimbus: await makeModel(acme.id, { name: 'nimbus-embed', display_name: 'Nimbus', status: 'deprecated', model_type: 'embedding', input_price_per_1k: 0.3, output_price_per_1k: 0 }),
-    orca: await makeModel(acme.id, { name: 'orca-vision', display_name: 'Orca', status: 'offline', model_type: 'vision', input_price_per_1k: 1, output_price_per_1k: 1 }),
-    cobaltLarge: await makeModel(cobalt.id, { name: 'cobalt-large', display_name: 'Cobalt Large', input_price_per_1k: 0.25, output_price_per_1k: 0.5 }),
+    quill: await makeModel(acme.id, {
+      name: 'acme/ql-7b',
+      display_name: 'Quill',
+      status: 'beta',
+      input_price_per_1k: 0.1,
+      output_price_per_1k: 0.2,
+    }),
+    nimbus: await makeModel(acme.id, {
+      name: 'nimbus-embed',
+      display_name: 'Nimbus',
+      status: 'deprecated',
+      model_type: 'embedding',
+      input_price_per_1k: 0.3,
+      output_price_per_1k: 0,
+    }),
+    orca: await makeModel(acme.id, {
+      name: 'orca-vision',
+      display_name: 'Orca',
+      status: 'offline',
+      model_type: 'vision',
+      input_price_per_1k: 1,
+      output_price_per_1k: 1,
+    }),
+    cobaltLarge: await makeModel(cobalt.id, {
+      name: 'cobalt-large',
+      display_name: 'Cobalt Large',
+      input_price_per_1k: 0.25,
+      output_price_per_1k: 0.5,
+    }),
   };
   const feature = await makeFeature(t.db, { display_name: `Support bot ${suffix()}` });
-  await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: models.alpha.id, environment: 'production', is_active: true, assigned_by: 'test' });
+  await t
+    .db('feature_model_assignments')
+    .insert({ feature_id: feature.id, model_id: models.alpha.id, environment: 'production', is_active: true, assigned_by: 'test' });
 
   // Every event in a minute of its own (except where said), well inside the 24 h window.
   const now = Date.now();
   let minute = 5;
   const at = (minutesAgo?: number) => {
-    const m = minutesAgo ?? (minute += 7);
+    if (minutesAgo === undefined) minute += 7;
+    const m = minutesAgo ?? minute;
     return new Date(Math.floor((now - m * MINUTE) / MINUTE) * MINUTE + 20_000);
   };
-  const ev = (m: Row, p: Row, extra: Partial<UsageEvent> = {}): UsageEvent => ({ feature_id: feature.id, model: refOf(m, p), created_at: at(), ...extra });
+  const ev = (m: Row, p: Row, extra: Partial<UsageEvent> = {}): UsageEvent => ({
+    feature_id: feature.id,
+    model: refOf(m, p),
+    created_at: at(),
+    ...extra,
+  });
   const events: UsageEvent[] = [];
   for (let i = 0; i < 6; i++) events.push(ev(models.alpha, acme, { response_time_ms: 300 }));
   for (let i = 0; i < 3; i++) events.push(ev(models.beta, acme, { response_time_ms: 800 }));
-  for (let i = 0; i < 8; i++) events.push(ev(models.quill, acme, { response_time_ms: 100, status: i === 2 ? 'error' : i === 5 ? 'timeout' : 'success' }));
+  for (let i = 0; i < 8; i++)
+    events.push(ev(models.quill, acme, { response_time_ms: 100, status: i === 2 ? 'error' : i === 5 ? 'timeout' : 'success' }));
   // Orca: inside this month but outside the last 24 h (when the month is old enough), and before the month.
   const monthStart = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
   events.push(ev(models.orca, acme, { created_at: new Date(monthStart - HOUR), input_tokens: 1000, output_tokens: 1000 }));
-  if (now - monthStart > 26 * HOUR) events.push(ev(models.orca, acme, { created_at: new Date(monthStart + MINUTE), input_tokens: 500, output_tokens: 500 }));
+  if (now - monthStart > 26 * HOUR)
+    events.push(ev(models.orca, acme, { created_at: new Date(monthStart + MINUTE), input_tokens: 500, output_tokens: 500 }));
   events.push(ev(models.alpha, acme, { created_at: new Date(now - 2 * DAY - 3 * HOUR), response_time_ms: 9000, status: 'error' }));
   // Cobalt: slow, partly failing; three events share one minute (one of them failed: a bad minute).
   const shared = at(600);
   for (let i = 0; i < 10; i++) {
-    events.push(ev(models.cobaltLarge, cobalt, {
-      response_time_ms: 2000 + i * 400,
-      status: i === 1 || i === 4 ? 'error' : i === 7 ? 'timeout' : 'success',
-      ...(i < 3 && { created_at: new Date(shared.getTime() + i * 1000) }),
-    }));
+    events.push(
+      ev(models.cobaltLarge, cobalt, {
+        response_time_ms: 2000 + i * 400,
+        status: i === 1 || i === 4 ? 'error' : i === 7 ? 'timeout' : 'success',
+        ...(i < 3 && { created_at: new Date(shared.getTime() + i * 1000) }),
+      }),
+    );
   }
   await insertUsage(t.db, events);
   return { acme, cobalt, bolt, models, feature };
@@ -158,22 +222,40 @@ async function page(path: string, agent = admin) {
 function fragment(html: string, id: string, oob: string[] = []) {
   expect(html).not.toMatch(/<html|<header class="top"|aria-label="Main"/);
   const $ = cheerio.load(html, null, false);
-  expect($.root().children().toArray().map((e) => $(e).attr('id'))).toEqual([id, ...oob]);
+  expect(
+    $.root()
+      .children()
+      .toArray()
+      .map((e) => $(e).attr('id')),
+  ).toEqual([id, ...oob]);
   for (const o of oob) expect($(`#${o}`).attr('hx-swap-oob')).toBe('true');
   return $;
 }
 
-const cardOrder = ($: cheerio.CheerioAPI) => $('#model-cards li.model-card').toArray().map((li) => $(li).attr('data-model'));
+const cardOrder = ($: cheerio.CheerioAPI) =>
+  $('#model-cards li.model-card')
+    .toArray()
+    .map((li) => $(li).attr('data-model'));
 /** A model card's facts by their labels. */
 function modelFacts($: cheerio.CheerioAPI, name: string): Record<string, string> {
   const card = $(`#model-cards li.model-card[data-model="${name}"]`);
   expect(card.length, `card of ${name}`).toBe(1);
-  return Object.fromEntries(card.find('dl.facts > div').toArray().map((d) => [text($(d).find('dt')), text($(d).find('dd'))]));
+  return Object.fromEntries(
+    card
+      .find('dl.facts > div')
+      .toArray()
+      .map((d) => [text($(d).find('dt')), text($(d).find('dd'))]),
+  );
 }
 function providerFacts($: cheerio.CheerioAPI, name: string): Record<string, string> {
   const card = $(`#provider-cards li.provider-card[data-provider="${name}"]`);
   expect(card.length, `card of ${name}`).toBe(1);
-  return Object.fromEntries(card.find('dl.facts > div').toArray().map((d) => [text($(d).find('dt')), text($(d).find('dd'))]));
+  return Object.fromEntries(
+    card
+      .find('dl.facts > div')
+      .toArray()
+      .map((d) => [text($(d).find('dt')), text($(d).find('dd'))]),
+  );
 }
 
 const monthStartOf = (now: number) => Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), 1);
@@ -207,13 +289,22 @@ async function brute(column: 'provider_id' | 'model_id', id: string, now: number
   const cost = (list: Raw[]) => list.reduce((a, r) => a + r.cost, 0) / 1e8;
   let capped = false;
   if (column === 'provider_id') {
-    const failed = await t.db('health_checks').where({ provider_id: id, status: 'error' }).whereIn('kind', ['probe', 'manual'])
-      .where('checked_at', '>=', new Date(now - 15 * MINUTE)).first('id');
+    const failed = await t
+      .db('health_checks')
+      .where({ provider_id: id, status: 'error' })
+      .whereIn('kind', ['probe', 'manual'])
+      .where('checked_at', '>=', new Date(now - 15 * MINUTE))
+      .first('id');
     capped = failed !== undefined;
   }
   const raw = h.success_rate === null ? null : 0.5 * h.success_rate + 0.3 * uptime! + 0.2 * latencyScore!;
   return {
-    requests: h.total_requests, successRate: h.success_rate, meanMs: h.response_time, uptime, latencyScore, capped,
+    requests: h.total_requests,
+    successRate: h.success_rate,
+    meanMs: h.response_time,
+    uptime,
+    latencyScore,
+    capped,
     cost24h: cost(day),
     monthly: cost(rows.filter((r) => r.t >= monthStartOf(now))),
     allTime: cost(rows),
@@ -224,7 +315,10 @@ async function brute(column: 'provider_id' | 'model_id', id: string, now: number
 const snapshot = () => catalogueSnapshot(t.db);
 
 const postForm = (path: string, body: Row, agent = admin, csrf: string | null = adminCsrf) =>
-  agent.post(path).type('form').send({ ...(csrf !== null && { _csrf: csrf }), ...body });
+  agent
+    .post(path)
+    .type('form')
+    .send({ ...(csrf !== null && { _csrf: csrf }), ...body });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -259,10 +353,22 @@ describe('Providers tab', () => {
     expect(stat('health')).toBe(fmt.decimal(scored.reduce((a, b) => a + b, 0) / scored.length, 0));
     expect(text($('#provider-stats .metric').last().find('.sub'))).toBe('2 providers with traffic in 24 h');
 
-    const service = await providerSummaries(t.db, providers.map((p) => p.id), new Date(now));
-    const serving = await t.db('feature_model_assignments as a').join('ai_models as m', 'm.id', 'a.model_id').where('a.is_active', true)
+    const service = await providerSummaries(
+      t.db,
+      providers.map((p) => p.id),
+      new Date(now),
+    );
+    const serving = await t
+      .db('feature_model_assignments as a')
+      .join('ai_models as m', 'm.id', 'a.model_id')
+      .where('a.is_active', true)
       .select('m.provider_id', 'm.id');
-    expect($('#provider-cards li.provider-card').toArray().map((li) => $(li).attr('data-provider')).sort()).toEqual(providers.map((p) => p.name).sort());
+    expect(
+      $('#provider-cards li.provider-card')
+        .toArray()
+        .map((li) => $(li).attr('data-provider'))
+        .sort(),
+    ).toEqual(providers.map((p) => p.name).sort());
     for (const p of providers) {
       const b = figures.get(p.id)!;
       const s = service.get(p.id)!;
@@ -278,7 +384,9 @@ describe('Providers tab', () => {
       });
       // The metrics service says the same.
       expect(s.monthly_spend, p.name).toBeCloseTo(b.monthly, 8);
-      expect(s.health_score === null ? null : Number(s.health_score.toFixed(6)), p.name).toBe(b.health === null ? null : Number(b.health.toFixed(6)));
+      expect(s.health_score === null ? null : Number(s.health_score.toFixed(6)), p.name).toBe(
+        b.health === null ? null : Number(b.health.toFixed(6)),
+      );
       expect(text(card.find('[data-health]')), p.name).toBe(fmt.decimal(b.health, 0));
       // The bar is there only with a score: an empty bar would read as a bad one.
       if (b.health === null) expect(card.find('meter'), p.name).toHaveLength(0);
@@ -297,11 +405,22 @@ describe('Providers tab', () => {
     const p = await makeProvider({ status: 'active' }, newKey());
     const m = await makeModel(p.id);
     const f = await makeFeature(t.db);
-    await insertUsage(t.db, [{ feature_id: f.id, model: refOf(m, p), response_time_ms: 200, created_at: new Date(Date.now() - 30 * MINUTE) }]);
+    await insertUsage(t.db, [
+      { feature_id: f.id, model: refOf(m, p), response_time_ms: 200, created_at: new Date(Date.now() - 30 * MINUTE) },
+    ]);
     let $ = await page(CATALOGUE);
-    expect(text($(`li[data-provider="${p.name}"] [data-health]`))).toBe(fmt.decimal((await brute('provider_id', p.id, Date.now())).health, 0));
+    expect(text($(`li[data-provider="${p.name}"] [data-health]`))).toBe(
+      fmt.decimal((await brute('provider_id', p.id, Date.now())).health, 0),
+    );
     expect(Number(text($(`li[data-provider="${p.name}"] [data-health]`)))).toBeGreaterThan(90);
-    await t.db('health_checks').insert({ provider_id: p.id, kind: 'probe', status: 'error', latency_ms: 3, error: 'the provider answered 503', checked_at: new Date(Date.now() - 5 * MINUTE) });
+    await t.db('health_checks').insert({
+      provider_id: p.id,
+      kind: 'probe',
+      status: 'error',
+      latency_ms: 3,
+      error: 'the provider answered 503',
+      checked_at: new Date(Date.now() - 5 * MINUTE),
+    });
     $ = await page(CATALOGUE);
     expect(text($(`li[data-provider="${p.name}"] [data-health]`))).toBe('50');
     expect(text($(`li[data-provider="${p.name}"] .warning`))).toBe('probe failed: capped at 50');
@@ -324,7 +443,9 @@ describe('Models tab', () => {
     expect($('#catalogue-tab nav.tabs a[aria-current="page"]').text()).toBe('Models');
     const all: Row[] = await t.db('ai_models').select('*');
     expect($('#model-cards li.model-card')).toHaveLength(all.length);
-    expect(text($('#model-count[role="status"]'))).toBe(`${all.length} of ${all.length} models · figures over the last 24 hours, all features`);
+    expect(text($('#model-count[role="status"]'))).toBe(
+      `${all.length} of ${all.length} models · figures over the last 24 hours, all features`,
+    );
     for (const m of Object.values(fx.models)) {
       const b = await brute('model_id', m.id, now);
       expect(modelFacts($, m.name), m.name).toEqual({
@@ -339,8 +460,14 @@ describe('Models tab', () => {
       expect(text(card.find('.feature-card-title .muted'))).toBe(`${m.provider_id === fx.acme.id ? 'Acme AI' : 'Cobalt Labs'} · ${m.name}`);
       expect(text(card.find('.badge'))).toBe(m.status);
       expect(card.find('input[type="checkbox"][name="ids"]').val()).toBe(m.id);
-      expect(card.find('a.button').toArray().map((a) => [text($(a)), $(a).attr('href')])).toEqual([
-        ['Configure', `${CATALOGUE}/${m.id}/edit`], ['Deploy', `${CATALOGUE}/${m.id}/deploy`],
+      expect(
+        card
+          .find('a.button')
+          .toArray()
+          .map((a) => [text($(a)), $(a).attr('href')]),
+      ).toEqual([
+        ['Configure', `${CATALOGUE}/${m.id}/edit`],
+        ['Deploy', `${CATALOGUE}/${m.id}/deploy`],
       ]);
     }
     // Spot values, so a wrong brute force cannot agree with a wrong page.
@@ -348,8 +475,9 @@ describe('Models tab', () => {
     expect(modelFacts($, 'zephyr-alpha-v2')).toMatchObject({ Success: '100.0%', Latency: '300 ms', Requests: '6', 'Total cost': '$0.60' });
     expect(modelFacts($, 'orca-vision')).toMatchObject({ Success: 'no data', Latency: 'no data', Requests: '0' });
     expect(text($('li.model-card[data-model="zephyr-alpha-v2"] p.deployed'))).toBe(`Serves ${fx.feature.display_name} (production)`);
-    expect($('li.model-card[data-model="zephyr-alpha-v2"] p.deployed a').attr('href'))
-      .toBe(`/platform/ai-management/features?feature=${fx.feature.name}&tab=models&environment=production`);
+    expect($('li.model-card[data-model="zephyr-alpha-v2"] p.deployed a').attr('href')).toBe(
+      `/platform/ai-management/features?feature=${fx.feature.name}&tab=models&environment=production`,
+    );
     expect(text($('li.model-card[data-model="zephyr-beta-v1"] p.deployed'))).toBe('Not deployed');
     expect($('#add-model form[action="/platform/ai-management/models"]')).toHaveLength(1);
   });
@@ -367,7 +495,10 @@ describe('Models tab', () => {
   });
 
   it('when filtered by provider, by status and by both with a search, then exactly the matching models, whatever the order of the checks', async () => {
-    const all: Row[] = await t.db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select('m.name', 'm.status', 'm.display_name', 'p.name as provider');
+    const all: Row[] = await t
+      .db('ai_models as m')
+      .join('ai_providers as p', 'p.id', 'm.provider_id')
+      .select('m.name', 'm.status', 'm.display_name', 'p.name as provider');
     const names = (rows: Row[]) => rows.map((r) => r.name).sort();
     let $ = await page(url({ tab: 'models', provider: 'acme' }));
     expect(cardOrder($).sort()).toEqual(names(all.filter((r) => r.provider === 'acme')));
@@ -398,14 +529,21 @@ describe('Models tab', () => {
     expect(await order('name')).toEqual([...acmeModels].sort((a, b) => a.display_name.localeCompare(b.display_name)).map((m) => m.name));
     // Performance: the performance score (SPEC §4) desc, then latency asc; models without traffic last.
     const perf = await order('performance');
-    const byScore = (a: string, b: string, of: Map<string, Brute>) => performance(of.get(b)!) - performance(of.get(a)!) || of.get(a)!.meanMs! - of.get(b)!.meanMs!;
-    const withData = acmeModels.filter((m) => figures.get(m.name)!.requests > 0).map((m) => m.name).sort((a, b) => byScore(a, b, figures));
+    const byScore = (a: string, b: string, of: Map<string, Brute>) =>
+      performance(of.get(b)!) - performance(of.get(a)!) || of.get(a)!.meanMs! - of.get(b)!.meanMs!;
+    const withData = acmeModels
+      .filter((m) => figures.get(m.name)!.requests > 0)
+      .map((m) => m.name)
+      .sort((a, b) => byScore(a, b, figures));
     expect(withData).toEqual(['zephyr-alpha-v2', 'acme/ql-7b', 'zephyr-beta-v1']); // the score weighs speed and uptime, not success alone
     expect(perf.slice(0, 3)).toEqual(withData);
     expect(perf.slice(3).sort()).toEqual(['nimbus-embed', 'orca-vision']);
     // Cost: list price per 1k tokens (input + output) ascending, then cost per request.
     const cost = await order('cost');
-    const price = (name: string) => { const m = acmeModels.find((x) => x.name === name)!; return Number(m.input_price_per_1k) + Number(m.output_price_per_1k); };
+    const price = (name: string) => {
+      const m = acmeModels.find((x) => x.name === name)!;
+      return Number(m.input_price_per_1k) + Number(m.output_price_per_1k);
+    };
     const prices = cost.map((n) => price(n!));
     expect(prices).toEqual([...prices].sort((a, b) => a - b));
     expect(new Set(prices).size).toBeGreaterThan(2);
@@ -418,7 +556,10 @@ describe('Models tab', () => {
     const everything: Row[] = await t.db('ai_models').select('id', 'name');
     const all = new Map<string, Brute>();
     for (const m of everything) all.set(m.name, await brute('model_id', m.id, now));
-    const ranked = everything.filter((m) => all.get(m.name)!.requests > 0).map((m) => m.name).sort((a, b) => byScore(a, b, all));
+    const ranked = everything
+      .filter((m) => all.get(m.name)!.requests > 0)
+      .map((m) => m.name)
+      .sort((a, b) => byScore(a, b, all));
     expect(ranked.length).toBeGreaterThanOrEqual(4);
     expect(whole.slice(0, ranked.length)).toEqual(ranked);
   });
@@ -430,7 +571,11 @@ describe('Models tab', () => {
     ['a search of 101 characters', { tab: 'models', q: 'x'.repeat(101) }, 'q must be at most 100 characters'],
     ['page=0', { tab: 'deployments', page: '0' }, 'page must be 1 or more'],
     ['environment=qa', { tab: 'deployments', environment: 'qa' }, 'environment must be one of development, staging, production'],
-    ['a deployment status on the deployments tab that is a model status', { tab: 'deployments', status: 'beta' }, 'status must be one of in_progress, success, failed, rolled_back'],
+    [
+      'a deployment status on the deployments tab that is a model status',
+      { tab: 'deployments', status: 'beta' },
+      'status must be one of in_progress, success, failed, rolled_back',
+    ],
   ])('when asked for %s, then 400 with a message naming the allowed values', async (_what, params, message) => {
     const res = await admin.get(url(params as Record<string, string>)).expect(400);
     expect(text(cheerio.load(res.text)('#error p').first())).toBe(message);
@@ -442,11 +587,18 @@ describe('Models tab', () => {
     expect(text($('#model-results p.empty'))).toBe('No model matches these filters. Show all models');
     expect($('#model-results p.empty a').attr('href')).toBe(`${CATALOGUE}?tab=models`);
     const total = Number((await t.db('ai_models').count({ n: '*' }).first())!.n);
-    expect(text($('#model-count[role="status"]'))).toBe(`0 of ${total} models matching “no-such-model-anywhere” · figures over the last 24 hours, all features`);
+    expect(text($('#model-count[role="status"]'))).toBe(
+      `0 of ${total} models matching “no-such-model-anywhere” · figures over the last 24 hours, all features`,
+    );
   });
 
   it('when htmx asks for #model-results (search, filter, sort), then only that fragment comes back, the same cards as the plain URL, varying by HX-Request and HX-Target', async () => {
-    const cases: Record<string, string>[] = [{ tab: 'models', q: 'zephyr' }, { tab: 'models', provider: 'acme', sort: 'performance' }, { tab: 'models', status: 'beta', sort: 'usage' }, { tab: 'models', q: 'nothing-at-all' }];
+    const cases: Record<string, string>[] = [
+      { tab: 'models', q: 'zephyr' },
+      { tab: 'models', provider: 'acme', sort: 'performance' },
+      { tab: 'models', status: 'beta', sort: 'usage' },
+      { tab: 'models', q: 'nothing-at-all' },
+    ];
     for (const params of cases) {
       const plain = await page(url(params));
       for (const target of ['div#model-results', 'model-results']) {
@@ -465,14 +617,28 @@ describe('Models tab', () => {
   it('when the form is shown, then it is a plain GET form (works without JavaScript) that htmx sends live to #model-results and pushes into the URL', async () => {
     const $ = await page(url({ tab: 'models' }));
     const form = $('form.filters');
-    expect([form.attr('method'), form.attr('action'), form.attr('hx-get'), form.attr('hx-target'), form.attr('hx-push-url')])
-      .toEqual(['get', CATALOGUE, CATALOGUE, '#model-results', 'true']);
+    expect([form.attr('method'), form.attr('action'), form.attr('hx-get'), form.attr('hx-target'), form.attr('hx-push-url')]).toEqual([
+      'get',
+      CATALOGUE,
+      CATALOGUE,
+      '#model-results',
+      'true',
+    ]);
     expect(form.attr('hx-trigger')).toContain('input');
     expect(form.find('input[type="hidden"][name="tab"]').val()).toBe('models');
     expect(form.find('noscript').html()).toContain('Apply');
-    expect(form.find('select[name="sort"] option').toArray().map((o) => $(o).val())).toEqual(['name', 'performance', 'cost', 'usage']);
-    expect(form.find('select[name="provider"] option').toArray().map((o) => $(o).val()))
-      .toEqual(['', ...(await t.db('ai_providers').orderBy('display_name').pluck('name'))]);
+    expect(
+      form
+        .find('select[name="sort"] option')
+        .toArray()
+        .map((o) => $(o).val()),
+    ).toEqual(['name', 'performance', 'cost', 'usage']);
+    expect(
+      form
+        .find('select[name="provider"] option')
+        .toArray()
+        .map((o) => $(o).val()),
+    ).toEqual(['', ...(await t.db('ai_providers').orderBy('display_name').pluck('name'))]);
   });
 
   it('when htmx switches tabs (HX-Target #catalogue-tab), then only the tab section comes back', async () => {
@@ -481,12 +647,19 @@ describe('Models tab', () => {
       expect(res.headers.vary).toMatch(/HX-Request/);
       const $ = fragment(res.text, 'catalogue-tab');
       expect(text($('nav.tabs a[aria-current="page"]'))).toBe(tab[0].toUpperCase() + tab.slice(1));
-      expect($('nav.tabs a').toArray().map((a) => $(a).attr('hx-target'))).toEqual(['#catalogue-tab', '#catalogue-tab', '#catalogue-tab']);
+      expect(
+        $('nav.tabs a')
+          .toArray()
+          .map((a) => $(a).attr('hx-target')),
+      ).toEqual(['#catalogue-tab', '#catalogue-tab', '#catalogue-tab']);
     }
     const plain = await admin.get(url({ tab: 'models' })).expect(200);
     expect(plain.text).toMatch(/<html/);
     // A bad value asked by htmx: the error goes to the page's error area, not in place of the cards.
-    const bad = await admin.get(url({ tab: 'models', sort: 'popular' })).set({ 'HX-Request': 'true', 'HX-Target': 'div#model-results' }).expect(400);
+    const bad = await admin
+      .get(url({ tab: 'models', sort: 'popular' }))
+      .set({ 'HX-Request': 'true', 'HX-Target': 'div#model-results' })
+      .expect(400);
     expect(bad.headers['hx-retarget']).toBe('#errors');
     expect(bad.text).not.toMatch(/<html/);
     expect(text(cheerio.load(bad.text)('#error p').first())).toBe('sort must be one of name, performance, cost, usage');
@@ -499,8 +672,16 @@ describe('Deployments tab', () => {
   beforeAll(async () => {
     dfA = await makeFeature(t.db, { display_name: `Deploy A ${suffix()}` });
     dfB = await makeFeature(t.db, { display_name: `Deploy B ${suffix()}` });
-    const [assignment] = await t.db('feature_model_assignments')
-      .insert({ feature_id: dfA.id, model_id: fx.models.beta.id, environment: 'development', is_active: false, assigned_by: 'test', deactivated_at: new Date() })
+    const [assignment] = await t
+      .db('feature_model_assignments')
+      .insert({
+        feature_id: dfA.id,
+        model_id: fx.models.beta.id,
+        environment: 'development',
+        is_active: false,
+        assigned_by: 'test',
+        deactivated_at: new Date(),
+      })
       .returning('id');
     const envs = ['development', 'staging', 'production'];
     const statuses = ['success', 'failed', 'rolled_back', 'failed'];
@@ -509,8 +690,15 @@ describe('Deployments tab', () => {
     for (let i = 0; i < 34; i++) {
       const status = statuses[i % 4];
       rows.push({
-        feature_id: i % 5 === 0 ? dfB.id : dfA.id, model_id: fx.models.beta.id, environment: envs[i % 3], kind: 'assign', status, requested_by: 'seed',
-        assignment_id: status === 'success' ? assignment.id : null, started_at: new Date(base + i * HOUR), finished_at: new Date(base + i * HOUR + MINUTE),
+        feature_id: i % 5 === 0 ? dfB.id : dfA.id,
+        model_id: fx.models.beta.id,
+        environment: envs[i % 3],
+        kind: 'assign',
+        status,
+        requested_by: 'seed',
+        assignment_id: status === 'success' ? assignment.id : null,
+        started_at: new Date(base + i * HOUR),
+        finished_at: new Date(base + i * HOUR + MINUTE),
         error: status === 'failed' ? 'smoke request failed' : null,
       });
     }
@@ -526,7 +714,10 @@ describe('Deployments tab', () => {
     if (filter.status) q.where('status', filter.status);
     return q.pluck('id');
   }
-  const listed = ($: cheerio.CheerioAPI) => $('#deployments tbody tr').toArray().map((tr) => ($(tr).find('a').attr('href') ?? '').split('/').pop());
+  const listed = ($: cheerio.CheerioAPI) =>
+    $('#deployments tbody tr')
+      .toArray()
+      .map((tr) => ($(tr).find('a').attr('href') ?? '').split('/').pop());
 
   it('when filtered by model (the model page links there), then only its deployments, the model named with a way back; the API filters the same; a bad id is a 400', async () => {
     const [{ model_id: modelId }] = await t.db('deployments').groupBy('model_id').orderByRaw('count(*) desc').select('model_id');
@@ -570,7 +761,10 @@ describe('Deployments tab', () => {
       [{ feature: dfB }, { feature: dfB.name }],
       [{ environment: 'staging' }, { environment: 'staging' }],
       [{ status: 'failed' }, { status: 'failed' }],
-      [{ feature: dfA, environment: 'production', status: 'success' }, { feature: dfA.name, environment: 'production', status: 'success' }],
+      [
+        { feature: dfA, environment: 'production', status: 'success' },
+        { feature: dfA.name, environment: 'production', status: 'success' },
+      ],
     ] as const;
     for (const [filter, params] of cases) {
       const ids = await expected(filter);
@@ -586,7 +780,11 @@ describe('Deployments tab', () => {
     expect($('nav.pager a[rel="next"]').attr('href')).toBe(`${CATALOGUE}?tab=deployments&feature=${dfA.name}&page=2`);
     expect(listed(await page(`${CATALOGUE}?tab=deployments&feature=${dfA.name}&page=2`))).toEqual(ofA.slice(25));
     const $failed = await page(url({ tab: 'deployments', status: 'failed' }));
-    expect($failed('#deployments tbody tr .badge').toArray().map((b) => text($failed(b)))).toEqual((await expected({ status: 'failed' })).map(() => 'failed'));
+    expect(
+      $failed('#deployments tbody tr .badge')
+        .toArray()
+        .map((b) => text($failed(b))),
+    ).toEqual((await expected({ status: 'failed' })).map(() => 'failed'));
     // Nothing matches: the message, not an empty table.
     const none = await page(url({ tab: 'deployments', feature: dfB.name, status: 'in_progress' }));
     expect(text(none('#deployment-results p.empty'))).toBe('No deployment matches these filters. Show all deployments');
@@ -608,7 +806,10 @@ describe('format=csv (SPEC §5: every table answers with its data)', () => {
     const res = await admin.get(path).expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
     expect(res.headers['content-disposition']).toMatch(/^attachment; filename="?[\w.-]+\.csv"?$/);
-    const lines = res.text.trimEnd().split('\r\n').map((l) => l.split(','));
+    const lines = res.text
+      .trimEnd()
+      .split('\r\n')
+      .map((l) => l.split(','));
     return { header: lines[0], rows: lines.slice(1) };
   };
 
@@ -616,7 +817,12 @@ describe('format=csv (SPEC §5: every table answers with its data)', () => {
     const providers = await csv(`${CATALOGUE}?format=csv`);
     expect(providers.header.slice(0, 4)).toEqual(['name', 'display_name', 'kind', 'status']);
     const $p = await page(CATALOGUE);
-    expect(providers.rows.map((r) => r[0]).sort()).toEqual($p('li.provider-card').toArray().map((li) => $p(li).attr('data-provider')).sort());
+    expect(providers.rows.map((r) => r[0]).sort()).toEqual(
+      $p('li.provider-card')
+        .toArray()
+        .map((li) => $p(li).attr('data-provider'))
+        .sort(),
+    );
     expect($p('a[download]').attr('href')).toBe(`${CATALOGUE}?format=csv`);
 
     const params = { tab: 'models', provider: 'acme', sort: 'usage' };
@@ -625,11 +831,28 @@ describe('format=csv (SPEC §5: every table answers with its data)', () => {
     expect(models.rows.map((r) => r[1])).toEqual(cardOrder($m));
     expect($m('#model-results a[download]').attr('href')).toBe(url({ ...params, format: 'csv' }));
 
-    const ids = (status?: string) => t.db('deployments').where(status ? { status } : {}).orderBy('started_at', 'desc').orderBy('id').pluck('id');
+    const ids = (status?: string) =>
+      t
+        .db('deployments')
+        .where(status ? { status } : {})
+        .orderBy('started_at', 'desc')
+        .orderBy('id')
+        .pluck('id');
     const all = await ids();
     expect(all.length).toBeGreaterThan(25); // more than a page: the download is not just the page
     const history = await csv(url({ tab: 'deployments', page: '2', format: 'csv' }));
-    expect(history.header).toEqual(['id', 'started_at', 'finished_at', 'feature', 'environment', 'model', 'kind', 'status', 'requested_by', 'error']);
+    expect(history.header).toEqual([
+      'id',
+      'started_at',
+      'finished_at',
+      'feature',
+      'environment',
+      'model',
+      'kind',
+      'status',
+      'requested_by',
+      'error',
+    ]);
     expect(history.rows.map((r) => r[0])).toEqual(all);
     expect((await csv(url({ tab: 'deployments', status: 'success', format: 'csv' }))).rows.map((r) => r[0])).toEqual(await ids('success'));
     await admin.get(url({ tab: 'models', format: 'pdf' })).expect(400);
@@ -637,12 +860,25 @@ describe('format=csv (SPEC §5: every table answers with its data)', () => {
 
   it('when the provider page is downloaded, then its hour-by-hour table comes as CSV, 25 rows oldest first', async () => {
     const { header, rows } = await csv(`${PROVIDERS}/acme?format=csv`);
-    expect(header).toEqual(['hour_start_utc', 'requests', 'success_rate_pct', 'uptime_pct', 'response_time_ms', 'latency_score', 'health_score']);
+    expect(header).toEqual([
+      'hour_start_utc',
+      'requests',
+      'success_rate_pct',
+      'uptime_pct',
+      'response_time_ms',
+      'latency_score',
+      'health_score',
+    ]);
     expect(rows).toHaveLength(25);
     const starts = rows.map((r) => Date.parse(r[0]));
     expect(starts).toEqual([...starts].sort((a, b) => a - b));
     const requests = rows.reduce((n, r) => n + Number(r[1]), 0);
-    const { n } = (await t.db('ai_usage_logs').where({ provider_id: fx.acme.id }).where('created_at', '>=', new Date(Date.now() - DAY + 60_000)).count({ n: '*' }).first())!;
+    const { n } = (await t
+      .db('ai_usage_logs')
+      .where({ provider_id: fx.acme.id })
+      .where('created_at', '>=', new Date(Date.now() - DAY + 60_000))
+      .count({ n: '*' })
+      .first())!;
     expect(Math.abs(requests - Number(n))).toBeLessThanOrEqual(1); // the window moved by the time of two requests at most
     await admin.get(`${PROVIDERS}/acme?format=xml`).expect(400);
   });
@@ -657,13 +893,39 @@ describe('provider page', () => {
     const hourStart = (hoursAgo: number) => Math.floor(now0 / HOUR) * HOUR - hoursAgo * HOUR;
     const events: UsageEvent[] = [];
     // Three full hours with traffic: 2 h ago all good, 5 h ago with errors in one minute, 9 h ago slow.
-    for (let i = 0; i < 6; i++) events.push({ feature_id: f.id, model: refOf(m, p), response_time_ms: 400, created_at: new Date(hourStart(2) + i * 5 * MINUTE + 1000) });
-    for (let i = 0; i < 4; i++) events.push({ feature_id: f.id, model: refOf(m, p), response_time_ms: 1200, status: i < 2 ? 'error' : 'success', created_at: new Date(hourStart(5) + 10 * MINUTE + i * 1000) });
-    for (let i = 0; i < 3; i++) events.push({ feature_id: f.id, model: refOf(m, p), response_time_ms: 4000 + i * 500, created_at: new Date(hourStart(9) + i * 7 * MINUTE) });
+    for (let i = 0; i < 6; i++)
+      events.push({
+        feature_id: f.id,
+        model: refOf(m, p),
+        response_time_ms: 400,
+        created_at: new Date(hourStart(2) + i * 5 * MINUTE + 1000),
+      });
+    for (let i = 0; i < 4; i++)
+      events.push({
+        feature_id: f.id,
+        model: refOf(m, p),
+        response_time_ms: 1200,
+        status: i < 2 ? 'error' : 'success',
+        created_at: new Date(hourStart(5) + 10 * MINUTE + i * 1000),
+      });
+    for (let i = 0; i < 3; i++)
+      events.push({
+        feature_id: f.id,
+        model: refOf(m, p),
+        response_time_ms: 4000 + i * 500,
+        created_at: new Date(hourStart(9) + i * 7 * MINUTE),
+      });
     await insertUsage(t.db, events);
     await t.db('health_checks').insert([
       { provider_id: p.id, kind: 'probe', status: 'ok', latency_ms: 41, checked_at: new Date(now0 - 50 * MINUTE) },
-      { provider_id: p.id, kind: 'manual', status: 'error', latency_ms: 7, error: 'the provider answered 503', checked_at: new Date(now0 - 40 * MINUTE) },
+      {
+        provider_id: p.id,
+        kind: 'manual',
+        status: 'error',
+        latency_ms: 7,
+        error: 'the provider answered 503',
+        checked_at: new Date(now0 - 40 * MINUTE),
+      },
       { provider_id: p.id, model_id: m.id, kind: 'smoke', status: 'ok', latency_ms: 120, checked_at: new Date(now0 - 30 * MINUTE) },
     ]);
 
@@ -693,7 +955,10 @@ describe('provider page', () => {
       const from = hourStart(hoursAgo);
       const tr = rows[starts.indexOf(from)];
       expect(tr, `row for ${new Date(from).toISOString()}`).toBeDefined();
-      const cells = $(tr).children().toArray().map((c) => text($(c)));
+      const cells = $(tr)
+        .children()
+        .toArray()
+        .map((c) => text($(c)));
       const inHour = raw.filter((r: Row) => r.created_at.getTime() >= from && r.created_at.getTime() < from + HOUR);
       const n = inHour.length;
       if (n === 0) {
@@ -712,11 +977,26 @@ describe('provider page', () => {
       const uptime = ((60 - bad) / 60) * 100;
       const ls = Math.min(100, Math.max(0, ((5000 - mean) / 4500) * 100));
       expect(cells.slice(1), `hour ${hoursAgo} h ago`).toEqual([
-        String(n), fmt.percent((ok / n) * 100, 2), fmt.percent(uptime, 1), fmt.ms(mean), fmt.decimal(ls, 0), fmt.decimal(0.5 * (ok / n) * 100 + 0.3 * uptime + 0.2 * ls, 1),
+        String(n),
+        fmt.percent((ok / n) * 100, 2),
+        fmt.percent(uptime, 1),
+        fmt.ms(mean),
+        fmt.decimal(ls, 0),
+        fmt.decimal(0.5 * (ok / n) * 100 + 0.3 * uptime + 0.2 * ls, 1),
       ]);
     }
     // The probes and checks, newest first.
-    expect($('#checks tbody tr').toArray().map((tr) => $(tr).children().toArray().map((c) => text($(c))).slice(1))).toEqual([
+    expect(
+      $('#checks tbody tr')
+        .toArray()
+        .map((tr) =>
+          $(tr)
+            .children()
+            .toArray()
+            .map((c) => text($(c)))
+            .slice(1),
+        ),
+    ).toEqual([
       [`smoke request · ${m.display_name}`, 'ok', '120 ms', ''],
       ['connection test', 'error', '7 ms', 'the provider answered 503'],
       ['probe', 'ok', '41 ms', ''],
@@ -725,7 +1005,10 @@ describe('provider page', () => {
     expect(text($(`#provider-models tr[data-model="${m.name}"] td`).eq(2))).toBe('13');
     expect($('#provider-models tbody tr')).toHaveLength(1);
     // Folded into the rollups, the hours read the same (whole hours from the per-minute arrays).
-    const table = (page$: cheerio.CheerioAPI) => page$('#health-history tbody tr').toArray().map((tr) => text(page$(tr)));
+    const table = (page$: cheerio.CheerioAPI) =>
+      page$('#health-history tbody tr')
+        .toArray()
+        .map((tr) => text(page$(tr)));
     await runRollup({ db: t.db });
     const rolled = cheerio.load((await admin.get(`${PROVIDERS}/${p.name}`).expect(200)).text);
     expect(table(rolled).slice(1)).toEqual(table($).slice(1)); // the newest (partial) hour moves on with the clock
@@ -735,8 +1018,17 @@ describe('provider page', () => {
     const p = await makeProvider({ status: 'active' }, newKey());
     const m = await makeModel(p.id);
     const f = await makeFeature(t.db);
-    await insertUsage(t.db, [{ feature_id: f.id, model: refOf(m, p), response_time_ms: 200, created_at: new Date(Date.now() - 20 * MINUTE) }]);
-    await t.db('health_checks').insert({ provider_id: p.id, kind: 'manual', status: 'error', latency_ms: 3, error: 'refused', checked_at: new Date(Date.now() - 2 * MINUTE) });
+    await insertUsage(t.db, [
+      { feature_id: f.id, model: refOf(m, p), response_time_ms: 200, created_at: new Date(Date.now() - 20 * MINUTE) },
+    ]);
+    await t.db('health_checks').insert({
+      provider_id: p.id,
+      kind: 'manual',
+      status: 'error',
+      latency_ms: 3,
+      error: 'refused',
+      checked_at: new Date(Date.now() - 2 * MINUTE),
+    });
     const $ = await page(`${PROVIDERS}/${p.name}`);
     expect(text($('[data-metric="health"]'))).toBe('50.0');
     expect(text($('[data-formula]'))).toMatch(/= \d+\.\d, capped at 50 because a probe failed in the last 15 minutes\.$/);
@@ -762,8 +1054,14 @@ describe('provider page', () => {
 
   it('when an admin looks, then Test connection, Deactivate and the edit form are plain POST forms with the CSRF field; the key field is empty', async () => {
     const $ = await page(`${PROVIDERS}/acme`);
-    const forms = $('main form[method="post"]').toArray().map((f) => [$(f).attr('action'), $(f).find('input[name="_csrf"]').val()]);
-    expect(forms).toEqual([[`${PROVIDERS}/acme/test`, adminCsrf], [`${PROVIDERS}/acme/status`, adminCsrf], [`${PROVIDERS}/acme`, adminCsrf]]);
+    const forms = $('main form[method="post"]')
+      .toArray()
+      .map((f) => [$(f).attr('action'), $(f).find('input[name="_csrf"]').val()]);
+    expect(forms).toEqual([
+      [`${PROVIDERS}/acme/test`, adminCsrf],
+      [`${PROVIDERS}/acme/status`, adminCsrf],
+      [`${PROVIDERS}/acme`, adminCsrf],
+    ]);
     expect($(`form[action="${PROVIDERS}/acme/status"] input[name="status"]`).val()).toBe('inactive');
     expect(text($(`form[action="${PROVIDERS}/acme/status"] button`))).toBe('Deactivate');
     expect($('#edit-api_key').attr('type')).toBe('password');
@@ -776,13 +1074,15 @@ describe('provider page', () => {
 describe('provider forms without JavaScript', () => {
   it('when the display name is edited, then 303 to the provider page with a flash, stored and audited', async () => {
     const p = await makeProvider();
-    const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: 'Renamed provider', base_url: p.base_url, api_key: '' }).expect(303);
+    const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: 'Renamed provider', base_url: p.base_url, api_key: '' }).expect(
+      303,
+    );
     expect(res.headers.location).toBe(`${PROVIDERS}/${p.name}`);
     const $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe('Saved Renamed provider.');
     expect(text($('h1'))).toContain('Renamed provider');
     expect((await t.db('ai_providers').where({ id: p.id }).first()).display_name).toBe('Renamed provider');
-    expect((await t.db('audit_log').where({ entity_id: p.id }).pluck('action'))).toEqual(['provider.updated']);
+    expect(await t.db('audit_log').where({ entity_id: p.id }).pluck('action')).toEqual(['provider.updated']);
     expect((await page(res.headers.location))('.flash')).toHaveLength(0); // shown once
   });
 
@@ -798,7 +1098,10 @@ describe('provider forms without JavaScript', () => {
     $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${p.display_name} is now active.`);
     expect((await t.db('ai_providers').where({ id: p.id }).first()).status).toBe('active');
-    expect(await t.db('audit_log').where({ entity_id: p.id }).orderBy('id').pluck('action')).toEqual(['provider.deactivated', 'provider.activated']);
+    expect(await t.db('audit_log').where({ entity_id: p.id }).orderBy('id').pluck('action')).toEqual([
+      'provider.deactivated',
+      'provider.activated',
+    ]);
   });
 
   it('when an inactive provider without a key is activated, then 422 inline on the page and nothing is written', async () => {
@@ -815,7 +1118,9 @@ describe('provider forms without JavaScript', () => {
     const p = await makeProvider({ status: 'active' }, newKey('c0nf'));
     const m = await makeModel(p.id);
     const feature = await makeFeature(t.db, { display_name: `Served ${suffix()}` });
-    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: m.id, environment: 'production', assigned_by: 'test' });
+    await t
+      .db('feature_model_assignments')
+      .insert({ feature_id: feature.id, model_id: m.id, environment: 'production', assigned_by: 'test' });
     const before = await snapshot();
     const refused = await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive' }).expect(409);
     const $ = cheerio.load(refused.text);
@@ -823,7 +1128,11 @@ describe('provider forms without JavaScript', () => {
     const confirmForm = $('#status-warning form');
     expect(confirmForm.attr('action')).toBe(`${PROVIDERS}/${p.name}/status`);
     expect(confirmForm.find('input[name="confirm"]').val()).toBe('yes');
-    const edit = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: 'https://elsewhere.example/v1', api_key: newKey('n3w1') }).expect(409);
+    const edit = await postForm(`${PROVIDERS}/${p.name}`, {
+      display_name: p.display_name,
+      base_url: 'https://elsewhere.example/v1',
+      api_key: newKey('n3w1'),
+    }).expect(409);
     const $edit = cheerio.load(edit.text);
     expect(text($edit('#edit-warning'))).toContain(`${feature.display_name} (production)`);
     expect($edit('#edit-provider input[name="confirm"][type="checkbox"]')).toHaveLength(1);
@@ -836,52 +1145,85 @@ describe('provider forms without JavaScript', () => {
   it('when the key of an active provider is removed through the form, then 422 on the key field and the key stays; deactivated first, the key can be removed', async () => {
     const p = await makeProvider({ status: 'active' }, newKey('r3m0'));
     const before = await snapshot();
-    const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: p.base_url, api_key: '', remove_key: 'on' }).expect(422);
+    const res = await postForm(`${PROVIDERS}/${p.name}`, {
+      display_name: p.display_name,
+      base_url: p.base_url,
+      api_key: '',
+      remove_key: 'on',
+    }).expect(422);
     // Reported on the key (what this change touches), with what to do.
-    expect(text(cheerio.load(res.text)('#edit-provider .field-error'))).toBe('API key cannot be removed while the provider is active: deactivate it first');
+    expect(text(cheerio.load(res.text)('#edit-provider .field-error'))).toBe(
+      'API key cannot be removed while the provider is active: deactivate it first',
+    );
     expect(await snapshot()).toEqual(before);
     await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive' }).expect(303);
-    const ok = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: p.base_url, api_key: '', remove_key: 'on' }).expect(303);
+    const ok = await postForm(`${PROVIDERS}/${p.name}`, {
+      display_name: p.display_name,
+      base_url: p.base_url,
+      api_key: '',
+      remove_key: 'on',
+    }).expect(303);
     const $ = await page(ok.headers.location);
     expect(text($('.flash-success'))).toBe(`Saved ${p.display_name}.`);
     expect(text($('[data-key-hint]'))).toBe('none');
-    expect(await t.db('ai_providers').where({ id: p.id }).first('api_key_last4', 'api_key_ciphertext')).toEqual({ api_key_last4: null, api_key_ciphertext: null });
+    expect(await t.db('ai_providers').where({ id: p.id }).first('api_key_last4', 'api_key_ciphertext')).toEqual({
+      api_key_last4: null,
+      api_key_ciphertext: null,
+    });
   });
 
   it.each([
     ['the cloud metadata address', 'http://169.254.169.254/latest/meta-data', 'must not point to a link-local or cloud metadata address'],
     ['a link-local address', 'http://169.254.10.20/v1', 'must not point to a link-local or cloud metadata address'],
     ['an IPv6 link-local address', 'http://[fe80::1]/v1', 'must not point to a link-local or cloud metadata address'],
-    ['the metadata host name', 'http://metadata.google.internal/computeMetadata/v1', 'must not point to a link-local or cloud metadata address'],
+    [
+      'the metadata host name',
+      'http://metadata.google.internal/computeMetadata/v1',
+      'must not point to a link-local or cloud metadata address',
+    ],
     ['an ftp URL', 'ftp://files.example.com/v1', 'must start with http:// or https://'],
     ['a javascript: URL', 'javascript:alert(1)', 'must start with http:// or https://'],
-  ])('when the base URL is %s (with a new key), then 422 inline on base_url, the key not echoed, and nothing is written', async (_what, baseUrl, message) => {
-    const p = await makeProvider({}, newKey());
-    const key = newKey();
-    const before = await snapshot();
-    const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: baseUrl, api_key: key }).expect(422);
-    const $ = cheerio.load(res.text);
-    expect(text($('#edit-base_url-error'))).toBe(`Base URL ${message}`);
-    expect($('#edit-base_url').attr('aria-invalid')).toBe('true');
-    expect($('#edit-base_url').val()).toBe(baseUrl);
-    expect($('#edit-api_key').val()).toBe('');
-    expect(res.text).not.toContain(key);
-    expect(res.text).not.toContain(key.slice(0, -4));
-    expect(await snapshot()).toEqual(before);
-  });
+  ])(
+    'when the base URL is %s (with a new key), then 422 inline on base_url, the key not echoed, and nothing is written',
+    async (_what, baseUrl, message) => {
+      const p = await makeProvider({}, newKey());
+      const key = newKey();
+      const before = await snapshot();
+      const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: baseUrl, api_key: key }).expect(422);
+      const $ = cheerio.load(res.text);
+      expect(text($('#edit-base_url-error'))).toBe(`Base URL ${message}`);
+      expect($('#edit-base_url').attr('aria-invalid')).toBe('true');
+      expect($('#edit-base_url').val()).toBe(baseUrl);
+      expect($('#edit-api_key').val()).toBe('');
+      expect(res.text).not.toContain(key);
+      expect(res.text).not.toContain(key.slice(0, -4));
+      expect(await snapshot()).toEqual(before);
+    },
+  );
 
   it('when a keyed provider gets a new base URL without the key again, then 422 on the key field and nothing is written; with the key it is saved', async () => {
     const oldKey = newKey();
     const p = await makeProvider({}, oldKey);
     const before = await snapshot();
-    const res = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: 'https://api.other.example/v1', api_key: '' }).expect(422);
+    const res = await postForm(`${PROVIDERS}/${p.name}`, {
+      display_name: p.display_name,
+      base_url: 'https://api.other.example/v1',
+      api_key: '',
+    }).expect(422);
     expect(text(cheerio.load(res.text)('#edit-api_key-error'))).toBe('API key is required again when the base URL changes');
     expect(await snapshot()).toEqual(before);
     const key = newKey('n3w4');
-    const ok = await postForm(`${PROVIDERS}/${p.name}`, { display_name: p.display_name, base_url: 'https://api.other.example/v1', api_key: key }).expect(303);
+    const ok = await postForm(`${PROVIDERS}/${p.name}`, {
+      display_name: p.display_name,
+      base_url: 'https://api.other.example/v1',
+      api_key: key,
+    }).expect(303);
     const $ = await page(ok.headers.location);
     expect(text($('.flash-success'))).toBe(`Saved ${p.display_name}. Key on file ends in n3w4.`);
-    expect(await t.db('ai_providers').where({ id: p.id }).first('base_url', 'api_key_last4')).toEqual({ base_url: 'https://api.other.example/v1', api_key_last4: 'n3w4' });
+    expect(await t.db('ai_providers').where({ id: p.id }).first('base_url', 'api_key_last4')).toEqual({
+      base_url: 'https://api.other.example/v1',
+      api_key_last4: 'n3w4',
+    });
   });
 
   it('when Test connection is pressed, then the probe goes through the adapter: 303 with the result as a flash, stored, and listed first among the checks', async () => {
@@ -891,7 +1233,14 @@ describe('provider forms without JavaScript', () => {
     expect(text($('.flash-success'))).toMatch(/^Connection to Simulator works: GET \/models answered in \d+ ms\.$/);
     const last = await t.db('health_checks').where({ provider_id: simulatorId }).orderBy('id', 'desc').first();
     expect(last).toMatchObject({ kind: 'manual', status: 'ok', error: null });
-    expect($('#checks tbody tr').first().children().toArray().map((c) => text($(c))).slice(1, 3)).toEqual(['connection test', 'ok']);
+    expect(
+      $('#checks tbody tr')
+        .first()
+        .children()
+        .toArray()
+        .map((c) => text($(c)))
+        .slice(1, 3),
+    ).toEqual(['connection test', 'ok']);
 
     const down = await makeProvider({ base_url: `http://127.0.0.1:${await closedPort()}/v1` });
     res = await postForm(`${PROVIDERS}/${down.name}/test`, {}).expect(303);
@@ -902,7 +1251,14 @@ describe('provider forms without JavaScript', () => {
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({ kind: 'manual', status: 'error' });
     expect(flash).toContain(stored[0].error);
-    expect($('#checks tbody tr').first().children().toArray().map((c) => text($(c))).slice(1, 3)).toEqual(['connection test', 'error']);
+    expect(
+      $('#checks tbody tr')
+        .first()
+        .children()
+        .toArray()
+        .map((c) => text($(c)))
+        .slice(1, 3),
+    ).toEqual(['connection test', 'error']);
   });
 
   it('when the CSRF field is missing, then 403 and nothing is written (edit, status, test)', async () => {
@@ -923,7 +1279,17 @@ describe('provider forms without JavaScript', () => {
       [`${PROVIDERS}/${p.name}/status`, { status: 'inactive' }],
       [`${PROVIDERS}/${p.name}/test`, {}],
       [PROVIDERS, { name: `v-${suffix()}`, display_name: 'Viewer provider', kind: 'simulator' }],
-      [CATALOGUE, { provider: 'simulator', name: `v-${suffix()}`, display_name: 'Viewer model', model_type: 'llm', input_price_per_1k: '0', output_price_per_1k: '0' }],
+      [
+        CATALOGUE,
+        {
+          provider: 'simulator',
+          name: `v-${suffix()}`,
+          display_name: 'Viewer model',
+          model_type: 'llm',
+          input_price_per_1k: '0',
+          output_price_per_1k: '0',
+        },
+      ],
       [`${CATALOGUE}/${fx.models.beta.id}/edit`, { display_name: 'Viewer model' }],
       [`${CATALOGUE}/${fx.models.beta.id}/deploy`, { feature: fx.feature.name, environment: 'staging' }],
     ] as const) {
@@ -944,7 +1310,14 @@ describe('provider keys are shown only as their last 4 characters', () => {
     const name = `keyed-${suffix()}`;
     const texts: string[] = [];
     // Added through the add-provider form, with a key.
-    const created = await postForm(PROVIDERS, { name, display_name: 'Keyed provider', kind: 'openai-compatible', base_url: `http://127.0.0.1:${port}/v1`, api_key: first, status: 'inactive' });
+    const created = await postForm(PROVIDERS, {
+      name,
+      display_name: 'Keyed provider',
+      kind: 'openai-compatible',
+      base_url: `http://127.0.0.1:${port}/v1`,
+      api_key: first,
+      status: 'inactive',
+    });
     expect(created.status, text(cheerio.load(created.text)('.field-error'))).toBe(303);
     expect(created.headers.location).toBe(`${PROVIDERS}/${name}`);
     texts.push(created.text);
@@ -954,7 +1327,11 @@ describe('provider keys are shown only as their last 4 characters', () => {
     expect(text($('[data-key-hint]'))).toBe('••••q1w2');
     // Replaced through the edit form.
     const second = newKey('z9x8');
-    const saved = await postForm(`${PROVIDERS}/${name}`, { display_name: 'Keyed provider', base_url: `http://127.0.0.1:${port}/v1`, api_key: second }).expect(303);
+    const saved = await postForm(`${PROVIDERS}/${name}`, {
+      display_name: 'Keyed provider',
+      base_url: `http://127.0.0.1:${port}/v1`,
+      api_key: second,
+    }).expect(303);
     texts.push(saved.text);
     $ = await page(saved.headers.location);
     texts.push($.html());
@@ -963,13 +1340,31 @@ describe('provider keys are shown only as their last 4 characters', () => {
     expect(text($('label[for="edit-api_key"] .muted'))).toBe('(leave blank to keep the key ending in z9x8)');
     // Activated, then a refused edit that carried the first key again.
     await postForm(`${PROVIDERS}/${name}/status`, { status: 'active' }).expect(303);
-    const refused = await postForm(`${PROVIDERS}/${name}`, { display_name: 'Keyed provider', base_url: 'http://169.254.169.254/', api_key: first }).expect(422);
+    const refused = await postForm(`${PROVIDERS}/${name}`, {
+      display_name: 'Keyed provider',
+      base_url: 'http://169.254.169.254/',
+      api_key: first,
+    }).expect(422);
     texts.push(refused.text);
     // A refused add-provider form with a key.
     const third = newKey('t3t3');
-    const refusedAdd = await postForm(PROVIDERS, { name: `bad-${suffix()}`, display_name: 'Bad', kind: 'openai-compatible', base_url: 'http://169.254.169.254/', api_key: third }).expect(422);
+    const refusedAdd = await postForm(PROVIDERS, {
+      name: `bad-${suffix()}`,
+      display_name: 'Bad',
+      kind: 'openai-compatible',
+      base_url: 'http://169.254.169.254/',
+      api_key: third,
+    }).expect(422);
     texts.push(refusedAdd.text);
-    for (const path of [`${PROVIDERS}/${name}`, CATALOGUE, url({ tab: 'models' }), url({ tab: 'deployments' }), '/platform/ai-management/audit', '/platform/ai-management/audit?entity=provider', '/platform/ai-management']) {
+    for (const path of [
+      `${PROVIDERS}/${name}`,
+      CATALOGUE,
+      url({ tab: 'models' }),
+      url({ tab: 'deployments' }),
+      '/platform/ai-management/audit',
+      '/platform/ai-management/audit?entity=provider',
+      '/platform/ai-management',
+    ]) {
       texts.push((await page(path)).html());
       texts.push((await page(path, viewer)).html());
     }
@@ -993,18 +1388,35 @@ describe('provider keys are shown only as their last 4 characters', () => {
 describe('add provider / add model forms', () => {
   it('when a provider is added, then 303 to its page with a flash; its card is on the Providers tab', async () => {
     const name = `added-${suffix()}`;
-    const res = await postForm(PROVIDERS, { name, display_name: 'Added simulator', kind: 'simulator', base_url: '', api_key: '', status: 'active' }).expect(303);
+    const res = await postForm(PROVIDERS, {
+      name,
+      display_name: 'Added simulator',
+      kind: 'simulator',
+      base_url: '',
+      api_key: '',
+      status: 'active',
+    }).expect(303);
     expect(res.headers.location).toBe(`${PROVIDERS}/${name}`);
     const $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe('Provider “Added simulator” added and active.');
-    expect(await t.db('ai_providers').where({ name }).first('kind', 'status', 'base_url')).toEqual({ kind: 'simulator', status: 'active', base_url: null });
+    expect(await t.db('ai_providers').where({ name }).first('kind', 'status', 'base_url')).toEqual({
+      kind: 'simulator',
+      status: 'active',
+      base_url: null,
+    });
     expect((await page(CATALOGUE))(`li.provider-card[data-provider="${name}"]`)).toHaveLength(1);
     await t.db('ai_providers').where({ name }).update({ status: 'inactive' });
   });
 
   it('when the add-provider form is invalid, then 422 with the errors inline in the open form, the values kept, and nothing written', async () => {
     const before = await snapshot();
-    const res = await postForm(PROVIDERS, { name: 'Not A Slug', display_name: '', kind: 'openai-compatible', base_url: 'http://169.254.169.254/', status: 'active' }).expect(422);
+    const res = await postForm(PROVIDERS, {
+      name: 'Not A Slug',
+      display_name: '',
+      kind: 'openai-compatible',
+      base_url: 'http://169.254.169.254/',
+      status: 'active',
+    }).expect(422);
     const $ = cheerio.load(res.text);
     expect($('#add-provider').attr('open')).toBeDefined();
     expect($('#catalogue-tab nav.tabs a[aria-current="page"]').text()).toBe('Providers');
@@ -1014,7 +1426,13 @@ describe('add provider / add model forms', () => {
     expect($('#provider-name').val()).toBe('Not A Slug');
     expect(await snapshot()).toEqual(before);
     // Active without a key: refused on status.
-    const noKey = await postForm(PROVIDERS, { name: `nokey-${suffix()}`, display_name: 'No key', kind: 'openai-compatible', base_url: 'https://api.example.org/v1', status: 'active' }).expect(422);
+    const noKey = await postForm(PROVIDERS, {
+      name: `nokey-${suffix()}`,
+      display_name: 'No key',
+      kind: 'openai-compatible',
+      base_url: 'https://api.example.org/v1',
+      status: 'active',
+    }).expect(422);
     expect(text(cheerio.load(noKey.text)('#provider-status-error'))).toBe('Status cannot be active without an API key');
     expect(await snapshot()).toEqual(before);
   });
@@ -1031,10 +1449,23 @@ describe('add provider / add model forms', () => {
   it('when a model is added, then 303 to its page with a flash, stored, and its card on the Models tab', async () => {
     const name = `new-model-${suffix()}`;
     const res = await postForm(CATALOGUE, {
-      provider: 'cobalt', name, display_name: 'Cobalt Tiny', model_type: 'llm', status: 'beta', input_price_per_1k: '0.0004', output_price_per_1k: '0.0016', context_window: '32000',
+      provider: 'cobalt',
+      name,
+      display_name: 'Cobalt Tiny',
+      model_type: 'llm',
+      status: 'beta',
+      input_price_per_1k: '0.0004',
+      output_price_per_1k: '0.0016',
+      context_window: '32000',
     }).expect(303);
     const model = await t.db('ai_models').where({ name }).first();
-    expect(model).toMatchObject({ provider_id: fx.cobalt.id, display_name: 'Cobalt Tiny', model_type: 'llm', status: 'beta', context_window: 32000 });
+    expect(model).toMatchObject({
+      provider_id: fx.cobalt.id,
+      display_name: 'Cobalt Tiny',
+      model_type: 'llm',
+      status: 'beta',
+      context_window: 32000,
+    });
     expect(Number(model.input_price_per_1k)).toBe(0.0004);
     expect(res.headers.location).toBe(`${CATALOGUE}/${model.id}`);
     const $ = await page(url({ tab: 'models', q: name }));
@@ -1045,7 +1476,14 @@ describe('add provider / add model forms', () => {
 
   it('when the add-model form is invalid, then 422 inline on the Models tab with the values kept; a taken model id is 409; nothing is written', async () => {
     const before = await snapshot();
-    const res = await postForm(CATALOGUE, { provider: 'cobalt', name: 'has spaces', display_name: '', model_type: 'llm', input_price_per_1k: '-1', output_price_per_1k: 'cheap' }).expect(422);
+    const res = await postForm(CATALOGUE, {
+      provider: 'cobalt',
+      name: 'has spaces',
+      display_name: '',
+      model_type: 'llm',
+      input_price_per_1k: '-1',
+      output_price_per_1k: 'cheap',
+    }).expect(422);
     const $ = cheerio.load(res.text);
     expect($('#catalogue-tab nav.tabs a[aria-current="page"]').text()).toBe('Models');
     expect($('#add-model').attr('open')).toBeDefined();
@@ -1055,25 +1493,58 @@ describe('add provider / add model forms', () => {
     expect(text($('#model-output_price_per_1k-error'))).toBe('Output price must be a price in USD per 1k tokens');
     expect($('#model-name').val()).toBe('has spaces');
     expect($('#model-provider option[selected]').val()).toBe('cobalt');
-    const unknown = await postForm(CATALOGUE, { provider: 'nope', name: 'x', display_name: 'X', model_type: 'llm', input_price_per_1k: '0', output_price_per_1k: '0' }).expect(422);
+    const unknown = await postForm(CATALOGUE, {
+      provider: 'nope',
+      name: 'x',
+      display_name: 'X',
+      model_type: 'llm',
+      input_price_per_1k: '0',
+      output_price_per_1k: '0',
+    }).expect(422);
     expect(text(cheerio.load(unknown.text)('#model-provider-error'))).toBe('Provider is not a provider on record');
-    const dup = await postForm(CATALOGUE, { provider: 'acme', name: 'zephyr-alpha-v2', display_name: 'Again', model_type: 'llm', input_price_per_1k: '0', output_price_per_1k: '0' }).expect(409);
+    const dup = await postForm(CATALOGUE, {
+      provider: 'acme',
+      name: 'zephyr-alpha-v2',
+      display_name: 'Again',
+      model_type: 'llm',
+      input_price_per_1k: '0',
+      output_price_per_1k: '0',
+    }).expect(409);
     expect(text(cheerio.load(dup.text)('#model-name-error'))).toBe('Model id is already taken for this provider');
     expect(await snapshot()).toEqual(before);
     // The same model id under another provider is fine.
-    await postForm(CATALOGUE, { provider: 'bolt', name: 'zephyr-alpha-v2', display_name: 'Bolt Zephyr', model_type: 'llm', input_price_per_1k: '0', output_price_per_1k: '0' }).expect(303);
+    await postForm(CATALOGUE, {
+      provider: 'bolt',
+      name: 'zephyr-alpha-v2',
+      display_name: 'Bolt Zephyr',
+      model_type: 'llm',
+      input_price_per_1k: '0',
+      output_price_per_1k: '0',
+    }).expect(303);
   });
 
   it('when the CSRF field is missing, then 403 and nothing is written', async () => {
     const before = await snapshot();
     await postForm(PROVIDERS, { name: `nocsrf-${suffix()}`, display_name: 'No CSRF', kind: 'simulator' }, admin, null).expect(403);
-    await postForm(CATALOGUE, { provider: 'acme', name: `nocsrf-${suffix()}`, display_name: 'No CSRF', model_type: 'llm', input_price_per_1k: '0', output_price_per_1k: '0' }, admin, null).expect(403);
+    await postForm(
+      CATALOGUE,
+      {
+        provider: 'acme',
+        name: `nocsrf-${suffix()}`,
+        display_name: 'No CSRF',
+        model_type: 'llm',
+        input_price_per_1k: '0',
+        output_price_per_1k: '0',
+      },
+      admin,
+      null,
+    ).expect(403);
     expect(await snapshot()).toEqual(before);
   });
 });
 
 describe('model Configure page', () => {
-  it('when the edit page is shown, then the form holds the model\'s values and posts to itself with the CSRF field', async () => {
+  it("when the edit page is shown, then the form holds the model's values and posts to itself with the CSRF field", async () => {
     const m = fx.models.quill;
     const $ = await page(`${CATALOGUE}/${m.id}/edit`);
     const form = $(`form[action="${CATALOGUE}/${m.id}/edit"]`);
@@ -1088,10 +1559,22 @@ describe('model Configure page', () => {
 
   it('when display name, prices and context window are changed, then 303 to the model page, stored and audited', async () => {
     const m = await makeModel(fx.bolt.id);
-    const res = await postForm(`${CATALOGUE}/${m.id}/edit`, { display_name: 'Reconfigured', status: 'beta', input_price_per_1k: '0.7', output_price_per_1k: '1.4', context_window: '64000' }).expect(303);
+    const res = await postForm(`${CATALOGUE}/${m.id}/edit`, {
+      display_name: 'Reconfigured',
+      status: 'beta',
+      input_price_per_1k: '0.7',
+      output_price_per_1k: '1.4',
+      context_window: '64000',
+    }).expect(303);
     expect(res.headers.location).toBe(`${CATALOGUE}/${m.id}`);
     const row = await t.db('ai_models').where({ id: m.id }).first();
-    expect([row.display_name, row.status, Number(row.input_price_per_1k), Number(row.output_price_per_1k), row.context_window]).toEqual(['Reconfigured', 'beta', 0.7, 1.4, 64000]);
+    expect([row.display_name, row.status, Number(row.input_price_per_1k), Number(row.output_price_per_1k), row.context_window]).toEqual([
+      'Reconfigured',
+      'beta',
+      0.7,
+      1.4,
+      64000,
+    ]);
     expect(await t.db('audit_log').where({ entity_id: m.id }).pluck('action')).toEqual(['model.updated']);
     const $ = await page(url({ tab: 'models', q: m.name }));
     expect(text($('.flash-success'))).toBe('Saved Reconfigured.');
@@ -1106,7 +1589,13 @@ describe('model Configure page', () => {
       { feature_id: other.id, model_id: m.id, environment: 'staging', is_active: true, assigned_by: 'test' },
     ]);
     const before = await snapshot();
-    const form = { display_name: m.display_name, status: 'deprecated', input_price_per_1k: '0.001', output_price_per_1k: '0.002', context_window: '' };
+    const form = {
+      display_name: m.display_name,
+      status: 'deprecated',
+      input_price_per_1k: '0.001',
+      output_price_per_1k: '0.002',
+      context_window: '',
+    };
     const res = await postForm(`${CATALOGUE}/${m.id}/edit`, form).expect(409);
     const $ = cheerio.load(res.text);
     const warning = text($('#status-warning'));
@@ -1134,7 +1623,13 @@ describe('model Configure page', () => {
   it('when the edit is invalid, then 422 inline and nothing is written; an unknown model is 404', async () => {
     const m = fx.models.beta;
     const before = await snapshot();
-    const res = await postForm(`${CATALOGUE}/${m.id}/edit`, { display_name: 'Zephyr Beta', status: 'retired', input_price_per_1k: '-3', output_price_per_1k: '4', context_window: '0' }).expect(422);
+    const res = await postForm(`${CATALOGUE}/${m.id}/edit`, {
+      display_name: 'Zephyr Beta',
+      status: 'retired',
+      input_price_per_1k: '-3',
+      output_price_per_1k: '4',
+      context_window: '0',
+    }).expect(422);
     const $ = cheerio.load(res.text);
     expect(text($('#model-status-error'))).toBe('Status must be one of available, beta, deprecated, offline');
     expect(text($('#model-input_price_per_1k-error'))).toBe('Input price must be 0 or more');
@@ -1145,14 +1640,31 @@ describe('model Configure page', () => {
 });
 
 describe('model Deploy page', () => {
-  it('when shown, then only features needing the model\'s type are offered, the others named as not offered', async () => {
+  it("when shown, then only features needing the model's type are offered, the others named as not offered", async () => {
     const m = await makeModel(simulatorId, { model_type: 'embedding', display_name: `Embedder ${suffix()}` });
     const $ = await page(`${CATALOGUE}/${m.id}/deploy`);
     const features: Row[] = await t.db('ai_features').select('name', 'display_name', 'required_model_type');
-    expect($('#deploy-feature option').toArray().map((o) => $(o).val()).sort())
-      .toEqual(features.filter((f) => f.required_model_type === 'embedding').map((f) => f.name).sort());
-    expect($('#deploy-feature option').toArray().map((o) => $(o).val())).toContain('ai-search');
-    expect($('#deploy-environment option').toArray().map((o) => $(o).val())).toEqual(['development', 'staging', 'production']);
+    expect(
+      $('#deploy-feature option')
+        .toArray()
+        .map((o) => $(o).val())
+        .sort(),
+    ).toEqual(
+      features
+        .filter((f) => f.required_model_type === 'embedding')
+        .map((f) => f.name)
+        .sort(),
+    );
+    expect(
+      $('#deploy-feature option')
+        .toArray()
+        .map((o) => $(o).val()),
+    ).toContain('ai-search');
+    expect(
+      $('#deploy-environment option')
+        .toArray()
+        .map((o) => $(o).val()),
+    ).toEqual(['development', 'staging', 'production']);
     const notOffered = text($('p.muted').last());
     expect(notOffered).toContain('Chatbot (needs llm)');
     expect(notOffered).toContain('Photo Tagging (needs vision)');
@@ -1167,32 +1679,63 @@ describe('model Deploy page', () => {
     const deployment = await t.db('deployments').where({ feature_id: f.id }).first();
     expect(res.headers.location).toBe(`/platform/ai-management/deployments/${deployment.id}`);
     expect(deployment).toMatchObject({ status: 'success', model_id: m.id, environment: 'staging', kind: 'assign' });
-    expect((deployment.checks as Row[]).map((c) => [c.name, c.ok])).toEqual([['model', true], ['provider', true], ['smoke', true]]);
-    expect(await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).pluck('model_id')).toEqual([m.id]);
+    expect((deployment.checks as Row[]).map((c) => [c.name, c.ok])).toEqual([
+      ['model', true],
+      ['provider', true],
+      ['smoke', true],
+    ]);
+    expect(
+      await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).pluck('model_id'),
+    ).toEqual([m.id]);
     const $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${m.display_name} now serves ${f.display_name} in staging: every check passed.`);
   });
 
   it.each([
-    ['the model is offline', { status: 'offline' }, {}, [['model', false]], (m: Row) => `${m.display_name} is offline and cannot be assigned`],
-    ['its smoke request fails', {}, { errorRate: 1 }, [['model', true], ['provider', true], ['smoke', false]], () => 'smoke request failed: the provider answered 503'],
-  ] as const)('when %s, then 422 with the checks listed and the feature left as it was', async (_why, fields, behaviour, checks, detail) => {
-    const served = await makeModel(simulatorId);
-    const m = await makeModel(simulatorId, { display_name: `Refused ${suffix()}`, ...fields });
-    sim.configure(m.name, behaviour);
-    const f = await makeFeature(t.db);
-    await postForm(`${CATALOGUE}/${served.id}/deploy`, { feature: f.name, environment: 'production' }).expect(303);
-    const res = await postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'production' }).expect(422);
-    const $ = cheerio.load(res.text);
-    expect(text($('#deployment-result h3'))).toBe('The deployment was refused; nothing was changed');
-    expect($('#deployment-result ol.checks li').toArray().map((li) => [$(li).find('strong').text(), $(li).hasClass('tone-good')])).toEqual(checks);
-    expect(text($('#deployment-result ol.checks li').last())).toContain(detail(m));
-    expect($('#deploy-feature option[selected]').val()).toBe(f.name);
-    expect(await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'production', is_active: true }).pluck('model_id')).toEqual([served.id]);
-    const last = await t.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first();
-    expect(last).toMatchObject({ status: 'failed', model_id: m.id });
-    expect($('#deployment-result > p a').attr('href')).toBe(`/platform/ai-management/deployments/${last.id}`);
-  });
+    [
+      'the model is offline',
+      { status: 'offline' },
+      {},
+      [['model', false]],
+      (m: Row) => `${m.display_name} is offline and cannot be assigned`,
+    ],
+    [
+      'its smoke request fails',
+      {},
+      { errorRate: 1 },
+      [
+        ['model', true],
+        ['provider', true],
+        ['smoke', false],
+      ],
+      () => 'smoke request failed: the provider answered 503',
+    ],
+  ] as const)(
+    'when %s, then 422 with the checks listed and the feature left as it was',
+    async (_why, fields, behaviour, checks, detail) => {
+      const served = await makeModel(simulatorId);
+      const m = await makeModel(simulatorId, { display_name: `Refused ${suffix()}`, ...fields });
+      sim.configure(m.name, behaviour);
+      const f = await makeFeature(t.db);
+      await postForm(`${CATALOGUE}/${served.id}/deploy`, { feature: f.name, environment: 'production' }).expect(303);
+      const res = await postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'production' }).expect(422);
+      const $ = cheerio.load(res.text);
+      expect(text($('#deployment-result h3'))).toBe('The deployment was refused; nothing was changed');
+      expect(
+        $('#deployment-result ol.checks li')
+          .toArray()
+          .map((li) => [$(li).find('strong').text(), $(li).hasClass('tone-good')]),
+      ).toEqual(checks);
+      expect(text($('#deployment-result ol.checks li').last())).toContain(detail(m));
+      expect($('#deploy-feature option[selected]').val()).toBe(f.name);
+      expect(
+        await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'production', is_active: true }).pluck('model_id'),
+      ).toEqual([served.id]);
+      const last = await t.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first();
+      expect(last).toMatchObject({ status: 'failed', model_id: m.id });
+      expect($('#deployment-result > p a').attr('href')).toBe(`/platform/ai-management/deployments/${last.id}`);
+    },
+  );
 
   it('when no feature or an unknown environment is given, then 422 saying so and nothing is deployed', async () => {
     const m = await makeModel(simulatorId);
@@ -1200,7 +1743,9 @@ describe('model Deploy page', () => {
     let res = await postForm(`${CATALOGUE}/${m.id}/deploy`, { environment: 'staging' }).expect(422);
     expect(text(cheerio.load(res.text)('#deployment-result > p'))).toBe('Choose a feature to deploy to.');
     res = await postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: fx.feature.name, environment: 'qa' }).expect(422);
-    expect(text(cheerio.load(res.text)('#deployment-result > p'))).toBe('Nothing was deployed: environment must be one of development, staging, production');
+    expect(text(cheerio.load(res.text)('#deployment-result > p'))).toBe(
+      'Nothing was deployed: environment must be one of development, staging, production',
+    );
     expect(await snapshot()).toEqual(before);
   });
 });

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import crypto from 'node:crypto';
+import crypto, { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
-import { startTestApp, testConfig, type TestContext } from '../setup/app.ts';
+import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
 import { makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
 import { makeFeature, withUsageDatabase } from '../setup/usage-factory.ts';
@@ -37,8 +36,18 @@ const simulatorOf = (ctx: TestContext = t) => providersOf(ctx).simulator();
 /** A model row of the test's own, under the simulator unless told otherwise. */
 async function makeModel(fields: Row = {}): Promise<Row> {
   const name = `m-${suffix()}`;
-  const [row] = await t.db('ai_models')
-    .insert({ provider_id: simulatorId, name, display_name: `Model ${name}`, model_type: 'llm', status: 'available', input_price_per_1k: 0, output_price_per_1k: 0, ...fields })
+  const [row] = await t
+    .db('ai_models')
+    .insert({
+      provider_id: simulatorId,
+      name,
+      display_name: `Model ${name}`,
+      model_type: 'llm',
+      status: 'available',
+      input_price_per_1k: 0,
+      output_price_per_1k: 0,
+      ...fields,
+    })
     .returning('*');
   return row;
 }
@@ -46,8 +55,16 @@ async function makeModel(fields: Row = {}): Promise<Row> {
 /** An openai-compatible provider row of the test's own, active, with no key unless told otherwise. */
 async function makeProvider(fields: Row = {}): Promise<Row> {
   const name = `p-${suffix()}`;
-  const [row] = await t.db('ai_providers')
-    .insert({ name, display_name: `Provider ${name}`, kind: 'openai-compatible', base_url: 'http://127.0.0.1:9/v1', status: 'active', ...fields })
+  const [row] = await t
+    .db('ai_providers')
+    .insert({
+      name,
+      display_name: `Provider ${name}`,
+      kind: 'openai-compatible',
+      base_url: 'http://127.0.0.1:9/v1',
+      status: 'active',
+      ...fields,
+    })
     .returning('*');
   return row;
 }
@@ -55,7 +72,10 @@ async function makeProvider(fields: Row = {}): Promise<Row> {
 const modelNamed = async (name: string): Promise<Row> => t.db('ai_models').where({ name }).first();
 
 const deployTo = (featureId: string, body: unknown, token = admin.token, ctx: TestContext = t) =>
-  request(ctx.app).post(`${BASE}/features/${featureId}/models`).set('Authorization', `Bearer ${token}`).send(body as object);
+  request(ctx.app)
+    .post(`${BASE}/features/${featureId}/models`)
+    .set('Authorization', `Bearer ${token}`)
+    .send(body as object);
 
 const activeRows = (featureId: string, environment: Env) =>
   t.db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true });
@@ -82,19 +102,42 @@ async function assigned(featureId: string, modelId: string, environment: Env = '
  * A refusal: 422 (unless told) with the failed deployment in details, stored as failed with its checks
  * and error, audited as deployment.refused, and the assignment that served before still the only one.
  */
-async function expectRefused(res: request.Response, o: { feature: Row; before: Row; environment?: Env; error: RegExp; checks: unknown[]; status?: number }) {
+async function expectRefused(
+  res: request.Response,
+  o: { feature: Row; before: Row; environment?: Env; error: RegExp; checks: unknown[]; status?: number },
+) {
   const environment = o.environment ?? 'staging';
   expect(res.status, JSON.stringify(res.body)).toBe(o.status ?? 422);
-  expect(res.body).toMatchObject({ success: false, error: expect.stringMatching(o.error), details: { deployment: { status: 'failed', feature_id: o.feature.id } } });
+  expect(res.body).toMatchObject({
+    success: false,
+    error: expect.stringMatching(o.error),
+    details: { deployment: { status: 'failed', feature_id: o.feature.id } },
+  });
   const id = res.body.details.deployment.id;
   const row = await t.db('deployments').where({ id }).first();
-  expect(row).toMatchObject({ status: 'failed', error: res.body.error, environment, assignment_id: null, previous_model_id: o.before.model_id, kind: 'assign', requested_by: admin.label });
+  expect(row).toMatchObject({
+    status: 'failed',
+    error: res.body.error,
+    environment,
+    assignment_id: null,
+    previous_model_id: o.before.model_id,
+    kind: 'assign',
+    requested_by: admin.label,
+  });
   expect(row.finished_at).toBeInstanceOf(Date);
   expect(row.checks).toEqual(o.checks);
   expect(res.body.details.deployment.checks).toEqual(o.checks);
-  const audit = await t.db('audit_log').where({ action: 'deployment.refused', entity_type: 'feature', entity_id: o.feature.id }).whereRaw(`after->>'deployment_id' = ?`, [id]);
+  const audit = await t
+    .db('audit_log')
+    .where({ action: 'deployment.refused', entity_type: 'feature', entity_id: o.feature.id })
+    .whereRaw(`after->>'deployment_id' = ?`, [id]);
   expect(audit).toHaveLength(1);
-  expect(audit[0]).toMatchObject({ actor_type: 'token', actor_label: admin.label, before: null, after: { environment, model_id: row.model_id, deployment_id: id, error: res.body.error } });
+  expect(audit[0]).toMatchObject({
+    actor_type: 'token',
+    actor_label: admin.label,
+    before: null,
+    after: { environment, model_id: row.model_id, deployment_id: id, error: res.body.error },
+  });
   const active = await activeRows(o.feature.id, environment);
   expect(active.map((a) => [a.id, a.model_id])).toEqual([[o.before.id, o.before.model_id]]);
   return row;
@@ -107,26 +150,56 @@ describe('POST /api/platform/ai-management/features/:id/models', () => {
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(201);
     expect(res.body.success).toBe(true);
     const { assignment, deployment } = res.body.data;
-    expect(assignment).toMatchObject({ feature_id: feature.id, model_id: model.id, environment: 'staging', is_active: true, deactivated_at: null, assigned_by: admin.label });
-    expect(deployment).toMatchObject({ feature_id: feature.id, model_id: model.id, previous_model_id: null, environment: 'staging', kind: 'assign', status: 'success', assignment_id: assignment.id, error: null });
+    expect(assignment).toMatchObject({
+      feature_id: feature.id,
+      model_id: model.id,
+      environment: 'staging',
+      is_active: true,
+      deactivated_at: null,
+      assigned_by: admin.label,
+    });
+    expect(deployment).toMatchObject({
+      feature_id: feature.id,
+      model_id: model.id,
+      previous_model_id: null,
+      environment: 'staging',
+      kind: 'assign',
+      status: 'success',
+      assignment_id: assignment.id,
+      error: null,
+    });
     expect(deployment.checks).toEqual(passed());
 
     const active = await activeRows(feature.id, 'staging');
     expect(active.map((a) => [a.id, a.model_id])).toEqual([[assignment.id, model.id]]);
     expect(await t.db('feature_model_assignments').where({ feature_id: feature.id }).whereNot({ environment: 'staging' })).toEqual([]);
     const [stored] = await deploymentsOf(feature.id);
-    expect(stored).toMatchObject({ id: deployment.id, status: 'success', assignment_id: assignment.id, error: null, requested_by: admin.label });
+    expect(stored).toMatchObject({
+      id: deployment.id,
+      status: 'success',
+      assignment_id: assignment.id,
+      error: null,
+      requested_by: admin.label,
+    });
     expect(stored.finished_at).toBeInstanceOf(Date);
     expect(stored.finished_at.getTime()).toBeGreaterThanOrEqual(stored.started_at.getTime());
     expect(stored.checks).toEqual(passed());
     const health = await healthOf(model.id);
     expect(health).toHaveLength(1);
-    expect(health[0]).toMatchObject({ provider_id: simulatorId, kind: 'smoke', status: 'ok', error: null, latency_ms: stored.checks[2].latency_ms });
+    expect(health[0]).toMatchObject({
+      provider_id: simulatorId,
+      kind: 'smoke',
+      status: 'ok',
+      error: null,
+      latency_ms: stored.checks[2].latency_ms,
+    });
     expect(health[0].latency_ms).toBeGreaterThanOrEqual(40); // the simulator's default latency
     const audit = await auditOf(feature.id);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
-      action: 'deployment.succeeded', actor_type: 'token', actor_label: admin.label,
+      action: 'deployment.succeeded',
+      actor_type: 'token',
+      actor_label: admin.label,
       before: { environment: 'staging', model_id: null },
       after: { environment: 'staging', model_id: model.id, deployment_id: deployment.id, assignment_id: assignment.id },
     });
@@ -141,13 +214,22 @@ describe('POST /api/platform/ai-management/features/:id/models', () => {
     expect(deployment).toMatchObject({ previous_model_id: first.id, model_id: second.id, status: 'success' });
 
     const rows = await t.db('feature_model_assignments').where({ feature_id: feature.id }).orderBy('assigned_at');
-    expect(rows.map((r) => [r.id, r.model_id, r.is_active])).toEqual([[old.id, first.id, false], [assignment.id, second.id, true]]);
+    expect(rows.map((r) => [r.id, r.model_id, r.is_active])).toEqual([
+      [old.id, first.id, false],
+      [assignment.id, second.id, true],
+    ]);
     expect(rows[0].deactivated_at).toBeInstanceOf(Date);
     expect(rows[1].deactivated_at).toBeNull();
-    expect((await deploymentsOf(feature.id)).map((d) => [d.status, d.previous_model_id])).toEqual([['success', null], ['success', first.id]]);
+    expect((await deploymentsOf(feature.id)).map((d) => [d.status, d.previous_model_id])).toEqual([
+      ['success', null],
+      ['success', first.id],
+    ]);
     const audit = await auditOf(feature.id);
     expect(audit.map((a) => a.action)).toEqual(['deployment.succeeded', 'deployment.succeeded']);
-    expect(audit[1]).toMatchObject({ before: { environment: 'staging', model_id: first.id }, after: { model_id: second.id, assignment_id: assignment.id } });
+    expect(audit[1]).toMatchObject({
+      before: { environment: 'staging', model_id: first.id },
+      after: { model_id: second.id, assignment_id: assignment.id },
+    });
   });
 
   it('when the seeded simulator chat model is deployed to each environment, then each environment has its own single active assignment', async () => {
@@ -155,7 +237,11 @@ describe('POST /api/platform/ai-management/features/:id/models', () => {
     const simChat = await modelNamed('sim-chat');
     for (const environment of ['development', 'staging', 'production'] as const) await assigned(feature.id, simChat.id, environment);
     const rows = await t.db('feature_model_assignments').where({ feature_id: feature.id, is_active: true }).orderBy('environment');
-    expect(rows.map((r) => [r.environment, r.model_id])).toEqual([['development', simChat.id], ['production', simChat.id], ['staging', simChat.id]]);
+    expect(rows.map((r) => [r.environment, r.model_id])).toEqual([
+      ['development', simChat.id],
+      ['production', simChat.id],
+      ['staging', simChat.id],
+    ]);
   });
 });
 
@@ -166,7 +252,9 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
     const offline = await modelNamed('gpt-4-vision-preview');
     const res = await deployTo(feature.id, { model_id: offline.id, environment: 'staging' });
     await expectRefused(res, {
-      feature, before, error: /^GPT-4 Vision \(preview\) is offline and cannot be assigned$/,
+      feature,
+      before,
+      error: /^GPT-4 Vision \(preview\) is offline and cannot be assigned$/,
       checks: [{ name: 'model', ok: false, detail: 'GPT-4 Vision (preview) is offline and cannot be assigned' }],
     });
     expect(await countOf(healthOf(offline.id))).toBe(0);
@@ -178,7 +266,13 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
     const deprecated = await makeModel({ status: 'deprecated' });
     const res = await deployTo(feature.id, { model_id: deprecated.id, environment: 'production' });
     const detail = `${deprecated.display_name} is deprecated and cannot be assigned in production`;
-    await expectRefused(res, { feature, before, environment: 'production', error: new RegExp(`^${detail}$`), checks: [{ name: 'model', ok: false, detail }] });
+    await expectRefused(res, {
+      feature,
+      before,
+      environment: 'production',
+      error: new RegExp(`^${detail}$`),
+      checks: [{ name: 'model', ok: false, detail }],
+    });
     expect(await countOf(healthOf(deprecated.id))).toBe(0);
 
     const staging = await deployTo(feature.id, { model_id: deprecated.id, environment: 'staging' }).expect(201);
@@ -205,8 +299,13 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
     const health = await countOf(healthOf(mini.id));
     const res = await deployTo(feature.id, { model_id: mini.id, environment: 'staging' });
     await expectRefused(res, {
-      feature, before, error: /^OpenAI is inactive$/,
-      checks: [{ name: 'model', ok: true, detail: expect.stringMatching(/^GPT-4o mini is available\b/) }, { name: 'provider', ok: false, detail: 'OpenAI is inactive' }],
+      feature,
+      before,
+      error: /^OpenAI is inactive$/,
+      checks: [
+        { name: 'model', ok: true, detail: expect.stringMatching(/^GPT-4o mini is available\b/) },
+        { name: 'provider', ok: false, detail: 'OpenAI is inactive' },
+      ],
     });
     expect(await countOf(healthOf(mini.id))).toBe(health);
   });
@@ -218,8 +317,13 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
     const model = await makeModel({ provider_id: provider.id });
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' });
     await expectRefused(res, {
-      feature, before, error: new RegExp(`^Provider ${provider.name} has no API key$`),
-      checks: [{ name: 'model', ok: true, detail: expect.any(String) }, { name: 'provider', ok: false, detail: `Provider ${provider.name} has no API key` }],
+      feature,
+      before,
+      error: new RegExp(`^Provider ${provider.name} has no API key$`),
+      checks: [
+        { name: 'model', ok: true, detail: expect.any(String) },
+        { name: 'provider', ok: false, detail: `Provider ${provider.name} has no API key` },
+      ],
     });
     expect(await countOf(healthOf(model.id))).toBe(0);
   });
@@ -231,8 +335,13 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
     (await simulatorOf()).configure(broken.name, { errorRate: 1 });
     const res = await deployTo(feature.id, { model_id: broken.id, environment: 'staging' });
     await expectRefused(res, {
-      feature, before, error: /^smoke request failed: the provider answered 503$/,
-      checks: [...passed().slice(0, 2), { name: 'smoke', ok: false, detail: 'smoke request failed: the provider answered 503', latency_ms: expect.any(Number) }],
+      feature,
+      before,
+      error: /^smoke request failed: the provider answered 503$/,
+      checks: [
+        ...passed().slice(0, 2),
+        { name: 'smoke', ok: false, detail: 'smoke request failed: the provider answered 503', latency_ms: expect.any(Number) },
+      ],
     });
     const health = await healthOf(broken.id);
     expect(health).toHaveLength(1);
@@ -250,8 +359,13 @@ describe('POST /api/platform/ai-management/features/:id/models refusals', () => 
       const res = await deployTo(feature.id, { model_id: slow.id, environment: 'staging' }, admin.token, slowApp);
       expect(Date.now() - started).toBeLessThan(1500);
       await expectRefused(res, {
-        feature, before, error: /^smoke request failed: no answer within 300 ms$/,
-        checks: [...passed().slice(0, 2), { name: 'smoke', ok: false, detail: 'smoke request failed: no answer within 300 ms', latency_ms: expect.any(Number) }],
+        feature,
+        before,
+        error: /^smoke request failed: no answer within 300 ms$/,
+        checks: [
+          ...passed().slice(0, 2),
+          { name: 'smoke', ok: false, detail: 'smoke request failed: no answer within 300 ms', latency_ms: expect.any(Number) },
+        ],
       });
       const health = await healthOf(slow.id);
       expect(health).toHaveLength(1);
@@ -278,12 +392,16 @@ describe('POST /api/platform/ai-management/features/:id/models concurrency', () 
   it('when 20 deployments to one feature and environment race, alternating two models (then 10 more), then one assignment is active and every deployment is settled', async () => {
     const feature = await makeFeature(t.db);
     const models = [await makeModel(), await makeModel()];
-    const wave = (n: number) => Promise.all(Array.from({ length: n }, (_v, i) => deployTo(feature.id, { model_id: models[i % 2].id, environment: 'production' })));
+    const wave = (n: number) =>
+      Promise.all(Array.from({ length: n }, (_v, i) => deployTo(feature.id, { model_id: models[i % 2].id, environment: 'production' })));
     // A second wave starts from a served model, so half of it is refused as "already serves".
     const answers = [...(await wave(20)), ...(await wave(10))];
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 422).length).toBeGreaterThanOrEqual(5);
-    expect(statuses.filter((s) => ![201, 409, 422].includes(s)), JSON.stringify(answers.map((a) => a.body))).toEqual([]);
+    expect(
+      statuses.filter((s) => ![201, 409, 422].includes(s)),
+      JSON.stringify(answers.map((a) => a.body)),
+    ).toEqual([]);
     const created = statuses.filter((s) => s === 201).length;
     expect(created).toBeGreaterThanOrEqual(2);
 
@@ -303,7 +421,9 @@ describe('POST /api/platform/ai-management/features/:id/models concurrency', () 
     // Refusals say why: a 409 lost the race, a 422 found its model already serving.
     for (const a of answers.filter((x) => x.status !== 201)) {
       expect(a.body.details.deployment.status).toBe('failed');
-      expect(a.body.error).toMatch(a.status === 409 ? /^Another change to production landed while this deployment ran/ : /already serves production$/);
+      expect(a.body.error).toMatch(
+        a.status === 409 ? /^Another change to production landed while this deployment ran/ : /already serves production$/,
+      );
     }
     const audit = await auditOf(feature.id);
     expect(audit.filter((e) => e.action === 'deployment.succeeded')).toHaveLength(created);
@@ -389,7 +509,7 @@ describe('POST /api/platform/ai-management/features/:id/models validation and ac
     expect(await countOf(healthOf(model.id))).toBe(0);
   });
 
-  it('when an admin session deploys, then it needs the CSRF token, and with it the deployment succeeds in the admin\'s name', async () => {
+  it("when an admin session deploys, then it needs the CSRF token, and with it the deployment succeeds in the admin's name", async () => {
     const feature = await makeFeature(t.db);
     const model = await makeModel();
     const user = await makeUser(t.db, 'admin');
@@ -397,7 +517,11 @@ describe('POST /api/platform/ai-management/features/:id/models validation and ac
     const body = { model_id: model.id, environment: 'development' };
     await agent.post(`${BASE}/features/${feature.id}/models`).send(body).expect(403);
     await nothingWritten(feature.id);
-    const res = await agent.post(`${BASE}/features/${feature.id}/models`).set('x-csrf-token', await csrfFor(agent)).send(body).expect(201);
+    const res = await agent
+      .post(`${BASE}/features/${feature.id}/models`)
+      .set('x-csrf-token', await csrfFor(agent))
+      .send(body)
+      .expect(201);
     expect(res.body.data.deployment).toMatchObject({ status: 'success', requested_by: user.email });
     expect(await auditOf(feature.id)).toMatchObject([{ action: 'deployment.succeeded', actor_type: 'user', actor_id: user.id }]);
   });
@@ -460,7 +584,12 @@ describe('provider credentials that no longer decrypt', () => {
   it('when the stored key was sealed under another SECRETS_KEY, then the provider check fails (422) and the deployment is finished, not left in progress', async () => {
     const sim = await simulatorOf();
     const id = randomUUID();
-    const provider = await makeProvider({ id, base_url: sim.url, api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-x', id), api_key_last4: '-key' });
+    const provider = await makeProvider({
+      id,
+      base_url: sim.url,
+      api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-x', id),
+      api_key_last4: '-key',
+    });
     const model = await makeModel({ provider_id: provider.id });
     const feature = await makeFeature(t.db);
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
@@ -468,7 +597,10 @@ describe('provider credentials that no longer decrypt', () => {
     const row = await t.db('deployments').where({ id: res.body.details.deployment.id }).first();
     expect(row).toMatchObject({ status: 'failed' });
     expect(row.finished_at).not.toBeNull();
-    expect(row.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([['model', true], ['provider', false]]);
+    expect(row.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
+      ['model', true],
+      ['provider', false],
+    ]);
   });
 });
 
@@ -476,11 +608,20 @@ describe('PUT /api/platform/ai-management/simulator/models/:name', () => {
   it('when an admin makes a simulator model fail, then the next deployment of it is refused at the smoke check; bad input is 422, viewers 403', async () => {
     const model = await makeModel();
     const feature = await makeFeature(t.db);
-    const put = (body: object, token = admin.token) => request(t.app).put(`${BASE}/simulator/models/${model.name}`).set('Authorization', `Bearer ${token}`).send(body);
+    const put = (body: object, token = admin.token) =>
+      request(t.app).put(`${BASE}/simulator/models/${model.name}`).set('Authorization', `Bearer ${token}`).send(body);
     await put({ latency_ms: 10, error_rate: 2 }).expect(422);
     await put({ latency_ms: 10, error_rate: 1 }, read).expect(403);
-    await request(t.app).put(`${BASE}/simulator/models/gpt-4o`).set('Authorization', `Bearer ${admin.token}`).send({ latency_ms: 10, error_rate: 1 }).expect(404);
-    expect((await put({ latency_ms: 10, error_rate: 1 }).expect(200)).body.data).toEqual({ model: model.name, latency_ms: 10, error_rate: 1 });
+    await request(t.app)
+      .put(`${BASE}/simulator/models/gpt-4o`)
+      .set('Authorization', `Bearer ${admin.token}`)
+      .send({ latency_ms: 10, error_rate: 1 })
+      .expect(404);
+    expect((await put({ latency_ms: 10, error_rate: 1 }).expect(200)).body.data).toEqual({
+      model: model.name,
+      latency_ms: 10,
+      error_rate: 1,
+    });
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
     expect(res.body.error).toMatch(/smoke request failed/);
     await put({ latency_ms: 10, error_rate: 0 }).expect(200);
@@ -494,11 +635,24 @@ describe('deployments a stopped server left in progress', () => {
     const { run } = await import('../../src/jobs/deployments.ts');
     const feature = await makeFeature(t.db);
     const model = await makeModel();
-    const row = (startedAt: Date) => ({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test', started_at: startedAt });
-    const [stale] = await t.db('deployments').insert(row(new Date(Date.now() - 5 * 60_000))).returning('id');
+    const row = (startedAt: Date) => ({
+      feature_id: feature.id,
+      model_id: model.id,
+      environment: 'staging',
+      kind: 'assign',
+      requested_by: 'test',
+      started_at: startedAt,
+    });
+    const [stale] = await t
+      .db('deployments')
+      .insert(row(new Date(Date.now() - 5 * 60_000)))
+      .returning('id');
     const [running] = await t.db('deployments').insert(row(new Date())).returning('id');
     expect((await run({ db: t.db, now: new Date() })).interrupted).toBeGreaterThanOrEqual(1);
-    expect(await t.db('deployments').where({ id: stale.id }).first('status', 'error')).toEqual({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
+    expect(await t.db('deployments').where({ id: stale.id }).first('status', 'error')).toEqual({
+      status: 'failed',
+      error: expect.stringMatching(/^interrupted/),
+    });
     expect(await t.db('deployments').where({ id: running.id }).first('status')).toEqual({ status: 'in_progress' });
     await t.db('deployments').where({ id: running.id }).update({ status: 'failed', error: 'test over', finished_at: new Date() });
   });
@@ -515,7 +669,16 @@ describe('GET /api/platform/ai-management/deployments', () => {
         const [adminToken, readToken] = [(await makeToken(db, 'admin')).token, (await makeToken(db, 'read')).token];
         const simulator = await db('ai_providers').where({ kind: 'simulator' }).first('id');
         const models = await db('ai_models')
-          .insert([1, 2, 3].map((i) => ({ provider_id: simulator.id, name: `page-${i}`, display_name: `Page ${i}`, model_type: 'llm', input_price_per_1k: 0, output_price_per_1k: 0 })))
+          .insert(
+            [1, 2, 3].map((i) => ({
+              provider_id: simulator.id,
+              name: `page-${i}`,
+              display_name: `Page ${i}`,
+              model_type: 'llm',
+              input_price_per_1k: 0,
+              output_price_per_1k: 0,
+            })),
+          )
           .returning('*');
         const feature = await makeFeature(db);
         for (const m of models) await deployTo(feature.id, { model_id: m.id, environment: 'staging' }, adminToken, own).expect(201);
@@ -527,7 +690,14 @@ describe('GET /api/platform/ai-management/deployments', () => {
         expect(all.body.data).toHaveLength(Math.min(6, n));
         // The three just made are the newest, newest first.
         expect(all.body.data.slice(0, 3).map((d: Row) => d.model_id)).toEqual(models.map((m: Row) => m.id).reverse());
-        expect(all.body.data[0]).toMatchObject({ feature_id: feature.id, feature_name: feature.name, status: 'success', kind: 'assign', previous_model_id: models[1].id, checks: passed() });
+        expect(all.body.data[0]).toMatchObject({
+          feature_id: feature.id,
+          feature_name: feature.name,
+          status: 'success',
+          kind: 'assign',
+          previous_model_id: models[1].id,
+          checks: passed(),
+        });
         const times = all.body.data.map((d: Row) => d.started_at);
         expect([...times].sort().reverse()).toEqual(times);
         const first = await ownList('?limit=2&offset=0').expect(200);
@@ -602,8 +772,10 @@ describe('openAiCompatible', () => {
       hits.push(`${req.method} ${req.url}`);
       auth.push(req.headers.authorization);
       if (req.url?.startsWith('/landed')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-      if (req.url?.startsWith('/html')) return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>Sign in to the proxy</html>');
-      if (req.url?.startsWith('/huge')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"data":[${'1,'.repeat(200_000)}1]}`);
+      if (req.url?.startsWith('/html'))
+        return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html>Sign in to the proxy</html>');
+      if (req.url?.startsWith('/huge'))
+        return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(`{"data":[${'1,'.repeat(200_000)}1]}`);
       res.writeHead(302, { Location: `${url}/landed${req.url}` }).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -614,7 +786,11 @@ describe('openAiCompatible', () => {
   it('when the provider answers 302, then the call fails with a redirect error and the redirect is not followed', async () => {
     const adapter = openAiCompatible({ baseUrl: `${url}/v1/`, apiKey: 'sk-redirect-test', timeoutMs: 2000 });
     const smoke = await adapter.smoke('any-model', 'llm');
-    expect(smoke).toEqual({ ok: false, latencyMs: expect.any(Number), error: 'the provider answered with a redirect (302), which is not followed' });
+    expect(smoke).toEqual({
+      ok: false,
+      latencyMs: expect.any(Number),
+      error: 'the provider answered with a redirect (302), which is not followed',
+    });
     const embed = await adapter.smoke('any-model', 'embedding');
     expect(embed.ok).toBe(false);
     const probe = await adapter.probe();

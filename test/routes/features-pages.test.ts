@@ -9,8 +9,8 @@ import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../../src/metrics/summaries.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
-import { csrfFor, type Agent, sessionIdOf, signIn } from '../setup/session.ts';
-import { DAY, insertUsage, makeFeature, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
+import { type Agent, csrfFor, sessionIdOf, signIn } from '../setup/session.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
 const PATH = '/platform/ai-management/features';
 const OVERVIEW = '/platform/ai-management';
@@ -33,28 +33,60 @@ afterAll(() => t.close());
 
 const url = (params: Record<string, string>) => `${PATH}?${new URLSearchParams(params)}`;
 const ago = (ms: number) => new Date(Date.now() - ms);
-const use = (f: { id: string }, model: ModelRef, minutesAgo: number, extra: Partial<UsageEvent> = {}): UsageEvent =>
-  ({ feature_id: f.id, model, created_at: ago(minutesAgo * MINUTE), ...extra });
+const use = (f: { id: string }, model: ModelRef, minutesAgo: number, extra: Partial<UsageEvent> = {}): UsageEvent => ({
+  feature_id: f.id,
+  model,
+  created_at: ago(minutesAgo * MINUTE),
+  ...extra,
+});
 const hx = (target?: string): Record<string, string> => ({ 'HX-Request': 'true', ...(target ? { 'HX-Target': target } : {}) });
 const text = (el: cheerio.Cheerio<any>) => el.text().replace(/\s+/g, ' ').trim();
-const rows = ($: cheerio.CheerioAPI, sel: string) => $(`${sel} tr`).toArray().map((tr) => $(tr).children().toArray().map((c) => text($(c))));
+const rows = ($: cheerio.CheerioAPI, sel: string) =>
+  $(`${sel} tr`)
+    .toArray()
+    .map((tr) =>
+      $(tr)
+        .children()
+        .toArray()
+        .map((c) => text($(c))),
+    );
 const featureRow = (id: string): Promise<FeatureRow> => t.db('ai_features').where({ id }).first();
 
 /** A signed-in page: 200, Vary by HX-Request, parsed. */
 async function page(path: string, agent = admin) {
-  return cheerio.load((await agent.get(path).expect(200).expect('vary', /HX-Request/)).text);
+  return cheerio.load(
+    (
+      await agent
+        .get(path)
+        .expect(200)
+        .expect('vary', /HX-Request/)
+    ).text,
+  );
 }
 
 /** An htmx fragment: no shell, a single root element with that id. */
 function fragment(html: string, id: string) {
   expect(html).not.toMatch(/<html|<header class="top"|aria-label="Main"/);
   const $ = cheerio.load(html, null, false);
-  expect($.root().children().toArray().map((e) => $(e).attr('id'))).toEqual([id]);
+  expect(
+    $.root()
+      .children()
+      .toArray()
+      .map((e) => $(e).attr('id')),
+  ).toEqual([id]);
   return $;
 }
 
-const cardFacts = ($: cheerio.CheerioAPI, name: string) => $(`.feature-card[data-feature="${name}"] dd`).toArray().map((d) => text($(d)));
-const summaryFacts = (s: Summary) => [fmt.percent(s.uptime), fmt.ms(s.response_time), fmt.integer(s.total_requests), fmt.usd(s.cost_per_request, 4)];
+const cardFacts = ($: cheerio.CheerioAPI, name: string) =>
+  $(`.feature-card[data-feature="${name}"] dd`)
+    .toArray()
+    .map((d) => text($(d)));
+const summaryFacts = (s: Summary) => [
+  fmt.percent(s.uptime),
+  fmt.ms(s.response_time),
+  fmt.integer(s.total_requests),
+  fmt.usd(s.cost_per_request, 4),
+];
 
 /** A feature with usage spread over 30 days, a model change 90 minutes ago and its assignments. */
 async function seededFeature() {
@@ -70,10 +102,24 @@ async function seededFeature() {
   const finished = ago(90 * MINUTE);
   const scope = { feature_id: f.id, environment: 'production' };
   const assign = { ...scope, assigned_by: 'test' };
-  await t.db('feature_model_assignments').insert({ ...assign, model_id: mini.id, is_active: false, assigned_at: ago(3 * DAY), deactivated_at: finished });
-  const [current] = await t.db('feature_model_assignments').insert({ ...assign, model_id: sonnet.id, assigned_at: finished }).returning('id');
-  await t.db('deployments').insert({ ...scope, model_id: sonnet.id, previous_model_id: mini.id, kind: 'assign', status: 'success', requested_by: 'test',
-    assignment_id: current.id, started_at: new Date(finished.getTime() - MINUTE), finished_at: finished });
+  await t
+    .db('feature_model_assignments')
+    .insert({ ...assign, model_id: mini.id, is_active: false, assigned_at: ago(3 * DAY), deactivated_at: finished });
+  const [current] = await t
+    .db('feature_model_assignments')
+    .insert({ ...assign, model_id: sonnet.id, assigned_at: finished })
+    .returning('id');
+  await t.db('deployments').insert({
+    ...scope,
+    model_id: sonnet.id,
+    previous_model_id: mini.id,
+    kind: 'assign',
+    status: 'success',
+    requested_by: 'test',
+    assignment_id: current.id,
+    started_at: new Date(finished.getTime() - MINUTE),
+    finished_at: finished,
+  });
   return { f: await featureRow(f.id), finished };
 }
 
@@ -83,12 +129,29 @@ async function expectOverviewOf($: cheerio.CheerioAPI, f: FeatureRow, range: Ran
   const { realtime: r, usage: u, costs: c, performance: p } = m;
   const metric = (k: string) => text($(`#feature-overview [data-metric="${k}"] strong`));
   const stat = (k: string) => text($(`#feature-overview [data-stat="${k}"]`));
-  expect([metric('uptime'), metric('response_time'), text($('[data-metric="response_time"] .sub')), metric('success_rate'), metric('cost_per_request')])
-    .toEqual([fmt.percent(r.uptime), fmt.ms(r.response_time), `p95 ${fmt.ms(r.p95)}`, fmt.percent(r.success_rate), fmt.usd(r.cost_per_request, 4)]);
+  expect([
+    metric('uptime'),
+    metric('response_time'),
+    text($('[data-metric="response_time"] .sub')),
+    metric('success_rate'),
+    metric('cost_per_request'),
+  ]).toEqual([
+    fmt.percent(r.uptime),
+    fmt.ms(r.response_time),
+    `p95 ${fmt.ms(r.p95)}`,
+    fmt.percent(r.success_rate),
+    fmt.usd(r.cost_per_request, 4),
+  ]);
   expect(text($('[data-metric="cost_per_request"] .trend'))).toBe(fmt.change(c.cost_trend));
-  expect(['total_requests', 'unique_users', 'peak_usage_hour', 'avg_requests_per_user', 'requests_per_minute', 'total_cost'].map(stat)).toEqual([
-    fmt.integer(u.total_requests), fmt.integer(u.unique_users), fmt.hour(u.peak_usage_hour), fmt.decimal(u.avg_requests_per_user),
-    fmt.decimal(r.requests_per_minute, 2), fmt.usd(c.total_cost),
+  expect(
+    ['total_requests', 'unique_users', 'peak_usage_hour', 'avg_requests_per_user', 'requests_per_minute', 'total_cost'].map(stat),
+  ).toEqual([
+    fmt.integer(u.total_requests),
+    fmt.integer(u.unique_users),
+    fmt.hour(u.peak_usage_hour),
+    fmt.decimal(u.avg_requests_per_user),
+    fmt.decimal(r.requests_per_minute, 2),
+    fmt.usd(c.total_cost),
   ]);
   type Share = { category: string; amount: number; percentage: number | null };
   const share = (name: (c: string) => string) => (b: Share) => [name(b.category), fmt.usd(b.amount), fmt.percent(b.percentage)];
@@ -100,22 +163,36 @@ async function expectOverviewOf($: cheerio.CheerioAPI, f: FeatureRow, range: Ran
 
 type ChartJson = { labels: string[]; markers: { index: number; label: string }[]; series: { name: string; data: (number | null)[] }[] };
 /** Every chart on the page: its id, the JSON it hands to chartist and its data table's row count. */
-const charts = ($: cheerio.CheerioAPI) => $('figure.chart').toArray()
-  .map((fig) => ({ id: $(fig).attr('id'), json: JSON.parse($(fig).find('.ct-chart').attr('data-chart')!) as ChartJson, rows: $(fig).find('tbody tr').length }));
+const charts = ($: cheerio.CheerioAPI) =>
+  $('figure.chart')
+    .toArray()
+    .map((fig) => ({
+      id: $(fig).attr('id'),
+      json: JSON.parse($(fig).find('.ct-chart').attr('data-chart')!) as ChartJson,
+      rows: $(fig).find('tbody tr').length,
+    }));
 const BUCKETS: Record<RangeName, number[]> = { '1h': [12, 13], '24h': [24, 25], '7d': [28, 29], '30d': [30, 31] };
 const LABEL: Record<RangeName, Intl.DateTimeFormatOptions> = {
-  '1h': { hour: '2-digit', minute: '2-digit' }, '24h': { hour: '2-digit', minute: '2-digit' },
-  '7d': { weekday: 'short', hour: '2-digit', minute: '2-digit' }, '30d': { day: '2-digit', month: 'short' },
+  '1h': { hour: '2-digit', minute: '2-digit' },
+  '24h': { hour: '2-digit', minute: '2-digit' },
+  '7d': { weekday: 'short', hour: '2-digit', minute: '2-digit' },
+  '30d': { day: '2-digit', month: 'short' },
 };
-const bucketLabel = (range: RangeName, at: Date) => new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hour12: false, ...LABEL[range] })
-  .format(new Date(Math.floor(at.getTime() / RANGES[range].bucketMs) * RANGES[range].bucketMs));
+const bucketLabel = (range: RangeName, at: Date) =>
+  new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hour12: false, ...LABEL[range] }).format(
+    new Date(Math.floor(at.getTime() / RANGES[range].bucketMs) * RANGES[range].bucketMs),
+  );
 
 describe('GET /platform/ai-management/features', () => {
   it('when features have usage, then every card shows the 24 h figures of featureSummaries, raw and rolled up, and warns only above a 5% error rate', async () => {
     const [calm, noisy, idle] = [await makeFeature(t.db), await makeFeature(t.db), await makeFeature(t.db)];
     await insertUsage(t.db, [
-      ...Array.from({ length: 20 }, (_, i) => use(calm, mini, 120 + i, { status: i === 0 ? 'error' : 'success', response_time_ms: 100 + 10 * i })),
-      ...Array.from({ length: 10 }, (_, i) => use(noisy, sonnet, 300 + i, { status: i < 2 ? 'error' : 'success', response_time_ms: 1000 + i })),
+      ...Array.from({ length: 20 }, (_, i) =>
+        use(calm, mini, 120 + i, { status: i === 0 ? 'error' : 'success', response_time_ms: 100 + 10 * i }),
+      ),
+      ...Array.from({ length: 10 }, (_, i) =>
+        use(noisy, sonnet, 300 + i, { status: i < 2 ? 'error' : 'success', response_time_ms: 1000 + i }),
+      ),
     ]);
     for (const stage of ['raw', 'rolled up']) {
       if (stage === 'rolled up') await runRollup({ db: t.db });
@@ -127,7 +204,9 @@ describe('GET /platform/ai-management/features', () => {
       expect($(`.feature-card[data-feature="${calm.name}"] .warning`)).toHaveLength(0);
       expect(text($(`.feature-card[data-feature="${noisy.name}"] .warning`))).toBe('Error rate 20.0%');
       expect(cardFacts($, idle.name)).toEqual(['no data', 'no data', '0', 'no data']);
-      const shown = $('.feature-card').toArray().map((a) => $(a).attr('data-feature'));
+      const shown = $('.feature-card')
+        .toArray()
+        .map((a) => $(a).attr('data-feature'));
       expect(new Set(shown).size).toBe(shown.length);
       expect(listed.filter((name) => !shown.includes(name))).toEqual([]);
     }
@@ -136,9 +215,17 @@ describe('GET /platform/ai-management/features', () => {
   it('when ?feature=<slug> is given, then that card is aria-current and its panel shows five tabs with the asked one current', async () => {
     const f = await makeFeature(t.db);
     const $ = await page(url({ feature: f.name, tab: 'settings' }));
-    expect($('.feature-card[aria-current="true"]').toArray().map((a) => $(a).attr('data-feature'))).toEqual([f.name]);
+    expect(
+      $('.feature-card[aria-current="true"]')
+        .toArray()
+        .map((a) => $(a).attr('data-feature')),
+    ).toEqual([f.name]);
     expect($('#feature-panel').attr('data-feature')).toBe(f.name);
-    expect($('#feature-panel nav.tabs a').toArray().map((a) => $(a).text())).toEqual(['Overview', 'Models', 'Prompts', 'Testing', 'Settings']);
+    expect(
+      $('#feature-panel nav.tabs a')
+        .toArray()
+        .map((a) => $(a).text()),
+    ).toEqual(['Overview', 'Models', 'Prompts', 'Testing', 'Settings']);
     expect($('#feature-panel nav.tabs a[aria-current="page"]').text()).toBe('Settings');
   });
 
@@ -163,39 +250,48 @@ describe('GET /platform/ai-management/features', () => {
 });
 
 describe('GET /platform/ai-management/features, overview tab', () => {
-  it.each(['1h', '24h', '7d', '30d'] as RangeName[])('when the range is %s, then figures, charts and model changes equal the metrics service', async (range) => {
-    const { f, finished } = await seededFeature();
-    const $ = await page(url({ feature: f.name, range }));
-    expect($('#feature-overview nav.ranges a[aria-current="page"]').attr('href')).toBe(url({ feature: f.name, tab: 'overview', range }));
-    const m = await expectOverviewOf($, f, range);
-    expect(m.usage.total_requests).toBe({ '1h': 1, '24h': 4, '7d': 5, '30d': 6 }[range]);
-    expect(m.costs.cost_breakdown.map((b) => b.category).sort()).toEqual(range === '1h' ? [mini.display_name] : [mini.display_name, sonnet.display_name].sort());
-    expect($('#no-data')).toHaveLength(0);
-    const all = charts($);
-    const showsErrors = m.realtime.error_rate! > 1;
-    expect(showsErrors).toBe(range !== '1h');
-    expect(all.map((c) => c.id)).toEqual(['chart-latency', 'chart-throughput', ...(showsErrors ? ['chart-errors'] : [])]);
-    for (const c of all) {
-      expect(BUCKETS[range]).toContain(c.json.labels.length);
-      expect(c.rows).toBe(c.json.labels.length);
-      for (const s of c.json.series) expect(s.data).toHaveLength(c.json.labels.length);
-    }
-    const throughput = all.find((c) => c.id === 'chart-throughput')!.json.series[0].data as number[];
-    expect(throughput.reduce((a, b) => a + b, 0)).toBe(m.usage.total_requests);
-    const change = `production: ${mini.display_name} → ${sonnet.display_name} (assign)`;
-    if (range === '1h') {
-      expect(all.every((c) => c.json.markers.length === 0)).toBe(true);
-      expect($('.changes')).toHaveLength(0);
-    } else {
+  it.each(['1h', '24h', '7d', '30d'] as RangeName[])(
+    'when the range is %s, then figures, charts and model changes equal the metrics service',
+    async (range) => {
+      const { f, finished } = await seededFeature();
+      const $ = await page(url({ feature: f.name, range }));
+      expect($('#feature-overview nav.ranges a[aria-current="page"]').attr('href')).toBe(url({ feature: f.name, tab: 'overview', range }));
+      const m = await expectOverviewOf($, f, range);
+      expect(m.usage.total_requests).toBe({ '1h': 1, '24h': 4, '7d': 5, '30d': 6 }[range]);
+      expect(m.costs.cost_breakdown.map((b) => b.category).sort()).toEqual(
+        range === '1h' ? [mini.display_name] : [mini.display_name, sonnet.display_name].sort(),
+      );
+      expect($('#no-data')).toHaveLength(0);
+      const all = charts($);
+      const showsErrors = m.realtime.error_rate! > 1;
+      expect(showsErrors).toBe(range !== '1h');
+      expect(all.map((c) => c.id)).toEqual(['chart-latency', 'chart-throughput', ...(showsErrors ? ['chart-errors'] : [])]);
       for (const c of all) {
-        expect(c.json.markers.map((k) => k.label)).toEqual([change]);
-        expect(c.json.labels[c.json.markers[0].index]).toBe(bucketLabel(range, finished));
+        expect(BUCKETS[range]).toContain(c.json.labels.length);
+        expect(c.rows).toBe(c.json.labels.length);
+        for (const s of c.json.series) expect(s.data).toHaveLength(c.json.labels.length);
       }
-      expect(text($('.changes h4'))).toBe('Model changes in this range');
-      expect($('.changes li').toArray().map((li) => text($(li)))).toEqual([`${fmt.dateTime(finished)} · ${change}`]);
-      expect($('.changes time').attr('datetime')).toBe(finished.toISOString());
-    }
-  });
+      const throughput = all.find((c) => c.id === 'chart-throughput')!.json.series[0].data as number[];
+      expect(throughput.reduce((a, b) => a + b, 0)).toBe(m.usage.total_requests);
+      const change = `production: ${mini.display_name} → ${sonnet.display_name} (assign)`;
+      if (range === '1h') {
+        expect(all.every((c) => c.json.markers.length === 0)).toBe(true);
+        expect($('.changes')).toHaveLength(0);
+      } else {
+        for (const c of all) {
+          expect(c.json.markers.map((k) => k.label)).toEqual([change]);
+          expect(c.json.labels[c.json.markers[0].index]).toBe(bucketLabel(range, finished));
+        }
+        expect(text($('.changes h4'))).toBe('Model changes in this range');
+        expect(
+          $('.changes li')
+            .toArray()
+            .map((li) => text($(li))),
+        ).toEqual([`${fmt.dateTime(finished)} · ${change}`]);
+        expect($('.changes time').attr('datetime')).toBe(finished.toISOString());
+      }
+    },
+  );
 
   it('when there are no requests in the range, then "no data" everywhere, #no-data and no charts', async () => {
     const f = await makeFeature(t.db);
@@ -203,7 +299,8 @@ describe('GET /platform/ai-management/features, overview tab', () => {
     const $ = await page(url({ feature: f.name, range: '24h' }));
     const m = await expectOverviewOf($, await featureRow(f.id), '24h');
     expect(m.usage.total_requests).toBe(0);
-    for (const k of ['uptime', 'response_time', 'success_rate', 'cost_per_request']) expect(text($(`[data-metric="${k}"] strong`))).toBe('no data');
+    for (const k of ['uptime', 'response_time', 'success_rate', 'cost_per_request'])
+      expect(text($(`[data-metric="${k}"] strong`))).toBe('no data');
     expect(text($('[data-stat="peak_usage_hour"]'))).toBe('no data');
     expect($('#no-data')).toHaveLength(1);
     expect($('.ct-chart, #chart-errors, #cost-by-model, [data-stat="grade"]')).toHaveLength(0);
@@ -213,7 +310,10 @@ describe('GET /platform/ai-management/features, overview tab', () => {
 
   it('when format=csv, then a CSV attachment with one row per bucket whose requests sum to the total', async () => {
     const { f } = await seededFeature();
-    for (const [range, total] of [['24h', 4], ['7d', 5]] as const) {
+    for (const [range, total] of [
+      ['24h', 4],
+      ['7d', 5],
+    ] as const) {
       const res = await admin.get(url({ feature: f.name, range, format: 'csv' })).expect(200);
       expect(res.headers['content-type']).toMatch(/^text\/csv/);
       expect(res.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="?${f.name}-${range}\\.csv"?$`));
@@ -230,17 +330,27 @@ describe('GET /platform/ai-management/features, overview tab', () => {
 
 describe('GET /platform/ai-management/features, htmx fragments', () => {
   it.each([
-    ['div#feature-workspace', 'feature-workspace'], ['section#feature-cards', 'feature-cards'], ['section#feature-panel', 'feature-panel'],
-    ['div#feature-overview', 'feature-overview'], [undefined, 'feature-workspace'],
+    ['div#feature-workspace', 'feature-workspace'],
+    ['section#feature-cards', 'feature-cards'],
+    ['section#feature-panel', 'feature-panel'],
+    ['div#feature-overview', 'feature-overview'],
+    [undefined, 'feature-workspace'],
   ])('when htmx targets %s, then the answer is the #%s fragment, varying by HX-Request and HX-Target', async (target, id) => {
     const f = await makeFeature(t.db);
-    const res = await admin.get(url({ feature: f.name })).set(hx(target)).expect(200).expect('vary', /HX-Request.*HX-Target/);
+    const res = await admin
+      .get(url({ feature: f.name }))
+      .set(hx(target))
+      .expect(200)
+      .expect('vary', /HX-Request.*HX-Target/);
     fragment(res.text, id);
   });
 
   it('when htmx asks for the overview fragment of another tab, then 400 as an error fragment, not a broken overview', async () => {
     const f = await makeFeature(t.db);
-    const res = await admin.get(url({ feature: f.name, tab: 'models' })).set(hx('div#feature-overview')).expect(400);
+    const res = await admin
+      .get(url({ feature: f.name, tab: 'models' }))
+      .set(hx('div#feature-overview'))
+      .expect(400);
     expect(text(fragment(res.text, 'error')('p').first())).toBe('The overview fragment needs tab=overview');
   });
 
@@ -248,7 +358,10 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     const { f } = await seededFeature();
     const state = url({ feature: f.name, tab: 'overview', range: '7d' });
     // The cards depend on the feature only; the overview on the whole state.
-    for (const [target, id, polled] of [['section#feature-cards', 'feature-cards', url({ feature: f.name })], ['div#feature-overview', 'feature-overview', state]]) {
+    for (const [target, id, polled] of [
+      ['section#feature-cards', 'feature-cards', url({ feature: f.name })],
+      ['div#feature-overview', 'feature-overview', state],
+    ]) {
       const $ = fragment((await admin.get(state).set(hx(target)).expect(200)).text, id);
       const root = $(`#${id}`);
       expect([root.attr('hx-get'), root.attr('hx-trigger'), root.attr('hx-swap')]).toEqual([polled, 'every 30s', 'outerHTML']);
@@ -258,7 +371,9 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
   it('when links are rendered, then tab and range links carry feature, tab and range, cards the feature alone, and each hx-get is its href', async () => {
     const { f } = await seededFeature();
     const $ = await page(url({ feature: f.name, range: '7d' }));
-    const links = $('#feature-panel a[hx-get]').toArray().map((a) => ({ href: $(a).attr('href')!, hxGet: $(a).attr('hx-get') }));
+    const links = $('#feature-panel a[hx-get]')
+      .toArray()
+      .map((a) => ({ href: $(a).attr('href')!, hxGet: $(a).attr('hx-get') }));
     for (const card of $('.feature-card').toArray()) expect($(card).attr('hx-get')).toBe($(card).attr('href'));
     expect(links.length).toBe(9);
     for (const { href, hxGet } of links) {
@@ -266,44 +381,76 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       const q = new URL(href, 'http://x').searchParams;
       expect([q.get('feature'), q.get('tab'), q.get('range')].every(Boolean), href).toBe(true);
     }
-    const tabs = $('#feature-panel nav.tabs a').toArray().map((a) => $(a).attr('href'));
+    const tabs = $('#feature-panel nav.tabs a')
+      .toArray()
+      .map((a) => $(a).attr('href'));
     expect(tabs).toEqual(['overview', 'models', 'prompts', 'testing', 'settings'].map((tab) => url({ feature: f.name, tab, range: '7d' })));
-    const ranges = $('#feature-overview nav.ranges a').toArray().map((a) => $(a).attr('href'));
+    const ranges = $('#feature-overview nav.ranges a')
+      .toArray()
+      .map((a) => $(a).attr('href'));
     expect(ranges).toEqual(['1h', '24h', '7d', '30d'].map((range) => url({ feature: f.name, tab: 'overview', range })));
     expect($(`.feature-card[data-feature="${f.name}"]`).attr('href')).toBe(url({ feature: f.name }));
     expect($('#feature-overview a[download]').attr('href')).toBe(url({ feature: f.name, tab: 'overview', range: '7d', format: 'csv' }));
   });
 
-  it.each(['prompts', 'testing', 'settings'])('when the %s tab is asked for, then it renders and says plainly what is not built yet', async (tab) => {
-    const f = await makeFeature(t.db);
-    const $ = fragment((await admin.get(url({ feature: f.name, tab })).set(hx('section#feature-panel')).expect(200)).text, 'feature-panel');
-    expect(text($('.notice'))).toMatch(/is not built yet/);
-    expect($('#feature-overview')).toHaveLength(0);
-  });
+  it.each(['prompts', 'testing', 'settings'])(
+    'when the %s tab is asked for, then it renders and says plainly what is not built yet',
+    async (tab) => {
+      const f = await makeFeature(t.db);
+      const $ = fragment(
+        (
+          await admin
+            .get(url({ feature: f.name, tab }))
+            .set(hx('section#feature-panel'))
+            .expect(200)
+        ).text,
+        'feature-panel',
+      );
+      expect(text($('.notice'))).toMatch(/is not built yet/);
+      expect($('#feature-overview')).toHaveLength(0);
+    },
+  );
 
   it('when the models tab is shown, then it lists the model per environment, the candidates with their what-if cost, and the history of the environment', async () => {
     const { f } = await seededFeature();
     const $ = await page(url({ feature: f.name, tab: 'models' }));
     expect(text($('#environments tr[data-environment="production"] td').first())).toBe(sonnet.display_name);
-    for (const env of ['development', 'staging']) expect(text($(`#environments tr[data-environment="${env}"] td`))).toBe('No model assigned');
+    for (const env of ['development', 'staging'])
+      expect(text($(`#environments tr[data-environment="${env}"] td`))).toBe('No model assigned');
     expect(text($('#current-model strong').first())).toBe(sonnet.display_name);
     expect($('#candidates tr.current th').text()).toContain(sonnet.display_name);
     expect($(`#candidates tr[data-model="${mini.name}"] td[data-col="what-if"]`).text()).toMatch(/^\$/);
     const history = rows($, '#assignment-history tbody');
-    expect(history.map((r) => [r[0], r[3]])).toEqual([[sonnet.display_name, 'test'], [mini.display_name, 'test']]);
+    expect(history.map((r) => [r[0], r[3]])).toEqual([
+      [sonnet.display_name, 'test'],
+      [mini.display_name, 'test'],
+    ]);
     expect(history[0][4]).toBe('active');
   });
 
   it('when the prompts tab is shown, then it lists the stored prompt versions, newest first, with where each is active', async () => {
     const f = await makeFeature(t.db);
-    const [, v2] = await t.db('prompt_versions').insert([
-      { feature_id: f.id, version: 1, template: 'Tag {{photo}}', created_by: 'test' },
-      { feature_id: f.id, version: 2, template: 'Tag <b>{{photo}}</b> briefly', notes: 'shorter', created_by: 'test' },
-    ]).returning('id');
-    await t.db('prompt_activations').insert({ feature_id: f.id, prompt_version_id: v2.id, environment: 'production', activated_by: 'test' });
+    const [, v2] = await t
+      .db('prompt_versions')
+      .insert([
+        { feature_id: f.id, version: 1, template: 'Tag {{photo}}', created_by: 'test' },
+        { feature_id: f.id, version: 2, template: 'Tag <b>{{photo}}</b> briefly', notes: 'shorter', created_by: 'test' },
+      ])
+      .returning('id');
+    await t
+      .db('prompt_activations')
+      .insert({ feature_id: f.id, prompt_version_id: v2.id, environment: 'production', activated_by: 'test' });
     const $ = await page(url({ feature: f.name, tab: 'prompts' }));
-    expect($('article.prompt h3').toArray().map((h) => text($(h)))).toEqual(['Version 2 active in production', 'Version 1']);
-    expect($('article.prompt pre').toArray().map((p) => $(p).text())).toEqual(['Tag <b>{{photo}}</b> briefly', 'Tag {{photo}}']);
+    expect(
+      $('article.prompt h3')
+        .toArray()
+        .map((h) => text($(h))),
+    ).toEqual(['Version 2 active in production', 'Version 1']);
+    expect(
+      $('article.prompt pre')
+        .toArray()
+        .map((p) => $(p).text()),
+    ).toEqual(['Tag <b>{{photo}}</b> briefly', 'Tag {{photo}}']);
     expect(text($('article.prompt .muted').first())).toContain('shorter');
   });
 });
@@ -311,13 +458,20 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
 describe('POST /platform/ai-management/features', () => {
   const written = async (name: string) => ({
     features: await t.db('ai_features').where({ name }).select('id', 'display_name', 'required_model_type'),
-    audit: await t.db('audit_log').where({ action: 'feature.created' }).whereRaw("after->>'name' = ?", [name]).select('actor_label', 'entity_id'),
+    audit: await t
+      .db('audit_log')
+      .where({ action: 'feature.created' })
+      .whereRaw("after->>'name' = ?", [name])
+      .select('actor_label', 'entity_id'),
   });
 
   it('when an admin adds a valid feature, then 303 to it, a flash on the next page, the row and an audit entry', async () => {
     const name = `new-${suffix()}`;
-    const res = await admin.post(PATH).type('form')
-      .send({ name, display_name: ' Photo captions ', description: 'x', required_model_type: 'vision', _csrf: await csrfFor(admin) }).expect(303);
+    const res = await admin
+      .post(PATH)
+      .type('form')
+      .send({ name, display_name: ' Photo captions ', description: 'x', required_model_type: 'vision', _csrf: await csrfFor(admin) })
+      .expect(303);
     expect(res.headers.location).toBe(url({ feature: name }));
     const $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toContain('Feature “Photo captions” added');
@@ -329,12 +483,19 @@ describe('POST /platform/ai-management/features', () => {
 
   it('when the slug, display name and model type are invalid, then 422 with inline errors and aria-invalid, and nothing written', async () => {
     const name = `Bad Slug ${suffix()}`;
-    const res = await admin.post(PATH).type('form').send({ name, display_name: '  ', required_model_type: 'audio', _csrf: await csrfFor(admin) }).expect(422);
+    const res = await admin
+      .post(PATH)
+      .type('form')
+      .send({ name, display_name: '  ', required_model_type: 'audio', _csrf: await csrfFor(admin) })
+      .expect(422);
     const $ = cheerio.load(res.text);
-    expect(text($('#name-error'))).toBe('Slug must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters');
+    expect(text($('#name-error'))).toBe(
+      'Slug must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters',
+    );
     expect(text($('#display_name-error'))).toBe('Display name is required');
     expect(text($('#required_model_type-error'))).toBe('Required model type must be one of llm, vision, embedding');
-    for (const field of ['input[name="name"]', 'input[name="display_name"]', 'select[name="required_model_type"]']) expect($(field).attr('aria-invalid')).toBe('true');
+    for (const field of ['input[name="name"]', 'input[name="display_name"]', 'select[name="required_model_type"]'])
+      expect($(field).attr('aria-invalid')).toBe('true');
     expect($('input[name="name"]').val()).toBe(name);
     expect($('details.add-feature').attr('open')).toBeDefined();
     expect(await written(name)).toEqual({ features: [], audit: [] });
@@ -366,7 +527,11 @@ describe('POST /platform/ai-management/features', () => {
 
   it('when a viewer posts, then 403 and nothing written', async () => {
     const name = `viewer-${suffix()}`;
-    const res = await viewer.post(PATH).type('form').send({ name, display_name: 'V', required_model_type: 'llm', _csrf: await csrfFor(viewer) }).expect(403);
+    const res = await viewer
+      .post(PATH)
+      .type('form')
+      .send({ name, display_name: 'V', required_model_type: 'llm', _csrf: await csrfFor(viewer) })
+      .expect(403);
     expect(text(cheerio.load(res.text)('#error p').first())).toBe('Only admins can make changes');
     expect(await written(name)).toEqual({ features: [], audit: [] });
   });
@@ -384,9 +549,15 @@ describe('GET /platform/ai-management', () => {
     const minutesAgo = Math.max(0, Math.min(30, Math.floor((Date.now() - monthStart) / MINUTE) - 1)); // this month and this day
     const hot = await makeFeature(t.db, { error_rate_threshold: 10, monthly_budget_usd: 0.01 });
     const calm = await makeFeature(t.db, { monthly_budget_usd: 100 });
-    await t.db('feature_model_assignments').insert({ feature_id: hot.id, model_id: mini.id, environment: 'production', assigned_by: 'test' });
+    await t
+      .db('feature_model_assignments')
+      .insert({ feature_id: hot.id, model_id: mini.id, environment: 'production', assigned_by: 'test' });
     const pricey = { input_cost_units: 1_000_000, output_cost_units: 1_000_000 }; // $0.02 each
-    await insertUsage(t.db, [use(hot, mini, minutesAgo, pricey), use(hot, mini, minutesAgo, { ...pricey, status: 'error' }), use(calm, mini, minutesAgo)]);
+    await insertUsage(t.db, [
+      use(hot, mini, minutesAgo, pricey),
+      use(hot, mini, minutesAgo, { ...pricey, status: 'error' }),
+      use(calm, mini, minutesAgo),
+    ]);
     const ids = async () => (await listFeatures(t.db)).map((f) => f.id);
     const totalBefore = [...(await monthToDateSpend(t.db, await ids(), new Date())).current.values()].reduce((a, b) => a + b, 0);
     const $ = await page(OVERVIEW);
@@ -396,8 +567,12 @@ describe('GET /platform/ai-management', () => {
     for (const f of [hot, calm]) {
       const row = $(`#features tr[data-feature="${f.name}"]`);
       const s = day.get(f.id)!;
-      expect(['requests', 'error_rate', 'p95', 'spend'].map((c) => text(row.find(`[data-col="${c}"]`))))
-        .toEqual([fmt.integer(s.total_requests), fmt.percent(s.error_rate, 2), fmt.ms(s.p95), fmt.usd(spend.current.get(f.id))]);
+      expect(['requests', 'error_rate', 'p95', 'spend'].map((c) => text(row.find(`[data-col="${c}"]`)))).toEqual([
+        fmt.integer(s.total_requests),
+        fmt.percent(s.error_rate, 2),
+        fmt.ms(s.p95),
+        fmt.usd(spend.current.get(f.id)),
+      ]);
     }
     expect(text($(`#features tr[data-feature="${hot.name}"] td`).eq(1))).toBe(mini.display_name);
     expect(text($(`#features tr[data-feature="${calm.name}"] td`).eq(1))).toBe('No model assigned');
@@ -405,14 +580,22 @@ describe('GET /platform/ai-management', () => {
     expect($(`#features tr[data-feature="${hot.name}"]`).hasClass('breach')).toBe(true);
     const totalAfter = [...spend.current.values()].reduce((a, b) => a + b, 0);
     expect([fmt.usd(totalBefore), fmt.usd(totalAfter)]).toContain(text($('[data-metric="month_spend"] strong')));
-    const alerts = $('#alerts li').toArray().filter((li) => [hot.name, calm.name].includes($(li).attr('data-feature')!))
+    const alerts = $('#alerts li')
+      .toArray()
+      .filter((li) => [hot.name, calm.name].includes($(li).attr('data-feature')!))
       .map((li) => [$(li).attr('data-feature'), $(li).attr('data-breach'), text($(li))]);
-    expect(alerts).toEqual([[hot.name, 'error_rate', 'Test feature: error rate 50.00% over 24 h, threshold 10.00%'],
-      [hot.name, 'budget', 'Test feature: spent $0.04 this month, budget $0.01']]);
+    expect(alerts).toEqual([
+      [hot.name, 'error_rate', 'Test feature: error rate 50.00% over 24 h, threshold 10.00%'],
+      [hot.name, 'budget', 'Test feature: spent $0.04 this month, budget $0.01'],
+    ]);
   });
 
   it('when htmx asks, then the answer is the #overview-body fragment without the shell', async () => {
-    const res = await admin.get(OVERVIEW).set(hx('div#overview-body')).expect(200).expect('vary', /HX-Request/);
+    const res = await admin
+      .get(OVERVIEW)
+      .set(hx('div#overview-body'))
+      .expect(200)
+      .expect('vary', /HX-Request/);
     const $ = fragment(res.text, 'overview-body');
     expect($('#overview-body').attr('hx-trigger')).toBe('every 30s');
   });
@@ -424,7 +607,10 @@ describe('htmx without a valid session', () => {
     const res = await request(t.app).get(path).set(hx('div#feature-overview')).expect(401);
     expect(res.headers['hx-redirect']).toBe(`/login?next=${encodeURIComponent(path)}`);
     expect(res.text).toBe('');
-    await request(t.app).get(path).expect(303).expect('location', `/login?next=${encodeURIComponent(path)}`);
+    await request(t.app)
+      .get(path)
+      .expect(303)
+      .expect('location', `/login?next=${encodeURIComponent(path)}`);
   });
 
   it('when the session is past its absolute lifetime, then 401 with HX-Redirect and the old session is gone from the store', async () => {

@@ -1,8 +1,8 @@
 import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeUser } from '../setup/factories.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeUser } from '../setup/factories.ts';
 import { csrfOf, sessionIdOf, signIn } from '../setup/session.ts';
 
 let t: TestContext;
@@ -18,7 +18,10 @@ describe('POST /login', () => {
     const user = await makeUser(t.db, 'viewer');
     const agent = request.agent(t.app);
     const page = await agent.get('/login').expect(200);
-    const res = await agent.post('/login').type('form').send({ email: user.email.toUpperCase(), password: user.password, _csrf: csrfOf(page.text) });
+    const res = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: user.email.toUpperCase(), password: user.password, _csrf: csrfOf(page.text) });
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/platform/ai-management');
     const overview = await agent.get('/platform/ai-management').expect(200);
@@ -30,7 +33,10 @@ describe('POST /login', () => {
     const attempt = async (email: string) => {
       const agent = request.agent(t.app);
       const page = await agent.get('/login');
-      return agent.post('/login').type('form').send({ email, password: 'not-the-password', _csrf: csrfOf(page.text) });
+      return agent
+        .post('/login')
+        .type('form')
+        .send({ email, password: 'not-the-password', _csrf: csrfOf(page.text) });
     };
     const wrong = await attempt(user.email);
     const unknown = await attempt(`nobody-${user.email}`);
@@ -48,7 +54,10 @@ describe('POST /login', () => {
     const forged = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: 'forged' });
     expect(missing.status).toBe(403);
     expect(forged.status).toBe(403);
-    await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+    await agent
+      .get('/platform/ai-management')
+      .expect(303)
+      .expect('location', /^\/login/);
   });
 
   it('when signing in, then the session id issued before sign-in is replaced', async () => {
@@ -56,7 +65,10 @@ describe('POST /login', () => {
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
     const before = sessionIdOf(page.headers['set-cookie']);
-    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) });
+    const res = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) });
     const after = sessionIdOf(res.headers['set-cookie']);
     expect(before).toBeTruthy();
     expect(after).toBeTruthy();
@@ -79,7 +91,10 @@ describe('POST /login', () => {
     expect(right.status).toBe(429);
     const unknownStatuses: number[] = [];
     for (let i = 0; i < 6; i++) {
-      const res = await agent.post('/login').type('form').send({ email: `ghost-${user.email}`, password: 'x', _csrf: csrf });
+      const res = await agent
+        .post('/login')
+        .type('form')
+        .send({ email: `ghost-${user.email}`, password: 'x', _csrf: csrf });
       unknownStatuses.push(res.status);
     }
     expect(unknownStatuses).toEqual(statuses);
@@ -88,7 +103,10 @@ describe('POST /login', () => {
   it('when the fields are empty, then it answers 422 with a message', async () => {
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
-    const res = await agent.post('/login').type('form').send({ email: '', password: '', _csrf: csrfOf(page.text) });
+    const res = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: '', password: '', _csrf: csrfOf(page.text) });
     expect(res.status).toBe(422);
     expect(errorOf(res.text)).toBe('Enter your email.');
   });
@@ -99,7 +117,10 @@ describe('POST /login', () => {
       const user = await makeUser(t.db);
       const agent = request.agent(t.app);
       const page = await agent.get('/login');
-      const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next, _csrf: csrfOf(page.text) });
+      const res = await agent
+        .post('/login')
+        .type('form')
+        .send({ email: user.email, password: user.password, next, _csrf: csrfOf(page.text) });
       expect(res.headers.location).toBe('/platform/ai-management');
     },
   );
@@ -108,7 +129,10 @@ describe('POST /login', () => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
-    const res = await agent.post('/login').type('form').send({ email: user.email, password: user.password, next: '/platform/ai-management/audit?x=1', _csrf: csrfOf(page.text) });
+    const res = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: user.email, password: user.password, next: '/platform/ai-management/audit?x=1', _csrf: csrfOf(page.text) });
     expect(res.headers.location).toBe('/platform/ai-management/audit?x=1');
   });
 
@@ -119,7 +143,10 @@ describe('POST /login', () => {
       const csrf = csrfOf((await agent.get('/login')).text);
       const statuses: number[] = [];
       for (let i = 0; i < 31; i++) {
-        const res = await agent.post('/login').type('form').send({ email: `nobody-${i}@example.test`, password: 'x', _csrf: csrf });
+        const res = await agent
+          .post('/login')
+          .type('form')
+          .send({ email: `nobody-${i}@example.test`, password: 'x', _csrf: csrf });
         statuses.push(res.status);
       }
       expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
@@ -155,7 +182,10 @@ describe('session lifetime', () => {
         await new Promise((r) => setTimeout(r, 1000));
       }
       await new Promise((r) => setTimeout(r, 1000));
-      await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+      await agent
+        .get('/platform/ai-management')
+        .expect(303)
+        .expect('location', /^\/login/);
     } finally {
       await short.close();
     }
@@ -172,7 +202,10 @@ describe('session lifetime', () => {
         await agent.get('/platform/ai-management').expect(200); // each request renews the idle timeout
       }
       await new Promise((r) => setTimeout(r, 5500));
-      await agent.get('/platform/ai-management').expect(303).expect('location', /^\/login/);
+      await agent
+        .get('/platform/ai-management')
+        .expect(303)
+        .expect('location', /^\/login/);
     } finally {
       await short.close();
     }

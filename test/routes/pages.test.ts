@@ -1,7 +1,7 @@
 import * as cheerio from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeUser, suffix } from '../setup/factories.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, signIn } from '../setup/session.ts';
 
 let t: TestContext;
@@ -13,15 +13,29 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const page = async (path: string) => cheerio.load((await agent.get(path).expect(200).expect('vary', /HX-Request/)).text);
+const page = async (path: string) =>
+  cheerio.load(
+    (
+      await agent
+        .get(path)
+        .expect(200)
+        .expect('vary', /HX-Request/)
+    ).text,
+  );
 
 describe('the shell', () => {
   it('when a page is shown, then it has the navigation, the current page marked, the CSRF meta and local scripts only', async () => {
     const $ = await page('/platform/ai-management/models');
-    expect($('.top nav a').map((_i, a) => $(a).text()).get()).toEqual(['Overview', 'Features', 'Models & Providers', 'Audit log', 'API keys']);
+    expect(
+      $('.top nav a')
+        .map((_i, a) => $(a).text())
+        .get(),
+    ).toEqual(['Overview', 'Features', 'Models & Providers', 'Audit log', 'API keys']);
     expect($('.top nav a[aria-current="page"]').text()).toBe('Models & Providers');
     expect($('meta[name="csrf-token"]').attr('content')).toMatch(/^[0-9a-f]{64,}$/);
-    const scripts = $('script').map((_i, s) => $(s).attr('src')).get();
+    const scripts = $('script')
+      .map((_i, s) => $(s).attr('src'))
+      .get();
     expect(scripts).toEqual(['/static/vendor/htmx.min.js', '/static/js/app.js']);
     expect($('script:not([src])')).toHaveLength(0);
   });
@@ -31,10 +45,15 @@ describe('GET /platform/ai-management/features', () => {
   it('when a feature has a production model, then its card names it, and a feature without one says "No model assigned"', async () => {
     const name = `feat-${suffix()}`;
     const bare = `feat-${suffix()}`;
-    const [feature] = await t.db('ai_features').insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' }).returning('id');
+    const [feature] = await t
+      .db('ai_features')
+      .insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' })
+      .returning('id');
     await t.db('ai_features').insert({ name: bare, display_name: `Feature ${bare}`, required_model_type: 'llm' });
     const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
-    await t.db('feature_model_assignments').insert({ feature_id: feature.id, model_id: model.id, environment: 'production', assigned_by: 'test' });
+    await t
+      .db('feature_model_assignments')
+      .insert({ feature_id: feature.id, model_id: model.id, environment: 'production', assigned_by: 'test' });
     const $ = await page('/platform/ai-management/features');
     const card = $(`.feature-card[data-feature="${name}"]`);
     expect(card.find('strong').first().text()).toBe(`Feature ${name}`);
@@ -47,7 +66,12 @@ describe('GET /platform/ai-management/models', () => {
   it('when shown, then every provider in the database has a card, and the models tab lists every model with its real price and status', async () => {
     const $ = await page('/platform/ai-management/models');
     const providers = await t.db('ai_providers').pluck('name');
-    expect($('[data-provider]').map((_i, r) => $(r).attr('data-provider')).get().sort()).toEqual(providers.sort());
+    expect(
+      $('[data-provider]')
+        .map((_i, r) => $(r).attr('data-provider'))
+        .get()
+        .sort(),
+    ).toEqual(providers.sort());
     expect($('[data-provider="simulator"] .feature-card-title .muted').text()).toBe('simulator');
     const models = await page('/platform/ai-management/models?tab=models');
     expect(models('[data-model]').length).toBe(Number((await t.db('ai_models').count({ n: '*' }).first())!.n));
@@ -64,7 +88,9 @@ describe('GET /platform/ai-management/audit', () => {
     const row = $(`#audit tbody tr`).filter((_i, r) => $(r).find('code.muted').text() === user.id);
     expect(row.find('code').first().text()).toBe('user.created');
     expect(row.find('td').eq(1).text()).toContain('test');
-    const times = $('#audit time').map((_i, e) => $(e).attr('datetime')).get();
+    const times = $('#audit time')
+      .map((_i, e) => $(e).attr('datetime'))
+      .get();
     expect([...times].sort().reverse()).toEqual(times);
   });
 });
@@ -73,10 +99,17 @@ describe('GET /platform/ai-management/audit filters', () => {
   it('when filtered by entity, action prefix and actor, then only matching entries are listed, and the filter form keeps the values', async () => {
     const user = await makeUser(t.db, 'viewer');
     const $ = await page(`/platform/ai-management/audit?entity=user&action=user.cr&actor=${encodeURIComponent('TEST')}`);
-    const actions = $('#audit tbody tr code:not(.muted)').map((_i, c) => $(c).text()).get();
+    const actions = $('#audit tbody tr code:not(.muted)')
+      .map((_i, c) => $(c).text())
+      .get();
     expect(actions.length).toBeGreaterThan(0);
     expect(new Set(actions)).toEqual(new Set(['user.created']));
-    expect($('#audit tbody tr td:nth-child(4)').map((_i, c) => $(c).text().split(' ')[0]).get().every((e) => e === 'user')).toBe(true);
+    expect(
+      $('#audit tbody tr td:nth-child(4)')
+        .map((_i, c) => $(c).text().split(' ')[0])
+        .get()
+        .every((e) => e === 'user'),
+    ).toBe(true);
     expect($(`#audit tr td code.muted:contains("${user.id}")`)).toHaveLength(1);
     expect($('#audit-filter select[name="entity"] option[selected]').val()).toBe('user');
     expect($('#audit-filter input[name="action"]').val()).toBe('user.cr');
@@ -102,13 +135,36 @@ describe('GET /platform/ai-management/deployments/:id', () => {
   it('when a deployment ran, then its page lists each check; while it runs, the status polls and refreshes without JavaScript', async () => {
     const feature = await t.db('ai_features').where({ name: 'chatbot' }).first('id');
     const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
-    const checks = [{ name: 'model', ok: true, detail: 'fits' }, { name: 'provider', ok: false, detail: 'OpenAI is inactive' }];
-    const [done] = await t.db('deployments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test', status: 'failed', error: 'OpenAI is inactive', checks: JSON.stringify(checks), finished_at: new Date() }).returning('id');
+    const checks = [
+      { name: 'model', ok: true, detail: 'fits' },
+      { name: 'provider', ok: false, detail: 'OpenAI is inactive' },
+    ];
+    const [done] = await t
+      .db('deployments')
+      .insert({
+        feature_id: feature.id,
+        model_id: model.id,
+        environment: 'staging',
+        kind: 'assign',
+        requested_by: 'test',
+        status: 'failed',
+        error: 'OpenAI is inactive',
+        checks: JSON.stringify(checks),
+        finished_at: new Date(),
+      })
+      .returning('id');
     let $ = await page(`/platform/ai-management/deployments/${done.id}`);
-    expect($('#checks li').map((_i, li) => $(li).attr('data-check')).get()).toEqual(['model', 'provider']);
+    expect(
+      $('#checks li')
+        .map((_i, li) => $(li).attr('data-check'))
+        .get(),
+    ).toEqual(['model', 'provider']);
     expect($('#checks li[data-check="provider"]').text()).toContain('failed — OpenAI is inactive');
     expect($('#deployment-status').attr('hx-trigger')).toBeUndefined();
-    const [running] = await t.db('deployments').insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test' }).returning('id');
+    const [running] = await t
+      .db('deployments')
+      .insert({ feature_id: feature.id, model_id: model.id, environment: 'staging', kind: 'assign', requested_by: 'test' })
+      .returning('id');
     $ = await page(`/platform/ai-management/deployments/${running.id}`);
     expect($('#deployment-status').attr('hx-trigger')).toBe('every 2s');
     expect($('#deployment-status noscript').html()).toContain('http-equiv="refresh"');

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeToken, makeUser } from '../setup/factories.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeToken, makeUser } from '../setup/factories.ts';
 import { csrfOf, signIn } from '../setup/session.ts';
 
 let t: TestContext;
@@ -61,7 +61,11 @@ describe('logs', () => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
-    const login = await agent.post('/login').type('form').send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) }).expect(303);
+    const login = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) })
+      .expect(303);
     await agent.get('/platform/ai-management').expect(200);
     const { token } = await makeToken(t.db, 'read');
     await request(t.app).get('/api/platform/ai-management/features?token=x').set('Authorization', `Bearer ${token}`).expect(200);

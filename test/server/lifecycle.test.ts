@@ -13,7 +13,10 @@ const running: ChildProcess[] = [];
 /** Starts the built server (`npm start` runs exactly this) and waits until /healthz answers. */
 async function startServer(env: Record<string, string>) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/server.js'], { env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['dist/src/server.js'], {
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.push(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -21,7 +24,10 @@ async function startServer(env: Record<string, string>) {
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
-    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, base, output: () => output };
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -67,7 +73,11 @@ describe('the built server in embedded mode', () => {
     const first = await startServer(env);
     expect(first.output()).toMatch(/Demo admin: admin@switchboard\.local \/ \S+/);
     expect(fs.readFileSync(path.join(dataDir, 'demo-admin.txt'), 'utf8')).toContain('admin@switchboard.local');
-    const cli = await exec(path.resolve('node_modules/.bin/tsx'), ['src/cli/token-create.ts', '--name', 'while running', '--scope', 'read'], { env: { ...process.env, ...env } });
+    const cli = await exec(
+      path.resolve('node_modules/.bin/tsx'),
+      ['src/cli/token-create.ts', '--name', 'while running', '--scope', 'read'],
+      { env: { ...process.env, ...env } },
+    );
     const token = cli.stdout.trim().split('\n').at(-1)!;
     const features = await fetch(`${first.base}/api/platform/ai-management/features`, { headers: { Authorization: `Bearer ${token}` } });
     expect(features.status).toBe(200);

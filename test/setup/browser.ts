@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import type { App } from '../../src/app.ts';
@@ -8,7 +8,15 @@ import type { App } from '../../src/app.ts';
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }
 
@@ -29,7 +37,11 @@ export interface Session {
 
 /** A fresh browser context, signed in through the real login form, on `path`. */
 export async function signedIn(
-  browser: Browser, baseUrl: string, user: { email: string; password: string }, path: string, options: BrowserContextOptions = {},
+  browser: Browser,
+  baseUrl: string,
+  user: { email: string; password: string },
+  path: string,
+  options: BrowserContextOptions = {},
 ): Promise<Session> {
   const context = await browser.newContext(options);
   // Well under the test's timeout, so a missing selector fails with its own message; long enough

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
+import type { Role, TokenScope } from '../../src/auth/principal.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { createApiKey } from '../../src/services/api-keys.ts';
 import { createUser } from '../../src/services/users.ts';
-import type { Role, TokenScope } from '../../src/auth/principal.ts';
 
 const SYSTEM = { kind: 'system', label: 'test' } as const;
 export const suffix = () => crypto.randomBytes(4).toString('hex');

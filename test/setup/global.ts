@@ -3,11 +3,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { seedReference } from '../../seeds/reference.ts';
 import { type EmbeddedCluster, freePort, openEmbeddedCluster } from '../../src/db/embedded.ts';
 import { createDb } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { ensureUsagePartitions } from '../../src/db/partitions.ts';
-import { seedReference } from '../../seeds/reference.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,9 +1,9 @@
+import { seedReference } from '../../seeds/reference.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { ensureUsagePartitions } from '../../src/db/partitions.ts';
-import { seedReference } from '../../seeds/reference.ts';
-import { suffix } from './factories.ts';
 import { databaseUrl } from './app.ts';
+import { suffix } from './factories.ts';
 
 /** An empty database of its own on the test server, dropped afterwards. */
 export async function withScratchDatabase<T>(fn: (db: Db, url: string) => Promise<T>): Promise<T> {

@@ -20,7 +20,11 @@ export function sessionIdOf(setCookie: string[] | string | undefined): string | 
 export async function signIn(app: App, email: string, password: string): Promise<Agent> {
   const agent = request.agent(app);
   const page = await agent.get('/login').expect(200);
-  await agent.post('/login').type('form').send({ email, password, _csrf: csrfOf(page.text) }).expect(303);
+  await agent
+    .post('/login')
+    .type('form')
+    .send({ email, password, _csrf: csrfOf(page.text) })
+    .expect(303);
   return agent;
 }
 

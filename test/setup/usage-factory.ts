@@ -1,6 +1,6 @@
+import { seedReference } from '../../seeds/reference.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { seedReference } from '../../seeds/reference.ts';
 import { suffix } from './factories.ts';
 import { withScratchDatabase } from './scratch-db.ts';
 
@@ -43,11 +43,23 @@ export interface ModelRef {
 export async function modelsByName(db: Db): Promise<Map<string, ModelRef>> {
   const rows = await db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .select('m.id', 'm.name', 'm.display_name', 'm.provider_id', 'p.name as provider_name', 'm.input_price_per_1k', 'm.output_price_per_1k');
+    .select(
+      'm.id',
+      'm.name',
+      'm.display_name',
+      'm.provider_id',
+      'p.name as provider_name',
+      'm.input_price_per_1k',
+      'm.output_price_per_1k',
+    );
   return new Map(
     rows.map((r) => [
       r.name,
-      { ...r, in_micro: Math.round(Number(r.input_price_per_1k) * 1e6), out_micro: Math.round(Number(r.output_price_per_1k) * 1e6) } as ModelRef,
+      {
+        ...r,
+        in_micro: Math.round(Number(r.input_price_per_1k) * 1e6),
+        out_micro: Math.round(Number(r.output_price_per_1k) * 1e6),
+      } as ModelRef,
     ]),
   );
 }

@@ -22,8 +22,14 @@ export interface AuditFilter {
 }
 
 /** Audit entries newest first, filtered; one more than asked for tells whether there is a next page. */
-export async function auditEntries(db: Db, filter: AuditFilter, limit: number): Promise<(AuditRow & { before: unknown; after: unknown })[]> {
-  const q = db('audit_log').orderBy('id', 'desc').limit(limit)
+export async function auditEntries(
+  db: Db,
+  filter: AuditFilter,
+  limit: number,
+): Promise<(AuditRow & { before: unknown; after: unknown })[]> {
+  const q = db('audit_log')
+    .orderBy('id', 'desc')
+    .limit(limit)
     .select('id', 'occurred_at', 'actor_type', 'actor_label', 'action', 'entity_type', 'entity_id', 'before', 'after');
   if (filter.entity) q.where('entity_type', filter.entity);
   if (filter.action) q.whereLike('action', `${filter.action.replace(/[\\%_]/g, '\\$&')}%`);

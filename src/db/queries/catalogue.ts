@@ -87,14 +87,19 @@ export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
 
 /** A model the built-in simulator serves, by name. */
 export async function findSimulatorModel(db: Db, name: string): Promise<{ id: string } | undefined> {
-  return db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where({ 'm.name': name, 'p.kind': 'simulator' }).first('m.id');
+  return db('ai_models as m')
+    .join('ai_providers as p', 'p.id', 'm.provider_id')
+    .where({ 'm.name': name, 'p.kind': 'simulator' })
+    .first('m.id');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One provider by uuid or slug, as listed (the key only as its last 4 characters). */
 export async function findProvider(db: Db, idOrName: string): Promise<ProviderRow | undefined> {
-  return providersQuery(db).where(UUID.test(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName }).first();
+  return providersQuery(db)
+    .where(UUID.test(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
+    .first();
 }
 
 /** One model by uuid, as listed. */

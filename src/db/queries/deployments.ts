@@ -22,8 +22,17 @@ const deploymentsQuery = (db: Db) =>
     .orderBy('d.id');
 
 const DEPLOYMENT_COLUMNS = [
-  'd.id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'm.display_name as model_display_name',
-  'd.environment', 'd.kind', 'd.status', 'd.requested_by', 'd.started_at', 'd.finished_at', 'd.error',
+  'd.id',
+  'f.name as feature_name',
+  'f.display_name as feature_display_name',
+  'm.display_name as model_display_name',
+  'd.environment',
+  'd.kind',
+  'd.status',
+  'd.requested_by',
+  'd.started_at',
+  'd.finished_at',
+  'd.error',
 ];
 
 export async function recentDeployments(db: Db, limit: number): Promise<DeploymentRow[]> {
@@ -51,7 +60,10 @@ export async function deploymentsPage(db: Db, limit: number, offset: number, fil
     return q;
   };
   const [rows, [{ total }]] = await Promise.all([
-    where(deploymentsQuery(db)).limit(limit).offset(offset).select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
+    where(deploymentsQuery(db))
+      .limit(limit)
+      .offset(offset)
+      .select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
     where(deploymentsQuery(db)).clearOrder().count<{ total: string }[]>({ total: '*' }),
   ]);
   return { rows, total: Number(total) };
@@ -75,7 +87,14 @@ export async function featureChanges(db: Db, featureId: string, from: Date, to: 
     .where('d.finished_at', '>=', from)
     .where('d.finished_at', '<', to)
     .orderBy('d.finished_at')
-    .select('d.id', 'd.environment', 'd.kind', 'm.display_name as model_display_name', 'pm.display_name as previous_model_display_name', 'd.finished_at');
+    .select(
+      'd.id',
+      'd.environment',
+      'd.kind',
+      'm.display_name as model_display_name',
+      'pm.display_name as previous_model_display_name',
+      'd.finished_at',
+    );
 }
 
 /** One deployment with its checks and the names of what it touched. */

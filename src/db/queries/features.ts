@@ -87,11 +87,25 @@ export async function assignmentHistory(db: Db, featureId: string): Promise<Assi
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where('a.feature_id', featureId)
     .orderBy('a.assigned_at', 'desc')
-    .select('a.id', 'a.model_id', 'a.environment', 'm.display_name as model_display_name', 'p.display_name as provider_display_name', 'a.is_active', 'a.assigned_at', 'a.assigned_by', 'a.deactivated_at');
+    .select(
+      'a.id',
+      'a.model_id',
+      'a.environment',
+      'm.display_name as model_display_name',
+      'p.display_name as provider_display_name',
+      'a.is_active',
+      'a.assigned_at',
+      'a.assigned_by',
+      'a.deactivated_at',
+    );
 }
 
 /** One of a feature's assignments (named by the feature's slug), for a rollback. */
-export async function findAssignment(db: Db, featureName: string, id: string): Promise<{ model_id: string; environment: Environment } | undefined> {
+export async function findAssignment(
+  db: Db,
+  featureName: string,
+  id: string,
+): Promise<{ model_id: string; environment: Environment } | undefined> {
   return db('feature_model_assignments as a')
     .join('ai_features as f', 'f.id', 'a.feature_id')
     .where({ 'a.id': id, 'f.name': featureName })

@@ -21,6 +21,13 @@ export async function promptVersions(db: Db, featureId: string): Promise<PromptV
     .where('v.feature_id', featureId)
     .groupBy('v.id')
     .orderBy('v.version', 'desc')
-    .select('v.id', 'v.version', 'v.template', 'v.notes', 'v.created_by', 'v.created_at',
-      db.raw(`coalesce(array_agg(a.environment ORDER BY a.environment) FILTER (WHERE a.environment IS NOT NULL), '{}') AS active_in`));
+    .select(
+      'v.id',
+      'v.version',
+      'v.template',
+      'v.notes',
+      'v.created_by',
+      'v.created_at',
+      db.raw(`coalesce(array_agg(a.environment ORDER BY a.environment) FILTER (WHERE a.environment IS NOT NULL), '{}') AS active_in`),
+    );
 }

@@ -1,20 +1,24 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { findSimulatorModel } from '../../db/queries/catalogue.ts';
-import { assignmentHistory, ENVIRONMENTS, findFeature } from '../../db/queries/features.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/deployments.ts';
 import type { Db } from '../../db/knex.ts';
+import { findSimulatorModel } from '../../db/queries/catalogue.ts';
+import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/deployments.ts';
+import { assignmentHistory, ENVIRONMENTS, findFeature } from '../../db/queries/features.ts';
 import { HttpError, notFound } from '../../http/errors.ts';
+import { fieldErrors } from '../../http/validation.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import type { Providers } from '../../providers/index.ts';
 import { recordAudit } from '../../services/audit.ts';
 import { deploy } from '../../services/deployments.ts';
-import { fieldErrors } from '../../http/validation.ts';
 
 const BASE = '/platform/ai-management';
 
 const simulatorBehaviourSchema = z.object({
-  latency_ms: z.number({ message: 'must be a number of milliseconds' }).int('must be a whole number').min(0, 'must be 0 or more').max(120_000, 'must be at most 120000'),
+  latency_ms: z
+    .number({ message: 'must be a number of milliseconds' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(120_000, 'must be at most 120000'),
   error_rate: z.number({ message: 'must be a number from 0 to 1' }).min(0, 'must be 0 or more').max(1, 'must be at most 1'),
 });
 
@@ -47,8 +51,11 @@ export function assignmentApiRoutes(db: Db, providers: Providers): Router {
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
     const outcome = await deploy(db, providers, req.principal!, feature, req.body ?? {});
-    if (outcome.ok) return void res.status(201).json({ success: true, data: { assignment: outcome.assignment, deployment: outcome.deployment } });
-    res.status(outcome.status).json({ success: false, error: String(outcome.deployment.error), details: { deployment: outcome.deployment } });
+    if (outcome.ok)
+      return void res.status(201).json({ success: true, data: { assignment: outcome.assignment, deployment: outcome.deployment } });
+    res
+      .status(outcome.status)
+      .json({ success: false, error: String(outcome.deployment.error), details: { deployment: outcome.deployment } });
   });
 
   // How the built-in simulator answers for a model: lets an admin rehearse a failing or slow provider.
@@ -66,7 +73,9 @@ export function assignmentApiRoutes(db: Db, providers: Providers): Router {
   router.get(`${BASE}/deployments`, requireRead, async (req, res) => {
     const limit = pageParam(req.query.limit, 50, 200, 'limit');
     const offset = pageParam(req.query.offset, 0, 1_000_000, 'offset');
-    const filter = deploymentFilterSchema.safeParse(Object.fromEntries(['feature', 'environment', 'status', 'model'].map((k) => [k, req.query[k] || undefined])));
+    const filter = deploymentFilterSchema.safeParse(
+      Object.fromEntries(['feature', 'environment', 'status', 'model'].map((k) => [k, req.query[k] || undefined])),
+    );
     if (!filter.success) throw new HttpError(400, `${String(filter.error.issues[0].path[0])} ${filter.error.issues[0].message}`);
     const { rows, total } = await deploymentsPage(db, limit, offset, filter.data);
     res.json({ success: true, data: rows, metadata: { limit, offset, total, ...filter.data } });

@@ -1,14 +1,23 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { activeDeployments, findProvider, listModels, listProviders, MODEL_STATUSES, type ModelDeploymentRow, type ModelRow, type ProviderRow } from '../../db/queries/catalogue.ts';
 import type { Db } from '../../db/knex.ts';
+import {
+  activeDeployments,
+  findProvider,
+  listModels,
+  listProviders,
+  MODEL_STATUSES,
+  type ModelDeploymentRow,
+  type ModelRow,
+  type ProviderRow,
+} from '../../db/queries/catalogue.ts';
 import { HttpError, notFound } from '../../http/errors.ts';
+import { flagOf, timeRangeOf } from '../../http/query.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import type { Providers } from '../../providers/index.ts';
 import { createModel, updateModel } from '../../services/models.ts';
 import { createProvider, probeProvider, updateProvider } from '../../services/providers.ts';
-import { flagOf, timeRangeOf } from '../../http/query.ts';
 
 const BASE = '/platform/ai-management';
 const modelFilters = z.object({
@@ -82,7 +91,14 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
       (m) => (!provider || m.provider_name === provider || m.provider_id === provider) && (!status || m.status === status),
     );
     const deployments = await activeDeployments(db);
-    const metrics = flagOf(req, 'include_metrics') ? await modelSummaries(db, models.map((m) => m.id), range, new Date()) : undefined;
+    const metrics = flagOf(req, 'include_metrics')
+      ? await modelSummaries(
+          db,
+          models.map((m) => m.id),
+          range,
+          new Date(),
+        )
+      : undefined;
     const data = models.map((m) => modelJson(m, deployments, metrics?.get(m.id)));
     res.json({ success: true, data, ...(metrics && { metadata: { time_range: range, generated_at: new Date().toISOString() } }) });
   });
@@ -94,14 +110,30 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
 
   router.patch(`${BASE}/models/:id`, requireWrite, async (req, res) => {
     const { model, affected } = await updateModel(db, req.principal!, String(req.params.id), req.body ?? {});
-    res.json({ success: true, data: modelJson(model, await activeDeployments(db)), ...(affected.length && { metadata: { out_of_service: affected } }) });
+    res.json({
+      success: true,
+      data: modelJson(model, await activeDeployments(db)),
+      ...(affected.length && { metadata: { out_of_service: affected } }),
+    });
   });
 
   router.get(`${BASE}/providers`, requireRead, async (req, res) => {
     const rows = await listProviders(db);
-    const metrics = flagOf(req, 'include_metrics') ? await providerSummaries(db, rows.map((p) => p.id), new Date()) : undefined;
+    const metrics = flagOf(req, 'include_metrics')
+      ? await providerSummaries(
+          db,
+          rows.map((p) => p.id),
+          new Date(),
+        )
+      : undefined;
     const data = rows.map((p) => providerJson(p, metrics?.get(p.id)));
-    res.json({ success: true, data, ...(metrics && { metadata: { window: '24h', monthly_spend_since: 'first day of this month (UTC)', generated_at: new Date().toISOString() } }) });
+    res.json({
+      success: true,
+      data,
+      ...(metrics && {
+        metadata: { window: '24h', monthly_spend_since: 'first day of this month (UTC)', generated_at: new Date().toISOString() },
+      }),
+    });
   });
 
   router.post(`${BASE}/providers`, requireWrite, async (req, res) => {
@@ -109,7 +141,10 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
   });
 
   router.patch(`${BASE}/providers/:id`, requireWrite, async (req, res) => {
-    res.json({ success: true, data: providerJson(await updateProvider(db, providers, req.principal!, String(req.params.id), req.body ?? {})) });
+    res.json({
+      success: true,
+      data: providerJson(await updateProvider(db, providers, req.principal!, String(req.params.id), req.body ?? {})),
+    });
   });
 
   // "Test connection": the health probe now, stored with the others.

@@ -1,12 +1,19 @@
 import { Router } from 'express';
-import { type ActiveAssignmentRow, activeAssignments, type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
 import type { Db } from '../../db/knex.ts';
+import {
+  type ActiveAssignmentRow,
+  activeAssignments,
+  type FeatureRow,
+  findFeature,
+  listFeatures,
+  withAssignments,
+} from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
+import { flagOf, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { createFeature } from '../../services/features.ts';
-import { flagOf, timeRangeOf } from '../../http/query.ts';
 
 const BASE = '/platform/ai-management/features';
 
@@ -25,7 +32,12 @@ function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: 
       monthly_budget_usd: f.monthly_budget_usd,
     },
     current_model: production
-      ? { id: production.model_id, name: production.model_name, display_name: production.model_display_name, provider_name: production.provider_name }
+      ? {
+          id: production.model_id,
+          name: production.model_name,
+          display_name: production.model_display_name,
+          provider_name: production.provider_name,
+        }
       : null,
     ...(metrics && {
       metrics: {
@@ -67,7 +79,11 @@ export function featureApiRoutes(db: Db, timeZone: string): Router {
     if (!feature) throw notFound('Feature');
     const now = new Date();
     const data = await featureMetrics(db, feature, range, now, timeZone);
-    res.json({ success: true, data, metadata: { feature_id: feature.id, time_range: range, generated_at: now.toISOString(), time_zone: timeZone } });
+    res.json({
+      success: true,
+      data,
+      metadata: { feature_id: feature.id, time_range: range, generated_at: now.toISOString(), time_zone: timeZone },
+    });
   });
 
   router.post(BASE, requireWrite, async (req, res) => {

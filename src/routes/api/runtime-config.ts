@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
 import type { Db } from '../../db/knex.ts';
+import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
 import { HttpError, notFound } from '../../http/errors.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
 

@@ -1,7 +1,7 @@
 import { type RequestHandler, Router } from 'express';
+import { canIngest } from '../../auth/principal.ts';
 import type { Db } from '../../db/knex.ts';
 import { forbidden, HttpError } from '../../http/errors.ts';
-import { canIngest } from '../../auth/principal.ts';
 import { ingestEvents, MAX_EVENTS } from '../../services/ingest.ts';
 
 const requireIngest: RequestHandler = (req, _res, next) =>
