@@ -1,19 +1,20 @@
 import type { RequestHandler } from 'express';
 import { canWrite } from '../auth/principal.ts';
 import type { Format } from '../format.ts';
+import { url } from '../http/urls.ts';
 
 export const NAV = [
-  { href: '/platform/ai-management', label: 'Overview' },
-  { href: '/platform/ai-management/features', label: 'Features' },
-  { href: '/platform/ai-management/models', label: 'Models & Providers' },
-  { href: '/platform/ai-management/audit', label: 'Audit log' },
-  { href: '/platform/ai-management/api-keys', label: 'API keys' },
+  { href: url.overview(), label: 'Overview' },
+  { href: url.features(), label: 'Features' },
+  { href: url.catalogue(), label: 'Models & Providers' },
+  { href: url.audit(), label: 'Audit log' },
+  { href: url.apiKeys(), label: 'API keys' },
 ];
 
 /** Safe defaults first, so that even an error raised before the session loads can render. */
 export function baseLocals(fmt: Format): RequestHandler {
   return (req, res, next) => {
-    Object.assign(res.locals, { fmt, nav: NAV, path: req.path, user: undefined, canWrite: false, takeFlash: () => [], csrfToken: '' });
+    Object.assign(res.locals, { fmt, url, nav: NAV, path: req.path, user: undefined, canWrite: false, takeFlash: () => [], csrfToken: '' });
     next();
   };
 }

@@ -1,0 +1,52 @@
+/**
+ * Every console URL, built in one place: app.ts mounts the routers under these prefixes, handlers
+ * redirect to them, and templates link through `it.url` (the same object). State lives in the query
+ * string; `undefined` and empty values are left out, so a link carries only what it sets.
+ */
+export const BASE = '/platform/ai-management';
+
+export const PREFIX = {
+  features: `${BASE}/features`,
+  models: `${BASE}/models`,
+  providers: `${BASE}/providers`,
+  deployments: `${BASE}/deployments`,
+  audit: `${BASE}/audit`,
+  apiKeys: `${BASE}/api-keys`,
+  api: `/api${BASE}`,
+} as const;
+
+export type QueryValues = Record<string, string | number | boolean | undefined | null>;
+
+/** `path?query` with the defined, non-empty values in the order given. */
+export function withQuery(path: string, query: QueryValues = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+const seg = (s: string) => encodeURIComponent(s);
+
+export const url = {
+  overview: () => BASE,
+  /** The features page; `feature`, `tab`, `range`, `environment` as in SPEC §5. */
+  features: (query: QueryValues = {}) => withQuery(PREFIX.features, query),
+  /** A form target under a feature: `models`, `promote`, `rollback`, … */
+  featureAction: (slug: string, action: string) => `${PREFIX.features}/${seg(slug)}/${action}`,
+  /** Models & providers; `tab` = providers (default) | models | deployments, with that tab's filters. */
+  catalogue: (query: QueryValues = {}) => withQuery(PREFIX.models, query),
+  /** A model's page, or one of its sub-pages (`edit`, `deploy`). */
+  model: (id: string, sub?: 'edit' | 'deploy', query: QueryValues = {}) =>
+    withQuery(`${PREFIX.models}/${seg(id)}${sub ? `/${sub}` : ''}`, query),
+  compare: (query: QueryValues = {}) => withQuery(`${PREFIX.models}/compare`, query),
+  /** A provider's page, or a form target under it (`status`, `test`). */
+  provider: (slug: string, sub?: 'status' | 'test', query: QueryValues = {}) =>
+    withQuery(`${PREFIX.providers}/${seg(slug)}${sub ? `/${sub}` : ''}`, query),
+  providers: () => PREFIX.providers,
+  deployment: (id: string) => `${PREFIX.deployments}/${seg(id)}`,
+  audit: (query: QueryValues = {}) => withQuery(PREFIX.audit, query),
+  apiKeys: () => PREFIX.apiKeys,
+  apiKeyRevoke: (id: string) => `${PREFIX.apiKeys}/${seg(id)}/revoke`,
+} as const;
+
+export type Urls = typeof url;
