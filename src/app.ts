@@ -9,26 +9,29 @@ import { createPassport } from './auth/passport.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
+import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
 import { csrfProtection } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
-import { createProviders } from './providers/index.ts';
+import { createProviders, type Providers } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
+import { deploymentApiRoutes } from './routes/api/deployments.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
+import { simulatorApiRoutes } from './routes/api/simulator.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
+import type { RouteDeps } from './routes/deps.ts';
 import { featureRoutes } from './routes/features.ts';
 import { healthRoutes } from './routes/health.ts';
-import { modelFormRoutes } from './routes/model-forms.ts';
 import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
@@ -39,18 +42,20 @@ export interface AppDeps {
   db: Db;
   config: AppConfig;
   logger?: Logger;
+  /** The provider adapters (and the simulator); made from the config when not given. */
+  providers?: Providers;
 }
 
-export type App = Express & { close(): Promise<void> };
+export type App = Express & { providers: Providers; close(): Promise<void> };
 
-/** Builds the app; never listens (tests import it). `close()` releases the session store's pool. */
-export function createApp({ db, config, logger = createLogger(config.logLevel) }: AppDeps): App {
+/** Builds the app; never listens (tests import it). `close()` releases the session store's pool and the providers. */
+export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config) }: AppDeps): App {
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
   const PgStore = connectPgSimple(session);
   const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
-  const providers = createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });
+  app.providers = providers;
   app.locals.providers = providers;
   app.close = async () => {
     await store.close();
@@ -122,32 +127,39 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(identify(db, config.sessionAbsoluteMs));
   app.use(sessionLocals);
 
-  app.get('/', (_req, res) => res.redirect(303, '/platform/ai-management'));
+  app.get('/', (_req, res) => res.redirect(303, BASE));
   app.use(authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' })));
   app.use(requireAuth);
   // Bodies are parsed only for callers who are signed in or hold a token.
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
+
+  // The URL map. The product's API (tokens): usage in, runtime config out.
+  const deps: RouteDeps = { db, providers, timeZone: config.tzDisplay };
+  app.use('/api/v1', usageApiRoutes(deps), runtimeConfigRoutes(deps));
+  // The console's JSON API (SPEC §6).
   app.use(
-    '/api',
-    featureApiRoutes(db, config.tzDisplay),
-    assignmentApiRoutes(db, providers),
-    catalogueApiRoutes(db, providers),
-    usageApiRoutes(db),
-    runtimeConfigRoutes(db),
+    PREFIX.api,
+    featureApiRoutes(deps),
+    assignmentApiRoutes(deps),
+    deploymentApiRoutes(deps),
+    catalogueApiRoutes(deps),
+    simulatorApiRoutes(deps),
   );
-  app.use(overviewRoutes(db));
-  app.use(featureRoutes(db, config.tzDisplay, providers));
-  app.use(modelPageRoutes(db, config.tzDisplay));
-  app.use(catalogueRoutes(db, providers));
-  app.use(modelFormRoutes(db, providers));
-  app.use(providerRoutes(db, providers));
-  app.use(auditRoutes(db));
-  app.use(deploymentRoutes(db));
-  app.use(apiKeyRoutes(db));
+  // The console's pages.
+  app.use(PREFIX.features, featureRoutes(deps));
+  app.use(PREFIX.models, catalogueRoutes(deps), modelPageRoutes(deps));
+  app.use(PREFIX.providers, providerRoutes(deps));
+  app.use(PREFIX.deployments, deploymentRoutes(deps));
+  app.use(PREFIX.audit, auditRoutes(deps));
+  app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
+  app.use(BASE, overviewRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
 }
+
+const providersFor = (config: AppConfig) =>
+  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });

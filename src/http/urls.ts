@@ -17,12 +17,12 @@ export const PREFIX = {
 
 export type QueryValues = Record<string, string | number | boolean | undefined | null>;
 
-/** `path?query` with the defined, non-empty values in the order given. */
+/** `path?query` (or `path&query` when the path has one already) with the defined, non-empty values in the order given. */
 export function withQuery(path: string, query: QueryValues = {}): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v));
   const qs = params.toString();
-  return qs ? `${path}?${qs}` : path;
+  return qs ? `${path}${path.includes('?') ? '&' : '?'}${qs}` : path;
 }
 
 const seg = (s: string) => encodeURIComponent(s);

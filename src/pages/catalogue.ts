@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
-import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
-import { HttpError } from '../http/errors.ts';
+import { ENVIRONMENTS, type Environment, listFeatures } from '../db/queries/features.ts';
+import { choice, formatParam } from '../http/query.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
 import { toCsv } from './csv.ts';
@@ -14,51 +14,39 @@ const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
 const MODELS_RANGE = '24h';
 const DEPLOYMENTS_PER_PAGE = 25;
 
-const blank = (v: unknown) => (v === '' ? undefined : v);
-const choice = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.preprocess(blank, z.enum(values, { message: `must be one of ${values.join(', ')}` }).optional());
+const limited = z.string().max(100, 'must be at most 100 characters');
 
-const catalogueQuerySchema = z.object({
-  tab: z.preprocess(blank, z.enum(CATALOGUE_TABS, { message: `must be one of ${CATALOGUE_TABS.join(', ')}` }).default('providers')),
-  q: z.preprocess(blank, z.string().trim().max(100, 'must be at most 100 characters').optional()),
-  provider: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
-  status: z.preprocess(blank, z.string().max(20).optional()),
-  sort: choice(MODEL_SORTS),
-  feature: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
-  model: z.preprocess(blank, z.uuid({ message: 'must be the id of a model' }).optional()),
-  environment: choice(ENVIRONMENTS as [string, ...string[]]),
-  page: z.preprocess(
-    blank,
-    z.coerce
+/**
+ * The page's state from its query string (SPEC §5). `status` means a model's status on the models
+ * tab and a deployment's on the deployments tab.
+ */
+export const catalogueQuerySchema = z
+  .object({
+    tab: choice(CATALOGUE_TABS).default('providers'),
+    q: z.string().trim().max(100, 'must be at most 100 characters').optional(),
+    provider: limited.optional(),
+    status: z.string().max(20, 'must be at most 20 characters').optional(),
+    sort: choice(MODEL_SORTS).optional(),
+    feature: limited.optional(),
+    model: z.uuid({ message: 'must be the id of a model' }).optional(),
+    environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).optional(),
+    page: z.coerce
       .number({ message: 'must be a page number' })
       .int('must be a page number')
       .min(1, 'must be 1 or more')
       .max(100_000, 'is too far')
       .default(1),
-  ),
-  format: z.preprocess(blank, z.enum(['html', 'csv'], { message: 'must be html or csv' }).default('html')),
-});
+    format: formatParam,
+  })
+  .superRefine((q, ctx) => {
+    const statuses: readonly string[] = q.tab === 'deployments' ? DEPLOYMENT_STATUSES : MODEL_STATUSES;
+    if (q.status !== undefined && !statuses.includes(q.status)) {
+      ctx.addIssue({ code: 'custom', path: ['status'], message: `must be one of ${statuses.join(', ')}` });
+    }
+  });
 
 export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
 
-/** The page's state from its query string; a value it cannot use is a 400 that says which and why. */
-export function parseCatalogueQuery(query: unknown): CatalogueQuery {
-  const flat = Object.fromEntries(
-    Object.entries((query ?? {}) as Record<string, unknown>).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]),
-  );
-  const parsed = catalogueQuerySchema.safeParse(flat);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HttpError(400, `${String(issue.path[0])} ${issue.message}`);
-  }
-  const q = parsed.data;
-  // status means a model's status on the models tab and a deployment's on the deployments tab.
-  const statuses: readonly string[] = q.tab === 'deployments' ? DEPLOYMENT_STATUSES : MODEL_STATUSES;
-  if (q.status !== undefined && !statuses.includes(q.status)) throw new HttpError(400, `status must be one of ${statuses.join(', ')}`);
-  return q;
-}
-
-/** Providers tab: every provider with its 24 h health, uptime, latency and this month's spend, and the totals. */
 export async function providersTab(db: Db, now: Date) {
   const [providers, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
   const summaries = await providerSummaries(

@@ -1,11 +1,20 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
-import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import {
+  activeAssignments,
+  ENVIRONMENTS,
+  type Environment,
+  type FeatureRow,
+  findFeature,
+  listFeatures,
+  withAssignments,
+} from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import { HttpError, notFound } from '../http/errors.ts';
+import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
-import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
+import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { modelsTab } from './feature-models-tab.ts';
@@ -16,15 +25,13 @@ export type Tab = (typeof TABS)[number];
 /** The cards always show the last 24 hours, whatever range the selected feature's overview shows. */
 export const CARDS_RANGE: RangeName = '24h';
 
-const oneOf = (name: string, values: readonly string[]) => ({ message: `${name} must be one of ${values.join(', ')}` });
-
 /** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
 export const featuresQuerySchema = z.object({
-  feature: z.string().max(100, 'feature must be at most 100 characters').optional(),
-  tab: z.enum(TABS, oneOf('tab', TABS)).default('overview'),
-  range: z.enum(RANGE_NAMES as [RangeName, ...RangeName[]], oneOf('range', RANGE_NAMES)).default('24h'),
-  environment: z.enum(ENVIRONMENTS, oneOf('environment', ENVIRONMENTS)).optional(),
-  format: z.enum(['html', 'csv'], oneOf('format', ['html', 'csv'])).default('html'),
+  feature: z.string().max(100, 'must be at most 100 characters').optional(),
+  tab: choice(TABS).default('overview'),
+  range: rangeParam.default('24h'),
+  environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).optional(),
+  format: formatParam,
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
@@ -33,12 +40,6 @@ export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
  * selection), the cards (polled), the selected feature's panel (tabs) and its overview (ranges, polled).
  */
 export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-panel', 'feature-overview'] as const;
-
-export function parseFeaturesQuery(query: unknown): FeaturesQuery {
-  const parsed = featuresQuerySchema.safeParse(query);
-  if (!parsed.success) throw new HttpError(400, parsed.error.issues[0].message);
-  return parsed.data;
-}
 
 /** Every feature with its production model and its last 24 hours, for the cards. */
 export async function featureCards(db: Db, now: Date) {

@@ -2,31 +2,19 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
-import { HttpError } from '../http/errors.ts';
+import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
-import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
+import type { RangeName } from '../metrics/ranges.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
 
-export const MODELS_PATH = '/platform/ai-management/models';
 const COMPARE_MIN = 2;
 const COMPARE_MAX = 4;
 /** The model page lists its newest deployments. */
 const HISTORY_LIMIT = 50;
 
-const oneOf = (name: string, values: readonly string[]) => ({ message: `${name} must be one of ${values.join(', ')}` });
-
-const querySchema = z.object({
-  range: z.enum(RANGE_NAMES as [RangeName, ...RangeName[]], oneOf('range', RANGE_NAMES)).default('24h'),
-  format: z.enum(['html', 'csv'], oneOf('format', ['html', 'csv'])).default('html'),
-});
-export type ModelQuery = z.infer<typeof querySchema>;
-
-/** Range and format from the query string; anything unknown is a 400, never a silent default. */
-export function parseModelQuery(query: unknown): ModelQuery {
-  const parsed = querySchema.safeParse(query);
-  if (!parsed.success) throw new HttpError(400, parsed.error.issues[0].message);
-  return parsed.data;
-}
+/** The model and compare pages' state: the range and the format. */
+export const modelQuerySchema = z.object({ range: rangeParam.default('24h'), format: formatParam });
+export type ModelQuery = z.infer<typeof modelQuerySchema>;
 
 /** Where a model serves now, feature by feature. */
 async function servingNow(db: Db, modelIds: string[]) {

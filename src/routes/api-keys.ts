@@ -1,25 +1,26 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../db/knex.ts';
 import { notFound } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
+import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
 import { render } from '../views.ts';
+import type { RouteDeps } from './deps.ts';
 
-const PATH = '/platform/ai-management/api-keys';
 const VIEW = { page: 'pages/api-keys' };
 const idParam = z.string().uuid();
 
-export function apiKeyRoutes(db: Db): Router {
+/** API keys, mounted at /platform/ai-management/api-keys: the list, create (shown once), revoke. */
+export function apiKeyRoutes({ db }: RouteDeps): Router {
   const router = Router();
 
-  router.get(PATH, async (req, res) => {
+  router.get('/', async (req, res) => {
     render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {} });
   });
 
-  router.post(PATH, requireWrite, async (req, res) => {
+  router.post('/', requireWrite, async (req, res) => {
     const parsed = newApiKeySchema.safeParse(req.body);
     if (!parsed.success) {
       const data = { title: 'API keys', keys: await listApiKeys(db), form: req.body ?? {}, errors: fieldErrors(parsed.error) };
@@ -31,12 +32,12 @@ export function apiKeyRoutes(db: Db): Router {
     render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {}, created: { key, token } }, 201);
   });
 
-  router.post(`${PATH}/:id/revoke`, requireWrite, async (req, res) => {
+  router.post('/:id/revoke', requireWrite, async (req, res) => {
     const id = idParam.safeParse(req.params.id);
     if (!id.success) throw notFound('API key');
     await revokeApiKey(db, req.principal!, id.data);
     flash(req, 'success', 'API key revoked. Requests with it are refused from now on.');
-    res.redirect(303, PATH);
+    res.redirect(303, url.apiKeys());
   });
 
   return router;

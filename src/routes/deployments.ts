@@ -1,19 +1,23 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../db/knex.ts';
 import { findDeployment } from '../db/queries/deployments.ts';
-import { notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
+import { loader, type RouteDeps } from './deps.ts';
 
 const VIEW = { page: 'pages/deployment', partial: 'partials/deployments/deployment-status' };
 
-/** A deployment's page: its checks, step by step; it refreshes itself while the deployment runs. */
-export function deploymentRoutes(db: Db): Router {
+/**
+ * A deployment's page, mounted at /platform/ai-management/deployments: its checks, step by step; it
+ * refreshes itself while the deployment runs.
+ */
+export function deploymentRoutes({ db }: RouteDeps): Router {
   const router = Router();
-  router.get('/platform/ai-management/deployments/:id', async (req, res) => {
-    const id = z.uuid().safeParse(req.params.id);
-    const deployment = id.success ? await findDeployment(db, id.data) : undefined;
-    if (!deployment) throw notFound('Deployment');
+  router.param(
+    'id',
+    loader('deployment', 'Deployment', (id) => (z.uuid().safeParse(id).success ? findDeployment(db, id) : Promise.resolve(undefined))),
+  );
+  router.get('/:id', (req, res) => {
+    const { deployment } = res.locals;
     render(req, res, VIEW, { title: 'Deployment', deployment, running: deployment.status === 'in_progress' });
   });
   return router;

@@ -1,117 +1,112 @@
-import type { Request, Response } from 'express';
-import { Router } from 'express';
-import type { Db } from '../db/knex.ts';
-import { findModel, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
+import { type Request, type Response, Router } from 'express';
+import { MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
 import { ENVIRONMENTS, findFeature, listFeatures } from '../db/queries/features.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
+import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
-import type { Providers } from '../providers/index.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
 import { type FormState, render } from '../views.ts';
+import type { RouteDeps } from './deps.ts';
 
-const PATH = '/platform/ai-management/models';
-
-/** A model's "Configure" and "Deploy" pages (admins only): plain forms, 303 on success, the reasons inline on refusal. */
-export function modelFormRoutes(db: Db, providers: Providers): Router {
-  const router = Router();
-
-  async function modelOf(req: Request): Promise<ModelRow> {
-    const model = await findModel(db, String(req.params.id));
-    if (!model) throw notFound('Model');
-    return model;
-  }
-
-  function showEdit(req: Request, res: Response, model: ModelRow, form: FormState, warning?: { message: string }, status = 200) {
-    render(
-      req,
-      res,
-      { page: 'pages/model-edit' },
-      { title: `Configure ${model.display_name}`, model, form, warning, statuses: MODEL_STATUSES },
-      status,
-    );
-  }
-
-  router.get(`${PATH}/:id/edit`, requireWrite, async (req, res) => {
-    const model = await modelOf(req);
-    showEdit(req, res, model, {
-      values: Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(model[k]) : model[k]])),
-      errors: {},
-    });
-  });
-
-  router.post(`${PATH}/:id/edit`, requireWrite, async (req, res) => {
-    const model = await modelOf(req);
-    const body = req.body ?? {};
-    const input = Object.fromEntries([...EDITABLE_MODEL_FIELDS, 'confirm'].map((k) => [k, body[k]]));
-    try {
-      const { model: saved, affected } = await updateModel(db, req.principal!, model.id, input);
-      flash(
-        req,
-        affected.length ? 'error' : 'success',
-        affected.length
-          ? `Saved ${saved.display_name} as ${saved.status}. Still assigned to ${describeAffected(affected)}: move those features to another model.`
-          : `Saved ${saved.display_name}.`,
-      );
-      res.redirect(303, `${PATH}/${model.id}`);
-    } catch (err) {
-      if (!(err instanceof HttpError) || (err.status !== 422 && err.status !== 409)) throw err;
-      const errors = err.status === 422 ? (err.details as Record<string, string>) : {};
-      showEdit(req, res, model, { values: body, errors }, err.status === 409 ? { message: err.message } : undefined, err.status);
-    }
-  });
-
-  async function showDeploy(
-    req: Request,
-    res: Response,
-    model: ModelRow,
-    values: Record<string, unknown>,
-    deployment?: Record<string, unknown>,
-    status = 200,
-  ) {
-    const features = await listFeatures(db);
-    render(
-      req,
-      res,
-      { page: 'pages/model-deploy' },
-      {
-        title: `Deploy ${model.display_name}`,
-        model,
-        values,
-        deployment,
-        environments: ENVIRONMENTS,
-        fitting: features.filter((f) => f.required_model_type === model.model_type),
-        others: features.filter((f) => f.required_model_type !== model.model_type),
-      },
-      status,
-    );
-  }
-
-  router.get(`${PATH}/:id/deploy`, requireWrite, async (req, res) =>
-    showDeploy(req, res, await modelOf(req), { environment: 'development' }),
-  );
-
-  // Through the deployment pipeline: success → the deployment's page, a refusal → its checks here.
-  router.post(`${PATH}/:id/deploy`, requireWrite, async (req, res) => {
-    const model = await modelOf(req);
-    const { feature: slug, environment } = req.body ?? {};
-    const feature = typeof slug === 'string' && slug ? await findFeature(db, slug) : undefined;
-    if (!feature) return showDeploy(req, res, model, req.body ?? {}, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
-    let outcome: DeployOutcome;
-    try {
-      outcome = await deploy(db, providers, req.principal!, feature, { model_id: model.id, environment }, 'assign');
-    } catch (err) {
-      if (!(err instanceof HttpError) || err.status !== 422) throw err;
-      const reasons = Object.entries((err.details ?? {}) as Record<string, string>)
-        .map(([k, v]) => `${k} ${v}`)
-        .join('; ');
-      return showDeploy(req, res, model, req.body ?? {}, { error: `Nothing was deployed: ${reasons}`, checks: [] }, 422);
-    }
-    if (!outcome.ok) return showDeploy(req, res, model, req.body ?? {}, outcome.deployment, outcome.status);
-    flash(req, 'success', `${model.display_name} now serves ${feature.display_name} in ${environment}: every check passed.`);
-    res.redirect(303, `/platform/ai-management/deployments/${outcome.deployment.id}`);
-  });
-
+/**
+ * A model's "Configure" and "Deploy" pages (admins only), mounted under /models/:id (the model is
+ * loaded into res.locals.model): plain forms, 303 on success, the reasons inline on refusal.
+ */
+export function modelFormRoutes(deps: RouteDeps): Router {
+  const router = Router({ mergeParams: true });
+  router.use(requireWrite);
+  router.get('/edit', (req, res) => showEdit(req, res, modelIn(res), currentValues(modelIn(res))));
+  router.post('/edit', (req, res) => saveEdit(deps, req, res));
+  router.get('/deploy', (req, res) => showDeploy(deps, req, res, { environment: 'development' }));
+  router.post('/deploy', (req, res) => deployModel(deps, req, res));
   return router;
+}
+
+const modelIn = (res: Response) => res.locals.model as ModelRow;
+
+const currentValues = (model: ModelRow): FormState => ({
+  values: Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, model[k]])),
+  errors: {},
+});
+
+function showEdit(req: Request, res: Response, model: ModelRow, form: FormState, warning?: { message: string }, status = 200) {
+  render(
+    req,
+    res,
+    { page: 'pages/model-edit' },
+    { title: `Configure ${model.display_name}`, model, form, warning, statuses: MODEL_STATUSES },
+    status,
+  );
+}
+
+async function saveEdit(deps: RouteDeps, req: Request, res: Response) {
+  const model = modelIn(res);
+  const body = req.body ?? {};
+  const input = Object.fromEntries([...EDITABLE_MODEL_FIELDS, 'confirm'].map((k) => [k, body[k]]));
+  try {
+    const { model: saved, affected } = await updateModel(deps.db, req.principal!, model.id, input);
+    const still = `Saved ${saved.display_name} as ${saved.status}. Still assigned to ${describeAffected(affected)}: move those features to another model.`;
+    flash(req, affected.length ? 'error' : 'success', affected.length ? still : `Saved ${saved.display_name}.`);
+    res.redirect(303, url.model(model.id));
+  } catch (err) {
+    const refusal = refusalOf(err);
+    const warning = refusal.status === 409 ? { message: refusal.message } : undefined;
+    showEdit(req, res, model, { values: body, errors: refusal.fields }, warning, refusal.status);
+  }
+}
+
+/** A refused deployment, shown with its checks. */
+type Refused = Record<string, unknown>;
+
+async function showDeploy(
+  deps: RouteDeps,
+  req: Request,
+  res: Response,
+  values: Record<string, unknown>,
+  deployment?: Refused,
+  status = 200,
+) {
+  const model = modelIn(res);
+  const features = await listFeatures(deps.db);
+  render(
+    req,
+    res,
+    { page: 'pages/model-deploy' },
+    {
+      title: `Deploy ${model.display_name}`,
+      model,
+      values,
+      deployment,
+      environments: ENVIRONMENTS,
+      fitting: features.filter((f) => f.required_model_type === model.model_type),
+      others: features.filter((f) => f.required_model_type !== model.model_type),
+    },
+    status,
+  );
+}
+
+// Through the deployment pipeline: success → the deployment's page, a refusal → its checks here.
+async function deployModel(deps: RouteDeps, req: Request, res: Response) {
+  const model = modelIn(res);
+  const body = req.body ?? {};
+  const feature = typeof body.feature === 'string' && body.feature ? await findFeature(deps.db, body.feature) : undefined;
+  if (!feature) return showDeploy(deps, req, res, body, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
+  let outcome: DeployOutcome;
+  try {
+    outcome = await deploy(
+      deps.db,
+      deps.providers,
+      req.principal!,
+      feature,
+      { model_id: model.id, environment: body.environment },
+      'assign',
+    );
+  } catch (err) {
+    return showDeploy(deps, req, res, body, { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] }, 422);
+  }
+  if (!outcome.ok) return showDeploy(deps, req, res, body, outcome.deployment, outcome.status);
+  flash(req, 'success', `${model.display_name} now serves ${feature.display_name} in ${body.environment}: every check passed.`);
+  res.redirect(303, url.deployment(outcome.deployment.id as string));
 }

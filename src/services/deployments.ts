@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
-import { HttpError } from '../http/errors.ts';
+import { Refusal } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { ProviderAdapter } from '../providers/adapter.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
@@ -114,10 +114,10 @@ export async function deploy(
   kind: DeploymentKind = 'assign',
 ): Promise<DeployOutcome> {
   const parsed = deployRequestSchema.safeParse(input);
-  if (!parsed.success) throw new HttpError(422, 'Invalid deployment', fieldErrors(parsed.error));
+  if (!parsed.success) throw new Refusal(422, 'Invalid deployment', fieldErrors(parsed.error));
   const { model_id, environment } = parsed.data;
   const model = await loadModel(db, model_id);
-  if (!model) throw new HttpError(422, 'Invalid deployment', { model_id: 'is not a known model' });
+  if (!model) throw new Refusal(422, 'Invalid deployment', { model_id: 'is not a known model' });
 
   const previous = await activeModelId(db, feature.id, environment);
   const [deployment] = await db('deployments')

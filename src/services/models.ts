@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { HttpError, notFound, Refusal } from '../http/errors.ts';
 import {
   blankAsMissing,
   CONTROL_MESSAGE,
@@ -55,7 +55,7 @@ const modelChangeSchema = z.object({
   confirm: z.preprocess(blankAsMissing, flagField.optional()),
 });
 
-const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid model', errors);
+const invalid = (errors: Record<string, string>) => new Refusal(422, 'Invalid model', errors);
 
 /** What Configure may change. */
 export const EDITABLE_MODEL_FIELDS = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
@@ -100,7 +100,7 @@ export async function createModel(db: Db, actor: Actor, input: unknown): Promise
       .ignore()
       .returning('*');
     if (!row)
-      throw new HttpError(409, `${provider.display_name} already has a model named ${fields.name}`, {
+      throw new Refusal(409, `${provider.display_name} already has a model named ${fields.name}`, {
         name: 'is already taken for this provider',
       });
     await recordAudit(trx, actor, {
@@ -153,11 +153,8 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
     const { confirm, ...change } = parsed.data;
     const affected = change.status && change.status !== current.status ? await affectedBy(trx, current.id, change.status) : [];
     if (affected.length && !confirm) {
-      throw new HttpError(
-        409,
-        `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`,
-        { affected, confirm_required: true },
-      );
+      const message = `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`;
+      throw new Refusal(409, message, {}, { affected, confirm_required: true });
     }
     const changes = Object.fromEntries(
       Object.entries(change).filter(

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import type { CallResult } from '../providers/adapter.ts';
 import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
@@ -51,7 +51,7 @@ const providerChangeSchema = z.object({
   confirm: z.preprocess(blankAsMissing, flagField.optional()),
 });
 
-const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid provider', errors);
+const invalid = (errors: Record<string, string>) => new Refusal(422, 'Invalid provider', errors);
 const hint = (last4: string | null) => (last4 ? `••••${last4}` : null);
 
 /** What a provider looks like in the audit log: the key only as its hint. */
@@ -100,7 +100,7 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
       .onConflict('name')
       .ignore()
       .returning(['id', 'display_name', 'base_url', 'api_key_last4', 'status']);
-    if (!row) throw new HttpError(409, `A provider named ${fields.name} already exists`, { name: 'is already taken' });
+    if (!row) throw new Refusal(409, `A provider named ${fields.name} already exists`, { name: 'is already taken' });
     await recordAudit(trx, actor, {
       action: 'provider.created',
       entityType: 'provider',
@@ -153,10 +153,8 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
         const what = deactivates
           ? `Deactivating ${current.display_name} stops new deployments to its models`
           : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
-        throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, {
-          affected,
-          confirm_required: true,
-        });
+        const message = `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`;
+        throw new Refusal(409, message, {}, { affected, confirm_required: true });
       }
     }
     const unchanged =

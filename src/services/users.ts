@@ -2,7 +2,7 @@ import argon2 from 'argon2';
 import { z } from 'zod';
 import type { Role, SessionUser } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http/errors.ts';
+import { Refusal } from '../http/errors.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newUserSchema = z.object({
@@ -18,13 +18,13 @@ export async function createUser(db: Db, actor: Actor, input: { email: string; p
   const parsed = newUserSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new HttpError(422, `${issue.path.join('.')} ${issue.message}`);
+    throw new Refusal(422, `${issue.path.join('.')} ${issue.message}`);
   }
   const { email, password, role } = parsed.data;
   const password_hash = await argon2.hash(password, { type: argon2.argon2id });
   return db.transaction(async (trx) => {
     const taken = await trx('users').whereRaw('lower(email) = ?', [email]).first('id');
-    if (taken) throw new HttpError(409, `A user with email ${email} already exists`);
+    if (taken) throw new Refusal(409, `A user with email ${email} already exists`);
     const [user] = await trx('users').insert({ email, password_hash, role }).returning(['id', 'email', 'role']);
     await recordAudit(trx, actor, { action: 'user.created', entityType: 'user', entityId: user.id, after: { email, role } });
     return user as SessionUser;

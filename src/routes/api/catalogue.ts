@@ -1,6 +1,5 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../../db/knex.ts';
 import {
   activeDeployments,
   findProvider,
@@ -11,15 +10,14 @@ import {
   type ModelRow,
   type ProviderRow,
 } from '../../db/queries/catalogue.ts';
-import { HttpError, notFound } from '../../http/errors.ts';
-import { flagOf, timeRangeOf } from '../../http/query.ts';
+import { notFound } from '../../http/errors.ts';
+import { includeMetrics, parseQuery, timeRangeOf } from '../../http/query.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
-import type { Providers } from '../../providers/index.ts';
 import { createModel, updateModel } from '../../services/models.ts';
 import { createProvider, probeProvider, updateProvider } from '../../services/providers.ts';
+import type { RouteDeps } from '../deps.ts';
 
-const BASE = '/platform/ai-management';
 const modelFilters = z.object({
   provider: z.string({ message: 'must be one provider slug or id' }).max(100, 'must be at most 100 characters').optional(),
   status: z.enum(MODEL_STATUSES, { message: `must be one of ${MODEL_STATUSES.join(', ')}` }).optional(),
@@ -78,20 +76,18 @@ function providerJson(p: ProviderRow, s?: ProviderSummary) {
   };
 }
 
-/** The catalogue: models and providers, read and edited (SPEC §6). */
-export function catalogueApiRoutes(db: Db, providers: Providers): Router {
+/** The catalogue: models and providers, read and edited (SPEC §6), mounted at /api/platform/ai-management. */
+export function catalogueApiRoutes({ db, providers }: RouteDeps): Router {
   const router = Router();
 
-  router.get(`${BASE}/models`, requireRead, async (req, res) => {
-    const filters = modelFilters.safeParse({ provider: req.query.provider || undefined, status: req.query.status || undefined });
-    if (!filters.success) throw new HttpError(400, `${String(filters.error.issues[0].path[0])} ${filters.error.issues[0].message}`);
+  router.get('/models', requireRead, async (req, res) => {
+    const { provider, status } = parseQuery(modelFilters, { provider: req.query.provider, status: req.query.status });
     const range = timeRangeOf(req);
-    const { provider, status } = filters.data;
     const models = (await listModels(db)).filter(
       (m) => (!provider || m.provider_name === provider || m.provider_id === provider) && (!status || m.status === status),
     );
     const deployments = await activeDeployments(db);
-    const metrics = flagOf(req, 'include_metrics')
+    const metrics = includeMetrics(req)
       ? await modelSummaries(
           db,
           models.map((m) => m.id),
@@ -103,12 +99,12 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
     res.json({ success: true, data, ...(metrics && { metadata: { time_range: range, generated_at: new Date().toISOString() } }) });
   });
 
-  router.post(`${BASE}/models`, requireWrite, async (req, res) => {
+  router.post('/models', requireWrite, async (req, res) => {
     const model = await createModel(db, req.principal!, req.body ?? {});
     res.status(201).json({ success: true, data: modelJson(model, []) });
   });
 
-  router.patch(`${BASE}/models/:id`, requireWrite, async (req, res) => {
+  router.patch('/models/:id', requireWrite, async (req, res) => {
     const { model, affected } = await updateModel(db, req.principal!, String(req.params.id), req.body ?? {});
     res.json({
       success: true,
@@ -117,9 +113,9 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
     });
   });
 
-  router.get(`${BASE}/providers`, requireRead, async (req, res) => {
+  router.get('/providers', requireRead, async (req, res) => {
     const rows = await listProviders(db);
-    const metrics = flagOf(req, 'include_metrics')
+    const metrics = includeMetrics(req)
       ? await providerSummaries(
           db,
           rows.map((p) => p.id),
@@ -136,11 +132,11 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
     });
   });
 
-  router.post(`${BASE}/providers`, requireWrite, async (req, res) => {
+  router.post('/providers', requireWrite, async (req, res) => {
     res.status(201).json({ success: true, data: providerJson(await createProvider(db, providers, req.principal!, req.body ?? {})) });
   });
 
-  router.patch(`${BASE}/providers/:id`, requireWrite, async (req, res) => {
+  router.patch('/providers/:id', requireWrite, async (req, res) => {
     res.json({
       success: true,
       data: providerJson(await updateProvider(db, providers, req.principal!, String(req.params.id), req.body ?? {})),
@@ -148,7 +144,7 @@ export function catalogueApiRoutes(db: Db, providers: Providers): Router {
   });
 
   // "Test connection": the health probe now, stored with the others.
-  router.post(`${BASE}/providers/:id/test`, requireWrite, async (req, res) => {
+  router.post('/providers/:id/test', requireWrite, async (req, res) => {
     const provider = await findProvider(db, String(req.params.id));
     if (!provider) throw notFound('Provider');
     const result = await probeProvider(db, providers, provider.id, 'manual');

@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import type { Db } from '../../db/knex.ts';
 import {
   type ActiveAssignmentRow,
   activeAssignments,
@@ -9,13 +8,12 @@ import {
   withAssignments,
 } from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
-import { flagOf, timeRangeOf } from '../../http/query.ts';
+import { includeMetrics, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { createFeature } from '../../services/features.ts';
-
-const BASE = '/platform/ai-management/features';
+import type { RouteDeps } from '../deps.ts';
 
 /** The plan's AIFeatureWithMetrics shape (metrics only when asked for). */
 function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: Summary) {
@@ -54,26 +52,27 @@ function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: 
   };
 }
 
-export function featureApiRoutes(db: Db, timeZone: string): Router {
+/** Features and their figures (SPEC §6), mounted at /api/platform/ai-management. */
+export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
   const router = Router();
 
-  router.get(BASE, requireRead, async (req, res) => {
+  router.get('/features', requireRead, async (req, res) => {
     const range = timeRangeOf(req);
-    const withMetrics = flagOf(req, 'include_metrics');
+    const withMetrics = includeMetrics(req);
     const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
     const metrics = withMetrics ? await featureSummaries(db, features, range, new Date()) : undefined;
     const data = withAssignments(features, assignments).map((f) => featureJson(f, f.assignments.production, metrics?.get(f.id)));
     res.json({ success: true, data, ...(withMetrics && { metadata: { time_range: range, generated_at: new Date().toISOString() } }) });
   });
 
-  router.get(`${BASE}/:id`, requireRead, async (req, res) => {
+  router.get('/features/:id', requireRead, async (req, res) => {
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
     const [withModels] = withAssignments([feature], await activeAssignments(db));
     res.json({ success: true, data: featureJson(feature, withModels.assignments.production) });
   });
 
-  router.get(`${BASE}/:id/metrics`, requireRead, async (req, res) => {
+  router.get('/features/:id/metrics', requireRead, async (req, res) => {
     const range = timeRangeOf(req);
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
@@ -86,7 +85,7 @@ export function featureApiRoutes(db: Db, timeZone: string): Router {
     });
   });
 
-  router.post(BASE, requireWrite, async (req, res) => {
+  router.post('/features', requireWrite, async (req, res) => {
     const feature = await createFeature(db, req.principal!, req.body);
     res.status(201).json({ success: true, data: featureJson(feature) });
   });

@@ -1,15 +1,18 @@
 import { Router } from 'express';
-import type { Db } from '../../db/knex.ts';
+import { z } from 'zod';
 import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
-import { HttpError, notFound } from '../../http/errors.ts';
+import { notFound } from '../../http/errors.ts';
+import { choice, parseQuery } from '../../http/query.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
+import type { RouteDeps } from '../deps.ts';
 
-/** GET /api/v1/features/:name/config?environment= (SPEC §7): how a choice made here takes effect in the product. */
-export function runtimeConfigRoutes(db: Db): Router {
+const querySchema = z.object({ environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).default('production') });
+
+/** GET /api/v1/features/:name/config?environment= (SPEC §7): how a choice made here takes effect in the product. Mounted at /api/v1. */
+export function runtimeConfigRoutes({ db }: RouteDeps): Router {
   const router = Router();
-  router.get('/v1/features/:name/config', async (req, res) => {
-    const environment = (req.query.environment ?? 'production') as Environment;
-    if (!ENVIRONMENTS.includes(environment)) throw new HttpError(400, `environment must be one of ${ENVIRONMENTS.join(', ')}`);
+  router.get('/features/:name/config', async (req, res) => {
+    const { environment } = parseQuery(querySchema, { environment: req.query.environment });
     const feature = await findFeature(db, String(req.params.name));
     if (!feature) throw notFound('Feature');
     const config = await runtimeConfig(db, feature, environment);
