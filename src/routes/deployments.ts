@@ -1,8 +1,7 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import { findDeployment } from '../db/queries/deployments.ts';
 import { render } from '../views.ts';
-import { loader, type RouteDeps } from './deps.ts';
+import { isUuid, loader, type RouteDeps } from './deps.ts';
 
 const VIEW = { page: 'pages/deployment', partial: 'partials/deployments/deployment-status' };
 
@@ -14,7 +13,7 @@ export function deploymentRoutes({ db }: RouteDeps): Router {
   const router = Router();
   router.param(
     'id',
-    loader('deployment', 'Deployment', (id) => (z.uuid().safeParse(id).success ? findDeployment(db, id) : Promise.resolve(undefined))),
+    loader('deployment', 'Deployment', (id) => findDeployment(db, id), isUuid),
   );
   router.get('/:id', (req, res) => {
     const { deployment } = res.locals;

@@ -1,7 +1,10 @@
 import type { RequestHandler } from 'express';
+import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { HttpError } from '../http/errors.ts';
+import { notFound } from '../http/errors.ts';
 import type { Providers } from '../providers/index.ts';
+
+export const isUuid = (value: string) => z.uuid().safeParse(value).success;
 
 /** What every router is built with: the database, the provider adapters and the display time zone. */
 export interface RouteDeps {
@@ -12,12 +15,14 @@ export interface RouteDeps {
 
 /**
  * A `router.param` loader (express's `load` pattern): finds the row a path segment names and keeps
- * it in res.locals under `name`, or answers 404 naming what was not found.
+ * it in res.locals under `name`, or answers 404 naming what was not found. A segment that cannot be
+ * such a row (`shaped` says no: an id that is not a uuid) is an unknown page, like any other path.
  */
-export function loader<T>(name: string, what: string, find: (value: string) => Promise<T | undefined>) {
+export function loader<T>(name: string, what: string, find: (value: string) => Promise<T | undefined>, shaped = (_value: string) => true) {
   const load: (...args: [...Parameters<RequestHandler>, string]) => void = (_req, res, next, value) => {
+    if (!shaped(value)) return next(notFound());
     find(value).then((row) => {
-      if (row === undefined) return next(new HttpError(404, `${what} not found`));
+      if (row === undefined) return next(notFound(what));
       res.locals[name] = row;
       next();
     }, next);

@@ -5,7 +5,7 @@ import { url, withQuery } from '../http/urls.ts';
 import { compareView, type ModelQuery, modelPage, modelQuerySchema } from '../pages/model.ts';
 import { compareCsv, modelCsv } from '../pages/model-charts.ts';
 import { fragmentOf, render } from '../views.ts';
-import { loader, type RouteDeps } from './deps.ts';
+import { isUuid, loader, type RouteDeps } from './deps.ts';
 import { modelFormRoutes } from './model-forms.ts';
 
 const MODEL_VIEW = { page: 'pages/model', partial: 'partials/models/model-performance' };
@@ -19,7 +19,7 @@ export function modelPageRoutes(deps: RouteDeps): Router {
   const router = Router();
   router.param(
     'id',
-    loader('model', 'Model', (id) => findModel(deps.db, id)),
+    loader('model', 'Model', (id) => findModel(deps.db, id), isUuid),
   );
   // Before /:id, which would otherwise take "compare" for an id.
   router.get('/compare', (req, res) => showCompare(deps, req, res));
