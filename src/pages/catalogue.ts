@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
-import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
+import { activeDeployments, findModel, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
+import { deploymentsPage } from '../db/queries/deployments.ts';
+import { listFeatures } from '../db/queries/features.ts';
+import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
 import { HttpError } from '../http/errors.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
@@ -26,7 +27,7 @@ const catalogueQuerySchema = z.object({
   sort: choice(MODEL_SORTS),
   feature: z.preprocess(blank, z.string().max(100, 'must be at most 100 characters').optional()),
   model: z.preprocess(blank, z.uuid({ message: 'must be the id of a model' }).optional()),
-  environment: choice(ENVIRONMENTS as [string, ...string[]]),
+  environment: choice(ENVIRONMENTS),
   page: z.preprocess(
     blank,
     z.coerce

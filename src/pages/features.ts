@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
-import { activeAssignments, ENVIRONMENTS, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { activeAssignments, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
+import { ENVIRONMENTS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';

@@ -2,15 +2,8 @@ import type { Request, Response } from 'express';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import {
-  activeAssignments,
-  ENVIRONMENTS,
-  type Environment,
-  type FeatureRow,
-  findAssignment,
-  findFeature,
-  withAssignments,
-} from '../db/queries/features.ts';
+import { activeAssignments, type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { requireWrite } from '../middleware/auth.ts';
@@ -25,7 +18,7 @@ import {
   selectedFeature,
 } from '../pages/features.ts';
 import type { Providers } from '../providers/index.ts';
-import { type DeploymentKind, type DeployOutcome, deploy } from '../services/deployments.ts';
+import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 
@@ -111,7 +104,7 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
   // Success → 303 to the tab with a flash; a refusal → 422 (409 after a lost race) with its reasons
   // inline, in the tab (so an htmx swap of the panel keeps the tab whole).
   const modelsTabOf = (slug: string, environment?: Environment) => ({ feature: slug, tab: 'models', ...(environment && { environment }) });
-  const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as string[]).includes(v);
+  const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as readonly string[]).includes(v);
   const refuse = (req: Request, res: Response, feature: FeatureRow, environment: Environment | undefined, error: string) =>
     show(req, res, modelsTabOf(feature.name, environment), { deployment: { error, checks: [] } }, 422);
   async function featureOf(req: Request): Promise<FeatureRow> {

@@ -1,8 +1,9 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
-import { findModel, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { ENVIRONMENTS, findFeature, listFeatures } from '../db/queries/features.ts';
+import { findModel, type ModelRow } from '../db/queries/catalogue.ts';
+import { findFeature, listFeatures } from '../db/queries/features.ts';
+import { ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { requireWrite } from '../middleware/auth.ts';

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import {
+  type DeploymentKind,
+  ENVIRONMENTS,
+  type Environment,
+  type ModelStatus,
+  type ProviderKind,
+  type ProviderStatus,
+} from '../domain.ts';
 import { HttpError } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { ProviderAdapter } from '../providers/adapter.ts';
@@ -24,16 +32,14 @@ interface ModelForDeploy {
   name: string;
   display_name: string;
   model_type: FeatureRow['required_model_type'];
-  status: 'available' | 'beta' | 'deprecated' | 'offline';
+  status: ModelStatus;
   provider_id: string;
   provider_display_name: string;
-  provider_status: 'active' | 'inactive' | 'error';
-  kind: 'openai-compatible' | 'simulator';
+  provider_status: ProviderStatus;
+  kind: ProviderKind;
   base_url: string | null;
   api_key_ciphertext: Buffer | null;
 }
-
-export type DeploymentKind = 'assign' | 'promote' | 'rollback';
 
 export interface DeployOutcome {
   ok: boolean;

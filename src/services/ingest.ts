@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { ENVIRONMENTS, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 
@@ -15,11 +16,9 @@ const eventSchema = z.object({
   feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
   model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
   provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
-  environment: z
-    .enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' })
-    .default('production'),
+  environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).default('production'),
   end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
-  status: z.enum(['success', 'error', 'timeout'], { message: 'must be one of success, error, timeout' }),
+  status: z.enum(USAGE_STATUSES, { message: `must be one of ${USAGE_STATUSES.join(', ')}` }),
   response_time_ms: z
     .number({ message: 'must be a number of milliseconds' })
     .int('must be a whole number')

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
+import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import { MODEL_STATUSES, MODEL_TYPES, type ModelStatus } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import {
   blankAsMissing,
@@ -14,8 +15,6 @@ import {
   withoutControlCharacters,
 } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-
-type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 // Stored as numeric(12, 6): a finer price would be rounded away silently.
 const atMostSixDecimals = (v: number) => Math.abs(v * 1e6 - Math.round(v * 1e6)) < 1e-6;
@@ -37,7 +36,7 @@ const newModelSchema = z.object({
     .regex(/^\S+$/, 'must be the provider’s model id, without spaces')
     .refine(withoutControlCharacters, CONTROL_MESSAGE),
   display_name: displayNameField,
-  model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+  model_type: z.enum(MODEL_TYPES, { message: `must be one of ${MODEL_TYPES.join(', ')}` }),
   status: z.preprocess(blankAsMissing, statusField.default('available')),
   input_price_per_1k: priceField,
   output_price_per_1k: priceField,

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
+import { PROVIDER_KINDS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import type { CallResult } from '../providers/adapter.ts';
@@ -34,7 +35,7 @@ const newProviderSchema = z.object({
   display_name: displayNameField,
   kind: z.preprocess(
     blankAsMissing,
-    z.enum(['openai-compatible', 'simulator'], { message: 'must be openai-compatible or simulator' }).default('openai-compatible'),
+    z.enum(PROVIDER_KINDS, { message: `must be ${PROVIDER_KINDS.join(' or ')}` }).default('openai-compatible'),
   ),
   base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
   api_key: z.preprocess(blankAsMissing, apiKeyField.optional()),

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/knex.ts';
-import type { Environment, FeatureRow } from '../db/queries/features.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import type { Environment } from '../domain.ts';
 
 /**
  * What the product's feature must use now in one environment (SPEC §7): its status and settings,

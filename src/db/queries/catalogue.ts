@@ -1,33 +1,31 @@
+import type { ModelStatus, ModelType, ProviderKind, ProviderStatus } from '../../domain.ts';
 import type { Db } from '../knex.ts';
 
 export interface ProviderRow {
   id: string;
   name: string;
   display_name: string;
-  kind: 'openai-compatible' | 'simulator';
+  kind: ProviderKind;
   base_url: string | null;
   api_key_last4: string | null;
-  status: 'active' | 'inactive' | 'error';
+  status: ProviderStatus;
   model_count: number;
 }
-
-/** A model's statuses (SPEC §3), in the order they are offered. */
-export const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
 
 export interface ModelRow {
   id: string;
   name: string;
   display_name: string;
-  model_type: 'llm' | 'vision' | 'embedding';
-  status: (typeof MODEL_STATUSES)[number];
+  model_type: ModelType;
+  status: ModelStatus;
   input_price_per_1k: number;
   output_price_per_1k: number;
   context_window: number | null;
   provider_id: string;
   provider_name: string;
   provider_display_name: string;
-  provider_status: 'active' | 'inactive' | 'error';
-  provider_kind: 'openai-compatible' | 'simulator';
+  provider_status: ProviderStatus;
+  provider_kind: ProviderKind;
   provider_has_key: boolean;
 }
 

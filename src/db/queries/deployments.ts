@@ -39,8 +39,6 @@ export async function recentDeployments(db: Db, limit: number): Promise<Deployme
   return deploymentsQuery(db).limit(limit).select(DEPLOYMENT_COLUMNS);
 }
 
-export const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_back'] as const;
-
 export interface DeploymentFilter {
   /** Feature slug. */
   feature?: string;

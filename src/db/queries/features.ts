@@ -1,15 +1,13 @@
+import type { Environment, FeatureStatus, ModelType } from '../../domain.ts';
 import type { Db } from '../knex.ts';
-
-export type Environment = 'development' | 'staging' | 'production';
-export const ENVIRONMENTS: Environment[] = ['development', 'staging', 'production'];
 
 export interface FeatureRow {
   id: string;
   name: string;
   display_name: string;
   description: string;
-  status: 'active' | 'inactive' | 'maintenance';
-  required_model_type: 'llm' | 'vision' | 'embedding';
+  status: FeatureStatus;
+  required_model_type: ModelType;
   error_rate_threshold: number;
   latency_threshold_ms: number;
   monthly_budget_usd: number | null;

@@ -1,5 +1,5 @@
+import type { Environment } from '../../domain.ts';
 import type { Db } from '../knex.ts';
-import type { Environment } from './features.ts';
 
 export interface PromptVersionRow {
   id: string;

@@ -6,11 +6,11 @@ import {
   findProvider,
   listModels,
   listProviders,
-  MODEL_STATUSES,
   type ModelDeploymentRow,
   type ModelRow,
   type ProviderRow,
 } from '../../db/queries/catalogue.ts';
+import { MODEL_STATUSES } from '../../domain.ts';
 import { HttpError, notFound } from '../../http/errors.ts';
 import { flagOf, timeRangeOf } from '../../http/query.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';

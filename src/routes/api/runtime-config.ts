@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Db } from '../../db/knex.ts';
-import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
+import { findFeature } from '../../db/queries/features.ts';
+import { ENVIRONMENTS, type Environment } from '../../domain.ts';
 import { HttpError, notFound } from '../../http/errors.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
 
