@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { ENVIRONMENTS, USAGE_STATUSES } from '../domain.ts';
+import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 
 export const MAX_EVENTS = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const eventSchema = z.object({
   event_id: z
@@ -85,7 +84,7 @@ async function loadCatalogue(db: Db): Promise<Catalogue> {
 
 /** The model an event names: by id, or by name (with its provider when two providers share the name). */
 function resolveModel(c: Catalogue, model: string, provider?: string) {
-  const matches = c.models.filter((m) => (UUID.test(model) ? m.id === model.toLowerCase() : m.name === model));
+  const matches = c.models.filter((m) => (isUuid(model) ? m.id === model.toLowerCase() : m.name === model));
   const fitting = provider ? matches.filter((m) => m.provider_id === provider || m.provider_name === provider) : matches;
   if (fitting.length === 1) return fitting[0];
   if (fitting.length > 1) return `model ${model} is offered by several providers; name the provider or send the model id`;
@@ -118,7 +117,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     const parsed = eventSchema.safeParse(aliased);
     if (!parsed.success) return reject(index, describe(parsed.error.issues[0]));
     const e = parsed.data;
-    const feature = catalogue.features.get(UUID.test(e.feature) ? e.feature.toLowerCase() : e.feature);
+    const feature = catalogue.features.get(isUuid(e.feature) ? e.feature.toLowerCase() : e.feature);
     if (!feature) return reject(index, `unknown feature ${e.feature}`, true);
     const model = resolveModel(catalogue, e.model, e.provider);
     if (typeof model === 'string') return reject(index, model, true);

@@ -1,4 +1,4 @@
-import type { ModelStatus, ModelType, ProviderKind, ProviderStatus } from '../../domain.ts';
+import { isUuid, type ModelStatus, type ModelType, type ProviderKind, type ProviderStatus } from '../../domain.ts';
 import type { Db } from '../knex.ts';
 
 export interface ProviderRow {
@@ -91,18 +91,16 @@ export async function findSimulatorModel(db: Db, name: string): Promise<{ id: st
     .first('m.id');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** One provider by uuid or slug, as listed (the key only as its last 4 characters). */
 export async function findProvider(db: Db, idOrName: string): Promise<ProviderRow | undefined> {
   return providersQuery(db)
-    .where(UUID.test(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
+    .where(isUuid(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
     .first();
 }
 
 /** One model by uuid, as listed. */
 export async function findModel(db: Db, id: string): Promise<ModelRow | undefined> {
-  return UUID.test(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
+  return isUuid(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
 }
 
 /** The models of that name, across providers (a name is unique per provider only). */

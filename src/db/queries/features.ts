@@ -1,4 +1,4 @@
-import type { Environment, FeatureStatus, ModelType } from '../../domain.ts';
+import { type Environment, type FeatureStatus, isUuid, type ModelType } from '../../domain.ts';
 import type { Db } from '../knex.ts';
 
 export interface FeatureRow {
@@ -25,8 +25,6 @@ export interface ActiveAssignmentRow {
   assigned_at: Date;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function listFeatures(db: Db): Promise<FeatureRow[]> {
   return db('ai_features').select('*').orderBy('created_at').orderBy('name');
 }
@@ -34,7 +32,7 @@ export async function listFeatures(db: Db): Promise<FeatureRow[]> {
 /** A feature by uuid or by slug. */
 export async function findFeature(db: Db, idOrName: string): Promise<FeatureRow | undefined> {
   return db('ai_features')
-    .where(UUID.test(idOrName) ? { id: idOrName } : { name: idOrName })
+    .where(isUuid(idOrName) ? { id: idOrName } : { name: idOrName })
     .first();
 }
 
