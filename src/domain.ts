@@ -38,3 +38,6 @@ export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether a reference is an id (a uuid, any case): pages and the API take an id or a slug, and no slug may look like an id. */
 export const isUuid = (ref: string) => UUID.test(ref);
+
+/** How a stored API key is ever shown back (pages, the API, the audit log): its last 4 characters behind dots; null without a key. */
+export const keyHint = (last4: string | null) => (last4 ? `••••${last4}` : null);

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
-import { PROVIDER_KINDS } from '../domain.ts';
+import { keyHint, PROVIDER_KINDS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import type { CallResult } from '../providers/adapter.ts';
@@ -53,13 +53,12 @@ const providerChangeSchema = z.object({
 });
 
 const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid provider', errors);
-const hint = (last4: string | null) => (last4 ? `••••${last4}` : null);
 
 /** What a provider looks like in the audit log: the key only as its hint. */
 const audited = (p: { display_name: string; base_url: string | null; api_key_last4: string | null; status: string }) => ({
   display_name: p.display_name,
   base_url: p.base_url,
-  api_key: hint(p.api_key_last4),
+  api_key: keyHint(p.api_key_last4),
   status: p.status,
 });
 

@@ -1,4 +1,4 @@
-import { isUuid, type ModelStatus, type ModelType, type ProviderKind, type ProviderStatus } from '../../domain.ts';
+import { isUuid, keyHint, type ModelStatus, type ModelType, type ProviderKind, type ProviderStatus } from '../../domain.ts';
 import type { Db } from '../knex.ts';
 
 export interface ProviderRow {
@@ -8,6 +8,8 @@ export interface ProviderRow {
   kind: ProviderKind;
   base_url: string | null;
   api_key_last4: string | null;
+  /** The key as it may be shown: keyHint(api_key_last4). */
+  key_hint: string | null;
   status: ProviderStatus;
   model_count: number;
 }
@@ -31,8 +33,10 @@ export interface ModelRow {
 
 /** Providers with their model counts; the key is only ever read back as its last 4 characters. */
 export async function listProviders(db: Db): Promise<ProviderRow[]> {
-  return providersQuery(db);
+  return (await providersQuery(db)).map(withKeyHint);
 }
+
+const withKeyHint = (p: Omit<ProviderRow, 'key_hint'>): ProviderRow => ({ ...p, key_hint: keyHint(p.api_key_last4) });
 
 const providersQuery = (db: Db) =>
   db('ai_providers as p')
@@ -93,9 +97,10 @@ export async function findSimulatorModel(db: Db, name: string): Promise<{ id: st
 
 /** One provider by uuid or slug, as listed (the key only as its last 4 characters). */
 export async function findProvider(db: Db, idOrName: string): Promise<ProviderRow | undefined> {
-  return providersQuery(db)
+  const row = await providersQuery(db)
     .where(isUuid(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
     .first();
+  return row && withKeyHint(row);
 }
 
 /** One model by uuid, as listed. */

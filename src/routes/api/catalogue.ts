@@ -65,7 +65,7 @@ function providerJson(p: ProviderRow, s?: ProviderSummary) {
     kind: p.kind,
     base_url: p.base_url,
     status: p.status,
-    api_key_hint: p.api_key_last4 ? `••••${p.api_key_last4}` : null,
+    api_key_hint: p.key_hint,
     model_count: Number(p.model_count),
     ...(s && {
       monthly_spend: s.monthly_spend,
