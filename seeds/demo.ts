@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../src/db/knex.ts';
+import type { NewRow } from '../src/db/tables.ts';
 import { USAGE_SQL } from './demo-usage.sql.ts';
 
 /**
@@ -129,9 +130,9 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
       return { seeded: false, events: 0, assignments: 0, deployments: 0, skipped: 'the database already has active model assignments' };
     }
 
-    const assignments: Record<string, unknown>[] = [];
-    const deployments: Record<string, unknown>[] = [];
-    const deploy = (f: string, env: Env, m: string, at: Date, extra: Record<string, unknown>) => {
+    const assignments: NewRow<'feature_model_assignments'>[] = [];
+    const deployments: NewRow<'deployments'>[] = [];
+    const deploy = (f: string, env: Env, m: string, at: Date, extra: Partial<NewRow<'deployments'>>) => {
       const finished = new Date(at.getTime() + 4200);
       deployments.push({
         feature_id: feature(f).id,

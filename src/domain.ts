@@ -35,6 +35,14 @@ export type UsageStatus = (typeof USAGE_STATUSES)[number];
 export const DEPLOYMENT_KINDS = ['assign', 'promote', 'rollback'] as const;
 export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 
+/** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
+export interface Check {
+  name: 'model' | 'provider' | 'smoke';
+  ok: boolean;
+  detail: string;
+  latency_ms?: number;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether a reference is an id (a uuid, any case): pages and the API take an id or a slug, and no slug may look like an id. */
 export const isUuid = (ref: string) => UUID.test(ref);

@@ -1,14 +1,9 @@
 import { z } from 'zod';
+import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import {
-  type DeploymentKind,
-  ENVIRONMENTS,
-  type Environment,
-  type ModelStatus,
-  type ProviderKind,
-  type ProviderStatus,
-} from '../domain.ts';
+import type { Row } from '../db/tables.ts';
+import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { HttpError } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { ProviderAdapter } from '../providers/adapter.ts';
@@ -20,52 +15,34 @@ export const deployRequestSchema = z.object({
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
 });
 
-export interface Check {
-  name: 'model' | 'provider' | 'smoke';
-  ok: boolean;
-  detail: string;
-  latency_ms?: number;
-}
-
-interface ModelForDeploy {
-  id: string;
-  name: string;
-  display_name: string;
-  model_type: FeatureRow['required_model_type'];
-  status: ModelStatus;
-  provider_id: string;
-  provider_display_name: string;
-  provider_status: ProviderStatus;
-  kind: ProviderKind;
-  base_url: string | null;
-  api_key_ciphertext: Buffer | null;
-}
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+/** A model with what the pipeline needs of its provider (the sealed key included: the adapter opens it). */
+const MODEL_FOR_DEPLOY = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  provider_id: 'm.provider_id',
+  provider_display_name: 'p.display_name',
+  provider_status: 'p.status',
+  kind: 'p.kind',
+  base_url: 'p.base_url',
+  api_key_ciphertext: 'p.api_key_ciphertext',
+} as const satisfies ColumnMap<ModelJoin>;
+type ModelForDeploy = Selected<ModelJoin, typeof MODEL_FOR_DEPLOY>;
 
 export interface DeployOutcome {
   ok: boolean;
   /** 201 when the assignment switched, 422 when a check refused it, 409 when another change won a race. */
   status: 201 | 409 | 422;
-  deployment: Record<string, unknown>;
-  assignment?: Record<string, unknown>;
+  deployment: Row<'deployments'>;
+  /** The assignment made, when it switched. */
+  assignment?: Row<'feature_model_assignments'>;
 }
 
 async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDeploy | undefined> {
-  const q = db('ai_models as m')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('m.id', id)
-    .first(
-      'm.id',
-      'm.name',
-      'm.display_name',
-      'm.model_type',
-      'm.status',
-      'm.provider_id',
-      'p.display_name as provider_display_name',
-      'p.status as provider_status',
-      'p.kind',
-      'p.base_url',
-      'p.api_key_ciphertext',
-    );
+  const q = db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where('m.id', id).first(columns(MODEL_FOR_DEPLOY));
   // Shared locks on the model and its provider: an edit of either (which locks them for update)
   // waits for the switch, or the switch sees the edit.
   return lock ? q.forShare() : q;
@@ -148,7 +125,7 @@ interface Plan {
   environment: Environment;
   /** The model serving the environment when the deployment started. */
   previous: string | null;
-  deployment: { id: string; feature_id: string; model_id: string; environment: string };
+  deployment: Row<'deployments'>;
   kind: DeploymentKind;
 }
 
@@ -238,7 +215,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
 async function finishRefused(
   db: Db,
   actor: Actor,
-  deployment: { id: string; feature_id: string; model_id: string; environment: string },
+  deployment: Row<'deployments'>,
   checks: Check[],
   error: string,
   status: 409 | 422,

@@ -21,6 +21,6 @@ export async function createFeature(db: Db, actor: Actor, input: unknown): Promi
     const [feature] = await trx('ai_features').insert(parsed.data).onConflict('name').ignore().returning('*');
     if (!feature) throw new HttpError(409, `A feature named ${parsed.data.name} already exists`, { name: 'is already taken' });
     await recordAudit(trx, actor, { action: 'feature.created', entityType: 'feature', entityId: feature.id, after: parsed.data });
-    return feature as FeatureRow;
+    return feature;
   });
 }

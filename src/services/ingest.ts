@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
+import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
@@ -45,9 +47,17 @@ export interface IngestResult {
   rejected: { index: number; error: string }[];
 }
 
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  id: 'm.id',
+  name: 'm.name',
+  provider_id: 'm.provider_id',
+  provider_name: 'p.name',
+} as const satisfies ColumnMap<ModelJoin>;
+
 interface Catalogue {
   features: Map<string, { id: string }>;
-  models: { id: string; name: string; provider_id: string; provider_name: string }[];
+  models: Selected<ModelJoin, typeof MODEL_COLUMNS>[];
 }
 
 // The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
@@ -65,11 +75,9 @@ function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
 }
 
 async function loadCatalogue(db: Db): Promise<Catalogue> {
-  const [features, models] = await Promise.all([
+  const [features, models]: [Pick<Row<'ai_features'>, 'id' | 'name'>[], Catalogue['models']] = await Promise.all([
     db('ai_features').select('id', 'name'),
-    db('ai_models as m')
-      .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .select('m.id', 'm.name', 'm.provider_id', 'p.name as provider_name'),
+    db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select(columns(MODEL_COLUMNS)),
   ]);
   return {
     features: new Map(

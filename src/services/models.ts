@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import type { Row } from '../db/tables.ts';
 import { MODEL_STATUSES, MODEL_TYPES, type ModelStatus } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import {
@@ -58,8 +59,11 @@ const invalid = (errors: Record<string, string>) => new HttpError(422, 'Invalid 
 
 /** What Configure may change. */
 export const EDITABLE_MODEL_FIELDS = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
-const audited = (m: Record<string, unknown>) =>
-  Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
+type Editable = Pick<Row<'ai_models'>, (typeof EDITABLE_MODEL_FIELDS)[number]>;
+
+const pick = <T, K extends keyof T>(o: T, keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+/** What a model looks like in the audit log. */
+const audited = (m: Editable) => pick(m, EDITABLE_MODEL_FIELDS);
 
 export interface AffectedAssignment {
   feature_name: string;
@@ -142,6 +146,7 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
   return db.transaction(async (trx) => {
     const found = await findModelByRef(trx, id);
     const current = await trx('ai_models').where('id', found.id).forUpdate().first();
+    if (!current) throw notFound('Model');
     const fixed = {
       ...unknownFields(body, [...Object.keys(modelChangeSchema.shape), 'name', 'model_type', 'provider']),
       ...unchangeable(body, current, ['name', 'model_type']),
@@ -158,15 +163,11 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
         { affected, confirm_required: true },
       );
     }
-    const changes = Object.fromEntries(
-      Object.entries(change).filter(
-        ([k, v]) => v !== undefined && String(v) !== String(k.endsWith('_1k') ? Number(current[k]) : current[k]),
-      ),
-    );
-    if (!Object.keys(changes).length) return { model: found, affected: [] }; // nothing to write or to audit
+    const changed = EDITABLE_MODEL_FIELDS.filter((k) => change[k] !== undefined && String(change[k]) !== String(current[k]));
+    if (!changed.length) return { model: found, affected: [] }; // nothing to write or to audit
     const [row] = await trx('ai_models')
       .where('id', current.id)
-      .update({ ...changes, updated_at: trx.fn.now() })
+      .update({ ...pick(change, changed), updated_at: trx.fn.now() })
       .returning('*');
     await recordAudit(trx, actor, {
       action: 'model.updated',

@@ -126,6 +126,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
       .where('id', found.id)
       .forUpdate()
       .first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
+    if (!current) throw notFound('Provider');
     const fixed = {
       ...unknownFields(body, [...Object.keys(providerChangeSchema.shape), 'name', 'kind']),
       ...unchangeable(body, current, ['name', 'kind']),
@@ -203,6 +204,7 @@ export async function probeProvider(
   at?: Date,
 ): Promise<CallResult> {
   const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
+  if (!record) throw notFound('Provider');
   let result: CallResult;
   try {
     result = await (await providers.adapterFor(record)).probe();

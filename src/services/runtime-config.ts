@@ -1,7 +1,25 @@
 import crypto from 'node:crypto';
+import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import type { Environment } from '../domain.ts';
+
+type ModelJoin = { a: 'feature_model_assignments'; m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  assignment_id: 'a.id',
+  assigned_at: 'a.assigned_at',
+  id: 'm.id',
+  name: 'm.name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  provider: 'p.name',
+  provider_kind: 'p.kind',
+  base_url: 'p.base_url',
+  config_overrides: 'a.config_overrides',
+} as const satisfies ColumnMap<ModelJoin>;
+
+type PromptJoin = { a: 'prompt_activations'; v: 'prompt_versions' };
+const PROMPT_COLUMNS = { id: 'v.id', version: 'v.version', template: 'v.template' } as const satisfies ColumnMap<PromptJoin>;
 
 /**
  * What the product's feature must use now in one environment (SPEC §7): its status and settings,
@@ -9,27 +27,16 @@ import type { Environment } from '../domain.ts';
  * version, and a version string that changes whenever any of them does.
  */
 export async function runtimeConfig(db: Db, feature: FeatureRow, environment: Environment) {
-  const [model, prompt] = await Promise.all([
+  const [model, prompt]: [Selected<ModelJoin, typeof MODEL_COLUMNS>?, Selected<PromptJoin, typeof PROMPT_COLUMNS>?] = await Promise.all([
     db('feature_model_assignments as a')
       .join('ai_models as m', 'm.id', 'a.model_id')
       .join('ai_providers as p', 'p.id', 'm.provider_id')
       .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first(
-        'a.id as assignment_id',
-        'a.assigned_at',
-        'm.id',
-        'm.name',
-        'm.model_type',
-        'm.status',
-        'p.name as provider',
-        'p.kind as provider_kind',
-        'p.base_url',
-        'a.config_overrides',
-      ),
+      .first(columns(MODEL_COLUMNS)),
     db('prompt_activations as a')
       .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
       .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first('v.id', 'v.version', 'v.template'),
+      .first(columns(PROMPT_COLUMNS)),
   ]);
   const config = {
     feature: feature.name,

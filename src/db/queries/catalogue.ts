@@ -1,35 +1,45 @@
-import { isUuid, keyHint, type ModelStatus, type ModelType, type ProviderKind, type ProviderStatus } from '../../domain.ts';
+import { isUuid, keyHint } from '../../domain.ts';
+import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
+import type { Row } from '../tables.ts';
 
-export interface ProviderRow {
-  id: string;
-  name: string;
-  display_name: string;
-  kind: ProviderKind;
-  base_url: string | null;
-  api_key_last4: string | null;
+type ProviderJoin = { p: 'ai_providers' };
+const PROVIDER_COLUMNS = {
+  id: 'p.id',
+  name: 'p.name',
+  display_name: 'p.display_name',
+  kind: 'p.kind',
+  base_url: 'p.base_url',
+  api_key_last4: 'p.api_key_last4',
+  status: 'p.status',
+} as const satisfies ColumnMap<ProviderJoin>;
+
+/** A provider as listed: never its key, only its last 4 characters. */
+export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
+  model_count: number;
   /** The key as it may be shown: keyHint(api_key_last4). */
   key_hint: string | null;
-  status: ProviderStatus;
-  model_count: number;
-}
+};
 
-export interface ModelRow {
-  id: string;
-  name: string;
-  display_name: string;
-  model_type: ModelType;
-  status: ModelStatus;
-  input_price_per_1k: number;
-  output_price_per_1k: number;
-  context_window: number | null;
-  provider_id: string;
-  provider_name: string;
-  provider_display_name: string;
-  provider_status: ProviderStatus;
-  provider_kind: ProviderKind;
-  provider_has_key: boolean;
-}
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  input_price_per_1k: 'm.input_price_per_1k',
+  output_price_per_1k: 'm.output_price_per_1k',
+  context_window: 'm.context_window',
+  provider_id: 'p.id',
+  provider_name: 'p.name',
+  provider_display_name: 'p.display_name',
+  provider_status: 'p.status',
+  provider_kind: 'p.kind',
+} as const satisfies ColumnMap<ModelJoin>;
+
+/** A model as listed, with its provider. */
+export type ModelRow = Selected<ModelJoin, typeof MODEL_COLUMNS> & { provider_has_key: boolean };
 
 /** Providers with their model counts; the key is only ever read back as its last 4 characters. */
 export async function listProviders(db: Db): Promise<ProviderRow[]> {
@@ -43,8 +53,7 @@ const providersQuery = (db: Db) =>
     .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
     .groupBy('p.id')
     .orderBy('p.display_name')
-    .select('p.id', 'p.name', 'p.display_name', 'p.kind', 'p.base_url', 'p.api_key_last4', 'p.status')
-    .select(db.raw('count(m.id)::int AS model_count'));
+    .select(...columns(PROVIDER_COLUMNS), db.raw('count(m.id)::int AS model_count'));
 
 export async function listModels(db: Db): Promise<ModelRow[]> {
   return modelsQuery(db);
@@ -54,22 +63,7 @@ const modelsQuery = (db: Db) =>
   db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .orderBy(['p.display_name', 'm.display_name'])
-    .select(
-      'm.id',
-      'm.name',
-      'm.display_name',
-      'm.model_type',
-      'm.status',
-      'm.input_price_per_1k',
-      'm.output_price_per_1k',
-      'm.context_window',
-      'p.id as provider_id',
-      'p.name as provider_name',
-      'p.display_name as provider_display_name',
-      'p.status as provider_status',
-      'p.kind as provider_kind',
-      db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'),
-    );
+    .select(...columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
 
 export interface ModelDeploymentRow {
   model_id: string;
@@ -88,7 +82,7 @@ export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
 }
 
 /** A model the built-in simulator serves, by name. */
-export async function findSimulatorModel(db: Db, name: string): Promise<{ id: string } | undefined> {
+export async function findSimulatorModel(db: Db, name: string): Promise<Pick<Row<'ai_models'>, 'id'> | undefined> {
   return db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where({ 'm.name': name, 'p.kind': 'simulator' })
