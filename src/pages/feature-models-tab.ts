@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { listModels } from '../db/queries/catalogue.ts';
-import { activeAssignments, assignmentHistory, type FeatureRow, withAssignments } from '../db/queries/features.ts';
+import { assignmentHistory, type FeatureRow, withAssignments } from '../db/queries/features.ts';
 import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';

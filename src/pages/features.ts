@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
-import { activeAssignments, type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
 import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
@@ -49,8 +50,7 @@ async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDepl
 }
 
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
-  (await db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true }).first('model_id'))?.model_id ??
-  null;
+  (await activeAssignments(db, { featureId, environment })).at(0)?.model_id ?? null;
 
 /** The checks that need no network, in order: the model fits the feature and the environment, its provider can serve. */
 function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: Environment, current: string | null): Check[] {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { type ActiveAssignmentRow, activeAssignments } from '../db/queries/assignments.ts';
 import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
 import type { Row } from '../db/tables.ts';
 import { MODEL_STATUSES, MODEL_TYPES, type ModelStatus } from '../domain.ts';
@@ -65,11 +66,10 @@ const pick = <T, K extends keyof T>(o: T, keys: readonly K[]) => Object.fromEntr
 /** What a model looks like in the audit log. */
 const audited = (m: Editable) => pick(m, EDITABLE_MODEL_FIELDS);
 
-export interface AffectedAssignment {
-  feature_name: string;
-  feature_display_name: string;
-  environment: string;
-}
+/** Where a change takes something out of service, as a refusal names it (and the API's details.affected). */
+export type AffectedAssignment = Pick<ActiveAssignmentRow, 'feature_name' | 'feature_display_name' | 'environment'>;
+export const affectedOf = (rows: ActiveAssignmentRow[]): AffectedAssignment[] =>
+  rows.map(({ feature_name, feature_display_name, environment }) => ({ feature_name, feature_display_name, environment }));
 
 /**
  * Where a status change takes a model out of service: deprecated models may not serve production,
@@ -78,12 +78,7 @@ export interface AffectedAssignment {
  */
 async function affectedBy(db: Db, modelId: string, status: ModelStatus): Promise<AffectedAssignment[]> {
   if (status !== 'deprecated' && status !== 'offline') return [];
-  const q = db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .where({ 'a.model_id': modelId, 'a.is_active': true })
-    .orderBy(['f.display_name', 'a.environment'])
-    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
-  return status === 'deprecated' ? q.where('a.environment', 'production') : q;
+  return affectedOf(await activeAssignments(db, { modelId, ...(status === 'deprecated' && { environment: 'production' }) }));
 }
 
 export const describeAffected = (affected: AffectedAssignment[]) =>

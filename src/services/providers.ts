@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
 import { keyHint, PROVIDER_KINDS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
@@ -9,7 +10,7 @@ import type { CallResult } from '../providers/adapter.ts';
 import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { type AffectedAssignment, describeAffected } from './models.ts';
+import { affectedOf, describeAffected } from './models.ts';
 
 const baseUrlField = z
   .string({ message: 'must be a URL' })
@@ -69,16 +70,6 @@ function crossFieldErrors(p: { kind: string; base_url?: string | null; has_key: 
   if (p.kind === 'simulator' && p.base_url) errors.base_url = 'must be empty: the simulator is served by Switchboard itself';
   if (p.kind === 'openai-compatible' && p.status === 'active' && !p.has_key) errors.status = 'cannot be active without an API key';
   return errors;
-}
-
-/** The features served right now through a provider's models. */
-function servedThrough(db: Db, providerId: string): Promise<AffectedAssignment[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .join('ai_models as m', 'm.id', 'a.model_id')
-    .where({ 'm.provider_id': providerId, 'a.is_active': true })
-    .orderBy(['f.display_name', 'a.environment'])
-    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
 }
 
 /** Adds a provider; its key is sealed before it is stored and shown back only as its last 4 characters. */
@@ -149,7 +140,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     if (Object.keys(errors).length) throw invalid(errors);
     const deactivates = change.status === 'inactive' && current.status !== 'inactive';
     if ((deactivates || movesUrl) && !change.confirm) {
-      const affected = await servedThrough(trx, current.id);
+      const affected = affectedOf(await activeAssignments(trx, { providerId: current.id }));
       if (affected.length) {
         const what = deactivates
           ? `Deactivating ${current.display_name} stops new deployments to its models`

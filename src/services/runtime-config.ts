@@ -1,25 +1,9 @@
 import crypto from 'node:crypto';
-import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
 import type { Environment } from '../domain.ts';
-
-type ModelJoin = { a: 'feature_model_assignments'; m: 'ai_models'; p: 'ai_providers' };
-const MODEL_COLUMNS = {
-  assignment_id: 'a.id',
-  assigned_at: 'a.assigned_at',
-  id: 'm.id',
-  name: 'm.name',
-  model_type: 'm.model_type',
-  status: 'm.status',
-  provider: 'p.name',
-  provider_kind: 'p.kind',
-  base_url: 'p.base_url',
-  config_overrides: 'a.config_overrides',
-} as const satisfies ColumnMap<ModelJoin>;
-
-type PromptJoin = { a: 'prompt_activations'; v: 'prompt_versions' };
-const PROMPT_COLUMNS = { id: 'v.id', version: 'v.version', template: 'v.template' } as const satisfies ColumnMap<PromptJoin>;
 
 /**
  * What the product's feature must use now in one environment (SPEC §7): its status and settings,
@@ -27,28 +11,22 @@ const PROMPT_COLUMNS = { id: 'v.id', version: 'v.version', template: 'v.template
  * version, and a version string that changes whenever any of them does.
  */
 export async function runtimeConfig(db: Db, feature: FeatureRow, environment: Environment) {
-  const [model, prompt]: [Selected<ModelJoin, typeof MODEL_COLUMNS>?, Selected<PromptJoin, typeof PROMPT_COLUMNS>?] = await Promise.all([
-    db('feature_model_assignments as a')
-      .join('ai_models as m', 'm.id', 'a.model_id')
-      .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first(columns(MODEL_COLUMNS)),
-    db('prompt_activations as a')
-      .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
-      .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first(columns(PROMPT_COLUMNS)),
+  const [assignments, prompt] = await Promise.all([
+    activeAssignments(db, { featureId: feature.id, environment }),
+    activePrompt(db, feature.id, environment),
   ]);
+  const model = assignments.at(0);
   const config = {
     feature: feature.name,
     environment,
     status: feature.status,
     model: model
       ? {
-          id: model.id,
-          name: model.name,
+          id: model.model_id,
+          name: model.model_name,
           type: model.model_type,
-          status: model.status,
-          provider: model.provider,
+          status: model.model_status,
+          provider: model.provider_name,
           provider_kind: model.provider_kind,
           base_url: model.base_url,
           overrides: model.config_overrides,

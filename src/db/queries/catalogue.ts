@@ -2,6 +2,7 @@ import { isUuid, keyHint } from '../../domain.ts';
 import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
+import { type ActiveAssignmentRow, activeAssignments } from './assignments.ts';
 
 type ProviderJoin = { p: 'ai_providers' };
 const PROVIDER_COLUMNS = {
@@ -65,20 +66,20 @@ const modelsQuery = (db: Db) =>
     .orderBy(['p.display_name', 'm.display_name'])
     .select(...columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
 
-export interface ModelDeploymentRow {
-  model_id: string;
-  feature_name: string;
-  feature_display_name: string;
-  environment: string;
-  is_active: boolean;
-}
+/** Where a model serves, as the catalogue API shows it (beside the model's id). */
+export type ModelDeploymentRow = Pick<ActiveAssignmentRow, 'model_id' | 'feature_name' | 'feature_display_name' | 'environment'> & {
+  is_active: true;
+};
 
 /** Where each model serves right now: feature × environment. */
 export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .where('a.is_active', true)
-    .select('a.model_id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment', 'a.is_active');
+  return (await activeAssignments(db)).map((a) => ({
+    model_id: a.model_id,
+    feature_name: a.feature_name,
+    feature_display_name: a.feature_display_name,
+    environment: a.environment,
+    is_active: true,
+  }));
 }
 
 /** A model the built-in simulator serves, by name. */

@@ -2,19 +2,9 @@ import { type Environment, isUuid } from '../../domain.ts';
 import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
+import type { ActiveAssignmentRow } from './assignments.ts';
 
 export type FeatureRow = Row<'ai_features'>;
-
-export interface ActiveAssignmentRow {
-  feature_id: string;
-  environment: Environment;
-  model_id: string;
-  model_name: string;
-  model_display_name: string;
-  provider_name: string;
-  provider_display_name: string;
-  assigned_at: Date;
-}
 
 export async function listFeatures(db: Db): Promise<FeatureRow[]> {
   return db('ai_features').select('*').orderBy('created_at').orderBy('name');
@@ -25,24 +15,6 @@ export async function findFeature(db: Db, idOrName: string): Promise<FeatureRow 
   return db('ai_features')
     .where(isUuid(idOrName) ? { id: idOrName } : { name: idOrName })
     .first();
-}
-
-/** The model serving each feature in each environment right now. */
-export async function activeAssignments(db: Db): Promise<ActiveAssignmentRow[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_models as m', 'm.id', 'a.model_id')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('a.is_active', true)
-    .select(
-      'a.feature_id',
-      'a.environment',
-      'a.model_id',
-      'a.assigned_at',
-      'm.name as model_name',
-      'm.display_name as model_display_name',
-      'p.name as provider_name',
-      'p.display_name as provider_display_name',
-    );
 }
 
 export type FeatureWithAssignments = FeatureRow & { assignments: Partial<Record<Environment, ActiveAssignmentRow>> };

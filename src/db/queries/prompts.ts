@@ -31,3 +31,18 @@ export async function promptVersions(db: Db, featureId: string): Promise<PromptV
       db.raw(`coalesce(array_agg(a.environment ORDER BY a.environment) FILTER (WHERE a.environment IS NOT NULL), '{}') AS active_in`),
     );
 }
+
+type ActiveJoin = { a: 'prompt_activations'; v: 'prompt_versions' };
+const ACTIVE_COLUMNS = { id: 'v.id', version: 'v.version', template: 'v.template' } as const satisfies ColumnMap<ActiveJoin>;
+
+/** The prompt version active for a feature in an environment, if any. */
+export async function activePrompt(
+  db: Db,
+  featureId: string,
+  environment: Environment,
+): Promise<Selected<ActiveJoin, typeof ACTIVE_COLUMNS> | undefined> {
+  return db('prompt_activations as a')
+    .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
+    .where({ 'a.feature_id': featureId, 'a.environment': environment, 'a.is_active': true })
+    .first(columns(ACTIVE_COLUMNS));
+}
