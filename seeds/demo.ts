@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { type ColumnMap, columns, type Selected } from '../src/db/columns.ts';
 import type { Db } from '../src/db/knex.ts';
-import type { NewRow } from '../src/db/tables.ts';
+import type { NewRow, Row } from '../src/db/tables.ts';
+import type { CallResult } from '../src/providers/adapter.ts';
+import { type Candidate, deployability, smokeCheck } from '../src/services/deployability.ts';
 import { USAGE_SQL } from './demo-usage.sql.ts';
 
 /**
@@ -33,18 +36,19 @@ interface Step {
   daysAgo?: number;
   kind?: 'assign' | 'promote';
 }
-interface FeatureRow {
-  id: string;
-  name: string;
-  required_model_type: string;
-}
-interface ModelRow {
-  id: string;
-  name: string;
-  model_type: string;
-  status: string;
-  provider: string;
-}
+type DemoFeature = Pick<Row<'ai_features'>, 'id' | 'name' | 'display_name' | 'required_model_type'>;
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  provider_display_name: 'p.display_name',
+  provider_kind: 'p.kind',
+} as const satisfies ColumnMap<ModelJoin>;
+/** A model as the demo's history saw it: its provider was active, with a key, while it served. */
+type DemoModel = Selected<ModelJoin, typeof MODEL_COLUMNS> & Pick<Candidate, 'provider_status' | 'provider_has_key'>;
 
 // Assignment history per feature and environment, oldest first; a step without daysAgo is the start
 // of the history. Chatbot: staging tried Claude Sonnet, production got it by promotion, then staging
@@ -115,13 +119,13 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
     );
     if (existing.rows.length > 0) return { seeded: false, events: 0, assignments: 0, deployments: 0 };
 
-    const features = new Map(
-      ((await trx('ai_features').select('id', 'name', 'required_model_type')) as FeatureRow[]).map((f) => [f.name, f]),
+    const features = new Map<string, DemoFeature>(
+      (await trx('ai_features').select('id', 'name', 'display_name', 'required_model_type')).map((f) => [f.name, f]),
     );
-    const modelRows = (await trx('ai_models as m')
+    const modelRows: Selected<ModelJoin, typeof MODEL_COLUMNS>[] = await trx('ai_models as m')
       .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .select('m.id', 'm.name', 'm.model_type', 'm.status', 'p.display_name as provider')) as ModelRow[];
-    const models = new Map(modelRows.map((m) => [m.name, m]));
+      .select(columns(MODEL_COLUMNS));
+    const models = new Map<string, DemoModel>(modelRows.map((m) => [m.name, { ...m, provider_status: 'active', provider_has_key: true }]));
     const feature = (name: string) => features.get(name) ?? fail(`feature ${name}`);
     const model = (name: string) => models.get(name) ?? fail(`model ${name}`);
     const taken = await trx('feature_model_assignments').where({ is_active: true }).count({ n: '*' }).first();
@@ -146,21 +150,20 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
         ...extra,
       });
     };
-    // The same steps, in the same shape, as the deployment pipeline stores (src/services/deployments.ts).
-    const okChecks = (f: string, m: string, latency: number) =>
-      JSON.stringify([
-        { name: 'model', ok: true, detail: `${m} is ${model(m).status} and of the type ${f} needs (${model(m).model_type})` },
-        { name: 'provider', ok: true, detail: `${model(m).provider} is active` },
-        { name: 'smoke', ok: true, detail: `answered in ${latency} ms`, latency_ms: latency },
-      ]);
+    // The checks as the deployment pipeline makes them (src/services/deployability.ts), smoke request included.
+    const checksOf = (f: string, env: Env, m: string, current: string | null, smoke: CallResult) => {
+      const checks = deployability(feature(f), model(m), env, current);
+      return checks.every((c) => c.ok) ? [...checks, smokeCheck(smoke)] : checks;
+    };
 
     for (const { feature: f, environment: env, steps } of HISTORY) {
       steps.forEach((step, i) => {
         const fr = feature(f);
         const m = model(step.model);
+        const previous = i > 0 ? model(steps[i - 1].model).id : null;
+        const checks = checksOf(f, env, step.model, previous, { ok: true, latencyMs: 500 + (((assignments.length + 1) * 137) % 900) });
         // The rules the console enforces, kept by the demo too.
-        if (m.model_type !== fr.required_model_type || m.status === 'offline' || (env === 'production' && m.status === 'deprecated'))
-          throw new Error(`seedDemo: ${step.model} cannot serve ${f} in ${env}`);
+        if (!checks.every((c) => c.ok)) throw new Error(`seedDemo: ${step.model} cannot serve ${f} in ${env}`);
         const next = steps[i + 1];
         const at = step.daysAgo === undefined ? start : ago(step.daysAgo);
         const id = randomUUID();
@@ -177,27 +180,28 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
         deploy(f, env, step.model, at, {
           kind: step.kind ?? 'assign',
           assignment_id: id,
-          previous_model_id: i > 0 ? model(steps[i - 1].model).id : null,
-          checks: okChecks(f, step.model, 500 + ((assignments.length * 137) % 900)),
+          previous_model_id: previous,
+          checks: JSON.stringify(checks),
         });
       });
     }
     // Two refusals: nothing changes for them (no assignment).
-    deploy('chatbot', 'production', 'gpt-3.5-turbo', ago(15), {
-      status: 'failed',
-      previous_model_id: model('gpt-4o-mini').id,
-      checks: JSON.stringify([{ name: 'model', ok: false, detail: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production' }]),
-      error: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production',
-    });
-    deploy('photo-tagging', 'staging', 'gemini-2.0-flash', ago(20), {
-      status: 'failed',
-      previous_model_id: model('gemini-1.5-flash').id,
-      checks: JSON.stringify([
-        { name: 'model', ok: true, detail: 'gemini-2.0-flash is beta and of the type photo-tagging needs (vision)' },
-        { name: 'provider', ok: true, detail: 'Google is active' },
-        { name: 'smoke', ok: false, detail: 'smoke request failed: no answer within 10000 ms', latency_ms: 10000 },
-      ]),
-      error: 'smoke request failed: no answer within 10000 ms',
+    const refused = (f: string, env: Env, m: string, previous: string, at: Date, smoke: CallResult) => {
+      const checks = checksOf(f, env, m, model(previous).id, smoke);
+      const failed = checks.find((c) => !c.ok);
+      if (!failed) throw new Error(`seedDemo: ${m} was meant to be refused for ${f} in ${env}`);
+      deploy(f, env, m, at, {
+        status: 'failed',
+        previous_model_id: model(previous).id,
+        checks: JSON.stringify(checks),
+        error: failed.detail,
+      });
+    };
+    refused('chatbot', 'production', 'gpt-3.5-turbo', 'gpt-4o-mini', ago(15), { ok: true, latencyMs: 0 }); // deprecated
+    refused('photo-tagging', 'staging', 'gemini-2.0-flash', 'gemini-1.5-flash', ago(20), {
+      ok: false,
+      latencyMs: 10000,
+      error: 'no answer within 10000 ms',
     });
     await trx('feature_model_assignments').insert(assignments);
     await trx('deployments').insert(deployments);

@@ -10,6 +10,7 @@ import { fieldErrors } from '../http/validation.ts';
 import type { ProviderAdapter } from '../providers/adapter.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
+import { type Candidate, deployability, refusal, smokeCheck } from './deployability.ts';
 
 export const deployRequestSchema = z.object({
   model_id: z.uuid({ message: 'must be the id of a model' }),
@@ -27,7 +28,7 @@ const MODEL_FOR_DEPLOY = {
   provider_id: 'm.provider_id',
   provider_display_name: 'p.display_name',
   provider_status: 'p.status',
-  kind: 'p.kind',
+  provider_kind: 'p.kind',
   base_url: 'p.base_url',
   api_key_ciphertext: 'p.api_key_ciphertext',
 } as const satisfies ColumnMap<ModelJoin>;
@@ -52,34 +53,8 @@ async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDepl
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
   (await activeAssignments(db, { featureId, environment })).at(0)?.model_id ?? null;
 
-/** The checks that need no network, in order: the model fits the feature and the environment, its provider can serve. */
-function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: Environment, current: string | null): Check[] {
-  const refusals = [
-    current === model.id && `${model.display_name} already serves ${environment}`,
-    model.status === 'offline' && `${model.display_name} is offline and cannot be assigned`,
-    model.status === 'deprecated' &&
-      environment === 'production' &&
-      `${model.display_name} is deprecated and cannot be assigned in production`,
-    model.model_type !== feature.required_model_type &&
-      `${feature.display_name} needs a model of type ${feature.required_model_type}; ${model.display_name} is of type ${model.model_type}`,
-  ].filter((r): r is string => typeof r === 'string');
-  const modelCheck: Check = refusals.length
-    ? { name: 'model', ok: false, detail: refusals[0] }
-    : {
-        name: 'model',
-        ok: true,
-        detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})`,
-      };
-  if (!modelCheck.ok) return [modelCheck];
-  const usable = model.provider_status === 'active' && (model.kind === 'simulator' || model.api_key_ciphertext !== null);
-  const why = model.provider_status !== 'active' ? `is ${model.provider_status}` : 'has no API key';
-  return [
-    modelCheck,
-    usable
-      ? { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` }
-      : { name: 'provider', ok: false, detail: `${model.provider_display_name} ${why}` },
-  ];
-}
+/** The model as the deployability rules see it. */
+const candidateOf = (model: ModelForDeploy): Candidate => ({ ...model, provider_has_key: model.api_key_ciphertext !== null });
 
 /**
  * Runs the deployment pipeline (SPEC §7): a deployment recorded in_progress, then the checks in order
@@ -132,11 +107,16 @@ interface Plan {
 async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, plan: Plan): Promise<DeployOutcome> {
   const { feature, model, environment, previous, deployment, kind } = plan;
   const model_id = model.id;
-  const checks = staticChecks(feature, model, environment, previous);
+  const checks = deployability(feature, candidateOf(model), environment, previous);
   let adapter: ProviderAdapter | undefined;
   if (checks.every((c) => c.ok)) {
     try {
-      adapter = await providers.adapterFor({ ...model, id: model.provider_id });
+      adapter = await providers.adapterFor({
+        id: model.provider_id,
+        kind: model.provider_kind,
+        base_url: model.base_url,
+        api_key_ciphertext: model.api_key_ciphertext,
+      });
     } catch (err) {
       // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
       const detail =
@@ -158,12 +138,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
       latency_ms: smoke.latencyMs,
       error: smoke.error ?? null,
     });
-    checks.push({
-      name: 'smoke',
-      ok: smoke.ok,
-      detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`,
-      latency_ms: smoke.latencyMs,
-    });
+    checks.push(smokeCheck(smoke));
   }
   const failed = checks.find((c) => !c.ok);
   if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
@@ -183,7 +158,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
     // The model or its provider may have been edited while the smoke request ran (taken offline,
     // deactivated, its key removed): the checks that need no network are made again on what is there now.
     const now = await loadModel(trx, model_id, true);
-    const stale = now ? staticChecks(feature, now, environment, previous).find((c) => !c.ok) : { detail: 'the model was removed' };
+    const stale = now ? refusal(feature, candidateOf(now), environment, previous) : { detail: 'the model was removed' };
     if (stale)
       return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
     await trx('feature_model_assignments')
