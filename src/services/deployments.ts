@@ -105,8 +105,14 @@ interface Plan {
 }
 
 async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, plan: Plan): Promise<DeployOutcome> {
-  const { feature, model, environment, previous, deployment, kind } = plan;
-  const model_id = model.id;
+  const checks = await runChecks(db, providers, plan);
+  const failed = checks.find((c) => !c.ok);
+  if (failed) return finishRefused(db, actor, plan.deployment, checks, failed.detail, 422);
+  return db.transaction((trx) => switchAssignment(trx, actor, plan, checks));
+}
+
+/** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request. */
+async function runChecks(db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> {
   const checks = deployability(feature, candidateOf(model), environment, previous);
   let adapter: ProviderAdapter | undefined;
   if (checks.every((c) => c.ok)) {
@@ -124,7 +130,6 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
       checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` };
     }
   }
-  // The deployment's page shows the checks as they pass.
   await db('deployments')
     .where({ id: deployment.id })
     .update({ checks: JSON.stringify(checks) });
@@ -132,7 +137,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
     const smoke = await adapter.smoke(model.name, model.model_type);
     await db('health_checks').insert({
       provider_id: model.provider_id,
-      model_id,
+      model_id: model.id,
       kind: 'smoke',
       status: smoke.ok ? 'ok' : 'error',
       latency_ms: smoke.latencyMs,
@@ -140,51 +145,49 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
     });
     checks.push(smokeCheck(smoke));
   }
-  const failed = checks.find((c) => !c.ok);
-  if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
+  return checks;
+}
 
-  return db.transaction(async (trx) => {
-    await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
-    if ((await activeModelId(trx, feature.id, environment)) !== previous) {
-      return finishRefused(
-        trx,
-        actor,
-        deployment,
-        checks,
-        `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`,
-        409,
-      );
-    }
-    // The model or its provider may have been edited while the smoke request ran (taken offline,
-    // deactivated, its key removed): the checks that need no network are made again on what is there now.
-    const now = await loadModel(trx, model_id, true);
-    const stale = now ? refusal(feature, candidateOf(now), environment, previous) : { detail: 'the model was removed' };
-    if (stale)
-      return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
-    await trx('feature_model_assignments')
-      .where({ feature_id: feature.id, environment, is_active: true })
-      .update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
-    const [assignment] = await trx('feature_model_assignments')
-      .insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label, assigned_at: trx.raw('clock_timestamp()') })
-      .returning('*');
-    const [done] = await trx('deployments')
-      .where({ id: deployment.id })
-      .update({
-        status: 'success',
-        assignment_id: assignment.id,
-        checks: JSON.stringify(checks),
-        finished_at: trx.raw('clock_timestamp()'),
-      })
-      .returning('*');
-    await recordAudit(trx, actor, {
-      action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
-      entityType: 'feature',
-      entityId: feature.id,
-      before: { environment, model_id: previous },
-      after: { environment, model_id, deployment_id: deployment.id, assignment_id: assignment.id },
-    });
-    return { ok: true, status: 201 as const, deployment: done, assignment };
+/**
+ * Switches the active assignment, the feature locked, unless what the deployment was planned against
+ * moved meanwhile (another change landed; the model or its provider was edited): then 409.
+ */
+async function switchAssignment(trx: Db, actor: Actor, plan: Plan, checks: Check[]): Promise<DeployOutcome> {
+  const { feature, model, environment, previous, deployment, kind } = plan;
+  const refuse = (error: string) => finishRefused(trx, actor, deployment, checks, error, 409);
+  await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
+  if ((await activeModelId(trx, feature.id, environment)) !== previous) {
+    return refuse(`Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`);
+  }
+  // The model or its provider may have been edited while the smoke request ran (taken offline,
+  // deactivated, its key removed): the checks that need no network are made again on what is there now.
+  const now = await loadModel(trx, model.id, true);
+  const stale = now ? refusal(feature, candidateOf(now), environment, previous) : { detail: 'the model was removed' };
+  if (stale) return refuse(`Changed while this deployment ran: ${stale.detail}; nothing was changed.`);
+  await trx('feature_model_assignments')
+    .where({ feature_id: feature.id, environment, is_active: true })
+    .update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
+  const [assignment] = await trx('feature_model_assignments')
+    .insert({
+      feature_id: feature.id,
+      model_id: model.id,
+      environment,
+      assigned_by: actor.label,
+      assigned_at: trx.raw('clock_timestamp()'),
+    })
+    .returning('*');
+  const [done] = await trx('deployments')
+    .where({ id: deployment.id })
+    .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.raw('clock_timestamp()') })
+    .returning('*');
+  await recordAudit(trx, actor, {
+    action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
+    entityType: 'feature',
+    entityId: feature.id,
+    before: { environment, model_id: previous },
+    after: { environment, model_id: model.id, deployment_id: deployment.id, assignment_id: assignment.id },
   });
+  return { ok: true, status: 201, deployment: done, assignment };
 }
 
 async function finishRefused(

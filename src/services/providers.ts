@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
+import type { Row } from '../db/tables.ts';
 import { keyHint, PROVIDER_KINDS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
@@ -125,32 +126,9 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const change = parsed.data;
     const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
-    const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
-    const errors = crossFieldErrors({
-      kind: current.kind,
-      base_url: change.base_url ?? current.base_url,
-      has_key: keyAfter,
-      status: change.status ?? current.status,
-    });
-    // A key that goes missing through this change is reported on the key, not on the status.
-    if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
-    else if (change.api_key === null && errors.status && change.status === undefined)
-      errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
-    if (errors.api_key) delete errors.status;
+    const errors = changeErrors(current, change, movesUrl);
     if (Object.keys(errors).length) throw invalid(errors);
-    const deactivates = change.status === 'inactive' && current.status !== 'inactive';
-    if ((deactivates || movesUrl) && !change.confirm) {
-      const affected = affectedOf(await activeAssignments(trx, { providerId: current.id }));
-      if (affected.length) {
-        const what = deactivates
-          ? `Deactivating ${current.display_name} stops new deployments to its models`
-          : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
-        throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, {
-          affected,
-          confirm_required: true,
-        });
-      }
-    }
+    await confirmedIfServing(trx, current, change, movesUrl);
     const unchanged =
       change.api_key === undefined &&
       !movesUrl &&
@@ -179,6 +157,40 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
         : 'provider.updated';
     await recordAudit(trx, actor, { action, entityType: 'provider', entityId: current.id, before: audited(current), after: audited(row) });
     return (await findProvider(trx, current.id))!;
+  });
+}
+
+type ProviderChange = z.infer<typeof providerChangeSchema>;
+type CurrentProvider = Pick<Row<'ai_providers'>, 'id' | 'kind' | 'display_name' | 'base_url' | 'api_key_last4' | 'status'>;
+
+/** What a change breaks given the provider as it is; a key that goes missing through it is reported on the key, not on the status. */
+function changeErrors(current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Record<string, string> {
+  const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
+  const errors = crossFieldErrors({
+    kind: current.kind,
+    base_url: change.base_url ?? current.base_url,
+    has_key: keyAfter,
+    status: change.status ?? current.status,
+  });
+  if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
+  else if (change.api_key === null && errors.status && change.status === undefined)
+    errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
+  if (errors.api_key) delete errors.status;
+  return errors;
+}
+
+/** Deactivating a provider, or moving its base URL, while its models serve needs `confirm` (else 409 naming what it serves). */
+async function confirmedIfServing(db: Db, current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Promise<void> {
+  const deactivates = change.status === 'inactive' && current.status !== 'inactive';
+  if (!(deactivates || movesUrl) || change.confirm) return;
+  const affected = affectedOf(await activeAssignments(db, { providerId: current.id }));
+  if (!affected.length) return;
+  const what = deactivates
+    ? `Deactivating ${current.display_name} stops new deployments to its models`
+    : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
+  throw new HttpError(409, `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`, {
+    affected,
+    confirm_required: true,
   });
 }
 
