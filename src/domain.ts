@@ -1,6 +1,6 @@
 // The product's vocabulary: the values the schema's CHECK constraints allow (migrations/), each
-// listed once. Zod schemas, query filters, row types (src/db/tables.ts) and the lists offered in
-// forms all take them from here, so a value added to a constraint is added in one place.
+// listed once, and the few small rules every layer shares. Zod schemas, query filters and the row
+// types (src/db/tables.ts) take them from here, so a value added to a constraint is added in one place.
 
 /** Where a feature runs; a promotion goes development → staging → production. */
 export const ENVIRONMENTS = ['development', 'staging', 'production'] as const;
