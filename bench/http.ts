@@ -25,6 +25,7 @@ export async function serve(db: Db, url: string): Promise<{ base: string; app: A
       cacheTemplates: true,
       sessionIdleMs: 3_600_000,
       sessionAbsoluteMs: 3_600_000,
+      providerTimeoutMs: 10_000,
     },
   });
   const server = await new Promise<http.Server>((resolve) => {

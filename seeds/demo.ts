@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Db } from '../src/db/knex.ts';
+import { BY, loadCatalogue, planHistory, type Timeline } from './demo-history.ts';
 import { USAGE_SQL } from './demo-usage.sql.ts';
 
 /**
@@ -24,53 +24,7 @@ export interface DemoResult {
   skipped?: string;
 }
 
-const BY = 'demo-seed';
 const DAY_MS = 86_400_000;
-type Env = 'development' | 'staging' | 'production';
-interface Step {
-  model: string;
-  daysAgo?: number;
-  kind?: 'assign' | 'promote';
-}
-interface FeatureRow {
-  id: string;
-  name: string;
-  required_model_type: string;
-}
-interface ModelRow {
-  id: string;
-  name: string;
-  model_type: string;
-  status: string;
-  provider: string;
-}
-
-// Assignment history per feature and environment, oldest first; a step without daysAgo is the start
-// of the history. Chatbot: staging tried Claude Sonnet, production got it by promotion, then staging
-// moved on to the cheaper Haiku.
-const HISTORY: { feature: string; environment: Env; steps: Step[] }[] = [
-  { feature: 'photo-tagging', environment: 'production', steps: [{ model: 'gpt-4o' }] },
-  { feature: 'photo-tagging', environment: 'staging', steps: [{ model: 'gemini-1.5-flash' }] },
-  { feature: 'photo-tagging', environment: 'development', steps: [{ model: 'sim-vision' }] },
-  {
-    feature: 'chatbot',
-    environment: 'production',
-    steps: [{ model: 'gpt-4o-mini' }, { model: 'claude-3-5-sonnet-20241022', daysAgo: 10, kind: 'promote' }],
-  },
-  {
-    feature: 'chatbot',
-    environment: 'staging',
-    steps: [
-      { model: 'gpt-4o-mini' },
-      { model: 'claude-3-5-sonnet-20241022', daysAgo: 13 },
-      { model: 'claude-3-5-haiku-20241022', daysAgo: 7 },
-    ],
-  },
-  { feature: 'chatbot', environment: 'development', steps: [{ model: 'sim-chat' }] },
-  { feature: 'ai-search', environment: 'production', steps: [{ model: 'text-embedding-3-small' }] },
-  { feature: 'ai-search', environment: 'staging', steps: [{ model: 'text-embedding-3-large' }] },
-  { feature: 'ai-search', environment: 'development', steps: [{ model: 'sim-embed' }] },
-];
 
 // Traffic share (slice of a uniform draw) and lognormal token profiles; embeddings have no output.
 const FEATURE_PROFILES = [
@@ -100,152 +54,25 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
   if (Number.isNaN(now.getTime()) || !(days > 0) || !(eventsPerDay >= 0)) {
     throw new Error('seedDemo: needs a valid now, days > 0 and eventsPerDay >= 0');
   }
-  const start = new Date(now.getTime() - (days + 1) * DAY_MS);
-  // The story is told for 30 days; a shorter history compresses it so every event stays inside.
-  const ago = (d: number) => new Date(now.getTime() - Math.min(d, (d * days) / 30) * DAY_MS);
+  const time: Timeline = {
+    start: new Date(now.getTime() - (days + 1) * DAY_MS),
+    // The story is told for 30 days; a shorter history compresses it so every event stays inside.
+    ago: (d: number) => new Date(now.getTime() - Math.min(d, (d * days) / 30) * DAY_MS),
+  };
 
   return db.transaction(async (trx) => {
-    // Demo event ids: a range on the primary key (LIKE cannot use it under a non-C collation).
-    // Demo assignments count too, for a history seeded with no events.
-    const existing = await trx.raw(
-      `SELECT 1 WHERE EXISTS (SELECT 1 FROM ai_usage_event_keys WHERE event_id >= 'demo-' AND event_id < 'demo.')
-                   OR EXISTS (SELECT 1 FROM feature_model_assignments WHERE assigned_by = :by)`,
-      { by: BY },
-    );
-    if (existing.rows.length > 0) return { seeded: false, events: 0, assignments: 0, deployments: 0 };
-
-    const features = new Map(
-      ((await trx('ai_features').select('id', 'name', 'required_model_type')) as FeatureRow[]).map((f) => [f.name, f]),
-    );
-    const modelRows = (await trx('ai_models as m')
-      .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .select('m.id', 'm.name', 'm.model_type', 'm.status', 'p.display_name as provider')) as ModelRow[];
-    const models = new Map(modelRows.map((m) => [m.name, m]));
-    const feature = (name: string) => features.get(name) ?? fail(`feature ${name}`);
-    const model = (name: string) => models.get(name) ?? fail(`model ${name}`);
+    const nothing = { seeded: false, events: 0, assignments: 0, deployments: 0 };
+    if (await demoSeeded(trx)) return nothing;
     const taken = await trx('feature_model_assignments').where({ is_active: true }).count({ n: '*' }).first();
     // An admin's own assignments are never touched: the demo is for a fresh database only.
-    if (Number(taken?.n) > 0) {
-      return { seeded: false, events: 0, assignments: 0, deployments: 0, skipped: 'the database already has active model assignments' };
-    }
+    if (Number(taken?.n) > 0) return { ...nothing, skipped: 'the database already has active model assignments' };
 
-    const assignments: Record<string, unknown>[] = [];
-    const deployments: Record<string, unknown>[] = [];
-    const deploy = (f: string, env: Env, m: string, at: Date, extra: Record<string, unknown>) => {
-      const finished = new Date(at.getTime() + 4200);
-      deployments.push({
-        feature_id: feature(f).id,
-        model_id: model(m).id,
-        environment: env,
-        requested_by: BY,
-        started_at: at,
-        finished_at: finished,
-        kind: 'assign',
-        status: 'success',
-        ...extra,
-      });
-    };
-    // The same steps, in the same shape, as the deployment pipeline stores (src/services/deployments.ts).
-    const okChecks = (f: string, m: string, latency: number) =>
-      JSON.stringify([
-        { name: 'model', ok: true, detail: `${m} is ${model(m).status} and of the type ${f} needs (${model(m).model_type})` },
-        { name: 'provider', ok: true, detail: `${model(m).provider} is active` },
-        { name: 'smoke', ok: true, detail: `answered in ${latency} ms`, latency_ms: latency },
-      ]);
+    const history = planHistory(await loadCatalogue(trx), time);
+    await trx('feature_model_assignments').insert(history.assignments);
+    await trx('deployments').insert(history.deployments);
+    const events = await insertUsage(trx, { ...options, now, days, eventsPerDay }, time);
 
-    for (const { feature: f, environment: env, steps } of HISTORY) {
-      steps.forEach((step, i) => {
-        const fr = feature(f);
-        const m = model(step.model);
-        // The rules the console enforces, kept by the demo too.
-        if (m.model_type !== fr.required_model_type || m.status === 'offline' || (env === 'production' && m.status === 'deprecated'))
-          throw new Error(`seedDemo: ${step.model} cannot serve ${f} in ${env}`);
-        const next = steps[i + 1];
-        const at = step.daysAgo === undefined ? start : ago(step.daysAgo);
-        const id = randomUUID();
-        assignments.push({
-          id,
-          feature_id: fr.id,
-          model_id: m.id,
-          environment: env,
-          assigned_by: BY,
-          assigned_at: at,
-          is_active: !next,
-          deactivated_at: next?.daysAgo === undefined ? null : ago(next.daysAgo),
-        });
-        deploy(f, env, step.model, at, {
-          kind: step.kind ?? 'assign',
-          assignment_id: id,
-          previous_model_id: i > 0 ? model(steps[i - 1].model).id : null,
-          checks: okChecks(f, step.model, 500 + ((assignments.length * 137) % 900)),
-        });
-      });
-    }
-    // Two refusals: nothing changes for them (no assignment).
-    deploy('chatbot', 'production', 'gpt-3.5-turbo', ago(15), {
-      status: 'failed',
-      previous_model_id: model('gpt-4o-mini').id,
-      checks: JSON.stringify([{ name: 'model', ok: false, detail: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production' }]),
-      error: 'GPT-3.5 Turbo is deprecated and cannot be assigned in production',
-    });
-    deploy('photo-tagging', 'staging', 'gemini-2.0-flash', ago(20), {
-      status: 'failed',
-      previous_model_id: model('gemini-1.5-flash').id,
-      checks: JSON.stringify([
-        { name: 'model', ok: true, detail: 'gemini-2.0-flash is beta and of the type photo-tagging needs (vision)' },
-        { name: 'provider', ok: true, detail: 'Google is active' },
-        { name: 'smoke', ok: false, detail: 'smoke request failed: no answer within 10000 ms', latency_ms: 10000 },
-      ]),
-      error: 'smoke request failed: no answer within 10000 ms',
-    });
-    await trx('feature_model_assignments').insert(assignments);
-    await trx('deployments').insert(deployments);
-
-    // Incidents, relative to now: an error spike on photo-tagging, a shorter one on the chatbot,
-    // and a slow spell on search.
-    const incident = (feature: string, daysAgo: number, minutes: number, error_rate: number | null, latency_factor = 1) => {
-      const t_from = ago(daysAgo);
-      return { feature, t_from, t_to: new Date(t_from.getTime() + minutes * 60_000), error_rate, latency_factor };
-    };
-    const incidents = [
-      incident('photo-tagging', 6.1, 120, 0.35, 1.3),
-      incident('chatbot', 2.05, 40, 0.25),
-      incident('ai-search', 4.2, 45, null, 5),
-    ];
-
-    await trx.raw('SELECT setseed(0.42)'); // the same history on every run, for tests
-    await trx.raw(`SET LOCAL work_mem = '64MB'`); // the event CTE stays in memory
-    // Monthly partitions from the history's start through the current month, so no row lands in default.
-    await trx.raw(
-      `SELECT ensure_usage_partitions(s::date, ((extract(year FROM n) - extract(year FROM s)) * 12
-                                                 + extract(month FROM n) - extract(month FROM s))::int + 1)
-       FROM (SELECT :start::timestamptz AS s, :now::timestamptz AS n) t`,
-      { start: start.toISOString(), now: now.toISOString() },
-    );
-    const minutes = Math.round(days * 1440);
-    const chunk = Math.round((options.chunkDays ?? days) * 1440);
-    let events = 0;
-    for (let slotFrom = 0; slotFrom < minutes; slotFrom += chunk) {
-      const slotTo = Math.min(minutes, slotFrom + chunk);
-      const inserted = await trx.raw(USAGE_SQL, {
-        now: now.toISOString(),
-        minutes,
-        slotFrom,
-        slotTo,
-        total: Math.round(((slotTo - slotFrom) / 1440) * eventsPerDay),
-        users: options.users ?? 5000,
-        baseError: 0.009,
-        timeoutRate: 0.002,
-        features: JSON.stringify(FEATURE_PROFILES),
-        latency: JSON.stringify(LATENCY),
-        incidents: JSON.stringify(incidents),
-      });
-      events += inserted.rowCount ?? 0;
-    }
-    // Fresh statistics, so the first dashboard queries are planned for 300k rows, not for none.
-    await trx.raw('ANALYZE ai_usage_logs, ai_usage_event_keys');
-
-    const result = { seeded: true, events, assignments: assignments.length, deployments: deployments.length };
+    const result = { seeded: true, events, assignments: history.assignments.length, deployments: history.deployments.length };
     await trx('audit_log').insert({
       actor_type: 'system',
       actor_label: BY,
@@ -257,6 +84,61 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
   });
 }
 
-function fail(what: string): never {
-  throw new Error(`seedDemo: ${what} is missing; run seedReference first`);
+/** Demo events or demo assignments are there already (a history seeded with no events counts too). */
+async function demoSeeded(db: Db): Promise<boolean> {
+  // Demo event ids: a range on the primary key (LIKE cannot use it under a non-C collation).
+  const existing = await db.raw(
+    `SELECT 1 WHERE EXISTS (SELECT 1 FROM ai_usage_event_keys WHERE event_id >= 'demo-' AND event_id < 'demo.')
+                 OR EXISTS (SELECT 1 FROM feature_model_assignments WHERE assigned_by = :by)`,
+    { by: BY },
+  );
+  return existing.rows.length > 0;
+}
+
+/** Generates the month of usage inside PostgreSQL, a chunk of days per statement; returns how many events. */
+async function insertUsage(db: Db, o: DemoOptions & { now: Date; days: number; eventsPerDay: number }, time: Timeline): Promise<number> {
+  // Incidents, relative to now: an error spike on photo-tagging, a shorter one on the chatbot,
+  // and a slow spell on search.
+  const incident = (feature: string, daysAgo: number, minutes: number, error_rate: number | null, latency_factor = 1) => {
+    const t_from = time.ago(daysAgo);
+    return { feature, t_from, t_to: new Date(t_from.getTime() + minutes * 60_000), error_rate, latency_factor };
+  };
+  const incidents = [
+    incident('photo-tagging', 6.1, 120, 0.35, 1.3),
+    incident('chatbot', 2.05, 40, 0.25),
+    incident('ai-search', 4.2, 45, null, 5),
+  ];
+
+  await db.raw('SELECT setseed(0.42)'); // the same history on every run, for tests
+  await db.raw(`SET LOCAL work_mem = '64MB'`); // the event CTE stays in memory
+  // Monthly partitions from the history's start through the current month, so no row lands in default.
+  await db.raw(
+    `SELECT ensure_usage_partitions(s::date, ((extract(year FROM n) - extract(year FROM s)) * 12
+                                               + extract(month FROM n) - extract(month FROM s))::int + 1)
+     FROM (SELECT :start::timestamptz AS s, :now::timestamptz AS n) t`,
+    { start: time.start.toISOString(), now: o.now.toISOString() },
+  );
+  const minutes = Math.round(o.days * 1440);
+  const chunk = Math.round((o.chunkDays ?? o.days) * 1440);
+  let events = 0;
+  for (let slotFrom = 0; slotFrom < minutes; slotFrom += chunk) {
+    const slotTo = Math.min(minutes, slotFrom + chunk);
+    const inserted = await db.raw(USAGE_SQL, {
+      now: o.now.toISOString(),
+      minutes,
+      slotFrom,
+      slotTo,
+      total: Math.round(((slotTo - slotFrom) / 1440) * o.eventsPerDay),
+      users: o.users ?? 5000,
+      baseError: 0.009,
+      timeoutRate: 0.002,
+      features: JSON.stringify(FEATURE_PROFILES),
+      latency: JSON.stringify(LATENCY),
+      incidents: JSON.stringify(incidents),
+    });
+    events += inserted.rowCount ?? 0;
+  }
+  // Fresh statistics, so the first dashboard queries are planned for 300k rows, not for none.
+  await db.raw('ANALYZE ai_usage_logs, ai_usage_event_keys');
+  return events;
 }

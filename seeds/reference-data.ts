@@ -1,3 +1,5 @@
+import type { ModelStatus, ModelType } from '../src/domain.ts';
+
 /**
  * Reference data: the three features of the plan, the providers and a catalogue of models with
  * their published list prices (USD per 1k tokens; embeddings bill input tokens only).
@@ -36,9 +38,6 @@ export const PROVIDERS = [
   // Served by the app itself: needs no key, so it is active from the start.
   { name: 'simulator', display_name: 'Simulator', kind: 'simulator', base_url: null, status: 'active' },
 ] as const;
-
-type ModelType = 'llm' | 'vision' | 'embedding';
-type ModelStatus = 'available' | 'beta' | 'deprecated' | 'offline';
 
 export interface ModelSeed {
   provider: (typeof PROVIDERS)[number]['name'];

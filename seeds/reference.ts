@@ -17,12 +17,17 @@ export async function seedReference(db: Db): Promise<number> {
       .onConflict('name')
       .ignore()
       .returning('id');
-    const providerIds = new Map((await trx('ai_providers').select('id', 'name')).map((p: { id: string; name: string }) => [p.name, p.id]));
+    const providerIds = new Map((await trx('ai_providers').select('id', 'name')).map((p) => [p.name, p.id]));
+    const providerId = (name: string) => providerIds.get(name) ?? fail(`provider ${name} is missing`);
     const models = await trx('ai_models')
-      .insert(MODELS.map(({ provider, ...m }) => ({ ...m, provider_id: providerIds.get(provider) })))
+      .insert(MODELS.map(({ provider, ...m }) => ({ ...m, provider_id: providerId(provider) })))
       .onConflict(['provider_id', 'name'])
       .ignore()
       .returning('id');
     return features.length + providers.length + models.length;
   });
+}
+
+function fail(what: string): never {
+  throw new Error(`seedReference: ${what}`);
 }

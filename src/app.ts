@@ -162,4 +162,4 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
 }
 
 const providersFor = (config: AppConfig) =>
-  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });
+  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs });

@@ -32,8 +32,8 @@ export interface AppConfig {
   sessionIdleMs: number;
   /** Absolute lifetime of a session, in milliseconds. */
   sessionAbsoluteMs: number;
-  /** How long a call to a provider (smoke request, probe) may take (PROVIDER_TIMEOUT_MS); 10 s unless set. */
-  providerTimeoutMs?: number;
+  /** How long a call to a provider (smoke request, probe) may take (PROVIDER_TIMEOUT_MS). */
+  providerTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -86,6 +86,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   }
   const e = parsed.data;
   const embedded = e.DATABASE_URL === undefined;
+  // Embedded mode generates its secrets into DATA_DIR; a production server on its own database must be given them.
+  if (!embedded && e.NODE_ENV === 'production' && (!e.SESSION_SECRET || !e.SECRETS_KEY)) {
+    throw new ConfigError('Invalid configuration: SESSION_SECRET and SECRETS_KEY are required when NODE_ENV=production');
+  }
   return Object.freeze({
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,

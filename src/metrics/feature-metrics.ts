@@ -1,5 +1,6 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
+import type { Row } from '../db/tables.ts';
 import { headline, shares, trendOf, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
@@ -13,7 +14,7 @@ import {
   toSums,
   uniqueUsers,
 } from './queries.ts';
-import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, windowOf } from './ranges.ts';
+import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, type Window, windowOf } from './ranges.ts';
 import { performanceScore, scoreLabel } from './scores.ts';
 import { wholeHourOffsets } from './time-zone.ts';
 
@@ -37,11 +38,27 @@ function addSums(all: Iterable<Sums>): Sums {
   return t;
 }
 
-/**
- * The feature dashboard's figures for a range ending now (the plan's FeatureMetrics, with p50/p95/p99
- * and per-point p95 and requests), all read in one snapshot so they agree with each other.
- */
-export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+/** What a feature's dashboard is computed from, read in one snapshot so the figures agree with each other. */
+export interface FeatureSums {
+  range: RangeName;
+  now: Date;
+  window: Window;
+  /** Per chart bucket (its start in epoch ms), and their total. */
+  buckets: Map<number, Sums>;
+  total: Sums;
+  byModel: Map<string, Sums>;
+  models: Pick<Row<'ai_models'>, 'id' | 'display_name'>[];
+  /** Requests per hour of the day in the display time zone. */
+  byLocalHour: Map<number, number>;
+  previousCost: number;
+  badMinutes: number;
+  uniqueUsers: number;
+  /** Percentiles from raw rows when the range has few enough events (wantsExactPercentiles). */
+  exact: Awaited<ReturnType<typeof exactPercentiles>> | null;
+}
+
+/** The feature dashboard's inputs for a range ending now, in one snapshot. */
+export async function readFeatureSums(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string): Promise<FeatureSums> {
   const w = windowOf(range, now);
   const { bucket, bucketMs } = RANGES[range];
   const ids = [feature.id];
@@ -57,79 +74,114 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
       .db('ai_models')
       .whereIn('id', [...byModel.keys()])
       .select('id', 'display_name');
-    const h = headline(total);
-    const [p50, p95, p99] = exact?.overall ?? [h.p50, h.p95, h.p99];
-    const uptime = uptimeOf(total.requests, bad.get(feature.id) ?? 0, minuteSlots(w));
-    const uniqueUsersCount = users.get(feature.id) ?? 0;
-    const previousCost = previous.get(feature.id)?.cost_usd ?? 0;
-    const peak = [...byLocalHour.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
-    const realtime = {
-      uptime,
-      error_rate: h.error_rate,
-      response_time: h.response_time,
-      requests_per_minute: total.requests / minutesIn(range),
-      success_rate: h.success_rate,
-      cost_per_request: h.cost_per_request,
-      p50,
-      p95,
-      p99,
-    };
-    const performance = performanceScore(realtime);
     return {
-      realtime,
-      historical: {
-        timeRange: range,
-        bucket,
-        data: bucketStarts(range, w.from, now).map((start) => {
-          const s = buckets.get(start.getTime()) ?? toSums(undefined);
-          const point = headline(s);
-          return {
-            timestamp: new Date(Math.max(start.getTime(), w.from.getTime())).toISOString(),
-            requests: s.requests,
-            throughput: s.requests,
-            response_time: point.response_time,
-            p95: exact ? (exact.byBucket.get(start.getTime())?.[1] ?? null) : percentileFromHistogram(s.hist, 0.95),
-            error_rate: point.error_rate,
-            cost: s.cost_usd,
-          };
-        }),
-      },
-      usage: {
-        total_requests: total.requests,
-        unique_users: uniqueUsersCount,
-        unique_users_approximate: false,
-        peak_usage_hour: peak ? peak[0] : null,
-        avg_requests_per_user: uniqueUsersCount ? total.requests / uniqueUsersCount : null,
-      },
-      costs: {
-        total_cost: total.cost_usd,
-        previous_cost: previousCost,
-        cost_trend: trendOf(total.cost_usd, previousCost),
-        cost_breakdown: shares(
-          models
-            .map((m) => ({
-              category: m.display_name as string,
-              model_id: m.id as string,
-              amount: byModel.get(m.id)!.cost_usd,
-              requests: byModel.get(m.id)!.requests,
-            }))
-            .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
-        ),
-        cost_by_direction: shares([
-          { category: 'input', amount: total.input_cost_usd },
-          { category: 'output', amount: total.cost_usd - total.input_cost_usd },
-        ]),
-      },
-      performance: performance && {
-        ...performance,
-        labels: {
-          reliability: scoreLabel(realtime.uptime, 99, 95),
-          speed: scoreLabel(realtime.response_time === null ? null : 2000 - realtime.response_time, 1000, 500),
-          accuracy: scoreLabel(realtime.success_rate, 98, 95),
-        },
-      },
+      range,
+      now,
+      window: w,
+      buckets,
+      total,
+      byModel,
+      models,
+      byLocalHour,
+      previousCost: previous.get(feature.id)?.cost_usd ?? 0,
+      badMinutes: bad.get(feature.id) ?? 0,
+      uniqueUsers: users.get(feature.id) ?? 0,
+      exact,
     };
   });
+}
+
+/**
+ * The feature dashboard's figures (the plan's FeatureMetrics, with p50/p95/p99 and per-point p95 and
+ * requests) from its sums: no reads, so it can be checked on sums made by hand.
+ */
+export function shapeFeatureMetrics(sums: FeatureSums) {
+  const { range, total } = sums;
+  const h = headline(total);
+  const [p50, p95, p99] = sums.exact?.overall ?? [h.p50, h.p95, h.p99];
+  const realtime = {
+    uptime: uptimeOf(total.requests, sums.badMinutes, minuteSlots(sums.window)),
+    error_rate: h.error_rate,
+    response_time: h.response_time,
+    requests_per_minute: total.requests / minutesIn(range),
+    success_rate: h.success_rate,
+    cost_per_request: h.cost_per_request,
+    p50,
+    p95,
+    p99,
+  };
+  const peak = [...sums.byLocalHour.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
+  return {
+    realtime,
+    historical: { timeRange: range, bucket: RANGES[range].bucket, data: seriesOf(sums) },
+    usage: {
+      total_requests: total.requests,
+      unique_users: sums.uniqueUsers,
+      unique_users_approximate: false,
+      peak_usage_hour: peak ? peak[0] : null,
+      avg_requests_per_user: sums.uniqueUsers ? total.requests / sums.uniqueUsers : null,
+    },
+    costs: costsOf(sums),
+    performance: performanceOf(realtime),
+  };
+}
+
+/** The points of the charts, one per bucket of the range. */
+function seriesOf({ range, now, window: w, buckets, exact }: FeatureSums) {
+  return bucketStarts(range, w.from, now).map((start) => {
+    const s = buckets.get(start.getTime()) ?? toSums(undefined);
+    const point = headline(s);
+    return {
+      timestamp: new Date(Math.max(start.getTime(), w.from.getTime())).toISOString(),
+      requests: s.requests,
+      throughput: s.requests,
+      response_time: point.response_time,
+      p95: exact ? (exact.byBucket.get(start.getTime())?.[1] ?? null) : percentileFromHistogram(s.hist, 0.95),
+      error_rate: point.error_rate,
+      cost: s.cost_usd,
+    };
+  });
+}
+
+function costsOf({ total, previousCost, models, byModel }: FeatureSums) {
+  return {
+    total_cost: total.cost_usd,
+    previous_cost: previousCost,
+    cost_trend: trendOf(total.cost_usd, previousCost),
+    cost_breakdown: shares(
+      models
+        .map((m) => ({
+          category: m.display_name,
+          model_id: m.id,
+          amount: byModel.get(m.id)!.cost_usd,
+          requests: byModel.get(m.id)!.requests,
+        }))
+        .sort((a, b) => b.amount - a.amount || b.requests - a.requests),
+    ),
+    cost_by_direction: shares([
+      { category: 'input', amount: total.input_cost_usd },
+      { category: 'output', amount: total.cost_usd - total.input_cost_usd },
+    ]),
+  };
+}
+
+function performanceOf(realtime: { uptime: number | null; response_time: number | null; success_rate: number | null }) {
+  const performance = performanceScore(realtime);
+  return (
+    performance && {
+      ...performance,
+      labels: {
+        reliability: scoreLabel(realtime.uptime, 99, 95),
+        speed: scoreLabel(realtime.response_time === null ? null : 2000 - realtime.response_time, 1000, 500),
+        accuracy: scoreLabel(realtime.success_rate, 98, 95),
+      },
+    }
+  );
+}
+
+/** The feature dashboard's figures for a range ending now. */
+export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+  return shapeFeatureMetrics(await readFeatureSums(db, feature, range, now, timeZone));
 }
 
 export type FeatureMetrics = Awaited<ReturnType<typeof featureMetrics>>;

@@ -34,6 +34,13 @@ async function watermark(db: Db): Promise<number> {
  * the cursor in the same transaction. Idempotent; when another instance holds the lock it returns
  * at once with ran: false, so several app instances run each tick once.
  */
+/** How far the rollups have read, locked until the transaction ends (the migration makes its one row). */
+async function lockedCursor(trx: Db): Promise<number> {
+  const row = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+  if (!row) throw new Error('rollup_cursors has no usage row: run the migrations');
+  return row.last_id;
+}
+
 export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
   let rows = 0;
   for (;;) {
@@ -41,7 +48,7 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
     const step = await db.transaction(async (trx) => {
       const { rows: lock } = await trx.raw('SELECT pg_try_advisory_xact_lock(?) AS ok', [ROLLUP_LOCK]);
       if (!lock[0].ok) return undefined;
-      const { last_id: from } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+      const from = await lockedCursor(trx);
       const to = Math.min(final, Number(from) + BATCH_IDS);
       if (to <= from) return { rows: 0, cursor: Number(from), more: false };
       await trx.raw(PLAN_FOR_BATCHES);
@@ -73,7 +80,7 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows[0].rows as number;
     }
-    const { last_id: cursor } = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
+    const cursor = await lockedCursor(trx);
     // Whole UTC days, so the day rollup is rebuilt whole too.
     const bounds = {
       from: new Date(Math.floor(range.from.getTime() / 86_400_000) * 86_400_000),

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { activeDeployments, findModel, listModels, listProviders, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../db/queries/deployments.ts';
-import { ENVIRONMENTS, type Environment, listFeatures } from '../db/queries/features.ts';
+import { activeDeployments, findModel, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
+import { deploymentsPage } from '../db/queries/deployments.ts';
+import { listFeatures } from '../db/queries/features.ts';
+import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
 import { choice, formatParam } from '../http/query.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
@@ -29,7 +30,7 @@ export const catalogueQuerySchema = z
     sort: choice(MODEL_SORTS).optional(),
     feature: limited.optional(),
     model: z.uuid({ message: 'must be the id of a model' }).optional(),
-    environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).optional(),
+    environment: choice(ENVIRONMENTS).optional(),
     page: z.coerce
       .number({ message: 'must be a page number' })
       .int('must be a page number')

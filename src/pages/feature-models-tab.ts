@@ -1,16 +1,12 @@
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { listModels } from '../db/queries/catalogue.ts';
-import {
-  activeAssignments,
-  assignmentHistory,
-  ENVIRONMENTS,
-  type Environment,
-  type FeatureRow,
-  withAssignments,
-} from '../db/queries/features.ts';
+import { assignmentHistory, type FeatureRow, withAssignments } from '../db/queries/features.ts';
+import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';
 import { modelSummaries } from '../metrics/summaries.ts';
+import { refusal } from '../services/deployability.ts';
 
 /** The environment a promotion from each one goes to. */
 export const NEXT_ENVIRONMENT: Partial<Record<Environment, Environment>> = { development: 'staging', staging: 'production' };
@@ -51,16 +47,7 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
     whatIfChange: m.id === current?.model_id ? null : changeFromCurrent(priced(tokens, m)),
     isCurrent: m.id === current?.model_id,
     // What the pipeline would refuse anyway, said before the admin tries.
-    unusable:
-      m.status === 'offline'
-        ? 'offline'
-        : m.status === 'deprecated' && environment === 'production'
-          ? 'deprecated: not for production'
-          : m.provider_status !== 'active'
-            ? `${m.provider_display_name} is ${m.provider_status}`
-            : m.provider_kind !== 'simulator' && !m.provider_has_key
-              ? `${m.provider_display_name} has no API key`
-              : null,
+    unusable: refusal(feature, m, environment, null)?.hint ?? null,
   }));
   return {
     environment,

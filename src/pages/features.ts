@@ -1,16 +1,10 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
-import {
-  activeAssignments,
-  ENVIRONMENTS,
-  type Environment,
-  type FeatureRow,
-  findFeature,
-  listFeatures,
-  withAssignments,
-} from '../db/queries/features.ts';
+import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
+import { ENVIRONMENTS } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
@@ -30,7 +24,7 @@ export const featuresQuerySchema = z.object({
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
   tab: choice(TABS).default('overview'),
   range: rangeParam.default('24h'),
-  environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).optional(),
+  environment: choice(ENVIRONMENTS).optional(),
   format: formatParam,
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;

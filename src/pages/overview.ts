@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { recentDeployments } from '../db/queries/deployments.ts';
-import { activeAssignments, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { listFeatures, withAssignments } from '../db/queries/features.ts';
 import { trendOf } from '../metrics/definitions.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../metrics/summaries.ts';
 

@@ -1,14 +1,8 @@
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import {
-  activeAssignments,
-  ENVIRONMENTS,
-  type Environment,
-  type FeatureRow,
-  findAssignment,
-  findFeature,
-  withAssignments,
-} from '../db/queries/features.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
+import { type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { HttpError, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
@@ -24,7 +18,7 @@ import {
   featuresQuerySchema,
   selectedFeature,
 } from '../pages/features.ts';
-import { type DeploymentKind, type DeployOutcome, deploy } from '../services/deployments.ts';
+import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
@@ -107,7 +101,7 @@ async function addFeature(deps: RouteDeps, req: Request, res: Response) {
 // inline, in the tab (so an htmx swap of the panel keeps the tab whole).
 
 const modelsTabOf = (slug: string, environment?: Environment) => ({ feature: slug, tab: 'models' as const, environment });
-const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as string[]).includes(v);
+const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as readonly string[]).includes(v);
 const featureIn = (res: Response) => res.locals.feature as FeatureRow;
 
 const refuse = (deps: RouteDeps, req: Request, res: Response, environment: Environment | undefined, error: string) =>

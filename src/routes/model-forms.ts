@@ -1,6 +1,7 @@
 import { type Request, type Response, Router } from 'express';
-import { MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { ENVIRONMENTS, findFeature, listFeatures } from '../db/queries/features.ts';
+import type { ModelRow } from '../db/queries/catalogue.ts';
+import { findFeature, listFeatures } from '../db/queries/features.ts';
+import { ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
 import { refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import type { Principal, TokenScope } from '../auth/principal.ts';
+import type { Principal } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
+import type { Row } from '../db/tables.ts';
 import { HttpError } from '../http/errors.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
@@ -16,16 +17,9 @@ export const newApiKeySchema = z.object({
   scope: z.enum(['ingest', 'read', 'admin'], { message: 'must be one of ingest, read, admin' }),
 });
 
-export interface ApiKeyRow {
-  id: string;
-  name: string;
-  prefix: string;
-  scope: TokenScope;
-  created_by: string;
-  created_at: Date;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-}
+/** What is ever read back of a key: never its hash. */
+const KEY_COLUMNS = ['id', 'name', 'prefix', 'scope', 'created_by', 'created_at', 'last_used_at', 'revoked_at'] as const;
+export type ApiKeyRow = Pick<Row<'api_keys'>, (typeof KEY_COLUMNS)[number]>;
 
 const hashToken = (token: string) => crypto.createHash('sha256').update(token).digest();
 // Writing last_used_at on every call would turn each read into a write; a minute is precise enough.
@@ -42,20 +36,20 @@ export async function createApiKey(
   return db.transaction(async (trx) => {
     const [key] = await trx('api_keys')
       .insert({ name, scope, token_hash: hashToken(token), prefix: token.slice(0, 10), created_by: actor.label })
-      .returning(['id', 'name', 'prefix', 'scope', 'created_by', 'created_at', 'last_used_at', 'revoked_at']);
+      .returning(KEY_COLUMNS);
     await recordAudit(trx, actor, {
       action: 'api_key.created',
       entityType: 'api_key',
       entityId: key.id,
       after: { name, scope, prefix: key.prefix },
     });
-    return { key: key as ApiKeyRow, token };
+    return { key, token };
   });
 }
 
 export async function listApiKeys(db: Db): Promise<ApiKeyRow[]> {
   return db('api_keys')
-    .select('id', 'name', 'prefix', 'scope', 'created_by', 'created_at', 'last_used_at', 'revoked_at')
+    .select(...KEY_COLUMNS)
     .orderByRaw('revoked_at IS NOT NULL, created_at DESC');
 }
 

@@ -1,102 +1,60 @@
 import { z } from 'zod';
+import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
-import { ENVIRONMENTS, type Environment, type FeatureRow } from '../db/queries/features.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import type { Row } from '../db/tables.ts';
+import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { ProviderAdapter } from '../providers/adapter.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
+import { type Candidate, deployability, refusal, smokeCheck } from './deployability.ts';
 
 export const deployRequestSchema = z.object({
   model_id: z.uuid({ message: 'must be the id of a model' }),
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
 });
 
-export interface Check {
-  name: 'model' | 'provider' | 'smoke';
-  ok: boolean;
-  detail: string;
-  latency_ms?: number;
-}
-
-interface ModelForDeploy {
-  id: string;
-  name: string;
-  display_name: string;
-  model_type: FeatureRow['required_model_type'];
-  status: 'available' | 'beta' | 'deprecated' | 'offline';
-  provider_id: string;
-  provider_display_name: string;
-  provider_status: 'active' | 'inactive' | 'error';
-  kind: 'openai-compatible' | 'simulator';
-  base_url: string | null;
-  api_key_ciphertext: Buffer | null;
-}
-
-export type DeploymentKind = 'assign' | 'promote' | 'rollback';
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+/** A model with what the pipeline needs of its provider (the sealed key included: the adapter opens it). */
+const MODEL_FOR_DEPLOY = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  provider_id: 'm.provider_id',
+  provider_display_name: 'p.display_name',
+  provider_status: 'p.status',
+  provider_kind: 'p.kind',
+  base_url: 'p.base_url',
+  api_key_ciphertext: 'p.api_key_ciphertext',
+} as const satisfies ColumnMap<ModelJoin>;
+type ModelForDeploy = Selected<ModelJoin, typeof MODEL_FOR_DEPLOY>;
 
 export interface DeployOutcome {
   ok: boolean;
   /** 201 when the assignment switched, 422 when a check refused it, 409 when another change won a race. */
   status: 201 | 409 | 422;
-  deployment: Record<string, unknown>;
-  assignment?: Record<string, unknown>;
+  deployment: Row<'deployments'>;
+  /** The assignment made, when it switched. */
+  assignment?: Row<'feature_model_assignments'>;
 }
 
 async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDeploy | undefined> {
-  const q = db('ai_models as m')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('m.id', id)
-    .first(
-      'm.id',
-      'm.name',
-      'm.display_name',
-      'm.model_type',
-      'm.status',
-      'm.provider_id',
-      'p.display_name as provider_display_name',
-      'p.status as provider_status',
-      'p.kind',
-      'p.base_url',
-      'p.api_key_ciphertext',
-    );
+  const q = db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where('m.id', id).first(columns(MODEL_FOR_DEPLOY));
   // Shared locks on the model and its provider: an edit of either (which locks them for update)
   // waits for the switch, or the switch sees the edit.
   return lock ? q.forShare() : q;
 }
 
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
-  (await db('feature_model_assignments').where({ feature_id: featureId, environment, is_active: true }).first('model_id'))?.model_id ??
-  null;
+  (await activeAssignments(db, { featureId, environment })).at(0)?.model_id ?? null;
 
-/** The checks that need no network, in order: the model fits the feature and the environment, its provider can serve. */
-function staticChecks(feature: FeatureRow, model: ModelForDeploy, environment: Environment, current: string | null): Check[] {
-  const refusals = [
-    current === model.id && `${model.display_name} already serves ${environment}`,
-    model.status === 'offline' && `${model.display_name} is offline and cannot be assigned`,
-    model.status === 'deprecated' &&
-      environment === 'production' &&
-      `${model.display_name} is deprecated and cannot be assigned in production`,
-    model.model_type !== feature.required_model_type &&
-      `${feature.display_name} needs a model of type ${feature.required_model_type}; ${model.display_name} is of type ${model.model_type}`,
-  ].filter((r): r is string => typeof r === 'string');
-  const modelCheck: Check = refusals.length
-    ? { name: 'model', ok: false, detail: refusals[0] }
-    : {
-        name: 'model',
-        ok: true,
-        detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})`,
-      };
-  if (!modelCheck.ok) return [modelCheck];
-  const usable = model.provider_status === 'active' && (model.kind === 'simulator' || model.api_key_ciphertext !== null);
-  const why = model.provider_status !== 'active' ? `is ${model.provider_status}` : 'has no API key';
-  return [
-    modelCheck,
-    usable
-      ? { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` }
-      : { name: 'provider', ok: false, detail: `${model.provider_display_name} ${why}` },
-  ];
-}
+/** The model as the deployability rules see it. */
+const candidateOf = (model: ModelForDeploy): Candidate => ({ ...model, provider_has_key: model.api_key_ciphertext !== null });
 
 /**
  * Runs the deployment pipeline (SPEC §7): a deployment recorded in_progress, then the checks in order
@@ -142,18 +100,29 @@ interface Plan {
   environment: Environment;
   /** The model serving the environment when the deployment started. */
   previous: string | null;
-  deployment: { id: string; feature_id: string; model_id: string; environment: string };
+  deployment: Row<'deployments'>;
   kind: DeploymentKind;
 }
 
 async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, plan: Plan): Promise<DeployOutcome> {
-  const { feature, model, environment, previous, deployment, kind } = plan;
-  const model_id = model.id;
-  const checks = staticChecks(feature, model, environment, previous);
+  const checks = await runChecks(db, providers, plan);
+  const failed = checks.find((c) => !c.ok);
+  if (failed) return finishRefused(db, actor, plan.deployment, checks, failed.detail, 422);
+  return db.transaction((trx) => switchAssignment(trx, actor, plan, checks));
+}
+
+/** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request. */
+async function runChecks(db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> {
+  const checks = deployability(feature, candidateOf(model), environment, previous);
   let adapter: ProviderAdapter | undefined;
   if (checks.every((c) => c.ok)) {
     try {
-      adapter = await providers.adapterFor({ ...model, id: model.provider_id });
+      adapter = await providers.adapterFor({
+        id: model.provider_id,
+        kind: model.provider_kind,
+        base_url: model.base_url,
+        api_key_ciphertext: model.api_key_ciphertext,
+      });
     } catch (err) {
       // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
       const detail =
@@ -161,7 +130,6 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
       checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` };
     }
   }
-  // The deployment's page shows the checks as they pass.
   await db('deployments')
     .where({ id: deployment.id })
     .update({ checks: JSON.stringify(checks) });
@@ -169,70 +137,63 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
     const smoke = await adapter.smoke(model.name, model.model_type);
     await db('health_checks').insert({
       provider_id: model.provider_id,
-      model_id,
+      model_id: model.id,
       kind: 'smoke',
       status: smoke.ok ? 'ok' : 'error',
       latency_ms: smoke.latencyMs,
       error: smoke.error ?? null,
     });
-    checks.push({
-      name: 'smoke',
-      ok: smoke.ok,
-      detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`,
-      latency_ms: smoke.latencyMs,
-    });
+    checks.push(smokeCheck(smoke));
   }
-  const failed = checks.find((c) => !c.ok);
-  if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
+  return checks;
+}
 
-  return db.transaction(async (trx) => {
-    await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
-    if ((await activeModelId(trx, feature.id, environment)) !== previous) {
-      return finishRefused(
-        trx,
-        actor,
-        deployment,
-        checks,
-        `Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`,
-        409,
-      );
-    }
-    // The model or its provider may have been edited while the smoke request ran (taken offline,
-    // deactivated, its key removed): the checks that need no network are made again on what is there now.
-    const now = await loadModel(trx, model_id, true);
-    const stale = now ? staticChecks(feature, now, environment, previous).find((c) => !c.ok) : { detail: 'the model was removed' };
-    if (stale)
-      return finishRefused(trx, actor, deployment, checks, `Changed while this deployment ran: ${stale.detail}; nothing was changed.`, 409);
-    await trx('feature_model_assignments')
-      .where({ feature_id: feature.id, environment, is_active: true })
-      .update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
-    const [assignment] = await trx('feature_model_assignments')
-      .insert({ feature_id: feature.id, model_id, environment, assigned_by: actor.label, assigned_at: trx.raw('clock_timestamp()') })
-      .returning('*');
-    const [done] = await trx('deployments')
-      .where({ id: deployment.id })
-      .update({
-        status: 'success',
-        assignment_id: assignment.id,
-        checks: JSON.stringify(checks),
-        finished_at: trx.raw('clock_timestamp()'),
-      })
-      .returning('*');
-    await recordAudit(trx, actor, {
-      action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
-      entityType: 'feature',
-      entityId: feature.id,
-      before: { environment, model_id: previous },
-      after: { environment, model_id, deployment_id: deployment.id, assignment_id: assignment.id },
-    });
-    return { ok: true, status: 201 as const, deployment: done, assignment };
+/**
+ * Switches the active assignment, the feature locked, unless what the deployment was planned against
+ * moved meanwhile (another change landed; the model or its provider was edited): then 409.
+ */
+async function switchAssignment(trx: Db, actor: Actor, plan: Plan, checks: Check[]): Promise<DeployOutcome> {
+  const { feature, model, environment, previous, deployment, kind } = plan;
+  const refuse = (error: string) => finishRefused(trx, actor, deployment, checks, error, 409);
+  await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
+  if ((await activeModelId(trx, feature.id, environment)) !== previous) {
+    return refuse(`Another change to ${environment} landed while this deployment ran; nothing was changed. Try again.`);
+  }
+  // The model or its provider may have been edited while the smoke request ran (taken offline,
+  // deactivated, its key removed): the checks that need no network are made again on what is there now.
+  const now = await loadModel(trx, model.id, true);
+  const stale = now ? refusal(feature, candidateOf(now), environment, previous) : { detail: 'the model was removed' };
+  if (stale) return refuse(`Changed while this deployment ran: ${stale.detail}; nothing was changed.`);
+  await trx('feature_model_assignments')
+    .where({ feature_id: feature.id, environment, is_active: true })
+    .update({ is_active: false, deactivated_at: trx.raw('clock_timestamp()') });
+  const [assignment] = await trx('feature_model_assignments')
+    .insert({
+      feature_id: feature.id,
+      model_id: model.id,
+      environment,
+      assigned_by: actor.label,
+      assigned_at: trx.raw('clock_timestamp()'),
+    })
+    .returning('*');
+  const [done] = await trx('deployments')
+    .where({ id: deployment.id })
+    .update({ status: 'success', assignment_id: assignment.id, checks: JSON.stringify(checks), finished_at: trx.raw('clock_timestamp()') })
+    .returning('*');
+  await recordAudit(trx, actor, {
+    action: `deployment.${kind === 'assign' ? 'succeeded' : kind === 'promote' ? 'promoted' : 'rolled_back'}`,
+    entityType: 'feature',
+    entityId: feature.id,
+    before: { environment, model_id: previous },
+    after: { environment, model_id: model.id, deployment_id: deployment.id, assignment_id: assignment.id },
   });
+  return { ok: true, status: 201, deployment: done, assignment };
 }
 
 async function finishRefused(
   db: Db,
   actor: Actor,
-  deployment: { id: string; feature_id: string; model_id: string; environment: string },
+  deployment: Row<'deployments'>,
   checks: Check[],
   error: string,
   status: 409 | 422,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
+import { MODEL_TYPES } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
 import { CONTROL_MESSAGE, displayNameField, fieldErrors, slugField, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
@@ -9,7 +10,7 @@ export const newFeatureSchema = z.object({
   name: slugField,
   display_name: displayNameField,
   description: z.string().trim().max(2000, 'must be at most 2000 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).default(''),
-  required_model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+  required_model_type: z.enum(MODEL_TYPES, { message: `must be one of ${MODEL_TYPES.join(', ')}` }),
 });
 
 export async function createFeature(db: Db, actor: Actor, input: unknown): Promise<FeatureRow> {
@@ -20,6 +21,6 @@ export async function createFeature(db: Db, actor: Actor, input: unknown): Promi
     const [feature] = await trx('ai_features').insert(parsed.data).onConflict('name').ignore().returning('*');
     if (!feature) throw new Refusal(409, `A feature named ${parsed.data.name} already exists`, { name: 'is already taken' });
     await recordAudit(trx, actor, { action: 'feature.created', entityType: 'feature', entityId: feature.id, after: parsed.data });
-    return feature as FeatureRow;
+    return feature;
   });
 }

@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
+import type { Row } from '../db/tables.ts';
+import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 
 export const MAX_EVENTS = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const eventSchema = z.object({
   event_id: z
@@ -15,11 +17,9 @@ const eventSchema = z.object({
   feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
   model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
   provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
-  environment: z
-    .enum(['development', 'staging', 'production'], { message: 'must be one of development, staging, production' })
-    .default('production'),
+  environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).default('production'),
   end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
-  status: z.enum(['success', 'error', 'timeout'], { message: 'must be one of success, error, timeout' }),
+  status: z.enum(USAGE_STATUSES, { message: `must be one of ${USAGE_STATUSES.join(', ')}` }),
   response_time_ms: z
     .number({ message: 'must be a number of milliseconds' })
     .int('must be a whole number')
@@ -47,9 +47,17 @@ export interface IngestResult {
   rejected: { index: number; error: string }[];
 }
 
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  id: 'm.id',
+  name: 'm.name',
+  provider_id: 'm.provider_id',
+  provider_name: 'p.name',
+} as const satisfies ColumnMap<ModelJoin>;
+
 interface Catalogue {
   features: Map<string, { id: string }>;
-  models: { id: string; name: string; provider_id: string; provider_name: string }[];
+  models: Selected<ModelJoin, typeof MODEL_COLUMNS>[];
 }
 
 // The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
@@ -67,11 +75,9 @@ function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
 }
 
 async function loadCatalogue(db: Db): Promise<Catalogue> {
-  const [features, models] = await Promise.all([
+  const [features, models]: [Pick<Row<'ai_features'>, 'id' | 'name'>[], Catalogue['models']] = await Promise.all([
     db('ai_features').select('id', 'name'),
-    db('ai_models as m')
-      .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .select('m.id', 'm.name', 'm.provider_id', 'p.name as provider_name'),
+    db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select(columns(MODEL_COLUMNS)),
   ]);
   return {
     features: new Map(
@@ -86,7 +92,7 @@ async function loadCatalogue(db: Db): Promise<Catalogue> {
 
 /** The model an event names: by id, or by name (with its provider when two providers share the name). */
 function resolveModel(c: Catalogue, model: string, provider?: string) {
-  const matches = c.models.filter((m) => (UUID.test(model) ? m.id === model.toLowerCase() : m.name === model));
+  const matches = c.models.filter((m) => (isUuid(model) ? m.id === model.toLowerCase() : m.name === model));
   const fitting = provider ? matches.filter((m) => m.provider_id === provider || m.provider_name === provider) : matches;
   if (fitting.length === 1) return fitting[0];
   if (fitting.length > 1) return `model ${model} is offered by several providers; name the provider or send the model id`;
@@ -119,7 +125,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     const parsed = eventSchema.safeParse(aliased);
     if (!parsed.success) return reject(index, describe(parsed.error.issues[0]));
     const e = parsed.data;
-    const feature = catalogue.features.get(UUID.test(e.feature) ? e.feature.toLowerCase() : e.feature);
+    const feature = catalogue.features.get(isUuid(e.feature) ? e.feature.toLowerCase() : e.feature);
     if (!feature) return reject(index, `unknown feature ${e.feature}`, true);
     const model = resolveModel(catalogue, e.model, e.provider);
     if (typeof model === 'string') return reject(index, model, true);

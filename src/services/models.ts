@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { findModel, findModelsNamed, findProvider, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
+import { type ActiveAssignmentRow, activeAssignments } from '../db/queries/assignments.ts';
+import { findModel, findModelsNamed, findProvider, type ModelRow } from '../db/queries/catalogue.ts';
+import type { Row } from '../db/tables.ts';
+import { MODEL_STATUSES, MODEL_TYPES, type ModelStatus } from '../domain.ts';
 import { HttpError, notFound, Refusal } from '../http/errors.ts';
 import {
   blankAsMissing,
@@ -14,8 +17,6 @@ import {
   withoutControlCharacters,
 } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-
-type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 // Stored as numeric(12, 6): a finer price would be rounded away silently.
 const atMostSixDecimals = (v: number) => Math.abs(v * 1e6 - Math.round(v * 1e6)) < 1e-6;
@@ -37,7 +38,7 @@ const newModelSchema = z.object({
     .regex(/^\S+$/, 'must be the provider’s model id, without spaces')
     .refine(withoutControlCharacters, CONTROL_MESSAGE),
   display_name: displayNameField,
-  model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+  model_type: z.enum(MODEL_TYPES, { message: `must be one of ${MODEL_TYPES.join(', ')}` }),
   status: z.preprocess(blankAsMissing, statusField.default('available')),
   input_price_per_1k: priceField,
   output_price_per_1k: priceField,
@@ -59,14 +60,16 @@ const invalid = (errors: Record<string, string>) => new Refusal(422, 'Invalid mo
 
 /** What Configure may change. */
 export const EDITABLE_MODEL_FIELDS = ['display_name', 'status', 'input_price_per_1k', 'output_price_per_1k', 'context_window'] as const;
-const audited = (m: Record<string, unknown>) =>
-  Object.fromEntries(EDITABLE_MODEL_FIELDS.map((k) => [k, k.endsWith('_1k') ? Number(m[k]) : m[k]]));
+type Editable = Pick<Row<'ai_models'>, (typeof EDITABLE_MODEL_FIELDS)[number]>;
 
-export interface AffectedAssignment {
-  feature_name: string;
-  feature_display_name: string;
-  environment: string;
-}
+const pick = <T, K extends keyof T>(o: T, keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+/** What a model looks like in the audit log. */
+const audited = (m: Editable) => pick(m, EDITABLE_MODEL_FIELDS);
+
+/** Where a change takes something out of service, as a refusal names it (and the API's details.affected). */
+export type AffectedAssignment = Pick<ActiveAssignmentRow, 'feature_name' | 'feature_display_name' | 'environment'>;
+export const affectedOf = (rows: ActiveAssignmentRow[]): AffectedAssignment[] =>
+  rows.map(({ feature_name, feature_display_name, environment }) => ({ feature_name, feature_display_name, environment }));
 
 /**
  * Where a status change takes a model out of service: deprecated models may not serve production,
@@ -75,12 +78,7 @@ export interface AffectedAssignment {
  */
 async function affectedBy(db: Db, modelId: string, status: ModelStatus): Promise<AffectedAssignment[]> {
   if (status !== 'deprecated' && status !== 'offline') return [];
-  const q = db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .where({ 'a.model_id': modelId, 'a.is_active': true })
-    .orderBy(['f.display_name', 'a.environment'])
-    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
-  return status === 'deprecated' ? q.where('a.environment', 'production') : q;
+  return affectedOf(await activeAssignments(db, { modelId, ...(status === 'deprecated' && { environment: 'production' }) }));
 }
 
 export const describeAffected = (affected: AffectedAssignment[]) =>
@@ -143,6 +141,7 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
   return db.transaction(async (trx) => {
     const found = await findModelByRef(trx, id);
     const current = await trx('ai_models').where('id', found.id).forUpdate().first();
+    if (!current) throw notFound('Model');
     const fixed = {
       ...unknownFields(body, [...Object.keys(modelChangeSchema.shape), 'name', 'model_type', 'provider']),
       ...unchangeable(body, current, ['name', 'model_type']),
@@ -156,15 +155,11 @@ export async function updateModel(db: Db, actor: Actor, id: string, input: unkno
       const message = `${current.display_name} would become ${change.status} while it serves ${describeAffected(affected)}. Move those features to another model first, or confirm the change.`;
       throw new Refusal(409, message, {}, { affected, confirm_required: true });
     }
-    const changes = Object.fromEntries(
-      Object.entries(change).filter(
-        ([k, v]) => v !== undefined && String(v) !== String(k.endsWith('_1k') ? Number(current[k]) : current[k]),
-      ),
-    );
-    if (!Object.keys(changes).length) return { model: found, affected: [] }; // nothing to write or to audit
+    const changed = EDITABLE_MODEL_FIELDS.filter((k) => change[k] !== undefined && String(change[k]) !== String(current[k]));
+    if (!changed.length) return { model: found, affected: [] }; // nothing to write or to audit
     const [row] = await trx('ai_models')
       .where('id', current.id)
-      .update({ ...changes, updated_at: trx.fn.now() })
+      .update({ ...pick(change, changed), updated_at: trx.fn.now() })
       .returning('*');
     await recordAudit(trx, actor, {
       action: 'model.updated',

@@ -1,14 +1,17 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
 import { findProvider, type ProviderRow } from '../db/queries/catalogue.ts';
+import type { Row } from '../db/tables.ts';
+import { keyHint, PROVIDER_KINDS } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, displayNameField, fieldErrors, flagField, slugField, unchangeable, unknownFields } from '../http/validation.ts';
 import type { CallResult } from '../providers/adapter.ts';
 import { baseUrlProblem, normalBaseUrl } from '../providers/base-url.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { type AffectedAssignment, describeAffected } from './models.ts';
+import { affectedOf, describeAffected } from './models.ts';
 
 const baseUrlField = z
   .string({ message: 'must be a URL' })
@@ -34,7 +37,7 @@ const newProviderSchema = z.object({
   display_name: displayNameField,
   kind: z.preprocess(
     blankAsMissing,
-    z.enum(['openai-compatible', 'simulator'], { message: 'must be openai-compatible or simulator' }).default('openai-compatible'),
+    z.enum(PROVIDER_KINDS, { message: `must be ${PROVIDER_KINDS.join(' or ')}` }).default('openai-compatible'),
   ),
   base_url: z.preprocess(blankAsMissing, baseUrlField.optional()),
   api_key: z.preprocess(blankAsMissing, apiKeyField.optional()),
@@ -52,13 +55,12 @@ const providerChangeSchema = z.object({
 });
 
 const invalid = (errors: Record<string, string>) => new Refusal(422, 'Invalid provider', errors);
-const hint = (last4: string | null) => (last4 ? `••••${last4}` : null);
 
 /** What a provider looks like in the audit log: the key only as its hint. */
 const audited = (p: { display_name: string; base_url: string | null; api_key_last4: string | null; status: string }) => ({
   display_name: p.display_name,
   base_url: p.base_url,
-  api_key: hint(p.api_key_last4),
+  api_key: keyHint(p.api_key_last4),
   status: p.status,
 });
 
@@ -69,16 +71,6 @@ function crossFieldErrors(p: { kind: string; base_url?: string | null; has_key: 
   if (p.kind === 'simulator' && p.base_url) errors.base_url = 'must be empty: the simulator is served by Switchboard itself';
   if (p.kind === 'openai-compatible' && p.status === 'active' && !p.has_key) errors.status = 'cannot be active without an API key';
   return errors;
-}
-
-/** The features served right now through a provider's models. */
-function servedThrough(db: Db, providerId: string): Promise<AffectedAssignment[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .join('ai_models as m', 'm.id', 'a.model_id')
-    .where({ 'm.provider_id': providerId, 'a.is_active': true })
-    .orderBy(['f.display_name', 'a.environment'])
-    .select('f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment');
 }
 
 /** Adds a provider; its key is sealed before it is stored and shown back only as its last 4 characters. */
@@ -126,6 +118,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
       .where('id', found.id)
       .forUpdate()
       .first('id', 'name', 'kind', 'display_name', 'base_url', 'api_key_last4', 'status');
+    if (!current) throw notFound('Provider');
     const fixed = {
       ...unknownFields(body, [...Object.keys(providerChangeSchema.shape), 'name', 'kind']),
       ...unchangeable(body, current, ['name', 'kind']),
@@ -133,30 +126,9 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const change = parsed.data;
     const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
-    const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
-    const errors = crossFieldErrors({
-      kind: current.kind,
-      base_url: change.base_url ?? current.base_url,
-      has_key: keyAfter,
-      status: change.status ?? current.status,
-    });
-    // A key that goes missing through this change is reported on the key, not on the status.
-    if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
-    else if (change.api_key === null && errors.status && change.status === undefined)
-      errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
-    if (errors.api_key) delete errors.status;
+    const errors = changeErrors(current, change, movesUrl);
     if (Object.keys(errors).length) throw invalid(errors);
-    const deactivates = change.status === 'inactive' && current.status !== 'inactive';
-    if ((deactivates || movesUrl) && !change.confirm) {
-      const affected = await servedThrough(trx, current.id);
-      if (affected.length) {
-        const what = deactivates
-          ? `Deactivating ${current.display_name} stops new deployments to its models`
-          : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
-        const message = `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`;
-        throw new Refusal(409, message, {}, { affected, confirm_required: true });
-      }
-    }
+    await confirmedIfServing(trx, current, change, movesUrl);
     const unchanged =
       change.api_key === undefined &&
       !movesUrl &&
@@ -188,6 +160,38 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
   });
 }
 
+type ProviderChange = z.infer<typeof providerChangeSchema>;
+type CurrentProvider = Pick<Row<'ai_providers'>, 'id' | 'kind' | 'display_name' | 'base_url' | 'api_key_last4' | 'status'>;
+
+/** What a change breaks given the provider as it is; a key that goes missing through it is reported on the key, not on the status. */
+function changeErrors(current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Record<string, string> {
+  const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
+  const errors = crossFieldErrors({
+    kind: current.kind,
+    base_url: change.base_url ?? current.base_url,
+    has_key: keyAfter,
+    status: change.status ?? current.status,
+  });
+  if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
+  else if (change.api_key === null && errors.status && change.status === undefined)
+    errors.api_key = 'cannot be removed while the provider is active: deactivate it first';
+  if (errors.api_key) delete errors.status;
+  return errors;
+}
+
+/** Deactivating a provider, or moving its base URL, while its models serve needs `confirm` (else 409 naming what it serves). */
+async function confirmedIfServing(db: Db, current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Promise<void> {
+  const deactivates = change.status === 'inactive' && current.status !== 'inactive';
+  if (!(deactivates || movesUrl) || change.confirm) return;
+  const affected = affectedOf(await activeAssignments(db, { providerId: current.id }));
+  if (!affected.length) return;
+  const what = deactivates
+    ? `Deactivating ${current.display_name} stops new deployments to its models`
+    : `A new base URL sends the traffic of ${current.display_name}'s models to another address at once`;
+  const message = `${what}, and it serves ${describeAffected(affected)}. Confirm to go ahead.`;
+  throw new Refusal(409, message, {}, { affected, confirm_required: true });
+}
+
 /**
  * Runs a provider's health probe (GET /models through its adapter) and stores the result; a probe
  * that cannot even be prepared (an unreadable key, the simulator not starting) is stored as failed.
@@ -201,6 +205,7 @@ export async function probeProvider(
   at?: Date,
 ): Promise<CallResult> {
   const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
+  if (!record) throw notFound('Provider');
   let result: CallResult;
   try {
     result = await (await providers.adapterFor(record)).probe();

@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/knex.ts';
-import type { Environment, FeatureRow } from '../db/queries/features.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
+import type { Environment } from '../domain.ts';
 
 /**
  * What the product's feature must use now in one environment (SPEC §7): its status and settings,
@@ -8,39 +11,22 @@ import type { Environment, FeatureRow } from '../db/queries/features.ts';
  * version, and a version string that changes whenever any of them does.
  */
 export async function runtimeConfig(db: Db, feature: FeatureRow, environment: Environment) {
-  const [model, prompt] = await Promise.all([
-    db('feature_model_assignments as a')
-      .join('ai_models as m', 'm.id', 'a.model_id')
-      .join('ai_providers as p', 'p.id', 'm.provider_id')
-      .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first(
-        'a.id as assignment_id',
-        'a.assigned_at',
-        'm.id',
-        'm.name',
-        'm.model_type',
-        'm.status',
-        'p.name as provider',
-        'p.kind as provider_kind',
-        'p.base_url',
-        'a.config_overrides',
-      ),
-    db('prompt_activations as a')
-      .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
-      .where({ 'a.feature_id': feature.id, 'a.environment': environment, 'a.is_active': true })
-      .first('v.id', 'v.version', 'v.template'),
+  const [assignments, prompt] = await Promise.all([
+    activeAssignments(db, { featureId: feature.id, environment }),
+    activePrompt(db, feature.id, environment),
   ]);
+  const model = assignments.at(0);
   const config = {
     feature: feature.name,
     environment,
     status: feature.status,
     model: model
       ? {
-          id: model.id,
-          name: model.name,
+          id: model.model_id,
+          name: model.model_name,
           type: model.model_type,
-          status: model.status,
-          provider: model.provider,
+          status: model.model_status,
+          provider: model.provider_name,
           provider_kind: model.provider_kind,
           base_url: model.base_url,
           overrides: model.config_overrides,

@@ -27,7 +27,7 @@ export async function createUser(db: Db, actor: Actor, input: { email: string; p
     if (taken) throw new Refusal(409, `A user with email ${email} already exists`);
     const [user] = await trx('users').insert({ email, password_hash, role }).returning(['id', 'email', 'role']);
     await recordAudit(trx, actor, { action: 'user.created', entityType: 'user', entityId: user.id, after: { email, role } });
-    return user as SessionUser;
+    return user;
   });
 }
 

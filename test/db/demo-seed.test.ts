@@ -88,8 +88,8 @@ describe('demo seed', () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       await seedReference(db);
-      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
-      const model = await db('ai_models').where({ name: 'gpt-4.1' }).first('id');
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first('id'))!;
+      const model = (await db('ai_models').where({ name: 'gpt-4.1' }).first('id'))!;
       await db('feature_model_assignments').insert({
         feature_id: feature.id,
         model_id: model.id,

@@ -79,11 +79,12 @@ describe('schema constraints', () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       await seedReference(db);
-      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first('id'))!;
       const models = await db('ai_models').where({ model_type: 'llm' }).limit(2).pluck('id');
-      const row = (model_id: string) => ({ feature_id: feature.id, model_id, environment: 'production', assigned_by: 'test' });
+      const row = (model_id: string) => ({ feature_id: feature.id, model_id, environment: 'production' as const, assigned_by: 'test' });
       await db('feature_model_assignments').insert(row(models[0]));
       await expect(db('feature_model_assignments').insert(row(models[1]))).rejects.toThrow(/feature_model_assignments_one_active/);
+      // @ts-expect-error not an environment: the database refuses it too
       await expect(db('feature_model_assignments').insert({ ...row(models[1]), environment: 'qa' })).rejects.toThrow(/check constraint/);
     });
   });
@@ -102,8 +103,8 @@ describe('schema constraints', () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       await seedReference(db);
-      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
-      const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first('id'))!;
+      const model = (await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id'))!;
       await db('ai_usage_logs').insert({
         event_id: 'used',
         feature_id: feature.id,
@@ -130,8 +131,8 @@ describe('schema constraints', () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       await seedReference(db);
-      const feature = await db('ai_features').where({ name: 'chatbot' }).first('id');
-      const model = await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id');
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first('id'))!;
+      const model = (await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id'))!;
       const at = new Date(Date.UTC(2031, 4, 10));
       await db('ai_usage_logs').insert({
         event_id: 'far-future',

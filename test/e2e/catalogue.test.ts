@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { NewRow } from '../../src/db/tables.ts';
 import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
@@ -58,7 +59,13 @@ beforeAll(async () => {
     (
       await t
         .db('ai_models')
-        .insert({ provider_id: acme.id, model_type: 'llm', status: 'available', context_window: 8192, ...fields })
+        .insert({
+          provider_id: acme.id,
+          model_type: 'llm',
+          status: 'available',
+          context_window: 8192,
+          ...(fields as Omit<NewRow<'ai_models'>, 'provider_id' | 'model_type'>),
+        })
         .returning('*')
     )[0];
   models = {

@@ -62,7 +62,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   fs.mkdirSync(SHOTS, { recursive: true });
   admin = await makeUser(t.db, 'admin');
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id')).id;
+  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
   fixtures = [await fixture(), await fixture()];
 });
 afterAll(async () => {

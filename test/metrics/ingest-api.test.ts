@@ -77,7 +77,7 @@ describe('POST /api/v1/usage', () => {
     const all = await stored(f.id);
     const ids = [events[0], events[9], events[11]].map((e) => (e as { event_id: string }).event_id);
     expect(all.map((r) => r.event_id).sort()).toEqual([...ids].sort());
-    const rows = ids.map((id) => all.find((r) => r.event_id === id));
+    const rows = ids.map((id) => all.find((r) => r.event_id === id)!);
     const mini = models.get('gpt-4o-mini')!;
     // Costs from list prices when absent: round(tokens × price / 1000, 8) per direction.
     expect(rows[0]).toMatchObject({
@@ -150,14 +150,16 @@ describe('POST /api/v1/usage', () => {
   it('when a model name is offered by two providers, then the event must name the provider or the model id', async () => {
     const f = await makeFeature(t.db);
     const name = `dup-${suffix()}`;
-    const [openai, anthropic] = await Promise.all(['openai', 'anthropic'].map((p) => t.db('ai_providers').where({ name: p }).first('id')));
+    const [openai, anthropic] = await Promise.all(
+      ['openai', 'anthropic'].map(async (p) => (await t.db('ai_providers').where({ name: p }).first('id'))!),
+    );
     await t.db('ai_models').insert(
       [openai, anthropic].map((p) => ({
         provider_id: p.id,
         name,
         display_name: name,
-        model_type: 'llm',
-        status: 'beta',
+        model_type: 'llm' as const,
+        status: 'beta' as const,
         input_price_per_1k: 0.001,
         output_price_per_1k: 0.002,
       })),

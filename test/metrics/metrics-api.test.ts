@@ -130,7 +130,7 @@ describe('JSON API shapes (shared database)', () => {
       ]);
     }
     expect(res.body.metadata).toMatchObject({ time_range: '24h' });
-    const openaiId = (await t.db('ai_providers').where({ name: 'openai' }).first('id')).id;
+    const openaiId = (await t.db('ai_providers').where({ name: 'openai' }).first('id'))!.id;
     const byId = await get(`/models?provider=${openaiId}&status=available`).expect(200);
     expect(byId.body.data.map((m: { name: string }) => m.name).sort()).toEqual(expected.sort());
     expect(byId.body.data.every((m: object) => !('performance_metrics' in m))).toBe(true);
@@ -158,7 +158,7 @@ describe('JSON API values (a database of its own)', () => {
         const read = { Authorization: `Bearer ${(await makeToken(db, 'read')).token}` };
         const models = await modelsByName(db);
         const [sonnet, mini] = [models.get('claude-3-5-sonnet-20241022')!, models.get('gpt-4o-mini')!];
-        const chatbot = await db('ai_features').where({ name: 'chatbot' }).first();
+        const chatbot = (await db('ai_features').where({ name: 'chatbot' }).first())!;
         const now = Date.now();
         await insertUsage(
           db,

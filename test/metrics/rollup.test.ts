@@ -40,7 +40,7 @@ const histBucket = (ms: number) => {
 
 /** The rollup tables as they must be: every raw row up to the cursor grouped in JS, exactly once. */
 async function expectRollupsMatchRaw(db: Db) {
-  const { last_id: cursor } = await db('rollup_cursors').where({ name: 'usage' }).first('last_id');
+  const { last_id: cursor } = (await db('rollup_cursors').where({ name: 'usage' }).first('last_id'))!;
   const rows = (
     await db.raw(
       `SELECT *, (cost_usd * 100000000)::bigint AS c, (input_cost_usd * 100000000)::bigint AS ic FROM ai_usage_logs WHERE id <= ?`,

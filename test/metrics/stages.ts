@@ -32,7 +32,7 @@ async function checkAll(
   stage: string,
 ): Promise<Percentiles> {
   const now = Date.parse(spec.now);
-  const feature: FeatureRow = await db('ai_features').where({ id: featureId }).first();
+  const feature: FeatureRow = (await db('ai_features').where({ id: featureId }).first())!;
   const threshold = spec.threshold ?? 5;
   const rows = await rawRows(db, 'feature_id', featureId);
   const problems: string[] = [];

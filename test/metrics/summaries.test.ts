@@ -39,7 +39,7 @@ describe('percentiles: exact up to 20,000 events in the range, from the histogra
       const mini = models.get('gpt-4o-mini')!;
       const f = await makeFeature(db);
       await bulkInsert(db, f.id, mini, 20_000, '20 + (i * 7919) % 4000', 'u-');
-      const feature = await db('ai_features').where({ id: f.id }).first();
+      const feature = (await db('ai_features').where({ id: f.id }).first())!;
       const window = () => rawRows(db, 'feature_id', f.id).then((rows) => between(rows, NOW.getTime() - DAY, NOW.getTime()));
 
       let rows = await window();
@@ -119,7 +119,7 @@ describe('provider health and monthly spend', () => {
         ...Array.from({ length: 4 }, (_, i) => ev(sonnet, 5 + i, 'success', 6000)), // latency score 0, never negative
         ...Array.from({ length: 2 }, (_, i) => ev(gemini, 5 + i, 'success', 300)), // latency score 100
       ]);
-      const probe = (model: ModelRef, kind: string, status: string, msAgo: number) => ({
+      const probe = (model: ModelRef, kind: 'probe' | 'smoke', status: 'ok' | 'error', msAgo: number) => ({
         provider_id: model.provider_id,
         model_id: model.id,
         kind,

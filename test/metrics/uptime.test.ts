@@ -21,7 +21,7 @@ function minute(featureId: string, model: ModelRef, hhmm: string, n: number, fai
 }
 
 async function uptime1h(db: Db, featureId: string) {
-  const feature = await db('ai_features').where({ id: featureId }).first();
+  const feature = (await db('ai_features').where({ id: featureId }).first())!;
   const m = await featureMetrics(db, feature, '1h', NOW, 'UTC');
   const s = (await featureSummaries(db, [feature], '1h', NOW)).get(featureId)!;
   expect(s.uptime, 'featureSummaries and featureMetrics agree').toBe(m.realtime.uptime);
@@ -87,7 +87,7 @@ describe('uptime: the share of good minute slots in the range', () => {
       await insertUsage(db, [...minute(f.id, mini, '03:07', 3, 1), ...minute(f.id, mini, '09:00', 50, 0)]);
       for (const stage of ['raw', 'rolled up']) {
         if (stage === 'rolled up') await runRollup({ db });
-        const feature = await db('ai_features').where({ id: f.id }).first();
+        const feature = (await db('ai_features').where({ id: f.id }).first())!;
         for (const [range, slots] of [
           ['24h', 1441],
           ['7d', 10081],

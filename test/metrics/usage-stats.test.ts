@@ -8,7 +8,7 @@ import { DAY, insertUsage, type ModelRef, makeFeature, modelsByName, withUsageDa
 const times = (iso: string, n: number) => Array.from({ length: n }, (_, i) => new Date(new Date(iso).getTime() + i * 1000));
 
 async function usageOf(db: Db, featureId: string, now: Date, timeZone: string, range: RangeName = '24h') {
-  const feature = await db('ai_features').where({ id: featureId }).first();
+  const feature = (await db('ai_features').where({ id: featureId }).first())!;
   return (await featureMetrics(db, feature, range, now, timeZone)).usage;
 }
 

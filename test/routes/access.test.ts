@@ -111,7 +111,7 @@ describe('bearer tokens on /api', () => {
   it('when a token is used, then its last use is recorded', async () => {
     const { key, token } = await makeToken(t.db, 'read');
     await request(t.app).get(FEATURES_API).set('Authorization', `Bearer ${token}`).expect(200);
-    const row = await t.db('api_keys').where({ id: key.id }).first('last_used_at');
+    const row = (await t.db('api_keys').where({ id: key.id }).first('last_used_at'))!;
     expect(row.last_used_at).toBeInstanceOf(Date);
   });
 });

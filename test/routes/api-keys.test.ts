@@ -28,7 +28,7 @@ describe('POST /platform/ai-management/api-keys', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     const token = cheerio.load(res.text)('#new-token').text();
     expect(token).toMatch(/^sb_[A-Za-z0-9_-]{43}$/);
-    const row = await t.db('api_keys').where({ name }).first();
+    const row = (await t.db('api_keys').where({ name }).first())!;
     expect(row.scope).toBe('read');
     expect(row.token_hash.equals(crypto.createHash('sha256').update(token).digest())).toBe(true);
     expect(JSON.stringify(row)).not.toContain(token.slice(3));
@@ -65,10 +65,10 @@ describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
       .type('form')
       .send({ name: `revoke ${suffix()}`, scope: 'read', _csrf: await csrfFor(admin) });
     const token = cheerio.load(created.text)('#new-token').text();
-    const key = await t
+    const key = (await t
       .db('api_keys')
       .where({ prefix: token.slice(0, 10) })
-      .first();
+      .first())!;
     await admin
       .post(`${PATH}/${key.id}/revoke`)
       .type('form')

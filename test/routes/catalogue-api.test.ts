@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Environment } from '../../src/domain.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
@@ -44,7 +45,7 @@ beforeAll(async () => {
   adminCsrf = await csrfFor(adminAgent);
   viewerAgent = await signIn(t.app, v.email, v.password);
   viewerCsrf = await csrfFor(viewerAgent);
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id')).id;
+  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
 });
 afterAll(async () => {
   await t?.close();
@@ -113,7 +114,7 @@ async function makeModel(providerId: string, fields: Row = {}): Promise<Row> {
   return row;
 }
 
-async function assign(featureId: string, modelId: string, environment: string, active = true) {
+async function assign(featureId: string, modelId: string, environment: Environment, active = true) {
   await t.db('feature_model_assignments').insert({
     feature_id: featureId,
     model_id: modelId,
@@ -202,7 +203,7 @@ describe('POST /providers', () => {
     });
     expect(res.text).not.toContain(key);
 
-    const row = await t.db('ai_providers').where({ id: res.body.data.id }).first();
+    const row = (await t.db('ai_providers').where({ id: res.body.data.id }).first())!;
     expect(row).toMatchObject({
       name: body.name,
       display_name: 'Acme AI',
@@ -212,8 +213,8 @@ describe('POST /providers', () => {
       api_key_last4: key.slice(-4),
     });
     expect(Buffer.isBuffer(row.api_key_ciphertext)).toBe(true);
-    expect(row.api_key_ciphertext.includes(Buffer.from(key))).toBe(false);
-    expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext, row.id)).toBe(key);
+    expect(row.api_key_ciphertext!.includes(Buffer.from(key))).toBe(false);
+    expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext!, row.id)).toBe(key);
 
     const audit = await auditFor('provider', row.id);
     expect(audit).toHaveLength(1);
@@ -243,7 +244,7 @@ describe('POST /providers', () => {
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.data).toMatchObject({ kind: 'simulator', base_url: null, status: 'inactive', api_key_hint: null });
-    const row = await t.db('ai_providers').where({ id: res.body.data.id }).first();
+    const row = (await t.db('ai_providers').where({ id: res.body.data.id }).first())!;
     expect(row).toMatchObject({ base_url: null, api_key_ciphertext: null, api_key_last4: null, status: 'inactive' });
   });
 
@@ -305,7 +306,7 @@ describe('POST /providers', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(409);
     expect(res.body).toMatchObject({ success: false, details: { name: expect.any(String) } });
     expect(await snapshot()).toEqual(before);
-    expect((await t.db('ai_providers').where({ name: first.body.data.name }).first()).display_name).toBe('Acme AI');
+    expect((await t.db('ai_providers').where({ name: first.body.data.name }).first())!.display_name).toBe('Acme AI');
   });
 
   it('when a viewer session (with CSRF) or a read token posts, then 403; with no credentials 401; an admin session needs the CSRF token; nothing is written by any of them', async () => {
@@ -341,9 +342,9 @@ describe('PATCH /providers/:id', () => {
     });
     const byId = await api('patch', `/providers/${p.id}`, { display_name: 'Renamed twice' }).expect(200);
     expect(byId.body.data.display_name).toBe('Renamed twice');
-    const row = await t.db('ai_providers').where({ id: p.id }).first();
+    const row = (await t.db('ai_providers').where({ id: p.id }).first())!;
     expect(row.display_name).toBe('Renamed twice');
-    expect(row.api_key_ciphertext.equals(p.api_key_ciphertext)).toBe(true); // the key is kept
+    expect(row.api_key_ciphertext!.equals(p.api_key_ciphertext)).toBe(true); // the key is kept
     const audit = await auditFor('provider', p.id);
     expect(audit.map((a) => a.action)).toEqual(['provider.updated', 'provider.updated']);
     expect(audit[0]).toMatchObject({
@@ -426,9 +427,9 @@ describe('PATCH /providers/:id', () => {
     expect(res.body.data).toMatchObject({ base_url: 'https://elsewhere.example.com/v2', api_key_hint: '••••c3d4', status: 'active' });
     expect(res.text).not.toContain(key);
     expect(res.text).not.toContain(oldKey);
-    const row = await t.db('ai_providers').where({ id: p.id }).first();
+    const row = (await t.db('ai_providers').where({ id: p.id }).first())!;
     expect(row).toMatchObject({ base_url: 'https://elsewhere.example.com/v2', api_key_last4: 'c3d4' });
-    expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext, row.id)).toBe(key);
+    expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext!, row.id)).toBe(key);
     const [audit] = await auditFor('provider', p.id);
     expect(audit).toMatchObject({
       action: 'provider.updated',
@@ -451,7 +452,7 @@ describe('PATCH /providers/:id', () => {
     const ok = await api('patch', `/providers/${p.id}`, { api_key: null, status: 'inactive' });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(ok.body.data).toMatchObject({ status: 'inactive', api_key_hint: null });
-    const row = await t.db('ai_providers').where({ id: p.id }).first();
+    const row = (await t.db('ai_providers').where({ id: p.id }).first())!;
     expect(row).toMatchObject({ api_key_ciphertext: null, api_key_last4: null, status: 'inactive' });
     const [audit] = await auditFor('provider', p.id);
     expect(audit).toMatchObject({
@@ -594,12 +595,12 @@ describe('provider keys are never shown', () => {
       expect(page.status).toBe(200);
       texts.push(page.text);
 
-      const row = await t.db('ai_providers').where({ id }).first();
+      const row = (await t.db('ai_providers').where({ id }).first())!;
       expect(row.api_key_last4).toBe('k2k2');
-      expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext, row.id)).toBe(second);
+      expect(decryptSecret(testConfig().secretsKey, row.api_key_ciphertext!, row.id)).toBe(second);
       for (const key of [first, second]) {
         for (const text of texts) expect(text).not.toContain(key);
-        expect(row.api_key_ciphertext.includes(Buffer.from(key))).toBe(false);
+        expect(row.api_key_ciphertext!.includes(Buffer.from(key))).toBe(false);
         expect(t.logs()).not.toContain(key);
         expect(JSON.stringify(await auditFor('provider', id))).not.toContain(key);
         // Every row of every table, as text and as the hex a bytea column would show.
@@ -616,8 +617,8 @@ describe('provider keys are never shown', () => {
           expect(rows[0].n, `${table_name} holds the key`).toBe(0);
         }
       }
-      expect(t.logs()).not.toContain(row.api_key_ciphertext.toString('base64'));
-      expect(t.logs()).not.toContain(row.api_key_ciphertext.toString('hex'));
+      expect(t.logs()).not.toContain(row.api_key_ciphertext!.toString('base64'));
+      expect(t.logs()).not.toContain(row.api_key_ciphertext!.toString('hex'));
     } finally {
       await server.close();
     }
@@ -827,7 +828,7 @@ describe('POST /models', () => {
       pricing: { input_per_1k: 0.0015, output_per_1k: 0.002 },
       deployments: [],
     });
-    const row = await t.db('ai_models').where({ id: res.body.data.id }).first();
+    const row = (await t.db('ai_models').where({ id: res.body.data.id }).first())!;
     expect(row).toMatchObject({ provider_id: provider.id, name: body.name, status: 'beta', context_window: 128000 });
     expect(Number(row.input_price_per_1k)).toBe(0.0015);
     const audit = await auditFor('model', row.id);
@@ -936,7 +937,7 @@ describe('PATCH /models/:id', () => {
       pricing: { input_per_1k: 0.25, output_per_1k: 0.75 },
     });
     expect(res.body.metadata).toBeUndefined();
-    const row = await t.db('ai_models').where({ id: m.id }).first();
+    const row = (await t.db('ai_models').where({ id: m.id }).first())!;
     expect(row).toMatchObject({ display_name: 'Acme Chat v2', status: 'beta', context_window: 32000 });
     expect([Number(row.input_price_per_1k), Number(row.output_price_per_1k)]).toEqual([0.25, 0.75]);
     const audit = await auditFor('model', m.id);
@@ -1037,7 +1038,7 @@ describe('PATCH /models/:id', () => {
     expect(ok.body.metadata).toEqual({
       out_of_service: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }],
     });
-    expect((await t.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await t.db('ai_models').where({ id: m.id }).first())!.status).toBe('deprecated');
     // The assignments stay: the product keeps calling the model until someone moves the feature.
     expect(await t.db('feature_model_assignments').where({ model_id: m.id, is_active: true }).count({ n: '*' })).toEqual([{ n: 2 }]);
     const audit = await auditFor('model', m.id);
@@ -1180,7 +1181,7 @@ describe('GET /providers?include_metrics=true health_score (SPEC §4)', () => {
       expect(p.health_score, stage).toBeCloseTo(expected, 9);
     }
 
-    const check = (msAgo: number, status: 'ok' | 'error', kind = 'probe') =>
+    const check = (msAgo: number, status: 'ok' | 'error', kind: 'probe' | 'manual' = 'probe') =>
       t.db('health_checks').insert({
         provider_id: provider.id,
         kind,

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import * as cheerio from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeploymentStatus } from '../../src/domain.ts';
 import { createFormat } from '../../src/format.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { providerSummaries } from '../../src/metrics/summaries.ts';
@@ -197,7 +198,7 @@ beforeAll(async () => {
   viewer = await signIn(t.app, v.email, v.password);
   adminCsrf = await csrfFor(admin);
   viewerCsrf = await csrfFor(viewer);
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id')).id;
+  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
   sim = await (t.app.locals.providers as Providers).simulator();
   fx = await seedFixture();
 });
@@ -683,8 +684,8 @@ describe('Deployments tab', () => {
         deactivated_at: new Date(),
       })
       .returning('id');
-    const envs = ['development', 'staging', 'production'];
-    const statuses = ['success', 'failed', 'rolled_back', 'failed'];
+    const envs = ['development', 'staging', 'production'] as const;
+    const statuses = ['success', 'failed', 'rolled_back', 'failed'] as const;
     const base = Date.now() - 10 * DAY;
     const rows = [];
     for (let i = 0; i < 34; i++) {
@@ -693,7 +694,7 @@ describe('Deployments tab', () => {
         feature_id: i % 5 === 0 ? dfB.id : dfA.id,
         model_id: fx.models.beta.id,
         environment: envs[i % 3],
-        kind: 'assign',
+        kind: 'assign' as const,
         status,
         requested_by: 'seed',
         assignment_id: status === 'success' ? assignment.id : null,
@@ -725,7 +726,7 @@ describe('Deployments tab', () => {
     expect(ids.length).toBeGreaterThan(1);
     const $ = await page(url({ tab: 'deployments', model: modelId }));
     expect(listed($)).toEqual(ids.slice(0, 25));
-    const name = (await t.db('ai_models').where({ id: modelId }).first('display_name')).display_name;
+    const name = (await t.db('ai_models').where({ id: modelId }).first('display_name'))!.display_name;
     expect(text($('.filter-note strong'))).toBe(name);
     expect($('.filter-note a').attr('href')).toBe(`${CATALOGUE}?tab=deployments`);
     expect($('form.filters input[name="model"]').val()).toBe(modelId);
@@ -831,7 +832,7 @@ describe('format=csv (SPEC §5: every table answers with its data)', () => {
     expect(models.rows.map((r) => r[1])).toEqual(cardOrder($m));
     expect($m('#model-results a[download]').attr('href')).toBe(url({ ...params, format: 'csv' }));
 
-    const ids = (status?: string) =>
+    const ids = (status?: DeploymentStatus) =>
       t
         .db('deployments')
         .where(status ? { status } : {})
@@ -1081,7 +1082,7 @@ describe('provider forms without JavaScript', () => {
     const $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe('Saved Renamed provider.');
     expect(text($('h1'))).toContain('Renamed provider');
-    expect((await t.db('ai_providers').where({ id: p.id }).first()).display_name).toBe('Renamed provider');
+    expect((await t.db('ai_providers').where({ id: p.id }).first())!.display_name).toBe('Renamed provider');
     expect(await t.db('audit_log').where({ entity_id: p.id }).pluck('action')).toEqual(['provider.updated']);
     expect((await page(res.headers.location))('.flash')).toHaveLength(0); // shown once
   });
@@ -1093,11 +1094,11 @@ describe('provider forms without JavaScript', () => {
     let $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${p.display_name} is now inactive.`);
     expect(text($(`form[action$="/status"] button`))).toBe('Activate');
-    expect((await t.db('ai_providers').where({ id: p.id }).first()).status).toBe('inactive');
+    expect((await t.db('ai_providers').where({ id: p.id }).first())!.status).toBe('inactive');
     res = await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'active' }).expect(303);
     $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${p.display_name} is now active.`);
-    expect((await t.db('ai_providers').where({ id: p.id }).first()).status).toBe('active');
+    expect((await t.db('ai_providers').where({ id: p.id }).first())!.status).toBe('active');
     expect(await t.db('audit_log').where({ entity_id: p.id }).orderBy('id').pluck('action')).toEqual([
       'provider.deactivated',
       'provider.activated',
@@ -1139,7 +1140,7 @@ describe('provider forms without JavaScript', () => {
     expect($edit('#edit-provider input[name="api_key"]').val()).toBe('');
     expect(await snapshot()).toEqual(before);
     await postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive', confirm: 'yes' }).expect(303);
-    expect((await t.db('ai_providers').where({ id: p.id }).first()).status).toBe('inactive');
+    expect((await t.db('ai_providers').where({ id: p.id }).first())!.status).toBe('inactive');
   });
 
   it('when the key of an active provider is removed through the form, then 422 on the key field and the key stays; deactivated first, the key can be removed', async () => {
@@ -1231,7 +1232,7 @@ describe('provider forms without JavaScript', () => {
     expect(res.headers.location).toBe(`${PROVIDERS}/simulator`);
     let $ = await page(res.headers.location);
     expect(text($('.flash-success'))).toMatch(/^Connection to Simulator works: GET \/models answered in \d+ ms\.$/);
-    const last = await t.db('health_checks').where({ provider_id: simulatorId }).orderBy('id', 'desc').first();
+    const last = (await t.db('health_checks').where({ provider_id: simulatorId }).orderBy('id', 'desc').first())!;
     expect(last).toMatchObject({ kind: 'manual', status: 'ok', error: null });
     expect(
       $('#checks tbody tr')
@@ -1378,7 +1379,7 @@ describe('provider keys are shown only as their last 4 characters', () => {
         expect(body).not.toContain(key.slice(0, -4));
       }
     }
-    const row = await t.db('ai_providers').where({ name }).first();
+    const row = (await t.db('ai_providers').where({ name }).first())!;
     expect(row.api_key_last4).toBe('z9x8');
     expect(row.status).toBe('active');
     await t.db('ai_providers').where({ name }).update({ status: 'inactive' });
@@ -1458,7 +1459,7 @@ describe('add provider / add model forms', () => {
       output_price_per_1k: '0.0016',
       context_window: '32000',
     }).expect(303);
-    const model = await t.db('ai_models').where({ name }).first();
+    const model = (await t.db('ai_models').where({ name }).first())!;
     expect(model).toMatchObject({
       provider_id: fx.cobalt.id,
       display_name: 'Cobalt Tiny',
@@ -1567,7 +1568,7 @@ describe('model Configure page', () => {
       context_window: '64000',
     }).expect(303);
     expect(res.headers.location).toBe(`${CATALOGUE}/${m.id}`);
-    const row = await t.db('ai_models').where({ id: m.id }).first();
+    const row = (await t.db('ai_models').where({ id: m.id }).first())!;
     expect([row.display_name, row.status, Number(row.input_price_per_1k), Number(row.output_price_per_1k), row.context_window]).toEqual([
       'Reconfigured',
       'beta',
@@ -1607,7 +1608,7 @@ describe('model Configure page', () => {
 
     const confirmed = await postForm(`${CATALOGUE}/${m.id}/edit`, { ...form, confirm: 'yes' }).expect(303);
     expect(confirmed.headers.location).toBe(`${CATALOGUE}/${m.id}`);
-    expect((await t.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await t.db('ai_models').where({ id: m.id }).first())!.status).toBe('deprecated');
     const $after = await page(url({ tab: 'models', q: m.name }));
     expect(text($after('.flash-error'))).toContain(`${f.display_name} (production)`);
     expect(text($after(`li[data-model="${m.name}"] .badge`))).toBe('deprecated');
@@ -1617,7 +1618,7 @@ describe('model Configure page', () => {
     const offWarning = text(cheerio.load(off.text)('#status-warning'));
     expect(offWarning).toContain(`${f.display_name} (production)`);
     expect(offWarning).toContain(`${other.display_name} (staging)`);
-    expect((await t.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await t.db('ai_models').where({ id: m.id }).first())!.status).toBe('deprecated');
   });
 
   it('when the edit is invalid, then 422 inline and nothing is written; an unknown model is 404', async () => {
@@ -1676,7 +1677,7 @@ describe('model Deploy page', () => {
     const f = await makeFeature(t.db);
     const res = await postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'staging' });
     expect(res.status, text(cheerio.load(res.text)('#deployment-result'))).toBe(303);
-    const deployment = await t.db('deployments').where({ feature_id: f.id }).first();
+    const deployment = (await t.db('deployments').where({ feature_id: f.id }).first())!;
     expect(res.headers.location).toBe(`/platform/ai-management/deployments/${deployment.id}`);
     expect(deployment).toMatchObject({ status: 'success', model_id: m.id, environment: 'staging', kind: 'assign' });
     expect((deployment.checks as Row[]).map((c) => [c.name, c.ok])).toEqual([
@@ -1731,7 +1732,7 @@ describe('model Deploy page', () => {
       expect(
         await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'production', is_active: true }).pluck('model_id'),
       ).toEqual([served.id]);
-      const last = await t.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first();
+      const last = (await t.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first())!;
       expect(last).toMatchObject({ status: 'failed', model_id: m.id });
       expect($('#deployment-result > p a').attr('href')).toBe(`/platform/ai-management/deployments/${last.id}`);
     },

@@ -26,7 +26,7 @@ beforeAll(async () => {
   const key = await makeToken(t.db, 'admin');
   admin = { token: key.token, label: `token:${key.key.name}` };
   read = (await makeToken(t.db, 'read')).token;
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id')).id;
+  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
 });
 afterAll(() => t.close());
 
@@ -69,7 +69,7 @@ async function makeProvider(fields: Row = {}): Promise<Row> {
   return row;
 }
 
-const modelNamed = async (name: string): Promise<Row> => t.db('ai_models').where({ name }).first();
+const modelNamed = async (name: string): Promise<Row> => (await t.db('ai_models').where({ name }).first())!;
 
 const deployTo = (featureId: string, body: unknown, token = admin.token, ctx: TestContext = t) =>
   request(ctx.app)
@@ -114,7 +114,7 @@ async function expectRefused(
     details: { deployment: { status: 'failed', feature_id: o.feature.id } },
   });
   const id = res.body.details.deployment.id;
-  const row = await t.db('deployments').where({ id }).first();
+  const row = (await t.db('deployments').where({ id }).first())!;
   expect(row).toMatchObject({
     status: 'failed',
     error: res.body.error,
@@ -182,7 +182,7 @@ describe('POST /api/platform/ai-management/features/:id/models', () => {
       requested_by: admin.label,
     });
     expect(stored.finished_at).toBeInstanceOf(Date);
-    expect(stored.finished_at.getTime()).toBeGreaterThanOrEqual(stored.started_at.getTime());
+    expect(stored.finished_at!.getTime()).toBeGreaterThanOrEqual(stored.started_at.getTime());
     expect(stored.checks).toEqual(passed());
     const health = await healthOf(model.id);
     expect(health).toHaveLength(1);
@@ -449,7 +449,7 @@ describe('POST /api/platform/ai-management/features/:id/models while the model o
       expect(res.status, JSON.stringify(res.body)).toBe(409);
       expect(res.body.error).toMatch(/^Changed while this deployment ran: .*(offline|inactive)/);
       expect(await activeRows(feature.id, 'production')).toEqual([]);
-      expect((await t.db('deployments').where({ id: res.body.details.deployment.id }).first()).status).toBe('failed');
+      expect((await t.db('deployments').where({ id: res.body.details.deployment.id }).first())!.status).toBe('failed');
     }
   });
 });
@@ -540,7 +540,7 @@ describe('provider credentials', () => {
     expect(res.body.data.deployment.checks).toEqual(passed());
     expect(res.text).not.toContain(secret);
     expect(res.text).not.toContain(sealed.toString('base64'));
-    const row = await t.db('deployments').where({ id: res.body.data.deployment.id }).first();
+    const row = (await t.db('deployments').where({ id: res.body.data.deployment.id }).first())!;
     expect(JSON.stringify(row)).not.toContain(secret);
     expect(JSON.stringify(await healthOf(model.id))).not.toContain(secret);
     expect(JSON.stringify(await auditOf(feature.id))).not.toContain(secret);
@@ -594,7 +594,7 @@ describe('provider credentials that no longer decrypt', () => {
     const feature = await makeFeature(t.db);
     const res = await deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
     expect(res.body.error).toMatch(/API key that cannot be read/);
-    const row = await t.db('deployments').where({ id: res.body.details.deployment.id }).first();
+    const row = (await t.db('deployments').where({ id: res.body.details.deployment.id }).first())!;
     expect(row).toMatchObject({ status: 'failed' });
     expect(row.finished_at).not.toBeNull();
     expect(row.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
@@ -638,8 +638,8 @@ describe('deployments a stopped server left in progress', () => {
     const row = (startedAt: Date) => ({
       feature_id: feature.id,
       model_id: model.id,
-      environment: 'staging',
-      kind: 'assign',
+      environment: 'staging' as const,
+      kind: 'assign' as const,
       requested_by: 'test',
       started_at: startedAt,
     });
@@ -667,7 +667,7 @@ describe('GET /api/platform/ai-management/deployments', () => {
       const own = startTestApp({ databaseUrl: url }, db);
       try {
         const [adminToken, readToken] = [(await makeToken(db, 'admin')).token, (await makeToken(db, 'read')).token];
-        const simulator = await db('ai_providers').where({ kind: 'simulator' }).first('id');
+        const simulator = (await db('ai_providers').where({ kind: 'simulator' }).first('id'))!;
         const models = await db('ai_models')
           .insert(
             [1, 2, 3].map((i) => ({

@@ -50,7 +50,7 @@ const rows = ($: cheerio.CheerioAPI, sel: string) =>
         .toArray()
         .map((c) => text($(c))),
     );
-const featureRow = (id: string): Promise<FeatureRow> => t.db('ai_features').where({ id }).first();
+const featureRow = async (id: string): Promise<FeatureRow> => (await t.db('ai_features').where({ id }).first())!;
 
 /** A signed-in page: 200, Vary by HX-Request, parsed. */
 async function page(path: string, agent = admin) {
@@ -100,7 +100,7 @@ async function seededFeature() {
     use(f, sonnet, 10 * 24 * 60, { response_time_ms: 100 }),
   ]);
   const finished = ago(90 * MINUTE);
-  const scope = { feature_id: f.id, environment: 'production' };
+  const scope = { feature_id: f.id, environment: 'production' as const };
   const assign = { ...scope, assigned_by: 'test' };
   await t
     .db('feature_model_assignments')

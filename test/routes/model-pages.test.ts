@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewRow } from '../../src/db/tables.ts';
 import { createFormat } from '../../src/format.ts';
 import { modelMetrics } from '../../src/metrics/model-metrics.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
@@ -52,8 +53,8 @@ async function makeModels(): Promise<ModelRef[]> {
         provider_id: provider.id,
         name: `model-${letter.toLowerCase()}-${suffix()}`,
         display_name: `Model ${letter} ${suffix()}`,
-        model_type: 'llm',
-        status: ['available', 'beta', 'deprecated', 'offline'][i],
+        model_type: 'llm' as const,
+        status: (['available', 'beta', 'deprecated', 'offline'] as const)[i],
         input_price_per_1k: 0.0015 * (i + 1),
         output_price_per_1k: 0.002 * (i + 1),
         context_window: 8192 * (i + 1),
@@ -281,7 +282,7 @@ describe('GET /platform/ai-management/models/:id', () => {
         { ...assign, feature_id: g.id, environment: 'development', is_active: false, deactivated_at: ago(10) },
       ])
       .returning('id');
-    const deployment = (minutes: number, fields: Record<string, unknown>) => ({
+    const deployment = (minutes: number, fields: Partial<NewRow<'deployments'>>): NewRow<'deployments'> => ({
       feature_id: f.id,
       model_id: m.id,
       environment: 'production',
@@ -487,7 +488,7 @@ describe('GET /platform/ai-management/models/compare', () => {
     const [m, other] = await makeModels();
     await t.db('feature_model_assignments').insert({ feature_id: f.id, model_id: m.id, environment: 'staging', assigned_by: 'test' });
     const $ = cheerio.load((await admin.get(compareUrl([m.id, other.id])).expect(200)).text);
-    const providerName = (await t.db('ai_providers').where({ name: m.provider_name }).first()).display_name;
+    const providerName = (await t.db('ai_providers').where({ name: m.provider_name }).first())!.display_name;
     expect(table($, [m, other], 'provider')).toEqual([providerName, providerName]);
     expect(table($, [m, other], 'serving')).toEqual([`${f.display_name} (staging)`, 'nowhere']);
     expect($(`#comparison td[data-model="${m.id}"] a`).last().attr('href')).toBe(
@@ -545,7 +546,7 @@ describe('GET /platform/ai-management/models/compare', () => {
       .find('input[type="checkbox"][name="ids"]')
       .toArray()
       .map((i) => $(i).attr('value'));
-    const all = new Set(await t.db('ai_models').pluck('id'));
+    const all = new Set<string | undefined>(await t.db('ai_models').pluck('id'));
     expect(values).toEqual(expect.arrayContaining([A.id, B.id, C.id, D.id]));
     expect(values.filter((v) => !all.has(v))).toEqual([]);
     expect(new Set(values).size).toBe(values.length);

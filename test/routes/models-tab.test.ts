@@ -34,7 +34,7 @@ beforeAll(async () => {
   admin = await signIn(t.app, a.email, a.password);
   viewer = await signIn(t.app, v.email, v.password);
   adminCsrf = await csrfFor(admin);
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id')).id;
+  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
   sim = await (t.app.locals.providers as Providers).simulator();
 });
 afterAll(() => t.close());
@@ -126,7 +126,7 @@ describe('POST /platform/ai-management/features/:slug/models (the change form, w
 
     expect(await activeIds(f.id, 'staging')).toEqual([second.id]);
     const [, last] = await deploymentsOf(f.id);
-    const active = await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).first();
+    const active = (await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).first())!;
     expect(last).toMatchObject({
       kind: 'assign',
       status: 'success',

@@ -50,7 +50,7 @@ describe('GET /platform/ai-management/features', () => {
       .insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' })
       .returning('id');
     await t.db('ai_features').insert({ name: bare, display_name: `Feature ${bare}`, required_model_type: 'llm' });
-    const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
+    const model = (await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id'))!;
     await t
       .db('feature_model_assignments')
       .insert({ feature_id: feature.id, model_id: model.id, environment: 'production', assigned_by: 'test' });
@@ -133,8 +133,8 @@ describe('GET /platform/ai-management/audit filters', () => {
 
 describe('GET /platform/ai-management/deployments/:id', () => {
   it('when a deployment ran, then its page lists each check; while it runs, the status polls and refreshes without JavaScript', async () => {
-    const feature = await t.db('ai_features').where({ name: 'chatbot' }).first('id');
-    const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
+    const feature = (await t.db('ai_features').where({ name: 'chatbot' }).first('id'))!;
+    const model = (await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id'))!;
     const checks = [
       { name: 'model', ok: true, detail: 'fits' },
       { name: 'provider', ok: false, detail: 'OpenAI is inactive' },

@@ -18,6 +18,7 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     cacheTemplates: true,
     sessionIdleMs: 30 * 60 * 1000,
     sessionAbsoluteMs: 12 * 60 * 60 * 1000,
+    providerTimeoutMs: 10_000,
     ...overrides,
   };
 }

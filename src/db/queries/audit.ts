@@ -1,14 +1,9 @@
 import type { Db } from '../knex.ts';
+import type { Row } from '../tables.ts';
 
-export interface AuditRow {
-  id: number;
-  occurred_at: Date;
-  actor_type: string;
-  actor_label: string;
-  action: string;
-  entity_type: string;
-  entity_id: string | null;
-}
+const AUDIT_COLUMNS = ['id', 'occurred_at', 'actor_type', 'actor_label', 'action', 'entity_type', 'entity_id', 'before', 'after'] as const;
+/** An audit entry as the log page lists it (before and after are the JSON the change stored). */
+export type AuditRow = Pick<Row<'audit_log'>, (typeof AUDIT_COLUMNS)[number]>;
 
 export interface AuditFilter {
   /** Entity type, exactly (feature, user, api_key, …). */
@@ -22,15 +17,11 @@ export interface AuditFilter {
 }
 
 /** Audit entries newest first, filtered; one more than asked for tells whether there is a next page. */
-export async function auditEntries(
-  db: Db,
-  filter: AuditFilter,
-  limit: number,
-): Promise<(AuditRow & { before: unknown; after: unknown })[]> {
+export async function auditEntries(db: Db, filter: AuditFilter, limit: number): Promise<AuditRow[]> {
   const q = db('audit_log')
     .orderBy('id', 'desc')
     .limit(limit)
-    .select('id', 'occurred_at', 'actor_type', 'actor_label', 'action', 'entity_type', 'entity_id', 'before', 'after');
+    .select(...AUDIT_COLUMNS);
   if (filter.entity) q.where('entity_type', filter.entity);
   if (filter.action) q.whereLike('action', `${filter.action.replace(/[\\%_]/g, '\\$&')}%`);
   if (filter.actor) q.whereILike('actor_label', `%${filter.actor.replace(/[\\%_]/g, '\\$&')}%`);

@@ -1,48 +1,60 @@
+import { isUuid, keyHint } from '../../domain.ts';
+import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
+import type { Row } from '../tables.ts';
+import { type ActiveAssignmentRow, activeAssignments } from './assignments.ts';
 
-export interface ProviderRow {
-  id: string;
-  name: string;
-  display_name: string;
-  kind: 'openai-compatible' | 'simulator';
-  base_url: string | null;
-  api_key_last4: string | null;
-  status: 'active' | 'inactive' | 'error';
+type ProviderJoin = { p: 'ai_providers' };
+const PROVIDER_COLUMNS = {
+  id: 'p.id',
+  name: 'p.name',
+  display_name: 'p.display_name',
+  kind: 'p.kind',
+  base_url: 'p.base_url',
+  api_key_last4: 'p.api_key_last4',
+  status: 'p.status',
+} as const satisfies ColumnMap<ProviderJoin>;
+
+/** A provider as listed: never its key, only its last 4 characters. */
+export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
   model_count: number;
-}
+  /** The key as it may be shown: keyHint(api_key_last4). */
+  key_hint: string | null;
+};
 
-/** A model's statuses (SPEC §3), in the order they are offered. */
-export const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+const MODEL_COLUMNS = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+  input_price_per_1k: 'm.input_price_per_1k',
+  output_price_per_1k: 'm.output_price_per_1k',
+  context_window: 'm.context_window',
+  provider_id: 'p.id',
+  provider_name: 'p.name',
+  provider_display_name: 'p.display_name',
+  provider_status: 'p.status',
+  provider_kind: 'p.kind',
+} as const satisfies ColumnMap<ModelJoin>;
 
-export interface ModelRow {
-  id: string;
-  name: string;
-  display_name: string;
-  model_type: 'llm' | 'vision' | 'embedding';
-  status: (typeof MODEL_STATUSES)[number];
-  input_price_per_1k: number;
-  output_price_per_1k: number;
-  context_window: number | null;
-  provider_id: string;
-  provider_name: string;
-  provider_display_name: string;
-  provider_status: 'active' | 'inactive' | 'error';
-  provider_kind: 'openai-compatible' | 'simulator';
-  provider_has_key: boolean;
-}
+/** A model as listed, with its provider. */
+export type ModelRow = Selected<ModelJoin, typeof MODEL_COLUMNS> & { provider_has_key: boolean };
 
 /** Providers with their model counts; the key is only ever read back as its last 4 characters. */
 export async function listProviders(db: Db): Promise<ProviderRow[]> {
-  return providersQuery(db);
+  return (await providersQuery(db)).map(withKeyHint);
 }
+
+const withKeyHint = (p: Omit<ProviderRow, 'key_hint'>): ProviderRow => ({ ...p, key_hint: keyHint(p.api_key_last4) });
 
 const providersQuery = (db: Db) =>
   db('ai_providers as p')
     .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
     .groupBy('p.id')
     .orderBy('p.display_name')
-    .select('p.id', 'p.name', 'p.display_name', 'p.kind', 'p.base_url', 'p.api_key_last4', 'p.status')
-    .select(db.raw('count(m.id)::int AS model_count'));
+    .select(...columns(PROVIDER_COLUMNS), db.raw('count(m.id)::int AS model_count'));
 
 export async function listModels(db: Db): Promise<ModelRow[]> {
   return modelsQuery(db);
@@ -52,59 +64,43 @@ const modelsQuery = (db: Db) =>
   db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .orderBy(['p.display_name', 'm.display_name'])
-    .select(
-      'm.id',
-      'm.name',
-      'm.display_name',
-      'm.model_type',
-      'm.status',
-      'm.input_price_per_1k',
-      'm.output_price_per_1k',
-      'm.context_window',
-      'p.id as provider_id',
-      'p.name as provider_name',
-      'p.display_name as provider_display_name',
-      'p.status as provider_status',
-      'p.kind as provider_kind',
-      db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'),
-    );
+    .select(...columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
 
-export interface ModelDeploymentRow {
-  model_id: string;
-  feature_name: string;
-  feature_display_name: string;
-  environment: string;
-  is_active: boolean;
-}
+/** Where a model serves, as the catalogue API shows it (beside the model's id). */
+export type ModelDeploymentRow = Pick<ActiveAssignmentRow, 'model_id' | 'feature_name' | 'feature_display_name' | 'environment'> & {
+  is_active: true;
+};
 
 /** Where each model serves right now: feature × environment. */
 export async function activeDeployments(db: Db): Promise<ModelDeploymentRow[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .where('a.is_active', true)
-    .select('a.model_id', 'f.name as feature_name', 'f.display_name as feature_display_name', 'a.environment', 'a.is_active');
+  return (await activeAssignments(db)).map((a) => ({
+    model_id: a.model_id,
+    feature_name: a.feature_name,
+    feature_display_name: a.feature_display_name,
+    environment: a.environment,
+    is_active: true,
+  }));
 }
 
 /** A model the built-in simulator serves, by name. */
-export async function findSimulatorModel(db: Db, name: string): Promise<{ id: string } | undefined> {
+export async function findSimulatorModel(db: Db, name: string): Promise<Pick<Row<'ai_models'>, 'id'> | undefined> {
   return db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where({ 'm.name': name, 'p.kind': 'simulator' })
     .first('m.id');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** One provider by uuid or slug, as listed (the key only as its last 4 characters). */
 export async function findProvider(db: Db, idOrName: string): Promise<ProviderRow | undefined> {
-  return providersQuery(db)
-    .where(UUID.test(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
+  const row = await providersQuery(db)
+    .where(isUuid(idOrName) ? { 'p.id': idOrName } : { 'p.name': idOrName })
     .first();
+  return row && withKeyHint(row);
 }
 
 /** One model by uuid, as listed. */
 export async function findModel(db: Db, id: string): Promise<ModelRow | undefined> {
-  return UUID.test(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
+  return isUuid(id) ? modelsQuery(db).where('m.id', id).first() : undefined;
 }
 
 /** The models of that name, across providers (a name is unique per provider only). */

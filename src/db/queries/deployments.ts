@@ -1,18 +1,25 @@
+import type { Environment } from '../../domain.ts';
+import { type Adjusted, type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 
-export interface DeploymentRow {
-  id: string;
-  feature_name: string;
-  feature_display_name: string;
-  model_display_name: string;
-  environment: string;
-  kind: string;
-  status: string;
-  requested_by: string;
-  started_at: Date;
-  finished_at: Date | null;
-  error: string | null;
-}
+type DeploymentJoin = { d: 'deployments'; f: 'ai_features'; m: 'ai_models'; pm: 'ai_models' };
+
+const DEPLOYMENT_COLUMNS = {
+  id: 'd.id',
+  feature_name: 'f.name',
+  feature_display_name: 'f.display_name',
+  model_display_name: 'm.display_name',
+  environment: 'd.environment',
+  kind: 'd.kind',
+  status: 'd.status',
+  requested_by: 'd.requested_by',
+  started_at: 'd.started_at',
+  finished_at: 'd.finished_at',
+  error: 'd.error',
+} as const satisfies ColumnMap<DeploymentJoin>;
+
+/** A deployment as the histories list it. */
+export type DeploymentRow = Selected<DeploymentJoin, typeof DEPLOYMENT_COLUMNS>;
 
 const deploymentsQuery = (db: Db) =>
   db('deployments as d')
@@ -21,37 +28,39 @@ const deploymentsQuery = (db: Db) =>
     .orderBy('d.started_at', 'desc')
     .orderBy('d.id');
 
-const DEPLOYMENT_COLUMNS = [
-  'd.id',
-  'f.name as feature_name',
-  'f.display_name as feature_display_name',
-  'm.display_name as model_display_name',
-  'd.environment',
-  'd.kind',
-  'd.status',
-  'd.requested_by',
-  'd.started_at',
-  'd.finished_at',
-  'd.error',
-];
-
 export async function recentDeployments(db: Db, limit: number): Promise<DeploymentRow[]> {
-  return deploymentsQuery(db).limit(limit).select(DEPLOYMENT_COLUMNS);
+  return deploymentsQuery(db).limit(limit).select(columns(DEPLOYMENT_COLUMNS));
 }
-
-export const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_back'] as const;
 
 export interface DeploymentFilter {
   /** Feature slug. */
   feature?: string;
   /** Model id. */
   model?: string;
-  environment?: string;
+  environment?: Environment;
+  /** A deployment status (the pages check it against DEPLOYMENT_STATUSES). */
   status?: string;
 }
 
+const PAGE_COLUMNS = {
+  ...DEPLOYMENT_COLUMNS,
+  feature_id: 'd.feature_id',
+  model_id: 'd.model_id',
+  previous_model_id: 'd.previous_model_id',
+  assignment_id: 'd.assignment_id',
+  checks: 'd.checks',
+} as const satisfies ColumnMap<DeploymentJoin>;
+
+/** A deployment in the paged history: also what it touched by id, and its checks. */
+export type DeploymentPageRow = Selected<DeploymentJoin, typeof PAGE_COLUMNS>;
+
 /** One page of the deployments history, newest first, with its checks, and how many match the filter. */
-export async function deploymentsPage(db: Db, limit: number, offset: number, filter: DeploymentFilter = {}) {
+export async function deploymentsPage(
+  db: Db,
+  limit: number,
+  offset: number,
+  filter: DeploymentFilter = {},
+): Promise<{ rows: DeploymentPageRow[]; total: number }> {
   const where = (q: ReturnType<typeof deploymentsQuery>) => {
     if (filter.feature) q.where('f.name', filter.feature);
     if (filter.model) q.where('d.model_id', filter.model);
@@ -60,23 +69,26 @@ export async function deploymentsPage(db: Db, limit: number, offset: number, fil
     return q;
   };
   const [rows, [{ total }]] = await Promise.all([
-    where(deploymentsQuery(db))
-      .limit(limit)
-      .offset(offset)
-      .select([...DEPLOYMENT_COLUMNS, 'd.feature_id', 'd.model_id', 'd.previous_model_id', 'd.assignment_id', 'd.checks']),
+    where(deploymentsQuery(db)).limit(limit).offset(offset).select(columns(PAGE_COLUMNS)),
     where(deploymentsQuery(db)).clearOrder().count<{ total: string }[]>({ total: '*' }),
   ]);
   return { rows, total: Number(total) };
 }
 
-export interface ChangeMarkerRow {
-  id: string;
-  environment: string;
-  kind: string;
-  model_display_name: string;
-  previous_model_display_name: string | null;
-  finished_at: Date;
-}
+const CHANGE_COLUMNS = {
+  id: 'd.id',
+  environment: 'd.environment',
+  kind: 'd.kind',
+  model_display_name: 'm.display_name',
+  previous_model_display_name: 'pm.display_name',
+  finished_at: 'd.finished_at',
+} as const satisfies ColumnMap<DeploymentJoin>;
+
+/** A model change drawn on a feature's charts; the previous model's name is null for a first assignment. */
+export type ChangeMarkerRow = Adjusted<
+  Selected<DeploymentJoin, typeof CHANGE_COLUMNS>,
+  { previous_model_display_name: string | null; finished_at: Date }
+>;
 
 /** Model changes that took effect for a feature in [from, to): drawn as markers on its charts. */
 export async function featureChanges(db: Db, featureId: string, from: Date, to: Date): Promise<ChangeMarkerRow[]> {
@@ -87,22 +99,24 @@ export async function featureChanges(db: Db, featureId: string, from: Date, to: 
     .where('d.finished_at', '>=', from)
     .where('d.finished_at', '<', to)
     .orderBy('d.finished_at')
-    .select(
-      'd.id',
-      'd.environment',
-      'd.kind',
-      'm.display_name as model_display_name',
-      'pm.display_name as previous_model_display_name',
-      'd.finished_at',
-    );
+    .select(columns(CHANGE_COLUMNS));
 }
 
+const DETAIL_COLUMNS = {
+  ...DEPLOYMENT_COLUMNS,
+  checks: 'd.checks',
+  previous_model_display_name: 'pm.display_name',
+} as const satisfies ColumnMap<DeploymentJoin>;
+
+/** A deployment's page: its checks and the names of what it touched (no previous model for a first assignment). */
+export type DeploymentDetail = Adjusted<Selected<DeploymentJoin, typeof DETAIL_COLUMNS>, { previous_model_display_name: string | null }>;
+
 /** One deployment with its checks and the names of what it touched. */
-export async function findDeployment(db: Db, id: string) {
+export async function findDeployment(db: Db, id: string): Promise<DeploymentDetail | undefined> {
   return db('deployments as d')
     .join('ai_features as f', 'f.id', 'd.feature_id')
     .join('ai_models as m', 'm.id', 'd.model_id')
     .leftJoin('ai_models as pm', 'pm.id', 'd.previous_model_id')
     .where('d.id', id)
-    .first([...DEPLOYMENT_COLUMNS, 'd.checks', 'pm.display_name as previous_model_display_name']);
+    .first(columns(DETAIL_COLUMNS));
 }

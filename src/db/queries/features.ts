@@ -1,33 +1,10 @@
+import { type Environment, isUuid } from '../../domain.ts';
+import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
+import type { Row } from '../tables.ts';
+import type { ActiveAssignmentRow } from './assignments.ts';
 
-export type Environment = 'development' | 'staging' | 'production';
-export const ENVIRONMENTS: Environment[] = ['development', 'staging', 'production'];
-
-export interface FeatureRow {
-  id: string;
-  name: string;
-  display_name: string;
-  description: string;
-  status: 'active' | 'inactive' | 'maintenance';
-  required_model_type: 'llm' | 'vision' | 'embedding';
-  error_rate_threshold: number;
-  latency_threshold_ms: number;
-  monthly_budget_usd: number | null;
-  created_at: Date;
-}
-
-export interface ActiveAssignmentRow {
-  feature_id: string;
-  environment: Environment;
-  model_id: string;
-  model_name: string;
-  model_display_name: string;
-  provider_name: string;
-  provider_display_name: string;
-  assigned_at: Date;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export type FeatureRow = Row<'ai_features'>;
 
 export async function listFeatures(db: Db): Promise<FeatureRow[]> {
   return db('ai_features').select('*').orderBy('created_at').orderBy('name');
@@ -36,26 +13,8 @@ export async function listFeatures(db: Db): Promise<FeatureRow[]> {
 /** A feature by uuid or by slug. */
 export async function findFeature(db: Db, idOrName: string): Promise<FeatureRow | undefined> {
   return db('ai_features')
-    .where(UUID.test(idOrName) ? { id: idOrName } : { name: idOrName })
+    .where(isUuid(idOrName) ? { id: idOrName } : { name: idOrName })
     .first();
-}
-
-/** The model serving each feature in each environment right now. */
-export async function activeAssignments(db: Db): Promise<ActiveAssignmentRow[]> {
-  return db('feature_model_assignments as a')
-    .join('ai_models as m', 'm.id', 'a.model_id')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('a.is_active', true)
-    .select(
-      'a.feature_id',
-      'a.environment',
-      'a.model_id',
-      'a.assigned_at',
-      'm.name as model_name',
-      'm.display_name as model_display_name',
-      'p.name as provider_name',
-      'p.display_name as provider_display_name',
-    );
 }
 
 export type FeatureWithAssignments = FeatureRow & { assignments: Partial<Record<Environment, ActiveAssignmentRow>> };
@@ -68,17 +27,20 @@ export function withAssignments(features: FeatureRow[], assignments: ActiveAssig
   }));
 }
 
-export interface AssignmentHistoryRow {
-  id: string;
-  model_id: string;
-  environment: Environment;
-  model_display_name: string;
-  provider_display_name: string;
-  is_active: boolean;
-  assigned_at: Date;
-  assigned_by: string;
-  deactivated_at: Date | null;
-}
+type HistoryJoin = { a: 'feature_model_assignments'; m: 'ai_models'; p: 'ai_providers' };
+const HISTORY_COLUMNS = {
+  id: 'a.id',
+  model_id: 'a.model_id',
+  environment: 'a.environment',
+  model_display_name: 'm.display_name',
+  provider_display_name: 'p.display_name',
+  is_active: 'a.is_active',
+  assigned_at: 'a.assigned_at',
+  assigned_by: 'a.assigned_by',
+  deactivated_at: 'a.deactivated_at',
+} as const satisfies ColumnMap<HistoryJoin>;
+
+export type AssignmentHistoryRow = Selected<HistoryJoin, typeof HISTORY_COLUMNS>;
 
 /** Every model a feature has used, newest first. */
 export async function assignmentHistory(db: Db, featureId: string): Promise<AssignmentHistoryRow[]> {
@@ -87,17 +49,7 @@ export async function assignmentHistory(db: Db, featureId: string): Promise<Assi
     .join('ai_providers as p', 'p.id', 'm.provider_id')
     .where('a.feature_id', featureId)
     .orderBy('a.assigned_at', 'desc')
-    .select(
-      'a.id',
-      'a.model_id',
-      'a.environment',
-      'm.display_name as model_display_name',
-      'p.display_name as provider_display_name',
-      'a.is_active',
-      'a.assigned_at',
-      'a.assigned_by',
-      'a.deactivated_at',
-    );
+    .select(columns(HISTORY_COLUMNS));
 }
 
 /** One of a feature's assignments (named by the feature's slug), for a rollback. */
@@ -105,7 +57,7 @@ export async function findAssignment(
   db: Db,
   featureName: string,
   id: string,
-): Promise<{ model_id: string; environment: Environment } | undefined> {
+): Promise<Pick<Row<'feature_model_assignments'>, 'model_id' | 'environment'> | undefined> {
   return db('feature_model_assignments as a')
     .join('ai_features as f', 'f.id', 'a.feature_id')
     .where({ 'a.id': id, 'f.name': featureName })

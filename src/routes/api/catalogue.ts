@@ -5,11 +5,11 @@ import {
   findProvider,
   listModels,
   listProviders,
-  MODEL_STATUSES,
   type ModelDeploymentRow,
   type ModelRow,
   type ProviderRow,
 } from '../../db/queries/catalogue.ts';
+import { MODEL_STATUSES } from '../../domain.ts';
 import { notFound } from '../../http/errors.ts';
 import { includeMetrics, parseQuery, timeRangeOf } from '../../http/query.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../../metrics/summaries.ts';
@@ -63,7 +63,7 @@ function providerJson(p: ProviderRow, s?: ProviderSummary) {
     kind: p.kind,
     base_url: p.base_url,
     status: p.status,
-    api_key_hint: p.api_key_last4 ? `••••${p.api_key_last4}` : null,
+    api_key_hint: p.key_hint,
     model_count: Number(p.model_count),
     ...(s && {
       monthly_spend: s.monthly_spend,

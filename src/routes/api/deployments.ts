@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { DEPLOYMENT_STATUSES, deploymentsPage } from '../../db/queries/deployments.ts';
-import { ENVIRONMENTS, type Environment } from '../../db/queries/features.ts';
+import { deploymentsPage } from '../../db/queries/deployments.ts';
+import { DEPLOYMENT_STATUSES, ENVIRONMENTS } from '../../domain.ts';
 import { choice, parseQuery } from '../../http/query.ts';
 import { requireRead } from '../../middleware/auth.ts';
 import type { RouteDeps } from '../deps.ts';
@@ -17,7 +17,7 @@ const querySchema = z.object({
   limit: pageParam(200).default(50),
   offset: pageParam(1_000_000).default(0),
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
-  environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).optional(),
+  environment: choice(ENVIRONMENTS).optional(),
   status: choice(DEPLOYMENT_STATUSES).optional(),
   model: z.uuid({ message: 'must be the id of a model' }).optional(),
 });

@@ -1,12 +1,6 @@
 import { Router } from 'express';
-import {
-  type ActiveAssignmentRow,
-  activeAssignments,
-  type FeatureRow,
-  findFeature,
-  listFeatures,
-  withAssignments,
-} from '../../db/queries/features.ts';
+import { type ActiveAssignmentRow, activeAssignments } from '../../db/queries/assignments.ts';
+import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
 import { includeMetrics, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';

@@ -1,12 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { ENVIRONMENTS, type Environment, findFeature } from '../../db/queries/features.ts';
+import { findFeature } from '../../db/queries/features.ts';
+import { ENVIRONMENTS } from '../../domain.ts';
 import { notFound } from '../../http/errors.ts';
 import { choice, parseQuery } from '../../http/query.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
 import type { RouteDeps } from '../deps.ts';
 
-const querySchema = z.object({ environment: choice(ENVIRONMENTS as [Environment, ...Environment[]]).default('production') });
+const querySchema = z.object({ environment: choice(ENVIRONMENTS).default('production') });
 
 /** GET /api/v1/features/:name/config?environment= (SPEC §7): how a choice made here takes effect in the product. Mounted at /api/v1. */
 export function runtimeConfigRoutes({ db }: RouteDeps): Router {

@@ -1,0 +1,272 @@
+import type { Knex } from 'knex';
+import type { Tables } from 'knex/types/tables.js';
+import type { Role, TokenScope } from '../auth/principal.ts';
+import type {
+  Check,
+  DeploymentKind,
+  DeploymentStatus,
+  Environment,
+  FeatureStatus,
+  ModelStatus,
+  ModelType,
+  ProviderKind,
+  ProviderStatus,
+  UsageStatus,
+} from '../domain.ts';
+
+// The tables as the migrations (migrations/) create them, one type per table, for Knex: a
+// query on a table by its name (`db('ai_models')`) is typed by these, so a renamed column fails tsc.
+// Joined queries name their columns through src/db/columns.ts, which checks them against these too.
+// NUMERIC and BIGINT columns are numbers (src/db/knex.ts parses them); json and jsonb are parsed.
+
+type UserRow = {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: Role;
+  created_at: Date;
+  last_login_at: Date | null;
+};
+
+/** connect-pg-simple's table; the app only reads and expires it. */
+type SessionRow = {
+  sid: string;
+  sess: Record<string, unknown>;
+  expire: Date;
+};
+
+type ProviderTableRow = {
+  id: string;
+  name: string;
+  display_name: string;
+  kind: ProviderKind;
+  base_url: string | null;
+  /** AES-256-GCM under SECRETS_KEY, bound to the provider's id (src/providers/secrets.ts). */
+  api_key_ciphertext: Buffer | null;
+  api_key_last4: string | null;
+  status: ProviderStatus;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type ModelTableRow = {
+  id: string;
+  provider_id: string;
+  name: string;
+  display_name: string;
+  model_type: ModelType;
+  status: ModelStatus;
+  input_price_per_1k: number;
+  output_price_per_1k: number;
+  context_window: number | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type FeatureTableRow = {
+  id: string;
+  name: string;
+  display_name: string;
+  description: string;
+  status: FeatureStatus;
+  required_model_type: ModelType;
+  /** Percent: a minute at or above it is bad (SPEC §4). */
+  error_rate_threshold: number;
+  latency_threshold_ms: number;
+  monthly_budget_usd: number | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type AssignmentTableRow = {
+  id: string;
+  feature_id: string;
+  model_id: string;
+  environment: Environment;
+  is_active: boolean;
+  assigned_at: Date;
+  assigned_by: string;
+  deactivated_at: Date | null;
+  config_overrides: Record<string, unknown>;
+};
+
+type DeploymentTableRow = {
+  id: string;
+  feature_id: string;
+  model_id: string;
+  previous_model_id: string | null;
+  environment: Environment;
+  kind: DeploymentKind;
+  status: DeploymentStatus;
+  requested_by: string;
+  assignment_id: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  checks: Check[];
+  error: string | null;
+};
+
+type UsageLogRow = {
+  id: number;
+  event_id: string;
+  feature_id: string;
+  model_id: string;
+  provider_id: string;
+  environment: Environment;
+  end_user_id: string | null;
+  status: UsageStatus;
+  response_time_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  input_cost_usd: number;
+  created_at: Date;
+  ingested_at: Date;
+};
+
+type RollupCursorRow = {
+  name: string;
+  last_id: number;
+  updated_at: Date;
+};
+
+type MinuteCountsRow = {
+  scope: 'feature' | 'model' | 'provider';
+  scope_id: string;
+  hour: Date;
+  requests: number[];
+  failures: number[];
+  worst_bp: number;
+  minute_bps: number[];
+};
+
+type PromptVersionTableRow = {
+  id: string;
+  feature_id: string;
+  version: number;
+  template: string;
+  notes: string;
+  created_by: string;
+  created_at: Date;
+};
+
+type PromptActivationRow = {
+  id: string;
+  feature_id: string;
+  prompt_version_id: string;
+  environment: Environment;
+  is_active: boolean;
+  activated_at: Date;
+  activated_by: string;
+  deactivated_at: Date | null;
+};
+
+type ApiKeyTableRow = {
+  id: string;
+  name: string;
+  /** SHA-256 of the whole token. */
+  token_hash: Buffer;
+  prefix: string;
+  scope: TokenScope;
+  created_by: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+};
+
+type AuditLogRow = {
+  id: number;
+  occurred_at: Date;
+  actor_type: 'user' | 'token' | 'system';
+  actor_id: string | null;
+  actor_label: string;
+  action: string;
+  entity_type: string;
+  entity_id: string | null;
+  before: unknown;
+  after: unknown;
+};
+
+type HealthCheckRow = {
+  id: number;
+  provider_id: string;
+  model_id: string | null;
+  kind: 'probe' | 'smoke' | 'manual';
+  status: 'ok' | 'error';
+  latency_ms: number | null;
+  error: string | null;
+  checked_at: Date;
+};
+
+/** A table's row as read: `Row<'ai_models'>`. */
+export type Row<T extends keyof Tables> = Knex.ResolveTableType<Tables[T]>;
+/** What an insert into a table gives: `NewRow<'deployments'>`. */
+export type NewRow<T extends keyof Tables> = Knex.ResolveTableType<Tables[T], 'insert'>;
+
+/** How a table's columns are written: those with a default, json or jsonb ones, NUMERIC ones. */
+interface Columns<Row> {
+  defaults?: keyof Row;
+  json?: keyof Row;
+  decimal?: keyof Row;
+}
+type Of<C, K extends keyof Columns<unknown>> = C extends { [k in K]: infer V } ? V : never;
+
+/**
+ * What a write may give a column: its value or SQL (`now()`); json and jsonb columns take JSON text
+ * (node-pg would send an array as a Postgres array), NUMERIC ones also exact decimal text.
+ */
+type Writes<Row, C extends Columns<Row>> = {
+  [K in keyof Row]:
+    | (K extends Of<C, 'json'> ? string | (null extends Row[K] ? null : never) : K extends Of<C, 'decimal'> ? Row[K] | string : Row[K])
+    | Knex.Raw;
+};
+/** Columns an insert may leave out: those with a default, and the nullable ones. */
+type Optional<Row, C extends Columns<Row>> =
+  | Extract<Of<C, 'defaults'>, keyof Row>
+  | { [K in keyof Row]-?: null extends Row[K] ? K : never }[keyof Row];
+
+/** A table for Knex: rows as read; inserts need every column without a default; updates any. */
+type Table<Row, C extends Columns<Row> = Record<never, never>> = Knex.CompositeTableType<
+  Row,
+  Omit<Writes<Row, C>, Optional<Row, C>> & Partial<Pick<Writes<Row, C>, Optional<Row, C>>>,
+  Partial<Writes<Row, C>>
+>;
+
+declare module 'knex/types/tables.js' {
+  interface Tables {
+    users: Table<UserRow, { defaults: 'id' | 'created_at' }>;
+    sessions: Table<SessionRow, { json: 'sess' }>;
+    ai_providers: Table<ProviderTableRow, { defaults: 'id' | 'status' | 'created_at' | 'updated_at' }>;
+    ai_models: Table<
+      ModelTableRow,
+      { defaults: 'id' | 'status' | 'created_at' | 'updated_at'; decimal: 'input_price_per_1k' | 'output_price_per_1k' }
+    >;
+    ai_features: Table<
+      FeatureTableRow,
+      {
+        defaults: 'id' | 'description' | 'status' | 'error_rate_threshold' | 'latency_threshold_ms' | 'created_at' | 'updated_at';
+        decimal: 'error_rate_threshold' | 'monthly_budget_usd';
+      }
+    >;
+    feature_model_assignments: Table<
+      AssignmentTableRow,
+      { defaults: 'id' | 'is_active' | 'assigned_at' | 'config_overrides'; json: 'config_overrides' }
+    >;
+    deployments: Table<DeploymentTableRow, { defaults: 'id' | 'status' | 'started_at' | 'checks'; json: 'checks' }>;
+    ai_usage_logs: Table<
+      UsageLogRow,
+      {
+        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at';
+        decimal: 'cost_usd' | 'input_cost_usd';
+      }
+    >;
+    ai_usage_event_keys: Table<{ event_id: string; created_at: Date }>;
+    rollup_cursors: Table<RollupCursorRow, { defaults: 'last_id' | 'updated_at' }>;
+    usage_minute_counts: Table<MinuteCountsRow>;
+    prompt_versions: Table<PromptVersionTableRow, { defaults: 'id' | 'notes' | 'created_at' }>;
+    prompt_activations: Table<PromptActivationRow, { defaults: 'id' | 'is_active' | 'activated_at' }>;
+    api_keys: Table<ApiKeyTableRow, { defaults: 'id' | 'created_at' }>;
+    audit_log: Table<AuditLogRow, { defaults: 'id' | 'occurred_at'; json: 'before' | 'after' }>;
+    health_checks: Table<HealthCheckRow, { defaults: 'id' | 'checked_at' }>;
+  }
+}

@@ -1,0 +1,51 @@
+// The product's vocabulary: the values the schema's CHECK constraints allow (migrations/), each
+// listed once, and the few small rules every layer shares. Zod schemas, query filters and the row
+// types (src/db/tables.ts) take them from here, so a value added to a constraint is added in one place.
+
+/** Where a feature runs; a promotion goes development → staging → production. */
+export const ENVIRONMENTS = ['development', 'staging', 'production'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** What a model does; a feature needs one type (SPEC §3). */
+export const MODEL_TYPES = ['llm', 'vision', 'embedding'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
+/** A model's statuses (SPEC §3), in the order they are offered. */
+export const MODEL_STATUSES = ['available', 'beta', 'deprecated', 'offline'] as const;
+export type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+export const FEATURE_STATUSES = ['active', 'inactive', 'maintenance'] as const;
+export type FeatureStatus = (typeof FEATURE_STATUSES)[number];
+
+/** 'error' is stored by no code path today; the schema allows it. */
+export const PROVIDER_STATUSES = ['active', 'inactive', 'error'] as const;
+export type ProviderStatus = (typeof PROVIDER_STATUSES)[number];
+
+/** The simulator is served by the app itself; everything else speaks the OpenAI-compatible HTTP API. */
+export const PROVIDER_KINDS = ['openai-compatible', 'simulator'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+export const DEPLOYMENT_STATUSES = ['in_progress', 'success', 'failed', 'rolled_back'] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+/** The outcome of one request as the product reports it (usage events). */
+export const USAGE_STATUSES = ['success', 'error', 'timeout'] as const;
+export type UsageStatus = (typeof USAGE_STATUSES)[number];
+
+export const DEPLOYMENT_KINDS = ['assign', 'promote', 'rollback'] as const;
+export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
+
+/** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
+export interface Check {
+  name: 'model' | 'provider' | 'smoke';
+  ok: boolean;
+  detail: string;
+  latency_ms?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Whether a reference is an id (a uuid, any case): pages and the API take an id or a slug, and no slug may look like an id. */
+export const isUuid = (ref: string) => UUID.test(ref);
+
+/** How a stored API key is ever shown back (pages, the API, the audit log): its last 4 characters behind dots; null without a key. */
+export const keyHint = (last4: string | null) => (last4 ? `••••${last4}` : null);

@@ -1,0 +1,85 @@
+import type { FeatureRow } from '../db/queries/features.ts';
+import type { Check, Environment, ModelStatus, ModelType, ProviderKind, ProviderStatus } from '../domain.ts';
+import type { CallResult } from '../providers/adapter.ts';
+
+// Whether a model can serve a feature in an environment: the rules the deployment pipeline applies
+// before its smoke request, defined once. The pipeline stores them as its first checks, the Models
+// tab says them beside each model before anyone tries, and the demo seed writes its history with them.
+
+/** What the rules need of a model and its provider. */
+export interface Candidate {
+  id: string;
+  display_name: string;
+  model_type: ModelType;
+  status: ModelStatus;
+  provider_display_name: string;
+  provider_status: ProviderStatus;
+  provider_kind: ProviderKind;
+  provider_has_key: boolean;
+}
+
+/** The first rule a model breaks: as the pipeline records it (detail) and as a list beside the model says it (hint). */
+export interface Refusal {
+  check: 'model' | 'provider';
+  detail: string;
+  hint: string;
+}
+
+/**
+ * The first rule, in the pipeline's order, that keeps this model from serving this feature in this
+ * environment, or null: it is not already serving there (`current` is the model that is), not
+ * offline, not deprecated for production, of the feature's type; its provider is active and has a
+ * key (the simulator needs none).
+ */
+export function refusal(
+  feature: Pick<FeatureRow, 'display_name' | 'required_model_type'>,
+  model: Candidate,
+  environment: Environment,
+  current: string | null,
+): Refusal | null {
+  const m = model.display_name;
+  const p = model.provider_display_name;
+  const refuse = (check: Refusal['check'], detail: string, hint = detail): Refusal => ({ check, detail, hint });
+  if (current === model.id) return refuse('model', `${m} already serves ${environment}`, `already serves ${environment}`);
+  if (model.status === 'offline') return refuse('model', `${m} is offline and cannot be assigned`, 'offline');
+  if (model.status === 'deprecated' && environment === 'production')
+    return refuse('model', `${m} is deprecated and cannot be assigned in production`, 'deprecated: not for production');
+  if (model.model_type !== feature.required_model_type)
+    return refuse(
+      'model',
+      `${feature.display_name} needs a model of type ${feature.required_model_type}; ${m} is of type ${model.model_type}`,
+      `not of type ${feature.required_model_type}`,
+    );
+  if (model.provider_status !== 'active') return refuse('provider', `${p} is ${model.provider_status}`);
+  if (model.provider_kind !== 'simulator' && !model.provider_has_key) return refuse('provider', `${p} has no API key`);
+  return null;
+}
+
+/** The checks that need no network, as the pipeline stores them: the model fits the feature and the environment, its provider can serve. */
+export function deployability(
+  feature: Pick<FeatureRow, 'display_name' | 'required_model_type'>,
+  model: Candidate,
+  environment: Environment,
+  current: string | null,
+): Check[] {
+  const refused = refusal(feature, model, environment, current);
+  if (refused?.check === 'model') return [{ name: 'model', ok: false, detail: refused.detail }];
+  return [
+    {
+      name: 'model',
+      ok: true,
+      detail: `${model.display_name} is ${model.status} and of the type the feature needs (${feature.required_model_type})`,
+    },
+    refused
+      ? { name: 'provider', ok: false, detail: refused.detail }
+      : { name: 'provider', ok: true, detail: `${model.provider_display_name} is active` },
+  ];
+}
+
+/** The live check: the smoke request's answer as the pipeline stores it. */
+export const smokeCheck = (smoke: CallResult): Check => ({
+  name: 'smoke',
+  ok: smoke.ok,
+  detail: smoke.ok ? `answered in ${smoke.latencyMs} ms` : `smoke request failed: ${smoke.error}`,
+  latency_ms: smoke.latencyMs,
+});
