@@ -161,5 +161,4 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   return app;
 }
 
-const providersFor = (config: AppConfig) =>
-  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs });
+const providersFor = (config: AppConfig) => createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs });
