@@ -38,6 +38,8 @@ export function createFormat(timeZone: string) {
     /** Signed change in percent (cost trend); null when there is nothing to compare with. */
     change: (n: number | null) =>
       n === null ? 'no earlier cost to compare' : `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toFixed(1)}%`,
+    /** The class of a signed change (cost trend): `trend up` when it rose, `trend down` otherwise, just `trend` without one. */
+    trendClass: (n: number | null) => (n === null ? 'trend' : n > 0 ? 'trend up' : 'trend down'),
     /** The hour of day (already in TZ_DISPLAY) as a range. */
     hour: (h: number | null) => (h === null ? NO_DATA : `${String(h).padStart(2, '0')}:00–${String((h + 1) % 24).padStart(2, '0')}:00`),
     decimal: (n: number | null, digits = 1) => (n === null ? NO_DATA : n.toFixed(digits)),

@@ -48,6 +48,11 @@ export function healthScore(
   return failedProbeRecently ? Math.min(score, 50) : score;
 }
 
+/** A feature card warns above this error rate (%, last 24 hours). */
+export const ERROR_RATE_WARNING_PCT = 5;
+/** The overview tab charts the error rate only above this rate (%, over the range): below, the chart is a flat line. */
+export const ERROR_CHART_MIN_PCT = 1;
+
 export type Tone = 'good' | 'warn' | 'bad' | 'none';
 
 /** Status colours of the plan's metric cards (SPEC §4); 'none' when there is no data. */

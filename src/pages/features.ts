@@ -6,6 +6,7 @@ import { promptVersions } from '../db/queries/prompts.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
+import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { modelsTab } from './feature-models-tab.ts';
@@ -44,7 +45,10 @@ export function parseFeaturesQuery(query: unknown): FeaturesQuery {
 export async function featureCards(db: Db, now: Date) {
   const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
   const metrics = await featureSummaries(db, features, CARDS_RANGE, now);
-  return withAssignments(features, assignments).map((f) => ({ ...f, metrics: metrics.get(f.id)! }));
+  return withAssignments(features, assignments).map((f) => {
+    const m = metrics.get(f.id)!;
+    return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
+  });
 }
 export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
 
@@ -63,7 +67,13 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
     featureMetrics(db, feature, range, now, timeZone),
     featureChanges(db, feature.id, w.from, w.to),
   ]);
-  return { metrics, changes, charts: overviewCharts(metrics, changes, range, timeZone) };
+  const errorRate = metrics.realtime.error_rate;
+  return {
+    metrics,
+    changes,
+    charts: overviewCharts(metrics, changes, range, timeZone),
+    showErrorChart: errorRate !== null && errorRate > ERROR_CHART_MIN_PCT,
+  };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
