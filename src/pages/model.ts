@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
+import { ENVIRONMENTS, type FeatureRow } from '../db/queries/features.ts';
 import { HttpError } from '../http/errors.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../metrics/ranges.ts';
@@ -37,6 +38,19 @@ async function servingNow(db: Db, modelIds: string[]) {
 }
 
 const isUuid = (s: string) => z.uuid().safeParse(s).success;
+
+/**
+ * The Deploy page's choices: the features a model fits (their required type is its type), every
+ * environment, and the others named with what they need, e.g. "Photo tagging (needs vision)".
+ */
+export function deployChoices(features: FeatureRow[], model: ModelRow) {
+  const others = features.filter((f) => f.required_model_type !== model.model_type);
+  return {
+    environments: ENVIRONMENTS,
+    fitting: features.filter((f) => f.required_model_type === model.model_type),
+    notOffered: others.length ? others.map((f) => `${f.display_name} (needs ${f.required_model_type})`).join(', ') : null,
+  };
+}
 
 /** The model page: figures and charts over the range, and (unless only the range part is wanted) where it serves and its deployments. */
 export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: Date, timeZone: string, performanceOnly = false) {

@@ -2,10 +2,11 @@ import type { Request, Response } from 'express';
 import { Router } from 'express';
 import type { Db } from '../db/knex.ts';
 import { findModel, MODEL_STATUSES, type ModelRow } from '../db/queries/catalogue.ts';
-import { ENVIRONMENTS, findFeature, listFeatures } from '../db/queries/features.ts';
+import { findFeature, listFeatures } from '../db/queries/features.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { deployChoices } from '../pages/model.ts';
 import type { Providers } from '../providers/index.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
@@ -80,9 +81,7 @@ export function modelFormRoutes(db: Db, providers: Providers): Router {
         model,
         values,
         deployment,
-        environments: ENVIRONMENTS,
-        fitting: features.filter((f) => f.required_model_type === model.model_type),
-        others: features.filter((f) => f.required_model_type !== model.model_type),
+        ...deployChoices(features, model),
       },
       status,
     );
