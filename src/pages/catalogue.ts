@@ -6,6 +6,7 @@ import { ENVIRONMENTS, listFeatures } from '../db/queries/features.ts';
 import { HttpError } from '../http/errors.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
+import { MODEL_TYPES } from '../services/features.ts';
 import { toCsv } from './csv.ts';
 
 const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
@@ -111,6 +112,15 @@ const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) =
   usage: (a, b) => b.summary.total_requests - a.summary.total_requests || byName(a, b),
 };
 
+/** How the Models tab offers each sort, saying what it orders by. */
+const SORT_LABELS: Record<(typeof MODEL_SORTS)[number], string> = {
+  name: 'Name',
+  performance: 'Performance (score: uptime, speed, success)',
+  cost: 'Cost (lowest price per 1k tokens first)',
+  usage: 'Usage (most requests first)',
+};
+const SORT_CHOICES = MODEL_SORTS.map((s) => [s, SORT_LABELS[s]] as const);
+
 /** Models tab: the catalogue searched (name or display name), filtered by provider and status, sorted, with 24 h figures. */
 export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
   const [providers, all, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
@@ -135,7 +145,7 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
       .map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
-  return { providers, cards, total: all.length, statuses: MODEL_STATUSES };
+  return { providers, cards, total: all.length, statuses: MODEL_STATUSES, modelTypes: MODEL_TYPES, sorts: SORT_CHOICES };
 }
 
 /** A CSV download holds the whole filtered history, up to this many rows. */
@@ -158,6 +168,7 @@ export async function deploymentsTab(db: Db, q: CatalogueQuery) {
     total: page.total,
     pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)),
     statuses: DEPLOYMENT_STATUSES,
+    environments: ENVIRONMENTS,
   };
 }
 

@@ -8,6 +8,7 @@ import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName, windowOf } from '../metrics/ranges.ts';
 import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
+import { MODEL_TYPES } from '../services/features.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { modelsTab } from './feature-models-tab.ts';
 
@@ -97,5 +98,6 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
     wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
   ]);
-  return { cards, overview, tab };
+  // The tab list and the model types the add-feature form offers come from code, not from the templates.
+  return { cards, overview, tab, tabs: TABS, modelTypes: MODEL_TYPES };
 }

@@ -71,7 +71,7 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
       return;
     }
     const part = req.htmx.request ? targetId(req) : undefined;
-    const { cards, overview, tab } = await featuresPageParts(db, { feature, q, part, now, timeZone });
+    const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
     render(
       req,
       res,
@@ -80,9 +80,7 @@ export function featureRoutes(db: Db, timeZone: string, providers: Providers): R
         title: feature ? `${feature.display_name} · Features` : 'Features',
         q,
         feature,
-        cards,
-        overview,
-        tab,
+        ...parts,
         form: extra.form ?? { values: {}, errors: {} },
         deployment: extra.deployment,
         generatedAt: now,

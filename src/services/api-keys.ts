@@ -6,6 +6,9 @@ import { HttpError } from '../http/errors.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
+/** What a key may do (see auth/principal.ts): send usage, read the console's data, anything an admin can. */
+export const API_KEY_SCOPES = ['ingest', 'read', 'admin'] as const satisfies readonly TokenScope[];
+
 export const newApiKeySchema = z.object({
   name: z
     .string()
@@ -13,7 +16,7 @@ export const newApiKeySchema = z.object({
     .min(1, 'is required')
     .max(100, 'must be at most 100 characters')
     .refine(withoutControlCharacters, CONTROL_MESSAGE),
-  scope: z.enum(['ingest', 'read', 'admin'], { message: 'must be one of ingest, read, admin' }),
+  scope: z.enum(API_KEY_SCOPES, { message: `must be one of ${API_KEY_SCOPES.join(', ')}` }),
 });
 
 export interface ApiKeyRow {

@@ -5,11 +5,14 @@ import { HttpError } from '../http/errors.ts';
 import { CONTROL_MESSAGE, displayNameField, fieldErrors, slugField, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
+/** The kinds of model a feature can require (and a model can be). */
+export const MODEL_TYPES = ['llm', 'vision', 'embedding'] as const;
+
 export const newFeatureSchema = z.object({
   name: slugField,
   display_name: displayNameField,
   description: z.string().trim().max(2000, 'must be at most 2000 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).default(''),
-  required_model_type: z.enum(['llm', 'vision', 'embedding'], { message: 'must be one of llm, vision, embedding' }),
+  required_model_type: z.enum(MODEL_TYPES, { message: `must be one of ${MODEL_TYPES.join(', ')}` }),
 });
 
 export async function createFeature(db: Db, actor: Actor, input: unknown): Promise<FeatureRow> {
