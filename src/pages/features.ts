@@ -72,7 +72,7 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
   return {
     metrics,
     changes,
-    charts: overviewCharts(metrics, changes, range, timeZone),
+    charts: overviewCharts(metrics, changes, range, timeZone, now),
     showErrorChart: errorRate !== null && errorRate > ERROR_CHART_MIN_PCT,
   };
 }

@@ -59,7 +59,7 @@ export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: 
     performanceOnly ? [] : servingNow(db, [model.id]),
     performanceOnly ? [] : deploymentsPage(db, HISTORY_LIMIT, 0, { model: model.id }).then((p) => p.rows),
   ]);
-  return { metrics, graphs: modelCharts(metrics, range, timeZone), serving, history };
+  return { metrics, graphs: modelCharts(metrics, range, timeZone, now), serving, history };
 }
 
 /**
@@ -110,5 +110,5 @@ export async function compareView(db: Db, rawIds: unknown, range: RangeName, now
     metrics: metrics.get(id)!,
     serving: serving.filter((s) => s.model_id === id),
   }));
-  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone) };
+  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone, now) };
 }
