@@ -32,6 +32,10 @@ export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 export const USAGE_STATUSES = ['success', 'error', 'timeout'] as const;
 export type UsageStatus = (typeof USAGE_STATUSES)[number];
 
+/** What an API token may do: send usage, read the console's data, anything an admin can. */
+export const TOKEN_SCOPES = ['ingest', 'read', 'admin'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
 export const DEPLOYMENT_KINDS = ['assign', 'promote', 'rollback'] as const;
 export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 

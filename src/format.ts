@@ -1,6 +1,9 @@
+import { RANGE_NAMES, type RangeName } from './metrics/ranges.ts';
 import { tones } from './metrics/scores.ts';
 
 const NO_DATA = 'no data';
+
+const RANGE_LABELS: Record<RangeName, string> = { '1h': '1 hour', '24h': '24 hours', '7d': '7 days', '30d': '30 days' };
 
 /** Presentation helpers handed to every template as `it.fmt`: templates never do this maths. */
 export function createFormat(timeZone: string) {
@@ -38,10 +41,15 @@ export function createFormat(timeZone: string) {
     /** Signed change in percent (cost trend); null when there is nothing to compare with. */
     change: (n: number | null) =>
       n === null ? 'no earlier cost to compare' : `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toFixed(1)}%`,
+    /** The class of a signed change (cost trend): `trend up` when it rose, `trend down` otherwise, just `trend` without one. */
+    trendClass: (n: number | null) => (n === null ? 'trend' : n > 0 ? 'trend up' : 'trend down'),
     /** The hour of day (already in TZ_DISPLAY) as a range. */
     hour: (h: number | null) => (h === null ? NO_DATA : `${String(h).padStart(2, '0')}:00–${String((h + 1) % 24).padStart(2, '0')}:00`),
     decimal: (n: number | null, digits = 1) => (n === null ? NO_DATA : n.toFixed(digits)),
     tone: tones,
+    /** The ranges of SPEC §4, in order, for range links and pickers; each named by rangeLabel(). */
+    ranges: RANGE_NAMES,
+    rangeLabel: (r: RangeName) => RANGE_LABELS[r],
     titleCase: (s: string) => s.replace(/(^|[-_ ])(\w)/g, (_m, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase()),
   };
 }

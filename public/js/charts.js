@@ -22,6 +22,35 @@
     return unit === '%' ? '%' : '';
   }
 
+  // The buckets the range cuts short (spec.partial: a clipped first one, the one under way) hold
+  // fewer minutes than the others, so they are drawn apart (.ct-partial) instead of as a cliff. Lines
+  // and areas: each series loses them, and a companion series of the same colour holds them and the
+  // segment to their neighbour. Bars: the bar itself is marked (see mark()).
+  function seriesOf(spec) {
+    var partial = spec.partial || [];
+    var split = spec.kind !== 'bar' && partial.length > 0;
+    var near = (i) => partial.some((p) => Math.abs(p - i) <= 1);
+    var series = [];
+    spec.series.forEach((s, i) => {
+      var className = `ct-series-${String.fromCharCode(97 + i)}`;
+      if (!split) {
+        series.push({ name: s.name, className, data: s.data });
+      } else {
+        series.push({ name: s.name, className, data: s.data.map((v, j) => (partial.includes(j) ? null : v)) });
+        series.push({ name: s.name, className: `${className} ct-partial`, data: s.data.map((v, j) => (near(j) ? v : null)) });
+      }
+    });
+    return series;
+  }
+
+  // A companion keeps only its partial buckets' points (its neighbours are the main series' own);
+  // a partial bucket's bar is marked.
+  function mark(spec, data) {
+    var partial = spec.partial || [];
+    if (data.type === 'bar' && partial.includes(data.index)) data.element.addClass('ct-partial');
+    if (data.type === 'point' && / ct-partial$/.test(data.series.className || '') && !partial.includes(data.index)) data.element.remove();
+  }
+
   // A vertical line (with its label as a tooltip) where a model change took effect.
   function drawMarkers(ctx, spec) {
     var offset = spec.kind === 'bar' ? ctx.axisX.stepLength / 2 : 0;
@@ -39,7 +68,7 @@
     el.setAttribute('data-drawn', 'true');
     var spec = JSON.parse(el.getAttribute('data-chart'));
     var every = Math.max(1, Math.ceil(spec.labels.length / 8));
-    var data = { labels: spec.labels, series: spec.series };
+    var data = { labels: spec.labels, series: seriesOf(spec) };
     var options = {
       width: '100%',
       height: '220px',
@@ -56,6 +85,7 @@
             data,
             Object.assign({ showArea: spec.kind === 'area', showPoint: spec.labels.length < 40, lineSmooth: false }, options),
           );
+    chart.on('draw', (data) => mark(spec, data));
     chart.on('created', (ctx) => {
       drawMarkers(ctx, spec);
     });

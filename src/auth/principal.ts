@@ -1,5 +1,6 @@
+import type { TokenScope } from '../domain.ts';
+
 export type Role = 'admin' | 'viewer';
-export type TokenScope = 'ingest' | 'read' | 'admin';
 
 /** Who is making a request: a signed-in person or an API token. */
 export type Principal =

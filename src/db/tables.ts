@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Tables } from 'knex/types/tables.js';
-import type { Role, TokenScope } from '../auth/principal.ts';
+import type { Role } from '../auth/principal.ts';
 import type {
   Check,
   DeploymentKind,
@@ -11,6 +11,7 @@ import type {
   ModelType,
   ProviderKind,
   ProviderStatus,
+  TokenScope,
   UsageStatus,
 } from '../domain.ts';
 

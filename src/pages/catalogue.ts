@@ -3,7 +3,7 @@ import type { Db } from '../db/knex.ts';
 import { activeDeployments, findModel, listModels, listProviders, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
 import { listFeatures } from '../db/queries/features.ts';
-import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
+import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES, MODEL_TYPES } from '../domain.ts';
 import { choice, formatParam } from '../http/query.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
@@ -100,6 +100,15 @@ const SORTS: Record<(typeof MODEL_SORTS)[number], (a: ModelCard, b: ModelCard) =
   usage: (a, b) => b.summary.total_requests - a.summary.total_requests || byName(a, b),
 };
 
+/** How the Models tab offers each sort, saying what it orders by. */
+const SORT_LABELS: Record<(typeof MODEL_SORTS)[number], string> = {
+  name: 'Name',
+  performance: 'Performance (score: uptime, speed, success)',
+  cost: 'Cost (lowest price per 1k tokens first)',
+  usage: 'Usage (most requests first)',
+};
+const SORT_CHOICES = MODEL_SORTS.map((s) => [s, SORT_LABELS[s]] as const);
+
 /** Models tab: the catalogue searched (name or display name), filtered by provider and status, sorted, with 24 h figures. */
 export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
   const [providers, all, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
@@ -124,7 +133,7 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
       .map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
-  return { providers, cards, total: all.length, statuses: MODEL_STATUSES };
+  return { providers, cards, total: all.length, statuses: MODEL_STATUSES, modelTypes: MODEL_TYPES, sorts: SORT_CHOICES };
 }
 
 /** A CSV download holds the whole filtered history, up to this many rows. */
@@ -147,6 +156,7 @@ export async function deploymentsTab(db: Db, q: CatalogueQuery) {
     total: page.total,
     pages: Math.max(1, Math.ceil(page.total / DEPLOYMENTS_PER_PAGE)),
     statuses: DEPLOYMENT_STATUSES,
+    environments: ENVIRONMENTS,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { RangeName } from '../metrics/ranges.ts';
+import { RANGES, type RangeName } from '../metrics/ranges.ts';
 
 // What every chart page shares: bucket labels, the chart shape charts.js reads, and the CSV of a series.
 
@@ -15,15 +15,26 @@ export interface ChartMarker {
   label: string;
 }
 
+/**
+ * A chart's buckets: the axis labels, the data table's row labels, and the buckets the range cuts
+ * short (SPEC §4), by index. Those hold fewer minutes than the others, so their counts are not
+ * comparable: charts.js draws them apart and the table says so.
+ */
+export interface Buckets {
+  labels: string[];
+  /** The table's row headers: the label, "from 14:23" for a clipped first bucket, "14:00 (so far)" for the one under way. */
+  rows: string[];
+  partial: number[];
+}
+
 /** What a chart needs in the browser (chartist) and without JavaScript (a table of the same series). */
-export interface Chart {
+export interface Chart extends Buckets {
   kind: 'line' | 'area' | 'bar';
   unit: 'ms' | 'requests' | '%';
-  labels: string[];
   /** Values for the chart, and the same values written out for the table. */
   series: { name: string; values: (number | null)[]; cells: string[] }[];
   markers: ChartMarker[];
-  /** What charts.js reads: labels, values and markers. */
+  /** What charts.js reads: labels, values, markers and the partial buckets. */
   json: string;
 }
 
@@ -41,44 +52,68 @@ export interface Point {
 
 export const round = (n: number | null, digits = 0) => (n === null ? null : Number(n.toFixed(digits)));
 
-/** Bucket labels in the display time zone, as fine as the range's buckets. */
-export function chartLabels(points: Point[], range: RangeName, timeZone: string): string[] {
-  const format = new Intl.DateTimeFormat('en-GB', { timeZone, ...LABEL_FORMAT[range] });
-  return points.map((p) => format.format(new Date(p.timestamp)));
+/**
+ * The buckets of a range ending at `now`, labelled in the display time zone as finely as the range's
+ * buckets. Buckets are UTC-aligned and each point is stamped with its start, clipped to the range's:
+ * the first is partial when the range starts mid-bucket (its stamp is off the boundary), and the last
+ * when `now` falls before its end, which it always does, since the series runs through the bucket
+ * holding now (at a boundary, that is the bucket just begun).
+ */
+export function chartBuckets(points: Point[], range: RangeName, timeZone: string, now: Date): Buckets {
+  const size = RANGES[range].bucketMs;
+  const label = new Intl.DateTimeFormat('en-GB', { timeZone, ...LABEL_FORMAT[range] });
+  // A clipped start is said to the minute, also on the 30-day chart whose labels are days.
+  const from = new Intl.DateTimeFormat('en-GB', { timeZone, ...LABEL_FORMAT[range], hour: '2-digit', minute: '2-digit', hour12: false });
+  const starts = points.map((p) => new Date(p.timestamp));
+  const last = starts.length - 1;
+  const clippedFirst = last >= 0 && starts[0].getTime() % size !== 0;
+  const underWay = last >= 0 && Math.floor(starts[last].getTime() / size) * size + size > now.getTime();
+  const partial = starts.flatMap((_, i) => ((i === 0 && clippedFirst) || (i === last && underWay) ? [i] : []));
+  return {
+    labels: starts.map((d) => label.format(d)),
+    rows: starts.map((d, i) => {
+      const row = i === 0 && clippedFirst ? `from ${from.format(d)}` : label.format(d);
+      return i === last && underWay ? `${row} (so far)` : row;
+    }),
+    partial,
+  };
 }
 
 export function makeChart(
   kind: Chart['kind'],
   unit: Chart['unit'],
-  labels: string[],
+  buckets: Buckets,
   series: Series[],
   markers: ChartMarker[] = [],
 ): Chart {
+  const { labels, rows, partial } = buckets;
   return {
     kind,
     unit,
     labels,
+    rows,
+    partial,
     markers,
     series: series.map((s) => ({ ...s, cells: s.values.map((v) => (v === null ? 'no data' : v.toLocaleString('en-US'))) })),
-    json: JSON.stringify({ kind, unit, labels, markers, series: series.map((s) => ({ name: s.name, data: s.values })) }),
+    json: JSON.stringify({ kind, unit, labels, markers, partial, series: series.map((s) => ({ name: s.name, data: s.values })) }),
   };
 }
 
 /** Response time (mean and p95), throughput and error rate per bucket. */
-export function seriesCharts(points: Point[], labels: string[], markers: ChartMarker[] = []) {
+export function seriesCharts(points: Point[], buckets: Buckets, markers: ChartMarker[] = []) {
   return {
     latency: makeChart(
       'line',
       'ms',
-      labels,
+      buckets,
       [
         { name: 'Mean', values: points.map((p) => round(p.response_time)) },
         { name: 'p95', values: points.map((p) => round(p.p95)) },
       ],
       markers,
     ),
-    throughput: makeChart('area', 'requests', labels, [{ name: 'Requests', values: points.map((p) => p.requests) }], markers),
-    errorRate: makeChart('bar', '%', labels, [{ name: 'Error rate', values: points.map((p) => round(p.error_rate, 2)) }], markers),
+    throughput: makeChart('area', 'requests', buckets, [{ name: 'Requests', values: points.map((p) => p.requests) }], markers),
+    errorRate: makeChart('bar', '%', buckets, [{ name: 'Error rate', values: points.map((p) => round(p.error_rate, 2)) }], markers),
   };
 }
 

@@ -57,7 +57,10 @@ export async function modelsTab(db: Db, feature: FeatureRow, environment: Enviro
     currentCost,
     candidates: rows,
     currentCandidate: rows.find((m) => m.isCurrent),
-    history: history.filter((h) => h.environment === environment),
+    // Rolling back goes to an earlier assignment, never to the model that serves now.
+    history: history
+      .filter((h) => h.environment === environment)
+      .map((h) => ({ ...h, canRollBack: !h.is_active && h.model_id !== current?.model_id })),
     promoteTo: next && byEnvironment[next]?.model_id !== current?.model_id ? next : undefined,
     environments: ENVIRONMENTS,
   };

@@ -4,11 +4,12 @@ import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
-import { ENVIRONMENTS } from '../domain.ts';
+import { ENVIRONMENTS, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
+import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { modelsTab } from './feature-models-tab.ts';
@@ -39,7 +40,10 @@ export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-p
 export async function featureCards(db: Db, now: Date) {
   const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
   const metrics = await featureSummaries(db, features, CARDS_RANGE, now);
-  return withAssignments(features, assignments).map((f) => ({ ...f, metrics: metrics.get(f.id)! }));
+  return withAssignments(features, assignments).map((f) => {
+    const m = metrics.get(f.id)!;
+    return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
+  });
 }
 export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
 
@@ -58,7 +62,13 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
     featureMetrics(db, feature, range, now, timeZone),
     featureChanges(db, feature.id, w.from, w.to),
   ]);
-  return { metrics, changes, charts: overviewCharts(metrics, changes, range, timeZone) };
+  const errorRate = metrics.realtime.error_rate;
+  return {
+    metrics,
+    changes,
+    charts: overviewCharts(metrics, changes, range, timeZone, now),
+    showErrorChart: errorRate !== null && errorRate > ERROR_CHART_MIN_PCT,
+  };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
@@ -82,5 +92,6 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
     wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
   ]);
-  return { cards, overview, tab };
+  // The tab list and the model types the add-feature form offers come from code, not from the templates.
+  return { cards, overview, tab, tabs: TABS, modelTypes: MODEL_TYPES };
 }

@@ -1,28 +1,28 @@
 import type { ModelMetrics, ModelPoint } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
-import { chartLabels, makeChart, round, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells } from './charts.ts';
+import { chartBuckets, makeChart, round, SERIES_CSV_HEADER, seriesCharts, seriesCsvCells } from './charts.ts';
 import { toCsv } from './csv.ts';
 
 /** A model page's charts: response time (mean and p95), requests and error rate per bucket. */
-export const modelCharts = (m: ModelMetrics, range: RangeName, timeZone: string) =>
-  seriesCharts(m.series, chartLabels(m.series, range, timeZone));
+export const modelCharts = (m: ModelMetrics, range: RangeName, timeZone: string, now: Date) =>
+  seriesCharts(m.series, chartBuckets(m.series, range, timeZone, now));
 
 /** The compare page's charts: p95 latency and error rate per bucket, one series per model. */
-export function compareCharts(models: { display_name: string; metrics: ModelMetrics }[], range: RangeName, timeZone: string) {
-  const labels = chartLabels(models[0].metrics.series, range, timeZone);
+export function compareCharts(models: { display_name: string; metrics: ModelMetrics }[], range: RangeName, timeZone: string, now: Date) {
+  const buckets = chartBuckets(models[0].metrics.series, range, timeZone, now);
   const each = (value: (p: ModelPoint) => number | null) =>
     models.map((m) => ({ name: m.display_name, values: m.metrics.series.map(value) }));
   return {
     latency: makeChart(
       'line',
       'ms',
-      labels,
+      buckets,
       each((p) => round(p.p95)),
     ),
     errorRate: makeChart(
       'line',
       '%',
-      labels,
+      buckets,
       each((p) => round(p.error_rate, 2)),
     ),
   };

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import { ENVIRONMENTS } from '../domain.ts';
 import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
@@ -26,6 +28,19 @@ async function servingNow(db: Db, modelIds: string[]) {
 
 const isUuid = (s: string) => z.uuid().safeParse(s).success;
 
+/**
+ * The Deploy page's choices: the features a model fits (their required type is its type), every
+ * environment, and the others named with what they need, e.g. "Photo tagging (needs vision)".
+ */
+export function deployChoices(features: FeatureRow[], model: ModelRow) {
+  const others = features.filter((f) => f.required_model_type !== model.model_type);
+  return {
+    environments: ENVIRONMENTS,
+    fitting: features.filter((f) => f.required_model_type === model.model_type),
+    notOffered: others.length ? others.map((f) => `${f.display_name} (needs ${f.required_model_type})`).join(', ') : null,
+  };
+}
+
 /** The model page: figures and charts over the range, and (unless only the range part is wanted) where it serves and its deployments. */
 export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: Date, timeZone: string, performanceOnly = false) {
   const [metrics, serving, history] = await Promise.all([
@@ -33,7 +48,7 @@ export async function modelPage(db: Db, model: ModelRow, range: RangeName, now: 
     performanceOnly ? [] : servingNow(db, [model.id]),
     performanceOnly ? [] : deploymentsPage(db, HISTORY_LIMIT, 0, { model: model.id }).then((p) => p.rows),
   ]);
-  return { metrics, graphs: modelCharts(metrics, range, timeZone), serving, history };
+  return { metrics, graphs: modelCharts(metrics, range, timeZone, now), serving, history };
 }
 
 /**
@@ -84,5 +99,5 @@ export async function compareView(db: Db, rawIds: unknown, range: RangeName, now
     metrics: metrics.get(id)!,
     serving: serving.filter((s) => s.model_id === id),
   }));
-  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone) };
+  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone, now) };
 }

@@ -3,6 +3,7 @@ import { activeAssignments } from '../db/queries/assignments.ts';
 import { recentDeployments } from '../db/queries/deployments.ts';
 import { listFeatures, withAssignments } from '../db/queries/features.ts';
 import { trendOf } from '../metrics/definitions.ts';
+import type { Tone } from '../metrics/scores.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../metrics/summaries.ts';
 
 export type Breach =
@@ -40,9 +41,21 @@ export async function globalOverview(db: Db, now: Date) {
   const rows = withAssignments(features, assignments).map((f) => {
     const metrics = day.get(f.id)!;
     const monthSpend = spend.current.get(f.id) ?? 0;
-    return { ...f, metrics, monthSpend, breaches: breachesOf(f, metrics, monthSpend) };
+    const breaches = breachesOf(f, metrics, monthSpend);
+    // The error-rate cell is red when the feature is over its own threshold (SPEC §4), not a global one.
+    const errorRateTone: Tone = breaches.some((b) => b.kind === 'error_rate') ? 'bad' : 'none';
+    return { ...f, metrics, monthSpend, breaches, errorRateTone };
   });
+  const breaching = rows.filter((f) => f.breaches.length > 0);
   const total = [...spend.current.values()].reduce((a, b) => a + b, 0);
   const previous = [...spend.previous.values()].reduce((a, b) => a + b, 0);
-  return { features: rows, spend: { total, previous, trend: trendOf(total, previous) }, deployments, generatedAt: now };
+  return {
+    features: rows,
+    /** The features over any of their thresholds, in the table's order. */
+    breaching,
+    breachingTone: (breaching.length ? 'bad' : 'good') as Tone,
+    spend: { total, previous, trend: trendOf(total, previous) },
+    deployments,
+    generatedAt: now,
+  };
 }

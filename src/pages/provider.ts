@@ -7,6 +7,9 @@ import { toCsv } from './csv.ts';
 
 const RECENT_CHECKS = 20;
 
+/** What each kind of health check is called on the page (health_checks.kind). */
+const CHECK_KINDS: Record<string, string> = { probe: 'probe', manual: 'connection test', smoke: 'smoke request' };
+
 /** Probes, connection tests and smoke requests of a provider, newest first. */
 async function recentChecks(db: Db, providerId: string) {
   return db('health_checks as h')
@@ -46,8 +49,9 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
             uncapped: healthScore(summary, false)!,
           },
     models: models.map((m) => ({ ...m, summary: modelFigures.get(m.id)! })),
-    history,
-    checks,
+    /** The hour-by-hour inputs, newest hour first (the CSV keeps them oldest first). */
+    history: history.slice().reverse(),
+    checks: checks.map((c) => ({ ...c, kind_label: CHECK_KINDS[c.kind] ?? c.kind })),
   };
 }
 

@@ -5,7 +5,8 @@ import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import { requireWrite } from '../middleware/auth.ts';
-import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
+import { apiKeysPage } from '../pages/api-keys.ts';
+import { createApiKey, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
 import { render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -17,19 +18,19 @@ export function apiKeyRoutes({ db }: RouteDeps): Router {
   const router = Router();
 
   router.get('/', async (req, res) => {
-    render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {} });
+    render(req, res, VIEW, { title: 'API keys', ...(await apiKeysPage(db)), form: {}, errors: {} });
   });
 
   router.post('/', requireWrite, async (req, res) => {
     const parsed = newApiKeySchema.safeParse(req.body);
     if (!parsed.success) {
-      const data = { title: 'API keys', keys: await listApiKeys(db), form: req.body ?? {}, errors: fieldErrors(parsed.error) };
+      const data = { title: 'API keys', ...(await apiKeysPage(db)), form: req.body ?? {}, errors: fieldErrors(parsed.error) };
       return render(req, res, VIEW, data, 422);
     }
     // The token is shown in this response only: it is never stored, so there is no redirect to show it after.
     const { key, token } = await createApiKey(db, req.principal!, parsed.data);
     res.set('Cache-Control', 'no-store');
-    render(req, res, VIEW, { title: 'API keys', keys: await listApiKeys(db), form: {}, errors: {}, created: { key, token } }, 201);
+    render(req, res, VIEW, { title: 'API keys', ...(await apiKeysPage(db)), form: {}, errors: {}, created: { key, token } }, 201);
   });
 
   router.post('/:id/revoke', requireWrite, async (req, res) => {

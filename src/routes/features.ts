@@ -72,7 +72,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     return void res.type('text/csv').attachment(`${feature.name}-${q.range}.csv`).send(overviewCsv(metrics));
   }
   const part = req.htmx.request ? targetId(req) : undefined;
-  const { cards, overview, tab } = await featuresPageParts(db, { feature, q, part, now, timeZone });
+  const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
   const title = feature ? `${feature.display_name} · Features` : 'Features';
   const form = extra.form ?? { values: {}, errors: {} };
   const links = { link: linker(q, feature?.name), cardLink };
@@ -80,7 +80,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     req,
     res,
     VIEW,
-    { title, q, feature, cards, overview, tab, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
+    { title, q, feature, ...parts, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
     status,
   );
 }

@@ -1,11 +1,12 @@
 import { type Request, type Response, Router } from 'express';
 import type { ModelRow } from '../db/queries/catalogue.ts';
 import { findFeature, listFeatures } from '../db/queries/features.ts';
-import { ENVIRONMENTS, MODEL_STATUSES } from '../domain.ts';
+import { MODEL_STATUSES } from '../domain.ts';
 import { refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { deployChoices } from '../pages/model.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
 import { type FormState, render } from '../views.ts';
@@ -80,9 +81,7 @@ async function showDeploy(
       model,
       values,
       deployment,
-      environments: ENVIRONMENTS,
-      fitting: features.filter((f) => f.required_model_type === model.model_type),
-      others: features.filter((f) => f.required_model_type !== model.model_type),
+      ...deployChoices(features, model),
     },
     status,
   );

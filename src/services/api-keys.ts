@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Principal } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
+import { TOKEN_SCOPES } from '../domain.ts';
 import { HttpError } from '../http/errors.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
@@ -14,7 +15,7 @@ export const newApiKeySchema = z.object({
     .min(1, 'is required')
     .max(100, 'must be at most 100 characters')
     .refine(withoutControlCharacters, CONTROL_MESSAGE),
-  scope: z.enum(['ingest', 'read', 'admin'], { message: 'must be one of ingest, read, admin' }),
+  scope: z.enum(TOKEN_SCOPES, { message: `must be one of ${TOKEN_SCOPES.join(', ')}` }),
 });
 
 /** What is ever read back of a key: never its hash. */

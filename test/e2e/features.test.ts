@@ -289,6 +289,41 @@ describe('the features page with JavaScript', () => {
   });
 });
 
+describe('the features page with JavaScript: partial buckets', () => {
+  it('when the charts are drawn, then the buckets the range cuts short are drawn apart (.ct-partial): dotted on lines and areas, hatched bars', async () => {
+    const { context, page, problems } = await signedIn(featureUrl(A.name));
+    await expectChartsDrawn(page);
+    const drawn = await page.evaluate(() => {
+      const spec = (id: string) => JSON.parse(document.querySelector(`#${id} [data-chart]`)!.getAttribute('data-chart')!);
+      const all = (sel: string) => [...document.querySelectorAll(sel)];
+      const errors = spec('chart-errors');
+      return {
+        partial: spec('chart-throughput').partial as number[],
+        buckets: spec('chart-throughput').labels.length as number,
+        latencyCompanions: all('#chart-latency svg g.ct-series.ct-partial').length,
+        dashes: all('#chart-throughput svg g.ct-series.ct-partial path.ct-line').map((el) => getComputedStyle(el).strokeDasharray),
+        areas: all('#chart-throughput svg g.ct-series.ct-partial path.ct-area').length,
+        bars: {
+          drawn: all('#chart-errors svg line.ct-bar.ct-partial').length,
+          // A bucket without requests has no error rate, hence no bar.
+          expected: (errors.partial as number[]).filter((i) => errors.series[0].data[i] !== null).length,
+        },
+        rows: all('#chart-throughput details.chart-data tbody tr.partial th').map((th) => th.textContent),
+      };
+    });
+    expect(drawn.partial).toEqual([0, drawn.buckets - 1]);
+    expect(drawn.latencyCompanions).toBe(2); // mean and p95
+    expect(drawn.dashes.length).toBeGreaterThan(0); // requests are 0, never missing: the segments are always there
+    for (const dash of drawn.dashes) expect(dash).not.toBe('none');
+    expect(drawn.areas).toBeGreaterThan(0);
+    expect(drawn.bars.drawn).toBe(drawn.bars.expected);
+    expect(drawn.rows).toEqual([expect.stringMatching(/^from \d\d:\d\d$/), expect.stringMatching(/^\d\d:\d\d \(so far\)$/)]);
+    await shot(page, 'features-partial-buckets');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the features page without JavaScript', () => {
   it('when a card, a tab and a range are followed as plain links, then each page shows its state, the data tables stand in for the charts and the CSV downloads', async () => {
     const { context, page } = await signedIn(featureUrl(A.name), { javaScriptEnabled: false });

@@ -161,7 +161,12 @@ async function expectOverviewOf($: cheerio.CheerioAPI, f: FeatureRow, range: Ran
   return m;
 }
 
-type ChartJson = { labels: string[]; markers: { index: number; label: string }[]; series: { name: string; data: (number | null)[] }[] };
+type ChartJson = {
+  labels: string[];
+  markers: { index: number; label: string }[];
+  partial: number[];
+  series: { name: string; data: (number | null)[] }[];
+};
 /** Every chart on the page: its id, the JSON it hands to chartist and its data table's row count. */
 const charts = ($: cheerio.CheerioAPI) =>
   $('figure.chart')
@@ -306,6 +311,25 @@ describe('GET /platform/ai-management/features, overview tab', () => {
     expect($('.ct-chart, #chart-errors, #cost-by-model, [data-stat="grade"]')).toHaveLength(0);
     expect($('#feature-overview').text()).toContain('No requests in this range: no score.');
     expect($('#feature-overview').text()).not.toMatch(/(?<![\d.])0(\.0+)?%/);
+  });
+
+  it('when the range is 24h, then each chart marks the buckets the range cuts short and its table says "from HH:MM" and "(so far)"', async () => {
+    const { f } = await seededFeature();
+    const $ = await page(url({ feature: f.name, range: '24h' }));
+    const all = charts($);
+    expect(all.map((c) => c.id)).toEqual(['chart-latency', 'chart-throughput', 'chart-errors']);
+    for (const c of all) {
+      const last = c.json.labels.length - 1;
+      // The range starts 24 h before now, inside an hour (short of landing on one to the millisecond); the last hour is under way.
+      expect(c.json.partial, c.id).toEqual([0, last]);
+      const heads = $(`#${c.id} tbody th`)
+        .toArray()
+        .map((th) => text($(th)));
+      expect(heads[0], c.id).toBe(`from ${c.json.labels[0]}`);
+      expect(heads[last], c.id).toBe(`${c.json.labels[last]} (so far)`);
+      expect(heads.slice(1, last), c.id).toEqual(c.json.labels.slice(1, last));
+      expect($(`#${c.id} tbody tr.partial`).toArray(), c.id).toEqual([$(`#${c.id} tbody tr`).get(0), $(`#${c.id} tbody tr`).get(last)]);
+    }
   });
 
   it('when format=csv, then a CSV attachment with one row per bucket whose requests sum to the total', async () => {

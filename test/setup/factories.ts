@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
-import type { Role, TokenScope } from '../../src/auth/principal.ts';
+import type { Role } from '../../src/auth/principal.ts';
 import type { Db } from '../../src/db/knex.ts';
+import type { TokenScope } from '../../src/domain.ts';
 import { createApiKey } from '../../src/services/api-keys.ts';
 import { createUser } from '../../src/services/users.ts';
 
