@@ -15,6 +15,7 @@ import { csrfProtection } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
+import { noStore } from './middleware/no-store.ts';
 import { createProviders } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
@@ -60,6 +61,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.locals.eta = createEta(config.cacheTemplates);
   app.disable('x-powered-by');
   app.set('case sensitive routing', true);
+  app.set('etag', false); // dynamic answers are no-store (middleware/no-store.ts); static files keep their own
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(
@@ -105,6 +107,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(htmx);
   app.use(staticRoutes());
   app.use(healthRoutes(db));
+  app.use(noStore);
 
   app.use(
     session({
