@@ -16,6 +16,7 @@ import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
 import { noStore } from './middleware/no-store.ts';
+import { sameOriginWrites } from './middleware/same-origin.ts';
 import { createProviders } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
@@ -100,6 +101,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
           baseUri: ["'self'"],
         },
       },
+      // no-referrer would make browsers send `Origin: null` on this site's own posts (middleware/same-origin.ts).
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   app.use(compression());
@@ -123,6 +126,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   );
   app.use(passport.session());
   app.use(identify(db, config.sessionAbsoluteMs));
+  app.use(sameOriginWrites);
   app.use(sessionLocals);
 
   app.get('/', (_req, res) => res.redirect(303, '/platform/ai-management'));
