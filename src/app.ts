@@ -62,7 +62,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.locals.eta = createEta(config.cacheTemplates);
   app.disable('x-powered-by');
   app.set('case sensitive routing', true);
-  app.set('etag', false); // dynamic answers are no-store (middleware/no-store.ts); static files keep their own
+  // Answers built by res.send are no-store (middleware/no-store.ts) and get no ETag; files sent from disk keep theirs.
+  app.set('etag', () => undefined);
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(
