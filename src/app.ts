@@ -52,7 +52,11 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   const passport = createPassport(db);
   const PgStore = connectPgSimple(session);
   const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
-  const providers = createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });
+  const providers = createProviders({
+    secretsKey: config.secretsKey,
+    timeoutMs: config.providerTimeoutMs ?? 10_000,
+    allowedPrivate: config.providerAllowedPrivate,
+  });
   app.locals.providers = providers;
   app.close = async () => {
     await store.close();

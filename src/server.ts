@@ -57,6 +57,7 @@ async function main() {
       sessionIdleMs: SESSION_IDLE_MS,
       sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
       providerTimeoutMs: settings.providerTimeoutMs,
+      providerAllowedPrivate: settings.providerAllowedPrivate,
     },
   });
   const stopJobs = startJobs(db, logger, app.locals.providers);

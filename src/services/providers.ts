@@ -87,6 +87,8 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
   if (!parsed.success) throw invalid(fieldErrors(parsed.error));
   const { api_key, ...fields } = parsed.data;
   const errors = crossFieldErrors({ ...fields, has_key: api_key !== undefined });
+  const privateUrl = fields.base_url && providers.privateAddressProblem(fields.base_url);
+  if (privateUrl) errors.base_url = privateUrl;
   if (Object.keys(errors).length) throw invalid(errors);
   const id = crypto.randomUUID(); // known before the insert: the sealed key is bound to it
   return db.transaction(async (trx) => {
@@ -140,6 +142,8 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
       has_key: keyAfter,
       status: change.status ?? current.status,
     });
+    const privateUrl = change.base_url && providers.privateAddressProblem(change.base_url);
+    if (privateUrl) errors.base_url = privateUrl;
     // A key that goes missing through this change is reported on the key, not on the status.
     if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
     else if (change.api_key === null && errors.status && change.status === undefined)

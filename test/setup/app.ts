@@ -18,6 +18,7 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     cacheTemplates: true,
     sessionIdleMs: 30 * 60 * 1000,
     sessionAbsoluteMs: 12 * 60 * 60 * 1000,
+    providerAllowedPrivate: ['127.0.0.0/8'], // the fake providers (fake-provider.ts) listen on loopback
     ...overrides,
   };
 }
