@@ -1,17 +1,16 @@
 import crypto from 'node:crypto';
 import compression from 'compression';
-import connectPgSimple from 'connect-pg-simple';
 import express, { type Express } from 'express';
-import session from 'express-session';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { createPassport } from './auth/passport.ts';
+import { createSessions } from './auth/session.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
-import { csrfProtection } from './middleware/csrf.ts';
+import { csrfProtection, loginCsrf } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
@@ -50,8 +49,12 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
-  const PgStore = connectPgSimple(session);
-  const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
+  const sessions = createSessions({
+    databaseUrl: config.databaseUrl,
+    secret: config.sessionSecret,
+    idleMs: config.sessionIdleMs,
+    onPoolError: (err) => logger.error({ err }, 'session store: a database connection failed'),
+  });
   const providers = createProviders({
     secretsKey: config.secretsKey,
     timeoutMs: config.providerTimeoutMs ?? 10_000,
@@ -59,7 +62,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   });
   app.locals.providers = providers;
   app.close = async () => {
-    await store.close();
+    await sessions.close();
     await providers.close();
   };
 
@@ -117,18 +120,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(healthRoutes(db));
   app.use(noStore);
 
-  app.use(
-    session({
-      store,
-      name: 'sb.sid',
-      secret: config.sessionSecret,
-      resave: false,
-      saveUninitialized: false,
-      rolling: true,
-      proxy: config.trustProxy,
-      cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', maxAge: config.sessionIdleMs },
-    }),
-  );
+  app.use(sessions.middleware);
+  app.use(loginCsrf(config.sessionSecret));
   app.use(passport.session());
   app.use(identify(db, config.sessionAbsoluteMs));
   app.use(sameOriginWrites);

@@ -3,8 +3,9 @@ import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import type { PassportInstance } from '../auth/passport.ts';
 import type { SessionUser } from '../auth/principal.ts';
+import { sessionCookieName, sessionCookieOptions } from '../auth/session.ts';
 import { safeNext } from '../middleware/auth.ts';
-import { csrfProtection } from '../middleware/csrf.ts';
+import { csrfProtection, loginCsrfProtection } from '../middleware/csrf.ts';
 import { render } from '../views.ts';
 
 const LOGIN = { page: 'pages/login' };
@@ -62,7 +63,7 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
     render(req, res, LOGIN, { title: 'Sign in', email: '', next: safeNext(String(req.query.next ?? '/')) });
   });
 
-  router.post('/login', formParser, csrfProtection, ...limiters, (req, res, next) => {
+  router.post('/login', formParser, loginCsrfProtection, ...limiters, (req, res, next) => {
     const parsed = credentials.safeParse(req.body);
     const again = (status: number, error: string) =>
       render(
@@ -91,7 +92,7 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
       if (err) return next(err);
       req.session.destroy((destroyErr) => {
         if (destroyErr) return next(destroyErr);
-        res.clearCookie('sb.sid').redirect(303, '/login');
+        res.clearCookie(sessionCookieName(req), sessionCookieOptions(req)).redirect(303, '/login');
       });
     });
   });

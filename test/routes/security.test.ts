@@ -25,8 +25,16 @@ describe('security headers', () => {
   });
 
   it('when the session cookie is set, then it is HttpOnly and SameSite=Lax, and not Secure over plain HTTP', async () => {
-    const res = await request(t.app).get('/login').expect(200);
-    const cookie = (res.headers['set-cookie'] as unknown as string[])[0];
+    // Anonymous visitors get no session (test/security/session-cookie.test.ts): it is set at sign-in.
+    const user = await makeUser(t.db);
+    const page = await request(t.app).get('/login').expect(200);
+    const res = await request(t.app)
+      .post('/login')
+      .type('form')
+      .set('Cookie', (page.headers['set-cookie'] as unknown as string[])[0].split(';')[0])
+      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) })
+      .expect(303);
+    const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('sb.sid='))!;
     expect(cookie).toMatch(/^sb\.sid=/);
     expect(cookie).toContain('HttpOnly');
     expect(cookie).toContain('SameSite=Lax');
