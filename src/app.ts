@@ -128,7 +128,13 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(sessionLocals);
 
   app.get('/', (_req, res) => res.redirect(303, '/platform/ai-management'));
-  app.use(authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' })));
+  app.use(
+    authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' }), {
+      db,
+      secret: config.sessionSecret,
+      scope: config.loginLimitScope ?? '',
+    }),
+  );
   app.use(requireAuth);
   // Bodies are parsed only for callers who are signed in or hold a token.
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));

@@ -42,6 +42,11 @@ export interface AppConfig {
    * host names, IP addresses, CIDR blocks. None unless given; the built-in simulator needs none.
    */
   providerAllowedPrivate?: readonly string[];
+  /**
+   * Sign-in failures are counted in the database, shared by every instance on it; apps with another
+   * scope count apart. '' in production (one deployment per database); tests give each app its own.
+   */
+  loginLimitScope?: string;
 }
 
 export class ConfigError extends Error {}

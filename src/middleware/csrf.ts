@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { csrfSync } from 'csrf-sync';
 import type { Request, RequestHandler } from 'express';
+import { cookieOf } from '../auth/cookies.ts';
 
 const sync = csrfSync({
   // Forms send the token as a field; htmx and API callers with a session send the header.
@@ -32,15 +33,6 @@ export const csrfProtection: RequestHandler = (req, res, next) =>
 
 const LOGIN_COOKIE_MS = 2 * 60 * 60 * 1000;
 const NONCE = /^[\w-]{22}$/;
-
-/** A cookie of the request by name (no cookie parser is mounted: express-session reads its own). */
-function cookieOf(req: Request, name: string): string | undefined {
-  for (const part of (req.get('Cookie') ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
 
 /**
  * The sign-in form's CSRF protection without a session, so anonymous visitors write nothing to the
