@@ -37,7 +37,8 @@ const NONCE = /^[\w-]{22}$/;
 /**
  * The sign-in form's CSRF protection without a session, so anonymous visitors write nothing to the
  * store: a signed double-submit token. A random nonce lives in a cookie (`__Host-` over HTTPS,
- * HttpOnly, SameSite=Strict); the form carries HMAC(key, nonce), the key derived from SESSION_SECRET.
+ * HttpOnly, SameSite=Lax so that arriving from a link elsewhere keeps the nonce an open tab's form
+ * was signed with); the form carries HMAC(key, nonce), the key derived from SESSION_SECRET.
  * Another site can neither read the cookie nor sign a nonce of its own, and the same-origin check
  * (same-origin.ts) refuses its posts first anyway.
  */
@@ -51,7 +52,7 @@ export function loginCsrf(secret: string): RequestHandler {
       token() {
         if (!nonce || !NONCE.test(nonce)) {
           nonce = crypto.randomBytes(16).toString('base64url');
-          res.cookie(name, nonce, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: '/', maxAge: LOGIN_COOKIE_MS });
+          res.cookie(name, nonce, { httpOnly: true, sameSite: 'lax', secure: req.secure, path: '/', maxAge: LOGIN_COOKIE_MS });
         }
         return sign(nonce);
       },
