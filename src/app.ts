@@ -1,21 +1,22 @@
 import crypto from 'node:crypto';
 import compression from 'compression';
-import connectPgSimple from 'connect-pg-simple';
 import express, { type Express } from 'express';
-import session from 'express-session';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { createPassport } from './auth/passport.ts';
+import { createSessions } from './auth/session.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
-import { csrfProtection } from './middleware/csrf.ts';
+import { csrfProtection, loginCsrf } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
+import { noStore } from './middleware/no-store.ts';
+import { sameOriginWrites } from './middleware/same-origin.ts';
 import { createProviders, type Providers } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
@@ -53,18 +54,24 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
-  const PgStore = connectPgSimple(session);
-  const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
+  const sessions = createSessions({
+    databaseUrl: config.databaseUrl,
+    secret: config.sessionSecret,
+    idleMs: config.sessionIdleMs,
+    onPoolError: (err) => logger.error({ err }, 'session store: a database connection failed'),
+  });
   app.providers = providers;
   app.locals.providers = providers;
   app.close = async () => {
-    await store.close();
+    await sessions.close();
     await providers.close();
   };
 
   app.locals.eta = createEta(config.cacheTemplates);
   app.disable('x-powered-by');
   app.set('case sensitive routing', true);
+  // Answers built by res.send are no-store (middleware/no-store.ts) and get no ETag; files sent from disk keep theirs.
+  app.set('etag', () => undefined);
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(
@@ -103,6 +110,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
           baseUri: ["'self'"],
         },
       },
+      // no-referrer would make browsers send `Origin: null` on this site's own posts (middleware/same-origin.ts).
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   app.use(compression());
@@ -110,25 +119,23 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(htmx);
   app.use(staticRoutes());
   app.use(healthRoutes(db));
+  app.use(noStore);
 
-  app.use(
-    session({
-      store,
-      name: 'sb.sid',
-      secret: config.sessionSecret,
-      resave: false,
-      saveUninitialized: false,
-      rolling: true,
-      proxy: config.trustProxy,
-      cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', maxAge: config.sessionIdleMs },
-    }),
-  );
+  app.use(sessions.middleware);
+  app.use(loginCsrf(config.sessionSecret));
   app.use(passport.session());
   app.use(identify(db, config.sessionAbsoluteMs));
+  app.use(sameOriginWrites);
   app.use(sessionLocals);
 
   app.get('/', (_req, res) => res.redirect(303, BASE));
-  app.use(authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' })));
+  app.use(
+    authRoutes(passport, express.urlencoded({ extended: false, limit: '10kb' }), {
+      db,
+      secret: config.sessionSecret,
+      scope: config.loginLimitScope ?? '',
+    }),
+  );
   app.use(requireAuth);
   // Bodies are parsed only for callers who are signed in or hold a token.
   app.use(express.urlencoded({ extended: false, limit: '100kb' }));
@@ -161,4 +168,5 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   return app;
 }
 
-const providersFor = (config: AppConfig) => createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs });
+const providersFor = (config: AppConfig) =>
+  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs, allowedPrivate: config.providerAllowedPrivate });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { allowanceEntryProblem } from './providers/base-url.ts';
 
 /** Settings read from the environment: the only place that reads process.env. */
 export interface Settings {
@@ -13,6 +14,8 @@ export interface Settings {
   seedDemo: boolean;
   trustProxy: boolean;
   providerTimeoutMs: number;
+  /** PROVIDER_ALLOWED_PRIVATE: host names, addresses and CIDR blocks of private networks providers may be called at. */
+  providerAllowedPrivate: readonly string[];
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -34,6 +37,16 @@ export interface AppConfig {
   sessionAbsoluteMs: number;
   /** How long a call to a provider (smoke request, probe) may take (PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
+  /**
+   * Private, loopback and other non-public addresses providers may be called at (PROVIDER_ALLOWED_PRIVATE):
+   * host names, IP addresses, CIDR blocks. None unless given; the built-in simulator needs none.
+   */
+  providerAllowedPrivate?: readonly string[];
+  /**
+   * Sign-in failures are counted in the database, shared by every instance on it; apps with another
+   * scope count apart. '' in production (one deployment per database); tests give each app its own.
+   */
+  loginLimitScope?: string;
 }
 
 export class ConfigError extends Error {}
@@ -72,6 +85,22 @@ const schema = z.object({
     .min(100, 'must be at least 100')
     .max(15_000, 'must be at most 15000')
     .default(10_000),
+  // A list, comma-separated: host names, IP addresses and CIDR blocks (e.g. 10.0.0.0/8,llm.internal).
+  PROVIDER_ALLOWED_PRIVATE: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .superRefine((entries, ctx) => {
+      for (const entry of entries) {
+        const problem = allowanceEntryProblem(entry);
+        if (problem) ctx.addIssue({ code: 'custom', message: `entry ${problem}` });
+      }
+    })
+    .default([]),
   NODE_ENV: z.string().optional(),
 });
 
@@ -101,6 +130,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     seedDemo: e.SEED_DEMO ?? embedded,
     trustProxy: e.TRUST_PROXY,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    providerAllowedPrivate: Object.freeze(e.PROVIDER_ALLOWED_PRIVATE),
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });

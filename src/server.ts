@@ -36,6 +36,7 @@ function appConfigFrom(settings: Settings, database: OpenDatabase): AppConfig {
     sessionIdleMs: SESSION_IDLE_MS,
     sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
     providerTimeoutMs: settings.providerTimeoutMs,
+    providerAllowedPrivate: settings.providerAllowedPrivate,
   };
 }
 
@@ -77,7 +78,7 @@ async function main() {
   const nobody = !embedded && (await countUsers(db)) === 0;
 
   const app = createApp({ db, logger, config: appConfigFrom(settings, database) });
-  const stopJobs = startJobs(db, logger, app.locals.providers);
+  const stopJobs = startJobs(db, logger, app.providers);
   const server: Server = app.listen(settings.port, () => {
     const url = `http://localhost:${settings.port}`;
     logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');

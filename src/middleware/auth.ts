@@ -38,11 +38,41 @@ export function identify(db: Db, absoluteMs: number): RequestHandler {
   };
 }
 
-/** A local path to return to after sign-in; anything that could leave this origin becomes '/'. */
+/** Percent-decoding repeated until nothing changes (a proxy in front may decode once more); undefined if malformed. */
+function fullyDecoded(text: string): string | undefined {
+  let current = text;
+  for (let i = 0; i < 5; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(current);
+    } catch {
+      return undefined;
+    }
+    if (next === current) return current;
+    current = next;
+  }
+  return undefined;
+}
+
+/**
+ * A local path to return to after sign-in; anything that could leave this origin becomes '/'.
+ * The check is made on what a browser would follow, after normalising: the path is resolved (`/a/..`,
+ * `%2e%2e`), then decoded as often as it decodes, and it must still be one path of this site: a
+ * single leading slash, no `//` or backslash anywhere, no dot segment left, no control character.
+ */
 function safeNext(url: string): string {
-  if (!url.startsWith('/') || /[\\\u0000-\u001f]/.test(url)) return '/';
-  const parsed = new URL(url, 'http://switchboard.invalid');
-  return parsed.origin === 'http://switchboard.invalid' ? parsed.pathname + parsed.search : '/';
+  if (!url.startsWith('/') || /[\\\u0000-\u001f\u007f]/.test(url)) return '/';
+  let parsed: URL;
+  try {
+    parsed = new URL(url, 'http://switchboard.invalid');
+  } catch {
+    return '/';
+  }
+  if (parsed.origin !== 'http://switchboard.invalid') return '/';
+  const path = fullyDecoded(parsed.pathname);
+  if (path === undefined || !path.startsWith('/')) return '/';
+  if (/\/\/|\\|[\u0000-\u001f\u007f]|\/\.\.?(\/|$)/.test(path)) return '/';
+  return parsed.pathname + parsed.search;
 }
 
 /** Everything past this needs a principal: pages send people to /login, the API answers 401. */

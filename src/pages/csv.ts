@@ -1,4 +1,15 @@
-const csvCell = (v: string | number | null) =>
-  v === null ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
-/** Rows as CSV (CRLF, quoted where needed, empty cells for no data). */
+/**
+ * Text a spreadsheet would run as a formula (OWASP, CSV injection): a cell starting with = + - @, a
+ * tab or a carriage return. Numbers are data, so a negative number is left alone; text never is.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+function csvCell(v: string | number | null): string {
+  if (v === null) return '';
+  if (typeof v === 'number') return String(v);
+  const text = FORMULA_START.test(v) ? `'${v}` : v;
+  return text !== v || /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Rows as CSV (CRLF, quoted where needed, empty cells for no data, formulas in text neutralised). */
 export const toCsv = (rows: (string | number | null)[][]) => `${rows.map((r) => r.map(csvCell).join(',')).join('\r\n')}\r\n`;

@@ -1,5 +1,5 @@
 import dns, { type LookupAddress, type LookupAllOptions } from 'node:dns';
-import net, { type LookupFunction } from 'node:net';
+import net, { BlockList, type LookupFunction } from 'node:net';
 
 // Cloud metadata services answer on these names and addresses; a provider URL pointing there would
 // let whoever edits providers read the host's credentials through a probe or a smoke request.
@@ -46,6 +46,122 @@ export function isForbiddenAddress(address: string): boolean {
   return /^fe[89ab][0-9a-f]:/.test(bare) || METADATA_ADDRESSES.has(bare);
 }
 
+/**
+ * Addresses that are not the public internet: this host (loopback, 0.0.0.0/8, unspecified), private
+ * networks (10/8, 172.16/12, 192.168/16, fc00::/7, the old fec0::/10), carrier-grade NAT (100.64/10),
+ * IETF and benchmarking blocks, multicast and the reserved block up to broadcast. A provider there is
+ * called only when the operator allows it (PROVIDER_ALLOWED_PRIVATE).
+ */
+const PRIVATE = new BlockList();
+for (const [address, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  PRIVATE.addSubnet(address, prefix, 'ipv4');
+for (const [address, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  PRIVATE.addSubnet(address, prefix, 'ipv6');
+
+/** A host as written in a URL or a setting: no brackets, no trailing dot, lower case. */
+const bareHost = (host: string) =>
+  host
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
+
+/** An IP address as one family (the IPv4 inside a mapped or NAT64 IPv6 address taken out); undefined for a name. */
+function ipOf(address: string): { address: string; type: 'ipv4' | 'ipv6' } | undefined {
+  const bare = bareHost(address);
+  const v4 = ipv4Of(bare);
+  if (v4) return { address: v4, type: 'ipv4' };
+  return net.isIPv6(bare) ? { address: bare, type: 'ipv6' } : undefined;
+}
+
+/** Loopback, private, CGNAT, unspecified, multicast or reserved (in any spelling, IPv4-mapped included). */
+export function isPrivateAddress(address: string): boolean {
+  const ip = ipOf(address);
+  return ip !== undefined && PRIVATE.check(ip.address, ip.type);
+}
+
+/** Names that mean this host whatever DNS says (RFC 6761). */
+const isLocalhostName = (host: string) => host === 'localhost' || host.endsWith('.localhost');
+
+/** The operator's exceptions to the private ranges: host names as written, and networks (CIDR or one address). */
+export interface PrivateAllowance {
+  readonly hosts: ReadonlySet<string>;
+  readonly networks: BlockList;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+
+/** The longest prefix of a CIDR block on this address: 32 for dotted IPv4, 128 for plain IPv6, undefined otherwise. */
+const maxPrefix = (address: string) => (net.isIPv4(address) ? 32 : net.isIPv6(address) && !ipv4Of(address) ? 128 : undefined);
+
+/** Why an entry of PROVIDER_ALLOWED_PRIVATE is not a host name, an IP address or a CIDR block, or null. */
+export function allowanceEntryProblem(entry: string): string | null {
+  const [address, prefix, extra] = entry.split('/');
+  if (extra === undefined && prefix === undefined && (ipOf(address) || HOST_NAME.test(bareHost(address)))) return null;
+  const max = maxPrefix(address);
+  if (extra === undefined && max !== undefined && /^\d{1,3}$/.test(prefix ?? '') && Number(prefix) <= max) return null;
+  return `${entry} is not a host name, an IP address or a CIDR block such as 10.0.0.0/8`;
+}
+
+/** The allowance for a list of entries (each checked by allowanceEntryProblem: a bad entry throws). */
+export function privateAllowance(entries: readonly string[]): PrivateAllowance {
+  const hosts = new Set<string>();
+  const networks = new BlockList();
+  for (const entry of entries) {
+    const problem = allowanceEntryProblem(entry);
+    if (problem) throw new Error(problem);
+    const [address, prefix] = entry.split('/');
+    const ip = ipOf(address);
+    if (!ip) hosts.add(bareHost(address));
+    else if (prefix === undefined) networks.addAddress(ip.address, ip.type);
+    else networks.addSubnet(ip.address, Number(prefix), ip.type);
+  }
+  return { hosts, networks };
+}
+
+/** No private address at all: the default. */
+export const NO_PRIVATE: PrivateAllowance = privateAllowance([]);
+
+/**
+ * Whether a connection to `address` (reached through the name `host`) may be made: never to a
+ * link-local or metadata address; to a private one only when the allowance names the host or covers
+ * the address.
+ */
+export function isAllowedAddress(address: string, host: string, allowance: PrivateAllowance): boolean {
+  if (isForbiddenAddress(address)) return false;
+  const ip = ipOf(address);
+  if (!ip || !PRIVATE.check(ip.address, ip.type)) return true;
+  return allowance.hosts.has(bareHost(host)) || allowance.networks.check(ip.address, ip.type);
+}
+
+const PRIVATE_PROBLEM = 'must not point to a private or loopback address unless PROVIDER_ALLOWED_PRIVATE allows it';
+
+/**
+ * Why a valid base URL points somewhere private that the allowance does not cover, judged as written
+ * (an IP literal, or localhost by name); names are checked when they are resolved, at every call.
+ */
+export function privateAddressProblem(value: string, allowance: PrivateAllowance): string | null {
+  const host = bareHost(new URL(value).hostname);
+  const addresses = isLocalhostName(host) ? ['127.0.0.1', '::1'] : ipOf(host) ? [host] : [];
+  return addresses.every((a) => isAllowedAddress(a, host, allowance)) ? null : PRIVATE_PROBLEM;
+}
+
 /** Why a provider base URL cannot be used, or null when it can (checked as written, without DNS). */
 export function baseUrlProblem(value: string): string | null {
   let url: URL;
@@ -68,7 +184,7 @@ export function baseUrlProblem(value: string): string | null {
 /** A valid base URL as stored: the parser's spelling (scheme and host in lower case), without trailing slashes. */
 export const normalBaseUrl = (value: string) => new URL(value).href.replace(/\/+$/, '');
 
-/** A name that resolved to a link-local or metadata address: the connection is never made. */
+/** A name that resolved to an address that may not be called (link-local, metadata, or private and not allowed). */
 export class ForbiddenAddressError extends Error {
   readonly code = 'EFORBIDDENADDRESS';
 }
@@ -80,17 +196,21 @@ type Resolve = (
 ) => void;
 
 /**
- * A `lookup` for http.request: resolves the name once, refuses it when any address is link-local or
- * metadata, and hands the socket exactly the addresses it checked (no second lookup to rebind).
- * A failed lookup fails the call (closed, never open).
+ * A `lookup` for http.request: resolves the name once, refuses it when any address may not be called
+ * (link-local or metadata always; private unless the allowance covers it), and hands the socket
+ * exactly the addresses it checked (no second lookup to rebind). A failed lookup fails the call
+ * (closed, never open).
  */
-export function guardedLookup(resolve: Resolve = dns.lookup as unknown as Resolve): LookupFunction {
+export function guardedLookup(
+  resolve: Resolve = dns.lookup as unknown as Resolve,
+  allowance: PrivateAllowance = NO_PRIVATE,
+): LookupFunction {
   return (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);
       if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-      if (addresses.some((a) => isForbiddenAddress(a.address)))
-        return callback(new ForbiddenAddressError(`${hostname} resolves to a forbidden address`), '', 0);
+      if (addresses.some((a) => !isAllowedAddress(a.address, hostname, allowance)))
+        return callback(new ForbiddenAddressError(`${hostname} resolves to an address that may not be called`), '', 0);
       if ((options as LookupAllOptions).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       callback(null, addresses[0].address, addresses[0].family);
     });

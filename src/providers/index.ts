@@ -1,4 +1,5 @@
 import type { ProviderAdapter } from './adapter.ts';
+import { NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { decryptSecret, encryptSecret } from './secrets.ts';
 import { type Simulator, startSimulator } from './simulator.ts';
@@ -16,14 +17,19 @@ export interface Providers {
   simulator(): Promise<Simulator>;
   /** Seals a provider's API key for storage (AES-256-GCM under SECRETS_KEY, bound to the provider's id). */
   sealKey(plaintext: string, providerId: string): Buffer;
+  /** Why a base URL (valid as written) points to a private address that PROVIDER_ALLOWED_PRIVATE does not allow, or null. */
+  privateAddressProblem(baseUrl: string): string | null;
   close(): Promise<void>;
 }
+
+const simulatorAllowance = (url: string): PrivateAllowance => privateAllowance([new URL(url).hostname]);
 
 /** The stored key does not open with SECRETS_KEY. */
 export class UnreadableKeyError extends Error {}
 
 /** Adapters for the providers in the database; the simulator starts on first use (and again after a failed start). */
-export function createProviders(o: { secretsKey: Buffer; timeoutMs: number }): Providers {
+export function createProviders(o: { secretsKey: Buffer; timeoutMs: number; allowedPrivate?: readonly string[] }): Providers {
+  const allowance = o.allowedPrivate ? privateAllowance(o.allowedPrivate) : NO_PRIVATE;
   let simulator: Promise<Simulator> | undefined;
   const sim = () => {
     simulator ??= startSimulator();
@@ -40,10 +46,13 @@ export function createProviders(o: { secretsKey: Buffer; timeoutMs: number }): P
   return {
     simulator: sim,
     sealKey: (plaintext, providerId) => encryptSecret(o.secretsKey, plaintext, providerId),
+    privateAddressProblem: (baseUrl) => privateAddressProblem(baseUrl, allowance),
     async adapterFor(p) {
       const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext, p.id) : undefined;
-      const baseUrl = p.kind === 'simulator' ? (await sim()).url : p.base_url!;
-      return openAiCompatible({ baseUrl, apiKey, timeoutMs: o.timeoutMs });
+      if (p.kind !== 'simulator') return openAiCompatible({ baseUrl: p.base_url!, apiKey, timeoutMs: o.timeoutMs, allowance });
+      // The simulator is this app's own, on loopback: its one address is allowed by construction.
+      const { url } = await sim();
+      return openAiCompatible({ baseUrl: url, apiKey, timeoutMs: o.timeoutMs, allowance: simulatorAllowance(url) });
     },
     async close() {
       if (simulator) await (await simulator).close();

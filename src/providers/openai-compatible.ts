@@ -2,16 +2,23 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { CallResult, ProviderAdapter } from './adapter.ts';
-import { ForbiddenAddressError, guardedLookup, isForbiddenAddress } from './base-url.ts';
+import { guardedLookup, isAllowedAddress, isForbiddenAddress, NO_PRIVATE, type PrivateAllowance } from './base-url.ts';
 
-const FORBIDDEN = 'the base URL resolves to a link-local or metadata address, which is never called';
+// What a failed call says is stored and shown: it tells what was written in the URL, but never what a
+// name resolved to or how an address failed (refused, reset, no route, not allowed), which would map
+// the network the server sits in.
+const FORBIDDEN = 'the base URL points to a link-local or metadata address, which is never called';
+const PRIVATE = 'the base URL points to a private or loopback address that PROVIDER_ALLOWED_PRIVATE does not allow';
+const UNREACHABLE = 'the provider could not be reached (nothing answered, or its address is private or link-local and not allowed)';
 
 export interface OpenAiCompatibleOptions {
   baseUrl: string;
   /** Sent as a bearer token to this provider only. */
   apiKey?: string;
   timeoutMs: number;
-  /** How names are resolved (the guarded system resolver unless a test says otherwise). */
+  /** Private addresses this provider may be called at (PROVIDER_ALLOWED_PRIVATE); none unless given. */
+  allowance?: PrivateAllowance;
+  /** How names are resolved (the system resolver guarded by `allowance`, unless a test says otherwise). */
   lookup?: LookupFunction;
 }
 
@@ -84,7 +91,8 @@ function exchange(
  */
 export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
   const base = o.baseUrl.replace(/\/+$/, '');
-  const lookup = o.lookup ?? guardedLookup();
+  const allowance = o.allowance ?? NO_PRIVATE;
+  const lookup = o.lookup ?? guardedLookup(undefined, allowance);
   async function call(method: 'GET' | 'POST', path: string, shape: Shape, body?: object): Promise<CallResult> {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
@@ -92,6 +100,7 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
       const url = new URL(`${base}${path}`);
       // IP literals are connected to without a lookup: check them here.
       if (isForbiddenAddress(url.hostname)) return { ok: false, latencyMs: latency(), error: FORBIDDEN };
+      if (!isAllowedAddress(url.hostname, url.hostname, allowance)) return { ok: false, latencyMs: latency(), error: PRIVATE };
       const res = await exchange(url, {
         method,
         signal: AbortSignal.timeout(o.timeoutMs),
@@ -111,13 +120,9 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
       if (!shape(res.json)) return { ok: false, latencyMs: latency(), error: 'the answer is not an OpenAI-compatible response' };
       return { ok: true, latencyMs: latency() };
     } catch (err) {
-      if (err instanceof ForbiddenAddressError) return { ok: false, latencyMs: latency(), error: FORBIDDEN };
+      // A name refused by the lookup reads like one that did not answer.
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-      return {
-        ok: false,
-        latencyMs: latency(),
-        error: timedOut ? `no answer within ${o.timeoutMs} ms` : 'the provider could not be reached',
-      };
+      return { ok: false, latencyMs: latency(), error: timedOut ? `no answer within ${o.timeoutMs} ms` : UNREACHABLE };
     }
   }
   return {

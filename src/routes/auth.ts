@@ -1,14 +1,14 @@
-import { type RequestHandler, Router } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { z } from 'zod';
+import { createLoginLimits, type LoginLimitOptions } from '../auth/login-limits.ts';
 import type { PassportInstance } from '../auth/passport.ts';
 import type { SessionUser } from '../auth/principal.ts';
+import { sessionCookieName, sessionCookieOptions } from '../auth/session.ts';
 import { safeNext } from '../middleware/auth.ts';
-import { csrfProtection } from '../middleware/csrf.ts';
+import { csrfProtection, loginCsrfProtection } from '../middleware/csrf.ts';
 import { render } from '../views.ts';
 
 const LOGIN = { page: 'pages/login' };
-const WINDOW_MS = 15 * 60 * 1000;
 const GENERIC_FAILURE = 'Invalid email or password.';
 
 const credentials = z.object({
@@ -17,52 +17,38 @@ const credentials = z.object({
   next: z.string().max(2000).optional(),
 });
 
-const tooMany: RequestHandler = (req, res) =>
+/** A refused attempt: the form again, saying for how long (rounded up to the minute). */
+function tooMany(req: Request, res: Response, retryAfterMs: number): void {
+  const minutes = Math.max(1, Math.ceil(retryAfterMs / 60_000));
+  res.set('Retry-After', String(Math.ceil(retryAfterMs / 1000)));
   render(
     req,
     res,
     LOGIN,
-    { title: 'Sign in', email: req.body?.email ?? '', error: 'Too many sign-in attempts. Wait 15 minutes and try again.' },
+    {
+      title: 'Sign in',
+      email: req.body?.email ?? '',
+      next: safeNext(String(req.body?.next ?? '/')),
+      error: `Too many sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`,
+    },
     429,
   );
+}
 
-/**
- * Failed sign-ins are limited per account and per address. The account key is the email as typed,
- * known or not, so the answer never tells whether an account exists.
- */
-const loginLimiters = () => [
-  rateLimit({
-    windowMs: WINDOW_MS,
-    limit: 30,
-    skipSuccessfulRequests: true,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: tooMany,
-  }),
-  rateLimit({
-    windowMs: WINDOW_MS,
-    limit: 5,
-    skipSuccessfulRequests: true,
-    standardHeaders: false,
-    legacyHeaders: false,
-    keyGenerator: (req) =>
-      `account:${String(req.body?.email ?? '')
-        .trim()
-        .toLowerCase()}`,
-    handler: tooMany,
-  }),
-];
+/** The limits' options, less how a refusal is answered (this module's page). */
+export type AuthLimitOptions = Omit<LoginLimitOptions, 'refuse'>;
 
-export function authRoutes(passport: PassportInstance, formParser: RequestHandler): Router {
+export function authRoutes(passport: PassportInstance, formParser: RequestHandler, limits: AuthLimitOptions): Router {
   const router = Router();
-  const limiters = loginLimiters(); // per app: counts are not shared between app instances
+  // Counted in PostgreSQL: every instance on the database sees the same failures (auth/login-limits.ts).
+  const { limiters, rememberDevice } = createLoginLimits({ ...limits, refuse: tooMany });
 
   router.get('/login', (req, res) => {
     if (req.user) return res.redirect(303, '/platform/ai-management');
     render(req, res, LOGIN, { title: 'Sign in', email: '', next: safeNext(String(req.query.next ?? '/')) });
   });
 
-  router.post('/login', formParser, csrfProtection, ...limiters, (req, res, next) => {
+  router.post('/login', formParser, loginCsrfProtection, ...limiters, (req, res, next) => {
     const parsed = credentials.safeParse(req.body);
     const again = (status: number, error: string) =>
       render(
@@ -80,6 +66,7 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
       req.logIn(user, (loginErr) => {
         if (loginErr) return next(loginErr);
         req.session.authenticatedAt = Date.now();
+        rememberDevice(req, res, user.email);
         const target = safeNext(parsed.data.next ?? '/');
         res.redirect(303, target === '/' ? '/platform/ai-management' : target);
       });
@@ -91,7 +78,7 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
       if (err) return next(err);
       req.session.destroy((destroyErr) => {
         if (destroyErr) return next(destroyErr);
-        res.clearCookie('sb.sid').redirect(303, '/login');
+        res.clearCookie(sessionCookieName(req), sessionCookieOptions(req)).redirect(303, '/login');
       });
     });
   });

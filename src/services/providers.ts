@@ -79,6 +79,8 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
   if (!parsed.success) throw invalid(fieldErrors(parsed.error));
   const { api_key, ...fields } = parsed.data;
   const errors = crossFieldErrors({ ...fields, has_key: api_key !== undefined });
+  const privateUrl = fields.base_url && providers.privateAddressProblem(fields.base_url);
+  if (privateUrl) errors.base_url = privateUrl;
   if (Object.keys(errors).length) throw invalid(errors);
   const id = crypto.randomUUID(); // known before the insert: the sealed key is bound to it
   return db.transaction(async (trx) => {
@@ -126,7 +128,7 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
     if (!parsed.success || Object.keys(fixed).length) throw invalid({ ...fixed, ...(parsed.success ? {} : fieldErrors(parsed.error)) });
     const change = parsed.data;
     const movesUrl = change.base_url !== undefined && change.base_url !== current.base_url;
-    const errors = changeErrors(current, change, movesUrl);
+    const errors = changeErrors(providers, current, change, movesUrl);
     if (Object.keys(errors).length) throw invalid(errors);
     await confirmedIfServing(trx, current, change, movesUrl);
     const unchanged =
@@ -164,7 +166,7 @@ type ProviderChange = z.infer<typeof providerChangeSchema>;
 type CurrentProvider = Pick<Row<'ai_providers'>, 'id' | 'kind' | 'display_name' | 'base_url' | 'api_key_last4' | 'status'>;
 
 /** What a change breaks given the provider as it is; a key that goes missing through it is reported on the key, not on the status. */
-function changeErrors(current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Record<string, string> {
+function changeErrors(providers: Providers, current: CurrentProvider, change: ProviderChange, movesUrl: boolean): Record<string, string> {
   const keyAfter = change.api_key === undefined ? current.api_key_last4 !== null && !movesUrl : change.api_key !== null;
   const errors = crossFieldErrors({
     kind: current.kind,
@@ -172,6 +174,9 @@ function changeErrors(current: CurrentProvider, change: ProviderChange, movesUrl
     has_key: keyAfter,
     status: change.status ?? current.status,
   });
+  const privateUrl = change.base_url && providers.privateAddressProblem(change.base_url);
+  if (privateUrl) errors.base_url = privateUrl;
+  // A key that goes missing through this change is reported on the key, not on the status.
   if (movesUrl && current.api_key_last4 && change.api_key === undefined) errors.api_key = 'is required again when the base URL changes';
   else if (change.api_key === null && errors.status && change.status === undefined)
     errors.api_key = 'cannot be removed while the provider is active: deactivate it first';

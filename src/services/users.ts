@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import { z } from 'zod';
+import { passwordWeakness } from '../auth/password-strength.ts';
 import type { Role, SessionUser } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import { Refusal } from '../http/errors.ts';
@@ -21,6 +22,9 @@ export async function createUser(db: Db, actor: Actor, input: { email: string; p
     throw new Refusal(422, `${issue.path.join('.')} ${issue.message}`);
   }
   const { email, password, role } = parsed.data;
+  // Offline (zxcvbn's bundled dictionaries): common and breached passwords, keyboard walks, the email itself.
+  const weakness = passwordWeakness(password, [email]);
+  if (weakness) throw new Refusal(422, `password ${weakness}`, { password: weakness });
   const password_hash = await argon2.hash(password, { type: argon2.argon2id });
   return db.transaction(async (trx) => {
     const taken = await trx('users').whereRaw('lower(email) = ?', [email]).first('id');

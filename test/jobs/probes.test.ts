@@ -40,7 +40,11 @@ beforeAll(async () => {
   await migrateLatest(db);
   await ensureUsagePartitions(db, new Date());
   await seedReference(db);
-  providers = createProviders({ secretsKey: testConfig().secretsKey, timeoutMs: 1000 });
+  providers = createProviders({
+    secretsKey: testConfig().secretsKey,
+    timeoutMs: 1000,
+    allowedPrivate: testConfig().providerAllowedPrivate,
+  });
   drop = async () => {
     await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
     await server.destroy();

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment } from '../../src/domain.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/providers/base-url.ts';
+import { baseUrlProblem, guardedLookup, isForbiddenAddress, privateAllowance } from '../../src/providers/base-url.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
@@ -761,13 +761,16 @@ describe('base URL safety (unit)', () => {
     const port = new URL(provider.url).port;
     const calls: string[] = [];
     const resolver = (answers: Record<string, string[]>) =>
-      guardedLookup((hostname, _options, callback) => {
-        calls.push(hostname);
-        callback(
-          null,
-          (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
-        );
-      });
+      guardedLookup(
+        (hostname, _options, callback) => {
+          calls.push(hostname);
+          callback(
+            null,
+            (answers[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+          );
+        },
+        privateAllowance(['127.0.0.0/8']), // the fake provider listens on loopback
+      );
     const rebinding = resolver({ 'rebind.test': ['127.0.0.1', '169.254.169.254'] });
     const refused = await openAiCompatible({
       baseUrl: `http://rebind.test:${port}/v1`,

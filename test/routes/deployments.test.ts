@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { privateAllowance } from '../../src/providers/base-url.ts';
 import type { Providers } from '../../src/providers/index.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
@@ -762,6 +763,9 @@ describe('GET /api/platform/ai-management/features/:id/models', () => {
   });
 });
 
+/** The test servers listen on loopback, a private address the adapter calls only when allowed. */
+const LOOPBACK = privateAllowance(['127.0.0.0/8']);
+
 describe('openAiCompatible', () => {
   let server: http.Server;
   let url: string;
@@ -784,7 +788,7 @@ describe('openAiCompatible', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it('when the provider answers 302, then the call fails with a redirect error and the redirect is not followed', async () => {
-    const adapter = openAiCompatible({ baseUrl: `${url}/v1/`, apiKey: 'sk-redirect-test', timeoutMs: 2000 });
+    const adapter = openAiCompatible({ baseUrl: `${url}/v1/`, apiKey: 'sk-redirect-test', timeoutMs: 2000, allowance: LOOPBACK });
     const smoke = await adapter.smoke('any-model', 'llm');
     expect(smoke).toEqual({
       ok: false,
@@ -800,14 +804,14 @@ describe('openAiCompatible', () => {
   });
 
   it('when something other than the API answers 200 (a page, or an answer far too large), then the call fails', async () => {
-    const html = await openAiCompatible({ baseUrl: `${url}/html/v1`, timeoutMs: 2000 }).smoke('any-model', 'llm');
+    const html = await openAiCompatible({ baseUrl: `${url}/html/v1`, timeoutMs: 2000, allowance: LOOPBACK }).smoke('any-model', 'llm');
     expect(html).toEqual({ ok: false, latencyMs: expect.any(Number), error: 'the answer is not an OpenAI-compatible response' });
-    const huge = await openAiCompatible({ baseUrl: `${url}/huge/v1`, timeoutMs: 2000 }).probe();
+    const huge = await openAiCompatible({ baseUrl: `${url}/huge/v1`, timeoutMs: 2000, allowance: LOOPBACK }).probe();
     expect(huge.error).toBe('the answer is not an OpenAI-compatible response');
   });
 
   it('when nothing listens at the address, then the call fails as unreachable', async () => {
-    const res = await openAiCompatible({ baseUrl: 'http://127.0.0.1:9/v1', timeoutMs: 2000 }).probe();
-    expect(res).toEqual({ ok: false, latencyMs: expect.any(Number), error: 'the provider could not be reached' });
+    const res = await openAiCompatible({ baseUrl: 'http://127.0.0.1:9/v1', timeoutMs: 2000, allowance: LOOPBACK }).probe();
+    expect(res).toEqual({ ok: false, latencyMs: expect.any(Number), error: expect.stringMatching(/^the provider could not be reached/) });
   });
 });

@@ -60,15 +60,20 @@ describe('POST /login', () => {
       .expect('location', /^\/login/);
   });
 
-  it('when signing in, then the session id issued before sign-in is replaced', async () => {
-    const user = await makeUser(t.db);
+  it('when signing in, then a session id from before sign-in is replaced', async () => {
+    // Anonymous visitors have no session; an earlier sign-in's session is the one there can be.
+    const [first, second] = [await makeUser(t.db), await makeUser(t.db)];
     const agent = request.agent(t.app);
     const page = await agent.get('/login');
-    const before = sessionIdOf(page.headers['set-cookie']);
+    const one = await agent
+      .post('/login')
+      .type('form')
+      .send({ email: first.email, password: first.password, _csrf: csrfOf(page.text) });
+    const before = sessionIdOf(one.headers['set-cookie']);
     const res = await agent
       .post('/login')
       .type('form')
-      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) });
+      .send({ email: second.email, password: second.password, _csrf: csrfOf(page.text) });
     const after = sessionIdOf(res.headers['set-cookie']);
     expect(before).toBeTruthy();
     expect(after).toBeTruthy();

@@ -20,13 +20,21 @@ describe('security headers', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(res.headers['x-powered-by']).toBeUndefined();
     expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.headers['referrer-policy']).toBe('same-origin'); // no-referrer makes browsers send Origin: null on our own posts
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('when the session cookie is set, then it is HttpOnly and SameSite=Lax, and not Secure over plain HTTP', async () => {
-    const res = await request(t.app).get('/login').expect(200);
-    const cookie = (res.headers['set-cookie'] as unknown as string[])[0];
+    // Anonymous visitors get no session (test/security/session-cookie.test.ts): it is set at sign-in.
+    const user = await makeUser(t.db);
+    const page = await request(t.app).get('/login').expect(200);
+    const res = await request(t.app)
+      .post('/login')
+      .type('form')
+      .set('Cookie', (page.headers['set-cookie'] as unknown as string[])[0].split(';')[0])
+      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) })
+      .expect(303);
+    const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('sb.sid='))!;
     expect(cookie).toMatch(/^sb\.sid=/);
     expect(cookie).toContain('HttpOnly');
     expect(cookie).toContain('SameSite=Lax');

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { type App, createApp } from '../../src/app.ts';
@@ -19,6 +20,8 @@ export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     sessionIdleMs: 30 * 60 * 1000,
     sessionAbsoluteMs: 12 * 60 * 60 * 1000,
     providerTimeoutMs: 10_000,
+    providerAllowedPrivate: ['127.0.0.0/8'], // the fake providers (fake-provider.ts) listen on loopback
+    loginLimitScope: `test-${crypto.randomUUID()}`, // sign-in failures counted per test app, as they were before the database kept them
     ...overrides,
   };
 }

@@ -18,7 +18,9 @@ export function runtimeConfigRoutes({ db }: RouteDeps): Router {
     if (!feature) throw notFound('Feature');
     const config = await runtimeConfig(db, feature, environment);
     const etag = `"${config.version}"`;
-    res.set({ ETag: etag, 'Cache-Control': 'no-cache' });
+    res.set('ETag', etag);
+    // A product server's token: revalidate each time. A session's answer carries its cookie and stays no-store.
+    if (req.principal?.kind === 'token') res.set('Cache-Control', 'no-cache');
     if (req.get('If-None-Match') === etag) return void res.status(304).end();
     res.json(config);
   });
