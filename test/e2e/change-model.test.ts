@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
-import { makeFeature } from '../setup/usage-factory.ts';
+import { makeFeature, makeUser, suffix } from '../setup/factories.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });

@@ -4,8 +4,8 @@ import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
-import { HOUR, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
+import { makeFeature, makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { HOUR, insertUsage, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
-import { listCostUnits, type ModelRef, makeFeature, modelsByName, usd } from '../setup/usage-factory.ts';
+import { listCostUnits, type ModelRef, modelsByName, usd } from '../setup/usage-factory.ts';
 
 // Shared test database: every test sends usage for features of its own, so counts are its own.
 let t: TestContext;

@@ -2,8 +2,8 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken } from '../setup/factories.ts';
-import { HOUR, insertUsage, MINUTE, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature, makeToken } from '../setup/factories.ts';
+import { HOUR, insertUsage, MINUTE, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { bruteSummary, differences, rawRows } from './brute-force.ts';
 
 const API = '/api/platform/ai-management';

@@ -5,7 +5,8 @@ import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { percentileFromHistogram } from '../../src/metrics/histogram.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
-import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { between, percentileCont, rawRows, withinOneBucket } from './brute-force.ts';
 
 const NOW = new Date('2026-11-20T12:00:00.000Z');

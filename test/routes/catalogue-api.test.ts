@@ -6,11 +6,11 @@ import { baseUrlProblem, guardedLookup, isForbiddenAddress } from '../../src/pro
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { closedPort, fakeProvider } from '../setup/fake-provider.ts';
 import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
-import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, mulberry32, type UsageEvent } from '../setup/usage-factory.ts';
 
 // Issue 6: the providers and models of the catalogue through the JSON API (SPEC §3, §4, §6, §7).
 // The file runs on a database of its own (migrated, reference data seeded), so "nothing written"

@@ -8,11 +8,11 @@ import type { Providers } from '../../src/providers/index.ts';
 import type { Simulator } from '../../src/providers/simulator.ts';
 import { between, headlineOf, type Raw, rawRows, uptimeOf } from '../metrics/brute-force.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeUser, suffix } from '../setup/factories.ts';
 import { closedPort } from '../setup/fake-provider.ts';
 import { catalogueSnapshot, ownSeededDatabase } from '../setup/scratch-db.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
-import { DAY, HOUR, insertUsage, MINUTE, type ModelRef, makeFeature, type UsageEvent } from '../setup/usage-factory.ts';
+import { DAY, HOUR, insertUsage, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
 
 // Issue 6, the pages: the Providers, Models and Deployments tabs of /platform/ai-management/models
 // (plain URLs and htmx), a provider's page and its forms, the add-provider and add-model forms, a

@@ -7,9 +7,9 @@ import type { Providers } from '../../src/providers/index.ts';
 import { openAiCompatible } from '../../src/providers/openai-compatible.ts';
 import { decryptSecret, encryptSecret } from '../../src/providers/secrets.ts';
 import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { csrfFor, signIn } from '../setup/session.ts';
-import { makeFeature, withUsageDatabase } from '../setup/usage-factory.ts';
+import { withUsageDatabase } from '../setup/usage-factory.ts';
 
 // Shared test database and one shared app: every test deploys to features and (simulator) models of
 // its own, so the simulator's per-model behaviour set by one test never reaches another.

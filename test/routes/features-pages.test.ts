@@ -8,9 +8,9 @@ import { RANGES, type RangeName } from '../../src/metrics/ranges.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../../src/metrics/summaries.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, sessionIdOf, signIn } from '../setup/session.ts';
-import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
 const PATH = '/platform/ai-management/features';
 const OVERVIEW = '/platform/ai-management';

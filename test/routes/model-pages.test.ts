@@ -18,9 +18,9 @@ import {
   rawRows,
 } from '../metrics/brute-force.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, signIn } from '../setup/session.ts';
-import { insertUsage, MINUTE, type ModelRef, makeFeature, type UsageEvent } from '../setup/usage-factory.ts';
+import { insertUsage, MINUTE, type ModelRef, type UsageEvent } from '../setup/usage-factory.ts';
 
 const PATH = '/platform/ai-management/models';
 const COMPARE = `${PATH}/compare`;

@@ -7,9 +7,9 @@ import type { Providers } from '../../src/providers/index.ts';
 import { encryptSecret } from '../../src/providers/secrets.ts';
 import type { Simulator } from '../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeToken, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, csrfFor, signIn } from '../setup/session.ts';
-import { insertUsage, MINUTE, type ModelRef, makeFeature } from '../setup/usage-factory.ts';
+import { insertUsage, MINUTE, type ModelRef } from '../setup/usage-factory.ts';
 
 // The Models tab as a browser without JavaScript and as htmx use it: its forms (change, promote,
 // rollback) through the deployment pipeline, what the tab shows, and the runtime config API that
