@@ -7,9 +7,9 @@ import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { RANGES, type RangeName } from '../../src/metrics/ranges.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, monthToDateSpend, type Summary } from '../../src/metrics/summaries.ts';
-import { startTestApp, type TestContext } from '../setup/app.ts';
+import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
 import { makeFeature, makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, csrfFor, sessionIdOf, signIn } from '../setup/session.ts';
+import { type Agent, ageSession, csrfFor, sessionIdOfUser, signIn, signInAs } from '../setup/session.ts';
 import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../setup/usage-factory.ts';
 
 const PATH = '/platform/ai-management/features';
@@ -614,19 +614,13 @@ describe('htmx without a valid session', () => {
   });
 
   it('when the session is past its absolute lifetime, then 401 with HX-Redirect and the old session is gone from the store', async () => {
-    const short = startTestApp({ sessionAbsoluteMs: 300 });
-    try {
-      const user = await makeUser(short.db, 'admin');
-      const agent = await signIn(short.app, user.email, user.password);
-      const cookie = agent.jar.getCookie('sb.sid', { domain: '127.0.0.1', path: '/', script: false, secure: false });
-      const sid = sessionIdOf(`sb.sid=${cookie?.value}`)!;
-      expect(await short.db('sessions').where({ sid }).first()).toBeDefined();
-      await new Promise((r) => setTimeout(r, 400));
-      const res = await agent.get(PATH).set(hx('section#feature-cards')).expect(401);
-      expect(res.headers['hx-redirect']).toBe(`/login?next=${encodeURIComponent(PATH)}`);
-      expect(await short.db('sessions').where({ sid }).first()).toBeUndefined();
-    } finally {
-      await short.close();
-    }
+    const { user, agent } = await signInAs(t, 'admin');
+    const sid = await sessionIdOfUser(t.db, user.id);
+    expect(await t.db('sessions').where({ sid }).first()).toBeDefined();
+    // Signed in a minute longer ago than the absolute lifetime (moved back in the store, not waited out).
+    await ageSession(t.db, sid, { signedInMsAgo: testConfig().sessionAbsoluteMs + 60_000 });
+    const res = await agent.get(PATH).set(hx('section#feature-cards')).expect(401);
+    expect(res.headers['hx-redirect']).toBe(`/login?next=${encodeURIComponent(PATH)}`);
+    expect(await t.db('sessions').where({ sid }).first()).toBeUndefined();
   });
 });

@@ -1,9 +1,9 @@
 import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestContext } from '../setup/app.ts';
+import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
 import { makeUser } from '../setup/factories.ts';
-import { csrfOf, sessionIdOf, signIn } from '../setup/session.ts';
+import { ageSession, csrfOf, sessionExpiry, sessionIdOf, sessionIdOfUser, signIn, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -172,43 +172,41 @@ describe('POST /logout', () => {
 });
 
 describe('session lifetime', () => {
+  // The session's clocks are moved back in the store instead of waited out (see ageSession).
+  const OVERVIEW = '/platform/ai-management';
+  const { sessionIdleMs: IDLE_MS, sessionAbsoluteMs: ABSOLUTE_MS } = testConfig();
+
   it('when a session is older than its absolute lifetime, then it is ended even while active', async () => {
-    const short = startTestApp({ sessionAbsoluteMs: 2500 });
-    try {
-      const user = await makeUser(short.db);
-      const agent = await signIn(short.app, user.email, user.password);
-      for (let i = 0; i < 2; i++) {
-        await agent.get('/platform/ai-management').expect(200); // active all along
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-      await agent
-        .get('/platform/ai-management')
-        .expect(303)
-        .expect('location', /^\/login/);
-    } finally {
-      await short.close();
-    }
+    const { user, agent } = await signInAs(t, 'viewer');
+    const sid = await sessionIdOfUser(t.db, user.id);
+    // A minute short of the absolute lifetime, and active all along: still signed in.
+    await ageSession(t.db, sid, { signedInMsAgo: ABSOLUTE_MS - 60_000 });
+    for (let i = 0; i < 2; i++) await agent.get(OVERVIEW).expect(200);
+    // A minute past it, though just active and far from idle: ended, and gone from the store.
+    await ageSession(t.db, sid, { signedInMsAgo: ABSOLUTE_MS + 60_000 });
+    await agent
+      .get(OVERVIEW)
+      .expect(303)
+      .expect('location', /^\/login/);
+    expect(await t.db('sessions').where({ sid }).first()).toBeUndefined();
   });
 
   it('when the session is idle longer than the idle timeout, then it is refused; activity keeps it alive', async () => {
-    // Cookie expiry has one-second resolution: keep the timings well apart from it.
-    const short = startTestApp({ sessionIdleMs: 4000 });
-    try {
-      const user = await makeUser(short.db);
-      const agent = await signIn(short.app, user.email, user.password);
-      for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 1500));
-        await agent.get('/platform/ai-management').expect(200); // each request renews the idle timeout
-      }
-      await new Promise((r) => setTimeout(r, 5500));
-      await agent
-        .get('/platform/ai-management')
-        .expect(303)
-        .expect('location', /^\/login/);
-    } finally {
-      await short.close();
+    const { user, agent } = await signInAs(t, 'viewer');
+    const sid = await sessionIdOfUser(t.db, user.id);
+    // Three gaps of all but 5 seconds of the idle timeout (longer than it in all): each request renews the whole timeout.
+    for (let i = 0; i < 3; i++) {
+      await ageSession(t.db, sid, { idleMs: IDLE_MS - 5_000 });
+      const nearlyGone = await sessionExpiry(t.db, sid);
+      await agent.get(OVERVIEW).expect(200);
+      expect((await sessionExpiry(t.db, sid)).getTime() - nearlyGone.getTime()).toBeGreaterThan(IDLE_MS - 10_000);
     }
+    // A second longer than the idle timeout: refused.
+    await ageSession(t.db, sid, { idleMs: IDLE_MS + 1_000 });
+    await agent
+      .get(OVERVIEW)
+      .expect(303)
+      .expect('location', /^\/login/);
   });
 
   it('when a session cookie is set, then it expires after the idle timeout (30 minutes by default)', async () => {
