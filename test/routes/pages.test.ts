@@ -173,11 +173,3 @@ describe('GET /platform/ai-management/deployments/:id', () => {
     await agent.get('/platform/ai-management/deployments/not-a-uuid').expect(404);
   });
 });
-
-describe('GET /platform/ai-management', () => {
-  it('when shown, then every feature has a row with its production model and figures', async () => {
-    const $ = await page('/platform/ai-management');
-    for (const name of ['photo-tagging', 'chatbot', 'ai-search']) expect($(`#features tr[data-feature="${name}"]`)).toHaveLength(1);
-    expect($('.notice')).toHaveLength(0);
-  });
-});
