@@ -1,5 +1,7 @@
 import * as cheerio from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODELS } from '../../seeds/reference-data.ts';
+import { createFormat } from '../../src/format.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, signIn } from '../setup/session.ts';
@@ -78,6 +80,16 @@ describe('GET /platform/ai-management/models', () => {
     const sonnet = models('[data-model="claude-3-5-sonnet-20241022"]');
     expect(sonnet.find('dt:contains("Price / 1k") + dd').text()).toBe('$0.003 in · $0.015 out');
     expect(models('[data-model="gpt-4-vision-preview"] .badge').text()).toBe('offline');
+    // Every model of the reference data (no other file changes those here) with its price and status as seeded.
+    const fmt = createFormat('UTC');
+    for (const m of MODELS) {
+      const card = models(`[data-model="${m.name}"]`);
+      expect(card, m.name).toHaveLength(1);
+      expect(card.find('dt:contains("Price / 1k") + dd').text(), m.name).toBe(
+        `${fmt.price(m.input_price_per_1k)} in · ${fmt.price(m.output_price_per_1k)} out`,
+      );
+      expect(card.find('.badge').text(), m.name).toBe(m.status);
+    }
   });
 });
 

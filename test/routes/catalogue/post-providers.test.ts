@@ -29,10 +29,13 @@ describe('POST /providers', () => {
       );
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       expect(res.body.data.base_url).toBe(stored);
+      const row = () => c.db('ai_providers').where({ id: res.body.data.id }).first('base_url');
+      expect(await row()).toEqual({ base_url: stored });
       const patched = await c.api('patch', `/providers/${res.body.data.id}`, {
         base_url: given.replace('8080', '9090').toUpperCase().replace('HTTP', 'hTTp'),
       });
       expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      expect(await row()).toEqual({ base_url: stored.replace('8080', '9090') });
     }
   });
 
