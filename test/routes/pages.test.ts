@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODELS } from '../../seeds/reference-data.ts';
 import { createFormat } from '../../src/format.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
+import { makeAssignment, makeFeature, makeUser, suffix } from '../setup/factories.ts';
 import { type Agent, signIn } from '../setup/session.ts';
 
 let t: TestContext;
@@ -45,22 +45,16 @@ describe('the shell', () => {
 
 describe('GET /platform/ai-management/features', () => {
   it('when a feature has a production model, then its card names it, and a feature without one says "No model assigned"', async () => {
-    const name = `feat-${suffix()}`;
-    const bare = `feat-${suffix()}`;
-    const [feature] = await t
-      .db('ai_features')
-      .insert({ name, display_name: `Feature ${name}`, required_model_type: 'llm' })
-      .returning('id');
-    await t.db('ai_features').insert({ name: bare, display_name: `Feature ${bare}`, required_model_type: 'llm' });
-    const model = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
-    await t
-      .db('feature_model_assignments')
-      .insert({ feature_id: feature.id, model_id: model.id, environment: 'production', assigned_by: 'test' });
+    const feature = await makeFeature(t.db, { display_name: `Served ${suffix()}` });
+    const bare = await makeFeature(t.db);
+    const model: { id: string } = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
+    await makeAssignment(t.db, { feature_id: feature.id, model_id: model.id, environment: 'production' });
+    const [name, display] = [feature.name, feature.display_name];
     const $ = await page('/platform/ai-management/features');
     const card = $(`.feature-card[data-feature="${name}"]`);
-    expect(card.find('strong').first().text()).toBe(`Feature ${name}`);
+    expect(card.find('strong').first().text()).toBe(display);
     expect(card.find('.feature-card-title .muted').text()).toBe('GPT-4o mini');
-    expect($(`.feature-card[data-feature="${bare}"] .feature-card-title .muted`).text()).toBe('No model assigned');
+    expect($(`.feature-card[data-feature="${bare.name}"] .feature-card-title .muted`).text()).toBe('No model assigned');
   });
 });
 
