@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeFeature, makeModel, makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
 import type { FeatureRecord } from '../setup/rows.ts';
-import { csrfFor, signIn } from '../setup/session.ts';
+import { csrfFor, signInAs } from '../setup/session.ts';
 import { listCostUnits, type ModelRef, modelsByName, usd } from '../setup/usage-factory.ts';
 
 // Shared test database: every test sends usage for features of its own, so counts are its own.
@@ -225,8 +225,7 @@ describe('POST /api/v1/usage refusals', () => {
     await request(t.app).post('/api/v1/usage').send({ events }).expect(401);
     await post({ events }, (await makeToken(t.db, 'read')).token).expect(403);
     await post({ events }, 'sb_not-a-token').expect(401);
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+    const { agent } = await signInAs(t, 'admin');
     const res = await agent
       .post('/api/v1/usage')
       .set('X-CSRF-Token', await csrfFor(agent))

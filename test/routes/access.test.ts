@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
+import { makeToken, suffix } from '../setup/factories.ts';
 import type { AuditRecord, FeatureRecord } from '../setup/rows.ts';
-import { csrfFor, signIn } from '../setup/session.ts';
+import { csrfFor, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -119,8 +119,7 @@ describe('bearer tokens on /api', () => {
 
 describe('roles', () => {
   it('when a viewer posts a write with a valid CSRF token, then it is refused with 403 and nothing is written', async () => {
-    const viewer = await makeUser(t.db, 'viewer');
-    const agent = await signIn(t.app, viewer.email, viewer.password);
+    const { user: viewer, agent } = await signInAs(t, 'viewer');
     const csrf = await csrfFor(agent);
     const name = `viewer-key-${suffix()}`;
     const feature = `f-${suffix()}`;
@@ -137,8 +136,7 @@ describe('roles', () => {
   });
 
   it('when an admin session writes through the API without the CSRF header, then it is refused with 403', async () => {
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+    const { agent } = await signInAs(t, 'admin');
     const name = `feat-${suffix()}`;
     const res = await agent.post(FEATURES_API).send({ name, display_name: 'X', required_model_type: 'llm' });
     expect(res.status).toBe(403);
@@ -147,8 +145,7 @@ describe('roles', () => {
   });
 
   it('when an admin session writes through the API with the CSRF header, then it succeeds: the row is stored and audited to the admin', async () => {
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+    const { user: admin, agent } = await signInAs(t, 'admin');
     const name = `feat-${suffix()}`;
     const res = await agent
       .post(FEATURES_API)

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, csrfFor, signIn } from '../setup/session.ts';
+import { type Agent, csrfFor, signIn, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 let admin: Agent;
@@ -101,8 +101,7 @@ describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
   });
 
   it('when a viewer looks at the page, then there is no create form and no revoke button', async () => {
-    const viewer = await makeUser(t.db, 'viewer');
-    const agent = await signIn(t.app, viewer.email, viewer.password);
+    const { agent } = await signInAs(t, 'viewer');
     const $ = cheerio.load((await agent.get(PATH).expect(200)).text);
     expect($('form[action="/platform/ai-management/api-keys"]')).toHaveLength(0);
     expect($('button.danger')).toHaveLength(0);

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser } from '../setup/factories.ts';
-import { csrfOf, sessionIdOf, signIn } from '../setup/session.ts';
+import { csrfOf, sessionIdOf, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -159,8 +159,7 @@ describe('POST /login', () => {
 
 describe('POST /logout', () => {
   it('when signing out, then the session is destroyed and its cookie no longer works', async () => {
-    const user = await makeUser(t.db);
-    const agent = await signIn(t.app, user.email, user.password);
+    const { user, agent } = await signInAs(t, 'admin');
     const page = await agent.get('/platform/ai-management').expect(200);
     const csrf = cheerio.load(page.text)('form.signout input[name="_csrf"]').val() as string;
     const sessions = await t.db('sessions').whereRaw(`sess::jsonb -> 'passport' ->> 'user' = ?`, [user.id]);

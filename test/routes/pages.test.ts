@@ -4,26 +4,18 @@ import { MODELS } from '../../seeds/reference-data.ts';
 import { createFormat } from '../../src/format.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeAssignment, makeFeature, makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, signIn } from '../setup/session.ts';
+import { getPage } from '../setup/html.ts';
+import { type Agent, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 let agent: Agent;
 beforeAll(async () => {
   t = startTestApp();
-  const user = await makeUser(t.db, 'viewer');
-  agent = await signIn(t.app, user.email, user.password);
+  ({ agent } = await signInAs(t, 'viewer'));
 });
 afterAll(() => t.close());
 
-const page = async (path: string) =>
-  cheerio.load(
-    (
-      await agent
-        .get(path)
-        .expect(200)
-        .expect('vary', /HX-Request/)
-    ).text,
-  );
+const page = (path: string) => getPage(agent, path);
 
 describe('the shell', () => {
   it('when a page is shown, then it has the navigation, the current page marked, the CSRF meta and local scripts only', async () => {

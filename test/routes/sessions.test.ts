@@ -1,9 +1,8 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext, testConfig } from '../setup/app.ts';
-import { makeUser } from '../setup/factories.ts';
 import { hx } from '../setup/html.ts';
-import { ageSession, sessionExpiry, sessionIdOfUser, signIn, signInAs } from '../setup/session.ts';
+import { ageSession, sessionExpiry, sessionIdOfUser, signInAs } from '../setup/session.ts';
 
 // How long a session lasts (30 minutes idle, 12 hours in all) and what a request without a valid
 // one gets. The session's clocks are moved back in the store instead of waited out (see ageSession).
@@ -55,8 +54,7 @@ describe('session lifetime', () => {
   });
 
   it('when a session cookie is set, then it expires after the idle timeout (30 minutes by default)', async () => {
-    const user = await makeUser(t.db);
-    const agent = await signIn(t.app, user.email, user.password);
+    const { agent } = await signInAs(t, 'admin');
     const res = await agent.get('/platform/ai-management').expect(200);
     const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('sb.sid='))!;
     const expires = new Date(/Expires=([^;]+)/.exec(cookie)![1]).getTime();

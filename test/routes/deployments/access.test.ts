@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from '../../setup/app.ts';
-import { makeFeature, makeModel, makeUser, suffix } from '../../setup/factories.ts';
-import { csrfFor, signIn } from '../../setup/session.ts';
+import { makeFeature, makeModel, suffix } from '../../setup/factories.ts';
+import { csrfFor, signInAs } from '../../setup/session.ts';
 import { API, type Deployments, openDeployments } from './setup.ts';
 
 // Who may deploy and with what: the body is validated and the feature found before anything is
@@ -58,8 +58,7 @@ describe('POST /api/platform/ai-management/features/:id/models validation and ac
     const feature = await makeFeature(t.db);
     const model = await makeModel(t.db);
     const body = { model_id: model.id, environment: 'staging' };
-    const viewer = await makeUser(t.db, 'viewer');
-    const agent = await signIn(t.app, viewer.email, viewer.password);
+    const { agent } = await signInAs(t, 'viewer');
     const csrf = await csrfFor(agent);
     const bySession = await agent.post(`${API}/features/${feature.id}/models`).set('x-csrf-token', csrf).send(body).expect(403);
     expect(bySession.body).toMatchObject({ success: false, error: 'Only admins can make changes' });
@@ -75,8 +74,7 @@ describe('POST /api/platform/ai-management/features/:id/models validation and ac
   it("when an admin session deploys, then it needs the CSRF token, and with it the deployment succeeds in the admin's name", async () => {
     const feature = await makeFeature(t.db);
     const model = await makeModel(t.db);
-    const user = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, user.email, user.password);
+    const { user, agent } = await signInAs(t, 'admin');
     const body = { model_id: model.id, environment: 'development' };
     await agent.post(`${API}/features/${feature.id}/models`).send(body).expect(403);
     await nothingWritten(feature.id);

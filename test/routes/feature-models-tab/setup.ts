@@ -6,7 +6,7 @@ import type { Providers } from '../../../src/providers/index.ts';
 import type { Simulator } from '../../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { simulatorIdOf } from '../../setup/factories.ts';
-import { fragment, text } from '../../setup/html.ts';
+import { fragment, hx as hxHeaders, text } from '../../setup/html.ts';
 import type { AssignmentRecord, DeploymentRecord, Environment, Json, ModelRecord } from '../../setup/rows.ts';
 import { signInAs } from '../../setup/session.ts';
 
@@ -18,7 +18,7 @@ import { signInAs } from '../../setup/session.ts';
 export const PATH = '/platform/ai-management/features';
 export const FLASH = 'Deployed to staging: every check passed and the new model serves it now.';
 /** htmx's headers for a swap of the feature panel. */
-export const hx = { 'HX-Request': 'true', 'HX-Target': 'section#feature-panel' };
+export const hx = hxHeaders('section#feature-panel');
 export const ALL_PASSED = [
   ['model', true],
   ['provider', true],

@@ -7,7 +7,7 @@ import { runRollup } from '../../../src/metrics/rollup.ts';
 import { differences, RANGE_MS, RANGES, type Range, rawRows } from '../../metrics/brute-force.ts';
 import type { TestContext } from '../../setup/app.ts';
 import { makeAssignment, makeFeature } from '../../setup/factories.ts';
-import { errorMessage, text } from '../../setup/html.ts';
+import { errorMessage, hx, text } from '../../setup/html.ts';
 import type { Agent } from '../../setup/session.ts';
 import {
   ago,
@@ -28,8 +28,6 @@ import {
 
 // A model's page: its figures, charts and CSV over each range (brute force over its raw rows, raw and
 // rolled up), where it serves, its deployments, and its range links as htmx fragments.
-
-const hx = { 'HX-Request': 'true', 'HX-Target': 'section#model-performance' };
 
 let t: TestContext;
 let admin: Agent;
@@ -242,7 +240,7 @@ describe('GET /platform/ai-management/models/:id', () => {
     ]);
     const res = await admin
       .get(page(week).attr('hx-get')!)
-      .set(hx)
+      .set(hx('section#model-performance'))
       .expect(200)
       .expect('vary', /HX-Request/);
     expect(res.text).not.toMatch(/<html|<header class="top"|id="model-serving"/);
