@@ -1,89 +1,100 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemo } from '../../seeds/demo.ts';
 import { seedReference } from '../../seeds/reference.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
-import { withScratchDatabase } from '../setup/scratch-db.ts';
+import { scratchDatabase, withScratchDatabase } from '../setup/scratch-db.ts';
 
 const one = async (db: Db, sql: string) => (await db.raw(sql)).rows[0];
 const NOW = new Date('2026-11-20T12:34:56Z');
 
-describe('demo seed', () => {
-  it('when run on a fresh database, then it writes a believable history once and a second run changes nothing', async () => {
-    await withScratchDatabase(async (db) => {
-      await migrateLatest(db);
-      await seedReference(db);
-      const first = await seedDemo(db, { now: NOW, days: 30, eventsPerDay: 1000 });
-      expect(first).toMatchObject({ seeded: true, assignments: 12, deployments: 14 });
-      expect(first.events).toBeGreaterThan(27_000);
-      expect(first.events).toBeLessThan(33_000);
-      expect(await seedDemo(db, { now: NOW, days: 30, eventsPerDay: 1000 })).toMatchObject({ seeded: false, events: 0 });
-
-      const totals = await one(
-        db,
-        `SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last,
-        count(DISTINCT end_user_id) AS users, count(*) FILTER (WHERE status <> 'success') AS failures FROM ai_usage_logs`,
-      );
-      expect(totals.n).toBe(first.events);
-      expect(totals.first.getTime()).toBeGreaterThan(NOW.getTime() - 30 * 86_400_000);
-      expect(totals.last.getTime()).toBeLessThanOrEqual(NOW.getTime());
-      expect(totals.users).toBeGreaterThan(2000);
-      expect(totals.failures / totals.n).toBeGreaterThan(0.005);
-      expect(totals.failures / totals.n).toBeLessThan(0.05);
-
-      // Nothing in the default partition, every event has its idempotency key, and the partition is right.
-      expect(await one(db, 'SELECT count(*) AS n FROM ai_usage_logs_default')).toEqual({ n: 0 });
-      expect(
-        await one(
-          db,
-          `SELECT count(*) AS n FROM ai_usage_logs l LEFT JOIN ai_usage_event_keys k USING (event_id) WHERE k.event_id IS NULL`,
-        ),
-      ).toEqual({ n: 0 });
-      expect(await one(db, 'SELECT count(*) AS n FROM ai_usage_event_keys')).toEqual({ n: first.events });
-
-      // Real costs from each model's pricing, a model of the right type, its own provider.
-      expect(
-        await one(
-          db,
-          `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
-        WHERE l.input_cost_usd <> round(l.input_tokens * m.input_price_per_1k / 1000, 8)
-           OR l.cost_usd - l.input_cost_usd <> round(l.output_tokens * m.output_price_per_1k / 1000, 8)
-           OR l.provider_id <> m.provider_id`,
-        ),
-      ).toEqual({ n: 0 });
-      expect(
-        await one(
-          db,
-          `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
-        JOIN ai_features f ON f.id = l.feature_id WHERE m.model_type <> f.required_model_type`,
-        ),
-      ).toEqual({ n: 0 });
-
-      // One active assignment per feature and environment, and events served by the model active then.
-      const active = await db('feature_model_assignments').where({ is_active: true }).count({ n: '*' });
-      expect(active).toEqual([{ n: 9 }]);
-      expect(
-        await one(
-          db,
-          `SELECT count(*) AS n FROM ai_usage_logs l WHERE NOT EXISTS (
-        SELECT 1 FROM feature_model_assignments a WHERE a.feature_id = l.feature_id AND a.environment = l.environment
-          AND a.model_id = l.model_id AND l.created_at >= a.assigned_at AND l.created_at < coalesce(a.deactivated_at, 'infinity'))`,
-        ),
-      ).toEqual({ n: 0 });
-
-      // The photo-tagging incident: an hour six days ago far above the usual error rate.
-      const worst = await one(
-        db,
-        `SELECT max(rate) AS rate FROM (
-        SELECT count(*) FILTER (WHERE l.status <> 'success')::float / count(*) AS rate FROM ai_usage_logs l
-        JOIN ai_features f ON f.id = l.feature_id WHERE f.name = 'photo-tagging'
-        GROUP BY date_trunc('hour', l.created_at) HAVING count(*) >= 10) h`,
-      );
-      expect(worst.rate).toBeGreaterThan(0.1); // ten times the usual rate
-      expect(await db('deployments').where({ status: 'failed' }).whereNull('assignment_id').count({ n: '*' })).toEqual([{ n: 2 }]);
-    });
+describe('demo seed on a fresh database', () => {
+  // 30 days of 1000 events a day up to NOW, seeded once into a database of this describe's own.
+  let db: Db;
+  let drop: () => Promise<void>;
+  let first: Awaited<ReturnType<typeof seedDemo>>;
+  beforeAll(async () => {
+    ({ db, drop } = await scratchDatabase('demo'));
+    await migrateLatest(db);
+    await seedReference(db);
+    first = await seedDemo(db, { now: NOW, days: 30, eventsPerDay: 1000 });
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await drop?.();
   });
 
+  it('when run on a fresh database, then it writes a believable history once and a second run changes nothing', async () => {
+    expect(first).toMatchObject({ seeded: true, assignments: 12, deployments: 14 });
+    expect(first.events).toBeGreaterThan(27_000);
+    expect(first.events).toBeLessThan(33_000);
+    expect(await seedDemo(db, { now: NOW, days: 30, eventsPerDay: 1000 })).toMatchObject({ seeded: false, events: 0 });
+    const totals = await one(
+      db,
+      `SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last,
+      count(DISTINCT end_user_id) AS users, count(*) FILTER (WHERE status <> 'success') AS failures FROM ai_usage_logs`,
+    );
+    expect(totals.n).toBe(first.events);
+    expect(totals.first.getTime()).toBeGreaterThan(NOW.getTime() - 30 * 86_400_000);
+    expect(totals.last.getTime()).toBeLessThanOrEqual(NOW.getTime());
+    expect(totals.users).toBeGreaterThan(2000);
+    expect(totals.failures / totals.n).toBeGreaterThan(0.005);
+    expect(totals.failures / totals.n).toBeLessThan(0.05);
+  });
+
+  it('when seeded, then every event is in its monthly partition with its idempotency key', async () => {
+    expect(await one(db, 'SELECT count(*) AS n FROM ai_usage_logs_default')).toEqual({ n: 0 });
+    expect(
+      await one(db, `SELECT count(*) AS n FROM ai_usage_logs l LEFT JOIN ai_usage_event_keys k USING (event_id) WHERE k.event_id IS NULL`),
+    ).toEqual({ n: 0 });
+    expect(await one(db, 'SELECT count(*) AS n FROM ai_usage_event_keys')).toEqual({ n: first.events });
+  });
+
+  it("when seeded, then each event costs what its model's prices say, and is served by a model of the right type of its own provider", async () => {
+    expect(
+      await one(
+        db,
+        `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
+      WHERE l.input_cost_usd <> round(l.input_tokens * m.input_price_per_1k / 1000, 8)
+         OR l.cost_usd - l.input_cost_usd <> round(l.output_tokens * m.output_price_per_1k / 1000, 8)
+         OR l.provider_id <> m.provider_id`,
+      ),
+    ).toEqual({ n: 0 });
+    expect(
+      await one(
+        db,
+        `SELECT count(*) AS n FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
+      JOIN ai_features f ON f.id = l.feature_id WHERE m.model_type <> f.required_model_type`,
+      ),
+    ).toEqual({ n: 0 });
+  });
+
+  it('when seeded, then each feature and environment has one active assignment, and every event was served by the model active then', async () => {
+    expect(await db('feature_model_assignments').where({ is_active: true }).count({ n: '*' })).toEqual([{ n: 9 }]);
+    expect(
+      await one(
+        db,
+        `SELECT count(*) AS n FROM ai_usage_logs l WHERE NOT EXISTS (
+      SELECT 1 FROM feature_model_assignments a WHERE a.feature_id = l.feature_id AND a.environment = l.environment
+        AND a.model_id = l.model_id AND l.created_at >= a.assigned_at AND l.created_at < coalesce(a.deactivated_at, 'infinity'))`,
+      ),
+    ).toEqual({ n: 0 });
+  });
+
+  it('when seeded, then the photo-tagging incident (an hour six days ago far above the usual error rate) and two refused deployments are there', async () => {
+    const worst = await one(
+      db,
+      `SELECT max(rate) AS rate FROM (
+      SELECT count(*) FILTER (WHERE l.status <> 'success')::float / count(*) AS rate FROM ai_usage_logs l
+      JOIN ai_features f ON f.id = l.feature_id WHERE f.name = 'photo-tagging'
+      GROUP BY date_trunc('hour', l.created_at) HAVING count(*) >= 10) h`,
+    );
+    expect(worst.rate).toBeGreaterThan(0.1); // ten times the usual rate
+    expect(await db('deployments').where({ status: 'failed' }).whereNull('assignment_id').count({ n: '*' })).toEqual([{ n: 2 }]);
+  });
+});
+
+describe('demo seed', () => {
   it('when the database already has assignments of its own, then the demo is skipped and they are left alone', async () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);

@@ -1,15 +1,11 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import type { Server } from 'node:http';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { NewRow } from '../../src/db/tables.ts';
-import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
+import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
+import { makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
+import type { ModelRecord } from '../setup/rows.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
-import { insertUsage, MINUTE, type ModelRef, makeFeature, type UsageEvent } from '../setup/usage-factory.ts';
+import { insertUsage, MINUTE, modelRef, type UsageEvent } from '../setup/usage-factory.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -19,81 +15,37 @@ vi.setConfig({ testTimeout: 60_000 });
 // and the same filters without JavaScript. The app runs on a database of this file's own, so the
 // catalogue holds exactly the reference data and the models below.
 
-const SHOTS = 'test/e2e/screenshots';
 const CATALOGUE = '/platform/ai-management/models';
-type Row = Record<string, any>;
 
-let t: TestContext;
+let b: BrowserApp;
 let dropDatabase: () => Promise<void>;
-let browser: Browser;
-let server: Server;
-let baseUrl: string;
-let admin: Awaited<ReturnType<typeof makeUser>>;
-let models: Record<'alpha' | 'beta' | 'quill', Row>;
+let models: Record<'alpha' | 'beta' | 'quill', ModelRecord>;
 
-beforeAll(async () => {
-  const own = await ownSeededDatabase('cate2e');
-  dropDatabase = own.drop;
-  t = startTestApp({ databaseUrl: own.url }, own.db);
-  ({ server, baseUrl } = await listen(t.app));
-  browser = await launchBrowser();
-  fs.mkdirSync(SHOTS, { recursive: true });
-  admin = await makeUser(t.db, 'admin');
-
-  const id = crypto.randomUUID();
-  const key = `sk-live-${suffix()}${suffix()}-e2e1`;
-  const [acme] = await t
-    .db('ai_providers')
-    .insert({
-      id,
-      name: 'acme',
-      display_name: 'Acme AI',
-      kind: 'openai-compatible',
-      base_url: 'https://api.acme.example/v1',
-      status: 'active',
-      api_key_ciphertext: (t.app.locals.providers as Providers).sealKey(key, id),
-      api_key_last4: key.slice(-4),
-    })
-    .returning('*');
-  const model = async (fields: Row) =>
-    (
-      await t
-        .db('ai_models')
-        .insert({
-          provider_id: acme.id,
-          model_type: 'llm',
-          status: 'available',
-          context_window: 8192,
-          ...(fields as Omit<NewRow<'ai_models'>, 'provider_id' | 'model_type'>),
-        })
-        .returning('*')
-    )[0];
+/** Acme (active, keyed) with three models and 11 requests over the last 20 hours of a feature they serve. */
+async function seedCatalogue(t: TestContext) {
+  const acme = await makeProvider(t.db, {
+    name: 'acme',
+    display_name: 'Acme AI',
+    base_url: 'https://api.acme.example/v1',
+    status: 'active',
+    key: `sk-live-${suffix()}${suffix()}-e2e1`,
+  });
+  const model = (fields: Partial<ModelRecord>) => makeModel(t.db, { provider_id: acme.id, ...fields });
   models = {
     alpha: await model({ name: 'zephyr-alpha-v2', display_name: 'Zephyr Alpha', input_price_per_1k: 0.5, output_price_per_1k: 1 }),
     beta: await model({ name: 'zephyr-beta-v1', display_name: 'Zephyr Beta', input_price_per_1k: 0.2, output_price_per_1k: 0.4 }),
     quill: await model({ name: 'acme/ql-7b', display_name: 'Quill', status: 'beta', input_price_per_1k: 0.1, output_price_per_1k: 0.2 }),
   };
-  const ref = (m: Row): ModelRef => ({
-    id: m.id,
-    name: m.name,
-    display_name: m.display_name,
-    provider_id: acme.id,
-    provider_name: 'acme',
-    in_micro: Math.round(Number(m.input_price_per_1k) * 1e6),
-    out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
-  });
   const f = await makeFeature(t.db, { display_name: 'Support bot (e2e)' });
-  await t
-    .db('feature_model_assignments')
-    .insert({ feature_id: f.id, model_id: models.alpha.id, environment: 'production', is_active: true, assigned_by: 'test' });
+  await makeAssignment(t.db, { feature_id: f.id, model_id: models.alpha.id, environment: 'production' });
   // Alpha: 2 requests; Beta: 5 (so usage order differs from name order); Quill: 4 with one error. Over the last 20 hours.
   const events: UsageEvent[] = [];
   const now = Date.now();
-  const add = (m: Row, n: number, extra: (i: number) => Partial<UsageEvent> = () => ({})) => {
+  const add = (m: ModelRecord, n: number, extra: (i: number) => Partial<UsageEvent> = () => ({})) => {
     for (let i = 0; i < n; i++)
       events.push({
         feature_id: f.id,
-        model: ref(m),
+        model: modelRef(m, acme),
         created_at: new Date(now - (10 + events.length * 53) * MINUTE),
         response_time_ms: 200 + i * 150,
         ...extra(i),
@@ -103,18 +55,21 @@ beforeAll(async () => {
   add(models.beta, 5);
   add(models.quill, 4, (i) => (i === 1 ? { status: 'error' } : {}));
   await insertUsage(t.db, events);
+}
+
+beforeAll(async () => {
+  const own = await ownSeededDatabase('cate2e');
+  dropDatabase = own.drop;
+  const t = startTestApp({ databaseUrl: own.url }, own.db);
+  b = await openBrowserApp(t);
+  await seedCatalogue(t);
 });
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
+  await b?.close();
   await dropDatabase?.();
 });
 
-const signedIn = (path: string, options: BrowserContextOptions = {}) => signInAs(browser, baseUrl, admin, path, options);
-const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/catalogue-${name}.png`, fullPage: true });
-const marker = (page: Page) => page.evaluate(() => (window as unknown as { __noReload?: number }).__noReload);
-const setMarker = (page: Page) => page.evaluate(() => ((window as unknown as { __noReload?: number }).__noReload = 1));
+const shotOf = (page: Page, name: string) => shot(page, `catalogue-${name}`);
 const cards = (page: Page) => page.$$eval('#model-cards li.model-card', (lis) => lis.map((li) => li.getAttribute('data-model')));
 const query = (page: Page) => Object.fromEntries(new URL(page.url()).searchParams);
 
@@ -129,33 +84,45 @@ async function cardsBecome(page: Page, expected: string[]) {
 }
 
 describe('the catalogue with JavaScript', () => {
-  it('when the tabs, live search and sort are used, then htmx swaps the cards in place, the URL follows, and nothing reloads', async () => {
-    const { context, page, problems } = await signedIn(CATALOGUE);
+  it('when the tabs are used, then htmx swaps the tab in place, the URL names it, and nothing reloads', async () => {
+    const { context, page, problems } = await b.signedIn(CATALOGUE);
     expect(await page.getAttribute('html', 'class')).toBe('js');
-    const providerNames: string[] = await t.db('ai_providers').orderBy('display_name').pluck('name');
+    const providerNames: string[] = await b.t.db('ai_providers').orderBy('display_name').pluck('name');
     expect(await page.$$eval('#provider-cards li.provider-card', (lis) => lis.map((li) => li.getAttribute('data-provider')))).toEqual(
       providerNames,
     );
     expect(await page.textContent('#provider-stats [data-stat="active"]')).toBe('2'); // the simulator and Acme
     expect(await page.textContent('li.provider-card[data-provider="acme"] [data-health]')).not.toBe('no data');
-    await shot(page, 'providers');
-    await setMarker(page);
+    await shotOf(page, 'providers');
+    await markNoReload(page);
 
     // Tab switch through htmx: the section is swapped and the URL names the tab.
     await page.click('#catalogue-tab nav.tabs a:text-is("Models")');
     await page.waitForURL((u) => u.searchParams.get('tab') === 'models');
     await page.waitForSelector('#catalogue-tab nav.tabs a[aria-current="page"]:text-is("Models")');
     await page.waitForSelector('#model-cards');
-    expect(await marker(page)).toBe(1);
-    const total = Number((await t.db('ai_models').count({ n: '*' }).first())!.n);
+    expect(await noReloadMark(page)).toBe(1);
+    const total = Number((await b.t.db('ai_models').count({ n: '*' }).first())!.n);
     expect((await cards(page)).length).toBe(total);
-    await shot(page, 'models');
+    await shotOf(page, 'models');
 
+    // Back to the Providers tab through htmx.
+    await page.click('#catalogue-tab nav.tabs a:text-is("Providers")');
+    await page.waitForSelector('#provider-cards');
+    expect(new URL(page.url()).searchParams.get('tab')).toBeNull();
+    expect(await noReloadMark(page)).toBe(1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('when live search, sort and filters are used, then htmx swaps the cards in place, the URL follows, the count follows out of band, and nothing reloads', async () => {
+    const { context, page, problems } = await b.signedIn(`${CATALOGUE}?tab=models`);
+    await markNoReload(page);
     // Live search: typing narrows the cards; the URL carries q=.
     await page.locator('form.filters input[name="q"]').pressSequentially('ZEPHYR', { delay: 40 });
     await cardsBecome(page, ['zephyr-alpha-v2', 'zephyr-beta-v1']);
     await page.waitForURL((u) => u.searchParams.get('q') === 'ZEPHYR');
-    expect(await marker(page)).toBe(1);
+    expect(await noReloadMark(page)).toBe(1);
     expect(await page.inputValue('form.filters input[name="q"]')).toBe('ZEPHYR'); // the box was not swapped away
 
     // Sort by usage: Beta (5 requests) before Alpha (2).
@@ -163,7 +130,7 @@ describe('the catalogue with JavaScript', () => {
     await cardsBecome(page, ['zephyr-beta-v1', 'zephyr-alpha-v2']);
     await page.waitForURL((u) => u.searchParams.get('sort') === 'usage');
     expect(query(page)).toMatchObject({ tab: 'models', q: 'ZEPHYR', sort: 'usage' });
-    expect(await marker(page)).toBe(1);
+    expect(await noReloadMark(page)).toBe(1);
 
     // A search by model id with a status filter.
     await page.fill('form.filters input[name="q"]', 'ql-7b');
@@ -177,15 +144,15 @@ describe('the catalogue with JavaScript', () => {
     // The count, outside the results (a live region), followed through the out-of-band swap.
     expect((await page.textContent('#model-count'))?.trim()).toMatch(/^0 of \d+ models matching “no-such-model”/);
     expect(await page.locator('#model-count').count()).toBe(1);
-    expect(await marker(page)).toBe(1);
+    expect(await noReloadMark(page)).toBe(1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
 
-    // Back to the Providers tab through htmx, then Manage opens the provider's page.
-    await page.click('#catalogue-tab nav.tabs a:text-is("Providers")');
-    await page.waitForSelector('#provider-cards');
-    expect(new URL(page.url()).searchParams.get('tab')).toBeNull();
-    expect(await marker(page)).toBe(1);
+  it("when a provider's Manage button is pressed, then its page shows its key hint, its figures and the hour-by-hour table", async () => {
+    const { context, page, problems } = await b.signedIn(CATALOGUE);
     await Promise.all([
-      page.waitForURL(`${baseUrl}/platform/ai-management/providers/acme`),
+      page.waitForURL(`${b.baseUrl}/platform/ai-management/providers/acme`),
       page.click('li.provider-card[data-provider="acme"] a.button'),
     ]);
     await page.waitForSelector('#health-history tbody tr');
@@ -195,14 +162,13 @@ describe('the catalogue with JavaScript', () => {
     expect(await page.textContent('#score-explained [data-formula]')).toMatch(
       /^0\.5 × [\d.]+ \+ 0\.3 × [\d.]+ \+ 0\.2 × [\d.]+ = [\d.]+\.$/,
     );
-    await shot(page, 'provider');
-
+    await shotOf(page, 'provider');
     expect(problems).toEqual([]);
     await context.close();
   });
 
   it('when two models are ticked on the Models tab and "Compare selected" is pressed, then the compare page shows them side by side', async () => {
-    const { context, page, problems } = await signedIn(`${CATALOGUE}?tab=models&provider=acme`);
+    const { context, page, problems } = await b.signedIn(`${CATALOGUE}?tab=models&provider=acme`);
     await page.waitForSelector('#model-cards');
     const ids = await page.$$eval('#model-cards li.model-card input[type="checkbox"][name="ids"]', (inputs) =>
       inputs.map((i) => (i as HTMLInputElement).value),
@@ -221,7 +187,7 @@ describe('the catalogue with JavaScript', () => {
     expect(await page.$$eval('#comparison thead th[data-model]', (ths) => ths.map((th) => th.getAttribute('data-model')))).toEqual(picked);
     expect(await page.textContent(`#comparison tr[data-row="total_requests"] td[data-model="${models.beta.id}"]`)).toBe('5');
     expect(await page.textContent(`#comparison tr[data-row="total_requests"] td[data-model="${models.quill.id}"]`)).toBe('4');
-    await shot(page, 'compare');
+    await shotOf(page, 'compare');
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -232,7 +198,7 @@ describe('the catalogue without JavaScript', () => {
     const filters = { q: 'zephyr', provider: 'acme', status: 'available', sort: 'usage' };
 
     // With JavaScript, through live search.
-    const js = await signedIn(`${CATALOGUE}?tab=models`);
+    const js = await b.signedIn(`${CATALOGUE}?tab=models`);
     await js.page.fill('form.filters input[name="q"]', filters.q);
     await js.page.selectOption('form.filters select[name="provider"]', filters.provider);
     await js.page.selectOption('form.filters select[name="status"]', filters.status);
@@ -244,7 +210,7 @@ describe('the catalogue without JavaScript', () => {
     await js.context.close();
 
     // Without: the noscript Apply button submits the plain GET form.
-    const { context, page, problems } = await signedIn(`${CATALOGUE}?tab=models`, { javaScriptEnabled: false });
+    const { context, page, problems } = await b.signedIn(`${CATALOGUE}?tab=models`, { javaScriptEnabled: false });
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     expect((await cards(page)).length).toBeGreaterThan(3);
     await page.fill('form.filters input[name="q"]', filters.q);
@@ -259,7 +225,7 @@ describe('the catalogue without JavaScript', () => {
     expect(await cards(page)).toEqual(withJs);
     expect(await page.inputValue('form.filters input[name="q"]')).toBe(filters.q);
     expect(await page.inputValue('form.filters select[name="sort"]')).toBe('usage');
-    await shot(page, 'models-nojs');
+    await shotOf(page, 'models-nojs');
 
     // Tabs are plain links without JavaScript.
     await Promise.all([

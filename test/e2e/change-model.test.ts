@@ -1,12 +1,10 @@
-import fs from 'node:fs';
-import type { Server } from 'node:http';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { launchBrowser, listen, signedIn as signInAs } from '../setup/browser.ts';
-import { makeUser, suffix } from '../setup/factories.ts';
-import { makeFeature } from '../setup/usage-factory.ts';
+import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
+import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
+import type { FeatureRecord, ModelRecord } from '../setup/rows.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -15,89 +13,54 @@ vi.setConfig({ testTimeout: 60_000 });
 // panel in place, shows the progress line, then the flash or the refusal) and without (a plain form
 // post, a 303 and the tab again). The database is shared: features and simulator models of this file's own.
 
-const SHOTS = 'test/e2e/screenshots';
 const FEATURES = '/platform/ai-management/features';
 const FLASH = 'Deployed to staging: every check passed and the new model serves it now.';
-type Row = Record<string, any>;
 
-let t: TestContext;
-let browser: Browser;
-let server: Server;
-let baseUrl: string;
-let admin: Awaited<ReturnType<typeof makeUser>>;
-let simulatorId: string;
+let b: BrowserApp;
 /** Per test: a feature served in staging by `served`, a healthy `next` and a `failing` model (errorRate 1). */
-let fixtures: { f: Row; served: Row; next: Row; failing: Row }[] = [];
+let fixtures: { f: FeatureRecord; served: ModelRecord; next: ModelRecord; failing: ModelRecord }[] = [];
 
-async function makeModel(): Promise<Row> {
-  const name = `e2e-${suffix()}`;
-  const [row] = await t
-    .db('ai_models')
-    .insert({
-      provider_id: simulatorId,
-      name,
-      display_name: `E2E model ${name}`,
-      model_type: 'llm',
-      status: 'available',
-      input_price_per_1k: 0.001,
-      output_price_per_1k: 0.002,
-    })
-    .returning('*');
-  return row;
-}
-
-async function fixture() {
+async function fixture(t: TestContext) {
   const f = await makeFeature(t.db, { display_name: `Change model ${suffix()}` });
-  const [served, next, failing] = [await makeModel(), await makeModel(), await makeModel()];
+  const model = () => makeModel(t.db, { name: `e2e-${suffix()}` });
+  const [served, next, failing] = [await model(), await model(), await model()];
   const sim = await (t.app.locals.providers as Providers).simulator();
   sim.configure(next.name, { latencyMs: 400 }); // long enough to see the progress line
   sim.configure(failing.name, { errorRate: 1 });
-  await t.db('feature_model_assignments').insert({ feature_id: f.id, model_id: served.id, environment: 'staging', assigned_by: 'e2e' });
+  await makeAssignment(t.db, { feature_id: f.id, model_id: served.id, environment: 'staging', assigned_by: 'e2e' });
   return { f, served, next, failing };
 }
 
 beforeAll(async () => {
-  t = startTestApp();
-  ({ server, baseUrl } = await listen(t.app));
-  browser = await launchBrowser();
-  fs.mkdirSync(SHOTS, { recursive: true });
-  admin = await makeUser(t.db, 'admin');
-  simulatorId = (await t.db('ai_providers').where({ name: 'simulator' }).first('id'))!.id;
-  fixtures = [await fixture(), await fixture()];
+  const t = startTestApp();
+  b = await openBrowserApp(t);
+  fixtures = [await fixture(t), await fixture(t)];
 });
-afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-  await t?.close();
-});
-
-/** A fresh browser context, signed in as the admin through the real login form, on `path`. */
-const signedIn = (path: string, options: BrowserContextOptions = {}) => signInAs(browser, baseUrl, admin, path, options);
+afterAll(() => b?.close());
 
 const stagingTab = (slug: string) => `${FEATURES}?${new URLSearchParams({ feature: slug, tab: 'models', environment: 'staging' })}`;
 // caret 'initial': hiding the caret leaves style="" on every input, which htmx's next swap copies
 // onto the new inputs by setAttribute, a CSP violation that would be the test's own doing.
-const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true, caret: 'initial' });
+const shotOf = (page: Page, name: string) => shot(page, name, { caret: 'initial' });
 /** Chromium's own console line for a response the refusal is meant to answer with. */
 const EXPECTED_422 = 'console: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)';
-const marker = (page: Page) => page.evaluate(() => (window as unknown as { __noReload?: number }).__noReload);
 const squash = (s: string | null) => (s ?? '').replace(/\s+/g, ' ').trim();
 const currentModel = async (page: Page) => squash(await page.textContent('#current-model strong'));
 const activeIds = async (featureId: string) =>
   (
-    await t.db('feature_model_assignments').where({ feature_id: featureId, environment: 'staging', is_active: true }).select('model_id')
-  ).map((r) => r.model_id);
+    await b.t.db('feature_model_assignments').where({ feature_id: featureId, environment: 'staging', is_active: true }).select('model_id')
+  ).map((r: { model_id: string }) => r.model_id);
 const POST_OF = (slug: string) => (r: { url(): string; request(): { method(): string } }) =>
   r.request().method() === 'POST' && new URL(r.url()).pathname === `${FEATURES}/${slug}/models`;
 
 describe('changing the model with JavaScript', () => {
   it('when a model is picked and deployed, then the panel is swapped in place with the flash and the new model; a refused one shows its failed check and changes nothing', async () => {
     const { f, served, next, failing } = fixtures[0];
-    const { context, page, problems } = await signedIn(stagingTab(f.name));
+    const { context, page, problems } = await b.signedIn(stagingTab(f.name));
     expect(await page.getAttribute('html', 'class')).toBe('js');
     expect(await currentModel(page)).toBe(served.display_name);
     expect(await page.isDisabled(`#m-${served.id}`)).toBe(true);
-    await page.evaluate(() => ((window as unknown as { __noReload?: number }).__noReload = 1));
+    await markNoReload(page);
     const before = page.url();
 
     // A healthy model: the progress line shows while the checks run, then the panel comes back.
@@ -118,10 +81,10 @@ describe('changing the model with JavaScript', () => {
     expect(await page.isVisible('#deploy-progress')).toBe(false);
     expect(await page.locator('#feature-panel').count()).toBe(1);
     expect(await page.locator('.flashes').count()).toBe(1); // in the panel only, not the page's too
-    expect(await marker(page)).toBe(1);
+    expect(await noReloadMark(page)).toBe(1);
     expect(page.url()).toBe(before);
     expect(await activeIds(f.id)).toEqual([next.id]);
-    await shot(page, 'models-change-js');
+    await shotOf(page, 'models-change-js');
 
     // A model whose smoke request fails: 422, swapped in as well, with the checks.
     await page.check(`#m-${failing.id}`);
@@ -139,9 +102,9 @@ describe('changing the model with JavaScript', () => {
     expect(checks[2][1]).toBe('smoke: smoke request failed: the provider answered 503');
     expect(await currentModel(page)).toBe(next.display_name);
     expect(await page.locator('#feature-panel .flash').count()).toBe(0);
-    expect(await marker(page)).toBe(1);
+    expect(await noReloadMark(page)).toBe(1);
     expect(await activeIds(f.id)).toEqual([next.id]);
-    await shot(page, 'models-refused-js');
+    await shotOf(page, 'models-refused-js');
 
     expect(problems.filter((p) => p !== EXPECTED_422)).toEqual([]);
     await context.close();
@@ -151,14 +114,14 @@ describe('changing the model with JavaScript', () => {
 describe('changing the model without JavaScript', () => {
   it('when a model is picked and the form is posted, then the browser lands on the staging Models tab with the flash and the new model; a refused one answers 422 with its checks', async () => {
     const { f, served, next, failing } = fixtures[1];
-    const { context, page, problems } = await signedIn(stagingTab(f.name), { javaScriptEnabled: false });
+    const { context, page, problems } = await b.signedIn(stagingTab(f.name), { javaScriptEnabled: false });
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     expect(await currentModel(page)).toBe(served.display_name);
     expect(await page.isVisible('#deploy-progress')).toBe(false);
 
     await page.check(`#m-${next.id}`);
     await Promise.all([
-      page.waitForURL(`${baseUrl}${stagingTab(f.name)}`, { waitUntil: 'load' }),
+      page.waitForURL(`${b.baseUrl}${stagingTab(f.name)}`, { waitUntil: 'load' }),
       page.waitForResponse(POST_OF(f.name)),
       page.click('#change-model button:text-is("Deploy to staging")'),
     ]);
@@ -168,7 +131,7 @@ describe('changing the model without JavaScript', () => {
     expect(await page.getAttribute('#feature-panel nav.tabs a[aria-current="page"]', 'href')).toContain('tab=models');
     expect(squash(await page.textContent('nav.ranges[aria-label="Environment"] a[aria-current="page"]'))).toBe('Staging');
     expect(await activeIds(f.id)).toEqual([next.id]);
-    await shot(page, 'models-change-nojs');
+    await shotOf(page, 'models-change-nojs');
 
     await page.check(`#m-${failing.id}`);
     const [refused] = await Promise.all([
@@ -182,7 +145,7 @@ describe('changing the model without JavaScript', () => {
     );
     expect(await currentModel(page)).toBe(next.display_name);
     expect(await activeIds(f.id)).toEqual([next.id]);
-    await shot(page, 'models-refused-nojs');
+    await shotOf(page, 'models-refused-nojs');
     expect(problems.filter((p) => p !== EXPECTED_422)).toEqual([]);
     await context.close();
   });

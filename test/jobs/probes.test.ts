@@ -1,26 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type http from 'node:http';
 import cron from 'node-cron';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { seedReference } from '../../seeds/reference.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
-import { migrateLatest } from '../../src/db/migrate.ts';
-import { ensureUsagePartitions } from '../../src/db/partitions.ts';
 import { run, schedule } from '../../src/jobs/probes.ts';
 import { providerSummaries } from '../../src/metrics/summaries.ts';
 import { createProviders, type Providers } from '../../src/providers/index.ts';
 import { encryptSecret } from '../../src/providers/secrets.ts';
-import { databaseUrl, testConfig } from '../setup/app.ts';
-import { suffix } from '../setup/factories.ts';
-import { closedPort, fakeProvider as startFakeProvider } from '../setup/fake-provider.ts';
-import { insertUsage, MINUTE, makeFeature } from '../setup/usage-factory.ts';
+import { TEST_SECRETS_KEY, testConfig } from '../setup/app.ts';
+import { makeFeature, makeModel, makeProvider, type ProviderFields, suffix } from '../setup/factories.ts';
+import { type Answer, answerJson, closedPort, gate, MODEL_LIST, fakeProvider as startFakeProvider } from '../setup/fake-provider.ts';
+import type { HealthCheckRecord, ProviderRecord } from '../setup/rows.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { insertUsage, MINUTE, modelRef } from '../setup/usage-factory.ts';
 
 // The provider probe job (issue 6, SPEC §4 and §7): every 5 minutes each active provider is probed
 // once (GET /models through its adapter) and the result stored as a 'probe' health check. It runs
 // on a database of this file's own, so the job's view of "every active provider" is exactly the
 // seeded simulator plus what each test activates.
 
-type Row = Record<string, any>;
 const SLOT = 5 * MINUTE;
 
 let db: Db;
@@ -30,25 +27,8 @@ let providers: Providers;
 const servers: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  const name = `sb_probes_${suffix()}`;
-  const server = createDb(databaseUrl(), 1);
-  await server.raw(`CREATE DATABASE ${name}`);
-  const u = new URL(databaseUrl());
-  u.pathname = `/${name}`;
-  url = u.toString();
-  db = createDb(url, 5);
-  await migrateLatest(db);
-  await ensureUsagePartitions(db, new Date());
-  await seedReference(db);
-  providers = createProviders({
-    secretsKey: testConfig().secretsKey,
-    timeoutMs: 1000,
-    allowedPrivate: testConfig().providerAllowedPrivate,
-  });
-  drop = async () => {
-    await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
-    await server.destroy();
-  };
+  ({ db, url, drop } = await ownSeededDatabase('probes'));
+  providers = createProviders({ secretsKey: TEST_SECRETS_KEY, timeoutMs: 1000, allowedPrivate: testConfig().providerAllowedPrivate });
 });
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -63,59 +43,45 @@ beforeEach(async () => {
   await db('ai_providers').whereNot({ name: 'simulator' }).update({ status: 'inactive' });
 });
 
-/** A fake provider closed after each test. */
-async function fakeProvider(answer: Parameters<typeof startFakeProvider>[0]) {
+/** A fake provider closed after the file's tests. */
+async function fakeProvider(answer: Answer) {
   const handle = await startFakeProvider(answer);
   servers.push(handle);
   return handle;
 }
 
-const modelList =
-  (delayMs = 0) =>
-  (_req: http.IncomingMessage, res: http.ServerResponse) =>
-    setTimeout(() => {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
-    }, delayMs);
+/** An active provider of the test's own (what the job probes). */
+const activeProvider = (fields: ProviderFields) => makeProvider(db, { status: 'active', ...fields });
+const newKey = () => `sk-${suffix()}${suffix()}`;
 
-async function makeProvider(fields: Row = {}, key?: string): Promise<Row> {
-  const name = `probe-${suffix()}`;
-  const id = randomUUID(); // the sealed key is bound to its provider's id
-  const [row] = await db('ai_providers')
-    .insert({
-      id,
-      name,
-      display_name: `Provider ${name}`,
-      kind: 'openai-compatible',
-      status: 'active',
-      ...(key && { api_key_ciphertext: encryptSecret(testConfig().secretsKey, key, id), api_key_last4: key.slice(-4) }),
-      ...fields,
-    })
-    .returning('*');
-  return row;
-}
-
-const seededSimulator = async () => (await db('ai_providers').where({ name: 'simulator' }).first()) as Row;
-const checks = () => db('health_checks').orderBy('id').select('*');
-const byProvider = (rows: Row[]) => {
-  const out = new Map<string, Row[]>();
+const seededSimulator = async (): Promise<ProviderRecord> => db('ai_providers').where({ name: 'simulator' }).first();
+const checks = (): Promise<HealthCheckRecord[]> => db('health_checks').orderBy('id').select('*');
+const byProvider = (rows: HealthCheckRecord[]) => {
+  const out = new Map<string, HealthCheckRecord[]>();
   for (const r of rows) out.set(r.provider_id, [...(out.get(r.provider_id) ?? []), r]);
   return out;
 };
+/** Resolves once `n` of the promises have settled, whichever they are. */
+const settled = (promises: Promise<unknown>[], n: number) =>
+  new Promise<void>((resolve) => {
+    let count = 0;
+    for (const p of promises) void p.finally(() => ++count === n && resolve());
+  });
+
 /** A moment well inside the current 5-minute slot's real time: rows stored now fall in its slot. */
 const slotOf = (at: Date) => Math.floor(at.getTime() / SLOT) * SLOT;
 
 describe('jobs/probes run()', () => {
   it('when it runs, then each active provider is probed once through its adapter with its own key, stored as a probe; inactive and error providers are not probed', async () => {
-    const key = `sk-probe-${suffix()}${suffix()}`;
-    const healthy = await fakeProvider(modelList());
-    const bystander = await fakeProvider(modelList());
+    const key = `sk-probe-${newKey()}`;
+    const healthy = await fakeProvider(answerJson(MODEL_LIST));
+    const bystander = await fakeProvider(answerJson(MODEL_LIST));
     const sim = await seededSimulator();
-    const sim2 = await makeProvider({ kind: 'simulator', base_url: null });
-    const ok = await makeProvider({ base_url: healthy.url }, key);
-    const down = await makeProvider({ base_url: `http://127.0.0.1:${await closedPort()}/v1` }, `sk-${suffix()}${suffix()}`);
-    const inactive = await makeProvider({ base_url: bystander.url, status: 'inactive' }, `sk-${suffix()}${suffix()}`);
-    const errored = await makeProvider({ base_url: bystander.url, status: 'error' }, `sk-${suffix()}${suffix()}`);
+    const sim2 = await activeProvider({ kind: 'simulator', base_url: null });
+    const ok = await activeProvider({ base_url: healthy.url, key });
+    const down = await activeProvider({ base_url: `http://127.0.0.1:${await closedPort()}/v1`, key: newKey() });
+    const inactive = await makeProvider(db, { base_url: bystander.url, status: 'inactive', key: newKey() });
+    const errored = await makeProvider(db, { base_url: bystander.url, status: 'error', key: newKey() });
 
     const now = new Date();
     const started = Date.now();
@@ -135,7 +101,7 @@ describe('jobs/probes run()', () => {
     const [failed] = per.get(down.id)!;
     expect(failed).toMatchObject({ kind: 'probe', status: 'error', model_id: null });
     expect(failed.error).toEqual(expect.any(String));
-    expect(failed.error.length).toBeGreaterThan(0);
+    expect(failed.error?.length).toBeGreaterThan(0);
     expect(per.has(inactive.id)).toBe(false);
     expect(per.has(errored.id)).toBe(false);
     expect(healthy.hits).toEqual([{ method: 'GET', url: '/v1/models', auth: `Bearer ${key}` }]);
@@ -144,8 +110,8 @@ describe('jobs/probes run()', () => {
   });
 
   it('when it runs again in the same 5-minute slot, then it probes nothing and stores nothing; in the next slot it probes every active provider again', async () => {
-    const server = await fakeProvider(modelList());
-    const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
+    const server = await fakeProvider(answerJson(MODEL_LIST));
+    const p = await activeProvider({ base_url: server.url, key: newKey() });
     const sim = await seededSimulator();
     const now = new Date();
     expect(await run({ db, now, providers })).toEqual({ ran: true, probed: 2, failed: 0 });
@@ -167,8 +133,8 @@ describe('jobs/probes run()', () => {
   });
 
   it('when a manual "Test connection" or a smoke check was stored in the slot, then the scheduled probe still runs (only probes count)', async () => {
-    const server = await fakeProvider(modelList());
-    const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
+    const server = await fakeProvider(answerJson(MODEL_LIST));
+    const p = await activeProvider({ base_url: server.url, key: newKey() });
     await db('health_checks').insert([
       { provider_id: p.id, kind: 'manual', status: 'ok', latency_ms: 3 },
       { provider_id: p.id, kind: 'smoke', status: 'ok', latency_ms: 3 },
@@ -178,13 +144,19 @@ describe('jobs/probes run()', () => {
   });
 
   it('when two runs start at once (two instances, separate pools), then exactly one probe per provider is stored and one run reports ran:false or probed 0', async () => {
-    const server = await fakeProvider(modelList(400)); // slow enough that the runs overlap
+    // The provider answers only once the other run has finished: the runs overlap for certain.
+    const answer = gate();
+    const server = await fakeProvider(answerJson(MODEL_LIST, { after: answer.opened }));
     const sim = await seededSimulator();
-    const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
+    const p = await activeProvider({ base_url: server.url, key: newKey() });
     const other = createDb(url, 2);
     try {
       const now = new Date();
-      const results = await Promise.all([run({ db, now, providers }), run({ db: other, now, providers })]);
+      const runs = [run({ db, now, providers }), run({ db: other, now, providers })];
+      await server.received(); // one run is probing
+      await Promise.race(runs); // the other has given up meanwhile
+      answer.open();
+      const results = await Promise.all(runs);
       expect(
         results.reduce((a, r) => a + r.probed, 0),
         JSON.stringify(results),
@@ -207,10 +179,15 @@ describe('jobs/probes run()', () => {
   });
 
   it('when three runs start at once on the same pool, then still one probe per provider', async () => {
-    const server = await fakeProvider(modelList(200));
-    const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
+    const answer = gate();
+    const server = await fakeProvider(answerJson(MODEL_LIST, { after: answer.opened }));
+    const p = await activeProvider({ base_url: server.url, key: newKey() });
     const now = new Date();
-    const results = await Promise.all([1, 2, 3].map(() => run({ db, now, providers })));
+    const runs = [1, 2, 3].map(() => run({ db, now, providers }));
+    await server.received(); // one run is probing
+    await settled(runs, 2); // the other two have given up meanwhile
+    answer.open();
+    const results = await Promise.all(runs);
     expect(
       results.reduce((a, r) => a + r.probed, 0),
       JSON.stringify(results),
@@ -231,9 +208,9 @@ describe('jobs/probes run()', () => {
       res.end('<html><body>Sign in</body></html>');
     });
     const silent = await fakeProvider(() => {}); // accepts and never answers
-    const a = await makeProvider({ base_url: unavailable.url }, `sk-${suffix()}${suffix()}`);
-    const b = await makeProvider({ base_url: html.url }, `sk-${suffix()}${suffix()}`);
-    const c = await makeProvider({ base_url: silent.url }, `sk-${suffix()}${suffix()}`);
+    const a = await activeProvider({ base_url: unavailable.url, key: newKey() });
+    const b = await activeProvider({ base_url: html.url, key: newKey() });
+    const c = await activeProvider({ base_url: silent.url, key: newKey() });
     const started = Date.now();
     expect(await run({ db, now: new Date(), providers })).toEqual({ ran: true, probed: 4, failed: 3 });
     // The three probes run side by side, each bounded by the 1000 ms provider timeout.
@@ -249,17 +226,17 @@ describe('jobs/probes run()', () => {
   });
 
   it("when a provider's stored key does not open with SECRETS_KEY, then its probe stores an error saying so and the other providers are still probed", async () => {
-    const server = await fakeProvider(modelList());
+    const server = await fakeProvider(answerJson(MODEL_LIST));
     const brokenId = randomUUID();
-    const broken = await makeProvider({
+    const broken = await activeProvider({
       id: brokenId,
       base_url: server.url,
       api_key_ciphertext: encryptSecret(Buffer.alloc(32, 9), 'sk-other-key-1234', brokenId),
       api_key_last4: '1234',
     });
     // A ciphertext copied from another provider's row does not open here either.
-    const owner = await makeProvider({ base_url: server.url, status: 'inactive' }, 'sk-owner-key-5678');
-    const copied = await makeProvider({ base_url: server.url, api_key_ciphertext: owner.api_key_ciphertext, api_key_last4: '5678' });
+    const owner = await makeProvider(db, { base_url: server.url, status: 'inactive', key: 'sk-owner-key-5678' });
+    const copied = await activeProvider({ base_url: server.url, api_key_ciphertext: owner.api_key_ciphertext, api_key_last4: '5678' });
     const sim = await seededSimulator();
     expect(await run({ db, now: new Date(), providers })).toEqual({ ran: true, probed: 3, failed: 2 });
     const per = byProvider(await checks());
@@ -278,27 +255,10 @@ describe('jobs/probes run()', () => {
       res.statusCode = 500;
       res.end();
     });
-    const p = await makeProvider({ base_url: server.url }, `sk-${suffix()}${suffix()}`);
-    const [model] = await db('ai_models')
-      .insert({
-        provider_id: p.id,
-        name: `m-${suffix()}`,
-        display_name: 'Model',
-        model_type: 'llm',
-        input_price_per_1k: 0,
-        output_price_per_1k: 0,
-      })
-      .returning('*');
+    const p = await activeProvider({ base_url: server.url, key: newKey() });
+    const model = await makeModel(db, { provider_id: p.id, input_price_per_1k: 0, output_price_per_1k: 0 });
     const feature = await makeFeature(db);
-    const ref = {
-      id: model.id,
-      name: model.name,
-      display_name: model.display_name,
-      provider_id: p.id,
-      provider_name: p.name,
-      in_micro: 0,
-      out_micro: 0,
-    };
+    const ref = modelRef(model, p);
     const base = Date.now();
     await insertUsage(
       db,

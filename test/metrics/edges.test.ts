@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { DAY, HOUR, insertUsage, MINUTE, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, HOUR, insertUsage, MINUTE, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { RANGES } from './brute-force.ts';
 
 const NOW = new Date('2026-11-20T12:34:56.789Z');

@@ -1,9 +1,10 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
-import { csrfFor, signIn } from '../setup/session.ts';
-import { listCostUnits, type ModelRef, makeFeature, modelsByName, usd } from '../setup/usage-factory.ts';
+import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
+import type { FeatureRecord } from '../setup/rows.ts';
+import { csrfFor, signInAs } from '../setup/session.ts';
+import { listCostUnits, type ModelRef, modelsByName, usd } from '../setup/usage-factory.ts';
 
 // Shared test database: every test sends usage for features of its own, so counts are its own.
 let t: TestContext;
@@ -33,69 +34,79 @@ const stored = (featureId: string) => t.db('ai_usage_logs').where({ feature_id: 
 const ago = (ms: number) => new Date(Date.now() - ms);
 
 describe('POST /api/v1/usage', () => {
-  it('when a batch mixes valid and invalid events, then the valid ones are stored and each rejection names its index and reason', async () => {
-    const f = await makeFeature(t.db);
-    const sonnet = models.get('claude-3-5-sonnet-20241022')!;
-    const late = ago(2 * 86_400_000);
-    const kolkata = new Date(late.getTime() + 330 * 60_000).toISOString().replace('Z', '+05:30');
-    const events = [
-      ev(f.name, { input_tokens: 1234, output_tokens: 567 }),
-      ev('no-such-feature'),
-      ev(f.name, { model: 'no-such-model' }),
-      ev(f.name, { status: 'ok' }),
-      ev(f.name, { input_tokens: -1 }),
-      ev(f.name, { created_at: new Date(Date.now() + 3_600_000).toISOString() }),
-      ev(f.name, { created_at: '2026-11-20 10:00:00' }),
-      { ...ev(f.name), event_id: undefined },
-      42,
-      ev(f.id, { model: sonnet.id, cost_usd: 0.5, input_tokens: 100, output_tokens: 100 }),
-      null,
-      ev(f.name, {
-        model: 'gemini-1.5-flash',
-        created_at: kolkata,
-        input_tokens: 1,
-        output_tokens: 1,
-        end_user_id: 'u-1',
-        environment: 'staging',
-      }),
-    ];
-    const res = await post({ events }).expect(200);
-    expect(res.body.accepted).toBe(3);
-    expect(res.body.duplicates).toBe(0);
-    expect(res.body.rejected.map((r: { index: number }) => r.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 10]);
-    const reasons = Object.fromEntries(res.body.rejected.map((r: { index: number; error: string }) => [r.index, r.error]));
-    expect(reasons[1]).toMatch(/unknown feature no-such-feature/);
-    expect(reasons[2]).toMatch(/unknown model no-such-model/);
-    expect(reasons[3]).toMatch(/^status /);
-    expect(reasons[4]).toMatch(/^input_tokens .*0 or more/);
-    expect(reasons[5]).toMatch(/created_at is in the future/);
-    expect(reasons[6]).toMatch(/^created_at /);
-    expect(reasons[7]).toMatch(/^event_id /);
-    expect(reasons[8]).toMatch(/^event /);
-    expect(reasons[10]).toMatch(/^event /);
-
-    const all = await stored(f.id);
-    const ids = [events[0], events[9], events[11]].map((e) => (e as { event_id: string }).event_id);
-    expect(all.map((r) => r.event_id).sort()).toEqual([...ids].sort());
-    const rows = ids.map((id) => all.find((r) => r.event_id === id)!);
-    const mini = models.get('gpt-4o-mini')!;
-    // Costs from list prices when absent: round(tokens × price / 1000, 8) per direction.
-    expect(rows[0]).toMatchObject({
-      model_id: mini.id,
-      provider_id: mini.provider_id,
-      environment: 'production',
-      end_user_id: null,
-      input_tokens: 1234,
-      output_tokens: 567,
+  describe('a batch of valid and invalid events', () => {
+    let f: FeatureRecord;
+    let events: unknown[];
+    let late: Date;
+    let res: request.Response;
+    beforeAll(async () => {
+      f = await makeFeature(t.db);
+      late = ago(2 * 86_400_000);
+      const kolkata = new Date(late.getTime() + 330 * 60_000).toISOString().replace('Z', '+05:30');
+      events = [
+        ev(f.name, { input_tokens: 1234, output_tokens: 567 }),
+        ev('no-such-feature'),
+        ev(f.name, { model: 'no-such-model' }),
+        ev(f.name, { status: 'ok' }),
+        ev(f.name, { input_tokens: -1 }),
+        ev(f.name, { created_at: new Date(Date.now() + 3_600_000).toISOString() }),
+        ev(f.name, { created_at: '2026-11-20 10:00:00' }),
+        { ...ev(f.name), event_id: undefined },
+        42,
+        ev(f.id, { model: models.get('claude-3-5-sonnet-20241022')!.id, cost_usd: 0.5, input_tokens: 100, output_tokens: 100 }),
+        null,
+        ev(f.name, {
+          model: 'gemini-1.5-flash',
+          created_at: kolkata,
+          input_tokens: 1,
+          output_tokens: 1,
+          end_user_id: 'u-1',
+          environment: 'staging',
+        }),
+      ];
+      res = await post({ events }).expect(200);
     });
-    expect(rows[0].input_cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro))));
-    expect(rows[0].cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro) + listCostUnits(567, mini.out_micro))));
-    expect([rows[2].input_cost_usd, rows[2].cost_usd]).toEqual([0.00000008, 0.00000038]); // 7.5e-8 rounds half up to 8e-8, + 3e-7
-    expect(rows[2]).toMatchObject({ end_user_id: 'u-1', environment: 'staging' });
-    expect(rows[2].created_at.getTime()).toBe(late.getTime());
-    // A given cost is kept as it is, the model and its provider found by id.
-    expect(rows[1]).toMatchObject({ model_id: sonnet.id, provider_id: sonnet.provider_id, cost_usd: 0.5 });
-    expect(rows[1].input_cost_usd).toBeLessThanOrEqual(0.5);
+
+    it('when a batch mixes valid and invalid events, then each rejection names its index and reason', () => {
+      expect(res.body.accepted).toBe(3);
+      expect(res.body.duplicates).toBe(0);
+      expect(res.body.rejected.map((r: { index: number }) => r.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 10]);
+      const reasons = Object.fromEntries(res.body.rejected.map((r: { index: number; error: string }) => [r.index, r.error]));
+      expect(reasons[1]).toMatch(/unknown feature no-such-feature/);
+      expect(reasons[2]).toMatch(/unknown model no-such-model/);
+      expect(reasons[3]).toMatch(/^status /);
+      expect(reasons[4]).toMatch(/^input_tokens .*0 or more/);
+      expect(reasons[5]).toMatch(/created_at is in the future/);
+      expect(reasons[6]).toMatch(/^created_at /);
+      expect(reasons[7]).toMatch(/^event_id /);
+      expect(reasons[8]).toMatch(/^event /);
+      expect(reasons[10]).toMatch(/^event /);
+    });
+
+    it('when a batch mixes valid and invalid events, then the valid ones are stored, priced at list prices unless a cost is given', async () => {
+      const all = await stored(f.id);
+      const ids = [events[0], events[9], events[11]].map((e) => (e as { event_id: string }).event_id);
+      expect(all.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+      const rows = ids.map((id) => all.find((r) => r.event_id === id));
+      const [mini, sonnet] = [models.get('gpt-4o-mini')!, models.get('claude-3-5-sonnet-20241022')!];
+      // Costs from list prices when absent: round(tokens × price / 1000, 8) per direction.
+      expect(rows[0]).toMatchObject({
+        model_id: mini.id,
+        provider_id: mini.provider_id,
+        environment: 'production',
+        end_user_id: null,
+        input_tokens: 1234,
+        output_tokens: 567,
+      });
+      expect(rows[0].input_cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro))));
+      expect(rows[0].cost_usd).toBe(Number(usd(listCostUnits(1234, mini.in_micro) + listCostUnits(567, mini.out_micro))));
+      expect([rows[2].input_cost_usd, rows[2].cost_usd]).toEqual([0.00000008, 0.00000038]); // 7.5e-8 rounds half up to 8e-8, + 3e-7
+      expect(rows[2]).toMatchObject({ end_user_id: 'u-1', environment: 'staging' });
+      expect(rows[2].created_at.getTime()).toBe(late.getTime());
+      // A given cost is kept as it is, the model and its provider found by id.
+      expect(rows[1]).toMatchObject({ model_id: sonnet.id, provider_id: sonnet.provider_id, cost_usd: 0.5 });
+      expect(rows[1].input_cost_usd).toBeLessThanOrEqual(0.5);
+    });
   });
 
   it('when an event holds a NUL byte, then that event alone is rejected and the rest of the batch is stored', async () => {
@@ -150,20 +161,8 @@ describe('POST /api/v1/usage', () => {
   it('when a model name is offered by two providers, then the event must name the provider or the model id', async () => {
     const f = await makeFeature(t.db);
     const name = `dup-${suffix()}`;
-    const [openai, anthropic] = await Promise.all(
-      ['openai', 'anthropic'].map(async (p) => (await t.db('ai_providers').where({ name: p }).first('id'))!),
-    );
-    await t.db('ai_models').insert(
-      [openai, anthropic].map((p) => ({
-        provider_id: p.id,
-        name,
-        display_name: name,
-        model_type: 'llm' as const,
-        status: 'beta' as const,
-        input_price_per_1k: 0.001,
-        output_price_per_1k: 0.002,
-      })),
-    );
+    const [openai, anthropic] = await Promise.all(['openai', 'anthropic'].map((p) => t.db('ai_providers').where({ name: p }).first('id')));
+    for (const p of [openai, anthropic]) await makeModel(t.db, { provider_id: p.id, name, display_name: name, status: 'beta' });
     const res = await post({ events: [ev(f.name, { model: name }), ev(f.name, { model: name, provider: 'anthropic' })] }).expect(200);
     expect(res.body.accepted).toBe(1);
     expect(res.body.rejected).toEqual([{ index: 0, error: expect.stringMatching(/several providers/) }]);
@@ -226,8 +225,7 @@ describe('POST /api/v1/usage refusals', () => {
     await request(t.app).post('/api/v1/usage').send({ events }).expect(401);
     await post({ events }, (await makeToken(t.db, 'read')).token).expect(403);
     await post({ events }, 'sb_not-a-token').expect(401);
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+    const { agent } = await signInAs(t, 'admin');
     const res = await agent
       .post('/api/v1/usage')
       .set('X-CSRF-Token', await csrfFor(agent))

@@ -1,9 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../../src/db/knex.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken } from '../setup/factories.ts';
-import { HOUR, insertUsage, MINUTE, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature, makeToken } from '../setup/factories.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { HOUR, insertUsage, MINUTE, type ModelRef, modelsByName } from '../setup/usage-factory.ts';
 import { bruteSummary, differences, rawRows } from './brute-force.ts';
 
 const API = '/api/platform/ai-management';
@@ -151,80 +151,87 @@ describe('JSON API shapes (shared database)', () => {
 });
 
 describe('JSON API values (a database of its own)', () => {
-  it('when usage is known, then the features, models and providers endpoints report what brute force over the raw rows says', async () => {
-    await withUsageDatabase(async (db, url) => {
-      const app = startTestApp({ databaseUrl: url }, createDb(url, 3));
-      try {
-        const read = { Authorization: `Bearer ${(await makeToken(db, 'read')).token}` };
-        const models = await modelsByName(db);
-        const [sonnet, mini] = [models.get('claude-3-5-sonnet-20241022')!, models.get('gpt-4o-mini')!];
-        const chatbot = (await db('ai_features').where({ name: 'chatbot' }).first())!;
-        const now = Date.now();
-        await insertUsage(
-          db,
-          Array.from(
-            { length: 40 },
-            (_, i) =>
-              ({
-                feature_id: chatbot.id,
-                model: i % 3 ? sonnet : mini,
-                status: i % 7 ? 'success' : 'error',
-                response_time_ms: 100 + i * 37,
-                created_at: new Date(now - (5 + i * 13) * MINUTE),
-                end_user_id: `u${i % 6}`,
-                input_tokens: 10 * i,
-                output_tokens: 5 * i,
-              }) as const,
-          ),
-        );
-        const call = async (path: string) => (await request(app.app).get(`${API}${path}`).set(read).expect(200)).body.data;
-        const list = await call('/features?include_metrics=true&time_range=24h');
-        const at = Date.now();
-        const feature = bruteSummary(await rawRows(db, 'feature_id', chatbot.id), '24h', at, 5);
-        expect(differences(list.find((f: { name: string }) => f.name === 'chatbot').metrics, { ...feature, total_requests: 40 })).toEqual(
-          [],
-        );
-        expect(list.find((f: { name: string }) => f.name === 'ai-search').metrics).toMatchObject({
-          total_requests: 0,
-          uptime: null,
-          error_rate: null,
-          p95: null,
-        });
+  // 40 requests of the chatbot over the last 9 hours, to Claude 3.5 Sonnet and GPT-4o mini.
+  let own: TestContext;
+  let drop: () => Promise<void>;
+  let read: { Authorization: string };
+  let sonnet: ModelRef;
+  let chatbotId: string;
+  beforeAll(async () => {
+    const db = await ownSeededDatabase('metrics_api');
+    drop = db.drop;
+    own = startTestApp({ databaseUrl: db.url }, db.db);
+    read = { Authorization: `Bearer ${(await makeToken(own.db, 'read')).token}` };
+    const models = await modelsByName(own.db);
+    const mini = models.get('gpt-4o-mini')!;
+    sonnet = models.get('claude-3-5-sonnet-20241022')!;
+    chatbotId = (await own.db('ai_features').where({ name: 'chatbot' }).first('id')).id;
+    const now = Date.now();
+    await insertUsage(
+      own.db,
+      Array.from({ length: 40 }, (_, i) => ({
+        feature_id: chatbotId,
+        model: i % 3 ? sonnet : mini,
+        status: i % 7 ? ('success' as const) : ('error' as const),
+        response_time_ms: 100 + i * 37,
+        created_at: new Date(now - (5 + i * 13) * MINUTE),
+        end_user_id: `u${i % 6}`,
+        input_tokens: 10 * i,
+        output_tokens: 5 * i,
+      })),
+    );
+  });
+  afterAll(async () => {
+    await own?.close();
+    await drop?.();
+  });
+  const call = async (path: string) => (await request(own.app).get(`${API}${path}`).set(read).expect(200)).body.data;
 
-        const byModel = await call('/models?include_metrics=true&time_range=1h');
-        const s = bruteSummary(await rawRows(db, 'model_id', sonnet.id), '1h', at, 5);
-        const pm = byModel.find((m: { name: string }) => m.name === sonnet.name).performance_metrics;
-        expect(
-          differences(pm, {
-            average_response_time: s.response_time,
-            success_rate: s.success_rate,
-            total_requests: s.total_requests,
-            total_cost: s.total_cost,
-          }),
-        ).toEqual([]);
+  it('when usage is known, then the features endpoint reports what brute force over the raw rows says', async () => {
+    const list = await call('/features?include_metrics=true&time_range=24h');
+    const feature = bruteSummary(await rawRows(own.db, 'feature_id', chatbotId), '24h', Date.now(), 5);
+    expect(differences(list.find((f: { name: string }) => f.name === 'chatbot').metrics, { ...feature, total_requests: 40 })).toEqual([]);
+    expect(list.find((f: { name: string }) => f.name === 'ai-search').metrics).toMatchObject({
+      total_requests: 0,
+      uptime: null,
+      error_rate: null,
+      p95: null,
+    });
+  });
 
-        const providers = await call('/providers?include_metrics=true');
-        const anthropic = providers.find((p: { name: string }) => p.name === 'anthropic');
-        const day = bruteSummary(await rawRows(db, 'provider_id', sonnet.provider_id), '24h', at, 5);
-        const health =
-          0.5 * day.success_rate! + 0.3 * day.uptime! + 0.2 * Math.min(100, Math.max(0, ((5000 - day.response_time!) / 4500) * 100));
-        expect(
-          differences(anthropic, {
-            health_score: health,
-            uptime: day.uptime,
-            response_time: day.response_time,
-            success_rate: day.success_rate,
-            total_requests: day.total_requests,
-          }),
-        ).toEqual([]);
-        expect(providers.find((p: { name: string }) => p.name === 'google')).toMatchObject({
-          health_score: null,
-          total_requests: 0,
-          monthly_spend: 0,
-        });
-      } finally {
-        await app.close();
-      }
+  it('when usage is known, then the models endpoint reports what brute force over the raw rows says', async () => {
+    const byModel = await call('/models?include_metrics=true&time_range=1h');
+    const s = bruteSummary(await rawRows(own.db, 'model_id', sonnet.id), '1h', Date.now(), 5);
+    const pm = byModel.find((m: { name: string }) => m.name === sonnet.name).performance_metrics;
+    expect(
+      differences(pm, {
+        average_response_time: s.response_time,
+        success_rate: s.success_rate,
+        total_requests: s.total_requests,
+        total_cost: s.total_cost,
+      }),
+    ).toEqual([]);
+  });
+
+  it('when usage is known, then the providers endpoint reports what brute force over the raw rows says, health score included', async () => {
+    const providers = await call('/providers?include_metrics=true');
+    const anthropic = providers.find((p: { name: string }) => p.name === 'anthropic');
+    const day = bruteSummary(await rawRows(own.db, 'provider_id', sonnet.provider_id), '24h', Date.now(), 5);
+    const health =
+      0.5 * day.success_rate! + 0.3 * day.uptime! + 0.2 * Math.min(100, Math.max(0, ((5000 - day.response_time!) / 4500) * 100));
+    expect(
+      differences(anthropic, {
+        health_score: health,
+        uptime: day.uptime,
+        response_time: day.response_time,
+        success_rate: day.success_rate,
+        total_requests: day.total_requests,
+      }),
+    ).toEqual([]);
+    expect(providers.find((p: { name: string }) => p.name === 'google')).toMatchObject({
+      health_score: null,
+      total_requests: 0,
+      monthly_spend: 0,
     });
   });
 });

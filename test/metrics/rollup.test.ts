@@ -3,18 +3,8 @@ import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
-import {
-  DAY,
-  HOUR,
-  insertUsage,
-  int,
-  MINUTE,
-  makeFeature,
-  modelsByName,
-  mulberry32,
-  pick,
-  withUsageDatabase,
-} from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
 import { DATASETS, generateEvents } from './datasets.ts';
 
 const KEYS = {

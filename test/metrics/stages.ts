@@ -5,12 +5,12 @@ import type { FeatureRow } from '../../src/db/queries/features.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
+import { makeFeature } from '../setup/factories.ts';
 import {
   insertUsage,
   int,
   MINUTE,
   type ModelRef,
-  makeFeature,
   modelsByName,
   mulberry32,
   type UsageEvent,

@@ -5,7 +5,8 @@ import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { percentileFromHistogram } from '../../src/metrics/histogram.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
-import { DAY, insertUsage, MINUTE, type ModelRef, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { between, percentileCont, rawRows, withinOneBucket } from './brute-force.ts';
 
 const NOW = new Date('2026-11-20T12:00:00.000Z');
@@ -95,44 +96,54 @@ describe('percentiles: exact up to 20,000 events in the range, from the histogra
   });
 });
 
+/**
+ * Traffic and checks of four providers: OpenAI (90 % success, one bad minute, latency score 50, spend
+ * this month and last), Anthropic (slow, a failed probe exactly 15 minutes ago), Google (fast, a failed
+ * probe 1 ms too old to count), the simulator (no traffic, a failed probe now).
+ */
+async function trafficAndProbes(db: Db) {
+  const models = await modelsByName(db);
+  const [mini, sonnet, gemini, sim] = ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'gemini-1.5-pro', 'sim-chat'].map(
+    (n) => models.get(n)!,
+  );
+  const f = await makeFeature(db);
+  const ev = (model: ModelRef, minutesAgo: number, status: 'success' | 'error', ms: number, dollars = 0.1) => ({
+    feature_id: f.id,
+    model,
+    status,
+    response_time_ms: ms,
+    created_at: new Date(NOW.getTime() - minutesAgo * MINUTE),
+    input_cost_units: 0,
+    output_cost_units: Math.round(dollars * 1e8),
+  });
+  await insertUsage(db, [
+    ...Array.from({ length: 10 }, (_, i) => ev(mini, 10 + i * 30, i === 3 ? 'error' : 'success', 2750)), // 90 %, 1 bad minute, latency score 50
+    { ...ev(mini, 0, 'success', 100, 1.5), created_at: new Date('2026-11-01T00:00:00.000Z') }, // first instant of the month: in monthly spend only
+    { ...ev(mini, 0, 'success', 100, 7), created_at: new Date('2026-10-31T23:59:59.999Z') }, // last month
+    ...Array.from({ length: 4 }, (_, i) => ev(sonnet, 5 + i, 'success', 6000)), // latency score 0, never negative
+    ...Array.from({ length: 2 }, (_, i) => ev(gemini, 5 + i, 'success', 300)), // latency score 100
+  ]);
+  const probe = (model: ModelRef, kind: string, status: string, msAgo: number) => ({
+    provider_id: model.provider_id,
+    model_id: model.id,
+    kind,
+    status,
+    checked_at: new Date(NOW.getTime() - msAgo),
+  });
+  await db('health_checks').insert([
+    probe(sonnet, 'probe', 'error', 15 * MINUTE), // exactly 15 minutes ago: caps
+    probe(gemini, 'probe', 'error', 15 * MINUTE + 1), // 1 ms too old: does not cap
+    probe(mini, 'smoke', 'error', MINUTE), // not a probe
+    probe(mini, 'probe', 'ok', MINUTE),
+    probe(sim, 'probe', 'error', 0),
+  ]);
+  return { mini, sonnet, gemini, sim, probe };
+}
+
 describe('provider health and monthly spend', () => {
   it('when providers have traffic and probes, then health = 0.5 success + 0.3 uptime + 0.2 latency score, capped at 50 by a failed probe in the last 15 minutes', async () => {
     await withUsageDatabase(async (db) => {
-      const models = await modelsByName(db);
-      const [mini, sonnet, gemini, sim] = ['gpt-4o-mini', 'claude-3-5-sonnet-20241022', 'gemini-1.5-pro', 'sim-chat'].map(
-        (n) => models.get(n)!,
-      );
-      const f = await makeFeature(db);
-      const ev = (model: ModelRef, minutesAgo: number, status: 'success' | 'error', ms: number, dollars = 0.1) => ({
-        feature_id: f.id,
-        model,
-        status,
-        response_time_ms: ms,
-        created_at: new Date(NOW.getTime() - minutesAgo * MINUTE),
-        input_cost_units: 0,
-        output_cost_units: Math.round(dollars * 1e8),
-      });
-      await insertUsage(db, [
-        ...Array.from({ length: 10 }, (_, i) => ev(mini, 10 + i * 30, i === 3 ? 'error' : 'success', 2750)), // 90 %, 1 bad minute, latency score 50
-        { ...ev(mini, 0, 'success', 100, 1.5), created_at: new Date('2026-11-01T00:00:00.000Z') }, // first instant of the month: in monthly spend only
-        { ...ev(mini, 0, 'success', 100, 7), created_at: new Date('2026-10-31T23:59:59.999Z') }, // last month
-        ...Array.from({ length: 4 }, (_, i) => ev(sonnet, 5 + i, 'success', 6000)), // latency score 0, never negative
-        ...Array.from({ length: 2 }, (_, i) => ev(gemini, 5 + i, 'success', 300)), // latency score 100
-      ]);
-      const probe = (model: ModelRef, kind: 'probe' | 'smoke', status: 'ok' | 'error', msAgo: number) => ({
-        provider_id: model.provider_id,
-        model_id: model.id,
-        kind,
-        status,
-        checked_at: new Date(NOW.getTime() - msAgo),
-      });
-      await db('health_checks').insert([
-        probe(sonnet, 'probe', 'error', 15 * MINUTE), // exactly 15 minutes ago: caps
-        probe(gemini, 'probe', 'error', 15 * MINUTE + 1), // 1 ms too old: does not cap
-        probe(mini, 'smoke', 'error', MINUTE), // not a probe
-        probe(mini, 'probe', 'ok', MINUTE),
-        probe(sim, 'probe', 'error', 0),
-      ]);
+      const { mini, sonnet, gemini, sim, probe } = await trafficAndProbes(db);
       const ids = [mini, sonnet, gemini, sim].map((m) => m.provider_id);
       const uptime = (1440 / 1441) * 100;
       for (const stage of ['raw', 'rolled up']) {

@@ -3,7 +3,8 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
-import { insertUsage, type ModelRef, makeFeature, modelsByName, type UsageEvent, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { insertUsage, type ModelRef, modelsByName, type UsageEvent, withUsageDatabase } from '../setup/usage-factory.ts';
 
 // Mid-minute, so the 1h range starts inside the minute 11:00 and ends inside the minute 12:00: 61 slots.
 const NOW = new Date('2026-11-20T12:00:30.000Z');

@@ -3,7 +3,8 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import type { RangeName } from '../../src/metrics/ranges.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
-import { DAY, insertUsage, type ModelRef, makeFeature, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, insertUsage, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 
 const times = (iso: string, n: number) => Array.from({ length: n }, (_, i) => new Date(new Date(iso).getTime() + i * 1000));
 

@@ -1,8 +1,9 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeToken, makeUser, suffix } from '../setup/factories.ts';
-import { csrfFor, signIn } from '../setup/session.ts';
+import { makeToken, suffix } from '../setup/factories.ts';
+import type { AuditRecord, FeatureRecord } from '../setup/rows.ts';
+import { csrfFor, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -118,23 +119,24 @@ describe('bearer tokens on /api', () => {
 
 describe('roles', () => {
   it('when a viewer posts a write with a valid CSRF token, then it is refused with 403 and nothing is written', async () => {
-    const viewer = await makeUser(t.db, 'viewer');
-    const agent = await signIn(t.app, viewer.email, viewer.password);
+    const { user: viewer, agent } = await signInAs(t, 'viewer');
     const csrf = await csrfFor(agent);
     const name = `viewer-key-${suffix()}`;
+    const feature = `f-${suffix()}`;
     const page = await agent.post('/platform/ai-management/api-keys').type('form').send({ name, scope: 'read', _csrf: csrf });
     expect(page.status).toBe(403);
     const api = await agent
       .post(FEATURES_API)
       .set('X-CSRF-Token', csrf)
-      .send({ name: `f-${suffix()}`, display_name: 'X', required_model_type: 'llm' });
+      .send({ name: feature, display_name: 'X', required_model_type: 'llm' });
     expect(api.status).toBe(403);
     expect(await t.db('api_keys').where({ name }).first()).toBeUndefined();
+    expect(await t.db('ai_features').where({ name: feature }).first()).toBeUndefined();
+    expect(await t.db('audit_log').where({ actor_id: viewer.id })).toEqual([]);
   });
 
   it('when an admin session writes through the API without the CSRF header, then it is refused with 403', async () => {
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+    const { agent } = await signInAs(t, 'admin');
     const name = `feat-${suffix()}`;
     const res = await agent.post(FEATURES_API).send({ name, display_name: 'X', required_model_type: 'llm' });
     expect(res.status).toBe(403);
@@ -142,15 +144,26 @@ describe('roles', () => {
     expect(await t.db('ai_features').where({ name }).first()).toBeUndefined();
   });
 
-  it('when an admin session writes through the API with the CSRF header, then it succeeds', async () => {
-    const admin = await makeUser(t.db, 'admin');
-    const agent = await signIn(t.app, admin.email, admin.password);
+  it('when an admin session writes through the API with the CSRF header, then it succeeds: the row is stored and audited to the admin', async () => {
+    const { user: admin, agent } = await signInAs(t, 'admin');
     const name = `feat-${suffix()}`;
-    await agent
+    const res = await agent
       .post(FEATURES_API)
       .set('X-CSRF-Token', await csrfFor(agent))
       .send({ name, display_name: 'X', required_model_type: 'llm' })
       .expect(201);
+    const row: FeatureRecord = await t.db('ai_features').where({ name }).first();
+    expect(row).toMatchObject({ id: res.body.data.id, display_name: 'X', required_model_type: 'llm', status: 'active' });
+    const audit: AuditRecord[] = await t.db('audit_log').where({ entity_type: 'feature', entity_id: row.id });
+    expect(audit).toEqual([
+      expect.objectContaining({
+        action: 'feature.created',
+        actor_type: 'user',
+        actor_id: admin.id,
+        actor_label: admin.email,
+        after: expect.objectContaining({ name }),
+      }),
+    ]);
   });
 });
 
@@ -165,7 +178,7 @@ describe('GET /api/platform/ai-management/features/:id', () => {
   });
 
   it('when a feature is posted with invalid fields, then it answers 422 with field errors and writes nothing', async () => {
-    const { token } = await makeToken(t.db, 'admin');
+    const { key, token } = await makeToken(t.db, 'admin');
     const res = await request(t.app)
       .post(FEATURES_API)
       .set('Authorization', `Bearer ${token}`)
@@ -174,14 +187,20 @@ describe('GET /api/platform/ai-management/features/:id', () => {
     expect(res.body.success).toBe(false);
     expect(Object.keys(res.body.details).sort()).toEqual(['display_name', 'name', 'required_model_type']);
     expect(await t.db('ai_features').where({ name: 'Bad Slug!' }).first()).toBeUndefined();
+    expect(await t.db('audit_log').where({ actor_id: key.id })).toEqual([]);
   });
 
-  it('when the name is taken, then it answers 409', async () => {
-    const { token } = await makeToken(t.db, 'admin');
-    await request(t.app)
+  it('when the name is taken, then it answers 409 and nothing is written: the feature of that name is left as it was', async () => {
+    const { key, token } = await makeToken(t.db, 'admin');
+    const before: FeatureRecord[] = await t.db('ai_features').where({ name: 'chatbot' });
+    expect(before).toHaveLength(1);
+    const res = await request(t.app)
       .post(FEATURES_API)
       .set('Authorization', `Bearer ${token}`)
-      .send({ name: 'chatbot', display_name: 'Again', required_model_type: 'llm' })
+      .send({ name: 'chatbot', display_name: 'Again', required_model_type: 'vision' })
       .expect(409);
+    expect(res.body.success).toBe(false);
+    expect(await t.db('ai_features').where({ name: 'chatbot' })).toEqual(before);
+    expect(await t.db('audit_log').where({ actor_id: key.id })).toEqual([]);
   });
 });

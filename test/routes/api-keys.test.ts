@@ -4,13 +4,15 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser, suffix } from '../setup/factories.ts';
-import { type Agent, csrfFor, signIn } from '../setup/session.ts';
+import { type Agent, csrfFor, signIn, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 let admin: Agent;
+let adminId: string;
 beforeAll(async () => {
   t = startTestApp();
   const user = await makeUser(t.db, 'admin');
+  adminId = user.id;
   admin = await signIn(t.app, user.email, user.password);
 });
 afterAll(() => t.close());
@@ -39,7 +41,9 @@ describe('POST /platform/ai-management/api-keys', () => {
   });
 
   it('when the name is empty or the scope unknown, then 422 with the errors inline and nothing stored', async () => {
-    const before = await t.db('api_keys').count({ n: '*' });
+    // Other files create keys meanwhile: what this admin created is what counts.
+    const createdByAdmin = () => t.db('audit_log').where({ actor_id: adminId, action: 'api_key.created' }).pluck('entity_id');
+    const before = await createdByAdmin();
     const res = await admin
       .post(PATH)
       .type('form')
@@ -48,7 +52,8 @@ describe('POST /platform/ai-management/api-keys', () => {
     const $ = cheerio.load(res.text);
     expect($('#name-error').text()).toBe('Name is required');
     expect($('#scope-error').text()).toBe('Scope must be one of ingest, read, admin');
-    expect(await t.db('api_keys').count({ n: '*' })).toEqual(before);
+    expect(await createdByAdmin()).toEqual(before);
+    expect(await t.db('api_keys').where({ name: '  ' }).first()).toBeUndefined();
   });
 
   it('when the CSRF field is missing, then 403 and nothing stored', async () => {
@@ -96,8 +101,7 @@ describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
   });
 
   it('when a viewer looks at the page, then there is no create form and no revoke button', async () => {
-    const viewer = await makeUser(t.db, 'viewer');
-    const agent = await signIn(t.app, viewer.email, viewer.password);
+    const { agent } = await signInAs(t, 'viewer');
     const $ = cheerio.load((await agent.get(PATH).expect(200)).text);
     expect($('form[action="/platform/ai-management/api-keys"]')).toHaveLength(0);
     expect($('button.danger')).toHaveLength(0);

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeToken, makeUser } from '../setup/factories.ts';
-import { csrfOf, signIn } from '../setup/session.ts';
+import { csrfOf, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -107,16 +107,14 @@ describe('GET /healthz', () => {
 
 describe('errors', () => {
   it('when a signed-in page does not exist, then a 404 page in the shell', async () => {
-    const user = await makeUser(t.db);
-    const agent = await signIn(t.app, user.email, user.password);
+    const { agent } = await signInAs(t, 'admin');
     const res = await agent.get('/platform/ai-management/nothing-here').expect(404);
     expect(res.text).toContain('Not found');
     expect(res.text).toContain('<nav');
   });
 
   it('when the server fails, then a 500 page with a correlation id that is also in the log, and no stack', async () => {
-    const user = await makeUser(t.db);
-    const agent = await signIn(t.app, user.email, user.password);
+    const { agent } = await signInAs(t, 'admin');
     const { createDb } = await import('../../src/db/knex.ts');
     const broken = startTestApp({}, createDb('postgres://nobody:none@127.0.0.1:1/none', 1));
     try {

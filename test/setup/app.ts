@@ -8,11 +8,14 @@ import { createLogger } from '../../src/logger.ts';
 
 export const databaseUrl = () => inject('databaseUrl');
 
+/** The SECRETS_KEY of every test app: provider keys sealed with it open in the app. */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 7);
+
 export function testConfig(overrides: Partial<AppConfig> = {}): AppConfig {
   return {
     databaseUrl: databaseUrl(),
     sessionSecret: 'test-session-secret-that-is-long-enough-0123456789',
-    secretsKey: Buffer.alloc(32, 7),
+    secretsKey: TEST_SECRETS_KEY,
     logLevel: 'info',
     tzDisplay: 'UTC',
     trustProxy: false,

@@ -5,20 +5,31 @@ import { ensureUsagePartitions } from '../../src/db/partitions.ts';
 import { databaseUrl } from './app.ts';
 import { suffix } from './factories.ts';
 
+/** An empty database of its own on the test server; `drop()` ends its connections and drops it. */
+export async function scratchDatabase(label = 'scratch'): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
+  const name = `sb_${label}_${suffix()}`;
+  const server = createDb(databaseUrl(), 1);
+  await server.raw(`CREATE DATABASE ${name}`);
+  const url = new URL(databaseUrl());
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    db: createDb(url.toString(), 5),
+    drop: async () => {
+      await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
+      await server.destroy();
+    },
+  };
+}
+
 /** An empty database of its own on the test server, dropped afterwards. */
 export async function withScratchDatabase<T>(fn: (db: Db, url: string) => Promise<T>): Promise<T> {
-  const name = `sb_scratch_${suffix()}`;
-  const url = new URL(databaseUrl());
-  const admin = createDb(databaseUrl(), 1);
-  await admin.raw(`CREATE DATABASE ${name}`);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 4);
+  const { url, db, drop } = await scratchDatabase();
   try {
-    return await fn(db, url.toString());
+    return await fn(db, url);
   } finally {
     await db.destroy();
-    await admin.raw(`DROP DATABASE ${name} WITH (FORCE)`);
-    await admin.destroy();
+    await drop();
   }
 }
 
@@ -27,23 +38,11 @@ export async function withScratchDatabase<T>(fn: (db: Db, url: string) => Promis
  * data, so totals over whole tables ("nothing written") hold while other files run. Drop it afterwards.
  */
 export async function ownSeededDatabase(label: string): Promise<{ url: string; db: Db; drop: () => Promise<void> }> {
-  const name = `sb_${label}_${suffix()}`;
-  const server = createDb(databaseUrl(), 1);
-  await server.raw(`CREATE DATABASE ${name}`);
-  const url = new URL(databaseUrl());
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 5);
-  await migrateLatest(db);
-  await ensureUsagePartitions(db, new Date());
-  await seedReference(db);
-  return {
-    url: url.toString(),
-    db,
-    drop: async () => {
-      await server.raw(`DROP DATABASE ${name} WITH (FORCE)`);
-      await server.destroy();
-    },
-  };
+  const own = await scratchDatabase(label);
+  await migrateLatest(own.db);
+  await ensureUsagePartitions(own.db, new Date());
+  await seedReference(own.db);
+  return own;
 }
 
 /** Everything a refused catalogue change must leave alone, over whole tables of a database of a file's own. */

@@ -2,6 +2,7 @@ import { seedReference } from '../../seeds/reference.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
 import { suffix } from './factories.ts';
+import type { ModelRecord, ProviderRecord } from './rows.ts';
 import { withScratchDatabase } from './scratch-db.ts';
 
 /** A tiny seeded PRNG (mulberry32): the same seed gives the same data set on every run. */
@@ -64,13 +65,19 @@ export async function modelsByName(db: Db): Promise<Map<string, ModelRef>> {
   );
 }
 
-/** A feature of the test's own (name with a random suffix), llm by default. */
-export async function makeFeature(db: Db, fields: Record<string, unknown> = {}) {
-  const [row] = await db('ai_features')
-    .insert({ name: `t-${suffix()}`, display_name: 'Test feature', required_model_type: 'llm', ...fields })
-    .returning('*');
-  return row;
-}
+/** A model row and its provider as the usage helpers take them: list prices in integer millionths. */
+export const modelRef = (
+  m: Pick<ModelRecord, 'id' | 'name' | 'display_name' | 'input_price_per_1k' | 'output_price_per_1k'>,
+  p: Pick<ProviderRecord, 'id' | 'name'>,
+): ModelRef => ({
+  id: m.id,
+  name: m.name,
+  display_name: m.display_name,
+  provider_id: p.id,
+  provider_name: p.name,
+  in_micro: Math.round(Number(m.input_price_per_1k) * 1e6),
+  out_micro: Math.round(Number(m.output_price_per_1k) * 1e6),
+});
 
 /** Money in units of 1e-8 USD (integers), as numeric(14, 8) text. */
 export const usd = (units: number) => `${Math.floor(units / 1e8)}.${String(units % 1e8).padStart(8, '0')}`;

@@ -1,0 +1,22 @@
+/** Base URLs that must be refused: not http(s), credentials or a query in them, link-local and metadata addresses. */
+export const UNSAFE_URLS: [string, unknown][] = [
+  ['ftp scheme', 'ftp://files.example.com/v1'],
+  ['javascript scheme', 'javascript:alert(1)'],
+  ['file scheme', 'file:///etc/passwd'],
+  ['no scheme at all', 'api.example.com/v1'],
+  ['not text', 42],
+  ['user:pass@ in the URL', 'https://user:pass@api.example.com/v1'],
+  ['a query string', 'https://api.example.com/v1?api-version=2024-01-01'],
+  ['a fragment', 'https://api.example.com/v1#models'],
+  ['an empty query (the caller would choose the path)', 'https://api.example.com/v1?'],
+  ['an empty fragment', 'https://api.example.com/v1#'],
+  ['a tab in the host', 'http://exa\tmple.com/v1'],
+  ['no slashes after the scheme', 'http:api.example.com'],
+  ['the metadata address 169.254.169.254', 'http://169.254.169.254/latest/meta-data'],
+  ['a link-local address 169.254.x.y', 'http://169.254.10.20/v1'],
+  ['an IPv6 link-local address [fe80::1]', 'http://[fe80::1]/v1'],
+  ['an IPv4-mapped metadata address [::ffff:169.254.169.254]', 'http://[::ffff:169.254.169.254]/v1'],
+  ['the metadata address in decimal form', 'http://2852039166/'],
+  ['the metadata address in hex form', 'http://0xa9fea9fe/'],
+  ['the metadata name metadata.google.internal', 'http://metadata.google.internal/computeMetadata/v1'],
+];
