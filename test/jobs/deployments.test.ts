@@ -4,6 +4,7 @@ import { createDb } from '../../src/db/knex.ts';
 import { run } from '../../src/jobs/deployments.ts';
 import { databaseUrl } from '../setup/app.ts';
 import { makeFeature, makeModel } from '../setup/factories.ts';
+import type { NewRow } from '../setup/rows.ts';
 
 // The job that finishes deployments an earlier server process left in progress.
 
@@ -17,7 +18,7 @@ describe('jobs/deployments run(): deployments a stopped server left in progress'
   it('when the job runs, then in-progress deployments older than any can run are finished as failed, and a running one is left alone', async () => {
     const feature = await makeFeature(db);
     const model = await makeModel(db);
-    const row = (startedAt: Date) => ({
+    const row = (startedAt: Date): NewRow<'deployments'> => ({
       feature_id: feature.id,
       model_id: model.id,
       environment: 'staging',

@@ -54,7 +54,7 @@ async function fakeProvider(answer: Answer) {
 const activeProvider = (fields: ProviderFields) => makeProvider(db, { status: 'active', ...fields });
 const newKey = () => `sk-${suffix()}${suffix()}`;
 
-const seededSimulator = async (): Promise<ProviderRecord> => db('ai_providers').where({ name: 'simulator' }).first();
+const seededSimulator = async (): Promise<ProviderRecord> => (await db('ai_providers').where({ name: 'simulator' }).first())!;
 const checks = (): Promise<HealthCheckRecord[]> => db('health_checks').orderBy('id').select('*');
 const byProvider = (rows: HealthCheckRecord[]) => {
   const out = new Map<string, HealthCheckRecord[]>();

@@ -87,7 +87,7 @@ describe('POST /api/v1/usage', () => {
       const all = await stored(f.id);
       const ids = [events[0], events[9], events[11]].map((e) => (e as { event_id: string }).event_id);
       expect(all.map((r) => r.event_id).sort()).toEqual([...ids].sort());
-      const rows = ids.map((id) => all.find((r) => r.event_id === id));
+      const rows = ids.map((id) => all.find((r) => r.event_id === id)!);
       const [mini, sonnet] = [models.get('gpt-4o-mini')!, models.get('claude-3-5-sonnet-20241022')!];
       // Costs from list prices when absent: round(tokens × price / 1000, 8) per direction.
       expect(rows[0]).toMatchObject({
@@ -162,11 +162,11 @@ describe('POST /api/v1/usage', () => {
     const f = await makeFeature(t.db);
     const name = `dup-${suffix()}`;
     const [openai, anthropic] = await Promise.all(['openai', 'anthropic'].map((p) => t.db('ai_providers').where({ name: p }).first('id')));
-    for (const p of [openai, anthropic]) await makeModel(t.db, { provider_id: p.id, name, display_name: name, status: 'beta' });
+    for (const p of [openai, anthropic]) await makeModel(t.db, { provider_id: p!.id, name, display_name: name, status: 'beta' });
     const res = await post({ events: [ev(f.name, { model: name }), ev(f.name, { model: name, provider: 'anthropic' })] }).expect(200);
     expect(res.body.accepted).toBe(1);
     expect(res.body.rejected).toEqual([{ index: 0, error: expect.stringMatching(/several providers/) }]);
-    expect((await stored(f.id))[0].provider_id).toBe(anthropic.id);
+    expect((await stored(f.id))[0].provider_id).toBe(anthropic!.id);
   });
 
   it('BUG ingest: when a feature is named by its id in upper case, then it is found like an upper-case model id (uuids are case-insensitive)', async () => {

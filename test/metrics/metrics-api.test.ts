@@ -165,7 +165,7 @@ describe('JSON API values (a database of its own)', () => {
     const models = await modelsByName(own.db);
     const mini = models.get('gpt-4o-mini')!;
     sonnet = models.get('claude-3-5-sonnet-20241022')!;
-    chatbotId = (await own.db('ai_features').where({ name: 'chatbot' }).first('id')).id;
+    chatbotId = (await own.db('ai_features').where({ name: 'chatbot' }).first('id'))!.id;
     const now = Date.now();
     await insertUsage(
       own.db,

@@ -6,6 +6,7 @@ import { percentileFromHistogram } from '../../src/metrics/histogram.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
 import { makeFeature } from '../setup/factories.ts';
+import type { HealthCheckRecord } from '../setup/rows.ts';
 import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
 import { between, percentileCont, rawRows, withinOneBucket } from './brute-force.ts';
 
@@ -123,7 +124,7 @@ async function trafficAndProbes(db: Db) {
     ...Array.from({ length: 4 }, (_, i) => ev(sonnet, 5 + i, 'success', 6000)), // latency score 0, never negative
     ...Array.from({ length: 2 }, (_, i) => ev(gemini, 5 + i, 'success', 300)), // latency score 100
   ]);
-  const probe = (model: ModelRef, kind: string, status: string, msAgo: number) => ({
+  const probe = (model: ModelRef, kind: HealthCheckRecord['kind'], status: HealthCheckRecord['status'], msAgo: number) => ({
     provider_id: model.provider_id,
     model_id: model.id,
     kind,

@@ -152,7 +152,7 @@ describe('roles', () => {
       .set('X-CSRF-Token', await csrfFor(agent))
       .send({ name, display_name: 'X', required_model_type: 'llm' })
       .expect(201);
-    const row: FeatureRecord = await t.db('ai_features').where({ name }).first();
+    const row: FeatureRecord = (await t.db('ai_features').where({ name }).first())!;
     expect(row).toMatchObject({ id: res.body.data.id, display_name: 'X', required_model_type: 'llm', status: 'active' });
     const audit: AuditRecord[] = await t.db('audit_log').where({ entity_type: 'feature', entity_id: row.id });
     expect(audit).toEqual([

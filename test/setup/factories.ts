@@ -89,7 +89,7 @@ export async function makeFeature(db: Db, fields: Partial<FeatureRecord> = {}): 
   return row;
 }
 
-export interface AssignmentFields extends Partial<AssignmentRecord> {
+export interface AssignmentFields extends Partial<Omit<AssignmentRecord, 'config_overrides'>> {
   feature_id: string;
   model_id: string;
 }

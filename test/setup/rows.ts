@@ -2,6 +2,8 @@
 // checked against the migrations), so a test and the code it tests never disagree about a column.
 import type { Row } from '../../src/db/tables.ts';
 
+export type { NewRow } from '../../src/db/tables.ts';
+
 export type { Check as DeploymentCheck, Environment, ModelType } from '../../src/domain.ts';
 
 export type ProviderRecord = Row<'ai_providers'>;

@@ -97,7 +97,7 @@ describe('POST /platform/ai-management/providers and /models (the add forms)', (
         context_window: '32000',
       })
       .expect(303);
-    const model = await c.db('ai_models').where({ name }).first();
+    const model = (await c.db('ai_models').where({ name }).first())!;
     expect(model).toMatchObject({
       provider_id: fx.cobalt.id,
       display_name: 'Cobalt Tiny',

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeploymentStatus } from '../../../src/domain.ts';
 import { DAY } from '../../setup/usage-factory.ts';
 import { type Fixture, seedDeploymentHistory, seedFixture } from './fixture.ts';
 import { CATALOGUE, type Catalogue, cardOrder, catalogueUrl, openCatalogue, PROVIDERS } from './setup.ts';
@@ -44,7 +45,7 @@ describe('GET /platform/ai-management/models?format=csv (SPEC §5: every table a
     expect(models.rows.map((r) => r[1])).toEqual(cardOrder($m));
     expect($m('#model-results a[download]').attr('href')).toBe(catalogueUrl({ ...params, format: 'csv' }));
 
-    const ids = (status?: string) =>
+    const ids = (status?: DeploymentStatus) =>
       c
         .db('deployments')
         .where(status ? { status } : {})

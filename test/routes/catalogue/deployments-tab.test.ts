@@ -41,7 +41,7 @@ describe('GET /platform/ai-management/models?tab=deployments', () => {
     expect(ids.length).toBeGreaterThan(1);
     const $ = await c.page(catalogueUrl({ tab: 'deployments', model: modelId }));
     expect(listed($)).toEqual(ids.slice(0, 25));
-    const name = (await c.db('ai_models').where({ id: modelId }).first('display_name')).display_name;
+    const name = (await c.db('ai_models').where({ id: modelId }).first('display_name'))!.display_name;
     expect(text($('.filter-note strong'))).toBe(name);
     expect($('.filter-note a').attr('href')).toBe(`${CATALOGUE}?tab=deployments`);
     expect($('form.filters input[name="model"]').val()).toBe(modelId);

@@ -1,6 +1,6 @@
 import type { Db } from '../../../src/db/knex.ts';
 import { apiKey, makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../../setup/factories.ts';
-import type { FeatureRecord, ModelRecord, ProviderRecord } from '../../setup/rows.ts';
+import type { FeatureRecord, ModelRecord, NewRow, ProviderRecord } from '../../setup/rows.ts';
 import { DAY, HOUR, insertUsage, MINUTE, modelRef, type UsageEvent } from '../../setup/usage-factory.ts';
 
 // The catalogue pages' fixture: providers and models of the file's own with a day of traffic.
@@ -120,10 +120,10 @@ export async function seedDeploymentHistory(db: Db, fx: Fixture): Promise<{ dfA:
     environment: 'development',
     is_active: false,
   });
-  const envs = ['development', 'staging', 'production'];
-  const statuses = ['success', 'failed', 'rolled_back', 'failed'];
+  const envs = ['development', 'staging', 'production'] as const;
+  const statuses = ['success', 'failed', 'rolled_back', 'failed'] as const;
   const base = Date.now() - 10 * DAY;
-  const rows = [];
+  const rows: NewRow<'deployments'>[] = [];
   for (let i = 0; i < 34; i++) {
     const status = statuses[i % 4];
     rows.push({

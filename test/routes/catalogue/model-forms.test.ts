@@ -44,7 +44,7 @@ describe('GET|POST /platform/ai-management/models/:id/edit (Configure)', () => {
       })
       .expect(303);
     expect(res.headers.location).toBe(`${CATALOGUE}/${m.id}`);
-    const row = await c.db('ai_models').where({ id: m.id }).first();
+    const row = (await c.db('ai_models').where({ id: m.id }).first())!;
     expect([row.display_name, row.status, Number(row.input_price_per_1k), Number(row.output_price_per_1k), row.context_window]).toEqual([
       'Reconfigured',
       'beta',
@@ -82,7 +82,7 @@ describe('GET|POST /platform/ai-management/models/:id/edit (Configure)', () => {
 
     const confirmed = await c.postForm(`${CATALOGUE}/${m.id}/edit`, { ...form, confirm: 'yes' }).expect(303);
     expect(confirmed.headers.location).toBe(`${CATALOGUE}/${m.id}`);
-    expect((await c.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await c.db('ai_models').where({ id: m.id }).first())?.status).toBe('deprecated');
     const $after = await c.page(catalogueUrl({ tab: 'models', q: m.name }));
     expect(text($after('.flash-error'))).toContain(`${f.display_name} (production)`);
     expect(text($after(`li[data-model="${m.name}"] .badge`))).toBe('deprecated');
@@ -92,7 +92,7 @@ describe('GET|POST /platform/ai-management/models/:id/edit (Configure)', () => {
     const offWarning = text(load(off.text)('#status-warning'));
     expect(offWarning).toContain(`${f.display_name} (production)`);
     expect(offWarning).toContain(`${other.display_name} (staging)`);
-    expect((await c.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await c.db('ai_models').where({ id: m.id }).first())?.status).toBe('deprecated');
   });
 
   it('when the edit is invalid, then 422 inline and nothing is written; an unknown model is 404', async () => {
@@ -153,7 +153,7 @@ describe('GET|POST /platform/ai-management/models/:id/deploy (Deploy)', () => {
     const f = await makeFeature(c.db);
     const res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'staging' });
     expect(res.status, text(load(res.text)('#deployment-result'))).toBe(303);
-    const deployment: DeploymentRecord = await c.db('deployments').where({ feature_id: f.id }).first();
+    const deployment: DeploymentRecord = (await c.db('deployments').where({ feature_id: f.id }).first())!;
     expect(res.headers.location).toBe(`/platform/ai-management/deployments/${deployment.id}`);
     expect(deployment).toMatchObject({ status: 'success', model_id: m.id, environment: 'staging', kind: 'assign' });
     expect(deployment.checks.map((check) => [check.name, check.ok])).toEqual([
@@ -208,7 +208,7 @@ describe('GET|POST /platform/ai-management/models/:id/deploy (Deploy)', () => {
       expect(
         await c.db('feature_model_assignments').where({ feature_id: f.id, environment: 'production', is_active: true }).pluck('model_id'),
       ).toEqual([served.id]);
-      const last = await c.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first();
+      const last = (await c.db('deployments').where({ feature_id: f.id }).orderBy('started_at', 'desc').first())!;
       expect(last).toMatchObject({ status: 'failed', model_id: m.id });
       expect($('#deployment-result > p a').attr('href')).toBe(`/platform/ai-management/deployments/${last.id}`);
     },

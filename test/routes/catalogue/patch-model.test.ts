@@ -38,7 +38,7 @@ describe('PATCH /models/:id', () => {
       pricing: { input_per_1k: 0.25, output_per_1k: 0.75 },
     });
     expect(res.body.metadata).toBeUndefined();
-    const row = await c.db('ai_models').where({ id: m.id }).first();
+    const row = (await c.db('ai_models').where({ id: m.id }).first())!;
     expect(row).toMatchObject({ display_name: 'Acme Chat v2', status: 'beta', context_window: 32000 });
     expect([Number(row.input_price_per_1k), Number(row.output_price_per_1k)]).toEqual([0.25, 0.75]);
     const audit = await c.auditFor('model', m.id);
@@ -139,7 +139,7 @@ describe('PATCH /models/:id', () => {
     expect(ok.body.metadata).toEqual({
       out_of_service: [{ feature_name: feature.name, feature_display_name: feature.display_name, environment: 'production' }],
     });
-    expect((await c.db('ai_models').where({ id: m.id }).first()).status).toBe('deprecated');
+    expect((await c.db('ai_models').where({ id: m.id }).first())?.status).toBe('deprecated');
     // The assignments stay: the product keeps calling the model until someone moves the feature.
     expect(await c.db('feature_model_assignments').where({ model_id: m.id, is_active: true }).count({ n: '*' })).toEqual([{ n: 2 }]);
     const audit = await c.auditFor('model', m.id);

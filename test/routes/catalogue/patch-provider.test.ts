@@ -32,9 +32,9 @@ describe('PATCH /providers/:id', () => {
     });
     const byId = await c.api('patch', `/providers/${p.id}`, { display_name: 'Renamed twice' }).expect(200);
     expect(byId.body.data.display_name).toBe('Renamed twice');
-    const row = await c.db('ai_providers').where({ id: p.id }).first();
+    const row = (await c.db('ai_providers').where({ id: p.id }).first())!;
     expect(row.display_name).toBe('Renamed twice');
-    expect(row.api_key_ciphertext.equals(p.api_key_ciphertext)).toBe(true); // the key is kept
+    expect(row.api_key_ciphertext!.equals(p.api_key_ciphertext!)).toBe(true); // the key is kept
     const audit = await c.auditFor('provider', p.id);
     expect(audit.map((a) => a.action)).toEqual(['provider.updated', 'provider.updated']);
     expect(audit[0]).toMatchObject({
@@ -117,9 +117,9 @@ describe('PATCH /providers/:id', () => {
     expect(res.body.data).toMatchObject({ base_url: 'https://elsewhere.example.com/v2', api_key_hint: '••••c3d4', status: 'active' });
     expect(res.text).not.toContain(key);
     expect(res.text).not.toContain(oldKey);
-    const row = await c.db('ai_providers').where({ id: p.id }).first();
+    const row = (await c.db('ai_providers').where({ id: p.id }).first())!;
     expect(row).toMatchObject({ base_url: 'https://elsewhere.example.com/v2', api_key_last4: 'c3d4' });
-    expect(decryptSecret(TEST_SECRETS_KEY, row.api_key_ciphertext, row.id)).toBe(key);
+    expect(decryptSecret(TEST_SECRETS_KEY, row.api_key_ciphertext!, row.id)).toBe(key);
     const [audit] = await c.auditFor('provider', p.id);
     expect(audit).toMatchObject({
       action: 'provider.updated',

@@ -44,7 +44,7 @@ describe('POST /models', () => {
       pricing: { input_per_1k: 0.0015, output_per_1k: 0.002 },
       deployments: [],
     });
-    const row = await c.db('ai_models').where({ id: res.body.data.id }).first();
+    const row = (await c.db('ai_models').where({ id: res.body.data.id }).first())!;
     expect(row).toMatchObject({ provider_id: provider.id, name: body.name, status: 'beta', context_window: 128000 });
     expect(Number(row.input_price_per_1k)).toBe(0.0015);
     const audit = await c.auditFor('model', row.id);

@@ -59,7 +59,7 @@ describe('POST /providers', () => {
     });
     expect(res.text).not.toContain(key);
 
-    const row = await c.db('ai_providers').where({ id: res.body.data.id }).first();
+    const row = (await c.db('ai_providers').where({ id: res.body.data.id }).first())!;
     expect(row).toMatchObject({
       name: body.name,
       display_name: 'Acme AI',
@@ -69,8 +69,8 @@ describe('POST /providers', () => {
       api_key_last4: key.slice(-4),
     });
     expect(Buffer.isBuffer(row.api_key_ciphertext)).toBe(true);
-    expect(row.api_key_ciphertext.includes(Buffer.from(key))).toBe(false);
-    expect(decryptSecret(TEST_SECRETS_KEY, row.api_key_ciphertext, row.id)).toBe(key);
+    expect(row.api_key_ciphertext!.includes(Buffer.from(key))).toBe(false);
+    expect(decryptSecret(TEST_SECRETS_KEY, row.api_key_ciphertext!, row.id)).toBe(key);
 
     const audit = await c.auditFor('provider', row.id);
     expect(audit).toHaveLength(1);
@@ -162,7 +162,7 @@ describe('POST /providers', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(409);
     expect(res.body).toMatchObject({ success: false, details: { name: expect.any(String) } });
     expect(await c.snapshot()).toEqual(before);
-    expect((await c.db('ai_providers').where({ name: first.body.data.name }).first()).display_name).toBe('Acme AI');
+    expect((await c.db('ai_providers').where({ name: first.body.data.name }).first())?.display_name).toBe('Acme AI');
   });
 
   it('when a viewer session (with CSRF) or a read token posts, then 403; with no credentials 401; an admin session needs the CSRF token; nothing is written by any of them', async () => {

@@ -27,7 +27,7 @@ describe('POST /platform/ai-management/providers/:slug[/status|/test] (forms wit
     const $ = await c.page(res.headers.location);
     expect(text($('.flash-success'))).toBe('Saved Renamed provider.');
     expect(text($('h1'))).toContain('Renamed provider');
-    expect((await c.db('ai_providers').where({ id: p.id }).first()).display_name).toBe('Renamed provider');
+    expect((await c.db('ai_providers').where({ id: p.id }).first())?.display_name).toBe('Renamed provider');
     expect(await c.db('audit_log').where({ entity_id: p.id }).pluck('action')).toEqual(['provider.updated']);
     expect((await c.page(res.headers.location))('.flash')).toHaveLength(0); // shown once
   });
@@ -39,11 +39,11 @@ describe('POST /platform/ai-management/providers/:slug[/status|/test] (forms wit
     let $ = await c.page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${p.display_name} is now inactive.`);
     expect(text($(`form[action$="/status"] button`))).toBe('Activate');
-    expect((await c.db('ai_providers').where({ id: p.id }).first()).status).toBe('inactive');
+    expect((await c.db('ai_providers').where({ id: p.id }).first())?.status).toBe('inactive');
     res = await c.postForm(`${PROVIDERS}/${p.name}/status`, { status: 'active' }).expect(303);
     $ = await c.page(res.headers.location);
     expect(text($('.flash-success'))).toBe(`${p.display_name} is now active.`);
-    expect((await c.db('ai_providers').where({ id: p.id }).first()).status).toBe('active');
+    expect((await c.db('ai_providers').where({ id: p.id }).first())?.status).toBe('active');
     expect(await c.db('audit_log').where({ entity_id: p.id }).orderBy('id').pluck('action')).toEqual([
       'provider.deactivated',
       'provider.activated',
@@ -85,7 +85,7 @@ describe('POST /platform/ai-management/providers/:slug[/status|/test] (forms wit
     expect($edit('#edit-provider input[name="api_key"]').val()).toBe('');
     expect(await c.snapshot()).toEqual(before);
     await c.postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive', confirm: 'yes' }).expect(303);
-    expect((await c.db('ai_providers').where({ id: p.id }).first()).status).toBe('inactive');
+    expect((await c.db('ai_providers').where({ id: p.id }).first())?.status).toBe('inactive');
   });
 
   it('when the key of an active provider is removed through the form, then 422 on the key field and the key stays; deactivated first, the key can be removed', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../../src/db/knex.ts';
 import { runRollup } from '../../../src/metrics/rollup.ts';
 import { apiKey, makeFeature, makeModel, makeProvider } from '../../setup/factories.ts';
-import type { ProviderRecord } from '../../setup/rows.ts';
+import type { HealthCheckRecord, ProviderRecord } from '../../setup/rows.ts';
 import { DAY, insertUsage, MINUTE, type ModelRef, modelRef, mulberry32, type UsageEvent } from '../../setup/usage-factory.ts';
 import { type Catalogue, openCatalogue } from './setup.ts';
 
@@ -82,7 +82,7 @@ describe('GET /api/platform/ai-management/providers?include_metrics=true health_
     const res = await c.api('get', '/providers?include_metrics=true', undefined, token).expect(200);
     return res.body.data.find((x: { id: string }) => x.id === p.id);
   };
-  const check = (msAgo: number, status: 'ok' | 'error', kind = 'probe') =>
+  const check = (msAgo: number, status: HealthCheckRecord['status'], kind: HealthCheckRecord['kind'] = 'probe') =>
     c.db('health_checks').insert({
       provider_id: provider.id,
       kind,

@@ -106,7 +106,7 @@ describe('provider keys through the forms', () => {
         expect(body).not.toContain(key.slice(0, -4));
       }
     }
-    const row: ProviderRecord = await c.db('ai_providers').where({ name }).first();
+    const row: ProviderRecord = (await c.db('ai_providers').where({ name }).first())!;
     expect(row.api_key_last4).toBe('z9x8');
     expect(row.status).toBe('active');
     await c.db('ai_providers').where({ name }).update({ status: 'inactive' });
@@ -143,7 +143,7 @@ describe('provider keys through the API', () => {
       texts.push((await c.api('get', '/models').expect(200)).text);
       texts.push((await c.admin.agent.get('/platform/ai-management/models?tab=providers').expect(200)).text);
 
-      const row: ProviderRecord = await c.db('ai_providers').where({ id }).first();
+      const row: ProviderRecord = (await c.db('ai_providers').where({ id }).first())!;
       const sealed = row.api_key_ciphertext!;
       expect(row.api_key_last4).toBe('k2k2');
       expect(decryptSecret(TEST_SECRETS_KEY, sealed, row.id)).toBe(second);

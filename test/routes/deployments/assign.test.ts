@@ -180,7 +180,7 @@ describe('POST /api/platform/ai-management/features/:id/models while the model o
         expect(res.status, JSON.stringify(res.body)).toBe(409);
         expect(res.body.error).toMatch(/^Changed while this deployment ran: .*(offline|inactive)/);
         expect(await d.activeRows(feature.id, 'production')).toEqual([]);
-        expect((await t.db('deployments').where({ id: res.body.details.deployment.id }).first()).status).toBe('failed');
+        expect((await t.db('deployments').where({ id: res.body.details.deployment.id }).first())?.status).toBe('failed');
         expect(server.hits).toEqual([{ method: 'POST', url: '/v1/chat/completions', auth: expect.stringMatching(/^Bearer sk-/) }]);
       } finally {
         await server.close();

@@ -91,7 +91,7 @@ describe('provider credentials that no longer decrypt', () => {
     const feature = await makeFeature(t.db);
     const res = await d.deployTo(feature.id, { model_id: model.id, environment: 'staging' }).expect(422);
     expect(res.body.error).toMatch(/API key that cannot be read/);
-    const row = await t.db('deployments').where({ id: res.body.details.deployment.id }).first();
+    const row = (await t.db('deployments').where({ id: res.body.details.deployment.id }).first())!;
     expect(row).toMatchObject({ status: 'failed' });
     expect(row.finished_at).not.toBeNull();
     expect(row.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([

@@ -94,7 +94,7 @@ export async function expectRefused(
     details: { deployment: { status: 'failed', feature_id: o.feature.id } },
   });
   const id = res.body.details.deployment.id;
-  const row: DeploymentRecord = await d.t.db('deployments').where({ id }).first();
+  const row: DeploymentRecord = (await d.t.db('deployments').where({ id }).first())!;
   expect(row).toMatchObject({
     status: 'failed',
     error: res.body.error,
@@ -124,4 +124,5 @@ export async function expectRefused(
 }
 
 /** A model of the reference data, by its name. */
-export const modelNamed = (d: Deployments, name: string): Promise<ModelRecord> => d.t.db('ai_models').where({ name }).first();
+export const modelNamed = async (d: Deployments, name: string): Promise<ModelRecord> =>
+  (await d.t.db('ai_models').where({ name }).first())!;

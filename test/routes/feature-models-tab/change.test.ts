@@ -32,7 +32,7 @@ describe('POST /platform/ai-management/features/:slug/models (the change form, w
 
     expect(await c.activeIds(f.id, 'staging')).toEqual([second.id]);
     const [, last] = await c.deploymentsOf(f.id);
-    const active = await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).first();
+    const active = (await t.db('feature_model_assignments').where({ feature_id: f.id, environment: 'staging', is_active: true }).first())!;
     expect(last).toMatchObject({
       kind: 'assign',
       status: 'success',

@@ -52,7 +52,7 @@ export const use = (f: { id: string }, model: ModelRef, minutesAgo: number, extr
   ...extra,
 });
 
-export const featureRow = (t: TestContext, id: string): Promise<FeatureRow> => t.db('ai_features').where({ id }).first();
+export const featureRow = async (t: TestContext, id: string): Promise<FeatureRow> => (await t.db('ai_features').where({ id }).first())!;
 
 /** A feature with usage spread over 30 days, a model change (mini → sonnet) 90 minutes ago and its assignments. */
 export async function seededFeature({ t, mini, sonnet }: Features) {

@@ -90,7 +90,7 @@ describe('GET /platform/ai-management/models/compare', () => {
     const [m, other] = await makeModels(t);
     await makeAssignment(t.db, { feature_id: f.id, model_id: m.id, environment: 'staging' });
     const $ = load((await admin.get(compareUrl([m.id, other.id])).expect(200)).text);
-    const providerName = (await t.db('ai_providers').where({ name: m.provider_name }).first()).display_name;
+    const providerName = (await t.db('ai_providers').where({ name: m.provider_name }).first())!.display_name;
     expect(table($, [m, other], 'provider')).toEqual([providerName, providerName]);
     expect(table($, [m, other], 'serving')).toEqual([`${f.display_name} (staging)`, 'nowhere']);
     expect($(`#comparison td[data-model="${m.id}"] a`).last().attr('href')).toBe(
@@ -148,7 +148,7 @@ describe('GET /platform/ai-management/models/compare', () => {
       .find('input[type="checkbox"][name="ids"]')
       .toArray()
       .map((i) => $(i).attr('value'));
-    const all = new Set(await t.db('ai_models').pluck('id'));
+    const all = new Set<string | undefined>(await t.db('ai_models').pluck('id'));
     expect(values).toEqual(expect.arrayContaining([A.id, B.id, C.id, D.id]));
     expect(values.filter((v) => !all.has(v))).toEqual([]);
     expect(new Set(values).size).toBe(values.length);

@@ -8,6 +8,7 @@ import { differences, RANGE_MS, RANGES, type Range, rawRows } from '../../metric
 import type { TestContext } from '../../setup/app.ts';
 import { makeAssignment, makeFeature } from '../../setup/factories.ts';
 import { errorMessage, hx, text } from '../../setup/html.ts';
+import type { NewRow } from '../../setup/rows.ts';
 import type { Agent } from '../../setup/session.ts';
 import {
   ago,
@@ -49,7 +50,7 @@ async function servingAndDeployed() {
   const live = await makeAssignment(t.db, { model_id: m.id, feature_id: f.id, environment: 'production' });
   await makeAssignment(t.db, { model_id: m.id, feature_id: g.id, environment: 'staging' });
   await makeAssignment(t.db, { model_id: m.id, feature_id: g.id, environment: 'development', is_active: false, deactivated_at: ago(10) });
-  const deployment = (minutes: number, fields: Record<string, unknown>) => ({
+  const deployment = (minutes: number, fields: Partial<NewRow<'deployments'>>): NewRow<'deployments'> => ({
     feature_id: f.id,
     model_id: m.id,
     environment: 'production',
