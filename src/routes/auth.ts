@@ -4,6 +4,7 @@ import { createLoginLimits, type LoginLimitOptions } from '../auth/login-limits.
 import type { PassportInstance } from '../auth/passport.ts';
 import type { SessionUser } from '../auth/principal.ts';
 import { sessionCookieName, sessionCookieOptions } from '../auth/session.ts';
+import { BASE } from '../http/urls.ts';
 import { safeNext } from '../middleware/auth.ts';
 import { csrfProtection, loginCsrfProtection } from '../middleware/csrf.ts';
 import { render } from '../views.ts';
@@ -44,7 +45,7 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
   const { limiters, rememberDevice } = createLoginLimits({ ...limits, refuse: tooMany });
 
   router.get('/login', (req, res) => {
-    if (req.user) return res.redirect(303, '/platform/ai-management');
+    if (req.user) return res.redirect(303, BASE);
     render(req, res, LOGIN, { title: 'Sign in', email: '', next: safeNext(String(req.query.next ?? '/')) });
   });
 
@@ -68,7 +69,12 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
         req.session.authenticatedAt = Date.now();
         rememberDevice(req, res, user.email);
         const target = safeNext(parsed.data.next ?? '/');
-        res.redirect(303, target === '/' ? '/platform/ai-management' : target);
+        // Stored before the redirect: a browser following it at once must find the sign-in time,
+        // or identify() takes the session for one past its absolute lifetime and ends it.
+        req.session.save((saveErr) => {
+          if (saveErr) return next(saveErr);
+          res.redirect(303, target === '/' ? BASE : target);
+        });
       });
     })(req, res, next);
   });
