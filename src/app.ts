@@ -9,6 +9,7 @@ import { createPassport } from './auth/passport.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
+import { Readiness } from './http/readiness.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
 import { csrfProtection } from './middleware/csrf.ts';
@@ -41,7 +42,7 @@ export interface AppDeps {
   logger?: Logger;
 }
 
-export type App = Express & { close(): Promise<void> };
+export type App = Express & { close(): Promise<void>; readiness: Readiness };
 
 /** Builds the app; never listens (tests import it). `close()` releases the session store's pool. */
 export function createApp({ db, config, logger = createLogger(config.logLevel) }: AppDeps): App {
@@ -49,7 +50,13 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
   const PgStore = connectPgSimple(session);
-  const store = new PgStore({ conString: config.databaseUrl, tableName: 'sessions', createTableIfMissing: false });
+  const store = new PgStore({
+    conString: config.databaseUrl,
+    tableName: 'sessions',
+    createTableIfMissing: false,
+    // A database restart makes its idle connections fail: a line in the log, not a dump on stderr.
+    errorLog: (message: string, err?: Error) => logger.warn({ error: err?.message }, message),
+  });
   const providers = createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs ?? 10_000 });
   app.locals.providers = providers;
   app.close = async () => {
@@ -104,7 +111,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel) }
   app.use(baseLocals(fmt));
   app.use(htmx);
   app.use(staticRoutes());
-  app.use(healthRoutes(db));
+  app.readiness = new Readiness();
+  app.use(healthRoutes(db, app.readiness));
 
   app.use(
     session({
