@@ -13,6 +13,8 @@ export interface Settings {
   seedDemo: boolean;
   trustProxy: boolean;
   providerTimeoutMs: number;
+  /** How long a stopping server keeps serving with /readyz at 503 before it closes its listener. */
+  shutdownDrainMs: number;
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -72,6 +74,12 @@ const schema = z.object({
     .min(100, 'must be at least 100')
     .max(15_000, 'must be at most 15000')
     .default(10_000),
+  SHUTDOWN_DRAIN_MS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(60_000, 'must be at most 60000')
+    .optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -97,6 +105,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     seedDemo: e.SEED_DEMO ?? embedded,
     trustProxy: e.TRUST_PROXY,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
+    // Behind a load balancer (production, or a proxy) it needs a few seconds to notice /readyz.
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' || e.TRUST_PROXY ? 5000 : 0),
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });

@@ -6,12 +6,11 @@ import { ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type S
 import { ensureDemoAdmin } from './db/demo-admin.ts';
 import { openDatabase } from './db/open.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { gracefulShutdown } from './http/shutdown.ts';
 import { startJobs } from './jobs/index.ts';
 import { createLogger } from './logger.ts';
 import { runRollup } from './metrics/rollup.ts';
 import { countUsers } from './services/users.ts';
-
-const SHUTDOWN_GRACE_MS = 20_000;
 
 function settingsOrExit(): Settings {
   try {
@@ -71,21 +70,17 @@ async function main() {
     if (nobody) console.log('No users yet: create one with npm run admin:create -- --email E --password P');
   });
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
-    await stopJobs();
-    await app.close();
-    await database.close();
-    process.exit(0);
-  };
+  const shutdown = gracefulShutdown({
+    server,
+    readiness: app.readiness,
+    logger,
+    drainMs: settings.shutdownDrainMs,
+    release: async () => {
+      await stopJobs();
+      await app.close();
+      await database.close();
+    },
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
 }
 
