@@ -1,12 +1,13 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import { headline, shares, trendOf, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { costTrendOf, headline, shares, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
   badMinutes,
   breakdown,
   exactPercentiles,
   inSnapshot,
+  recordedBy,
   requestsByLocalHour,
   type Sums,
   sumsByScope,
@@ -49,7 +50,9 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
     const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
     const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
     const total = addSums(buckets.values());
-    const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
+    const earlier = previousWindow(range, now);
+    const previous = await sumsByScope(trx, 'feature', ids, earlier);
+    const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
     const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
     const users = await uniqueUsers(trx, ids, w.from);
     const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
@@ -104,7 +107,7 @@ export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeNa
       costs: {
         total_cost: total.cost_usd,
         previous_cost: previousCost,
-        cost_trend: trendOf(total.cost_usd, previousCost),
+        cost_trend: costTrendOf(total.cost_usd, previousCost, earlierCovered),
         cost_breakdown: shares(
           models
             .map((m) => ({
