@@ -34,7 +34,7 @@ const SECRETS = {
 describe('createLogger', () => {
   it('when asked for pretty output, then it writes human lines, no JSON, and still redacts secrets', () => {
     const { stream, lines } = sink();
-    const logger = createLogger('info', stream as never, { pretty: true });
+    const logger = createLogger('info', stream, { pretty: true });
     logger.info(SECRETS, 'Switchboard is listening');
     logger.warn({ key: { token: 'sb_another_secret' } }, 'database unavailable');
     expect(lines.length).toBeGreaterThan(0);
@@ -49,7 +49,7 @@ describe('createLogger', () => {
 
   it('when given a destination and no option, then it writes JSON lines (for collectors and tests), redacted', () => {
     const { stream, lines } = sink();
-    createLogger('info', stream as never).info(SECRETS, 'hello');
+    createLogger('info', stream).info(SECRETS, 'hello');
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]);
     expect(line).toMatchObject({
