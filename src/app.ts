@@ -8,6 +8,7 @@ import { createSessions } from './auth/session.ts';
 import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
+import { Readiness } from './http/readiness.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
@@ -47,7 +48,7 @@ export interface AppDeps {
   providers?: Providers;
 }
 
-export type App = Express & { providers: Providers; close(): Promise<void> };
+export type App = Express & { providers: Providers; readiness: Readiness; close(): Promise<void> };
 
 /** Builds the app; never listens (tests import it). `close()` releases the session store's pool and the providers. */
 export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config) }: AppDeps): App {
@@ -118,7 +119,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(baseLocals(fmt));
   app.use(htmx);
   app.use(staticRoutes());
-  app.use(healthRoutes(db));
+  app.readiness = new Readiness();
+  app.use(healthRoutes(db, app.readiness));
   app.use(noStore);
 
   app.use(sessions.middleware);

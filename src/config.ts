@@ -16,6 +16,8 @@ export interface Settings {
   providerTimeoutMs: number;
   /** PROVIDER_ALLOWED_PRIVATE: host names, addresses and CIDR blocks of private networks providers may be called at. */
   providerAllowedPrivate: readonly string[];
+  /** How long a stopping server keeps serving with /readyz at 503 before it closes its listener. */
+  shutdownDrainMs: number;
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -101,6 +103,12 @@ const schema = z.object({
       }
     })
     .default([]),
+  SHUTDOWN_DRAIN_MS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(60_000, 'must be at most 60000')
+    .optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -131,6 +139,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     trustProxy: e.TRUST_PROXY,
     providerTimeoutMs: e.PROVIDER_TIMEOUT_MS,
     providerAllowedPrivate: Object.freeze(e.PROVIDER_ALLOWED_PRIVATE),
+    // Behind a load balancer (production, or a proxy) it needs a few seconds to notice /readyz.
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' || e.TRUST_PROXY ? 5000 : 0),
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });

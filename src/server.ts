@@ -1,17 +1,16 @@
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
-import { createApp } from './app.ts';
+import { type App, createApp } from './app.ts';
 import { type AppConfig, ConfigError, loadSettings, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, type Settings } from './config.ts';
 import { ensureDemoAdmin } from './db/demo-admin.ts';
 import { type OpenDatabase, openDatabase } from './db/open.ts';
 import { prepareDatabase } from './db/prepare.ts';
+import { gracefulShutdown } from './http/shutdown.ts';
 import { startJobs } from './jobs/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { runRollup } from './metrics/rollup.ts';
 import { countUsers } from './services/users.ts';
-
-const SHUTDOWN_GRACE_MS = 20_000;
 
 function settingsOrExit(): Settings {
   try {
@@ -41,23 +40,14 @@ function appConfigFrom(settings: Settings, database: OpenDatabase): AppConfig {
 }
 
 /**
- * On SIGINT, SIGTERM or SIGHUP, once: stops taking requests, lets those under way finish, then runs
- * the steps in order (jobs, app, database) and exits; after the grace period it exits anyway.
+ * On SIGINT, SIGTERM or SIGHUP, once: /readyz turns 503, the server drains, closes its listener and
+ * lets requests under way finish (src/http/shutdown.ts), then jobs, app and database are released in order.
  */
-function onShutdown(server: Server, logger: Logger, steps: (() => Promise<void>)[]): void {
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+function onShutdown(server: Server, app: App, logger: Logger, drainMs: number, steps: (() => Promise<void>)[]): void {
+  const release = async () => {
     for (const step of steps) await step();
-    process.exit(0);
   };
+  const shutdown = gracefulShutdown({ server, readiness: app.readiness, logger, drainMs, release });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(signal));
 }
 
@@ -89,7 +79,7 @@ async function main() {
     }
     if (nobody) console.log('No users yet: create one with npm run admin:create -- --email E --password P');
   });
-  onShutdown(server, logger, [stopJobs, () => app.close(), () => database.close()]);
+  onShutdown(server, app, logger, settings.shutdownDrainMs, [stopJobs, () => app.close(), () => database.close()]);
 }
 
 main().catch((err) => {

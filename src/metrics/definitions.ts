@@ -32,6 +32,13 @@ export const uptimeOf = (requests: number, bad: number, slots: number) => (reque
 /** (this − previous) / previous × 100; null when the previous window cost nothing. */
 export const trendOf = (current: number, previous: number) => (previous > 0 ? ((current - previous) / previous) * 100 : null);
 
+/**
+ * cost_trend (SPEC §4): the trend against the earlier range, null when it cost nothing or when the
+ * feature's first event is later than its start — a partly covered period is no baseline.
+ */
+export const costTrendOf = (current: number, previous: number, recordedSinceEarlierStart: boolean) =>
+  recordedSinceEarlierStart ? trendOf(current, previous) : null;
+
 /** Amounts with percentages of their total; percentages are null when the total is zero. */
 export function shares<T extends { amount: number }>(items: T[]): (T & { percentage: number | null })[] {
   const total = items.reduce((a, i) => a + i.amount, 0);

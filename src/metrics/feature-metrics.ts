@@ -1,13 +1,14 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
-import { headline, shares, trendOf, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { costTrendOf, headline, shares, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
   badMinutes,
   breakdown,
   exactPercentiles,
   inSnapshot,
+  recordedBy,
   requestsByLocalHour,
   type Sums,
   sumsByScope,
@@ -51,6 +52,8 @@ export interface FeatureSums {
   /** Requests per hour of the day in the display time zone. */
   byLocalHour: Map<number, number>;
   previousCost: number;
+  /** The feature had recorded an event by the earlier range's start: that range is a baseline (SPEC §4 cost_trend). */
+  earlierCovered: boolean;
   badMinutes: number;
   uniqueUsers: number;
   /** Percentiles from raw rows when the range has few enough events (wantsExactPercentiles). */
@@ -66,7 +69,9 @@ export async function readFeatureSums(db: Db, feature: FeatureRow, range: RangeN
     const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
     const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
     const total = addSums(buckets.values());
-    const previous = await sumsByScope(trx, 'feature', ids, previousWindow(range, now));
+    const earlier = previousWindow(range, now);
+    const previous = await sumsByScope(trx, 'feature', ids, earlier);
+    const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
     const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
     const users = await uniqueUsers(trx, ids, w.from);
     const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
@@ -84,6 +89,7 @@ export async function readFeatureSums(db: Db, feature: FeatureRow, range: RangeN
       models,
       byLocalHour,
       previousCost: previous.get(feature.id)?.cost_usd ?? 0,
+      earlierCovered,
       badMinutes: bad.get(feature.id) ?? 0,
       uniqueUsers: users.get(feature.id) ?? 0,
       exact,
@@ -143,11 +149,11 @@ function seriesOf({ range, now, window: w, buckets, exact }: FeatureSums) {
   });
 }
 
-function costsOf({ total, previousCost, models, byModel }: FeatureSums) {
+function costsOf({ total, previousCost, earlierCovered, models, byModel }: FeatureSums) {
   return {
     total_cost: total.cost_usd,
     previous_cost: previousCost,
-    cost_trend: trendOf(total.cost_usd, previousCost),
+    cost_trend: costTrendOf(total.cost_usd, previousCost, earlierCovered),
     cost_breakdown: shares(
       models
         .map((m) => ({

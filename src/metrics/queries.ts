@@ -69,6 +69,19 @@ export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: W
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
+/**
+ * Whether the feature has a recorded event at or before `at`: in the raw rows, or in a whole day
+ * of the day rollup that ends by then (rollups outlive raw rows). Two index probes.
+ */
+export async function recordedBy(s: Snapshot, featureId: string, at: Date): Promise<boolean> {
+  const { rows } = await s.db.raw(
+    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs WHERE feature_id = :id AND created_at <= :at::timestamptz)
+         OR EXISTS (SELECT 1 FROM usage_rollup_day WHERE feature_id = :id AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
+    { id: featureId, at: at.toISOString() },
+  );
+  return Boolean(rows[0]?.recorded);
+}
+
 export interface Breakdown {
   byBucket: Map<number, Sums>;
   byModel: Map<string, Sums>;

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { DATABASE_RETRY_AFTER_S, DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { render } from '../views.ts';
 import { isApi } from './auth.ts';
@@ -12,7 +13,9 @@ const statusOf = (err: unknown): number => {
   if (err instanceof HttpError) return err.status;
   if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) return 400;
   const s = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
-  return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
+  if (typeof s === 'number' && s >= 400 && s < 600) return s;
+  // A database that is away (restarting, failing over, pool exhausted) is temporary: 503, retry.
+  return isDatabaseUnavailable(err) ? 503 : 500;
 };
 
 const messageOf = (err: unknown, status: number): string => {
@@ -38,10 +41,13 @@ function loggable(err: unknown): unknown {
 /** The one error handler: a page, a fragment for htmx, or the JSON error shape for /api. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
   const status = statusOf(err);
-  if (status >= 500) req.log.error({ err: loggable(err), correlationId: req.correlationId }, 'request failed');
-  const message = status >= 500 ? 'Something went wrong on our side' : messageOf(err, status);
+  const away = status === 503 && isDatabaseUnavailable(err);
+  if (away) req.log.warn({ err: loggable(err), correlationId: req.correlationId }, 'database unavailable');
+  else if (status >= 500) req.log.error({ err: loggable(err), correlationId: req.correlationId }, 'request failed');
+  const message = away ? DATABASE_UNAVAILABLE_MESSAGE : status >= 500 ? 'Something went wrong on our side' : messageOf(err, status);
   const details = err instanceof HttpError ? err.details : undefined;
   if (res.headersSent) return next(err);
+  if (away) res.set('Retry-After', String(DATABASE_RETRY_AFTER_S));
   if (isApi(req.originalUrl)) {
     const body =
       status >= 500 ? { success: false, error: message, correlation_id: req.correlationId } : { success: false, error: message, details };

@@ -5,6 +5,7 @@ import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
+import { type IngestWarning, unknownFieldChecker } from './ingest-warnings.ts';
 
 export const MAX_EVENTS = 1000;
 
@@ -45,6 +46,8 @@ export interface IngestResult {
   accepted: number;
   duplicates: number;
   rejected: { index: number; error: string }[];
+  /** Only when some event has fields this API does not know (ignored; the event is judged without them). */
+  warnings?: IngestWarning[];
 }
 
 type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
@@ -54,6 +57,7 @@ const MODEL_COLUMNS = {
   provider_id: 'm.provider_id',
   provider_name: 'p.name',
 } as const satisfies ColumnMap<ModelJoin>;
+const checkFields = unknownFieldChecker([...Object.keys(eventSchema.shape), 'feature_id', 'model_id']);
 
 interface Catalogue {
   features: Map<string, { id: string }>;
@@ -104,6 +108,7 @@ const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'
 interface Batch {
   rows: object[];
   rejected: IngestResult['rejected'];
+  warnings: IngestWarning[];
   duplicates: number;
   /** Some event named a feature or model this catalogue does not know (it may be newer). */
   unknownNames: boolean;
@@ -111,13 +116,14 @@ interface Batch {
 
 /** Each event validated on its own and resolved against the catalogue; repeats of an event_id dropped. */
 function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch {
-  const batch: Batch = { rows: [], rejected: [], duplicates: 0, unknownNames: false };
+  const batch: Batch = { rows: [], rejected: [], warnings: [], duplicates: 0, unknownNames: false };
   const seen = new Set<string>();
   const reject = (index: number, error: string, unknownName = false) => {
     batch.rejected.push({ index, error });
     batch.unknownNames ||= unknownName;
   };
   events.forEach((raw, index) => {
+    checkFields(raw, index, batch.warnings);
     const aliased =
       raw && typeof raw === 'object'
         ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw }
@@ -158,7 +164,8 @@ export async function ingestEvents(db: Db, events: unknown[], now = new Date()):
   let batch = prepareBatch(events, await catalogueOf(db), now);
   if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
   const accepted = batch.rows.length ? await insertEvents(db, batch.rows) : 0;
-  return { accepted, duplicates: batch.duplicates + batch.rows.length - accepted, rejected: batch.rejected };
+  const result = { accepted, duplicates: batch.duplicates + batch.rows.length - accepted, rejected: batch.rejected };
+  return batch.warnings.length ? { ...result, warnings: batch.warnings } : result;
 }
 
 async function insertEvents(db: Db, rows: object[]): Promise<number> {

@@ -160,7 +160,8 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
     costs: {
       total_cost: h.total_cost,
       previous_cost: previousCost,
-      cost_trend: previousCost > 0 ? ((h.total_cost - previousCost) / previousCost) * 100 : null,
+      // SPEC §4: no trend when the feature's first event is later than the earlier range's start.
+      cost_trend: previousCost > 0 && rows.some((r) => r.t <= from - R) ? ((h.total_cost - previousCost) / previousCost) * 100 : null,
       cost_breakdown: shares(
         models.map((id) => {
           const m = w.filter((r) => r.model_id === id);

@@ -149,7 +149,8 @@ describe('metrics at the edges of ranges and buckets', () => {
       });
       const quiet = await makeFeature(db);
       await insertUsage(db, [
-        { feature_id: quiet.id, model: mini, created_at: ago(DAY + HOUR), input_cost_units: dollars(1), output_cost_units: 0 },
+        // Recorded from the earlier range's start (SPEC §4: a later first event gives no trend at all).
+        { feature_id: quiet.id, model: mini, created_at: ago(2 * DAY), input_cost_units: dollars(1), output_cost_units: 0 },
       ]);
       expect((await featureMetrics(db, quiet, '24h', NOW, 'UTC')).costs.cost_trend).toBe(-100);
     });

@@ -113,7 +113,7 @@ describe('errors', () => {
     expect(res.text).toContain('<nav');
   });
 
-  it('when the server fails, then a 500 page with a correlation id that is also in the log, and no stack', async () => {
+  it('when the server fails (its database is away: 503), then an error page with a correlation id that is also in the log, and no stack', async () => {
     const { agent } = await signInAs(t, 'admin');
     const { createDb } = await import('../../src/db/knex.ts');
     const broken = startTestApp({}, createDb('postgres://nobody:none@127.0.0.1:1/none', 1));
@@ -121,7 +121,7 @@ describe('errors', () => {
       // Same session store and secret, but the app's own database is gone: loading the user fails.
       const cookie = agent.jar.getCookie('sb.sid', { domain: '127.0.0.1', path: '/', script: false, secure: false });
       const res = await request(broken.app).get('/platform/ai-management').set('Cookie', `sb.sid=${cookie?.value}`);
-      expect(res.status).toBe(500);
+      expect(res.status).toBe(503);
       const id = res.headers['x-request-id'];
       expect(res.text).toContain(id);
       expect(res.text).not.toMatch(/at .*\.ts:\d+|ECONNREFUSED/);
@@ -131,13 +131,17 @@ describe('errors', () => {
     }
   });
 
-  it('when the API fails, then 500 in the JSON error shape with a correlation id', async () => {
+  it('when the API fails (its database is away: 503), then the JSON error shape with a correlation id', async () => {
     const { createDb } = await import('../../src/db/knex.ts');
     const broken = startTestApp({}, createDb('postgres://nobody:none@127.0.0.1:1/none', 1));
     try {
       const res = await request(broken.app).get('/api/platform/ai-management/features').set('Authorization', 'Bearer sb_whatever');
-      expect(res.status).toBe(500);
-      expect(res.body).toEqual({ success: false, error: 'Something went wrong on our side', correlation_id: res.headers['x-request-id'] });
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({
+        success: false,
+        error: 'The database is unavailable; try again in a few seconds',
+        correlation_id: res.headers['x-request-id'],
+      });
     } finally {
       await broken.close();
     }
