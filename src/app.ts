@@ -62,7 +62,6 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     onPoolError: (err) => logger.error({ err }, 'session store: a database connection failed'),
   });
   app.providers = providers;
-  app.locals.providers = providers;
   app.close = async () => {
     await sessions.close();
     await providers.close();

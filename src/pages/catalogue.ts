@@ -48,7 +48,7 @@ export const catalogueQuerySchema = z
 
 export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
 
-export async function providersTab(db: Db, now: Date) {
+export async function catalogueProvidersTab(db: Db, now: Date) {
   const [providers, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
   const summaries = await providerSummaries(
     db,
@@ -110,7 +110,7 @@ const SORT_LABELS: Record<(typeof MODEL_SORTS)[number], string> = {
 const SORT_CHOICES = MODEL_SORTS.map((s) => [s, SORT_LABELS[s]] as const);
 
 /** Models tab: the catalogue searched (name or display name), filtered by provider and status, sorted, with 24 h figures. */
-export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
+export async function catalogueModelsTab(db: Db, q: CatalogueQuery, now: Date) {
   const [providers, all, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
   const needle = q.q?.toLowerCase();
   const models = all.filter(
@@ -140,7 +140,7 @@ export async function modelsTab(db: Db, q: CatalogueQuery, now: Date) {
 const CSV_DEPLOYMENTS = 10_000;
 
 /** Deployments tab: the history, newest first, a page at a time (or all of it for CSV), filtered by feature, environment, status and model. */
-export async function deploymentsTab(db: Db, q: CatalogueQuery) {
+export async function catalogueDeploymentsTab(db: Db, q: CatalogueQuery) {
   const filter = { feature: q.feature, environment: q.environment, status: q.status, model: q.model };
   const [features, page, model] = await Promise.all([
     listFeatures(db),
@@ -161,15 +161,15 @@ export async function deploymentsTab(db: Db, q: CatalogueQuery) {
 }
 
 type TabData =
-  | Awaited<ReturnType<typeof providersTab>>
-  | Awaited<ReturnType<typeof modelsTab>>
-  | Awaited<ReturnType<typeof deploymentsTab>>;
+  | Awaited<ReturnType<typeof catalogueProvidersTab>>
+  | Awaited<ReturnType<typeof catalogueModelsTab>>
+  | Awaited<ReturnType<typeof catalogueDeploymentsTab>>;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** The tab's data as CSV (SPEC §5: every table answers format=csv): what the tab shows, one row per item. */
 export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string {
   if (tab === 'providers') {
-    const { cards } = data as Awaited<ReturnType<typeof providersTab>>;
+    const { cards } = data as Awaited<ReturnType<typeof catalogueProvidersTab>>;
     return toCsv([
       [
         'name',
@@ -202,7 +202,7 @@ export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string 
     ]);
   }
   if (tab === 'models') {
-    const { cards } = data as Awaited<ReturnType<typeof modelsTab>>;
+    const { cards } = data as Awaited<ReturnType<typeof catalogueModelsTab>>;
     return toCsv([
       [
         'id',
@@ -236,7 +236,7 @@ export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string 
       ]),
     ]);
   }
-  const { deployments } = data as Awaited<ReturnType<typeof deploymentsTab>>;
+  const { deployments } = data as Awaited<ReturnType<typeof catalogueDeploymentsTab>>;
   return toCsv([
     ['id', 'started_at', 'finished_at', 'feature', 'environment', 'model', 'kind', 'status', 'requested_by', 'error'],
     ...deployments.map((d) => [

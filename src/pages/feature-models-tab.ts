@@ -20,7 +20,7 @@ const priced = (tokens: { input: number; output: number }, m: { input_price_per_
  * their last 24 hours and the what-if cost of this feature's last 30 days of tokens at their prices),
  * the history, and what promotion and rollback would do.
  */
-export async function modelsTab(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
+export async function featureModelsTab(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
   const [assignments, history, models] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id), listModels(db)]);
   const byEnvironment = withAssignments([feature], assignments)[0].assignments;
   const next = NEXT_ENVIRONMENT[environment];

@@ -12,7 +12,7 @@ import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
-import { modelsTab } from './feature-models-tab.ts';
+import { featureModelsTab } from './feature-models-tab.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
@@ -74,7 +74,7 @@ export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
 /** What the other tabs show (prompts, testing and settings are read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date) {
-  if (q.tab === 'models') return { models: await modelsTab(db, feature, q.environment ?? 'production', now) };
+  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, q.environment ?? 'production', now) };
   if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
   return {};
 }

@@ -4,7 +4,14 @@ import { flash } from '../http/flash.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
-import { type CatalogueQuery, catalogueCsv, catalogueQuerySchema, deploymentsTab, modelsTab, providersTab } from '../pages/catalogue.ts';
+import {
+  type CatalogueQuery,
+  catalogueCsv,
+  catalogueDeploymentsTab,
+  catalogueModelsTab,
+  catalogueProvidersTab,
+  catalogueQuerySchema,
+} from '../pages/catalogue.ts';
 import { createModel } from '../services/models.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
@@ -46,7 +53,11 @@ export async function showCatalogue(
   const q = parseQuery(catalogueQuerySchema, query);
   const now = new Date();
   const data =
-    q.tab === 'providers' ? await providersTab(db, now) : q.tab === 'models' ? await modelsTab(db, q, now) : await deploymentsTab(db, q);
+    q.tab === 'providers'
+      ? await catalogueProvidersTab(db, now)
+      : q.tab === 'models'
+        ? await catalogueModelsTab(db, q, now)
+        : await catalogueDeploymentsTab(db, q);
   if (q.format === 'csv') return void res.type('text/csv').attachment(`${q.tab}.csv`).send(catalogueCsv(q.tab, data));
   const part = req.htmx.request ? targetId(req) : undefined;
   const providerForm = forms.provider ?? emptyForm();

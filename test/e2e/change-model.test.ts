@@ -1,6 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Providers } from '../../src/providers/index.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
 import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
@@ -24,7 +23,7 @@ async function fixture(t: TestContext) {
   const f = await makeFeature(t.db, { display_name: `Change model ${suffix()}` });
   const model = () => makeModel(t.db, { name: `e2e-${suffix()}` });
   const [served, next, failing] = [await model(), await model(), await model()];
-  const sim = await (t.app.locals.providers as Providers).simulator();
+  const sim = await t.app.providers.simulator();
   sim.configure(next.name, { latencyMs: 400 }); // long enough to see the progress line
   sim.configure(failing.name, { errorRate: 1 });
   await makeAssignment(t.db, { feature_id: f.id, model_id: served.id, environment: 'staging', assigned_by: 'e2e' });

@@ -2,7 +2,6 @@ import type * as cheerio from 'cheerio';
 import request from 'supertest';
 import { expect } from 'vitest';
 import type { Db } from '../../../src/db/knex.ts';
-import type { Providers } from '../../../src/providers/index.ts';
 import type { Simulator } from '../../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { apiKey, makeToken, simulatorIdOf, suffix } from '../../setup/factories.ts';
@@ -58,7 +57,7 @@ export async function openCatalogue(label: string): Promise<Catalogue> {
     adminToken: { token: key.token, label: `token:${key.key.name}` },
     readToken: (await makeToken(t.db, 'read')).token,
     simulatorId: await simulatorIdOf(t.db),
-    sim: await (t.app.locals.providers as Providers).simulator(),
+    sim: await t.app.providers.simulator(),
     page: (path, as = admin) => getPage(as.agent, path),
     postForm: (path, body, as = admin, csrf = as.csrf) =>
       as.agent

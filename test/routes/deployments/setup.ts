@@ -1,6 +1,5 @@
 import request from 'supertest';
 import { expect } from 'vitest';
-import type { Providers } from '../../../src/providers/index.ts';
 import type { Simulator } from '../../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeToken, simulatorIdOf } from '../../setup/factories.ts';
@@ -54,7 +53,7 @@ export async function openDeployments(): Promise<Deployments> {
     admin,
     readToken: (await makeToken(t.db, 'read')).token,
     simulatorId: await simulatorIdOf(t.db),
-    simulator: (ctx = t) => (ctx.app.locals.providers as Providers).simulator(),
+    simulator: (ctx = t) => ctx.app.providers.simulator(),
     deployTo,
     async assigned(featureId, modelId, environment = 'staging', ctx = t) {
       const res = await deployTo(featureId, { model_id: modelId, environment }, admin.token, ctx);

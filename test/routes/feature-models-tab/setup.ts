@@ -2,7 +2,6 @@ import type { CheerioAPI } from 'cheerio';
 import { load } from 'cheerio';
 import type request from 'supertest';
 import { expect } from 'vitest';
-import type { Providers } from '../../../src/providers/index.ts';
 import type { Simulator } from '../../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { simulatorIdOf } from '../../setup/factories.ts';
@@ -66,7 +65,7 @@ export async function openModelsTab(): Promise<ModelsTab> {
     admin,
     viewer: await signInAs(t, 'viewer'),
     simulatorId: await simulatorIdOf(t.db),
-    sim: await (t.app.locals.providers as Providers).simulator(),
+    sim: await t.app.providers.simulator(),
     post,
     change,
     async changed(slug, model, environment = 'staging') {
