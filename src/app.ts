@@ -1,8 +1,5 @@
-import crypto from 'node:crypto';
 import compression from 'compression';
 import express, { type Express } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import { createPassport } from './auth/passport.ts';
 import { createSessions } from './auth/session.ts';
 import type { AppConfig } from './config.ts';
@@ -17,7 +14,9 @@ import { errorHandler, notFoundHandler } from './middleware/errors.ts';
 import { htmx } from './middleware/htmx.ts';
 import { baseLocals, sessionLocals } from './middleware/locals.ts';
 import { noStore } from './middleware/no-store.ts';
+import { requestLog } from './middleware/request-log.ts';
 import { sameOriginWrites } from './middleware/same-origin.ts';
+import { securityHeaders } from './middleware/security-headers.ts';
 import { createProviders, type Providers } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
@@ -74,46 +73,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.set('etag', () => undefined);
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (_req, res) => {
-        const id = crypto.randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      customProps: (req) => ({ user: req.principal?.label }),
-      serializers: {
-        req: (req) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0] }),
-        res: (res) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
-  app.use((req, _res, next) => {
-    req.correlationId = String(req.id);
-    next();
-  });
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          connectSrc: ["'self'"],
-          fontSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'self'"],
-        },
-      },
-      // no-referrer would make browsers send `Origin: null` on this site's own posts (middleware/same-origin.ts).
-      referrerPolicy: { policy: 'same-origin' },
-    }),
-  );
+  app.use(requestLog(logger));
+  app.use(securityHeaders);
   app.use(compression());
   app.use(baseLocals(fmt));
   app.use(htmx);
@@ -143,8 +104,15 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 
-  // The URL map. The product's API (tokens): usage in, runtime config out.
-  const deps: RouteDeps = { db, providers, timeZone: config.tzDisplay };
+  mountRoutes(app, { db, providers, timeZone: config.tzDisplay });
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}
+
+/** The URL map: every router under its prefix (src/http/urls.ts). */
+function mountRoutes(app: Express, deps: RouteDeps): void {
+  // The product's API (tokens): usage in, runtime config out.
   app.use('/api/v1', usageApiRoutes(deps), runtimeConfigRoutes(deps));
   // The console's JSON API (SPEC §6).
   app.use(
@@ -163,10 +131,6 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
   app.use(BASE, overviewRoutes(deps));
-
-  app.use(notFoundHandler);
-  app.use(errorHandler);
-  return app;
 }
 
 const providersFor = (config: AppConfig) =>

@@ -7,7 +7,7 @@ import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES, MODEL_TYPES } from '
 import { choice, formatParam } from '../http/query.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
-import { toCsv } from './csv.ts';
+import { type CsvColumn, csvOf } from './csv.ts';
 
 const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
 const MODEL_SORTS = ['name', 'performance', 'cost', 'usage'] as const;
@@ -166,90 +166,56 @@ type TabData =
   | Awaited<ReturnType<typeof catalogueDeploymentsTab>>;
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
+type ProviderCard = Awaited<ReturnType<typeof catalogueProvidersTab>>['cards'][number];
+type DeploymentItem = Awaited<ReturnType<typeof catalogueDeploymentsTab>>['deployments'][number];
+
+const PROVIDER_COLUMNS: CsvColumn<ProviderCard>[] = [
+  ['name', (c) => c.name],
+  ['display_name', (c) => c.display_name],
+  ['kind', (c) => c.kind],
+  ['status', (c) => c.status],
+  ['models', (c) => c.model_count],
+  ['serving_models', (c) => c.serving_models],
+  ['monthly_spend_usd', (c) => c.summary.monthly_spend],
+  ['health_score', (c) => c.summary.health_score],
+  ['uptime_pct_24h', (c) => c.summary.uptime],
+  ['response_time_ms_24h', (c) => c.summary.response_time],
+  ['success_rate_pct_24h', (c) => c.summary.success_rate],
+  ['requests_24h', (c) => c.summary.total_requests],
+];
+
+const MODEL_COLUMNS: CsvColumn<ModelCard>[] = [
+  ['id', (m) => m.id],
+  ['name', (m) => m.name],
+  ['display_name', (m) => m.display_name],
+  ['provider', (m) => m.provider_name],
+  ['model_type', (m) => m.model_type],
+  ['status', (m) => m.status],
+  ['input_price_per_1k', (m) => m.input_price_per_1k],
+  ['output_price_per_1k', (m) => m.output_price_per_1k],
+  ['requests_24h', (m) => m.summary.total_requests],
+  ['success_rate_pct_24h', (m) => m.summary.success_rate],
+  ['response_time_ms_24h', (m) => m.summary.response_time],
+  ['total_cost_usd_24h', (m) => m.summary.total_cost],
+  ['serving', (m) => m.deployments.map((d) => `${d.feature_name}:${d.environment}`).join(' ')],
+];
+
+const DEPLOYMENT_COLUMNS: CsvColumn<DeploymentItem>[] = [
+  ['id', (d) => d.id],
+  ['started_at', (d) => iso(d.started_at)],
+  ['finished_at', (d) => iso(d.finished_at)],
+  ['feature', (d) => d.feature_name],
+  ['environment', (d) => d.environment],
+  ['model', (d) => d.model_display_name],
+  ['kind', (d) => d.kind],
+  ['status', (d) => d.status],
+  ['requested_by', (d) => d.requested_by],
+  ['error', (d) => d.error],
+];
+
 /** The tab's data as CSV (SPEC §5: every table answers format=csv): what the tab shows, one row per item. */
 export function catalogueCsv(tab: CatalogueQuery['tab'], data: TabData): string {
-  if (tab === 'providers') {
-    const { cards } = data as Awaited<ReturnType<typeof catalogueProvidersTab>>;
-    return toCsv([
-      [
-        'name',
-        'display_name',
-        'kind',
-        'status',
-        'models',
-        'serving_models',
-        'monthly_spend_usd',
-        'health_score',
-        'uptime_pct_24h',
-        'response_time_ms_24h',
-        'success_rate_pct_24h',
-        'requests_24h',
-      ],
-      ...cards.map((c) => [
-        c.name,
-        c.display_name,
-        c.kind,
-        c.status,
-        c.model_count,
-        c.serving_models,
-        c.summary.monthly_spend,
-        c.summary.health_score,
-        c.summary.uptime,
-        c.summary.response_time,
-        c.summary.success_rate,
-        c.summary.total_requests,
-      ]),
-    ]);
-  }
-  if (tab === 'models') {
-    const { cards } = data as Awaited<ReturnType<typeof catalogueModelsTab>>;
-    return toCsv([
-      [
-        'id',
-        'name',
-        'display_name',
-        'provider',
-        'model_type',
-        'status',
-        'input_price_per_1k',
-        'output_price_per_1k',
-        'requests_24h',
-        'success_rate_pct_24h',
-        'response_time_ms_24h',
-        'total_cost_usd_24h',
-        'serving',
-      ],
-      ...cards.map((m) => [
-        m.id,
-        m.name,
-        m.display_name,
-        m.provider_name,
-        m.model_type,
-        m.status,
-        Number(m.input_price_per_1k),
-        Number(m.output_price_per_1k),
-        m.summary.total_requests,
-        m.summary.success_rate,
-        m.summary.response_time,
-        m.summary.total_cost,
-        m.deployments.map((d) => `${d.feature_name}:${d.environment}`).join(' '),
-      ]),
-    ]);
-  }
-  const { deployments } = data as Awaited<ReturnType<typeof catalogueDeploymentsTab>>;
-  return toCsv([
-    ['id', 'started_at', 'finished_at', 'feature', 'environment', 'model', 'kind', 'status', 'requested_by', 'error'],
-    ...deployments.map((d) => [
-      d.id,
-      iso(d.started_at),
-      iso(d.finished_at),
-      d.feature_name,
-      d.environment,
-      d.model_display_name,
-      d.kind,
-      d.status,
-      d.requested_by,
-      d.error,
-    ]),
-  ]);
+  if (tab === 'providers') return csvOf(PROVIDER_COLUMNS, (data as Awaited<ReturnType<typeof catalogueProvidersTab>>).cards);
+  if (tab === 'models') return csvOf(MODEL_COLUMNS, (data as Awaited<ReturnType<typeof catalogueModelsTab>>).cards);
+  return csvOf(DEPLOYMENT_COLUMNS, (data as Awaited<ReturnType<typeof catalogueDeploymentsTab>>).deployments);
 }
