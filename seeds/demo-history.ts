@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ColumnMap, columns, type Selected } from '../src/db/columns.ts';
+import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../src/db/columns.ts';
 import type { Db } from '../src/db/knex.ts';
 import type { NewRow, Row } from '../src/db/tables.ts';
 import type { Environment } from '../src/domain.ts';
@@ -49,13 +49,8 @@ export interface Timeline {
   ago: (days: number) => Date;
 }
 
-type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
 const MODEL_COLUMNS = {
-  id: 'm.id',
-  name: 'm.name',
-  display_name: 'm.display_name',
-  model_type: 'm.model_type',
-  status: 'm.status',
+  ...MODEL_IDENTITY,
   provider_display_name: 'p.display_name',
   provider_kind: 'p.kind',
 } as const satisfies ColumnMap<ModelJoin>;

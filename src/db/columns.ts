@@ -29,3 +29,15 @@ export type Adjusted<R, O extends Partial<Record<keyof R, unknown>>> = Omit<R, k
 
 /** The map as Knex columns: ['p.name as provider_name', …]. */
 export const columns = (map: Readonly<Record<string, string>>): string[] => Object.entries(map).map(([as, column]) => `${column} as ${as}`);
+
+/** A model joined to its provider (`ai_models as m`, `ai_providers as p`), the join most reads make. */
+export type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
+
+/** What names a model and says what it is: the start of every model column map. */
+export const MODEL_IDENTITY = {
+  id: 'm.id',
+  name: 'm.name',
+  display_name: 'm.display_name',
+  model_type: 'm.model_type',
+  status: 'm.status',
+} as const satisfies ColumnMap<ModelJoin>;

@@ -15,6 +15,20 @@ export const HIST_COLUMNS = BOUNDS.map((_b, i) => `lat_${String(i).padStart(2, '
 export const bucketOf = (column: string) => `width_bucket(${column}, ARRAY[${BOUNDS.join(',')}])`;
 
 /** SQL select-list: the histogram columns summed. */
+/** Every additive column of a rollup row (counts, latency sum and histogram, tokens, costs), in table order. */
+export const SUM_COLUMNS = [
+  'requests',
+  'successes',
+  'errors',
+  'timeouts',
+  'latency_sum_ms',
+  ...HIST_COLUMNS,
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+  'input_cost_usd',
+];
+
 export const sumHistogram = (alias = '') => HIST_COLUMNS.map((c) => `sum(${alias}${c})::bigint AS ${c}`).join(', ');
 
 /** The q-quantile (0 < q ≤ 1) from bucket counts, interpolated inside its bucket; null with no data. */

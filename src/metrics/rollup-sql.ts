@@ -1,4 +1,4 @@
-import { bucketOf, HIST_COLUMNS } from './histogram.ts';
+import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
@@ -6,19 +6,7 @@ import { bucketOf, HIST_COLUMNS } from './histogram.ts';
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
-  const sums = [
-    'requests',
-    'successes',
-    'errors',
-    'timeouts',
-    'latency_sum_ms',
-    ...HIST_COLUMNS,
-    'input_tokens',
-    'output_tokens',
-    'cost_usd',
-    'input_cost_usd',
-  ];
-  const addOnConflict = sums.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
+  const addOnConflict = SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
   const keyCols = 'feature_id, model_id, provider_id, environment';
   return `
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
@@ -46,19 +34,19 @@ minute_agg AS MATERIALIZED (
   FROM grouped GROUP BY 1, 2, 3, 4, 5
 ),
 to_minutes AS (
-  INSERT INTO usage_rollup_minute AS t (bucket, ${keyCols}, ${sums.join(', ')})
-  SELECT bucket, ${keyCols}, ${sums.join(', ')} FROM minute_agg
+  INSERT INTO usage_rollup_minute AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
+  SELECT bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')} FROM minute_agg
   ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
 ),
 to_hours AS (
-  INSERT INTO usage_rollup_hour AS t (bucket, ${keyCols}, ${sums.join(', ')})
-  SELECT date_trunc('hour', bucket), ${keyCols}, ${sums.map((c) => `sum(${c})`).join(', ')}
+  INSERT INTO usage_rollup_hour AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
+  SELECT date_trunc('hour', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5
   ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
 ),
 to_days AS (
-  INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${sums.join(', ')})
-  SELECT date_trunc('day', bucket), ${keyCols}, ${sums.map((c) => `sum(${c})`).join(', ')}
+  INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
+  SELECT date_trunc('day', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5
   ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
 ),

@@ -1,21 +1,8 @@
-import { bucketOf, HIST_COLUMNS } from './histogram.ts';
+import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 import type { Window } from './ranges.ts';
 
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
-
-const SUM_COLUMNS = [
-  'requests',
-  'successes',
-  'errors',
-  'timeouts',
-  'latency_sum_ms',
-  ...HIST_COLUMNS,
-  'input_tokens',
-  'output_tokens',
-  'cost_usd',
-  'input_cost_usd',
-];
 
 const ROLLUP_COLUMNS = SUM_COLUMNS.map((c) => `r.${c}`).join(', ');
 

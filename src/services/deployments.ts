@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
+import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
@@ -17,14 +17,9 @@ export const deployRequestSchema = z.object({
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
 });
 
-type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
 /** A model with what the pipeline needs of its provider (the sealed key included: the adapter opens it). */
 const MODEL_FOR_DEPLOY = {
-  id: 'm.id',
-  name: 'm.name',
-  display_name: 'm.display_name',
-  model_type: 'm.model_type',
-  status: 'm.status',
+  ...MODEL_IDENTITY,
   provider_id: 'm.provider_id',
   provider_display_name: 'p.display_name',
   provider_status: 'p.status',

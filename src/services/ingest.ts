@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ColumnMap, columns, type Selected } from '../db/columns.ts';
+import { type ColumnMap, columns, type ModelJoin, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
@@ -50,7 +50,6 @@ export interface IngestResult {
   warnings?: IngestWarning[];
 }
 
-type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
 const MODEL_COLUMNS = {
   id: 'm.id',
   name: 'm.name',

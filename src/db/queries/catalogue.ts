@@ -1,5 +1,5 @@
 import { isUuid, keyHint } from '../../domain.ts';
-import { type ColumnMap, columns, type Selected } from '../columns.ts';
+import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
 import { type ActiveAssignmentRow, activeAssignments } from './assignments.ts';
@@ -22,13 +22,8 @@ export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
   key_hint: string | null;
 };
 
-type ModelJoin = { m: 'ai_models'; p: 'ai_providers' };
 const MODEL_COLUMNS = {
-  id: 'm.id',
-  name: 'm.name',
-  display_name: 'm.display_name',
-  model_type: 'm.model_type',
-  status: 'm.status',
+  ...MODEL_IDENTITY,
   input_price_per_1k: 'm.input_price_per_1k',
   output_price_per_1k: 'm.output_price_per_1k',
   context_window: 'm.context_window',
