@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { type ChromiumInstall, findChromium, launchBrowser, listen, signedIn } from '../setup/browser.ts';
+import { launchBrowser, listen, signedIn } from '../setup/browser.ts';
+import { type ChromiumInstall, findChromium } from '../setup/chromium.ts';
 import { makeUser } from '../setup/factories.ts';
 
 // `npm ci && npm test` must be enough on a machine without Debian's Chromium: the browser tests then
