@@ -3,7 +3,7 @@ import type { Db } from '../db/knex.ts';
 import { activeDeployments, listModels, type ModelDeploymentRow, type ModelRow } from '../db/queries/catalogue.ts';
 import { deploymentsPage } from '../db/queries/deployments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import { ENVIRONMENTS } from '../domain.ts';
+import { ENVIRONMENTS, isUuid } from '../domain.ts';
 import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
@@ -25,8 +25,6 @@ async function servingNow(db: Db, modelIds: string[]) {
     .filter((r) => modelIds.includes(r.model_id))
     .sort((a, b) => a.feature_name.localeCompare(b.feature_name) || a.environment.localeCompare(b.environment));
 }
-
-const isUuid = (s: string) => z.uuid().safeParse(s).success;
 
 /**
  * The Deploy page's choices: the features a model fits (their required type is its type), every

@@ -1,3 +1,4 @@
+import { type Adjusted, type ColumnMap, columns, type Selected } from '../db/columns.ts';
 import type { Db } from '../db/knex.ts';
 import { listModels, type ProviderRow } from '../db/queries/catalogue.ts';
 import { providerHealthHistory } from '../metrics/health-history.ts';
@@ -11,14 +12,26 @@ const RECENT_CHECKS = 20;
 const CHECK_KINDS: Record<string, string> = { probe: 'probe', manual: 'connection test', smoke: 'smoke request' };
 
 /** Probes, connection tests and smoke requests of a provider, newest first. */
-async function recentChecks(db: Db, providerId: string) {
+type CheckJoin = { h: 'health_checks'; m: 'ai_models' };
+const CHECK_COLUMNS = {
+  kind: 'h.kind',
+  status: 'h.status',
+  latency_ms: 'h.latency_ms',
+  error: 'h.error',
+  checked_at: 'h.checked_at',
+  model_display_name: 'm.display_name',
+} as const satisfies ColumnMap<CheckJoin>;
+/** A check as the page lists it (a provider-wide probe names no model). */
+type CheckRow = Adjusted<Selected<CheckJoin, typeof CHECK_COLUMNS>, { model_display_name: string | null }>;
+
+async function recentChecks(db: Db, providerId: string): Promise<CheckRow[]> {
   return db('health_checks as h')
     .leftJoin('ai_models as m', 'm.id', 'h.model_id')
     .where('h.provider_id', providerId)
     .orderBy('h.checked_at', 'desc')
     .orderBy('h.id', 'desc')
     .limit(RECENT_CHECKS)
-    .select('h.kind', 'h.status', 'h.latency_ms', 'h.error', 'h.checked_at', 'm.display_name as model_display_name');
+    .select(columns(CHECK_COLUMNS));
 }
 
 /** Everything the provider page shows: its 24 h health and how the score comes about, its models, its checks. */

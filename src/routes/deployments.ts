@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { findDeployment } from '../db/queries/deployments.ts';
+import { isUuid } from '../domain.ts';
 import { render } from '../views.ts';
-import { isUuid, loader, type RouteDeps } from './deps.ts';
+import { loader, type RouteDeps } from './deps.ts';
 
 const VIEW = { page: 'pages/deployment', partial: 'partials/deployments/deployment-status' };
 

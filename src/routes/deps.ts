@@ -1,10 +1,7 @@
 import type { RequestHandler } from 'express';
-import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { notFound } from '../http/errors.ts';
 import type { Providers } from '../providers/index.ts';
-
-export const isUuid = (value: string) => z.uuid().safeParse(value).success;
 
 /** What every router is built with: the database, the provider adapters and the display time zone. */
 export interface RouteDeps {

@@ -1,11 +1,12 @@
 import { type Request, type Response, Router } from 'express';
 import { findModel, type ModelRow } from '../db/queries/catalogue.ts';
+import { isUuid } from '../domain.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url, withQuery } from '../http/urls.ts';
 import { compareView, type ModelQuery, modelPage, modelQuerySchema } from '../pages/model.ts';
 import { compareCsv, modelCsv } from '../pages/model-charts.ts';
 import { fragmentOf, render } from '../views.ts';
-import { isUuid, loader, type RouteDeps } from './deps.ts';
+import { loader, type RouteDeps } from './deps.ts';
 import { modelFormRoutes } from './model-forms.ts';
 
 const MODEL_VIEW = { page: 'pages/model', partial: 'partials/models/model-performance' };
