@@ -1,4 +1,4 @@
-import type { ModelStatus, ModelType } from '../src/domain.ts';
+import type { Row } from '../src/db/tables.ts';
 
 /**
  * Reference data: the three features of the plan, the providers and a catalogue of models with
@@ -39,16 +39,14 @@ export const PROVIDERS = [
   { name: 'simulator', display_name: 'Simulator', kind: 'simulator', base_url: null, status: 'active' },
 ] as const;
 
-export interface ModelSeed {
+/** A reference model: its row's fields, and its provider by name. */
+export type ModelSeed = Pick<
+  Row<'ai_models'>,
+  'name' | 'display_name' | 'model_type' | 'status' | 'input_price_per_1k' | 'output_price_per_1k'
+> & {
   provider: (typeof PROVIDERS)[number]['name'];
-  name: string;
-  display_name: string;
-  model_type: ModelType;
-  status: ModelStatus;
-  input_price_per_1k: number;
-  output_price_per_1k: number;
   context_window: number;
-}
+};
 
 export const MODELS: ModelSeed[] = [
   {
