@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser } from '../setup/factories.ts';
-import { csrfOf, sessionIdOf, signInAs } from '../setup/session.ts';
+import { csrfOf, postSignIn, sessionIdOf, signInAs } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -121,11 +121,7 @@ describe('POST /login', () => {
     async (next) => {
       const user = await makeUser(t.db);
       const agent = request.agent(t.app);
-      const page = await agent.get('/login');
-      const res = await agent
-        .post('/login')
-        .type('form')
-        .send({ email: user.email, password: user.password, next, _csrf: csrfOf(page.text) });
+      const res = await postSignIn(agent, user, { next });
       expect(res.headers.location).toBe('/platform/ai-management');
     },
   );
@@ -133,11 +129,7 @@ describe('POST /login', () => {
   it('when next is a page of the console, then it goes back there after sign-in', async () => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
-    const page = await agent.get('/login');
-    const res = await agent
-      .post('/login')
-      .type('form')
-      .send({ email: user.email, password: user.password, next: '/platform/ai-management/audit?x=1', _csrf: csrfOf(page.text) });
+    const res = await postSignIn(agent, user, { next: '/platform/ai-management/audit?x=1' });
     expect(res.headers.location).toBe('/platform/ai-management/audit?x=1');
   });
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeNext } from '../../src/middleware/auth.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser } from '../setup/factories.ts';
-import { csrfOf } from '../setup/session.ts';
+import { postSignIn } from '../setup/session.ts';
 
 let t: TestContext;
 beforeAll(() => {
@@ -66,12 +66,8 @@ describe('POST /login with next', () => {
   it.each(OFFSITE)('when next is %j, then the redirect after sign-in stays inside the console', async (next) => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
-    const page = await agent.get('/login');
-    const res = await agent
-      .post('/login')
-      .type('form')
-      .send({ email: user.email, password: user.password, next, _csrf: csrfOf(page.text) })
-      .expect(303);
+    const res = await postSignIn(agent, user, { next });
+    expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/platform/ai-management');
   });
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeUser } from '../setup/factories.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
-import { csrfOf } from '../setup/session.ts';
+import { csrfOf, postSignIn } from '../setup/session.ts';
 
 // The file has a database of its own, so the number of rows in `sessions` is its alone.
 let t: TestContext;
@@ -138,12 +138,8 @@ describe('the session cookie', () => {
   it('when served over plain HTTP, then it is sb.sid: HttpOnly, SameSite=Lax, Path=/, not Secure', async () => {
     const user = await makeUser(t.db);
     const agent = request.agent(t.app);
-    const page = await agent.get('/login');
-    const res = await agent
-      .post('/login')
-      .type('form')
-      .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) })
-      .expect(303);
+    const res = await postSignIn(agent, user);
+    expect(res.status).toBe(303);
     const cookie = cookieNamed(res, 'sb.sid')!;
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
@@ -207,12 +203,8 @@ describe('the session cookie', () => {
     it('when a plain sb.sid cookie is sent over HTTPS, then it is not a session there', async () => {
       const user = await makeUser(t.db);
       const agent = request.agent(t.app);
-      const page = await agent.get('/login');
-      const res = await agent
-        .post('/login')
-        .type('form')
-        .send({ email: user.email, password: user.password, _csrf: csrfOf(page.text) })
-        .expect(303);
+      const res = await postSignIn(agent, user);
+      expect(res.status).toBe(303);
       const plain = cookieNamed(res, 'sb.sid')!.split(';')[0];
       await request(proxied.app).get('/platform/ai-management').set(HTTPS).set('Cookie', plain).expect(303);
     });

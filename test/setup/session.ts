@@ -33,6 +33,15 @@ export async function signIn(app: App, email: string, password: string): Promise
 }
 
 /** A fresh CSRF token of a signed-in agent, read from a page's form. */
+/** Signs in through the real form (its token read from the page) and answers the POST: the 303 or the refusal. */
+export async function postSignIn(agent: Agent, user: { email: string; password: string }, fields: Record<string, string> = {}) {
+  const page = await agent.get('/login');
+  return agent
+    .post('/login')
+    .type('form')
+    .send({ email: user.email, password: user.password, ...fields, _csrf: csrfOf(page.text) });
+}
+
 export async function csrfFor(agent: Agent, path = '/platform/ai-management/api-keys'): Promise<string> {
   const page = await agent.get(path).expect(200);
   return cheerio.load(page.text)('meta[name="csrf-token"]').attr('content') as string;
