@@ -51,3 +51,12 @@ function showAges() {
 document.addEventListener('DOMContentLoaded', showAges);
 document.addEventListener('htmx:after:swap', showAges);
 setInterval(showAges, 5000);
+
+// A swap that removed the focused element (a tab link, a button) would leave the keyboard on <body>:
+// the swapped region takes the focus instead. Polls never move it.
+document.addEventListener('htmx:after:swap', (event) => {
+  var el = event.target;
+  if (document.activeElement !== document.body || !el?.isConnected || el === document.body || el.closest('[data-poll]')) return;
+  if (!el.hasAttribute('tabindex')) el.setAttribute('tabindex', '-1');
+  el.focus({ preventScroll: true });
+});

@@ -99,6 +99,14 @@ describe('changing the model with JavaScript', () => {
       .evaluateAll((lis) => lis.map((li) => [li.className, li.textContent?.replace(/\s+/g, ' ').trim()]));
     expect(checks.map(([tone]) => tone)).toEqual(['tone-good', 'tone-good', 'tone-bad']);
     expect(checks[2][1]).toBe('smoke: smoke request failed: the provider answered 503');
+    // Passed or failed is said in words and a mark before each check, not by its colour alone.
+    const marks = await page
+      .locator('#deployment-result ol.checks li')
+      .evaluateAll((lis) => lis.map((li) => getComputedStyle(li, '::before').content));
+    expect(marks).toEqual(['"✓ passed: " / "passed: "', '"✓ passed: " / "passed: "', '"✗ failed: " / "failed: "']);
+    // and a screen reader reads the words too.
+    expect(await page.locator('#deployment-result ol.checks li').nth(0).ariaSnapshot()).toContain('text: "passed:"');
+    expect(await page.locator('#deployment-result ol.checks li').nth(2).ariaSnapshot()).toContain('text: "failed:"');
     expect(await currentModel(page)).toBe(next.display_name);
     expect(await page.locator('#feature-panel .flash').count()).toBe(0);
     expect(await noReloadMark(page)).toBe(1);
