@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as wilsonMigration from '../../migrations/20261128060000_minute_wilson_bounds.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
@@ -136,6 +137,31 @@ describe('uptime: the share of good minute slots in the range', () => {
           10,
         );
       }
+    });
+  });
+
+  it('when the migration runs down and up over rolled-up hours, then the old rates come back and then the same lower bounds the fold writes', async () => {
+    await withUsageDatabase(async (db) => {
+      const mini = (await modelsByName(db)).get('gpt-4o-mini')!;
+      const f = await makeFeature(db);
+      await insertUsage(db, [
+        ...minute(f.id, mini, '11:05', 4, 1),
+        ...minute(f.id, mini, '11:06', 20, 5),
+        ...minute(f.id, mini, '11:07', 8, 0),
+      ]);
+      await runRollup({ db });
+      const hourRow = () =>
+        db('usage_minute_counts').where({ scope: 'feature', scope_id: f.id }).first('worst_bp', 'minute_bps') as Promise<{
+          worst_bp: number;
+          minute_bps: number[];
+        }>;
+      const folded = await hourRow();
+      expect(folded).toEqual({ worst_bp: 1118, minute_bps: [0, 455, 1118] }); // 0/8, 1/4 (4.56 %), 5/20 (11.19 %)
+      await wilsonMigration.down(db);
+      expect(await hourRow()).toEqual({ worst_bp: 2500, minute_bps: [0, 2500, 2500] }); // raw error rates
+      await wilsonMigration.up(db);
+      expect(await hourRow()).toEqual(folded);
+      expect(await uptime1h(db, f.id)).toBeCloseTo(pct(60, 61), 10);
     });
   });
 
