@@ -153,7 +153,10 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
   return new Map((rows as { id: string; p: number[] }[]).map((r) => [String(r.id), r.p.map(Number)]));
 }
 
-/** Bad minutes per member over a window, each with its own error-rate threshold (%). */
+/**
+ * Bad minutes per member over a window, each with its own error-rate threshold (%): SPEC §4, a minute
+ * with requests is bad when the lower bound of the 95% Wilson interval of its error rate reaches the threshold.
+ */
 export async function badMinutes(
   s: Snapshot,
   scope: Scope,
@@ -210,7 +213,8 @@ async function badMinuteRows(
        WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[])
          AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
      ),
-     -- Whole hours: minutes at or over the threshold, by binary search in the sorted minute rates.
+     -- Whole hours: minutes whose Wilson lower bound is at or over the threshold, by binary search
+     -- in the hour's sorted bounds (minute_bps); the other minutes apply the same rule to their counts.
      whole AS (
        SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((th.basis_points - 1)::integer, h.minute_bps)) AS bad
        FROM hrs h JOIN th ON th.id = h.scope_id
@@ -229,7 +233,7 @@ async function badMinuteRows(
      ),
      mixed_bad AS (
        SELECT x.scope_id${hourOf('x.m')}, count(*) AS bad FROM mixed x JOIN th ON th.id = x.scope_id
-       WHERE x.r > 0 AND x.f * 10000 >= th.basis_points * x.r GROUP BY 1${byHour ? ', 2' : ''}
+       WHERE x.r > 0 AND wilson_lower_bp(x.r::bigint, x.f::bigint) >= th.basis_points GROUP BY 1${byHour ? ', 2' : ''}
      )
      SELECT scope_id AS id${byHour ? ', extract(epoch FROM hour) * 1000 AS hour' : ''}, sum(bad) AS bad
      FROM (SELECT * FROM whole UNION ALL SELECT * FROM mixed_bad) b GROUP BY 1${byHour ? ', 2' : ''}`,

@@ -62,18 +62,22 @@ per_minute AS MATERIALIZED (
 hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
 to_counts AS (
   INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp, minute_bps)
-  SELECT scope, scope_id, hour, requests, failures, worst_minute_bp(requests, failures), minute_error_bps(requests, failures) FROM (
+  SELECT scope, scope_id, hour, requests, failures, last_or_zero(b), b FROM (
     SELECT h.scope, h.scope_id, h.hour,
            array_agg(coalesce(m.r, 0)::int ORDER BY g.i) AS requests, array_agg(coalesce(m.f, 0)::int ORDER BY g.i) AS failures
     FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
     -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
     LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
     GROUP BY 1, 2, 3
-  ) a
+  ) a, minute_lower_bps(requests, failures) AS b
+  -- Each minute's Wilson lower bound (SPEC §4 uptime), sorted, and the highest of them.
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
-    SET requests = add_arrays(t.requests, excluded.requests), failures = add_arrays(t.failures, excluded.failures),
-        worst_bp = worst_minute_bp(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures)),
-        minute_bps = minute_error_bps(add_arrays(t.requests, excluded.requests), add_arrays(t.failures, excluded.failures))
+    SET (requests, failures, worst_bp, minute_bps) = (
+      SELECT s.r, s.f, last_or_zero(s.b), s.b FROM (
+        SELECT r, f, minute_lower_bps(r, f) AS b
+        FROM (SELECT add_arrays(t.requests, excluded.requests) AS r, add_arrays(t.failures, excluded.failures) AS f) x
+      ) s
+    )
 ),
 -- The hour each user was last seen in: it changes at most once an hour per user, so a tick
 -- rewrites only users new to this hour (unique-user counts read the partial first hour raw).

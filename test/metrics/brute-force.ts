@@ -71,7 +71,23 @@ export function headlineOf(rows: Raw[]) {
   };
 }
 
-/** Uptime over [from, now]: minute slots touched, a slot bad when failures × 100 ≥ threshold × requests. */
+/**
+ * Whether the lower bound of the 95% Wilson score interval (z = 1.96) of f failures in n requests is
+ * at or above `threshold` (%), decided exactly in integers. With p = f/n the bound is
+ *   (p + z²/2n − z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n)
+ * so, for t = threshold/100, bound ≥ t ⇔ L ≥ 0 and L² ≥ z²·n·(4f(n−f) + z²n), where
+ * L = 2nf + z²n − 2n(n + z²)t (both sides times 2n(n + z²), then squared). Everything below is that
+ * inequality times 10⁸ with z = 196/100 and t = T/10000 (T whole basis points).
+ */
+export function wilsonBad(n: number, f: number, threshold: number): boolean {
+  if (n <= 0) return false;
+  const [N, F, T] = [BigInt(n), BigInt(f), BigInt(Math.round(threshold * 100))];
+  const L = 200_000_000n * N * F + 384_160_000n * N - 20_000n * T * N * N - 76_832n * T * N;
+  const S = N * (40_000n * F * (N - F) + 38_416n * N);
+  return L >= 0n && L * L >= 1_960_000n * 1_960_000n * S;
+}
+
+/** Uptime over [from, now]: minute slots touched, a slot bad when wilsonBad (SPEC §4); idle slots are good. */
 export function uptimeOf(rows: Raw[], from: number, now: number, threshold: number): number | null {
   const w = between(rows, from, now);
   if (!w.length) return null;
@@ -83,7 +99,7 @@ export function uptimeOf(rows: Raw[], from: number, now: number, threshold: numb
     if (r.status !== 'success') m.f += 1;
     per.set(Math.floor(r.t / MINUTE), m);
   }
-  const bad = [...per.values()].filter((m) => m.r > 0 && m.f * 100 >= threshold * m.r).length;
+  const bad = [...per.values()].filter((m) => wilsonBad(m.r, m.f, threshold)).length;
   return ((slots - bad) / slots) * 100;
 }
 

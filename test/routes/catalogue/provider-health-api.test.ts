@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../../src/db/knex.ts';
 import { runRollup } from '../../../src/metrics/rollup.ts';
+import { wilsonBad } from '../../metrics/brute-force.ts';
 import { apiKey, makeFeature, makeModel, makeProvider } from '../../setup/factories.ts';
 import type { HealthCheckRecord, ProviderRecord } from '../../setup/rows.ts';
 import { DAY, insertUsage, MINUTE, type ModelRef, modelRef, mulberry32, type UsageEvent } from '../../setup/usage-factory.ts';
@@ -67,7 +68,7 @@ async function bruteForce(db: Db, providerId: string, now: number) {
     if (r.status !== 'success') slot.failed += 1;
     perMinute.set(m, slot);
   }
-  const bad = [...perMinute.values()].filter((s) => s.failed * 100 >= 5 * s.n).length;
+  const bad = [...perMinute.values()].filter((s) => wilsonBad(s.n, s.failed, 5)).length; // SPEC §4: Wilson lower bound ≥ 5 %
   const uptime = ((SLOTS - bad) / SLOTS) * 100;
   const latencyScore = Math.min(100, Math.max(0, ((5000 - meanMs) / 4500) * 100));
   const health = 0.5 * successRate + 0.3 * uptime + 0.2 * latencyScore;

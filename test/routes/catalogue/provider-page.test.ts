@@ -2,6 +2,7 @@ import type { CheerioAPI } from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFormat } from '../../../src/format.ts';
 import { runRollup } from '../../../src/metrics/rollup.ts';
+import { wilsonBad } from '../../metrics/brute-force.ts';
 import { apiKey, makeFeature, makeModel, makeProvider } from '../../setup/factories.ts';
 import { tableRows, text } from '../../setup/html.ts';
 import type { ModelRecord, ProviderRecord } from '../../setup/rows.ts';
@@ -42,7 +43,7 @@ function hourCells(raw: RawRow[], from: number): string[] {
     const [total, failed] = perMinute.get(k) ?? [0, 0];
     perMinute.set(k, [total + 1, failed + (r.status === 'success' ? 0 : 1)]);
   }
-  const bad = [...perMinute.values()].filter(([total, failed]) => failed * 100 >= 5 * total).length;
+  const bad = [...perMinute.values()].filter(([total, failed]) => wilsonBad(total, failed, 5)).length; // SPEC §4
   const uptime = ((60 - bad) / 60) * 100;
   const ls = Math.min(100, Math.max(0, ((5000 - mean) / 4500) * 100));
   return [
