@@ -4,6 +4,7 @@ import { auditEntityTypes, auditEntries } from '../db/queries/audit.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
+import { auditEntryViews } from '../pages/audit.ts';
 import { render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -30,7 +31,7 @@ export function auditRoutes({ db }: RouteDeps): Router {
   router.get('/', async (req, res) => {
     const filter = parseQuery(filterSchema, req.query);
     const [rows, entityTypes] = await Promise.all([auditEntries(db, filter, PAGE + 1), auditEntityTypes(db)]);
-    const entries = rows.slice(0, PAGE);
+    const entries = await auditEntryViews(db, rows.slice(0, PAGE));
     const older = rows.length > PAGE ? linkKeeping(url.audit(), filter)({ before: entries[entries.length - 1].id }) : null;
     render(req, res, VIEW, { title: 'Audit log', entries, entityTypes, filter, older, pageSize: PAGE });
   });
