@@ -40,7 +40,7 @@ export function createFormat(timeZone: string) {
     ms: (n: number | null | undefined) => (n === null || n === undefined ? NO_DATA : `${integer.format(Math.round(n))} ms`),
     /** Signed change in percent (cost trend); null when there is nothing to compare with. */
     change: (n: number | null) =>
-      n === null ? 'no earlier cost to compare' : `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toFixed(1)}%`,
+      n === null ? 'no earlier period to compare' : `${n > 0 ? '+' : n < 0 ? '−' : '±'}${Math.abs(n).toFixed(1)}%`,
     /** The class of a signed change (cost trend): `trend up` when it rose, `trend down` otherwise, just `trend` without one. */
     trendClass: (n: number | null) => (n === null ? 'trend' : n > 0 ? 'trend up' : 'trend down'),
     /** The hour of day (already in TZ_DISPLAY) as a range. */
