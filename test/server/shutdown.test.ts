@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { databaseUrl } from '../setup/app.ts';
+import { untilListening } from '../setup/child-server.ts';
 import { makeFeature, makeToken, suffix } from '../setup/factories.ts';
 
 const BASE = '/api/platform/ai-management';
@@ -24,7 +25,7 @@ afterAll(async () => {
   await db.destroy();
 });
 
-/** The server from source (what `npm run dev` runs), on the test database, until /readyz answers. */
+/** The server from source (what `npm run dev` runs), on the test database, until it says it listens. */
 async function startServer(env: Record<string, string>) {
   const port = await freePort();
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -37,18 +38,8 @@ async function startServer(env: Record<string, string>) {
   proc.stderr!.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 900; i++) {
-    if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${output}`);
-    if (
-      await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      return { proc, port, base, exited, output: () => output };
-    await sleep(100);
-  }
-  throw new Error(`server did not start: ${output}`);
+  await untilListening(proc, () => output, 90_000);
+  return { proc, port, base, exited, output: () => output };
 }
 
 /** One request on a connection of its own: status, headers and body, or the socket error's code. */
