@@ -118,11 +118,4 @@ export function seriesCharts(points: Point[], buckets: Buckets, markers: ChartMa
 }
 
 export const SERIES_CSV_HEADER = ['bucket_start_utc', 'requests', 'response_time_ms', 'p95_ms', 'error_rate_pct', 'cost_usd'];
-export const seriesCsvCells = (p: Point) => [
-  p.timestamp,
-  p.requests,
-  round(p.response_time, 1),
-  p.p95,
-  round(p.error_rate, 3),
-  Number(p.cost.toFixed(8)),
-];
+export const seriesCsvCells = (p: Point) => [p.timestamp, p.requests, p.response_time, p.p95, p.error_rate, p.cost];

@@ -17,4 +17,4 @@ export function overviewCharts(metrics: FeatureMetrics, changes: ChangeMarkerRow
 }
 
 /** The overview's series as CSV: one row per bucket, UTC timestamps, empty cells where there is no data. */
-export const overviewCsv = (metrics: FeatureMetrics): string => toCsv([SERIES_CSV_HEADER, ...metrics.historical.data.map(seriesCsvCells)]);
+export const overviewCsv = (metrics: FeatureMetrics): string => toCsv(SERIES_CSV_HEADER, metrics.historical.data.map(seriesCsvCells));

@@ -29,8 +29,11 @@ export function compareCharts(models: { display_name: string; metrics: ModelMetr
 }
 
 /** A model's series as CSV: one row per bucket, UTC timestamps, empty cells where there is no data. */
-export const modelCsv = (m: ModelMetrics) => toCsv([SERIES_CSV_HEADER, ...m.series.map(seriesCsvCells)]);
+export const modelCsv = (m: ModelMetrics) => toCsv(SERIES_CSV_HEADER, m.series.map(seriesCsvCells));
 
-/** Several models' series as CSV: one row per model and bucket, the model named by id. */
-export const compareCsv = (models: { id: string; metrics: ModelMetrics }[]) =>
-  toCsv([['model_id', ...SERIES_CSV_HEADER], ...models.flatMap((m) => m.metrics.series.map((p) => [m.id, ...seriesCsvCells(p)]))]);
+/** Several models' series as CSV: one row per model and bucket, the model named as the page names it (and by id). */
+export const compareCsv = (models: { id: string; display_name: string; metrics: ModelMetrics }[]) =>
+  toCsv(
+    ['model', 'model_id', ...SERIES_CSV_HEADER],
+    models.flatMap((m) => m.metrics.series.map((p) => [m.display_name, m.id, ...seriesCsvCells(p)])),
+  );

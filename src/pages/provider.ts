@@ -71,8 +71,8 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
 /** The page's main table, the hour-by-hour health inputs, as CSV. */
 export async function providerHealthCsv(db: Db, provider: ProviderRow, now: Date): Promise<string> {
   const history = await providerHealthHistory(db, provider.id, now);
-  return toCsv([
+  return toCsv(
     ['hour_start_utc', 'requests', 'success_rate_pct', 'uptime_pct', 'response_time_ms', 'latency_score', 'health_score'],
-    ...history.map((h) => [h.from.toISOString(), h.requests, h.success_rate, h.uptime, h.response_time, h.latency_score, h.health_score]),
-  ]);
+    history.map((h) => [h.from.toISOString(), h.requests, h.success_rate, h.uptime, h.response_time, h.latency_score, h.health_score]),
+  );
 }

@@ -10,7 +10,7 @@ import { loader, type RouteDeps } from './deps.ts';
 import { modelFormRoutes } from './model-forms.ts';
 
 const MODEL_VIEW = { page: 'pages/model', partial: 'partials/models/model-performance' };
-const COMPARE_VIEW = { page: 'pages/compare', partial: 'partials/models/compare-results' };
+const COMPARE_VIEW = { page: 'pages/compare', partial: 'partials/models/compare-body' };
 
 /**
  * Under /platform/ai-management/models: the compare page of 2–4 models, and a model's page (figures,

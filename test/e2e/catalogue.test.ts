@@ -187,6 +187,17 @@ describe('the catalogue with JavaScript', () => {
     expect(await page.$$eval('#comparison thead th[data-model]', (ths) => ths.map((th) => th.getAttribute('data-model')))).toEqual(picked);
     expect(await page.textContent(`#comparison tr[data-row="total_requests"] td[data-model="${models.beta.id}"]`)).toBe('5');
     expect(await page.textContent(`#comparison tr[data-row="total_requests"] td[data-model="${models.quill.id}"]`)).toBe('4');
+    // Names read as written ("GPT-4o mini", not "GPT-4O MINI"): innerText is the text as displayed.
+    const names = await page.$$eval('#comparison thead th[data-model] a', (as) =>
+      as.map((a) => [(a as HTMLElement).innerText, a.textContent]),
+    );
+    for (const [shown, written] of names) expect(shown).toBe(written);
+
+    // A range link swaps the results and the picker together: the picker's range follows the one shown.
+    await page.click('#compare-results nav.ranges a:text-is("7 days")');
+    await page.waitForURL((u) => u.searchParams.get('range') === '7d');
+    await page.waitForSelector('#compare-results nav.ranges a[aria-current="page"]:text-is("7 days")');
+    expect(await page.$eval('#compare-picker select[name="range"]', (s) => (s as HTMLSelectElement).value)).toBe('7d');
     await shotOf(page, 'compare');
     expect(problems).toEqual([]);
     await context.close();

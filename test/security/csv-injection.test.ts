@@ -42,13 +42,13 @@ const liveFormulas = (csv: string) =>
 
 describe('toCsv', () => {
   it('when a text cell starts with = + - @, a tab or a CR, then it is prefixed with a quote and quoted; numbers stay as they are', () => {
-    const csv = toCsv([['=HYPERLINK("http://x")', '-2+3', '+1', '@SUM(A1)', '\tcmd', '\rcmd', 'plain', -2, -0.5, 3, null, '']]);
-    expect(csv).toBe(`"'=HYPERLINK(""http://x"")","'-2+3","'+1","'@SUM(A1)","'\tcmd","'\rcmd",plain,-2,-0.5,3,,\r\n`);
+    const csv = toCsv(['=h'], [['=HYPERLINK("http://x")', '-2+3', '+1', '@SUM(A1)', '\tcmd', '\rcmd', 'plain', -2, -0.5, 3, null, '']]);
+    expect(csv).toBe(`"'=h"\r\n"'=HYPERLINK(""http://x"")","'-2+3","'+1","'@SUM(A1)","'\tcmd","'\rcmd",plain,-2,-0.5,3,,\r\n`);
     expect(liveFormulas(csv)).toEqual([]);
   });
 
   it('when a text cell holds a formula character further in, then it is left as it is', () => {
-    expect(toCsv([['a=b', 'x-1', 'user@example.test']])).toBe('a=b,x-1,user@example.test\r\n');
+    expect(toCsv(['a'], [['a=b', 'x-1', 'user@example.test']])).toBe('a\r\na=b,x-1,user@example.test\r\n');
   });
 });
 

@@ -38,6 +38,15 @@ describe('GET /platform/ai-management/models?format=csv (SPEC §5: every table a
         .sort(),
     );
     expect($p('a[download]').attr('href')).toBe(`${CATALOGUE}?format=csv`);
+    // Numbers as a reader uses them, rounded by the unit the header names, with no float noise.
+    const decimalsIn = (cell: string) => cell.split('.')[1]?.length ?? 0;
+    const widest = (header: string) => Math.max(...providers.rows.map((r) => decimalsIn(r[providers.header.indexOf(header)])));
+    expect(providers.rows.some((r) => decimalsIn(r[providers.header.indexOf('response_time_ms_24h')]) > 0)).toBe(true);
+    expect(widest('response_time_ms_24h')).toBeLessThanOrEqual(1);
+    expect(widest('success_rate_pct_24h')).toBeLessThanOrEqual(3);
+    expect(widest('uptime_pct_24h')).toBeLessThanOrEqual(3);
+    expect(widest('health_score')).toBeLessThanOrEqual(1);
+    expect(widest('monthly_spend_usd')).toBeLessThanOrEqual(8);
 
     const params = { tab: 'models', provider: 'acme', sort: 'usage' };
     const models = await csv(catalogueUrl({ ...params, format: 'csv' }));

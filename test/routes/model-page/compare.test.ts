@@ -73,12 +73,24 @@ describe('GET /platform/ai-management/models/compare', () => {
         .expect(200);
       expect(csv.headers['content-type']).toMatch(/^text\/csv/);
       const [header, ...lines] = csvRows(csv.text);
-      expect(header[0]).toBe('model_id');
+      expect(header.slice(0, 3)).toEqual(['model', 'model_id', 'bucket_start_utc']);
       for (const [i, m] of models.entries()) {
-        const mine = lines.filter((l) => l[0] === m.id);
+        const mine = lines.filter((l) => l[1] === m.id);
         expect(mine).toHaveLength(c['chart-compare-latency'].json.labels.length);
+        expect(mine.every((l) => l[0] === m.display_name)).toBe(true);
+        // No float noise: times to 0.1 ms, rates to 0.001 %, costs to 1e-8 USD.
+        for (const l of mine) {
+          const [time, p95, rate, cost] = [l[4], l[5], l[6], l[7]];
+          for (const [cell, decimals] of [
+            [time, 1],
+            [p95, 1],
+            [rate, 3],
+            [cost, 8],
+          ] as const)
+            expect(cell.split('.')[1]?.length ?? 0, `${cell} has at most ${decimals} decimals`).toBeLessThanOrEqual(decimals);
+        }
         expect(
-          mine.reduce((x, l) => x + Number(l[2]), 0),
+          mine.reduce((x, l) => x + Number(l[3]), 0),
           `${range} ${m.display_name}`,
         ).toBe(e[i].total_requests);
       }
@@ -163,20 +175,25 @@ describe('GET /platform/ai-management/models/compare', () => {
     expect($('#compare-results nav.ranges a[aria-current="page"]').attr('href')).toBe(compareUrl([A.id, B.id], { range: '7d' }));
   });
 
-  it('when htmx follows a range link, then only #compare-results comes back, without the shell', async () => {
+  it('when htmx follows a range link, then the results and the picker come back without the shell, the picker on the same range', async () => {
+    const $page = load((await admin.get(compareUrl([A.id, B.id], { range: '24h' })).expect(200)).text);
+    const link = $page('#compare-results nav.ranges a').filter((_, a) => $page(a).text() === '1 hour');
+    expect(link.attr('hx-target')).toBe('#compare');
     const res = await admin
-      .get(compareUrl([A.id, B.id], { range: '1h' }))
-      .set({ 'HX-Request': 'true', 'HX-Target': 'section#compare-results' })
+      .get(link.attr('hx-get') ?? '')
+      .set({ 'HX-Request': 'true', 'HX-Target': 'div#compare' })
       .expect(200)
       .expect('vary', /HX-Request/);
-    expect(res.text).not.toMatch(/<html|<header class="top"|compare-picker/);
+    expect(res.text).not.toMatch(/<html|<header class="top"/);
     const $ = load(res.text, null, false);
     expect(
       $.root()
         .children()
         .toArray()
         .map((e) => $(e).attr('id')),
-    ).toEqual(['compare-results']);
+    ).toEqual(['compare']);
+    expect($('#compare > section#compare-results, #compare > form#compare-picker')).toHaveLength(2);
+    expect($('#compare-picker select[name="range"] option[selected]').attr('value')).toBe('1h');
     expect(table($, [A, B], 'total_requests')).toEqual(['6', '1']);
   });
 });
