@@ -189,6 +189,7 @@ describe('the catalogue with JavaScript', () => {
     expect(await page.textContent(`#comparison tr[data-row="total_requests"] td[data-model="${models.quill.id}"]`)).toBe('4');
     // Names read as written ("GPT-4o mini", not "GPT-4O MINI"): innerText is the text as displayed.
     const names = await page.$$eval('#comparison thead th[data-model] a', (as) =>
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as CSS displays it is the point
       as.map((a) => [(a as HTMLElement).innerText, a.textContent]),
     );
     for (const [shown, written] of names) expect(shown).toBe(written);
