@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../setup/app.ts';
 import { type BrowserApp, openBrowserApp } from '../setup/browser.ts';
-import { makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
+import { makeAssignment, makeFeature, makeModel, makeProvider, makeToken, suffix } from '../setup/factories.ts';
 import type { FeatureRecord, ModelRecord } from '../setup/rows.ts';
 import { insertUsage, MINUTE, modelRef, type UsageEvent } from '../setup/usage-factory.ts';
 
@@ -60,6 +60,7 @@ beforeAll(async () => {
     })
     .returning('id');
   deploymentId = row.id;
+  await makeToken(t.db, 'ingest'); // the API keys page has a row with its Revoke button
 });
 afterAll(() => b?.close());
 
@@ -171,6 +172,29 @@ describe('axe-core on every page', () => {
     expect(res?.status()).toBe(404);
     await expectAccessible(signed.page, '404');
     await signed.context.close();
+  });
+});
+
+describe('a phone (390 px)', () => {
+  it('when each signed-in page is opened at 390 px, then nothing needs sideways scrolling: not the page, not a table', async () => {
+    const { context, page } = await b.signedIn(BASE, { viewport: { width: 390, height: 844 } });
+    const failures: string[] = [];
+    for (const [name, path] of Object.entries(pages())) {
+      await page.goto(`${b.baseUrl}${path}`);
+      await page.waitForLoadState('load');
+      const wide = await page.evaluate(() => {
+        const over = (el: Element) => el.scrollWidth > el.clientWidth + 1;
+        return [
+          ...(over(document.documentElement) ? [`the page (${document.documentElement.scrollWidth} px)`] : []),
+          ...[...document.querySelectorAll('.table-wrap')]
+            .filter(over)
+            .map((w) => `table ${w.querySelector('table')?.id || '?'} (${w.scrollWidth} px in ${w.clientWidth})`),
+        ];
+      });
+      if (wide.length) failures.push(`${name}: ${wide.join(', ')}`);
+    }
+    expect(failures).toEqual([]);
+    await context.close();
   });
 });
 
