@@ -20,12 +20,14 @@ import { securityHeaders } from './middleware/security-headers.ts';
 import { createProviders, type Providers } from './providers/index.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
+import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
 import { deploymentApiRoutes } from './routes/api/deployments.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { approvalRoutes } from './routes/approvals.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
@@ -120,6 +122,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     featureApiRoutes(deps),
     assignmentApiRoutes(deps),
     deploymentApiRoutes(deps),
+    changeRequestApiRoutes(deps),
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
   );
@@ -128,6 +131,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.models, catalogueRoutes(deps), modelPageRoutes(deps));
   app.use(PREFIX.providers, providerRoutes(deps));
   app.use(PREFIX.deployments, deploymentRoutes(deps));
+  app.use(PREFIX.approvals, approvalRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
   app.use(BASE, overviewRoutes(deps));

@@ -39,6 +39,13 @@ export type TokenScope = (typeof TOKEN_SCOPES)[number];
 export const DEPLOYMENT_KINDS = ['assign', 'promote', 'rollback'] as const;
 export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 
+/**
+ * A change request in a protected environment: waiting; approved (its pipeline running); how the
+ * pipeline ended once approved (applied, refused); or never approved (rejected, expired).
+ */
+export const CHANGE_REQUEST_STATUSES = ['pending', 'approved', 'applied', 'refused', 'rejected', 'expired'] as const;
+export type ChangeRequestStatus = (typeof CHANGE_REQUEST_STATUSES)[number];
+
 /** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
 export interface Check {
   name: 'model' | 'provider' | 'smoke';

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Tables } from 'knex/types/tables.js';
 import type { Role } from '../auth/principal.ts';
 import type {
+  ChangeRequestStatus,
   Check,
   DeploymentKind,
   DeploymentStatus,
@@ -105,6 +106,34 @@ type DeploymentTableRow = {
   finished_at: Date | null;
   checks: Check[];
   error: string | null;
+};
+
+type EnvironmentPolicyRow = {
+  environment: Environment;
+  requires_approval: boolean;
+  updated_by: string;
+  updated_at: Date;
+};
+
+type ChangeRequestTableRow = {
+  id: string;
+  feature_id: string;
+  environment: Environment;
+  kind: DeploymentKind;
+  model_id: string;
+  previous_model_id: string | null;
+  status: ChangeRequestStatus;
+  requested_by_kind: 'user' | 'token';
+  requested_by_id: string;
+  requested_by: string;
+  reason: string;
+  requested_at: Date;
+  expires_at: Date;
+  decided_by_id: string | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  decision_note: string | null;
+  deployment_id: string | null;
 };
 
 type UsageLogRow = {
@@ -254,6 +283,23 @@ declare module 'knex/types/tables.js' {
       { defaults: 'id' | 'is_active' | 'assigned_at' | 'config_overrides'; json: 'config_overrides' }
     >;
     deployments: Table<DeploymentTableRow, { defaults: 'id' | 'status' | 'started_at' | 'checks'; json: 'checks' }>;
+    environment_policies: Table<EnvironmentPolicyRow, { defaults: 'updated_at' }>;
+    change_requests: Table<
+      ChangeRequestTableRow,
+      {
+        defaults:
+          | 'id'
+          | 'status'
+          | 'reason'
+          | 'requested_at'
+          | 'decided_by_id'
+          | 'decided_by'
+          | 'decided_at'
+          | 'decision_note'
+          | 'deployment_id'
+          | 'previous_model_id';
+      }
+    >;
     ai_usage_logs: Table<
       UsageLogRow,
       {

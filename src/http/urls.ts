@@ -12,6 +12,7 @@ export const PREFIX = {
   deployments: `${BASE}/deployments`,
   audit: `${BASE}/audit`,
   apiKeys: `${BASE}/api-keys`,
+  approvals: `${BASE}/approvals`,
   api: `/api${BASE}`,
 } as const;
 
@@ -46,6 +47,11 @@ export const url = {
   deployment: (id: string) => `${PREFIX.deployments}/${seg(id)}`,
   audit: (query: QueryValues = {}) => withQuery(PREFIX.audit, query),
   apiKeys: () => PREFIX.apiKeys,
+  /** Protected environments and change requests; `action` = approve | reject under a request, or a policy form. */
+  approvals: () => PREFIX.approvals,
+  changeRequest: (id: string, action: 'approve' | 'reject') => `${PREFIX.approvals}/${seg(id)}/${action}`,
+  environmentPolicy: (environment: string) => `${PREFIX.approvals}/policies/${seg(environment)}`,
+  changeRequestApi: (id: string) => `${PREFIX.api}/change-requests/${seg(id)}`,
   apiKeyRevoke: (id: string) => `${PREFIX.apiKeys}/${seg(id)}/revoke`,
 } as const;
 

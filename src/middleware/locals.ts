@@ -7,6 +7,7 @@ export const NAV = [
   { href: url.overview(), label: 'Overview' },
   { href: url.features(), label: 'Features' },
   { href: url.catalogue(), label: 'Models & Providers' },
+  { href: url.approvals(), label: 'Approvals' },
   { href: url.audit(), label: 'Audit log' },
   { href: url.apiKeys(), label: 'API keys' },
 ];

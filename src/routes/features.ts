@@ -18,7 +18,7 @@ import {
   featuresQuerySchema,
   selectedFeature,
 } from '../pages/features.ts';
-import { type DeployOutcome, deploy } from '../services/deployments.ts';
+import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
@@ -111,15 +111,16 @@ type Change = { model_id: unknown; environment: Environment };
 
 async function deployFromForm(deps: RouteDeps, req: Request, res: Response, change: Change, kind: DeploymentKind) {
   const feature = featureIn(res);
-  let outcome: DeployOutcome;
+  let outcome: ChangeOutcome;
   try {
-    outcome = await deploy(deps.db, deps.providers, req.principal!, feature, change, kind);
+    outcome = await deployOrRequest(deps.db, deps.providers, req.principal!, feature, change, kind, new Date());
   } catch (err) {
     return refuse(deps, req, res, change.environment, `Nothing was deployed: ${refusalOf(err).reasons}`);
   }
   const tab = modelsTabOf(feature.name, change.environment);
-  if (!outcome.ok) return show(deps, req, res, tab, { deployment: outcome.deployment }, outcome.status);
-  flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
+  if ('requested' in outcome) flash(req, 'success', requestedMessage(change.environment));
+  else if (!outcome.applied.ok) return show(deps, req, res, tab, { deployment: outcome.applied.deployment }, outcome.applied.status);
+  else flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
   // htmx gets the tab at once, with its URL (a promotion lands on the next environment); a form, a 303.
   if (!req.htmx.request) return res.redirect(303, url.features(tab));
   res.set('HX-Push-Url', url.features(tab));

@@ -7,7 +7,7 @@ import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { deployChoices } from '../pages/model.ts';
-import { type DeployOutcome, deploy } from '../services/deployments.ts';
+import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
 import { type FormState, render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
@@ -93,19 +93,25 @@ async function deployModel(deps: RouteDeps, req: Request, res: Response) {
   const body = req.body ?? {};
   const feature = typeof body.feature === 'string' && body.feature ? await findFeature(deps.db, body.feature) : undefined;
   if (!feature) return showDeploy(deps, req, res, body, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
-  let outcome: DeployOutcome;
+  let change: ChangeOutcome;
   try {
-    outcome = await deploy(
+    change = await deployOrRequest(
       deps.db,
       deps.providers,
       req.principal!,
       feature,
       { model_id: model.id, environment: body.environment },
       'assign',
+      new Date(),
     );
   } catch (err) {
     return showDeploy(deps, req, res, body, { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] }, 422);
   }
+  if ('requested' in change) {
+    flash(req, 'success', requestedMessage(change.requested.environment));
+    return res.redirect(303, url.approvals());
+  }
+  const outcome = change.applied;
   if (!outcome.ok) return showDeploy(deps, req, res, body, outcome.deployment, outcome.status);
   flash(req, 'success', `${model.display_name} now serves ${feature.display_name} in ${body.environment}: every check passed.`);
   res.redirect(303, url.deployment(outcome.deployment.id as string));

@@ -48,6 +48,22 @@ async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDepl
 const activeModelId = async (db: Db, featureId: string, environment: Environment): Promise<string | null> =>
   (await activeAssignments(db, { featureId, environment })).at(0)?.model_id ?? null;
 
+/**
+ * A change as deploy() would start it, refused now (422) when it breaks a rule known before any smoke
+ * request: a change request is filed only for a change that could pass.
+ */
+export async function plannedChange(db: Db, feature: FeatureRow, input: unknown) {
+  const parsed = deployRequestSchema.safeParse(input);
+  if (!parsed.success) throw new Refusal(422, 'Invalid deployment', fieldErrors(parsed.error));
+  const { model_id, environment } = parsed.data;
+  const model = await loadModel(db, model_id);
+  if (!model) throw new Refusal(422, 'Invalid deployment', { model_id: 'is not a known model' });
+  const previous = await activeModelId(db, feature.id, environment);
+  const refused = refusal(feature, candidateOf(model), environment, previous);
+  if (refused) throw new Refusal(422, refused.detail, { model_id: refused.detail });
+  return { model_id, environment, previous };
+}
+
 /** The model as the deployability rules see it. */
 const candidateOf = (model: ModelForDeploy): Candidate => ({ ...model, provider_has_key: model.api_key_ciphertext !== null });
 

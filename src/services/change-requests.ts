@@ -1,0 +1,206 @@
+import type { Principal } from '../auth/principal.ts';
+import type { Db } from '../db/knex.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import type { Row } from '../db/tables.ts';
+import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
+import { forbidden, HttpError, Refusal } from '../http/errors.ts';
+import type { Providers } from '../providers/index.ts';
+import { type Actor, recordAudit } from './audit.ts';
+import { type DeployOutcome, deploy, deployRequestSchema, plannedChange } from './deployments.ts';
+
+// Protected environments (issue 14, SPEC §10.3): where an environment's policy asks for a second
+// admin's approval, a model change (assignment, promotion, rollback) is filed as a change request
+// instead of applied. Another admin approves it (the deployment pipeline then runs, with every check)
+// or rejects it; the requester cannot decide their own; a request not decided in time expires.
+// API tokens are bound by the same policy: their change becomes a request like anyone's.
+
+export type ChangeRequest = Row<'change_requests'>;
+
+/** How long a request waits for a decision. */
+export const REQUEST_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+/** Each environment's policy; an environment never set is not protected. */
+export async function environmentPolicies(db: Db): Promise<Record<Environment, Row<'environment_policies'> | undefined>> {
+  const rows = await db('environment_policies').select('*');
+  return Object.fromEntries(ENVIRONMENTS.map((e) => [e, rows.find((r) => r.environment === e)])) as Record<
+    Environment,
+    Row<'environment_policies'> | undefined
+  >;
+}
+
+export async function requiresApproval(db: Db, environment: Environment): Promise<boolean> {
+  return (await db('environment_policies').where({ environment }).first('requires_approval'))?.requires_approval ?? false;
+}
+
+/** Turns an environment's approval policy on or off; audited, and an unchanged policy writes nothing. */
+export async function setEnvironmentPolicy(db: Db, actor: Actor, environment: Environment, requires: boolean): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const was = await trx('environment_policies').where({ environment }).forUpdate().first('requires_approval');
+    if ((was?.requires_approval ?? false) === requires) return false;
+    await trx('environment_policies')
+      .insert({ environment, requires_approval: requires, updated_by: actor.label })
+      .onConflict('environment')
+      .merge({ requires_approval: requires, updated_by: actor.label, updated_at: trx.fn.now() });
+    await recordAudit(trx, actor, {
+      action: 'environment.policy_changed',
+      entityType: 'environment',
+      before: { environment, requires_approval: was?.requires_approval ?? false },
+      after: { environment, requires_approval: requires },
+    });
+    return true;
+  });
+}
+
+export type ChangeOutcome = { applied: DeployOutcome } | { requested: ChangeRequest };
+
+/**
+ * A model change as the console and the API ask for it: deployed at once, or — in a protected
+ * environment — checked against the rules known in advance and filed as a change request.
+ */
+export async function deployOrRequest(
+  db: Db,
+  providers: Providers,
+  principal: Principal,
+  feature: FeatureRow,
+  input: unknown,
+  kind: DeploymentKind,
+  now: Date,
+): Promise<ChangeOutcome> {
+  const parsed = deployRequestSchema.safeParse(input);
+  // Unprotected (or invalid: deploy() says what is wrong): the pipeline runs now and records its checks.
+  if (!parsed.success || !(await requiresApproval(db, parsed.data.environment)))
+    return { applied: await deploy(db, providers, principal, feature, input, kind) };
+  const change = await plannedChange(db, feature, parsed.data);
+  return db.transaction(async (trx) => {
+    const [request] = await trx('change_requests')
+      .insert({
+        feature_id: feature.id,
+        environment: change.environment,
+        kind,
+        model_id: change.model_id,
+        previous_model_id: change.previous,
+        requested_by_kind: principal.kind,
+        requested_by_id: principal.id,
+        requested_by: principal.label,
+        requested_at: now,
+        expires_at: new Date(now.getTime() + REQUEST_LIFETIME_MS),
+      })
+      .returning('*');
+    await recordAudit(trx, principal, {
+      action: 'change_request.created',
+      entityType: 'feature',
+      entityId: feature.id,
+      after: { change_request_id: request.id, environment: change.environment, kind, model_id: change.model_id },
+    });
+    return { requested: request };
+  });
+}
+
+/** What the console says when a change became a request. */
+export const requestedMessage = (environment: string) =>
+  `${environment} is protected: your change waits for another admin’s approval on the Approvals page. Nothing has changed yet.`;
+
+/** Locks a pending request for a decision, or says why it cannot be decided. */
+async function pendingForDecision(trx: Db, principal: Principal, id: string, now: Date): Promise<ChangeRequest> {
+  if (principal.kind !== 'user') throw forbidden('A change request is approved or rejected by a signed-in admin, not by an API token');
+  const request = await trx('change_requests').where({ id }).forUpdate().first();
+  if (!request) throw new HttpError(404, 'Change request not found');
+  if (request.status !== 'pending') throw new Refusal(409, `This change request is already ${request.status}`);
+  if (request.expires_at <= now) throw new Refusal(409, 'This change request has expired; ask for the change again');
+  return request;
+}
+
+/**
+ * A second admin approves: the deployment pipeline runs the change with every check (as the approver,
+ * on the requester's behalf). A request planned against an assignment that has moved since is refused.
+ */
+export async function approveChangeRequest(
+  db: Db,
+  providers: Providers,
+  principal: Principal,
+  id: string,
+  now: Date,
+): Promise<{ request: ChangeRequest; outcome: DeployOutcome }> {
+  const request = await db.transaction(async (trx) => {
+    const r = await pendingForDecision(trx, principal, id, now);
+    if (r.requested_by_kind === principal.kind && r.requested_by_id === principal.id)
+      throw new Refusal(409, 'You asked for this change: another admin must approve it');
+    const serving = await trx('feature_model_assignments')
+      .where({ feature_id: r.feature_id, environment: r.environment, is_active: true })
+      .first('model_id');
+    if ((serving?.model_id ?? null) !== r.previous_model_id)
+      throw new Refusal(409, `What serves ${r.environment} has changed since this was asked for; reject it and ask again`);
+    // Taken out of pending at once, so a second approval cannot run the pipeline twice.
+    const [taken] = await trx('change_requests')
+      .where({ id })
+      .update({ status: 'approved', decided_by_id: principal.id, decided_by: principal.label, decided_at: now })
+      .returning('*');
+    return taken;
+  });
+  const feature = await db('ai_features').where({ id: request.feature_id }).first();
+  const actor: Actor = { ...principal, label: `${principal.label} (approving ${request.requested_by})` };
+  const outcome = await deploy(
+    db,
+    providers,
+    actor,
+    feature!,
+    { model_id: request.model_id, environment: request.environment },
+    request.kind,
+  );
+  const [done] = await db('change_requests')
+    .where({ id })
+    .update({ status: outcome.ok ? 'applied' : 'refused', deployment_id: outcome.deployment.id })
+    .returning('*');
+  await recordAudit(db, principal, {
+    action: 'change_request.approved',
+    entityType: 'feature',
+    entityId: request.feature_id,
+    after: { change_request_id: id, deployment_id: outcome.deployment.id, applied: outcome.ok },
+  });
+  return { request: done, outcome };
+}
+
+/** A second admin rejects: nothing changes but the request, which keeps who decided and why. */
+export async function rejectChangeRequest(db: Db, principal: Principal, id: string, note: string, now: Date): Promise<ChangeRequest> {
+  return db.transaction(async (trx) => {
+    const r = await pendingForDecision(trx, principal, id, now);
+    const [done] = await trx('change_requests')
+      .where({ id })
+      .update({
+        status: 'rejected',
+        decided_by_id: principal.id,
+        decided_by: principal.label,
+        decided_at: now,
+        decision_note: note || null,
+      })
+      .returning('*');
+    await recordAudit(trx, principal, {
+      action: 'change_request.rejected',
+      entityType: 'feature',
+      entityId: r.feature_id,
+      after: { change_request_id: id, note: note || undefined },
+    });
+    return done;
+  });
+}
+
+/** Every minute (once across instances: each row changes once): requests not decided in time expire, audited. */
+export async function expireChangeRequests(db: Db, now: Date): Promise<number> {
+  return db.transaction(async (trx) => {
+    const expired = await trx('change_requests')
+      .where({ status: 'pending' })
+      .where('expires_at', '<=', now)
+      .update({ status: 'expired', decided_at: now, decided_by: 'system' })
+      .returning(['id', 'feature_id']);
+    for (const r of expired)
+      await recordAudit(trx, SYSTEM, {
+        action: 'change_request.expired',
+        entityType: 'feature',
+        entityId: r.feature_id,
+        after: { change_request_id: r.id },
+      });
+    return expired.length;
+  });
+}
+
+const SYSTEM: Actor = { kind: 'system', label: 'system' };
