@@ -1,8 +1,10 @@
 import { isUuid, keyHint } from '../../domain.ts';
+import type { LastProbe } from '../../services/deployability.ts';
 import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
 import { type ActiveAssignmentRow, activeAssignments } from './assignments.ts';
+import { type LastProbeColumns, lastProbeOf, withLastProbe } from './probes.ts';
 
 type ProviderJoin = { p: 'ai_providers' };
 const PROVIDER_COLUMNS = {
@@ -20,6 +22,8 @@ export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
   model_count: number;
   /** The key as it may be shown: keyHint(api_key_last4). */
   key_hint: string | null;
+  /** Its latest probe or connection test, null before the first. */
+  last_probe: LastProbe | null;
 };
 
 const MODEL_COLUMNS = {
@@ -42,14 +46,21 @@ export async function listProviders(db: Db): Promise<ProviderRow[]> {
   return (await providersQuery(db)).map(withKeyHint);
 }
 
-const withKeyHint = (p: Omit<ProviderRow, 'key_hint'>): ProviderRow => ({ ...p, key_hint: keyHint(p.api_key_last4) });
+const withKeyHint = ({ probe_ok, probe_error, probe_checked_at, probe_failing_since, ...p }: ProviderQueryRow): ProviderRow => ({
+  ...p,
+  key_hint: keyHint(p.api_key_last4),
+  last_probe: lastProbeOf({ probe_ok, probe_error, probe_checked_at, probe_failing_since }),
+});
+
+type ProviderQueryRow = Omit<ProviderRow, 'key_hint' | 'last_probe'> & LastProbeColumns;
 
 const providersQuery = (db: Db) =>
-  db('ai_providers as p')
-    .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
-    .groupBy('p.id')
-    .orderBy('p.display_name')
-    .select(...columns(PROVIDER_COLUMNS), db.raw('count(m.id)::int AS model_count'));
+  withLastProbe(
+    db,
+    db('ai_providers as p')
+      .orderBy('p.display_name')
+      .select(...columns(PROVIDER_COLUMNS), db.raw('(SELECT count(*) FROM ai_models m WHERE m.provider_id = p.id)::int AS model_count')),
+  );
 
 export async function listModels(db: Db): Promise<ModelRow[]> {
   return modelsQuery(db);
