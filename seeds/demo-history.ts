@@ -86,7 +86,7 @@ export async function loadCatalogue(db: Db): Promise<DemoCatalogue> {
   const features = new Map((await db('ai_features').select('id', 'name', 'display_name', 'required_model_type')).map((f) => [f.name, f]));
   const rows: (Selected<ModelJoin, typeof MODEL_COLUMNS> & { provider_has_key: boolean })[] = await db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .select(columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
+    .select(...columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
   // The providers as they are now (simulateDemoProviders first): the history is checked against the rules as they stand.
   const models = new Map(rows.map((m) => [m.name, m]));
   return {

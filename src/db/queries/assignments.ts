@@ -51,7 +51,7 @@ export async function activeAssignments(db: Db, filter: AssignmentFilter = {}): 
       .join('ai_providers as p', 'p.id', 'm.provider_id')
       .where('a.is_active', true)
       .orderBy(['f.display_name', 'a.environment'])
-      .select(columns(ASSIGNMENT_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key')),
+      .select(...columns(ASSIGNMENT_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key')),
   );
   if (filter.featureId) q.where('a.feature_id', filter.featureId);
   if (filter.modelId) q.where('a.model_id', filter.modelId);
