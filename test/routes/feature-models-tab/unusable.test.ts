@@ -111,8 +111,8 @@ describe('A served model that cannot answer', () => {
       `${model.display_name} cannot serve production: ${provider.display_name} did not answer its last probe: connection refused`,
     );
     await probe('ok', ago(0));
-    const after = await get(`${PATH}?feature=${f.name}`);
-    expect(after(`a.feature-card[data-feature="${f.name}"] .serving-warning`)).toHaveLength(0);
-    expect(after(`#unservable li[data-feature="${f.name}"]`)).toHaveLength(0);
+    const cleared = await get(`${PATH}?feature=${f.name}`);
+    expect(cleared(`a.feature-card[data-feature="${f.name}"] .serving-warning`)).toHaveLength(0);
+    expect((await get('/platform/ai-management'))(`#unservable li[data-feature="${f.name}"]`)).toHaveLength(0);
   });
 });
