@@ -77,6 +77,10 @@ export interface LastProbe {
   failing_since: Date | null;
 }
 
+/** A provider whose last probe failed: since when it has not answered, and why; null while it answers or before its first probe. */
+export const unreachable = (probe: LastProbe | null) =>
+  probe && !probe.ok ? { since: probe.failing_since ?? probe.checked_at, error: probe.error ?? 'no detail' } : null;
+
 /**
  * Why a model that serves an environment cannot answer there now, or null while it can: a rule the
  * pipeline would refuse it for today (offline, deprecated in production, provider inactive or

@@ -1,5 +1,5 @@
 import { isUuid, keyHint } from '../../domain.ts';
-import type { LastProbe } from '../../services/deployability.ts';
+import { type LastProbe, unreachable } from '../../services/deployability.ts';
 import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
@@ -24,6 +24,8 @@ export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
   key_hint: string | null;
   /** Its latest probe or connection test, null before the first. */
   last_probe: LastProbe | null;
+  /** Since when, and why, it has not answered its probes; null while it answers. */
+  unreachable: ReturnType<typeof unreachable>;
 };
 
 const MODEL_COLUMNS = {
@@ -46,13 +48,12 @@ export async function listProviders(db: Db): Promise<ProviderRow[]> {
   return (await providersQuery(db)).map(withKeyHint);
 }
 
-const withKeyHint = ({ probe_ok, probe_error, probe_checked_at, probe_failing_since, ...p }: ProviderQueryRow): ProviderRow => ({
-  ...p,
-  key_hint: keyHint(p.api_key_last4),
-  last_probe: lastProbeOf({ probe_ok, probe_error, probe_checked_at, probe_failing_since }),
-});
+const withKeyHint = ({ probe_ok, probe_error, probe_checked_at, probe_failing_since, ...p }: ProviderQueryRow): ProviderRow => {
+  const last_probe = lastProbeOf({ probe_ok, probe_error, probe_checked_at, probe_failing_since });
+  return { ...p, key_hint: keyHint(p.api_key_last4), last_probe, unreachable: unreachable(last_probe) };
+};
 
-type ProviderQueryRow = Omit<ProviderRow, 'key_hint' | 'last_probe'> & LastProbeColumns;
+type ProviderQueryRow = Omit<ProviderRow, 'key_hint' | 'last_probe' | 'unreachable'> & LastProbeColumns;
 
 const providersQuery = (db: Db) =>
   withLastProbe(
