@@ -48,6 +48,9 @@ type ProviderTableRow = {
   status: ProviderStatus;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type ModelTableRow = {
@@ -62,6 +65,9 @@ type ModelTableRow = {
   context_window: number | null;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type FeatureTableRow = {
@@ -77,6 +83,9 @@ type FeatureTableRow = {
   monthly_budget_usd: number | null;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type AssignmentTableRow = {

@@ -6,6 +6,7 @@ import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';
 import { modelSummaries } from '../metrics/summaries.ts';
+import { isArchived } from '../services/archive.ts';
 import { refusal } from '../services/deployability.ts';
 
 /** The environment a promotion from each one goes to. */
@@ -25,7 +26,8 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
   const byEnvironment = withAssignments([feature], assignments)[0].assignments;
   const next = NEXT_ENVIRONMENT[environment];
   const current = byEnvironment[environment];
-  const candidates = models.filter((m) => m.model_type === feature.required_model_type);
+  // Archived models are not offered (what serves cannot be archived, so the current model stays).
+  const candidates = models.filter((m) => m.model_type === feature.required_model_type && !isArchived(m));
   const [metrics, usage] = await Promise.all([
     modelSummaries(
       db,
@@ -42,6 +44,7 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
   // Why the pipeline would refuse this model here anyway (known before trying), as an action beside it says.
   const blockedBy = (modelId: string | undefined, where: Environment) => {
     const model = modelId === undefined ? undefined : modelsById.get(modelId);
+    if (model && isArchived(model)) return `${model.display_name} is archived: unarchive it first`;
     return model && refusal(feature, model, where, null)?.detail;
   };
   const currentCost = currentModel ? priced(tokens, currentModel) : null;

@@ -7,6 +7,7 @@ import { ENVIRONMENTS, isUuid } from '../domain.ts';
 import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
+import { isArchived } from '../services/archive.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
 
 const COMPARE_MIN = 2;
@@ -31,6 +32,8 @@ async function servingNow(db: Db, modelIds: string[]) {
  * environment, and the others named with what they need, e.g. "Photo tagging (needs vision)".
  */
 export function deployChoices(features: FeatureRow[], model: ModelRow) {
+  // An archived model (or one of an archived provider) is offered nowhere.
+  if (isArchived(model)) return { environments: ENVIRONMENTS, fitting: [], notOffered: `every feature: ${model.display_name} is archived` };
   const others = features.filter((f) => f.required_model_type !== model.model_type);
   return {
     environments: ENVIRONMENTS,

@@ -9,6 +9,7 @@ import { requireWrite } from '../middleware/auth.ts';
 import { providerHealthCsv, providerPage } from '../pages/provider.ts';
 import { changeProviderStatus, createProvider, probeProvider, updateProvider } from '../services/providers.ts';
 import { type FormState, render } from '../views.ts';
+import { type ArchiveTarget, archiving } from './archive.ts';
 import { showCatalogue } from './catalogue.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
@@ -29,10 +30,19 @@ export function providerRoutes(deps: RouteDeps): Router {
   router.post('/:name', requireWrite, (req, res) => editProvider(deps, req, res));
   router.post('/:name/status', requireWrite, (req, res) => changeStatus(deps, req, res));
   router.post('/:name/test', requireWrite, (req, res) => testConnection(deps, req, res));
+  router.post('/:name/archive', requireWrite, archiving(deps.db, true, providerTarget, archiveRefused(deps)));
+  router.post('/:name/unarchive', requireWrite, archiving(deps.db, false, providerTarget, archiveRefused(deps)));
   return router;
 }
 
 const providerIn = (res: Response) => res.locals.provider as ProviderRow;
+
+const providerTarget = (res: Response): ArchiveTarget => {
+  const p = providerIn(res);
+  return { kind: 'provider', id: p.id, display_name: p.display_name, page: url.provider(p.name) };
+};
+const archiveRefused = (deps: RouteDeps) => (req: Request, res: Response, reason: string) =>
+  show(deps, req, res, providerIn(res), undefined, 422, { message: reason, form: 'archive' });
 
 async function addProvider(deps: RouteDeps, req: Request, res: Response) {
   try {
@@ -67,7 +77,7 @@ async function show(
   provider: ProviderRow,
   form?: FormState,
   status = 200,
-  warning?: { message: string; form: 'status' | 'edit' | 'activate' },
+  warning?: { message: string; form: 'status' | 'edit' | 'activate' | 'archive' },
 ) {
   const now = new Date();
   const data = await providerPage(deps.db, provider, now);

@@ -15,6 +15,8 @@ const PROVIDER_COLUMNS = {
   base_url: 'p.base_url',
   api_key_last4: 'p.api_key_last4',
   status: 'p.status',
+  archived_at: 'p.archived_at',
+  archived_by: 'p.archived_by',
 } as const satisfies ColumnMap<ProviderJoin>;
 
 /** A provider as listed: never its key, only its last 4 characters. */
@@ -38,6 +40,9 @@ const MODEL_COLUMNS = {
   provider_display_name: 'p.display_name',
   provider_status: 'p.status',
   provider_kind: 'p.kind',
+  archived_at: 'm.archived_at',
+  archived_by: 'm.archived_by',
+  provider_archived_at: 'p.archived_at',
 } as const satisfies ColumnMap<ModelJoin>;
 
 /** A model as listed, with its provider. */
