@@ -8,6 +8,7 @@ import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
 import { isArchived } from '../services/archive.ts';
+import { standingRefusal } from '../services/deployability.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
 
 const COMPARE_MIN = 2;
@@ -33,10 +34,21 @@ async function servingNow(db: Db, modelIds: string[]) {
  */
 export function deployChoices(features: FeatureRow[], model: ModelRow) {
   // An archived model (or one of an archived provider) is offered nowhere.
-  if (isArchived(model)) return { environments: ENVIRONMENTS, fitting: [], notOffered: `every feature: ${model.display_name} is archived` };
+  if (isArchived(model))
+    return {
+      environments: ENVIRONMENTS,
+      blocked: {},
+      blockedEverywhere: undefined,
+      fitting: [],
+      notOffered: `every feature: ${model.display_name} is archived`,
+    };
   const others = features.filter((f) => f.required_model_type !== model.model_type);
+  // Environments the pipeline would refuse anyway (offline, deprecated in production, provider inactive or keyless), with why.
+  const blocked = Object.fromEntries(ENVIRONMENTS.map((e) => [e, standingRefusal(model, e)?.detail]));
   return {
     environments: ENVIRONMENTS,
+    blocked,
+    blockedEverywhere: ENVIRONMENTS.every((e) => blocked[e]) ? blocked.development : undefined,
     fitting: features.filter((f) => f.required_model_type === model.model_type),
     notOffered: others.length ? others.map((f) => `${f.display_name} (needs ${f.required_model_type})`).join(', ') : null,
   };

@@ -69,6 +69,10 @@ function providerRefusal(model: Omit<Candidate, 'model_type'>): Refusal | null {
   return null;
 }
 
+/** What the model's and its provider's state refuse in this environment, whatever the feature (the rules less the feature's type). */
+export const standingRefusal = (model: Omit<Candidate, 'model_type'>, environment: Environment): Refusal | null =>
+  modelRefusal(model, environment) ?? providerRefusal(model);
+
 /** A provider's latest probe or connection test and, while they keep failing, when the failures began. */
 export interface LastProbe {
   ok: boolean;
@@ -88,7 +92,7 @@ export const unreachable = (probe: LastProbe | null) =>
  * decrypts). The warnings of the overview, the feature cards and the Models tab all say this.
  */
 export function servingProblem(model: Omit<Candidate, 'model_type'>, environment: Environment, probe: LastProbe | null): string | null {
-  const broken = modelRefusal(model, environment) ?? providerRefusal(model);
+  const broken = standingRefusal(model, environment);
   if (broken) return broken.detail;
   if (probe && !probe.ok) return `${model.provider_display_name} did not answer its last probe: ${probe.error ?? 'no detail'}`;
   return null;

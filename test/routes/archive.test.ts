@@ -119,7 +119,7 @@ describe('Archived providers, models and features', () => {
 
     const deploy = await page(`${CATALOGUE}/${old.id}/deploy`);
     expect(deploy('#deploy-feature option')).toHaveLength(0);
-    expect((await page(CATALOGUE + '?tab=models'))(`li.model-card[data-model="${old.name}"]`)).toHaveLength(0);
+    expect((await page(`${CATALOGUE}?tab=models`))(`li.model-card[data-model="${old.name}"]`)).toHaveLength(0);
     expect(text((await page(`${CATALOGUE}?tab=models&archived=yes`))(`li.model-card[data-model="${old.name}"] [data-archived]`))).toBe(
       'archived',
     );

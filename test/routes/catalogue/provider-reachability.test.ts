@@ -53,7 +53,7 @@ describe('GET /platform/ai-management/models (Providers tab) with providers that
     expect(text($('#provider-stats [data-stat="health"]'))).toBe(fmt.decimal((healthyScore + 3 * 50) / 4, 0));
     expect(text($('#provider-stats .metric').last().find('.sub'))).toBe('4 providers scored: traffic in 24 h or a failed probe');
     expect(text($(`li.provider-card[data-provider="${healthy.name}"] .badge.provider-active`))).toBe('active');
-    expect(text($(`li.provider-card[data-provider="${healthy.name}"] .badge.simulated`))).toBe('simulated');
+    expect(text($(`li.provider-card[data-provider="${healthy.name}"] .simulated`))).toBe('simulated');
   });
 
   it('when a provider never answers, then its page shows the red badge, the last error and the capped score, not "no data"', async () => {

@@ -77,6 +77,24 @@ describe('GET the Models tab: actions the pipeline would refuse', () => {
   });
 });
 
+describe('GET a model’s deploy page: options the pipeline would refuse', () => {
+  it('when the model’s provider is inactive, then Deploy is disabled with the reason; when the model is deprecated, production alone is not offered', async () => {
+    await makeFeature(t.db); // something to deploy to
+    const { provider, model } = await deadModel();
+    let $ = await get(`/platform/ai-management/models/${model.id}/deploy`);
+    expect($('form[action$="/deploy"] button[type="submit"]').prop('disabled')).toBe(true);
+    expect(text($('#deploy-blocked'))).toBe(`${provider.display_name} is inactive`);
+
+    const old = await makeModel(t.db, { status: 'deprecated' });
+    $ = await get(`/platform/ai-management/models/${old.id}/deploy`);
+    expect($('form[action$="/deploy"] button[type="submit"]').prop('disabled')).toBe(false);
+    const production = $('#deploy-environment option[value="production"]');
+    expect(production.prop('disabled')).toBe(true);
+    expect(text(production)).toBe(`production (not offered: ${old.display_name} is deprecated and cannot be assigned in production)`);
+    expect($('#deploy-environment option[value="staging"]').prop('disabled')).toBe(false);
+  });
+});
+
 describe('A served model that cannot answer', () => {
   it('when production is served by a model of an inactive provider, then the overview, the feature card and the Models tab say so', async () => {
     const f = await makeFeature(t.db);
