@@ -3,7 +3,10 @@ import { seedDemo } from '../../seeds/demo.ts';
 import { seedReference } from '../../seeds/reference.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
+import { createProviders } from '../../src/providers/index.ts';
 import { refusal } from '../../src/services/deployability.ts';
+import { deploy } from '../../src/services/deployments.ts';
+import { TEST_SECRETS_KEY } from '../setup/app.ts';
 import { scratchDatabase, withScratchDatabase } from '../setup/scratch-db.ts';
 
 const one = async (db: Db, sql: string) => (await db.raw(sql)).rows[0];
@@ -113,6 +116,33 @@ describe('demo seed on a fresh database', () => {
       'smoke request failed: no answer within 10000 ms',
       'smoke request failed: the provider answered 503',
     ]);
+  });
+
+  it('when seeded, then rolling the chatbot’s production back to its earlier model goes through the pipeline, answered by the simulator', async () => {
+    const providers = createProviders({ secretsKey: TEST_SECRETS_KEY, timeoutMs: 5000 });
+    try {
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first())!;
+      const earlier = await db('feature_model_assignments')
+        .where({ feature_id: feature.id, environment: 'production', is_active: false })
+        .orderBy('assigned_at', 'desc')
+        .first('model_id');
+      const outcome = await deploy(
+        db,
+        providers,
+        { kind: 'system', label: 'test' },
+        feature,
+        { model_id: earlier!.model_id, environment: 'production' },
+        'rollback',
+      );
+      expect(outcome.deployment.checks.map((c) => [c.name, c.ok])).toEqual([
+        ['model', true],
+        ['provider', true],
+        ['smoke', true],
+      ]);
+      expect(outcome).toMatchObject({ ok: true, status: 201 });
+    } finally {
+      await providers.close();
+    }
   });
 
   it('when seeded, then the photo-tagging incident (an hour six days ago far above the usual error rate) and two refused deployments are there', async () => {
