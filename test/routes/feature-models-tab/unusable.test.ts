@@ -112,6 +112,25 @@ describe('A served model that cannot answer', () => {
     expect(text(tab('#models-tab .serving-warning[data-serving-problem="production"]'))).toBe(reason);
   });
 
+  it('when the stored key no longer decrypts, then Test connection records why and the served model is warned about', async () => {
+    const f = await makeFeature(t.db);
+    const provider = await makeProvider(t.db, { status: 'active', key: 'sk-test-abcd1234' });
+    // Sealed for another provider: it does not open here (the key is bound to its provider's id).
+    const other = await makeProvider(t.db, { key: 'sk-test-zzzz9999' });
+    await t.db('ai_providers').where({ id: provider.id }).update({ api_key_ciphertext: other.api_key_ciphertext });
+    const model = await makeModel(t.db, { provider_id: provider.id });
+    await makeAssignment(t.db, { feature_id: f.id, model_id: model.id, environment: 'production' });
+    await c.admin.agent
+      .post(`/platform/ai-management/providers/${provider.name}/test`)
+      .type('form')
+      .send({ _csrf: c.admin.csrf })
+      .expect(303);
+    const page = await get(`${PATH}?feature=${f.name}`);
+    expect(text(page(`a.feature-card[data-feature="${f.name}"] .serving-warning`))).toBe(
+      `${model.display_name} cannot serve production: ${provider.display_name} did not answer its last probe: the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again`,
+    );
+  });
+
   it('when the provider is active with a key but its last probe failed, then the warning gives the probe’s error, and a later good probe clears it', async () => {
     const f = await makeFeature(t.db);
     const provider = await makeProvider(t.db, { status: 'active', key: 'sk-test-abcd1234' });
