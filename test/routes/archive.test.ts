@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeAssignment, makeFeature, makeModel, makeProvider } from '../setup/factories.ts';
 import { text } from '../setup/html.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
 import { signInAs } from '../setup/session.ts';
 
 // Archiving providers, models and features: refused while they serve (422 naming where, nothing
@@ -13,15 +14,21 @@ const CATALOGUE = '/platform/ai-management/models';
 const PROVIDERS = '/platform/ai-management/providers';
 const FEATURES = '/platform/ai-management/features';
 
+// A database of the file's own: what it archives stays out of other files' whole-table lists.
+let own: Awaited<ReturnType<typeof ownSeededDatabase>>;
 let t: TestContext;
 let admin: Awaited<ReturnType<typeof signInAs>>;
 let viewer: Awaited<ReturnType<typeof signInAs>>;
 beforeAll(async () => {
-  t = startTestApp();
+  own = await ownSeededDatabase('archive');
+  t = startTestApp({ databaseUrl: own.url }, own.db);
   admin = await signInAs(t, 'admin');
   viewer = await signInAs(t, 'viewer');
 });
-afterAll(() => t?.close());
+afterAll(async () => {
+  await t?.close();
+  await own?.drop();
+});
 
 const post = (path: string, as = admin) => as.agent.post(path).type('form').send({ _csrf: as.csrf });
 const page = async (path: string) => load((await admin.agent.get(path).expect(200)).text);
