@@ -43,6 +43,26 @@ const HISTORY: { feature: string; environment: Environment; steps: Step[] }[] = 
   { feature: 'ai-search', environment: 'development', steps: [{ model: 'sim-embed' }] },
 ];
 
+/** Deployments the demo shows refused: the model then serving (previous) stayed. */
+const REFUSALS: { feature: string; environment: Environment; model: string; previous: string; daysAgo: number; smoke: CallResult }[] = [
+  {
+    feature: 'chatbot',
+    environment: 'production',
+    model: 'claude-3-5-haiku-20241022',
+    previous: 'gpt-4o-mini',
+    daysAgo: 15,
+    smoke: { ok: false, latencyMs: 2300, error: 'the provider answered 503' },
+  },
+  {
+    feature: 'photo-tagging',
+    environment: 'staging',
+    model: 'gemini-2.0-flash',
+    previous: 'gemini-1.5-flash',
+    daysAgo: 20,
+    smoke: { ok: false, latencyMs: 10000, error: 'no answer within 10000 ms' },
+  },
+];
+
 /** The demo's clock: when its history starts, and a day count back from now (compressed into shorter histories). */
 export interface Timeline {
   start: Date;
@@ -53,6 +73,7 @@ const MODEL_COLUMNS = {
   ...MODEL_IDENTITY,
   provider_display_name: 'p.display_name',
   provider_kind: 'p.kind',
+  provider_status: 'p.status',
 } as const satisfies ColumnMap<ModelJoin>;
 
 /** The reference features and models, by name, as the demo's history saw them. */
@@ -63,15 +84,41 @@ export interface DemoCatalogue {
 
 export async function loadCatalogue(db: Db): Promise<DemoCatalogue> {
   const features = new Map((await db('ai_features').select('id', 'name', 'display_name', 'required_model_type')).map((f) => [f.name, f]));
-  const rows: Selected<ModelJoin, typeof MODEL_COLUMNS>[] = await db('ai_models as m')
+  const rows: (Selected<ModelJoin, typeof MODEL_COLUMNS> & { provider_has_key: boolean })[] = await db('ai_models as m')
     .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .select(columns(MODEL_COLUMNS));
-  // While its models served, a provider was active with a key (the reference data starts them inactive).
-  const models = new Map(rows.map((m) => [m.name, { ...m, provider_status: 'active' as const, provider_has_key: true }]));
+    .select(...columns(MODEL_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key'));
+  // The providers as they are now (simulateDemoProviders first): the history is checked against the rules as they stand.
+  const models = new Map(rows.map((m) => [m.name, m]));
   return {
     feature: (name) => features.get(name) ?? missing(`feature ${name}`),
     model: (name) => models.get(name) ?? missing(`model ${name}`),
   };
+}
+
+/** Every model the demo's history names: those that serve or served, and those it was refused. */
+export const DEMO_MODELS = [...new Set([...HISTORY.flatMap((h) => h.steps.map((s) => s.model)), ...REFUSALS.map((r) => r.model)])];
+
+/**
+ * The demo has no keys for the real providers, so the providers of its models are answered by the
+ * built-in simulator (kind simulator, active, no base URL or key): every model that serves or served
+ * can serve again, roll back included, and the console labels them simulated. Returns their names.
+ */
+export async function simulateDemoProviders(db: Db): Promise<string[]> {
+  const names = await db('ai_providers as p')
+    .join('ai_models as m', 'm.provider_id', 'p.id')
+    .whereIn('m.name', DEMO_MODELS)
+    .whereNot('p.kind', 'simulator')
+    .distinct('p.name')
+    .pluck('p.name');
+  await db('ai_providers').whereIn('name', names).update({
+    kind: 'simulator',
+    base_url: null,
+    status: 'active',
+    api_key_ciphertext: null,
+    api_key_last4: null,
+    updated_at: db.fn.now(),
+  });
+  return names;
 }
 
 export interface DemoHistory {
@@ -85,25 +132,19 @@ export function planHistory(c: DemoCatalogue, time: Timeline): DemoHistory {
   for (const { feature, environment, steps } of HISTORY) {
     steps.forEach((step, i) => planStep(history, c, time, { feature, environment, step, previous: steps[i - 1], next: steps[i + 1] }));
   }
-  // Nothing changes for a refusal (no assignment).
-  const refuse = (feature: string, environment: Environment, model: string, previous: string, daysAgo: number, smoke: CallResult) => {
-    const checks = checksOf(c, feature, environment, model, c.model(previous).id, smoke);
+  // Nothing changes for a refusal (no assignment); each is refused by its smoke request, which no rule foresees.
+  for (const r of REFUSALS) {
+    const checks = checksOf(c, r.feature, r.environment, r.model, c.model(r.previous).id, r.smoke);
     const failed = checks.find((check) => !check.ok);
-    if (!failed) throw new Error(`seedDemo: ${model} was meant to be refused for ${feature} in ${environment}`);
+    if (!failed) throw new Error(`seedDemo: ${r.model} was meant to be refused for ${r.feature} in ${r.environment}`);
     const extra = {
       status: 'failed' as const,
-      previous_model_id: c.model(previous).id,
+      previous_model_id: c.model(r.previous).id,
       checks: JSON.stringify(checks),
       error: failed.detail,
     };
-    history.deployments.push(deploymentRow(c, feature, environment, model, time.ago(daysAgo), extra));
-  };
-  refuse('chatbot', 'production', 'gpt-3.5-turbo', 'gpt-4o-mini', 15, { ok: true, latencyMs: 0 }); // deprecated
-  refuse('photo-tagging', 'staging', 'gemini-2.0-flash', 'gemini-1.5-flash', 20, {
-    ok: false,
-    latencyMs: 10000,
-    error: 'no answer within 10000 ms',
-  });
+    history.deployments.push(deploymentRow(c, r.feature, r.environment, r.model, time.ago(r.daysAgo), extra));
+  }
   return history;
 }
 

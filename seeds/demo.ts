@@ -1,5 +1,5 @@
 import type { Db } from '../src/db/knex.ts';
-import { BY, loadCatalogue, planHistory, type Timeline } from './demo-history.ts';
+import { BY, loadCatalogue, planHistory, simulateDemoProviders, type Timeline } from './demo-history.ts';
 import { USAGE_SQL } from './demo-usage.sql.ts';
 
 /**
@@ -67,6 +67,7 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
     // An admin's own assignments are never touched: the demo is for a fresh database only.
     if (Number(taken?.n) > 0) return { ...nothing, skipped: 'the database already has active model assignments' };
 
+    const simulated = await simulateDemoProviders(trx);
     const history = planHistory(await loadCatalogue(trx), time);
     await trx('feature_model_assignments').insert(history.assignments);
     await trx('deployments').insert(history.deployments);
@@ -78,7 +79,12 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
       actor_label: BY,
       action: 'demo.seeded',
       entity_type: 'database',
-      after: JSON.stringify({ events: result.events, assignments: result.assignments, deployments: result.deployments }),
+      after: JSON.stringify({
+        events: result.events,
+        assignments: result.assignments,
+        deployments: result.deployments,
+        simulated_providers: simulated,
+      }),
     });
     return result;
   });

@@ -49,6 +49,9 @@ type ProviderTableRow = {
   status: ProviderStatus;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type ModelTableRow = {
@@ -63,6 +66,9 @@ type ModelTableRow = {
   context_window: number | null;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type FeatureTableRow = {
@@ -78,6 +84,9 @@ type FeatureTableRow = {
   monthly_budget_usd: number | null;
   created_at: Date;
   updated_at: Date;
+  /** Hidden from pickers and default lists, history kept (null while in use). */
+  archived_at: Date | null;
+  archived_by: string | null;
 };
 
 type AssignmentTableRow = {

@@ -36,12 +36,12 @@ export const url = {
   featureAction: (slug: string, action: string) => `${PREFIX.features}/${seg(slug)}/${action}`,
   /** Models & providers; `tab` = providers (default) | models | deployments, with that tab's filters. */
   catalogue: (query: QueryValues = {}) => withQuery(PREFIX.models, query),
-  /** A model's page, or one of its sub-pages (`edit`, `deploy`). */
-  model: (id: string, sub?: 'edit' | 'deploy', query: QueryValues = {}) =>
+  /** A model's page, or one of its sub-pages (`edit`, `deploy`) or form targets (`archive`, `unarchive`). */
+  model: (id: string, sub?: 'edit' | 'deploy' | 'archive' | 'unarchive', query: QueryValues = {}) =>
     withQuery(`${PREFIX.models}/${seg(id)}${sub ? `/${sub}` : ''}`, query),
   compare: (query: QueryValues = {}) => withQuery(`${PREFIX.models}/compare`, query),
-  /** A provider's page, or a form target under it (`status`, `test`). */
-  provider: (slug: string, sub?: 'status' | 'test', query: QueryValues = {}) =>
+  /** A provider's page, or a form target under it (`status`, `test`, `archive`, `unarchive`). */
+  provider: (slug: string, sub?: 'status' | 'test' | 'archive' | 'unarchive', query: QueryValues = {}) =>
     withQuery(`${PREFIX.providers}/${seg(slug)}${sub ? `/${sub}` : ''}`, query),
   providers: () => PREFIX.providers,
   deployment: (id: string) => `${PREFIX.deployments}/${seg(id)}`,

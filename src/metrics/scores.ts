@@ -35,17 +35,21 @@ export function scoreLabel(value: number | null, good: number, ok: number): stri
 /** 100 at ≤ 500 ms, falling linearly to 0 at ≥ 5000 ms. */
 export const latencyScore = (ms: number) => clamp(((5000 - ms) / 4500) * 100);
 
+/** The most a provider scores after a failed probe in the last 15 minutes. */
+export const PROBE_CAP = 50;
+
 /**
  * Provider health (SPEC §4, last 24 h): 0.5 × success rate + 0.3 × uptime + 0.2 × latency score,
- * capped at 50 after a failed active probe in the last 15 minutes; null without traffic.
+ * capped at 50 after a failed active probe in the last 15 minutes; null without traffic, unless a
+ * probe failed: a provider that does not answer scores the cap, never "no data" left out of an average.
  */
 export function healthScore(
   m: { success_rate: number | null; uptime: number | null; response_time: number | null },
   failedProbeRecently: boolean,
 ): number | null {
-  if (m.success_rate === null || m.uptime === null || m.response_time === null) return null;
+  if (m.success_rate === null || m.uptime === null || m.response_time === null) return failedProbeRecently ? PROBE_CAP : null;
   const score = 0.5 * m.success_rate + 0.3 * m.uptime + 0.2 * latencyScore(m.response_time);
-  return failedProbeRecently ? Math.min(score, 50) : score;
+  return failedProbeRecently ? Math.min(score, PROBE_CAP) : score;
 }
 
 /** A feature card warns above this error rate (%, last 24 hours). */

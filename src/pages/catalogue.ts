@@ -7,6 +7,7 @@ import { DEPLOYMENT_STATUSES, ENVIRONMENTS, MODEL_STATUSES, MODEL_TYPES } from '
 import { choice, formatParam } from '../http/query.ts';
 import { performanceScore } from '../metrics/scores.ts';
 import { modelSummaries, providerSummaries, type Summary } from '../metrics/summaries.ts';
+import { isArchived } from '../services/archive.ts';
 import { type CsvColumn, csvOf } from './csv.ts';
 
 const CATALOGUE_TABS = ['providers', 'models', 'deployments'] as const;
@@ -38,6 +39,8 @@ export const catalogueQuerySchema = z
       .max(100_000, 'is too far')
       .default(1),
     format: formatParam,
+    /** Archived providers and models are listed only when asked for. */
+    archived: choice(['yes']).optional(),
   })
   .superRefine((q, ctx) => {
     const statuses: readonly string[] = q.tab === 'deployments' ? DEPLOYMENT_STATUSES : MODEL_STATUSES;
@@ -48,8 +51,9 @@ export const catalogueQuerySchema = z
 
 export type CatalogueQuery = z.infer<typeof catalogueQuerySchema>;
 
-export async function catalogueProvidersTab(db: Db, now: Date) {
-  const [providers, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
+export async function catalogueProvidersTab(db: Db, q: Pick<CatalogueQuery, 'archived'>, now: Date) {
+  const [all, models, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
+  const providers = q.archived ? all : all.filter((p) => !isArchived(p));
   const summaries = await providerSummaries(
     db,
     providers.map((p) => p.id),
@@ -64,6 +68,7 @@ export async function catalogueProvidersTab(db: Db, now: Date) {
   const scored = cards.map((c) => c.summary.health_score).filter((s): s is number => s !== null);
   return {
     cards,
+    archivedCount: all.filter(isArchived).length,
     stats: {
       active: cards.filter((c) => c.status === 'active').length,
       models: models.length,
@@ -111,8 +116,9 @@ const SORT_CHOICES = MODEL_SORTS.map((s) => [s, SORT_LABELS[s]] as const);
 
 /** Models tab: the catalogue searched (name or display name), filtered by provider and status, sorted, with 24 h figures. */
 export async function catalogueModelsTab(db: Db, q: CatalogueQuery, now: Date) {
-  const [providers, all, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
+  const [allProviders, catalogue, serving] = await Promise.all([listProviders(db), listModels(db), activeDeployments(db)]);
   const needle = q.q?.toLowerCase();
+  const all = q.archived ? catalogue : catalogue.filter((m) => !isArchived(m));
   const models = all.filter(
     (m) =>
       (!needle || m.name.toLowerCase().includes(needle) || m.display_name.toLowerCase().includes(needle)) &&
@@ -133,7 +139,17 @@ export async function catalogueModelsTab(db: Db, q: CatalogueQuery, now: Date) {
       .map((d) => ({ feature_name: d.feature_name, feature_display_name: d.feature_display_name, environment: d.environment })),
   }));
   cards.sort(SORTS[q.sort ?? 'name']);
-  return { providers, cards, total: all.length, statuses: MODEL_STATUSES, modelTypes: MODEL_TYPES, sorts: SORT_CHOICES };
+  return {
+    // The add-model form picks among the providers in use; the filter lists every one.
+    providers: allProviders.filter((p) => !isArchived(p)),
+    filterProviders: allProviders,
+    archivedCount: catalogue.filter(isArchived).length,
+    cards,
+    total: all.length,
+    statuses: MODEL_STATUSES,
+    modelTypes: MODEL_TYPES,
+    sorts: SORT_CHOICES,
+  };
 }
 
 /** A CSV download holds the whole filtered history, up to this many rows. */
@@ -143,7 +159,7 @@ const CSV_DEPLOYMENTS = 10_000;
 export async function catalogueDeploymentsTab(db: Db, q: CatalogueQuery) {
   const filter = { feature: q.feature, environment: q.environment, status: q.status, model: q.model };
   const [features, page, model] = await Promise.all([
-    listFeatures(db),
+    listFeatures(db, { withArchived: true }),
     q.format === 'csv'
       ? deploymentsPage(db, CSV_DEPLOYMENTS, 0, filter)
       : deploymentsPage(db, DEPLOYMENTS_PER_PAGE, (q.page - 1) * DEPLOYMENTS_PER_PAGE, filter),

@@ -6,6 +6,7 @@ import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';
 import { modelSummaries } from '../metrics/summaries.ts';
+import { isArchived } from '../services/archive.ts';
 import { refusal } from '../services/deployability.ts';
 
 /** The environment a promotion from each one goes to. */
@@ -25,7 +26,8 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
   const byEnvironment = withAssignments([feature], assignments)[0].assignments;
   const next = NEXT_ENVIRONMENT[environment];
   const current = byEnvironment[environment];
-  const candidates = models.filter((m) => m.model_type === feature.required_model_type);
+  // Archived models are not offered (what serves cannot be archived, so the current model stays).
+  const candidates = models.filter((m) => m.model_type === feature.required_model_type && !isArchived(m));
   const [metrics, usage] = await Promise.all([
     modelSummaries(
       db,
@@ -38,17 +40,29 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
   const sums = usage.get(feature.id);
   const tokens = { input: sums?.input_tokens ?? 0, output: sums?.output_tokens ?? 0 };
   const currentModel = candidates.find((m) => m.id === current?.model_id);
+  const modelsById = new Map(models.map((m) => [m.id, m]));
+  // Why the pipeline would refuse this model here anyway (known before trying), as an action beside it says.
+  const blockedBy = (modelId: string | undefined, where: Environment) => {
+    const model = modelId === undefined ? undefined : modelsById.get(modelId);
+    if (model && isArchived(model)) return `${model.display_name} is archived: unarchive it first`;
+    return model && refusal(feature, model, where, null)?.detail;
+  };
   const currentCost = currentModel ? priced(tokens, currentModel) : null;
   const changeFromCurrent = (cost: number) => (currentCost ? ((cost - currentCost) / currentCost) * 100 : null);
-  const rows = candidates.map((m) => ({
-    ...m,
-    metrics: metrics.get(m.id)!,
-    whatIf: priced(tokens, m),
-    whatIfChange: m.id === current?.model_id ? null : changeFromCurrent(priced(tokens, m)),
-    isCurrent: m.id === current?.model_id,
-    // What the pipeline would refuse anyway, said before the admin tries.
-    unusable: refusal(feature, m, environment, null)?.hint ?? null,
-  }));
+  const rows = candidates.map((m) => {
+    const refused = refusal(feature, m, environment, null);
+    return {
+      ...m,
+      metrics: metrics.get(m.id)!,
+      whatIf: priced(tokens, m),
+      whatIfChange: m.id === current?.model_id ? null : changeFromCurrent(priced(tokens, m)),
+      isCurrent: m.id === current?.model_id,
+      // What the pipeline would refuse anyway, said before the admin tries (and then no green status beside it).
+      unusable: refused?.hint ?? null,
+      statusBadge: refused ? 'badge' : `badge model-${m.status}`,
+    };
+  });
+  const promoteTo = next && byEnvironment[next]?.model_id !== current?.model_id ? next : undefined;
   return {
     environment,
     byEnvironment,
@@ -60,8 +74,12 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
     // Rolling back goes to an earlier assignment, never to the model that serves now.
     history: history
       .filter((h) => h.environment === environment)
-      .map((h) => ({ ...h, canRollBack: !h.is_active && h.model_id !== current?.model_id })),
-    promoteTo: next && byEnvironment[next]?.model_id !== current?.model_id ? next : undefined,
+      .map((h) => {
+        const canRollBack = !h.is_active && h.model_id !== current?.model_id;
+        return { ...h, canRollBack, blockedBy: canRollBack ? blockedBy(h.model_id, environment) : undefined };
+      }),
+    promoteTo,
+    promoteBlockedBy: promoteTo && blockedBy(current?.model_id, promoteTo),
     environments: ENVIRONMENTS,
   };
 }

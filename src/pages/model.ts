@@ -7,6 +7,8 @@ import { ENVIRONMENTS, isUuid } from '../domain.ts';
 import { formatParam, rangeParam } from '../http/query.ts';
 import { type ModelMetrics, modelMetrics } from '../metrics/model-metrics.ts';
 import type { RangeName } from '../metrics/ranges.ts';
+import { isArchived } from '../services/archive.ts';
+import { standingRefusal } from '../services/deployability.ts';
 import { compareCharts, modelCharts } from './model-charts.ts';
 
 const COMPARE_MIN = 2;
@@ -31,9 +33,22 @@ async function servingNow(db: Db, modelIds: string[]) {
  * environment, and the others named with what they need, e.g. "Photo tagging (needs vision)".
  */
 export function deployChoices(features: FeatureRow[], model: ModelRow) {
+  // An archived model (or one of an archived provider) is offered nowhere.
+  if (isArchived(model))
+    return {
+      environments: ENVIRONMENTS,
+      blocked: {},
+      blockedEverywhere: undefined,
+      fitting: [],
+      notOffered: `every feature: ${model.display_name} is archived`,
+    };
   const others = features.filter((f) => f.required_model_type !== model.model_type);
+  // Environments the pipeline would refuse anyway (offline, deprecated in production, provider inactive or keyless), with why.
+  const blocked = Object.fromEntries(ENVIRONMENTS.map((e) => [e, standingRefusal(model, e)?.detail]));
   return {
     environments: ENVIRONMENTS,
+    blocked,
+    blockedEverywhere: ENVIRONMENTS.every((e) => blocked[e]) ? blocked.development : undefined,
     fitting: features.filter((f) => f.required_model_type === model.model_type),
     notOffered: others.length ? others.map((f) => `${f.display_name} (needs ${f.required_model_type})`).join(', ') : null,
   };

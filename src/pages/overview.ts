@@ -47,6 +47,8 @@ export async function globalOverview(db: Db, now: Date) {
     return { ...f, metrics, monthSpend, breaches, errorRateTone };
   });
   const breaching = rows.filter((f) => f.breaches.length > 0);
+  // Served models that cannot answer now, each with its reason (services/deployability.ts servingProblem).
+  const unservable = assignments.filter((a) => a.serving_problem !== null);
   const total = [...spend.current.values()].reduce((a, b) => a + b, 0);
   const previous = [...spend.previous.values()].reduce((a, b) => a + b, 0);
   return {
@@ -54,6 +56,7 @@ export async function globalOverview(db: Db, now: Date) {
     /** The features over any of their thresholds, in the table's order. */
     breaching,
     breachingTone: (breaching.length ? 'bad' : 'good') as Tone,
+    unservable,
     spend: { total, previous, trend: trendOf(total, previous) },
     deployments,
     generatedAt: now,

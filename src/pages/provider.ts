@@ -53,7 +53,7 @@ export async function providerPage(db: Db, provider: ProviderRow, now: Date) {
     summary,
     // The score's terms with today's numbers, for "how the score is computed".
     terms:
-      summary.health_score === null
+      summary.success_rate === null || summary.uptime === null || summary.response_time === null
         ? null
         : {
             success_rate: summary.success_rate!,

@@ -54,7 +54,7 @@ export async function showCatalogue(
   const now = new Date();
   const data =
     q.tab === 'providers'
-      ? await catalogueProvidersTab(db, now)
+      ? await catalogueProvidersTab(db, q, now)
       : q.tab === 'models'
         ? await catalogueModelsTab(db, q, now)
         : await catalogueDeploymentsTab(db, q);

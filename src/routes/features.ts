@@ -21,6 +21,7 @@ import {
 import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
+import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
@@ -42,6 +43,11 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/models', requireWrite, (req, res) => changeModel(deps, req, res));
   router.post('/:slug/promote', requireWrite, (req, res) => promote(deps, req, res));
   router.post('/:slug/rollback', requireWrite, (req, res) => rollback(deps, req, res));
+  // Archiving (issue 13): the form is on the Settings tab; a refusal shows that tab again.
+  const archiveRefused = (req: Request, res: Response, archiveError: string) =>
+    show(deps, req, res, { feature: featureIn(res).name, tab: 'settings' }, { archiveError }, 422);
+  router.post('/:slug/archive', requireWrite, archiving(deps.db, true, featureTarget, archiveRefused));
+  router.post('/:slug/unarchive', requireWrite, archiving(deps.db, false, featureTarget, archiveRefused));
   return router;
 }
 
@@ -59,7 +65,14 @@ interface Extra {
   form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
+  /** Why archiving the feature was refused, shown beside its form. */
+  archiveError?: string;
 }
+
+const featureTarget = (res: Response): ArchiveTarget => {
+  const f = featureIn(res);
+  return { kind: 'feature', id: f.id, display_name: f.display_name, page: url.features({ feature: f.name, tab: 'settings' }) };
+};
 
 async function show(deps: RouteDeps, req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
   const { db, timeZone } = deps;
@@ -80,7 +93,18 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     req,
     res,
     VIEW,
-    { title, q, feature, ...parts, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
+    {
+      title,
+      q,
+      feature,
+      ...parts,
+      form,
+      deployment: extra.deployment,
+      archiveError: extra.archiveError,
+      generatedAt: now,
+      ...links,
+      charts: true,
+    },
     status,
   );
 }

@@ -3,9 +3,11 @@ import { findModel, type ModelRow } from '../db/queries/catalogue.ts';
 import { isUuid } from '../domain.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url, withQuery } from '../http/urls.ts';
+import { requireWrite } from '../middleware/auth.ts';
 import { compareView, type ModelQuery, modelPage, modelQuerySchema } from '../pages/model.ts';
 import { compareCsv, modelCsv } from '../pages/model-charts.ts';
 import { fragmentOf, render } from '../views.ts';
+import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
 import { modelFormRoutes } from './model-forms.ts';
 
@@ -25,6 +27,9 @@ export function modelPageRoutes(deps: RouteDeps): Router {
   // Before /:id, which would otherwise take "compare" for an id.
   router.get('/compare', (req, res) => showCompare(deps, req, res));
   router.get('/:id', (req, res) => showModel(deps, req, res));
+  const refused = (req: Request, res: Response, reason: string) => showModel(deps, req, res, reason);
+  router.post('/:id/archive', requireWrite, archiving(deps.db, true, modelTarget, refused));
+  router.post('/:id/unarchive', requireWrite, archiving(deps.db, false, modelTarget, refused));
   router.use('/:id', modelFormRoutes(deps));
   return router;
 }
@@ -41,7 +46,13 @@ async function showCompare(deps: RouteDeps, req: Request, res: Response) {
   render(req, res, COMPARE_VIEW, { title: 'Compare models', q, ...view, generatedAt: now, link, charts: true }, view.status);
 }
 
-async function showModel(deps: RouteDeps, req: Request, res: Response) {
+const modelTarget = (res: Response): ArchiveTarget => {
+  const m = res.locals.model as ModelRow;
+  return { kind: 'model', id: m.id, display_name: m.display_name, page: url.model(m.id) };
+};
+
+/** `archiveError`: why archiving was refused, shown beside its form (422). */
+async function showModel(deps: RouteDeps, req: Request, res: Response, archiveError?: string) {
   const model = res.locals.model as ModelRow;
   const q = parseQuery(modelQuerySchema, req.query);
   const now = new Date();
@@ -54,5 +65,6 @@ async function showModel(deps: RouteDeps, req: Request, res: Response) {
       .send(modelCsv(page.metrics));
   }
   const link = linkKeeping<Partial<ModelQuery>>(url.model(model.id), { range: q.range });
-  render(req, res, MODEL_VIEW, { title: `${model.display_name} · Models`, q, model, ...page, generatedAt: now, link, charts: true });
+  const data = { title: `${model.display_name} · Models`, q, model, ...page, generatedAt: now, link, charts: true, archiveError };
+  render(req, res, MODEL_VIEW, data, archiveError ? 422 : 200);
 }

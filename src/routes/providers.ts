@@ -7,8 +7,9 @@ import { formatParam, parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { providerHealthCsv, providerPage } from '../pages/provider.ts';
-import { createProvider, probeProvider, updateProvider } from '../services/providers.ts';
+import { changeProviderStatus, createProvider, probeProvider, updateProvider } from '../services/providers.ts';
 import { type FormState, render } from '../views.ts';
+import { type ArchiveTarget, archiving } from './archive.ts';
 import { showCatalogue } from './catalogue.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
@@ -27,21 +28,21 @@ export function providerRoutes(deps: RouteDeps): Router {
   router.post('/', requireWrite, (req, res) => addProvider(deps, req, res));
   router.get('/:name', (req, res) => showProvider(deps, req, res));
   router.post('/:name', requireWrite, (req, res) => editProvider(deps, req, res));
-  router.post('/:name/status', requireWrite, (req, res) =>
-    change(
-      deps,
-      req,
-      res,
-      'status',
-      { status: req.body?.status, confirm: req.body?.confirm },
-      (p) => `${p.display_name} is now ${p.status}.`,
-    ),
-  );
+  router.post('/:name/status', requireWrite, (req, res) => changeStatus(deps, req, res));
   router.post('/:name/test', requireWrite, (req, res) => testConnection(deps, req, res));
+  router.post('/:name/archive', requireWrite, archiving(deps.db, true, providerTarget, archiveRefused(deps)));
+  router.post('/:name/unarchive', requireWrite, archiving(deps.db, false, providerTarget, archiveRefused(deps)));
   return router;
 }
 
 const providerIn = (res: Response) => res.locals.provider as ProviderRow;
+
+const providerTarget = (res: Response): ArchiveTarget => {
+  const p = providerIn(res);
+  return { kind: 'provider', id: p.id, display_name: p.display_name, page: url.provider(p.name) };
+};
+const archiveRefused = (deps: RouteDeps) => (req: Request, res: Response, reason: string) =>
+  show(deps, req, res, providerIn(res), undefined, 422, { message: reason, form: 'archive' });
 
 async function addProvider(deps: RouteDeps, req: Request, res: Response) {
   try {
@@ -76,7 +77,7 @@ async function show(
   provider: ProviderRow,
   form?: FormState,
   status = 200,
-  warning?: { message: string; form: 'status' | 'edit' },
+  warning?: { message: string; form: 'status' | 'edit' | 'activate' | 'archive' },
 ) {
   const now = new Date();
   const data = await providerPage(deps.db, provider, now);
@@ -90,11 +91,36 @@ async function show(
   );
 }
 
+/** Activation tests the connection first: a failed test is shown with "Activate anyway" (422, nothing written). */
+function changeStatus(deps: RouteDeps, req: Request, res: Response) {
+  const { status, confirm, despite_failed_test } = req.body ?? {};
+  return change(deps, req, res, 'status', async (id) => {
+    const { provider, test } = await changeProviderStatus(deps.db, deps.providers, req.principal!, id, {
+      status,
+      confirm,
+      despite_failed_test,
+    });
+    const tested = !test
+      ? ''
+      : test.ok
+        ? ` Connection test passed in ${test.latencyMs} ms.`
+        : ` Its connection test failed: ${test.error}.`;
+    return {
+      provider,
+      message: `${provider.display_name} is now ${provider.status}.${tested}`,
+      failedTest: test !== undefined && !test.ok,
+    };
+  });
+}
+
 function editProvider(deps: RouteDeps, req: Request, res: Response) {
   const { display_name, base_url, api_key, remove_key, confirm } = req.body ?? {};
   const input = { display_name, base_url, confirm, ...(remove_key === 'on' ? { api_key: null } : { api_key }) };
   const keyNote = (p: ProviderRow) => (p.api_key_last4 ? ` Key on file ends in ${p.api_key_last4}.` : '');
-  return change(deps, req, res, 'edit', input, (p) => `Saved ${p.display_name}.${keyNote(p)}`);
+  return change(deps, req, res, 'edit', async (id) => {
+    const provider = await updateProvider(deps.db, deps.providers, req.principal!, id, input);
+    return { provider, message: `Saved ${provider.display_name}.${keyNote(provider)}` };
+  });
 }
 
 // Edits and status changes share the rules of the API; a refusal is shown in the edit form (422).
@@ -103,20 +129,24 @@ async function change(
   req: Request,
   res: Response,
   form: 'status' | 'edit',
-  input: Record<string, unknown>,
-  done: (p: ProviderRow) => string,
+  write: (providerId: string) => Promise<{ provider: ProviderRow; message: string; failedTest?: boolean }>,
 ) {
   const provider = providerIn(res);
   try {
-    const updated = await updateProvider(deps.db, deps.providers, req.principal!, provider.id, input);
-    flash(req, 'success', done(updated));
-    res.redirect(303, url.provider(updated.name));
+    const done = await write(provider.id);
+    flash(req, done.failedTest ? 'error' : 'success', done.message);
+    res.redirect(303, url.provider(done.provider.name));
   } catch (err) {
     const refusal = refusalOf(err);
     // The key is never written back into a page, not even the one that refused it.
     const { api_key: _never, ...values } = { ...(req.body ?? {}) };
     const shown = { values: { display_name: provider.display_name, base_url: provider.base_url ?? '', ...values }, errors: refusal.fields };
-    const warning = refusal.status === 409 ? { message: refusal.message, form } : undefined;
+    const testFailed = (refusal.details as { test_failed?: boolean } | undefined)?.test_failed === true;
+    const warning = testFailed
+      ? { message: refusal.message, form: 'activate' as const }
+      : refusal.status === 409
+        ? { message: refusal.message, form }
+        : undefined;
     await show(deps, req, res, provider, shown, refusal.status, warning);
   }
 }

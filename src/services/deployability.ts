@@ -38,20 +38,63 @@ export function refusal(
   current: string | null,
 ): Refusal | null {
   const m = model.display_name;
-  const p = model.provider_display_name;
-  const refuse = (check: Refusal['check'], detail: string, hint = detail): Refusal => ({ check, detail, hint });
   if (current === model.id) return refuse('model', `${m} already serves ${environment}`, `already serves ${environment}`);
-  if (model.status === 'offline') return refuse('model', `${m} is offline and cannot be assigned`, 'offline');
-  if (model.status === 'deprecated' && environment === 'production')
-    return refuse('model', `${m} is deprecated and cannot be assigned in production`, 'deprecated: not for production');
+  const broken = modelRefusal(model, environment);
+  if (broken) return broken;
   if (model.model_type !== feature.required_model_type)
     return refuse(
       'model',
       `${feature.display_name} needs a model of type ${feature.required_model_type}; ${m} is of type ${model.model_type}`,
       `not of type ${feature.required_model_type}`,
     );
+  return providerRefusal(model);
+}
+
+const refuse = (check: Refusal['check'], detail: string, hint = detail): Refusal => ({ check, detail, hint });
+
+/** The model's own state: offline anywhere, deprecated in production. */
+function modelRefusal(model: Omit<Candidate, 'model_type'>, environment: Environment): Refusal | null {
+  const m = model.display_name;
+  if (model.status === 'offline') return refuse('model', `${m} is offline and cannot be assigned`, 'offline');
+  if (model.status === 'deprecated' && environment === 'production')
+    return refuse('model', `${m} is deprecated and cannot be assigned in production`, 'deprecated: not for production');
+  return null;
+}
+
+/** The provider's state: active, and with a key unless it is the simulator. */
+function providerRefusal(model: Omit<Candidate, 'model_type'>): Refusal | null {
+  const p = model.provider_display_name;
   if (model.provider_status !== 'active') return refuse('provider', `${p} is ${model.provider_status}`);
   if (model.provider_kind !== 'simulator' && !model.provider_has_key) return refuse('provider', `${p} has no API key`);
+  return null;
+}
+
+/** What the model's and its provider's state refuse in this environment, whatever the feature (the rules less the feature's type). */
+export const standingRefusal = (model: Omit<Candidate, 'model_type'>, environment: Environment): Refusal | null =>
+  modelRefusal(model, environment) ?? providerRefusal(model);
+
+/** A provider's latest probe or connection test and, while they keep failing, when the failures began. */
+export interface LastProbe {
+  ok: boolean;
+  error: string | null;
+  checked_at: Date;
+  failing_since: Date | null;
+}
+
+/** A provider whose last probe failed: since when it has not answered, and why; null while it answers or before its first probe. */
+export const unreachable = (probe: LastProbe | null) =>
+  probe && !probe.ok ? { since: probe.failing_since ?? probe.checked_at, error: probe.error ?? 'no detail' } : null;
+
+/**
+ * Why a model that serves an environment cannot answer there now, or null while it can: a rule the
+ * pipeline would refuse it for today (offline, deprecated in production, provider inactive or
+ * keyless), else its provider's failed last probe (which also reports a stored key that no longer
+ * decrypts). The warnings of the overview, the feature cards and the Models tab all say this.
+ */
+export function servingProblem(model: Omit<Candidate, 'model_type'>, environment: Environment, probe: LastProbe | null): string | null {
+  const broken = standingRefusal(model, environment);
+  if (broken) return broken.detail;
+  if (probe && !probe.ok) return `${model.provider_display_name} did not answer its last probe: ${probe.error ?? 'no detail'}`;
   return null;
 }
 

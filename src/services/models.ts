@@ -91,6 +91,7 @@ export async function createModel(db: Db, actor: Actor, input: unknown): Promise
   const { provider: providerRef, ...fields } = parsed.data;
   const provider = await findProvider(db, providerRef);
   if (!provider) throw invalid({ provider: 'is not a provider on record' });
+  if (provider.archived_at) throw invalid({ provider: 'is archived: unarchive it first' });
   return db.transaction(async (trx) => {
     const [row] = await trx('ai_models')
       .insert({ ...fields, provider_id: provider.id, context_window: fields.context_window ?? null })

@@ -110,7 +110,15 @@ export async function createProvider(db: Db, providers: Providers, actor: Actor,
  * stored key is never sent to an address it was not given for); an active OpenAI-compatible provider
  * keeps a key. The row is locked while the change is checked and written.
  */
-export async function updateProvider(db: Db, providers: Providers, actor: Actor, idOrName: string, input: unknown): Promise<ProviderRow> {
+export async function updateProvider(
+  db: Db,
+  providers: Providers,
+  actor: Actor,
+  idOrName: string,
+  input: unknown,
+  /** What the audit row's `after` says besides the provider (an activation's connection test). */
+  auditNote: Record<string, unknown> = {},
+): Promise<ProviderRow> {
   const body = (input ?? {}) as Record<string, unknown>;
   const parsed = providerChangeSchema.safeParse(body);
   return db.transaction(async (trx) => {
@@ -157,7 +165,13 @@ export async function updateProvider(db: Db, providers: Providers, actor: Actor,
       change.status && change.status !== current.status
         ? `provider.${change.status === 'active' ? 'activated' : 'deactivated'}`
         : 'provider.updated';
-    await recordAudit(trx, actor, { action, entityType: 'provider', entityId: current.id, before: audited(current), after: audited(row) });
+    await recordAudit(trx, actor, {
+      action,
+      entityType: 'provider',
+      entityId: current.id,
+      before: audited(current),
+      after: { ...audited(row), ...auditNote },
+    });
     return (await findProvider(trx, current.id))!;
   });
 }
@@ -209,21 +223,7 @@ export async function probeProvider(
   kind: 'probe' | 'manual',
   at?: Date,
 ): Promise<CallResult> {
-  const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
-  if (!record) throw notFound('Provider');
-  let result: CallResult;
-  try {
-    result = await (await providers.adapterFor(record)).probe();
-  } catch (err) {
-    result = {
-      ok: false,
-      latencyMs: 0,
-      error:
-        err instanceof UnreadableKeyError
-          ? 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again'
-          : 'the probe could not be prepared (the provider’s adapter did not start)',
-    };
-  }
+  const result = await connectionTest(db, providers, providerId);
   await db('health_checks').insert({
     provider_id: providerId,
     kind,
@@ -233,4 +233,52 @@ export async function probeProvider(
     ...(at && { checked_at: at }),
   });
   return result;
+}
+
+/** The probe's call alone, nothing stored: does the provider answer GET /models with its stored address and key? */
+async function connectionTest(db: Db, providers: Providers, providerId: string): Promise<CallResult> {
+  const record = await db('ai_providers').where('id', providerId).first('id', 'kind', 'base_url', 'api_key_ciphertext');
+  if (!record) throw notFound('Provider');
+  try {
+    return await (await providers.adapterFor(record)).probe();
+  } catch (err) {
+    return {
+      ok: false,
+      latencyMs: 0,
+      error:
+        err instanceof UnreadableKeyError
+          ? 'the stored API key cannot be decrypted with this SECRETS_KEY: enter the key again'
+          : 'the probe could not be prepared (the provider’s adapter did not start)',
+    };
+  }
+}
+
+/**
+ * Activates or deactivates a provider. Activation runs a connection test first (a provider the
+ * rules refuse, e.g. keyless, is refused for that without one): when it fails, nothing is written
+ * and the refusal (422) carries the test, unless the admin goes ahead `despite_failed_test`.
+ * Returns the provider and the test when one ran.
+ */
+export async function changeProviderStatus(
+  db: Db,
+  providers: Providers,
+  actor: Actor,
+  idOrName: string,
+  input: { status?: unknown; confirm?: unknown; despite_failed_test?: unknown },
+): Promise<{ provider: ProviderRow; test?: CallResult }> {
+  const change = { status: input.status, confirm: input.confirm };
+  const despite = flagField.optional().safeParse(blankAsMissing(input.despite_failed_test));
+  if (!despite.success) throw invalid({ despite_failed_test: 'must be yes or no' });
+  const found = await findProvider(db, idOrName);
+  if (!found) throw notFound('Provider');
+  const keyless = found.kind !== 'simulator' && !found.api_key_last4;
+  if (input.status !== 'active' || found.status === 'active' || keyless)
+    return { provider: await updateProvider(db, providers, actor, found.id, change) };
+  const test = await connectionTest(db, providers, found.id);
+  if (!test.ok && !despite.data) {
+    const message = `The connection test of ${found.display_name} failed: ${test.error}. It stays ${found.status}; activate it anyway only if you expect it to answer soon.`;
+    throw new Refusal(422, message, {}, { test_failed: true, test });
+  }
+  const note = { connection_test: test.ok ? `passed in ${test.latencyMs} ms` : `failed: ${test.error}; activated anyway` };
+  return { provider: await updateProvider(db, providers, actor, found.id, change, note), test };
 }

@@ -3,6 +3,10 @@ import { seedDemo } from '../../seeds/demo.ts';
 import { seedReference } from '../../seeds/reference.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest } from '../../src/db/migrate.ts';
+import { createProviders } from '../../src/providers/index.ts';
+import { refusal } from '../../src/services/deployability.ts';
+import { deploy } from '../../src/services/deployments.ts';
+import { TEST_SECRETS_KEY } from '../setup/app.ts';
 import { scratchDatabase, withScratchDatabase } from '../setup/scratch-db.ts';
 
 const one = async (db: Db, sql: string) => (await db.raw(sql)).rows[0];
@@ -79,6 +83,66 @@ describe('demo seed on a fresh database', () => {
         AND a.model_id = l.model_id AND l.created_at >= a.assigned_at AND l.created_at < coalesce(a.deactivated_at, 'infinity'))`,
       ),
     ).toEqual({ n: 0 });
+  });
+
+  it('when seeded, then every model of any assignment or deployment can serve there again: no rule refuses it in advance, and its provider is the simulator', async () => {
+    const used = (
+      await db.raw(
+        `SELECT DISTINCT f.display_name AS feature_display_name, f.required_model_type, u.environment, m.id, m.display_name, m.model_type,
+           m.status, p.display_name AS provider_display_name, p.status AS provider_status, p.kind AS provider_kind,
+           p.api_key_last4 IS NOT NULL AS provider_has_key
+         FROM (SELECT feature_id, model_id, environment FROM feature_model_assignments
+               UNION SELECT feature_id, model_id, environment FROM deployments) u
+         JOIN ai_features f ON f.id = u.feature_id JOIN ai_models m ON m.id = u.model_id JOIN ai_providers p ON p.id = m.provider_id`,
+      )
+    ).rows;
+    expect(used.length).toBeGreaterThanOrEqual(10);
+    const refused = used
+      .map((u: Record<string, string>) => ({
+        model: u.display_name,
+        refusal: refusal(
+          { display_name: u.feature_display_name, required_model_type: u.required_model_type } as never,
+          u as never,
+          u.environment as never,
+          null,
+        ),
+      }))
+      .filter((r: { refusal: unknown }) => r.refusal !== null);
+    expect(refused).toEqual([]);
+    expect(new Set(used.map((u: { provider_kind: string }) => u.provider_kind))).toEqual(new Set(['simulator']));
+    // The deployments it shows refused were refused by their smoke request, which no rule foresees.
+    const failed = await db('deployments').where({ status: 'failed' }).select('error');
+    expect(failed.map((d) => d.error).sort()).toEqual([
+      'smoke request failed: no answer within 10000 ms',
+      'smoke request failed: the provider answered 503',
+    ]);
+  });
+
+  it('when seeded, then rolling the chatbot’s production back to its earlier model goes through the pipeline, answered by the simulator', async () => {
+    const providers = createProviders({ secretsKey: TEST_SECRETS_KEY, timeoutMs: 5000 });
+    try {
+      const feature = (await db('ai_features').where({ name: 'chatbot' }).first())!;
+      const earlier = await db('feature_model_assignments')
+        .where({ feature_id: feature.id, environment: 'production', is_active: false })
+        .orderBy('assigned_at', 'desc')
+        .first('model_id');
+      const outcome = await deploy(
+        db,
+        providers,
+        { kind: 'system', label: 'test' },
+        feature,
+        { model_id: earlier!.model_id, environment: 'production' },
+        'rollback',
+      );
+      expect(outcome.deployment.checks.map((c) => [c.name, c.ok])).toEqual([
+        ['model', true],
+        ['provider', true],
+        ['smoke', true],
+      ]);
+      expect(outcome).toMatchObject({ ok: true, status: 201 });
+    } finally {
+      await providers.close();
+    }
   });
 
   it('when seeded, then the photo-tagging incident (an hour six days ago far above the usual error rate) and two refused deployments are there', async () => {

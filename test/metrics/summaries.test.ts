@@ -157,8 +157,9 @@ describe('provider health and monthly spend', () => {
         expect(openai.monthly_spend, stage).toBeCloseTo(2.5, 10);
         expect(anthropic, stage).toMatchObject({ health_score: 50, probe_failed_recently: true, success_rate: 100, uptime: 100 });
         expect(google, stage).toMatchObject({ health_score: 100, probe_failed_recently: false });
+        // No traffic but a failed probe: the cap, not "no data".
         expect(simulator, stage).toMatchObject({
-          health_score: null,
+          health_score: 50,
           uptime: null,
           success_rate: null,
           probe_failed_recently: true,

@@ -1,6 +1,8 @@
 import type { Environment } from '../../domain.ts';
+import { servingProblem } from '../../services/deployability.ts';
 import { type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
+import { type LastProbeColumns, lastProbeOf, withLastProbe } from './probes.ts';
 
 type AssignmentJoin = { a: 'feature_model_assignments'; f: 'ai_features'; m: 'ai_models'; p: 'ai_providers' };
 const ASSIGNMENT_COLUMNS = {
@@ -18,14 +20,18 @@ const ASSIGNMENT_COLUMNS = {
   provider_name: 'p.name',
   provider_display_name: 'p.display_name',
   provider_kind: 'p.kind',
+  provider_status: 'p.status',
   base_url: 'p.base_url',
   assigned_at: 'a.assigned_at',
   assigned_by: 'a.assigned_by',
   config_overrides: 'a.config_overrides',
 } as const satisfies ColumnMap<AssignmentJoin>;
 
-/** A model serving a feature in an environment right now, with the names of all three. */
-export type ActiveAssignmentRow = Selected<AssignmentJoin, typeof ASSIGNMENT_COLUMNS>;
+/**
+ * A model serving a feature in an environment right now, with the names of all three, and why it
+ * cannot answer there now (servingProblem: the rule of services/deployability.ts), null while it can.
+ */
+export type ActiveAssignmentRow = Selected<AssignmentJoin, typeof ASSIGNMENT_COLUMNS> & { serving_problem: string | null };
 
 export interface AssignmentFilter {
   featureId?: string;
@@ -37,16 +43,35 @@ export interface AssignmentFilter {
 
 /** The active assignments (at most one per feature and environment), by feature display name then environment. */
 export async function activeAssignments(db: Db, filter: AssignmentFilter = {}): Promise<ActiveAssignmentRow[]> {
-  const q = db('feature_model_assignments as a')
-    .join('ai_features as f', 'f.id', 'a.feature_id')
-    .join('ai_models as m', 'm.id', 'a.model_id')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('a.is_active', true)
-    .orderBy(['f.display_name', 'a.environment'])
-    .select(columns(ASSIGNMENT_COLUMNS));
+  const q = withLastProbe(
+    db,
+    db('feature_model_assignments as a')
+      .join('ai_features as f', 'f.id', 'a.feature_id')
+      .join('ai_models as m', 'm.id', 'a.model_id')
+      .join('ai_providers as p', 'p.id', 'm.provider_id')
+      .where('a.is_active', true)
+      .orderBy(['f.display_name', 'a.environment'])
+      .select(...columns(ASSIGNMENT_COLUMNS), db.raw('p.api_key_last4 IS NOT NULL AS provider_has_key')),
+  );
   if (filter.featureId) q.where('a.feature_id', filter.featureId);
   if (filter.modelId) q.where('a.model_id', filter.modelId);
   if (filter.providerId) q.where('m.provider_id', filter.providerId);
   if (filter.environment) q.where('a.environment', filter.environment);
-  return q;
+  const rows: (Selected<AssignmentJoin, typeof ASSIGNMENT_COLUMNS> & LastProbeColumns & { provider_has_key: boolean })[] = await q;
+  return rows.map(({ probe_ok, probe_error, probe_checked_at, probe_failing_since, provider_has_key, ...a }) => ({
+    ...a,
+    serving_problem: servingProblem(
+      {
+        id: a.model_id,
+        display_name: a.model_display_name,
+        status: a.model_status,
+        provider_display_name: a.provider_display_name,
+        provider_status: a.provider_status,
+        provider_kind: a.provider_kind,
+        provider_has_key,
+      },
+      a.environment,
+      lastProbeOf({ probe_ok, probe_error, probe_checked_at, probe_failing_since }),
+    ),
+  }));
 }

@@ -1,8 +1,10 @@
 import { isUuid, keyHint } from '../../domain.ts';
+import { type LastProbe, unreachable } from '../../services/deployability.ts';
 import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
 import { type ActiveAssignmentRow, activeAssignments } from './assignments.ts';
+import { type LastProbeColumns, lastProbeOf, withLastProbe } from './probes.ts';
 
 type ProviderJoin = { p: 'ai_providers' };
 const PROVIDER_COLUMNS = {
@@ -13,6 +15,8 @@ const PROVIDER_COLUMNS = {
   base_url: 'p.base_url',
   api_key_last4: 'p.api_key_last4',
   status: 'p.status',
+  archived_at: 'p.archived_at',
+  archived_by: 'p.archived_by',
 } as const satisfies ColumnMap<ProviderJoin>;
 
 /** A provider as listed: never its key, only its last 4 characters. */
@@ -20,6 +24,10 @@ export type ProviderRow = Selected<ProviderJoin, typeof PROVIDER_COLUMNS> & {
   model_count: number;
   /** The key as it may be shown: keyHint(api_key_last4). */
   key_hint: string | null;
+  /** Its latest probe or connection test, null before the first. */
+  last_probe: LastProbe | null;
+  /** Since when, and why, it has not answered its probes; null while it answers. */
+  unreachable: ReturnType<typeof unreachable>;
 };
 
 const MODEL_COLUMNS = {
@@ -32,6 +40,9 @@ const MODEL_COLUMNS = {
   provider_display_name: 'p.display_name',
   provider_status: 'p.status',
   provider_kind: 'p.kind',
+  archived_at: 'm.archived_at',
+  archived_by: 'm.archived_by',
+  provider_archived_at: 'p.archived_at',
 } as const satisfies ColumnMap<ModelJoin>;
 
 /** A model as listed, with its provider. */
@@ -42,14 +53,20 @@ export async function listProviders(db: Db): Promise<ProviderRow[]> {
   return (await providersQuery(db)).map(withKeyHint);
 }
 
-const withKeyHint = (p: Omit<ProviderRow, 'key_hint'>): ProviderRow => ({ ...p, key_hint: keyHint(p.api_key_last4) });
+const withKeyHint = ({ probe_ok, probe_error, probe_checked_at, probe_failing_since, ...p }: ProviderQueryRow): ProviderRow => {
+  const last_probe = lastProbeOf({ probe_ok, probe_error, probe_checked_at, probe_failing_since });
+  return { ...p, key_hint: keyHint(p.api_key_last4), last_probe, unreachable: unreachable(last_probe) };
+};
+
+type ProviderQueryRow = Omit<ProviderRow, 'key_hint' | 'last_probe' | 'unreachable'> & LastProbeColumns;
 
 const providersQuery = (db: Db) =>
-  db('ai_providers as p')
-    .leftJoin('ai_models as m', 'm.provider_id', 'p.id')
-    .groupBy('p.id')
-    .orderBy('p.display_name')
-    .select(...columns(PROVIDER_COLUMNS), db.raw('count(m.id)::int AS model_count'));
+  withLastProbe(
+    db,
+    db('ai_providers as p')
+      .orderBy('p.display_name')
+      .select(...columns(PROVIDER_COLUMNS), db.raw('(SELECT count(*) FROM ai_models m WHERE m.provider_id = p.id)::int AS model_count')),
+  );
 
 export async function listModels(db: Db): Promise<ModelRow[]> {
   return modelsQuery(db);

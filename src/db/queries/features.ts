@@ -6,8 +6,10 @@ import type { ActiveAssignmentRow } from './assignments.ts';
 
 export type FeatureRow = Row<'ai_features'>;
 
-export async function listFeatures(db: Db): Promise<FeatureRow[]> {
-  return db('ai_features').select('*').orderBy('created_at').orderBy('name');
+/** The features in use, or all of them with `withArchived` (filters of history). */
+export async function listFeatures(db: Db, { withArchived = false } = {}): Promise<FeatureRow[]> {
+  const q = db('ai_features').select('*').orderBy('created_at').orderBy('name');
+  return withArchived ? q : q.whereNull('archived_at');
 }
 
 /** A feature by uuid or by slug. */

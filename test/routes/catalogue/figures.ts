@@ -54,6 +54,7 @@ export async function brute(db: Db, column: 'provider_id' | 'model_id', id: stri
     cost24h: cost(day),
     monthly: cost(rows.filter((r) => r.t >= monthStartOf(now))),
     allTime: cost(rows),
-    health: raw === null ? null : capped ? Math.min(50, raw) : raw,
+    // A failed probe without traffic scores the cap: never "no data" left out of an average.
+    health: raw === null ? (capped ? 50 : null) : capped ? Math.min(50, raw) : raw,
   };
 }

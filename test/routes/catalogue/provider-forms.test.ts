@@ -1,7 +1,7 @@
 import { load } from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKey, makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../../setup/factories.ts';
-import { closedPort } from '../../setup/fake-provider.ts';
+import { answerJson, closedPort, fakeProvider, MODEL_LIST } from '../../setup/fake-provider.ts';
 import { errorMessage, text } from '../../setup/html.ts';
 import { type Fixture, seedFixture } from './fixture.ts';
 import { CATALOGUE, type Catalogue, openCatalogue, PROVIDERS } from './setup.ts';
@@ -33,7 +33,8 @@ describe('POST /platform/ai-management/providers/:slug[/status|/test] (forms wit
   });
 
   it('when an active keyed provider is deactivated and activated again, then 303 with a flash each time and the status stored', async () => {
-    const p = await makeProvider(c.db, { status: 'active', key: apiKey() });
+    const answering = await fakeProvider(answerJson(MODEL_LIST)); // activation tests the connection first
+    const p = await makeProvider(c.db, { status: 'active', key: apiKey(), base_url: answering.url });
     let res = await c.postForm(`${PROVIDERS}/${p.name}/status`, { status: 'inactive' }).expect(303);
     expect(res.headers.location).toBe(`${PROVIDERS}/${p.name}`);
     let $ = await c.page(res.headers.location);
@@ -42,7 +43,8 @@ describe('POST /platform/ai-management/providers/:slug[/status|/test] (forms wit
     expect((await c.db('ai_providers').where({ id: p.id }).first())?.status).toBe('inactive');
     res = await c.postForm(`${PROVIDERS}/${p.name}/status`, { status: 'active' }).expect(303);
     $ = await c.page(res.headers.location);
-    expect(text($('.flash-success'))).toBe(`${p.display_name} is now active.`);
+    expect(text($('.flash-success'))).toMatch(new RegExp(`^${p.display_name} is now active\\. Connection test passed in \\d+ ms\\.$`));
+    await answering.close();
     expect((await c.db('ai_providers').where({ id: p.id }).first())?.status).toBe('active');
     expect(await c.db('audit_log').where({ entity_id: p.id }).orderBy('id').pluck('action')).toEqual([
       'provider.deactivated',

@@ -196,7 +196,7 @@ describe('GET /platform/ai-management/providers/:slug', () => {
     await c.admin.agent.get(`${PROVIDERS}/no-such-provider`).expect(404);
   });
 
-  it('when an admin looks, then Test connection, Deactivate and the edit form are plain POST forms with the CSRF field; the key field is empty', async () => {
+  it('when an admin looks, then Test connection, Deactivate, Archive and the edit form are plain POST forms with the CSRF field; the key field is empty', async () => {
     const $ = await c.page(`${PROVIDERS}/acme`);
     const forms = $('main form[method="post"]')
       .toArray()
@@ -204,6 +204,7 @@ describe('GET /platform/ai-management/providers/:slug', () => {
     expect(forms).toEqual([
       [`${PROVIDERS}/acme/test`, c.admin.csrf],
       [`${PROVIDERS}/acme/status`, c.admin.csrf],
+      [`${PROVIDERS}/acme/archive`, c.admin.csrf],
       [`${PROVIDERS}/acme`, c.admin.csrf],
     ]);
     expect($(`form[action="${PROVIDERS}/acme/status"] input[name="status"]`).val()).toBe('inactive');

@@ -56,7 +56,7 @@ describe('GET /platform/ai-management/models (Providers tab)', () => {
     expect(stat('models')).toBe(String(Number((await c.db('ai_models').count({ n: '*' }).first())!.n)));
     expect(stat('spend')).toBe(fmt.usd(spend));
     expect(stat('health')).toBe(fmt.decimal(scored.reduce((a, b) => a + b, 0) / scored.length, 0));
-    expect(text($('#provider-stats .metric').last().find('.sub'))).toBe('2 providers with traffic in 24 h');
+    expect(text($('#provider-stats .metric').last().find('.sub'))).toBe('2 providers scored: traffic in 24 h or a failed probe');
     // How the score is computed is said on the tab.
     expect(text($('#catalogue-tab > p.muted').first())).toContain('0.5 × success rate + 0.3 × uptime + 0.2 × latency score');
     expect($('#add-provider form[action="/platform/ai-management/providers"]')).toHaveLength(1);
@@ -88,7 +88,7 @@ describe('GET /platform/ai-management/models (Providers tab)', () => {
       const card = $(`#provider-cards li.provider-card[data-provider="${p.name}"]`);
       const models = Number((await c.db('ai_models').where({ provider_id: p.id }).count({ n: '*' }).first())!.n);
       const servingModels = new Set(serving.filter((r) => r.provider_id === p.id).map((r) => r.id)).size;
-      expect(text(card.find('.badge')), p.name).toBe(p.status);
+      expect(text(card.find('.badge[class*="provider-"]')), p.name).toBe(p.status);
       expect(providerFacts($, p.name), p.name).toEqual({
         Models: `${models} (${servingModels} serving)`,
         'Monthly spend': fmt.usd(b.monthly),
@@ -133,7 +133,7 @@ describe('GET /platform/ai-management/models (Providers tab)', () => {
     });
     $ = await c.page(CATALOGUE);
     expect(text($(`li[data-provider="${p.name}"] [data-health]`))).toBe('50');
-    expect(text($(`li[data-provider="${p.name}"] .warning`))).toBe('probe failed: capped at 50');
+    expect(text($(`li[data-provider="${p.name}"] .health .warning`))).toBe('probe failed: capped at 50');
     // Put back out of the way of the other tests' totals.
     await c.db('health_checks').where({ provider_id: p.id }).del();
     await c.db('ai_providers').where({ id: p.id }).update({ status: 'inactive' });
