@@ -94,23 +94,33 @@ function compareSelection(raw: unknown): { ids: string[]; error?: string } {
 /** A compared model: its row, figures over the range and where it serves now. */
 export type ComparedModel = ModelRow & { metrics: ModelMetrics; serving: ModelDeploymentRow[] };
 
+export interface CompareView {
+  all: ModelRow[];
+  chosen: string[];
+  status: number;
+  error?: string;
+  models?: ComparedModel[];
+  graphs?: ReturnType<typeof compareCharts>;
+}
+
 /**
- * The compare page: every model (for the picker), the chosen ids and, for a valid selection, the
- * models side by side with their charts. A bad selection is a 400 and an unknown id a 404, each
- * with a message naming what is wrong; no `ids` at all is just the picker.
+ * The compare page: the models the picker offers (archived ones only while chosen), the chosen ids
+ * and, for a valid selection, the models side by side with their charts. A bad selection is a 400
+ * and an unknown id a 404, each with a message naming what is wrong; no `ids` at all is just the picker.
  */
-export async function compareView(db: Db, rawIds: unknown, range: RangeName, now: Date, timeZone: string) {
+export async function compareView(db: Db, rawIds: unknown, range: RangeName, now: Date, timeZone: string): Promise<CompareView> {
   const all = await listModels(db);
-  if (rawIds === undefined) return { all, chosen: [] as string[], status: 200 };
+  const picker = (chosen: string[]) => ({ all: all.filter((m) => !m.archived_at || chosen.includes(m.id)), chosen });
+  if (rawIds === undefined) return { ...picker([]), status: 200 };
   const { ids, error } = compareSelection(rawIds);
-  if (error) return { all, chosen: ids, status: 400, error };
+  if (error) return { ...picker(ids), status: 400, error };
   const unknown = ids.find((id) => !all.some((m) => m.id === id));
-  if (unknown) return { all, chosen: ids, status: 404, error: `No model has the id ${unknown}` };
+  if (unknown) return { ...picker(ids), status: 404, error: `No model has the id ${unknown}` };
   const [metrics, serving] = await Promise.all([modelMetrics(db, ids, range, now), servingNow(db, ids)]);
   const models: ComparedModel[] = ids.map((id) => ({
     ...all.find((m) => m.id === id)!,
     metrics: metrics.get(id)!,
     serving: serving.filter((s) => s.model_id === id),
   }));
-  return { all, chosen: ids, status: 200, models, graphs: compareCharts(models, range, timeZone, now) };
+  return { ...picker(ids), status: 200, models, graphs: compareCharts(models, range, timeZone, now) };
 }

@@ -16,6 +16,9 @@ export interface Candidate {
   provider_status: ProviderStatus;
   provider_kind: ProviderKind;
   provider_has_key: boolean;
+  /** Set when archived (hidden from pickers; the pipeline refuses it too). Lists that never show archived items may leave them out. */
+  archived_at?: Date | null;
+  provider_archived_at?: Date | null;
 }
 
 /** The first rule a model breaks: as the pipeline records it (detail) and as a list beside the model says it (hint). */
@@ -52,18 +55,20 @@ export function refusal(
 
 const refuse = (check: Refusal['check'], detail: string, hint = detail): Refusal => ({ check, detail, hint });
 
-/** The model's own state: offline anywhere, deprecated in production. */
+/** The model's own state: archived or offline anywhere, deprecated in production. */
 function modelRefusal(model: Omit<Candidate, 'model_type'>, environment: Environment): Refusal | null {
   const m = model.display_name;
+  if (model.archived_at) return refuse('model', `${m} is archived: unarchive it first`, 'archived: unarchive it first');
   if (model.status === 'offline') return refuse('model', `${m} is offline and cannot be assigned`, 'offline');
   if (model.status === 'deprecated' && environment === 'production')
     return refuse('model', `${m} is deprecated and cannot be assigned in production`, 'deprecated: not for production');
   return null;
 }
 
-/** The provider's state: active, and with a key unless it is the simulator. */
+/** The provider's state: not archived, active, and with a key unless it is the simulator. */
 function providerRefusal(model: Omit<Candidate, 'model_type'>): Refusal | null {
   const p = model.provider_display_name;
+  if (model.provider_archived_at) return refuse('provider', `${p} is archived: unarchive it first`);
   if (model.provider_status !== 'active') return refuse('provider', `${p} is ${model.provider_status}`);
   if (model.provider_kind !== 'simulator' && !model.provider_has_key) return refuse('provider', `${p} has no API key`);
   return null;

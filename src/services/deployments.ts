@@ -26,6 +26,8 @@ const MODEL_FOR_DEPLOY = {
   provider_kind: 'p.kind',
   base_url: 'p.base_url',
   api_key_ciphertext: 'p.api_key_ciphertext',
+  archived_at: 'm.archived_at',
+  provider_archived_at: 'p.archived_at',
 } as const satisfies ColumnMap<ModelJoin>;
 type ModelForDeploy = Selected<ModelJoin, typeof MODEL_FOR_DEPLOY>;
 

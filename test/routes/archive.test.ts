@@ -124,6 +124,10 @@ describe('Archived providers, models and features', () => {
     expect(row.find('form')).toHaveLength(0);
     expect(text(row.find('[data-blocked]'))).toBe(`${old.display_name} is archived: unarchive it first`);
 
+    expect((await page(`${CATALOGUE}/compare`))(`#compare-picker input[value="${old.id}"]`)).toHaveLength(0);
+    expect(
+      (await page(`${CATALOGUE}/compare?ids=${old.id},${current.id}`))(`#compare-picker input[value="${old.id}"]:checked`),
+    ).toHaveLength(1);
     const deploy = await page(`${CATALOGUE}/${old.id}/deploy`);
     expect(deploy('#deploy-feature option')).toHaveLength(0);
     expect((await page(`${CATALOGUE}?tab=models`))(`li.model-card[data-model="${old.name}"]`)).toHaveLength(0);
@@ -132,6 +136,19 @@ describe('Archived providers, models and features', () => {
     );
     const deployments = await page(`${CATALOGUE}?tab=deployments&model=${old.id}`);
     expect(text(deployments('#deployment-results'))).toContain(old.display_name);
+
+    // A hand-made request is refused by the pipeline's own model check: nothing switches.
+    const forced = await admin.agent
+      .post(`${FEATURES}/${feature.name}/rollback`)
+      .type('form')
+      .send({ _csrf: admin.csrf, assignment_id: earlier.id, confirm: 'yes' })
+      .expect(422);
+    expect(text(load(forced.text)('.refusal'))).toContain(`${old.display_name} is archived: unarchive it first`);
+    const serving = await t
+      .db('feature_model_assignments')
+      .where({ feature_id: feature.id, environment: 'staging', is_active: true })
+      .first();
+    expect(serving?.model_id).toBe(current.id);
   });
 
   it('when a feature that has no model serving is archived, then the cards and the overview leave it out, and its page still shows its history', async () => {
