@@ -132,6 +132,7 @@ const pages = () => {
     'model deploy': `${BASE}/models/${models[0].id}/deploy`,
     deployment: `${BASE}/deployments/${deploymentId}`,
     audit: `${BASE}/audit`,
+    approvals: `${BASE}/approvals`,
     'api keys': `${BASE}/api-keys`,
   };
 };
