@@ -5,9 +5,10 @@ import type { Providers } from '../providers/index.ts';
 import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
+import * as restoreStatus from './restore-status.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions, deployments, probes };
+const JOBS = { rollup, partitions, deployments, probes, restoreStatus };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger, providers: Providers): () => Promise<void> {

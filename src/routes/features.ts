@@ -19,6 +19,7 @@ import {
   selectedFeature,
 } from '../pages/features.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
+import { type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
@@ -42,6 +43,7 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/models', requireWrite, (req, res) => changeModel(deps, req, res));
   router.post('/:slug/promote', requireWrite, (req, res) => promote(deps, req, res));
   router.post('/:slug/rollback', requireWrite, (req, res) => rollback(deps, req, res));
+  router.post('/:slug/settings', requireWrite, (req, res) => saveSettings(deps, req, res));
   return router;
 }
 
@@ -59,6 +61,8 @@ interface Extra {
   form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
+  /** The Settings tab's forms shown again: refused values with their errors, or a change waiting for its confirmation. */
+  settingsForm?: { form?: FormState; confirmation?: Record<string, unknown> };
 }
 
 async function show(deps: RouteDeps, req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
@@ -80,7 +84,18 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     req,
     res,
     VIEW,
-    { title, q, feature, ...parts, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
+    {
+      title,
+      q,
+      feature,
+      ...parts,
+      form,
+      deployment: extra.deployment,
+      settingsForm: extra.settingsForm ?? {},
+      generatedAt: now,
+      ...links,
+      charts: true,
+    },
     status,
   );
 }
@@ -150,4 +165,33 @@ async function rollback(deps: RouteDeps, req: Request, res: Response) {
   const earlier = id.success ? await findAssignment(deps.db, featureIn(res).name, id.data) : undefined;
   if (!earlier) return refuse(deps, req, res, undefined, 'Choose an earlier assignment of this feature to roll back to');
   await deployFromForm(deps, req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+}
+
+// The Settings tab's forms (settings, kill switch) post here. Success → 303 to the tab with a flash
+// (htmx: the tab at once); a refusal → 422 with the messages on the fields; turning off a feature
+// that serves production first shows what it serves where and asks again (nothing written till then).
+
+const settingsTabOf = (slug: string) => ({ feature: slug, tab: 'settings' as const });
+
+async function saveSettings(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const body: Record<string, unknown> = req.body ?? {};
+  const tab = settingsTabOf(feature.name);
+  const options = { now: new Date(), timeZone: deps.timeZone, confirmed: body.confirm === 'yes' };
+  let outcome: SettingsOutcome;
+  try {
+    outcome = await updateFeatureSettings(deps.db, req.principal!, feature.id, body, options);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    return show(deps, req, res, tab, { settingsForm: { form: { values: body, errors: refusal.fields } } }, refusal.status);
+  }
+  if (outcome.kind === 'confirm') {
+    const fields = Object.entries(body).filter(([k]) => k !== '_csrf' && k !== 'confirm');
+    return show(deps, req, res, tab, { settingsForm: { confirmation: { status: outcome.status, served: outcome.served, fields } } });
+  }
+  const saved = outcome.kind === 'changed' ? outcome.fields.map((f) => f.replaceAll('_', ' ')).join(', ') : '';
+  flash(req, 'success', saved ? `Saved: ${saved}. Products see it at their next fetch of the runtime config.` : 'Nothing changed.');
+  if (!req.htmx.request) return res.redirect(303, url.features(tab));
+  res.set('HX-Push-Url', url.features(tab));
+  await show(deps, req, res, tab);
 }
