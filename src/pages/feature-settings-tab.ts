@@ -83,8 +83,11 @@ export async function featureSettingsTab(db: Db, feature: FeatureRow, now: Date,
   ]);
   const monthSpend = spend.current.get(feature.id) ?? 0;
   const budget = feature.monthly_budget_usd === null ? null : Number(feature.monthly_budget_usd);
+  const values = formValues(feature, timeZone);
   return {
-    values: formValues(feature, timeZone),
+    values,
+    /** The fields the tab's forms show (a refusal naming another is listed above them). */
+    fields: Object.keys(values),
     options: {
       modelTypes: MODEL_TYPES,
       statuses: FEATURE_STATUSES,
