@@ -19,7 +19,7 @@ import {
   selectedFeature,
 } from '../pages/features.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
-import { type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
+import { FIELD_LABELS, type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
@@ -189,7 +189,7 @@ async function saveSettings(deps: RouteDeps, req: Request, res: Response) {
     const fields = Object.entries(body).filter(([k]) => k !== '_csrf' && k !== 'confirm');
     return show(deps, req, res, tab, { settingsForm: { confirmation: { status: outcome.status, served: outcome.served, fields } } });
   }
-  const saved = outcome.kind === 'changed' ? outcome.fields.map((f) => f.replaceAll('_', ' ')).join(', ') : '';
+  const saved = outcome.kind === 'changed' ? outcome.fields.map((f) => FIELD_LABELS[f]).join(', ') : '';
   flash(req, 'success', saved ? `Saved: ${saved}. Products see it at their next fetch of the runtime config.` : 'Nothing changed.');
   if (!req.htmx.request) return res.redirect(303, url.features(tab));
   res.set('HX-Push-Url', url.features(tab));

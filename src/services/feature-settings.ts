@@ -30,6 +30,21 @@ export const SETTINGS_FIELDS = [
 ] as const;
 const EDITABLE = [...FEATURE_FIELDS, ...SETTINGS_FIELDS];
 type Field = (typeof EDITABLE)[number];
+
+/** How a changed field is named to the person who changed it. */
+export const FIELD_LABELS: Record<Field, string> = {
+  display_name: 'display name',
+  description: 'description',
+  required_model_type: 'required model type',
+  status: 'status',
+  status_reason: 'reason',
+  restore_at: 'restore time',
+  error_rate_threshold: 'error-rate threshold',
+  latency_threshold_ms: 'latency threshold',
+  monthly_budget_usd: 'monthly budget',
+  over_budget_action: 'over-budget action',
+  min_eval_pass_rate: 'minimum test-suite pass rate',
+};
 type Editable = Pick<FeatureRow, Field>;
 
 const blankAsNull = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? null : v);

@@ -29,7 +29,7 @@ describe('POST /platform/ai-management/features/:slug/settings (settings form)',
     expect(res.headers.location).toBe(settingsUrl(f.name));
     const $ = await c.tab(f.name);
     expect(text($('.flash-success'))).toBe(
-      'Saved: display name, description, error rate threshold, latency threshold ms, monthly budget usd, over budget action, min eval pass rate. Products see it at their next fetch of the runtime config.',
+      'Saved: display name, description, error-rate threshold, latency threshold, monthly budget, over-budget action, minimum test-suite pass rate. Products see it at their next fetch of the runtime config.',
     );
     expect($('#settings-display_name').val()).toBe('Support bot');
     expect($('#settings-monthly_budget_usd').val()).toBe('120.5');
@@ -89,9 +89,9 @@ describe('POST /platform/ai-management/features/:slug/settings (settings form)',
     ['error_rate_threshold', '100.5', 'Error-rate threshold must be a percentage above 0 and at most 100'],
     ['error_rate_threshold', '2.555', 'Error-rate threshold must have at most 2 decimal places'],
     ['error_rate_threshold', 'five', 'Error-rate threshold must be a percentage above 0 and at most 100'],
-    ['latency_threshold_ms', '0', 'p95 latency threshold must be a whole number of milliseconds from 1 to 600000'],
-    ['latency_threshold_ms', '250.5', 'p95 latency threshold must be a whole number'],
-    ['latency_threshold_ms', '600001', 'p95 latency threshold must be a whole number of milliseconds from 1 to 600000'],
+    ['latency_threshold_ms', '0', 'Latency threshold must be a whole number of milliseconds from 1 to 600000'],
+    ['latency_threshold_ms', '250.5', 'Latency threshold must be a whole number'],
+    ['latency_threshold_ms', '600001', 'Latency threshold must be a whole number of milliseconds from 1 to 600000'],
     ['monthly_budget_usd', '-1', 'Monthly budget must be an amount in USD, 0 or more (blank for no budget)'],
     ['monthly_budget_usd', '10.001', 'Monthly budget must have at most 2 decimal places'],
     ['over_budget_action', 'stop', 'Over budget must be one of notify, flag'],
@@ -147,7 +147,7 @@ describe('POST /platform/ai-management/features/:slug/settings (settings form)',
       .expect(200);
     expect(saved.headers['hx-push-url']).toBe(settingsUrl(f.name));
     const $ = fragment(saved.text, 'feature-panel');
-    expect(text($('.flash-success'))).toContain('Saved: latency threshold ms.');
+    expect(text($('.flash-success'))).toContain('Saved: latency threshold.');
     expect($('#settings-latency_threshold_ms').val()).toBe('900');
     expect((await c.feature(f.id)).latency_threshold_ms).toBe(900);
   });
@@ -156,7 +156,7 @@ describe('POST /platform/ai-management/features/:slug/settings (settings form)',
     const f = await makeFeature(c.t.db);
     const $ = await c.tab(f.name, c.viewer);
     expect($('#settings-form, #status-form').length).toBe(0);
-    expect(text($('#settings-tab dt:contains("p95 latency threshold") + dd'))).toBe('2,000 ms');
+    expect(text($('#settings-tab dt:contains("Latency threshold (p95)") + dd'))).toBe('2,000 ms');
     await c.post(f.name, { ...DEFAULT_FORM, display_name: 'Viewer was here' }, c.viewer).expect(403);
     expect((await c.feature(f.id)).display_name).toBe('Test feature');
   });
