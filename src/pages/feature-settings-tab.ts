@@ -11,7 +11,7 @@ const OVER_BUDGET_LABELS: Record<(typeof OVER_BUDGET_ACTIONS)[number], string> =
   flag: 'flag over_budget in the runtime config',
 };
 
-/** A date and time as a `datetime-local` field shows it, in the console's time zone. */
+/** A date and time as a `datetime-local` field shows it, in the console's time zone (seconds only when set, so a save gives it back unchanged). */
 export function localInput(at: Date, timeZone: string): string {
   const parts = new Intl.DateTimeFormat('en-GB', {
     timeZone,
@@ -20,10 +20,12 @@ export function localInput(at: Date, timeZone: string): string {
     day: '2-digit',
     hour: '2-digit',
     minute: '2-digit',
+    second: '2-digit',
     hourCycle: 'h23',
   }).formatToParts(at);
   const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return `${part('year')}-${part('month')}-${part('day')}T${part('hour')}:${part('minute')}`;
+  const seconds = part('second') === '00' ? '' : `:${part('second')}`;
+  return `${part('year')}-${part('month')}-${part('day')}T${part('hour')}:${part('minute')}${seconds}`;
 }
 
 /** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */

@@ -1,5 +1,6 @@
 import { type CheerioAPI, load } from 'cheerio';
 import request from 'supertest';
+import type { AppConfig } from '../../../src/config.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeAssignment, makeFeature, makeModel, makeToken } from '../../setup/factories.ts';
 import { hx as hxHeaders, text } from '../../setup/html.ts';
@@ -49,8 +50,8 @@ export interface SettingsTab {
   close(): Promise<void>;
 }
 
-export async function openSettingsTab(): Promise<SettingsTab> {
-  const t = startTestApp();
+export async function openSettingsTab(config: Partial<AppConfig> = {}): Promise<SettingsTab> {
+  const t = startTestApp(config);
   const admin = await signInAs(t, 'admin');
   return {
     t,
