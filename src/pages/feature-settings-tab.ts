@@ -76,7 +76,7 @@ async function clientsByEnvironment(db: Db, feature: FeatureRow, now: Date) {
   });
 }
 
-/** The Settings tab (SPEC §10.3): the forms' values and choices, what serves where, this month's spend, and which clients hold the current config. */
+/** The Settings tab (SPEC §10.3): the forms' values and choices, what serves where (what the kill switch stops), this month's spend, and which clients hold the current config. */
 export async function featureSettingsTab(db: Db, feature: FeatureRow, now: Date, timeZone: string) {
   const [served, spend, clients] = await Promise.all([
     activeAssignments(db, { featureId: feature.id }),
@@ -98,7 +98,6 @@ export async function featureSettingsTab(db: Db, feature: FeatureRow, now: Date,
     served,
     spend: { month: monthSpend, budget, over: budget !== null && monthSpend >= budget },
     clients,
-    restoreAt: feature.restore_at,
   };
 }
 export type FeatureSettingsTab = Awaited<ReturnType<typeof featureSettingsTab>>;

@@ -78,6 +78,7 @@ describe('the kill switch (POST …/:slug/settings with status)', () => {
     const asked = await c.post(f.name, form).expect(200);
     const $ = load(asked.text);
     expect(text($('#status-confirmation'))).toContain(`Put Test feature in inactive? It serves: Production: ${modelName}`);
+    expect(text($('#served-now'))).toBe(`Serving now: Production: ${modelName}`);
     const hidden = Object.fromEntries(
       $('#status-confirmation input[type="hidden"]')
         .toArray()
