@@ -2,9 +2,9 @@ import { load } from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as restoreStatus } from '../../../src/jobs/restore-status.ts';
 import { makeFeature } from '../../setup/factories.ts';
-import { text } from '../../setup/html.ts';
+import { fragment, text } from '../../setup/html.ts';
 import { insertUsage, modelsByName } from '../../setup/usage-factory.ts';
-import { DEFAULT_FORM, fieldError, openSettingsTab, type SettingsTab } from './setup.ts';
+import { DEFAULT_FORM, fieldError, hx, openSettingsTab, PATH, type SettingsTab } from './setup.ts';
 
 // The kill switch of the Settings tab: status, reason and automatic restore time, what the runtime
 // config says at once, the confirmation before production is turned off, and the restore job.
@@ -94,6 +94,17 @@ describe('the kill switch (POST …/:slug/settings with status)', () => {
     const off = await c.config(f.name, token, 'production', etag).expect(200);
     expect(off.body).toMatchObject({ status: 'inactive', status_reason: 'Bad answers' });
     expect(await c.audits(f.id)).toHaveLength(1);
+  });
+
+  it('when htmx turns production off, then the panel comes back with the confirmation (200) in place of the status form, and Cancel links back to the tab', async () => {
+    const { f } = await c.serving();
+    const res = await c.post(f.name, { status: 'maintenance', status_reason: 'Deploy' }).set(hx).expect(200);
+    const $ = fragment(res.text, 'feature-panel');
+    expect($('#status-confirmation form').attr('hx-post')).toBe(`/platform/ai-management/features/${f.name}/settings`);
+    expect($('#status-form')).toHaveLength(0);
+    const cancel = new URL($('#status-confirmation a:contains("Cancel")').attr('href')!, 'http://x');
+    expect([cancel.pathname, cancel.searchParams.get('feature'), cancel.searchParams.get('tab')]).toEqual([PATH, f.name, 'settings']);
+    expect((await c.feature(f.id)).status).toBe('active');
   });
 
   it('when a feature turned off is made active again, then its reason and restore time go with it', async () => {
