@@ -12,7 +12,7 @@ const OVER_BUDGET_LABELS: Record<(typeof OVER_BUDGET_ACTIONS)[number], string> =
 };
 
 /** A date and time as a `datetime-local` field shows it, in the console's time zone (seconds only when set, so a save gives it back unchanged). */
-export function localInput(at: Date, timeZone: string): string {
+function localInput(at: Date, timeZone: string): string {
   const parts = new Intl.DateTimeFormat('en-GB', {
     timeZone,
     year: 'numeric',
@@ -29,7 +29,7 @@ export function localInput(at: Date, timeZone: string): string {
 }
 
 /** "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
-export function ago(at: Date, now: Date): string {
+function ago(at: Date, now: Date): string {
   const s = Math.max(0, Math.round((now.getTime() - at.getTime()) / 1000));
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
@@ -100,4 +100,3 @@ export async function featureSettingsTab(db: Db, feature: FeatureRow, now: Date,
     clients,
   };
 }
-export type FeatureSettingsTab = Awaited<ReturnType<typeof featureSettingsTab>>;

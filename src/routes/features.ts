@@ -19,7 +19,8 @@ import {
   selectedFeature,
 } from '../pages/features.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
-import { FIELD_LABELS, type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
+import { type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
+import { FIELD_LABELS } from '../services/feature-settings-input.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';

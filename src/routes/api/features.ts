@@ -6,7 +6,8 @@ import { includeMetrics, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
-import { flattenApiChange, updateFeatureSettings } from '../../services/feature-settings.ts';
+import { updateFeatureSettings } from '../../services/feature-settings.ts';
+import { flattenApiChange } from '../../services/feature-settings-input.ts';
 import { createFeature } from '../../services/features.ts';
 import type { RouteDeps } from '../deps.ts';
 
