@@ -47,6 +47,12 @@ describe('runtime config fetches on the Settings tab', () => {
       .orderBy(['environment', 'last_fetched_at'])
       .select('environment', 'api_key_id', 'last_version');
     expect(rows.map((r) => r.environment)).toEqual(['production', 'production', 'staging']);
+
+    await c.t.db('api_keys').where({ name: b.name }).update({ revoked_at: new Date() });
+    const revoked = await c.tab(f.name);
+    expect(text(revoked('#config-clients > li[data-environment="production"] .clients-summary'))).toMatch(
+      /^Production clients on the current version: 1 of 1 /,
+    );
   });
 
   it('when a signed-in person reads the config, then no client is noted', async () => {
