@@ -17,6 +17,10 @@ export type ModelStatus = (typeof MODEL_STATUSES)[number];
 export const FEATURE_STATUSES = ['active', 'inactive', 'maintenance'] as const;
 export type FeatureStatus = (typeof FEATURE_STATUSES)[number];
 
+/** Over its monthly budget a feature only notifies, or is also flagged `over_budget` in the runtime config (SPEC §10.3). */
+export const OVER_BUDGET_ACTIONS = ['notify', 'flag'] as const;
+export type OverBudgetAction = (typeof OVER_BUDGET_ACTIONS)[number];
+
 /** 'error' is stored by no code path today; the schema allows it. */
 export const PROVIDER_STATUSES = ['active', 'inactive', 'error'] as const;
 export type ProviderStatus = (typeof PROVIDER_STATUSES)[number];

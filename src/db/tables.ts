@@ -10,6 +10,7 @@ import type {
   FeatureStatus,
   ModelStatus,
   ModelType,
+  OverBudgetAction,
   ProviderKind,
   ProviderStatus,
   TokenScope,
@@ -82,11 +83,27 @@ type FeatureTableRow = {
   error_rate_threshold: number;
   latency_threshold_ms: number;
   monthly_budget_usd: number | null;
+  over_budget_action: OverBudgetAction;
+  /** Percent: the test suite's pass rate a production change must reach; null for no minimum. */
+  min_eval_pass_rate: number | null;
+  /** Why the feature is not active (the kill switch); null while active. */
+  status_reason: string | null;
+  /** When the restore-status job makes the feature active again; null for never. */
+  restore_at: Date | null;
   created_at: Date;
   updated_at: Date;
   /** Hidden from pickers and default lists, history kept (null while in use). */
   archived_at: Date | null;
   archived_by: string | null;
+};
+
+/** The last runtime config a token was served for a feature in an environment. */
+type RuntimeConfigFetchRow = {
+  api_key_id: string;
+  feature_id: string;
+  environment: Environment;
+  last_version: string;
+  last_fetched_at: Date;
 };
 
 type AssignmentTableRow = {
@@ -283,8 +300,16 @@ declare module 'knex/types/tables.js' {
     ai_features: Table<
       FeatureTableRow,
       {
-        defaults: 'id' | 'description' | 'status' | 'error_rate_threshold' | 'latency_threshold_ms' | 'created_at' | 'updated_at';
-        decimal: 'error_rate_threshold' | 'monthly_budget_usd';
+        defaults:
+          | 'id'
+          | 'description'
+          | 'status'
+          | 'error_rate_threshold'
+          | 'latency_threshold_ms'
+          | 'over_budget_action'
+          | 'created_at'
+          | 'updated_at';
+        decimal: 'error_rate_threshold' | 'monthly_budget_usd' | 'min_eval_pass_rate';
       }
     >;
     feature_model_assignments: Table<
@@ -324,5 +349,6 @@ declare module 'knex/types/tables.js' {
     api_keys: Table<ApiKeyTableRow, { defaults: 'id' | 'created_at' }>;
     audit_log: Table<AuditLogRow, { defaults: 'id' | 'occurred_at'; json: 'before' | 'after' }>;
     health_checks: Table<HealthCheckRow, { defaults: 'id' | 'checked_at' }>;
+    runtime_config_fetches: Table<RuntimeConfigFetchRow>;
   }
 }

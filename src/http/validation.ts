@@ -36,6 +36,12 @@ export const displayNameField = z
   .max(120, 'must be at most 120 characters')
   .refine(withoutControlCharacters, CONTROL_MESSAGE);
 
+export const descriptionField = z
+  .string({ message: 'must be text' })
+  .trim()
+  .max(2000, 'must be at most 2000 characters')
+  .refine(withoutControlCharacters, CONTROL_MESSAGE);
+
 /** A number from a JSON body or a form field (a numeric string). */
 export const numberField = (message: string) =>
   z.preprocess(

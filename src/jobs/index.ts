@@ -6,9 +6,10 @@ import * as changeRequests from './change-requests.ts';
 import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
+import * as restoreStatus from './restore-status.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger, providers: Providers): () => Promise<void> {

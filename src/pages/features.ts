@@ -13,6 +13,7 @@ import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.t
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
+import { featureSettingsTab } from './feature-settings-tab.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
@@ -72,10 +73,11 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
-/** What the other tabs show (prompts, testing and settings are read-only until later work). */
-export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date) {
+/** What the other tabs show (prompts and testing are read-only until later work). */
+export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date, timeZone: string) {
   if (q.tab === 'models') return { models: await featureModelsTab(db, feature, q.environment ?? 'production', now) };
   if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
+  if (q.tab === 'settings') return { settings: await featureSettingsTab(db, feature, now, timeZone) };
   return {};
 }
 
@@ -90,7 +92,7 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const [cards, overview, tab] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
-    wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
+    wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now, timeZone) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
   return { cards, overview, tab, tabs: TABS, modelTypes: MODEL_TYPES };

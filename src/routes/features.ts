@@ -19,6 +19,8 @@ import {
   selectedFeature,
 } from '../pages/features.ts';
 import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
+import { type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
+import { FIELD_LABELS } from '../services/feature-settings-input.ts';
 import { createFeature } from '../services/features.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
@@ -48,6 +50,7 @@ export function featureRoutes(deps: RouteDeps): Router {
     show(deps, req, res, { feature: featureIn(res).name, tab: 'settings' }, { archiveError }, 422);
   router.post('/:slug/archive', requireWrite, archiving(deps.db, true, featureTarget, archiveRefused));
   router.post('/:slug/unarchive', requireWrite, archiving(deps.db, false, featureTarget, archiveRefused));
+  router.post('/:slug/settings', requireWrite, (req, res) => saveSettings(deps, req, res));
   return router;
 }
 
@@ -67,6 +70,8 @@ interface Extra {
   deployment?: Record<string, unknown>;
   /** Why archiving the feature was refused, shown beside its form. */
   archiveError?: string;
+  /** The Settings tab's forms shown again: refused values with their errors, or a change waiting for its confirmation. */
+  settingsForm?: { form?: FormState; confirmation?: Record<string, unknown> };
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -101,6 +106,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       form,
       deployment: extra.deployment,
       archiveError: extra.archiveError,
+      settingsForm: extra.settingsForm ?? {},
       generatedAt: now,
       ...links,
       charts: true,
@@ -175,4 +181,33 @@ async function rollback(deps: RouteDeps, req: Request, res: Response) {
   const earlier = id.success ? await findAssignment(deps.db, featureIn(res).name, id.data) : undefined;
   if (!earlier) return refuse(deps, req, res, undefined, 'Choose an earlier assignment of this feature to roll back to');
   await deployFromForm(deps, req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+}
+
+// The Settings tab's forms (settings, kill switch) post here. Success → 303 to the tab with a flash
+// (htmx: the tab at once); a refusal → 422 with the messages on the fields; turning off a feature
+// that serves production first shows what it serves where and asks again (nothing written till then).
+
+const settingsTabOf = (slug: string) => ({ feature: slug, tab: 'settings' as const });
+
+async function saveSettings(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const body: Record<string, unknown> = req.body ?? {};
+  const tab = settingsTabOf(feature.name);
+  const options = { now: new Date(), timeZone: deps.timeZone, confirmed: body.confirm === 'yes' };
+  let outcome: SettingsOutcome;
+  try {
+    outcome = await updateFeatureSettings(deps.db, req.principal!, feature.id, body, options);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    return show(deps, req, res, tab, { settingsForm: { form: { values: body, errors: refusal.fields } } }, refusal.status);
+  }
+  if (outcome.kind === 'confirm') {
+    const fields = Object.entries(body).filter(([k]) => k !== '_csrf' && k !== 'confirm');
+    return show(deps, req, res, tab, { settingsForm: { confirmation: { status: outcome.status, served: outcome.served, fields } } });
+  }
+  const saved = outcome.kind === 'changed' ? outcome.fields.map((f) => FIELD_LABELS[f]).join(', ') : '';
+  flash(req, 'success', saved ? `Saved: ${saved}. Products see it at their next fetch of the runtime config.` : 'Nothing changed.');
+  if (!req.htmx.request) return res.redirect(303, url.features(tab));
+  res.set('HX-Push-Url', url.features(tab));
+  await show(deps, req, res, tab);
 }

@@ -3,13 +3,13 @@ import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { MODEL_TYPES } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
-import { CONTROL_MESSAGE, displayNameField, fieldErrors, slugField, withoutControlCharacters } from '../http/validation.ts';
+import { descriptionField, displayNameField, fieldErrors, slugField } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 export const newFeatureSchema = z.object({
   name: slugField,
   display_name: displayNameField,
-  description: z.string().trim().max(2000, 'must be at most 2000 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).default(''),
+  description: descriptionField.default(''),
   required_model_type: z.enum(MODEL_TYPES, { message: `must be one of ${MODEL_TYPES.join(', ')}` }),
 });
 

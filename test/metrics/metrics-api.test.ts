@@ -32,10 +32,18 @@ describe('JSON API shapes (shared database)', () => {
       'metrics',
       'name',
       'required_model_type',
+      'restore_at',
       'settings',
       'status',
+      'status_reason',
     ]);
-    expect(chatbot.settings).toEqual({ error_rate_threshold: 5, latency_threshold_ms: 2000, monthly_budget_usd: null });
+    expect(chatbot.settings).toEqual({
+      error_rate_threshold: 5,
+      latency_threshold_ms: 2000,
+      monthly_budget_usd: null,
+      over_budget_action: 'notify',
+      min_eval_pass_rate: null,
+    });
     expect(Object.keys(chatbot.metrics).sort()).toEqual([
       'cost_per_request',
       'error_rate',

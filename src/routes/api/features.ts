@@ -6,6 +6,8 @@ import { includeMetrics, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
+import { updateFeatureSettings } from '../../services/feature-settings.ts';
+import { flattenApiChange } from '../../services/feature-settings-input.ts';
 import { createFeature } from '../../services/features.ts';
 import type { RouteDeps } from '../deps.ts';
 
@@ -17,11 +19,15 @@ function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: 
     display_name: f.display_name,
     description: f.description,
     status: f.status,
+    status_reason: f.status_reason,
+    restore_at: f.restore_at,
     required_model_type: f.required_model_type,
     settings: {
       error_rate_threshold: Number(f.error_rate_threshold),
       latency_threshold_ms: f.latency_threshold_ms,
       monthly_budget_usd: f.monthly_budget_usd,
+      over_budget_action: f.over_budget_action,
+      min_eval_pass_rate: f.min_eval_pass_rate,
     },
     current_model: production
       ? {
@@ -82,6 +88,21 @@ export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
   router.post('/features', requireWrite, async (req, res) => {
     const feature = await createFeature(db, req.principal!, req.body);
     res.status(201).json({ success: true, data: featureJson(feature) });
+  });
+
+  // SPEC §10.3: the Settings tab's rules, settings nested; no confirmation step (the caller means it).
+  router.patch('/features/:id', requireWrite, async (req, res) => {
+    const found = await findFeature(db, String(req.params.id));
+    if (!found) throw notFound('Feature');
+    const change = flattenApiChange(req.body);
+    const options = { now: new Date(), timeZone, confirmed: true };
+    const outcome = await updateFeatureSettings(db, req.principal!, found.id, change, options);
+    const [withModels] = withAssignments([outcome.feature], await activeAssignments(db, { featureId: found.id }));
+    res.json({
+      success: true,
+      data: featureJson(outcome.feature, withModels.assignments.production),
+      metadata: { changed: outcome.kind === 'changed' ? outcome.fields : [] },
+    });
   });
 
   return router;

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { findFeature } from '../../db/queries/features.ts';
+import { recordConfigFetch } from '../../db/queries/runtime-config-fetches.ts';
 import { ENVIRONMENTS } from '../../domain.ts';
 import { notFound } from '../../http/errors.ts';
 import { choice, parseQuery } from '../../http/query.ts';
@@ -16,11 +17,16 @@ export function runtimeConfigRoutes({ db }: RouteDeps): Router {
     const { environment } = parseQuery(querySchema, { environment: req.query.environment });
     const feature = await findFeature(db, String(req.params.name));
     if (!feature) throw notFound('Feature');
-    const config = await runtimeConfig(db, feature, environment);
+    const now = new Date();
+    const config = await runtimeConfig(db, feature, environment, now);
     const etag = `"${config.version}"`;
     res.set('ETag', etag);
-    // A product server's token: revalidate each time. A session's answer carries its cookie and stays no-store.
-    if (req.principal?.kind === 'token') res.set('Cache-Control', 'no-cache');
+    // A product server's token: revalidate each time, and which version it now holds is noted (a 304 too).
+    // A session's answer carries its cookie and stays no-store; a person reading it is no client.
+    if (req.principal?.kind === 'token') {
+      res.set('Cache-Control', 'no-cache');
+      await recordConfigFetch(db, { apiKeyId: req.principal.id, featureId: feature.id, environment, version: config.version, at: now });
+    }
     if (req.get('If-None-Match') === etag) return void res.status(304).end();
     res.json(config);
   });
