@@ -54,8 +54,8 @@ export function featureRoutes(deps: RouteDeps): Router {
   return router;
 }
 
-/** A card opens its feature as it was first shown: the overview of the last 24 hours. */
-const cardLink = (slug: string) => url.features({ feature: slug });
+/** A new feature opens as a feature is first shown: the overview of the last 24 hours. */
+const firstLook = (slug: string) => url.features({ feature: slug });
 
 /** Links that keep the page's state and change one part of it (the environment belongs to the Models tab). */
 function linker(q: FeaturesQuery, feature?: string) {
@@ -93,7 +93,8 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
   const title = feature ? `${feature.display_name} · Features` : 'Features';
   const form = extra.form ?? { values: {}, errors: {} };
-  const links = { link: linker(q, feature?.name), cardLink };
+  // A card opens its feature on the tab and range being looked at (the environment too, on the Models tab).
+  const links = { link: linker(q, feature?.name), cardLink: (slug: string) => linker(q, slug)() };
   render(
     req,
     res,
@@ -119,7 +120,7 @@ async function addFeature(deps: RouteDeps, req: Request, res: Response) {
   try {
     const feature = await createFeature(deps.db, req.principal!, req.body ?? {});
     flash(req, 'success', `Feature “${feature.display_name}” added. Assign it a model in each environment from its Models tab.`);
-    res.redirect(303, cardLink(feature.name));
+    res.redirect(303, firstLook(feature.name));
   } catch (err) {
     const refusal = refusalOf(err);
     await show(deps, req, res, {}, { form: { values: req.body ?? {}, errors: refusal.fields } }, refusal.status);

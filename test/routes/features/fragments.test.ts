@@ -47,9 +47,9 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
   it('when a polled fragment is fetched, then it keeps its hx-get, every-30s trigger and outerHTML swap so polling goes on', async () => {
     const { f } = await seededFeature(c);
     const state = featuresUrl({ feature: f.name, tab: 'overview', range: '7d' });
-    // The cards depend on the feature only; the overview on the whole state.
+    // Both poll the page's whole state (the cards keep it for their links).
     for (const [target, id, polled] of [
-      ['section#feature-cards', 'feature-cards', featuresUrl({ feature: f.name })],
+      ['section#feature-cards', 'feature-cards', state],
       ['div#feature-overview', 'feature-overview', state],
     ]) {
       const $ = fragment((await c.admin.agent.get(state).set(hx(target)).expect(200)).text, id);
@@ -58,7 +58,7 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     }
   });
 
-  it('when links are rendered, then tab and range links carry feature, tab and range, cards the feature alone, and each hx-get is its href', async () => {
+  it('when links are rendered, then tab and range links carry feature, tab and range, cards their feature on the same tab and range (issue 13: state kept), and each hx-get is its href', async () => {
     const { f } = await seededFeature(c);
     const $ = await c.page(featuresUrl({ feature: f.name, range: '7d' }));
     const links = $('#feature-panel a[hx-get]')
@@ -81,7 +81,12 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       .toArray()
       .map((a) => $(a).attr('href'));
     expect(ranges).toEqual(['1h', '24h', '7d', '30d'].map((range) => featuresUrl({ feature: f.name, tab: 'overview', range })));
-    expect($(`.feature-card[data-feature="${f.name}"]`).attr('href')).toBe(featuresUrl({ feature: f.name }));
+    expect($(`.feature-card[data-feature="${f.name}"]`).attr('href')).toBe(featuresUrl({ feature: f.name, tab: 'overview', range: '7d' }));
+    const other = await makeFeature(t.db);
+    const $models = await c.page(featuresUrl({ feature: f.name, tab: 'models', range: '30d', environment: 'staging' }));
+    expect($models(`.feature-card[data-feature="${other.name}"]`).attr('href')).toBe(
+      featuresUrl({ feature: other.name, tab: 'models', range: '30d', environment: 'staging' }),
+    );
     expect($('#feature-overview a[download]').attr('href')).toBe(
       featuresUrl({ feature: f.name, tab: 'overview', range: '7d', format: 'csv' }),
     );
