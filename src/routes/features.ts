@@ -2,6 +2,7 @@ import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
 import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { HttpError, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
@@ -10,6 +11,7 @@ import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
+import { promptHistoryCsv } from '../pages/feature-prompts-tab.ts';
 import {
   FEATURE_TARGETS,
   type FeaturesQuery,
@@ -18,8 +20,15 @@ import {
   featuresQuerySchema,
   selectedFeature,
 } from '../pages/features.ts';
-import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
+import {
+  type ActivationOutcome,
+  activateOrRequest,
+  type ChangeOutcome,
+  deployOrRequest,
+  requestedMessage,
+} from '../services/change-requests.ts';
 import { createFeature } from '../services/features.ts';
+import { fieldsFromForm, type Saved, savePromptVersion } from '../services/prompt-versions.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
@@ -42,6 +51,10 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/models', requireWrite, (req, res) => changeModel(deps, req, res));
   router.post('/:slug/promote', requireWrite, (req, res) => promote(deps, req, res));
   router.post('/:slug/rollback', requireWrite, (req, res) => rollback(deps, req, res));
+  router.get('/:slug/prompts', (req, res) => promptHistory(deps, req, res));
+  router.post('/:slug/prompts', requireWrite, (req, res) => savePrompt(deps, req, res));
+  router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
+  router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   return router;
 }
 
@@ -59,6 +72,8 @@ interface Extra {
   form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
+  /** The Prompts tab's new-version form, refused. */
+  promptForm?: FormState;
 }
 
 async function show(deps: RouteDeps, req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
@@ -80,7 +95,18 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     req,
     res,
     VIEW,
-    { title, q, feature, ...parts, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
+    {
+      title,
+      q,
+      feature,
+      ...parts,
+      form,
+      promptForm: extra.promptForm,
+      deployment: extra.deployment,
+      generatedAt: now,
+      ...links,
+      charts: true,
+    },
     status,
   );
 }
@@ -151,4 +177,80 @@ async function rollback(deps: RouteDeps, req: Request, res: Response) {
   const earlier = id.success ? await findAssignment(deps.db, featureIn(res).name, id.data) : undefined;
   if (!earlier) return refuse(deps, req, res, undefined, 'Choose an earlier assignment of this feature to roll back to');
   await deployFromForm(deps, req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+}
+
+// The Prompts tab's forms (issue 15): a new version; an activation (a rollback when the version is
+// older than the active one) or a promotion, each through the deployment pipeline. Success → 303 to
+// the tab with a flash; a refusal → 422 (409 after a lost race) inline in the tab.
+
+const promptsTabOf = (slug: string, diff: { from?: number; to?: number } = {}) => ({ feature: slug, tab: 'prompts' as const, ...diff });
+
+/** After a prompt change: a form gets a 303 to the tab, htmx the tab at once with its URL. */
+async function promptsDone(deps: RouteDeps, req: Request, res: Response, tab: ReturnType<typeof promptsTabOf>) {
+  if (!req.htmx.request) return res.redirect(303, url.features(tab));
+  res.set('HX-Push-Url', url.features(tab));
+  await show(deps, req, res, tab);
+}
+
+/** GET …/:slug/prompts?format=csv: the version history as CSV; without format, the Prompts tab. */
+async function promptHistory(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  if (req.query.format !== 'csv') return res.redirect(303, url.features(promptsTabOf(feature.name)));
+  res
+    .type('text/csv')
+    .attachment(`${feature.name}-prompts.csv`)
+    .send(await promptHistoryCsv(deps.db, feature));
+}
+
+async function savePrompt(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const body = req.body ?? {};
+  const { fields, errors } = fieldsFromForm(body);
+  const refused = (e: Record<string, string>, status: number) =>
+    show(deps, req, res, promptsTabOf(feature.name), { promptForm: { values: body, errors: e } }, status);
+  if (Object.keys(errors).length) return refused(errors, 422);
+  let saved: Saved;
+  try {
+    saved = await savePromptVersion(deps.db, req.principal!, feature, fields);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    return refused(refusal.fields, refusal.status);
+  }
+  const n = saved.version.version;
+  flash(req, 'success', saved.created ? `Saved as version ${n}.` : `Nothing saved: version ${n} has exactly this content.`);
+  await promptsDone(deps, req, res, promptsTabOf(feature.name, n > 1 && saved.created ? { from: n - 1, to: n } : {}));
+}
+
+async function activateFromForm(deps: RouteDeps, req: Request, res: Response, input: Record<string, unknown>, kind?: DeploymentKind) {
+  const feature = featureIn(res);
+  const tab = promptsTabOf(feature.name);
+  let outcome: ActivationOutcome;
+  try {
+    outcome = await activateOrRequest(deps.db, deps.providers, req.principal!, feature, input, new Date(), kind);
+  } catch (err) {
+    return show(deps, req, res, tab, { deployment: { error: `Nothing was activated: ${refusalOf(err).reasons}`, checks: [] } }, 422);
+  }
+  if ('requested' in outcome) flash(req, 'success', requestedMessage(outcome.requested.environment));
+  else if (!outcome.applied.ok) return show(deps, req, res, tab, { deployment: outcome.applied.deployment }, outcome.applied.status);
+  else flash(req, 'success', `Version ${input.version} is active in ${input.environment}: every check passed.`);
+  await promptsDone(deps, req, res, tab);
+}
+
+async function activatePromptVersion(deps: RouteDeps, req: Request, res: Response) {
+  const { environment, reason } = req.body ?? {};
+  await activateFromForm(deps, req, res, { version: req.params.version, environment, reason });
+}
+
+async function promotePrompt(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const from = req.body?.from;
+  const to = isEnvironment(from) ? NEXT_ENVIRONMENT[from] : undefined;
+  const active = isEnvironment(from) ? await activePrompt(deps.db, feature.id, from) : undefined;
+  if (!to || !active) {
+    const error = to
+      ? `No prompt version is active in ${from}, so there is nothing to promote`
+      : 'Promotion goes from development to staging or from staging to production';
+    return show(deps, req, res, promptsTabOf(feature.name), { deployment: { error, checks: [] } }, 422);
+  }
+  await activateFromForm(deps, req, res, { version: active.version, environment: to, reason: req.body?.reason }, 'promote');
 }
