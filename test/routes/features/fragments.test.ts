@@ -87,23 +87,20 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     );
   });
 
-  it.each(['testing', 'settings'])(
-    'when the %s tab is asked for, then it renders and says plainly what is not built yet',
-    async (tab) => {
-      const f = await makeFeature(t.db);
-      const $ = fragment(
-        (
-          await c.admin.agent
-            .get(featuresUrl({ feature: f.name, tab }))
-            .set(hx('section#feature-panel'))
-            .expect(200)
-        ).text,
-        'feature-panel',
-      );
-      expect(text($('.notice'))).toMatch(/is not built yet/);
-      expect($('#feature-overview')).toHaveLength(0);
-    },
-  );
+  it.each(['testing', 'settings'])('when the %s tab is asked for, then it renders and says plainly what is not built yet', async (tab) => {
+    const f = await makeFeature(t.db);
+    const $ = fragment(
+      (
+        await c.admin.agent
+          .get(featuresUrl({ feature: f.name, tab }))
+          .set(hx('section#feature-panel'))
+          .expect(200)
+      ).text,
+      'feature-panel',
+    );
+    expect(text($('.notice'))).toMatch(/is not built yet/);
+    expect($('#feature-overview')).toHaveLength(0);
+  });
 
   it('when the models tab is shown, then it lists the model per environment, the candidates with their what-if cost, and the history of the environment', async () => {
     const { f } = await seededFeature(c);

@@ -35,8 +35,8 @@ export interface Prompts {
   close(): Promise<void>;
 }
 
-export async function openPrompts(): Promise<Prompts> {
-  const t = startTestApp();
+/** On the shared database, or on one of the file's own (`t`) when it changes something global (an environment's policy). */
+export async function openPrompts(t: TestContext = startTestApp()): Promise<Prompts> {
   const key = await makeToken(t.db, 'admin');
   const token = { token: key.token, label: `token:${key.key.name}` };
   const api = (method: 'get' | 'post', path: string, bearer = token.token) =>
