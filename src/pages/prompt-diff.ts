@@ -26,7 +26,8 @@ const linesOf = (text: string) => (text === '' ? [] : text.replace(/\n$/, '').sp
 
 /** The line diff of two texts, each line numbered in the version it belongs to. */
 export function lineDiff(older: string, newer: string): DiffLine[] {
-  const changes = diffLines(older, newer, { timeout: DIFF_TIMEOUT_MS }) ?? [
+  // A last line is the same line with or without a line break after it.
+  const changes = diffLines(older, newer, { timeout: DIFF_TIMEOUT_MS, ignoreNewlineAtEof: true }) ?? [
     { value: older, removed: true, added: false, count: 0 },
     { value: newer, removed: false, added: true, count: 0 },
   ];

@@ -84,7 +84,7 @@ export function fieldsFromJson(body: Record<string, unknown>): NewVersionFields 
 
 /** The form's textareas: stop sequences one per line, sample values one `name = value` per line. */
 export function fieldsFromForm(body: Record<string, unknown>): { fields: NewVersionFields; errors: Record<string, string> } {
-  const { _csrf, stop, sample_values, ...rest } = body;
+  const { _csrf, stop, sample_values, template, ...rest } = body;
   const lines = (v: unknown) => (typeof v === 'string' ? v.split(/\r?\n/).filter((l) => l.trim() !== '') : []);
   const samples: Record<string, string> = {};
   const errors: Record<string, string> = {};
@@ -94,17 +94,20 @@ export function fieldsFromForm(body: Record<string, unknown>): { fields: NewVers
     else errors.sample_values ??= `line ${i + 1} must read name = value`;
   });
   const stops = lines(stop);
-  return { fields: { ...rest, stop: stops.length ? stops : undefined, sample_values: samples }, errors };
+  // Browsers send a textarea's line breaks as CRLF; the API's templates have LF.
+  const lf = typeof template === 'string' ? template.replace(/\r\n?/g, '\n') : template;
+  return { fields: { ...rest, template: lf, stop: stops.length ? stops : undefined, sample_values: samples }, errors };
 }
 
-/** A version's fields as the form shows them (the new-version form is prefilled with the latest). */
-export const formValuesOf = (v: Pick<Row<'prompt_versions'>, 'template' | 'params' | 'sample_values'>) => ({
+/** A version's fields as the form shows them (the new-version form is prefilled with the latest); sample values in the template's order. */
+export const formValuesOf = (v: Pick<Row<'prompt_versions'>, 'template' | 'params' | 'sample_values' | 'variables'>) => ({
   template: v.template,
   temperature: v.params.temperature ?? '',
   max_tokens: v.params.max_tokens ?? '',
   stop: (v.params.stop ?? []).join('\n'),
-  sample_values: Object.entries(v.sample_values)
-    .map(([k, val]) => `${k} = ${val}`)
+  sample_values: v.variables
+    .filter((k) => Object.hasOwn(v.sample_values, k))
+    .map((k) => `${k} = ${v.sample_values[k]}`)
     .join('\n'),
   note: '',
 });
