@@ -1,0 +1,107 @@
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { activatePrompt, plannedActivation } from '../../src/services/prompt-activation.ts';
+import { savePromptVersion } from '../../src/services/prompt-versions.ts';
+import { startTestApp, type TestContext } from '../setup/app.ts';
+import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
+import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
+import type { FeatureRecord } from '../setup/rows.ts';
+
+// A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
+
+// The Prompts tab in a real browser (issue 15): write version 2 from the form prefilled with version 1,
+// see its diff, activate it in staging, promote it to production — with JavaScript (htmx swaps the
+// panel in place) and without (plain forms, 303s). Features and simulator models of this file's own.
+
+const FEATURES = '/platform/ai-management/features';
+const SYSTEM = { kind: 'system', label: 'e2e' } as const;
+
+let b: BrowserApp;
+let fixtures: FeatureRecord[] = [];
+
+/** A feature served everywhere by a model of its own, with version 1 active in every environment. */
+async function fixture(t: TestContext) {
+  const feature = await makeFeature(t.db, { display_name: `Prompts ${suffix()}` });
+  const model = await makeModel(t.db, { name: `e2e-${suffix()}` });
+  for (const environment of ['development', 'staging', 'production'] as const)
+    await makeAssignment(t.db, { feature_id: feature.id, model_id: model.id, environment, assigned_by: 'e2e' });
+  await savePromptVersion(t.db, SYSTEM, feature, { template: 'Answer {{question}}', sample_values: { question: 'Why?' } });
+  for (const environment of ['development', 'staging', 'production'] as const) {
+    const outcome = await activatePrompt(
+      t.db,
+      t.app.providers,
+      SYSTEM,
+      feature,
+      await plannedActivation(t.db, feature, { version: 1, environment }),
+    );
+    expect(outcome.ok).toBe(true);
+  }
+  return feature;
+}
+
+beforeAll(async () => {
+  const t = startTestApp();
+  b = await openBrowserApp(t);
+  fixtures = [await fixture(t), await fixture(t)];
+});
+afterAll(() => b?.close());
+
+const tab = (slug: string) => `${FEATURES}?${new URLSearchParams({ feature: slug, tab: 'prompts' })}`;
+const shotOf = (page: Page, name: string) => shot(page, name, { caret: 'initial' });
+const squash = (s: string | null) => (s ?? '').replace(/\s+/g, ' ').trim();
+const activeIn = async (page: Page, environment: string) =>
+  squash(await page.textContent(`#prompt-environments tr[data-prompt-environment="${environment}"] td`));
+
+/** Writes v2, reads its diff, activates it in staging and promotes it; `settled` waits for each answer (a swap or a page load). */
+async function story(page: Page, settled: (action: Promise<unknown>) => Promise<unknown>) {
+  await page.click('#new-prompt-version summary');
+  expect(await page.inputValue('#prompt-template')).toBe('Answer {{question}}');
+  await page.fill('#prompt-template', 'Answer {{question}}\nBe concise.');
+  await page.fill('#prompt-note', 'concise');
+  await settled(page.click('#new-prompt-version button[type="submit"]'));
+  await page.waitForSelector('#template-diff ins');
+  expect(squash(await page.textContent('#feature-panel .flash-success, .flash-success'))).toBe('Saved as version 2.');
+  expect(await page.locator('#template-diff ins').allTextContents()).toEqual(['Be concise.']);
+  expect(new URL(page.url()).searchParams.get('from')).toBe('1');
+  expect(new URL(page.url()).searchParams.get('to')).toBe('2');
+
+  await page.selectOption('#activate-env-2', 'staging');
+  await page.fill('#activate-reason-2', 'try it in staging');
+  await settled(page.click('#prompt-versions tr[data-version="2"] button[type="submit"]'));
+  await page.waitForSelector('.flash-success:text("Version 2 is active in staging")');
+  expect(await activeIn(page, 'staging')).toBe('Version 2');
+  expect(await activeIn(page, 'production')).toBe('Version 1');
+
+  await settled(page.click('#prompt-environments button:text-is("Promote v2 to production")'));
+  await page.waitForSelector('.flash-success:text("Version 2 is active in production")');
+  expect(await activeIn(page, 'production')).toBe('Version 2');
+  const history = await page.locator('#prompt-history tbody tr td:nth-child(3)').allTextContents();
+  expect(history.slice(0, 2).map(squash)).toEqual(['promote v1 → v2', 'activate v1 → v2']);
+}
+
+describe('the Prompts tab with JavaScript', () => {
+  it('when v2 is written, diffed, activated in staging and promoted, then each answer is swapped into the panel in place', async () => {
+    const f = fixtures[0];
+    const { context, page, problems } = await b.signedIn(tab(f.name));
+    expect(await page.getAttribute('html', 'class')).toBe('js');
+    await markNoReload(page);
+    await story(page, (action) => Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), action]));
+    expect(await noReloadMark(page)).toBe(1);
+    await shotOf(page, 'prompts-js');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('the Prompts tab without JavaScript', () => {
+  it('when v2 is written, diffed, activated in staging and promoted, then each form posts, redirects and shows the tab again', async () => {
+    const f = fixtures[1];
+    const { context, page, problems } = await b.signedIn(tab(f.name), { javaScriptEnabled: false });
+    expect(await page.getAttribute('html', 'class')).toBe('no-js');
+    await story(page, (action) => Promise.all([page.waitForEvent('load'), action]));
+    await shotOf(page, 'prompts-nojs');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
