@@ -101,6 +101,16 @@ describe('the Prompts tab without JavaScript', () => {
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     await story(page, (action) => Promise.all([page.waitForEvent('load'), action]));
     await shotOf(page, 'prompts-nojs');
+    // At 390 px, with versions, history and a diff: nothing needs sideways scrolling.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${b.baseUrl}${tab(f.name)}&from=1&to=2`);
+    const wide = await page.evaluate(() =>
+      [document.documentElement, ...document.querySelectorAll('#prompts-tab .table-wrap')]
+        .filter((el) => el.scrollWidth > el.clientWidth + 1)
+        .map((el) => el.querySelector('table')?.id ?? 'the page'),
+    );
+    expect(wide).toEqual([]);
+    await shotOf(page, 'prompts-390');
     expect(problems).toEqual([]);
     await context.close();
   });
