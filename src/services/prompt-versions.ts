@@ -4,7 +4,7 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
 import type { PromptParams } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
-import { blankAsMissing, CONTROL_MESSAGE, fieldErrors, numberField, withoutControlCharacters } from '../http/validation.ts';
+import { blankAsMissing, CONTROL_MESSAGE, fieldErrors, numberField, unknownFields, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { contentHash, strayBraces, variablesOf } from './prompt-template.ts';
 
@@ -54,7 +54,6 @@ const newVersionSchema = z
       .refine(withoutControlCharacters, CONTROL_MESSAGE)
       .default(''),
   })
-  .strict()
   .superRefine((v, ctx) => {
     const used = new Set(variablesOf(v.template));
     const unused = Object.keys(v.sample_values).filter((k) => !used.has(k));
@@ -65,6 +64,8 @@ const newVersionSchema = z
         message: `has values for variables the template does not use: ${unused.join(', ')}`,
       });
   });
+
+const FIELDS = ['template', 'temperature', 'max_tokens', 'stop', 'sample_values', 'note'];
 
 export interface NewVersionFields {
   template?: unknown;
@@ -120,6 +121,8 @@ export interface Saved {
 
 /** Saves a new version of a feature's prompt (422 with field errors, nothing written, when invalid); audited. */
 export async function savePromptVersion(db: Db, actor: Actor, feature: FeatureRow, fields: NewVersionFields): Promise<Saved> {
+  const unknown = unknownFields(fields as Record<string, unknown>, FIELDS);
+  if (Object.keys(unknown).length) throw new Refusal(422, 'Invalid prompt version', unknown);
   const parsed = newVersionSchema.safeParse(fields);
   if (!parsed.success) throw new Refusal(422, 'Invalid prompt version', fieldErrors(parsed.error));
   const { template, temperature, max_tokens, stop, sample_values, note } = parsed.data;

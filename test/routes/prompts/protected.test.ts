@@ -45,6 +45,9 @@ describe('activating a prompt version in a protected production', () => {
 
     const other = await signInAs(p.t, 'admin');
     const id = res.body.details.change_request.id;
+    const $ = await p.page('/platform/ai-management/approvals', other);
+    const row = $(`tr:has(form[action$="/${id}/approve"]) th`);
+    expect(row.text().replace(/\s+/g, ' ').trim()).toMatch(/: assign prompt none → v1 \(checked with Model m-[0-9a-f]+\)$/);
     await other.agent.post(`/platform/ai-management/approvals/${id}/approve`).type('form').send({ _csrf: other.csrf }).expect(303);
     expect(await p.activeVersion(feature.id, 'production')).toBe(1);
     expect(await p.t.db('change_requests').where({ id }).first()).toMatchObject({ status: 'applied', deployment_id: expect.any(String) });

@@ -68,6 +68,8 @@ describe('POST /api/platform/ai-management/features/:id/prompts', () => {
     [{ template: 'Hi {{a}}', sample_values: { a: 'x', b: 'y' } }, 'sample_values', 'has values for variables the template does not use: b'],
     [{ template: 'Hi {{a}}', sample_values: { a: 3 } }, 'sample_values', 'must be text'],
     [{ template: 'Hi', note: 'n'.repeat(2001) }, 'note', 'must be at most 2000 characters'],
+    [{ template: 'Hi', params: { top_p: 1 } }, 'top_p', 'is not a field that can be set'],
+    [{ template: 'Hi', author: 'me' }, 'author', 'is not a field that can be set'],
   ])('when the body is %j, then 422 names %s and nothing is written', async (body, field, message) => {
     const { feature } = await p.feature();
     const res = await p.api('post', `/features/${feature.id}/prompts`).send(body).expect(422);
