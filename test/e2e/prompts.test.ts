@@ -54,7 +54,7 @@ const activeIn = async (page: Page, environment: string) =>
   squash(await page.textContent(`#prompt-environments tr[data-prompt-environment="${environment}"] td`));
 
 /** Writes v2, reads its diff, activates it in staging and promotes it; `settled` waits for each answer (a swap or a page load). */
-async function story(page: Page, settled: (action: Promise<unknown>) => Promise<unknown>) {
+async function story(page: Page, settled: (action: Promise<unknown>, method?: string) => Promise<unknown>) {
   await page.click('#new-prompt-version summary');
   expect(await page.inputValue('#prompt-template')).toBe('Answer {{question}}');
   await page.fill('#prompt-template', 'Answer {{question}}\nBe concise.');
@@ -78,7 +78,16 @@ async function story(page: Page, settled: (action: Promise<unknown>) => Promise<
   expect(await activeIn(page, 'production')).toBe('Version 2');
   const history = await page.locator('#prompt-history tbody tr td:nth-child(3)').allTextContents();
   expect(history.slice(0, 2).map(squash)).toEqual(['promote v1 → v2', 'activate v1 → v2']);
+
+  // Any two versions compared from the GET form: the diff at a URL of its own.
+  await page.selectOption('#diff-from', '2');
+  await page.selectOption('#diff-to', '1');
+  await settled(page.click('#compare-versions button[type="submit"]'), 'GET');
+  await page.waitForSelector('#template-diff del');
+  expect(await page.locator('#template-diff del').allTextContents()).toEqual(['Be concise.']);
+  expect(query(page)).toMatchObject({ tab: 'prompts', from: '2', to: '1' });
 }
+const query = (page: Page) => Object.fromEntries(new URL(page.url()).searchParams);
 
 describe('the Prompts tab with JavaScript', () => {
   it('when v2 is written, diffed, activated in staging and promoted, then each answer is swapped into the panel in place', async () => {
@@ -86,7 +95,9 @@ describe('the Prompts tab with JavaScript', () => {
     const { context, page, problems } = await b.signedIn(tab(f.name));
     expect(await page.getAttribute('html', 'class')).toBe('js');
     await markNoReload(page);
-    await story(page, (action) => Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), action]));
+    await story(page, (action, method = 'POST') =>
+      Promise.all([page.waitForResponse((r) => r.request().method() === method && r.url().includes('/features')), action]),
+    );
     expect(await noReloadMark(page)).toBe(1);
     await shotOf(page, 'prompts-js');
     expect(problems).toEqual([]);
