@@ -48,9 +48,11 @@ describe('the Prompts tab', () => {
       .map((c) => text($(c)));
     expect(history.slice(1)).toEqual(['production', 'activate none → v2', model.display_name, p.token.label, 'better tags', 'success']);
     await p.api('post', `/features/${feature.id}/prompts/1/activate`).send({ environment: 'production', reason: 'back' }).expect(201);
-    const after = await p.page(tabUrl(feature.name));
-    expect(after('#prompt-history tbody tr').first().find('a[title]').attr('href')).toBe(`${PAGE}?feature=${feature.name}&tab=prompts&from=2&to=1`);
-    expect(text(after('#prompt-history tbody tr').first().find('td').eq(2))).toBe('rollback v2 → v1');
+    const later = await p.page(tabUrl(feature.name));
+    expect(later('#prompt-history tbody tr').first().find('a[title]').attr('href')).toBe(
+      `${PAGE}?feature=${feature.name}&tab=prompts&from=2&to=1`,
+    );
+    expect(text(later('#prompt-history tbody tr').first().find('td').eq(2))).toBe('rollback v2 → v1');
     // The new-version form is prefilled with the latest.
     expect($('#prompt-template').text()).toBe('Tag <b>{{photo}}</b> in {{lang}}');
     expect($('#prompt-sample_values').text()).toBe('photo = cat.jpg\nlang = en');
