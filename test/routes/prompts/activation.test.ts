@@ -194,7 +194,7 @@ describe('the runtime config, promotion and rollback', () => {
     await p.admin.agent
       .post(`/platform/ai-management/features/${feature.name}/prompts/promote`)
       .type('form')
-      .send({ _csrf: p.admin.csrf, from: 'staging' })
+      .send({ _csrf: p.admin.csrf, from: 'staging', reason: 'good in staging' })
       .expect(303)
       .expect('location', `/platform/ai-management/features?feature=${feature.name}&tab=prompts`);
     expect(await p.activeVersion(feature.id, 'production')).toBe(2);
@@ -203,6 +203,6 @@ describe('the runtime config, promotion and rollback', () => {
       .where({ feature_id: feature.id, environment: 'production' })
       .orderBy('started_at', 'desc')
       .first();
-    expect(last).toMatchObject({ kind: 'promote', status: 'success', subject: 'prompt' });
+    expect(last).toMatchObject({ kind: 'promote', status: 'success', subject: 'prompt', reason: 'good in staging' });
   });
 });
