@@ -5,7 +5,7 @@ import { savePromptVersion } from '../../src/services/prompt-versions.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
 import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
-import type { FeatureRecord } from '../setup/rows.ts';
+import type { FeatureRecord, ModelRecord } from '../setup/rows.ts';
 
 // A browser, the app and PostgreSQL share 2 cores with the other test files: allow for a loaded machine.
 vi.setConfig({ testTimeout: 60_000 });
@@ -18,7 +18,7 @@ const FEATURES = '/platform/ai-management/features';
 const SYSTEM = { kind: 'system', label: 'e2e' } as const;
 
 let b: BrowserApp;
-let fixtures: FeatureRecord[] = [];
+let fixtures: { feature: FeatureRecord; model: ModelRecord }[] = [];
 
 /** A feature served everywhere by a model of its own, with version 1 active in every environment. */
 async function fixture(t: TestContext) {
@@ -37,7 +37,7 @@ async function fixture(t: TestContext) {
     );
     expect(outcome.ok).toBe(true);
   }
-  return feature;
+  return { feature, model };
 }
 
 beforeAll(async () => {
@@ -91,23 +91,37 @@ const query = (page: Page) => Object.fromEntries(new URL(page.url()).searchParam
 
 describe('the Prompts tab with JavaScript', () => {
   it('when v2 is written, diffed, activated in staging and promoted, then each answer is swapped into the panel in place', async () => {
-    const f = fixtures[0];
+    const { feature: f, model } = fixtures[0];
     const { context, page, problems } = await b.signedIn(tab(f.name));
     expect(await page.getAttribute('html', 'class')).toBe('js');
     await markNoReload(page);
-    await story(page, (action, method = 'POST') =>
-      Promise.all([page.waitForResponse((r) => r.request().method() === method && r.url().includes('/features')), action]),
-    );
+    const answer = (method: string) => page.waitForResponse((r) => r.request().method() === method && r.url().includes('/features'));
+    await story(page, (action, method = 'POST') => Promise.all([answer(method), action]));
     expect(await noReloadMark(page)).toBe(1);
     await shotOf(page, 'prompts-js');
-    expect(problems).toEqual([]);
+
+    // A refused activation (the model fails its smoke request): the 422 is swapped in with its checks, nothing moves.
+    (await b.t.app.providers.simulator()).configure(model.name, { errorRate: 1 });
+    await page.selectOption('#activate-env-2', 'development');
+    const [refused] = await Promise.all([answer('POST'), page.click('#prompt-versions tr[data-version="2"] button[type="submit"]')]);
+    expect(refused.status()).toBe(422);
+    await page.waitForSelector('#deployment-result');
+    const checks = await page.locator('#deployment-result ol.checks li').allTextContents();
+    expect(checks.map(squash)).toEqual([
+      expect.stringMatching(/^render: renders/),
+      expect.stringMatching(/^context: about \d+ prompt tokens/),
+      'smoke: smoke request failed: the provider answered 503',
+    ]);
+    expect(await activeIn(page, 'development')).toBe('Version 1');
+    expect(await noReloadMark(page)).toBe(1);
+    expect(problems.filter((p) => !p.includes('status of 422'))).toEqual([]);
     await context.close();
   });
 });
 
 describe('the Prompts tab without JavaScript', () => {
   it('when v2 is written, diffed, activated in staging and promoted, then each form posts, redirects and shows the tab again', async () => {
-    const f = fixtures[1];
+    const { feature: f } = fixtures[1];
     const { context, page, problems } = await b.signedIn(tab(f.name), { javaScriptEnabled: false });
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     await story(page, (action) => Promise.all([page.waitForEvent('load'), action]));
