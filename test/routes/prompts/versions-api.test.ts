@@ -78,6 +78,16 @@ describe('POST /api/platform/ai-management/features/:id/prompts', () => {
     expect(await countOf('audit_log', feature.id)).toBe(0);
   });
 
+  it('when saves race, then each distinct content gets its own number and identical ones one version', async () => {
+    const { feature } = await p.feature();
+    const post = (template: string) => p.api('post', `/features/${feature.id}/prompts`).send({ template });
+    const answers = await Promise.all([post('a'), post('b'), post('a'), post('c')]);
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 201, 201, 201]);
+    const rows = await p.t.db('prompt_versions').where({ feature_id: feature.id }).orderBy('version');
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.template).sort()).toEqual(['a', 'b', 'c']);
+  });
+
   it('when a template of exactly 100,000 characters is saved, then it is kept', async () => {
     const { feature } = await p.feature();
     const v = await p.saved(feature.id, { template: 'y'.repeat(100_000) });
