@@ -54,46 +54,34 @@ export async function plannedActivation(db: Db, feature: FeatureRow, input: unkn
 }
 export type PlannedActivation = Awaited<ReturnType<typeof plannedActivation>>;
 
-/** The checks that need no network: strict rendering with the sample values, then the context window. */
+/** The checks that need no network: strict rendering with the sample values, then the context window; the rendered text when both pass. */
 export function promptChecks(
   version: Row<'prompt_versions'>,
   model: Pick<ModelForDeploy, 'display_name' | 'context_window'>,
 ): { checks: Check[]; text?: string } {
   const rendered = renderStrict(version.template, version.sample_values);
-  if (!rendered.ok)
-    return {
-      checks: [
-        {
-          name: 'render',
-          ok: false,
-          detail: `no sample value for ${rendered.missing.map((v) => `{{${v}}}`).join(', ')}: the template cannot render`,
-        },
-      ],
-    };
-  const vars = version.variables.length;
-  const render: Check = {
-    name: 'render',
-    ok: true,
-    detail: `renders with the sample values of its ${vars} variable${vars === 1 ? '' : 's'}`,
-  };
-  const prompt = estimatedTokens(rendered.text);
-  const answer = version.params.max_tokens ?? 0;
-  const counted = `about ${prompt.toLocaleString('en')} prompt tokens (4 characters a token)${answer ? ` + ${answer.toLocaleString('en')} max_tokens` : ', no max_tokens set'}`;
+  if (!rendered.ok) {
+    const missing = rendered.missing.map((v) => `{{${v}}}`).join(', ');
+    return { checks: [{ name: 'render', ok: false, detail: `no sample value for ${missing}: the template cannot render` }] };
+  }
+  const n = version.variables.length;
+  const render: Check = { name: 'render', ok: true, detail: `renders with the sample values of its ${n} variable${n === 1 ? '' : 's'}` };
+  const context = contextCheck(rendered.text, version.params.max_tokens, model);
+  return { checks: [render, context], text: context.ok ? rendered.text : undefined };
+}
+
+/** Whether the rendered prompt (estimated: no tokenizer) and the answer's max_tokens fit the model's context window. */
+function contextCheck(text: string, maxTokens: number | undefined, model: Pick<ModelForDeploy, 'display_name' | 'context_window'>): Check {
+  const prompt = estimatedTokens(text);
+  const answer = maxTokens ?? 0;
+  const counted = `about ${prompt.toLocaleString('en')} prompt tokens (4 characters a token)${
+    answer ? ` + ${answer.toLocaleString('en')} max_tokens` : ', no max_tokens set'
+  }`;
   if (model.context_window === null)
-    return {
-      checks: [
-        render,
-        { name: 'context', ok: true, detail: `not checked: the context window of ${model.display_name} is not known (${counted})` },
-      ],
-      text: rendered.text,
-    };
+    return { name: 'context', ok: true, detail: `not checked: the context window of ${model.display_name} is not known (${counted})` };
   const fits = prompt + answer <= model.context_window;
-  const context: Check = {
-    name: 'context',
-    ok: fits,
-    detail: `${counted} ${fits ? 'fit' : 'do not fit'} the ${model.context_window.toLocaleString('en')}-token context window of ${model.display_name}`,
-  };
-  return { checks: [render, context], text: fits ? rendered.text : undefined };
+  const window = `the ${model.context_window.toLocaleString('en')}-token context window of ${model.display_name}`;
+  return { name: 'context', ok: fits, detail: `${counted} ${fits ? 'fit' : 'do not fit'} ${window}` };
 }
 
 /** Runs the pipeline for a planned activation: a deployment recorded, the checks stored in order, then the switch. */
