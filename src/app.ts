@@ -103,7 +103,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   );
   app.use(requireAuth);
   // Bodies are parsed only for callers who are signed in or hold a token.
-  app.use(express.urlencoded({ extended: false, limit: '100kb' }));
+  // Forms carry prompt templates of up to 100 kB (issue 15), URL-encoded: as much room as JSON bodies.
+  app.use(express.urlencoded({ extended: false, limit: '1mb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 

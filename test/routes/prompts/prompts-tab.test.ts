@@ -123,6 +123,14 @@ describe('POST …/features/:slug/prompts (the new-version form)', () => {
     expect(await versionCount(feature.id)).toBe(1);
   });
 
+  it('when the form carries a template of 100,000 characters, then it is saved; one character more is refused on the field', async () => {
+    const { feature } = await p.feature();
+    await postForm(`${feature.name}/prompts`, { template: 'é\n'.repeat(50_000) }).expect(303);
+    const res = await postForm(`${feature.name}/prompts`, { template: `${'é\n'.repeat(50_000)}x` }).expect(422);
+    expect(text(load(res.text)('#prompt-template-error'))).toBe('Template must be at most 100,000 characters (100 kB)');
+    expect(await versionCount(feature.id)).toBe(1);
+  });
+
   it('when the content is identical to a version, then nothing is saved and the flash says which version has it', async () => {
     const { feature } = await p.feature();
     await p.saved(feature.id, { template: 'same {{x}}', sample_values: { x: '1' } });
