@@ -28,7 +28,7 @@ import {
   requestedMessage,
 } from '../services/change-requests.ts';
 import { createFeature } from '../services/features.ts';
-import { fieldsFromForm, type Saved, savePromptVersion } from '../services/prompt-versions.ts';
+import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, savePromptVersion } from '../services/prompt-versions.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
@@ -72,8 +72,8 @@ interface Extra {
   form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
-  /** The Prompts tab's new-version form, refused. */
-  promptForm?: FormState;
+  /** The Prompts tab's new-version form, refused or previewed. */
+  promptForm?: FormState & { preview?: PromptPreview };
 }
 
 async function show(deps: RouteDeps, req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
@@ -202,15 +202,18 @@ async function promptHistory(deps: RouteDeps, req: Request, res: Response) {
     .send(await promptHistoryCsv(deps.db, feature));
 }
 
+/** The new-version form: saved (303), or — its Preview button — shown again with its variables and the template rendered, nothing written. */
 async function savePrompt(deps: RouteDeps, req: Request, res: Response) {
   const feature = featureIn(res);
-  const body = req.body ?? {};
+  const { preview, ...body } = req.body ?? {};
   const { fields, errors } = fieldsFromForm(body);
-  const refused = (e: Record<string, string>, status: number) =>
-    show(deps, req, res, promptsTabOf(feature.name), { promptForm: { values: body, errors: e } }, status);
+  const again = (promptForm: Extra['promptForm'], status: number) =>
+    show(deps, req, res, promptsTabOf(feature.name), { promptForm }, status);
+  const refused = (e: Record<string, string>, status: number) => again({ values: body, errors: e }, status);
   if (Object.keys(errors).length) return refused(errors, 422);
   let saved: Saved;
   try {
+    if (preview !== undefined) return await again({ values: body, errors: {}, preview: previewPromptVersion(fields) }, 200);
     saved = await savePromptVersion(deps.db, req.principal!, feature, fields);
   } catch (err) {
     const refusal = refusalOf(err);

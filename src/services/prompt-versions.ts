@@ -6,7 +6,7 @@ import type { PromptParams } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
 import { blankAsMissing, CONTROL_MESSAGE, fieldErrors, numberField, unknownFields, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { contentHash, strayBraces, variablesOf } from './prompt-template.ts';
+import { contentHash, renderStrict, strayBraces, variablesOf } from './prompt-template.ts';
 
 // Prompt versions (SPEC §10.1): immutable; saving makes version n+1, and saving content identical to
 // an existing version (template, parameters, sample values) returns that version and writes nothing.
@@ -119,8 +119,8 @@ export interface Saved {
   created: boolean;
 }
 
-/** Saves a new version of a feature's prompt (422 with field errors, nothing written, when invalid); audited. */
-export async function savePromptVersion(db: Db, actor: Actor, feature: FeatureRow, fields: NewVersionFields): Promise<Saved> {
+/** A new version's fields validated (422 with field errors when not), its parameters and content hash. */
+function parsedVersion(fields: NewVersionFields) {
   const unknown = unknownFields(fields as Record<string, unknown>, FIELDS);
   if (Object.keys(unknown).length) throw new Refusal(422, 'Invalid prompt version', unknown);
   const parsed = newVersionSchema.safeParse(fields);
@@ -128,7 +128,20 @@ export async function savePromptVersion(db: Db, actor: Actor, feature: FeatureRo
   const { template, temperature, max_tokens, stop, sample_values, note } = parsed.data;
   const params: PromptParams = { temperature, max_tokens, stop };
   for (const k of Object.keys(params) as (keyof PromptParams)[]) if (params[k] === undefined) delete params[k];
-  const hash = contentHash(template, params, sample_values);
+  return { template, params, sample_values, note, hash: contentHash(template, params, sample_values) };
+}
+
+/** What a version would be, written nowhere: its variables, each with its sample value, and the template rendered strictly. */
+export function previewPromptVersion(fields: NewVersionFields) {
+  const { template, sample_values } = parsedVersion(fields);
+  const variables = variablesOf(template).map((name) => ({ name, value: Object.hasOwn(sample_values, name) ? sample_values[name] : null }));
+  return { variables, rendered: renderStrict(template, sample_values) };
+}
+export type PromptPreview = ReturnType<typeof previewPromptVersion>;
+
+/** Saves a new version of a feature's prompt (422 with field errors, nothing written, when invalid); audited. */
+export async function savePromptVersion(db: Db, actor: Actor, feature: FeatureRow, fields: NewVersionFields): Promise<Saved> {
+  const { template, params, sample_values, note, hash } = parsedVersion(fields);
   return db.transaction(async (trx) => {
     // The feature locked: two saves number their versions one after the other.
     await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');

@@ -59,7 +59,12 @@ async function story(page: Page, settled: (action: Promise<unknown>, method?: st
   expect(await page.inputValue('#prompt-template')).toBe('Answer {{question}}');
   await page.fill('#prompt-template', 'Answer {{question}}\nBe concise.');
   await page.fill('#prompt-note', 'concise');
-  await settled(page.click('#new-prompt-version button[type="submit"]'));
+  // Preview first: the variables and the rendered template, nothing saved, the form kept.
+  await settled(page.click('#new-prompt-version button:text-is("Preview")'));
+  await page.waitForSelector('#prompt-preview');
+  expect(squash(await page.textContent('#preview-rendered'))).toBe('Answer Why? Be concise.');
+  expect(await page.inputValue('#prompt-template')).toBe('Answer {{question}}\nBe concise.');
+  await settled(page.click('#new-prompt-version button:text-is("Save as a new version")'));
   await page.waitForSelector('#template-diff ins');
   expect(squash(await page.textContent('#feature-panel .flash-success, .flash-success'))).toBe('Saved as version 2.');
   expect(await page.locator('#template-diff ins').allTextContents()).toEqual(['Be concise.']);

@@ -1,6 +1,6 @@
 import { load } from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fragment, hx, text } from '../../setup/html.ts';
+import { fragment, hx, tableRows, text } from '../../setup/html.ts';
 import { openPrompts, PAGE, type Prompts, tabUrl } from './setup.ts';
 
 // The Prompts tab (issue 15): versions with their variables and where each is active, the new-version
@@ -129,6 +129,27 @@ describe('POST …/features/:slug/prompts (the new-version form)', () => {
     const res = await postForm(`${feature.name}/prompts`, { template: `${'é\n'.repeat(50_000)}x` }).expect(422);
     expect(text(load(res.text)('#prompt-template-error'))).toBe('Template must be at most 100,000 characters (100 kB)');
     expect(await versionCount(feature.id)).toBe(1);
+  });
+
+  it('when Preview is pressed, then the form comes back with each variable, its sample value or "missing", the rendered template, and nothing is written', async () => {
+    const { feature } = await p.feature();
+    const res = await postForm(`${feature.name}/prompts`, {
+      template: 'Hi {{name}} in {{city}}',
+      sample_values: 'name = Ada',
+      preview: '1',
+    }).expect(200);
+    const $ = load(res.text);
+    expect(tableRows($, '#preview-variables tbody')).toEqual([
+      ['name', 'Ada'],
+      ['city', 'missing: activation will refuse it'],
+    ]);
+    expect(text($('#preview-rendered'))).toBe('It cannot render: no sample value for city.');
+    expect($('#prompt-template').text()).toBe('Hi {{name}} in {{city}}');
+    const ok = load(
+      (await postForm(`${feature.name}/prompts`, { template: 'Hi {{name}}', sample_values: 'name = Ada', preview: '1' }).expect(200)).text,
+    );
+    expect(ok('#preview-rendered').text()).toBe('Hi Ada');
+    expect(await versionCount(feature.id)).toBe(0);
   });
 
   it('when the content is identical to a version, then nothing is saved and the flash says which version has it', async () => {
