@@ -70,6 +70,26 @@ describe('the Prompts tab', () => {
   });
 });
 
+describe('prompt deployments in the deployment histories', () => {
+  it('when a version is activated, then its deployment page, the model page and the deployments tab say it is a prompt activation', async () => {
+    const { feature, model } = await p.feature();
+    await p.saved(feature.id, { template: 'one' });
+    const res = await p
+      .api('post', `/features/${feature.id}/prompts/1/activate`)
+      .send({ environment: 'staging', reason: 'why not' })
+      .expect(201);
+    const id = res.body.data.deployment.id;
+    const page = await p.page(`/platform/ai-management/deployments/${id}`);
+    expect(text(page('h1'))).toBe('Deployment of prompt version 1 to staging');
+    expect(text(page('#deployment-status'))).toContain(`Prompt version 1, checked with ${model.display_name} · why: why not`);
+    expect(page('main a[href*="tab=prompts"]').length).toBeGreaterThan(0);
+    const modelPage = await p.page(`/platform/ai-management/models/${model.id}`);
+    expect(text(modelPage('td[data-label="Kind"]').first())).toBe('prompt v1 (assign)');
+    const tab = await p.page(`/platform/ai-management/models?tab=deployments&feature=${feature.name}`);
+    expect(text(tab('#deployments td[data-label="Kind"]').first())).toBe('prompt v1 (assign)');
+  });
+});
+
 describe('POST …/features/:slug/prompts (the new-version form)', () => {
   it('when v2 adds a line, then 303 to its diff, which shows the added line as <ins> and the removed one as <del>, parameters too', async () => {
     const { feature } = await p.feature();
