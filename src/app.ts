@@ -23,6 +23,7 @@ import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
 import { deploymentApiRoutes } from './routes/api/deployments.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
+import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
@@ -102,7 +103,8 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   );
   app.use(requireAuth);
   // Bodies are parsed only for callers who are signed in or hold a token.
-  app.use(express.urlencoded({ extended: false, limit: '100kb' }));
+  // Forms carry prompt templates of up to 100 kB (issue 15), URL-encoded: as much room as JSON bodies.
+  app.use(express.urlencoded({ extended: false, limit: '1mb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 
@@ -115,7 +117,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
 /** The URL map: every router under its prefix (src/http/urls.ts). */
 function mountRoutes(app: Express, deps: RouteDeps): void {
   // The product's API (tokens): usage in, runtime config out.
-  app.use('/api/v1', usageApiRoutes(deps), runtimeConfigRoutes(deps));
+  app.use('/api/v1', usageApiRoutes(deps), runtimeConfigRoutes(deps), pinnedPromptRoutes(deps));
   // The console's JSON API (SPEC §6).
   app.use(
     PREFIX.api,
@@ -123,6 +125,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     assignmentApiRoutes(deps),
     deploymentApiRoutes(deps),
     changeRequestApiRoutes(deps),
+    promptApiRoutes(deps),
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
   );

@@ -40,6 +40,17 @@ export type UsageStatus = (typeof USAGE_STATUSES)[number];
 export const TOKEN_SCOPES = ['ingest', 'read', 'admin'] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
+/** What a deployment changes: the model serving an environment, or the prompt version active there. */
+export const DEPLOYMENT_SUBJECTS = ['model', 'prompt'] as const;
+export type DeploymentSubject = (typeof DEPLOYMENT_SUBJECTS)[number];
+
+/** A prompt version's model parameters (all optional; src/services/prompt-versions.ts validates them). */
+export interface PromptParams {
+  temperature?: number;
+  max_tokens?: number;
+  stop?: string[];
+}
+
 export const DEPLOYMENT_KINDS = ['assign', 'promote', 'rollback'] as const;
 export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 
@@ -52,7 +63,8 @@ export type ChangeRequestStatus = (typeof CHANGE_REQUEST_STATUSES)[number];
 
 /** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
 export interface Check {
-  name: 'model' | 'provider' | 'smoke';
+  /** render and context: a prompt activation's first checks (src/services/prompt-activation.ts). */
+  name: 'model' | 'provider' | 'smoke' | 'render' | 'context';
   ok: boolean;
   detail: string;
   latency_ms?: number;

@@ -51,6 +51,9 @@ export function createFormat(timeZone: string) {
     ranges: RANGE_NAMES,
     rangeLabel: (r: RangeName) => RANGE_LABELS[r],
     titleCase: (s: string) => s.replace(/(^|[-_ ])(\w)/g, (_m, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase()),
+    /** A deployment's kind in a history: a prompt activation says its version (issue 15). */
+    deploymentKind: (d: { kind: string; prompt_version: number | null }) =>
+      d.prompt_version === null ? d.kind : `prompt v${d.prompt_version} (${d.kind})`,
   };
 }
 

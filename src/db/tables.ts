@@ -6,11 +6,13 @@ import type {
   Check,
   DeploymentKind,
   DeploymentStatus,
+  DeploymentSubject,
   Environment,
   FeatureStatus,
   ModelStatus,
   ModelType,
   OverBudgetAction,
+  PromptParams,
   ProviderKind,
   ProviderStatus,
   TokenScope,
@@ -132,6 +134,12 @@ type DeploymentTableRow = {
   finished_at: Date | null;
   checks: Check[];
   error: string | null;
+  subject: DeploymentSubject;
+  /** A prompt deployment: the version it activates, and the one active before (model_id is the model it was checked with). */
+  prompt_version_id: string | null;
+  previous_prompt_version_id: string | null;
+  /** Why, as the person who asked said it. */
+  reason: string;
 };
 
 type EnvironmentPolicyRow = {
@@ -160,6 +168,9 @@ type ChangeRequestTableRow = {
   decided_at: Date | null;
   decision_note: string | null;
   deployment_id: string | null;
+  /** A prompt activation asked for (model_id is then the environment's model it is checked with). */
+  prompt_version_id: string | null;
+  previous_prompt_version_id: string | null;
 };
 
 type UsageLogRow = {
@@ -204,6 +215,10 @@ type PromptVersionTableRow = {
   notes: string;
   created_by: string;
   created_at: Date;
+  params: PromptParams;
+  sample_values: Record<string, string>;
+  variables: string[];
+  content_hash: string;
 };
 
 type PromptActivationRow = {
@@ -215,6 +230,8 @@ type PromptActivationRow = {
   activated_at: Date;
   activated_by: string;
   deactivated_at: Date | null;
+  previous_version_id: string | null;
+  deployment_id: string | null;
 };
 
 type ApiKeyTableRow = {
@@ -316,7 +333,7 @@ declare module 'knex/types/tables.js' {
       AssignmentTableRow,
       { defaults: 'id' | 'is_active' | 'assigned_at' | 'config_overrides'; json: 'config_overrides' }
     >;
-    deployments: Table<DeploymentTableRow, { defaults: 'id' | 'status' | 'started_at' | 'checks'; json: 'checks' }>;
+    deployments: Table<DeploymentTableRow, { defaults: 'id' | 'status' | 'started_at' | 'checks' | 'subject' | 'reason'; json: 'checks' }>;
     environment_policies: Table<EnvironmentPolicyRow, { defaults: 'updated_at' }>;
     change_requests: Table<
       ChangeRequestTableRow,
@@ -331,7 +348,9 @@ declare module 'knex/types/tables.js' {
           | 'decided_at'
           | 'decision_note'
           | 'deployment_id'
-          | 'previous_model_id';
+          | 'previous_model_id'
+          | 'prompt_version_id'
+          | 'previous_prompt_version_id';
       }
     >;
     ai_usage_logs: Table<
@@ -344,7 +363,10 @@ declare module 'knex/types/tables.js' {
     ai_usage_event_keys: Table<{ event_id: string; created_at: Date }>;
     rollup_cursors: Table<RollupCursorRow, { defaults: 'last_id' | 'updated_at' }>;
     usage_minute_counts: Table<MinuteCountsRow>;
-    prompt_versions: Table<PromptVersionTableRow, { defaults: 'id' | 'notes' | 'created_at' }>;
+    prompt_versions: Table<
+      PromptVersionTableRow,
+      { defaults: 'id' | 'notes' | 'created_at' | 'params' | 'sample_values' | 'variables'; json: 'params' | 'sample_values' }
+    >;
     prompt_activations: Table<PromptActivationRow, { defaults: 'id' | 'is_active' | 'activated_at' }>;
     api_keys: Table<ApiKeyTableRow, { defaults: 'id' | 'created_at' }>;
     audit_log: Table<AuditLogRow, { defaults: 'id' | 'occurred_at'; json: 'before' | 'after' }>;

@@ -227,6 +227,8 @@ const DEPLOYMENT_COLUMNS: CsvColumn<DeploymentItem>[] = [
   ['status', (d) => d.status],
   ['requested_by', (d) => d.requested_by],
   ['error', (d) => d.error],
+  // A prompt activation's version (the model is then the one it was checked with).
+  ['prompt_version', (d) => d.prompt_version],
 ];
 
 /** The tab's data as CSV (SPEC §5: every table answers format=csv): what the tab shows, one row per item. */

@@ -3,7 +3,6 @@ import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { promptVersions } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
@@ -13,6 +12,13 @@ import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.t
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
+import { featurePromptsTab } from './feature-prompts-tab.ts';
+
+const versionParam = z.coerce
+  .number({ message: 'must be a version number' })
+  .int('must be a version number')
+  .positive('must be a version number');
+
 import { featureSettingsTab } from './feature-settings-tab.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
@@ -28,6 +34,9 @@ export const featuresQuerySchema = z.object({
   range: rangeParam.default('24h'),
   environment: choice(ENVIRONMENTS).optional(),
   format: formatParam,
+  // The Prompts tab's diff: two version numbers.
+  from: versionParam.optional(),
+  to: versionParam.optional(),
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
@@ -73,10 +82,10 @@ export async function featureOverview(db: Db, feature: FeatureRow, range: RangeN
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
-/** What the other tabs show (prompts and testing are read-only until later work). */
+/** What the other tabs show (testing is read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date, timeZone: string) {
   if (q.tab === 'models') return { models: await featureModelsTab(db, feature, q.environment ?? 'production', now) };
-  if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
+  if (q.tab === 'prompts') return { prompts: await featurePromptsTab(db, feature, q) };
   if (q.tab === 'settings') return { settings: await featureSettingsTab(db, feature, now, timeZone) };
   return {};
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import type { CallResult, ProviderAdapter } from './adapter.ts';
+import type { CallResult, ProviderAdapter, SmokePrompt } from './adapter.ts';
 import { guardedLookup, isAllowedAddress, isForbiddenAddress, NO_PRIVATE, type PrivateAllowance } from './base-url.ts';
 
 // What a failed call says is stored and shown: it tells what was written in the URL, but never what a
@@ -23,6 +23,17 @@ export interface OpenAiCompatibleOptions {
 }
 
 const SMOKE_INPUT = 'Reply with the single word: ok';
+/** A smoke request asks for a few tokens of answer at most, whatever the prompt's max_tokens. */
+const SMOKE_MAX_TOKENS = 16;
+
+/** The chat completion body of a smoke request: the short input, or a rendered prompt with its parameters. */
+const chatBody = (model: string, prompt?: SmokePrompt) => ({
+  model,
+  messages: [{ role: 'user', content: prompt?.input ?? SMOKE_INPUT }],
+  max_tokens: prompt ? Math.min(prompt.max_tokens ?? SMOKE_MAX_TOKENS, SMOKE_MAX_TOKENS) : 5,
+  ...(prompt?.temperature !== undefined && { temperature: prompt.temperature }),
+  ...(prompt?.stop && { stop: prompt.stop }),
+});
 /** An answer to a smoke request or a probe is small; anything bigger is not what was asked for. */
 const MAX_ANSWER_BYTES = 256 * 1024;
 
@@ -126,10 +137,10 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
     }
   }
   return {
-    smoke: (model, modelType) =>
+    smoke: (model, modelType, prompt) =>
       modelType === 'embedding'
-        ? call('POST', '/embeddings', EMBEDDING, { model, input: SMOKE_INPUT })
-        : call('POST', '/chat/completions', CHAT, { model, messages: [{ role: 'user', content: SMOKE_INPUT }], max_tokens: 5 }),
+        ? call('POST', '/embeddings', EMBEDDING, { model, input: prompt?.input ?? SMOKE_INPUT })
+        : call('POST', '/chat/completions', CHAT, chatBody(model, prompt)),
     probe: () => call('GET', '/models', MODEL_LIST),
   };
 }

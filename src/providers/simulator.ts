@@ -28,7 +28,8 @@ export async function startSimulator(): Promise<Simulator> {
   const behaviourOf = (model: unknown) => (typeof model === 'string' && behaviours.get(model)) || DEFAULT;
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: '100kb' }));
+  // A rendered prompt (up to 100 kB of template and its values) fits.
+  app.use(express.json({ limit: '1mb' }));
 
   app.get('/v1/models', (_req, res) => {
     res.json({ object: 'list', data: [...behaviours.keys()].map((id) => ({ id, object: 'model', owned_by: 'switchboard-simulator' })) });

@@ -37,7 +37,8 @@ export function approvalRoutes(deps: RouteDeps): Router {
     if (!id.success) throw notFound('Change request');
     try {
       const { outcome } = await approveChangeRequest(deps.db, deps.providers, req.principal!, id.data, new Date());
-      if (outcome.ok) flash(req, 'success', `Approved: every check passed and the new model serves ${outcome.deployment.environment} now.`);
+      const what = outcome.deployment.subject === 'prompt' ? 'the new prompt version is active in' : 'the new model serves';
+      if (outcome.ok) flash(req, 'success', `Approved: every check passed and ${what} ${outcome.deployment.environment} now.`);
       else flash(req, 'error', `Approved, but the deployment pipeline refused it: ${outcome.deployment.error}`);
       res.redirect(303, url.approvals());
     } catch (err) {

@@ -2,6 +2,7 @@ import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { type FeatureRow, findAssignment, findFeature, withAssignments } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
 import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { HttpError, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
@@ -10,6 +11,7 @@ import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
+import { promptHistoryCsv } from '../pages/feature-prompts-tab.ts';
 import {
   FEATURE_TARGETS,
   type FeaturesQuery,
@@ -18,10 +20,17 @@ import {
   featuresQuerySchema,
   selectedFeature,
 } from '../pages/features.ts';
-import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
+import {
+  type ActivationOutcome,
+  activateOrRequest,
+  type ChangeOutcome,
+  deployOrRequest,
+  requestedMessage,
+} from '../services/change-requests.ts';
 import { type SettingsOutcome, updateFeatureSettings } from '../services/feature-settings.ts';
 import { FIELD_LABELS } from '../services/feature-settings-input.ts';
 import { createFeature } from '../services/features.ts';
+import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, savePromptVersion } from '../services/prompt-versions.ts';
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
@@ -51,6 +60,10 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/archive', requireWrite, archiving(deps.db, true, featureTarget, archiveRefused));
   router.post('/:slug/unarchive', requireWrite, archiving(deps.db, false, featureTarget, archiveRefused));
   router.post('/:slug/settings', requireWrite, (req, res) => saveSettings(deps, req, res));
+  router.get('/:slug/prompts', (req, res) => promptHistory(deps, req, res));
+  router.post('/:slug/prompts', requireWrite, (req, res) => savePrompt(deps, req, res));
+  router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
+  router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   return router;
 }
 
@@ -72,6 +85,8 @@ interface Extra {
   archiveError?: string;
   /** The Settings tab's forms shown again: refused values with their errors, or a change waiting for its confirmation. */
   settingsForm?: { form?: FormState; confirmation?: Record<string, unknown> };
+  /** The Prompts tab's new-version form, refused or previewed. */
+  promptForm?: FormState & { preview?: PromptPreview };
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -108,6 +123,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       deployment: extra.deployment,
       archiveError: extra.archiveError,
       settingsForm: extra.settingsForm ?? {},
+      promptForm: extra.promptForm,
       generatedAt: now,
       ...links,
       charts: true,
@@ -125,6 +141,13 @@ async function addFeature(deps: RouteDeps, req: Request, res: Response) {
     const refusal = refusalOf(err);
     await show(deps, req, res, {}, { form: { values: req.body ?? {}, errors: refusal.fields } }, refusal.status);
   }
+}
+
+/** After a change from a tab's form: a form gets a 303 to the tab, htmx the tab at once with its URL. */
+async function changed(deps: RouteDeps, req: Request, res: Response, tab: Partial<FeaturesQuery>) {
+  if (!req.htmx.request) return res.redirect(303, url.features(tab));
+  res.set('HX-Push-Url', url.features(tab));
+  await show(deps, req, res, tab);
 }
 
 // The Models tab's forms: a change, a promotion, a rollback — each through the deployment pipeline.
@@ -152,10 +175,8 @@ async function deployFromForm(deps: RouteDeps, req: Request, res: Response, chan
   if ('requested' in outcome) flash(req, 'success', requestedMessage(change.environment));
   else if (!outcome.applied.ok) return show(deps, req, res, tab, { deployment: outcome.applied.deployment }, outcome.applied.status);
   else flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
-  // htmx gets the tab at once, with its URL (a promotion lands on the next environment); a form, a 303.
-  if (!req.htmx.request) return res.redirect(303, url.features(tab));
-  res.set('HX-Push-Url', url.features(tab));
-  await show(deps, req, res, tab);
+  // A promotion lands on the next environment's tab.
+  await changed(deps, req, res, tab);
 }
 
 async function changeModel(deps: RouteDeps, req: Request, res: Response) {
@@ -208,7 +229,77 @@ async function saveSettings(deps: RouteDeps, req: Request, res: Response) {
   }
   const saved = outcome.kind === 'changed' ? outcome.fields.map((f) => FIELD_LABELS[f]).join(', ') : '';
   flash(req, 'success', saved ? `Saved: ${saved}. Products see it at their next fetch of the runtime config.` : 'Nothing changed.');
-  if (!req.htmx.request) return res.redirect(303, url.features(tab));
-  res.set('HX-Push-Url', url.features(tab));
-  await show(deps, req, res, tab);
+  await changed(deps, req, res, tab);
+}
+
+// The Prompts tab's forms (issue 15): a new version; an activation (a rollback when the version is
+// older than the active one) or a promotion, each through the deployment pipeline. Success → 303 to
+// the tab with a flash; a refusal → 422 (409 after a lost race) inline in the tab.
+
+const promptsTabOf = (slug: string, diff: { from?: number; to?: number } = {}) => ({ feature: slug, tab: 'prompts' as const, ...diff });
+
+/** GET …/:slug/prompts?format=csv: the version history as CSV; without format, the Prompts tab. */
+async function promptHistory(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  if (req.query.format !== 'csv') return res.redirect(303, url.features(promptsTabOf(feature.name)));
+  res
+    .type('text/csv')
+    .attachment(`${feature.name}-prompts.csv`)
+    .send(await promptHistoryCsv(deps.db, feature));
+}
+
+/** The new-version form: saved (303), or — its Preview button — shown again with its variables and the template rendered, nothing written. */
+async function savePrompt(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const { preview, ...body } = req.body ?? {};
+  const { fields, errors } = fieldsFromForm(body);
+  const again = (promptForm: Extra['promptForm'], status: number) =>
+    show(deps, req, res, promptsTabOf(feature.name), { promptForm }, status);
+  const refused = (e: Record<string, string>, status: number) => again({ values: body, errors: e }, status);
+  if (Object.keys(errors).length) return refused(errors, 422);
+  let saved: Saved;
+  try {
+    if (preview !== undefined) return await again({ values: body, errors: {}, preview: previewPromptVersion(fields) }, 200);
+    saved = await savePromptVersion(deps.db, req.principal!, feature, fields);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    return refused(refusal.fields, refusal.status);
+  }
+  const n = saved.version.version;
+  flash(req, 'success', saved.created ? `Saved as version ${n}.` : `Nothing saved: version ${n} has exactly this content.`);
+  await changed(deps, req, res, promptsTabOf(feature.name, n > 1 && saved.created ? { from: n - 1, to: n } : {}));
+}
+
+async function activateFromForm(deps: RouteDeps, req: Request, res: Response, input: Record<string, unknown>, kind?: DeploymentKind) {
+  const feature = featureIn(res);
+  const tab = promptsTabOf(feature.name);
+  let outcome: ActivationOutcome;
+  try {
+    outcome = await activateOrRequest(deps.db, deps.providers, req.principal!, feature, input, new Date(), kind);
+  } catch (err) {
+    return show(deps, req, res, tab, { deployment: { error: `Nothing was activated: ${refusalOf(err).reasons}`, checks: [] } }, 422);
+  }
+  if ('requested' in outcome) flash(req, 'success', requestedMessage(outcome.requested.environment));
+  else if (!outcome.applied.ok) return show(deps, req, res, tab, { deployment: outcome.applied.deployment }, outcome.applied.status);
+  else flash(req, 'success', `Version ${input.version} is active in ${input.environment}: every check passed.`);
+  await changed(deps, req, res, tab);
+}
+
+async function activatePromptVersion(deps: RouteDeps, req: Request, res: Response) {
+  const { environment, reason } = req.body ?? {};
+  await activateFromForm(deps, req, res, { version: req.params.version, environment, reason });
+}
+
+async function promotePrompt(deps: RouteDeps, req: Request, res: Response) {
+  const feature = featureIn(res);
+  const from = req.body?.from;
+  const to = isEnvironment(from) ? NEXT_ENVIRONMENT[from] : undefined;
+  const active = isEnvironment(from) ? await activePrompt(deps.db, feature.id, from) : undefined;
+  if (!to || !active) {
+    const error = to
+      ? `No prompt version is active in ${from}, so there is nothing to promote`
+      : 'Promotion goes from development to staging or from staging to production';
+    return show(deps, req, res, promptsTabOf(feature.name), { deployment: { error, checks: [] } }, 422);
+  }
+  await activateFromForm(deps, req, res, { version: active.version, environment: to, reason: req.body?.reason }, 'promote');
 }

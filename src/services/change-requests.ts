@@ -7,6 +7,7 @@ import { forbidden, HttpError, Refusal } from '../http/errors.ts';
 import type { Providers } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type DeployOutcome, deploy, deployRequestSchema, plannedChange } from './deployments.ts';
+import { activatePrompt, type PromptOutcome, plannedActivation } from './prompt-activation.ts';
 
 // Protected environments (issue 14, SPEC §10.3): where an environment's policy asks for a second
 // admin's approval, a model change (assignment, promotion, rollback) is filed as a change request
@@ -96,6 +97,51 @@ export async function deployOrRequest(
   });
 }
 
+export type ActivationOutcome = { applied: PromptOutcome } | { requested: ChangeRequest };
+
+/**
+ * A prompt activation as the console and the API ask for it (issue 15): the pipeline runs at once, or
+ * — in a protected environment — what can be known in advance is checked and a change request filed.
+ */
+export async function activateOrRequest(
+  db: Db,
+  providers: Providers,
+  principal: Principal,
+  feature: FeatureRow,
+  input: unknown,
+  now: Date,
+  kind?: DeploymentKind,
+): Promise<ActivationOutcome> {
+  const plan = await plannedActivation(db, feature, input, kind);
+  if (!(await requiresApproval(db, plan.environment))) return { applied: await activatePrompt(db, providers, principal, feature, plan) };
+  return db.transaction(async (trx) => {
+    const [request] = await trx('change_requests')
+      .insert({
+        feature_id: feature.id,
+        environment: plan.environment,
+        kind: plan.kind,
+        model_id: plan.modelId,
+        previous_model_id: plan.modelId,
+        prompt_version_id: plan.version.id,
+        previous_prompt_version_id: plan.previous,
+        reason: plan.reason,
+        requested_by_kind: principal.kind,
+        requested_by_id: principal.id,
+        requested_by: principal.label,
+        requested_at: now,
+        expires_at: new Date(now.getTime() + REQUEST_LIFETIME_MS),
+      })
+      .returning('*');
+    await recordAudit(trx, principal, {
+      action: 'change_request.created',
+      entityType: 'feature',
+      entityId: feature.id,
+      after: { change_request_id: request.id, environment: plan.environment, kind: plan.kind, prompt_version_id: plan.version.id },
+    });
+    return { requested: request };
+  });
+}
+
 /** What the console says when a change became a request. */
 export const requestedMessage = (environment: string) =>
   `${environment} is protected: your change waits for another admin’s approval on the Approvals page. Nothing has changed yet.`;
@@ -120,7 +166,7 @@ export async function approveChangeRequest(
   principal: Principal,
   id: string,
   now: Date,
-): Promise<{ request: ChangeRequest; outcome: DeployOutcome }> {
+): Promise<{ request: ChangeRequest; outcome: DeployOutcome | PromptOutcome }> {
   const request = await db.transaction(async (trx) => {
     const r = await pendingForDecision(trx, principal, id, now);
     if (r.requested_by_kind === principal.kind && r.requested_by_id === principal.id)
@@ -128,7 +174,11 @@ export async function approveChangeRequest(
     const serving = await trx('feature_model_assignments')
       .where({ feature_id: r.feature_id, environment: r.environment, is_active: true })
       .first('model_id');
-    if ((serving?.model_id ?? null) !== r.previous_model_id)
+    const prompt = await trx('prompt_activations')
+      .where({ feature_id: r.feature_id, environment: r.environment, is_active: true })
+      .first('prompt_version_id');
+    const moved = r.prompt_version_id !== null && (prompt?.prompt_version_id ?? null) !== r.previous_prompt_version_id;
+    if ((serving?.model_id ?? null) !== r.previous_model_id || moved)
       throw new Refusal(409, `What serves ${r.environment} has changed since this was asked for; reject it and ask again`);
     // Taken out of pending at once, so a second approval cannot run the pipeline twice.
     const [taken] = await trx('change_requests')
@@ -139,14 +189,7 @@ export async function approveChangeRequest(
   });
   const feature = await db('ai_features').where({ id: request.feature_id }).first();
   const actor: Actor = { ...principal, label: `${principal.label} (approving ${request.requested_by})` };
-  const outcome = await deploy(
-    db,
-    providers,
-    actor,
-    feature!,
-    { model_id: request.model_id, environment: request.environment },
-    request.kind,
-  );
+  const outcome = await applyApproved(db, providers, actor, feature!, request);
   const [done] = await db('change_requests')
     .where({ id })
     .update({ status: outcome.ok ? 'applied' : 'refused', deployment_id: outcome.deployment.id })
@@ -158,6 +201,15 @@ export async function approveChangeRequest(
     after: { change_request_id: id, deployment_id: outcome.deployment.id, applied: outcome.ok },
   });
   return { request: done, outcome };
+}
+
+/** Runs an approved request's pipeline: a model change, or a prompt activation (planned again: the version may have become active meanwhile). */
+async function applyApproved(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, r: ChangeRequest) {
+  if (r.prompt_version_id === null)
+    return deploy(db, providers, actor, feature, { model_id: r.model_id, environment: r.environment }, r.kind);
+  const version = await db('prompt_versions').where({ id: r.prompt_version_id }).first('version');
+  const plan = await plannedActivation(db, feature, { version: version!.version, environment: r.environment, reason: r.reason }, r.kind);
+  return activatePrompt(db, providers, actor, feature, plan);
 }
 
 /** A second admin rejects: nothing changes but the request, which keeps who decided and why. */

@@ -7,7 +7,7 @@ import type { Row } from '../db/tables.ts';
 import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
-import type { ProviderAdapter } from '../providers/adapter.ts';
+import type { ProviderAdapter, SmokePrompt } from '../providers/adapter.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type Candidate, deployability, refusal, smokeCheck } from './deployability.ts';
@@ -28,8 +28,9 @@ const MODEL_FOR_DEPLOY = {
   api_key_ciphertext: 'p.api_key_ciphertext',
   archived_at: 'm.archived_at',
   provider_archived_at: 'p.archived_at',
+  context_window: 'm.context_window',
 } as const satisfies ColumnMap<ModelJoin>;
-type ModelForDeploy = Selected<ModelJoin, typeof MODEL_FOR_DEPLOY>;
+export type ModelForDeploy = Selected<ModelJoin, typeof MODEL_FOR_DEPLOY>;
 
 export interface DeployOutcome {
   ok: boolean;
@@ -40,7 +41,7 @@ export interface DeployOutcome {
   assignment?: Row<'feature_model_assignments'>;
 }
 
-async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDeploy | undefined> {
+export async function loadModel(db: Db, id: string, lock = false): Promise<ModelForDeploy | undefined> {
   const q = db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').where('m.id', id).first(columns(MODEL_FOR_DEPLOY));
   // Shared locks on the model and its provider: an edit of either (which locks them for update)
   // waits for the switch, or the switch sees the edit.
@@ -94,11 +95,19 @@ export async function deploy(
   const [deployment] = await db('deployments')
     .insert({ feature_id: feature.id, model_id, previous_model_id: previous, environment, kind, requested_by: actor.label })
     .returning('*');
+  return neverInProgress(db, deployment, () =>
+    runChecksAndSwitch(db, providers, actor, { feature, model, environment, previous, deployment, kind }),
+  );
+}
+
+/**
+ * Runs a started deployment's pipeline; never leaves it in progress: on an unexpected error it is
+ * marked failed (if the database lets us), then the original error reaches the error handler.
+ */
+export async function neverInProgress<T>(db: Db, deployment: Row<'deployments'>, run: () => Promise<T>): Promise<T> {
   try {
-    return await runChecksAndSwitch(db, providers, actor, { feature, model, environment, previous, deployment, kind });
+    return await run();
   } catch (err) {
-    // Never leave a deployment in progress: mark it failed (if the database lets us), then let the
-    // original error reach the error handler.
     await db('deployments')
       .where({ id: deployment.id, status: 'in_progress' })
       .update({ status: 'failed', error: 'stopped by an unexpected error; nothing was changed', finished_at: db.raw('clock_timestamp()') })
@@ -127,38 +136,46 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
 /** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request. */
 async function runChecks(db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> {
   const checks = deployability(feature, candidateOf(model), environment, previous);
-  let adapter: ProviderAdapter | undefined;
-  if (checks.every((c) => c.ok)) {
-    try {
-      adapter = await providers.adapterFor({
+  const opened = checks.every((c) => c.ok) ? await openAdapter(providers, model) : undefined;
+  if (opened && 'check' in opened) checks[checks.length - 1] = opened.check;
+  await db('deployments')
+    .where({ id: deployment.id })
+    .update({ checks: JSON.stringify(checks) });
+  if (opened && 'adapter' in opened) checks.push(await smokeRequest(db, opened.adapter, model));
+  return checks;
+}
+
+/** The model's provider adapter, or the provider check that says why there is none. */
+export async function openAdapter(providers: Providers, model: ModelForDeploy): Promise<{ adapter: ProviderAdapter } | { check: Check }> {
+  try {
+    return {
+      adapter: await providers.adapterFor({
         id: model.provider_id,
         kind: model.provider_kind,
         base_url: model.base_url,
         api_key_ciphertext: model.api_key_ciphertext,
-      });
-    } catch (err) {
-      // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
-      const detail =
-        err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';
-      checks[checks.length - 1] = { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` };
-    }
+      }),
+    };
+  } catch (err) {
+    // A key that no longer decrypts (SECRETS_KEY changed, or the row was altered) is the provider's problem, said as such.
+    const detail =
+      err instanceof UnreadableKeyError ? 'has an API key that cannot be read; enter it again' : 'cannot be reached from here right now';
+    return { check: { name: 'provider', ok: false, detail: `${model.provider_display_name} ${detail}` } };
   }
-  await db('deployments')
-    .where({ id: deployment.id })
-    .update({ checks: JSON.stringify(checks) });
-  if (adapter) {
-    const smoke = await adapter.smoke(model.name, model.model_type);
-    await db('health_checks').insert({
-      provider_id: model.provider_id,
-      model_id: model.id,
-      kind: 'smoke',
-      status: smoke.ok ? 'ok' : 'error',
-      latency_ms: smoke.latencyMs,
-      error: smoke.error ?? null,
-    });
-    checks.push(smokeCheck(smoke));
-  }
-  return checks;
+}
+
+/** The live smoke request (of a rendered prompt, when given), recorded as the model's health check too. */
+export async function smokeRequest(db: Db, adapter: ProviderAdapter, model: ModelForDeploy, prompt?: SmokePrompt): Promise<Check> {
+  const smoke = await adapter.smoke(model.name, model.model_type, prompt);
+  await db('health_checks').insert({
+    provider_id: model.provider_id,
+    model_id: model.id,
+    kind: 'smoke',
+    status: smoke.ok ? 'ok' : 'error',
+    latency_ms: smoke.latencyMs,
+    error: smoke.error ?? null,
+  });
+  return smokeCheck(smoke);
 }
 
 /**
@@ -203,7 +220,8 @@ async function switchAssignment(trx: Db, actor: Actor, plan: Plan, checks: Check
   return { ok: true, status: 201, deployment: done, assignment };
 }
 
-async function finishRefused(
+/** Finishes a deployment as refused (422 by a check, 409 after a lost race), with its checks; audited. */
+export async function finishRefused(
   db: Db,
   actor: Actor,
   deployment: Row<'deployments'>,
@@ -219,7 +237,13 @@ async function finishRefused(
     action: 'deployment.refused',
     entityType: 'feature',
     entityId: deployment.feature_id,
-    after: { environment: deployment.environment, model_id: deployment.model_id, deployment_id: deployment.id, error },
+    after: {
+      environment: deployment.environment,
+      model_id: deployment.model_id,
+      prompt_version_id: deployment.prompt_version_id ?? undefined,
+      deployment_id: deployment.id,
+      error,
+    },
   });
   return { ok: false, status, deployment: done };
 }

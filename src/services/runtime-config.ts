@@ -3,6 +3,7 @@ import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { activePrompt } from '../db/queries/prompts.ts';
+import type { Row } from '../db/tables.ts';
 import type { Environment } from '../domain.ts';
 import { monthToDateSpend } from '../metrics/summaries.ts';
 
@@ -49,7 +50,7 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
           assigned_at: model.assigned_at,
         }
       : null,
-    prompt: prompt ? { id: prompt.id, version: prompt.version, template: prompt.template } : null,
+    prompt: prompt ? promptJson(prompt) : null,
     settings: {
       error_rate_threshold: Number(feature.error_rate_threshold),
       latency_threshold_ms: feature.latency_threshold_ms,
@@ -60,3 +61,13 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
   const version = crypto.createHash('sha256').update(JSON.stringify(config)).digest('base64url').slice(0, 22);
   return { ...config, version };
 }
+
+/** A prompt version as the product reads it (the runtime config's active one, or a pinned one). */
+export const promptJson = (v: Pick<Row<'prompt_versions'>, 'id' | 'version' | 'template' | 'params' | 'variables' | 'content_hash'>) => ({
+  id: v.id,
+  version: v.version,
+  template: v.template,
+  params: v.params,
+  variables: v.variables,
+  content_hash: v.content_hash,
+});

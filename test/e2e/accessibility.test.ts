@@ -1,5 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { savePromptVersion } from '../../src/services/prompt-versions.ts';
 import { startTestApp } from '../setup/app.ts';
 import { seriousViolations } from '../setup/axe.ts';
 import { type BrowserApp, openBrowserApp } from '../setup/browser.ts';
@@ -59,6 +60,14 @@ beforeAll(async () => {
     .returning('id');
   deploymentId = row.id;
   await makeToken(t.db, 'ingest'); // the API keys page has a row with its Revoke button
+  // The Prompts tab with two versions (and their diff page).
+  const system = { kind: 'system', label: 'e2e' } as const;
+  await savePromptVersion(t.db, system, f, { template: 'Answer {{question}}', sample_values: { question: 'Why?' } });
+  await savePromptVersion(t.db, system, f, {
+    template: 'Answer {{question}}\nBe brief.',
+    sample_values: { question: 'Why?' },
+    temperature: 0.2,
+  });
 });
 afterAll(() => b?.close());
 
@@ -93,6 +102,7 @@ const pages = () => {
     'features overview': feature('overview'),
     'features models': feature('models'),
     'features prompts': feature('prompts'),
+    'features prompts diff': `${feature('prompts')}&from=1&to=2`,
     'features testing': feature('testing'),
     'features settings': feature('settings'),
     providers: `${BASE}/models`,

@@ -1,7 +1,14 @@
 import { type Adjusted, type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 
-type RequestJoin = { c: 'change_requests'; f: 'ai_features'; m: 'ai_models'; pm: 'ai_models' };
+type RequestJoin = {
+  c: 'change_requests';
+  f: 'ai_features';
+  m: 'ai_models';
+  pm: 'ai_models';
+  pv: 'prompt_versions';
+  ppv: 'prompt_versions';
+};
 
 const REQUEST_COLUMNS = {
   id: 'c.id',
@@ -23,10 +30,16 @@ const REQUEST_COLUMNS = {
   decided_at: 'c.decided_at',
   decision_note: 'c.decision_note',
   deployment_id: 'c.deployment_id',
+  /** A prompt activation asked for: the version numbers (the model is then the one it is checked with). */
+  prompt_version: 'pv.version',
+  previous_prompt_version: 'ppv.version',
 } as const satisfies ColumnMap<RequestJoin>;
 
 /** A change request as the approvals page and the API list it: what it changes, named. */
-export type ChangeRequestRow = Adjusted<Selected<RequestJoin, typeof REQUEST_COLUMNS>, { previous_model_display_name: string | null }>;
+export type ChangeRequestRow = Adjusted<
+  Selected<RequestJoin, typeof REQUEST_COLUMNS>,
+  { previous_model_display_name: string | null; prompt_version: number | null; previous_prompt_version: number | null }
+>;
 
 export interface ChangeRequestFilter {
   /** pending: waiting for a decision; decided: everything else. */
@@ -41,6 +54,8 @@ export async function changeRequests(db: Db, filter: ChangeRequestFilter, limit:
     .join('ai_features as f', 'f.id', 'c.feature_id')
     .join('ai_models as m', 'm.id', 'c.model_id')
     .leftJoin('ai_models as pm', 'pm.id', 'c.previous_model_id')
+    .leftJoin('prompt_versions as pv', 'pv.id', 'c.prompt_version_id')
+    .leftJoin('prompt_versions as ppv', 'ppv.id', 'c.previous_prompt_version_id')
     .limit(limit)
     .select(columns(REQUEST_COLUMNS));
   if (filter.id) q.where('c.id', filter.id);

@@ -2,7 +2,7 @@ import type { Environment } from '../../domain.ts';
 import { type Adjusted, type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
 
-type DeploymentJoin = { d: 'deployments'; f: 'ai_features'; m: 'ai_models'; pm: 'ai_models' };
+type DeploymentJoin = { d: 'deployments'; f: 'ai_features'; m: 'ai_models'; pm: 'ai_models'; pv: 'prompt_versions' };
 
 const DEPLOYMENT_COLUMNS = {
   id: 'd.id',
@@ -11,6 +11,9 @@ const DEPLOYMENT_COLUMNS = {
   model_display_name: 'm.display_name',
   environment: 'd.environment',
   kind: 'd.kind',
+  subject: 'd.subject',
+  /** A prompt deployment's version number (model_display_name is then the model it was checked with). */
+  prompt_version: 'pv.version',
   status: 'd.status',
   requested_by: 'd.requested_by',
   started_at: 'd.started_at',
@@ -18,13 +21,14 @@ const DEPLOYMENT_COLUMNS = {
   error: 'd.error',
 } as const satisfies ColumnMap<DeploymentJoin>;
 
-/** A deployment as the histories list it. */
-export type DeploymentRow = Selected<DeploymentJoin, typeof DEPLOYMENT_COLUMNS>;
+/** A deployment as the histories list it: a model change, or a prompt activation. */
+export type DeploymentRow = Adjusted<Selected<DeploymentJoin, typeof DEPLOYMENT_COLUMNS>, { prompt_version: number | null }>;
 
 const deploymentsQuery = (db: Db) =>
   db('deployments as d')
     .join('ai_features as f', 'f.id', 'd.feature_id')
     .join('ai_models as m', 'm.id', 'd.model_id')
+    .leftJoin('prompt_versions as pv', 'pv.id', 'd.prompt_version_id')
     .orderBy('d.started_at', 'desc')
     .orderBy('d.id');
 
@@ -52,7 +56,7 @@ const PAGE_COLUMNS = {
 } as const satisfies ColumnMap<DeploymentJoin>;
 
 /** A deployment in the paged history: also what it touched by id, and its checks. */
-export type DeploymentPageRow = Selected<DeploymentJoin, typeof PAGE_COLUMNS>;
+export type DeploymentPageRow = Adjusted<Selected<DeploymentJoin, typeof PAGE_COLUMNS>, { prompt_version: number | null }>;
 
 /** One page of the deployments history, newest first, with its checks, and how many match the filter. */
 export async function deploymentsPage(
@@ -90,12 +94,12 @@ export type ChangeMarkerRow = Adjusted<
   { previous_model_display_name: string | null; finished_at: Date }
 >;
 
-/** Model changes that took effect for a feature in [from, to): drawn as markers on its charts. */
+/** Model changes (not prompt activations) that took effect for a feature in [from, to): drawn as markers on its charts. */
 export async function featureChanges(db: Db, featureId: string, from: Date, to: Date): Promise<ChangeMarkerRow[]> {
   return db('deployments as d')
     .join('ai_models as m', 'm.id', 'd.model_id')
     .leftJoin('ai_models as pm', 'pm.id', 'd.previous_model_id')
-    .where({ 'd.feature_id': featureId, 'd.status': 'success' })
+    .where({ 'd.feature_id': featureId, 'd.status': 'success', 'd.subject': 'model' })
     .where('d.finished_at', '>=', from)
     .where('d.finished_at', '<', to)
     .orderBy('d.finished_at')
@@ -106,10 +110,14 @@ const DETAIL_COLUMNS = {
   ...DEPLOYMENT_COLUMNS,
   checks: 'd.checks',
   previous_model_display_name: 'pm.display_name',
+  reason: 'd.reason',
 } as const satisfies ColumnMap<DeploymentJoin>;
 
 /** A deployment's page: its checks and the names of what it touched (no previous model for a first assignment). */
-export type DeploymentDetail = Adjusted<Selected<DeploymentJoin, typeof DETAIL_COLUMNS>, { previous_model_display_name: string | null }>;
+export type DeploymentDetail = Adjusted<
+  Selected<DeploymentJoin, typeof DETAIL_COLUMNS>,
+  { previous_model_display_name: string | null; prompt_version: number | null }
+>;
 
 /** One deployment with its checks and the names of what it touched. */
 export async function findDeployment(db: Db, id: string): Promise<DeploymentDetail | undefined> {
@@ -117,6 +125,7 @@ export async function findDeployment(db: Db, id: string): Promise<DeploymentDeta
     .join('ai_features as f', 'f.id', 'd.feature_id')
     .join('ai_models as m', 'm.id', 'd.model_id')
     .leftJoin('ai_models as pm', 'pm.id', 'd.previous_model_id')
+    .leftJoin('prompt_versions as pv', 'pv.id', 'd.prompt_version_id')
     .where('d.id', id)
     .first(columns(DETAIL_COLUMNS));
 }

@@ -1,12 +1,17 @@
 import type { Environment } from '../../domain.ts';
-import { type ColumnMap, columns, type Selected } from '../columns.ts';
+import { type Adjusted, type ColumnMap, columns, type Selected } from '../columns.ts';
 import type { Db } from '../knex.ts';
+import type { Row } from '../tables.ts';
 
 type VersionJoin = { v: 'prompt_versions' };
 const VERSION_COLUMNS = {
   id: 'v.id',
   version: 'v.version',
   template: 'v.template',
+  params: 'v.params',
+  sample_values: 'v.sample_values',
+  variables: 'v.variables',
+  content_hash: 'v.content_hash',
   notes: 'v.notes',
   created_by: 'v.created_by',
   created_at: 'v.created_at',
@@ -32,17 +37,60 @@ export async function promptVersions(db: Db, featureId: string): Promise<PromptV
     );
 }
 
+/** One version of a feature's prompt, by its number. */
+export async function findPromptVersion(db: Db, featureId: string, version: number): Promise<Row<'prompt_versions'> | undefined> {
+  return db('prompt_versions').where({ feature_id: featureId, version }).first();
+}
+
 type ActiveJoin = { a: 'prompt_activations'; v: 'prompt_versions' };
-const ACTIVE_COLUMNS = { id: 'v.id', version: 'v.version', template: 'v.template' } as const satisfies ColumnMap<ActiveJoin>;
+const ACTIVE_COLUMNS = {
+  id: 'v.id',
+  version: 'v.version',
+  template: 'v.template',
+  params: 'v.params',
+  sample_values: 'v.sample_values',
+  variables: 'v.variables',
+  content_hash: 'v.content_hash',
+  activation_id: 'a.id',
+} as const satisfies ColumnMap<ActiveJoin>;
+export type ActivePromptRow = Selected<ActiveJoin, typeof ACTIVE_COLUMNS>;
 
 /** The prompt version active for a feature in an environment, if any. */
-export async function activePrompt(
-  db: Db,
-  featureId: string,
-  environment: Environment,
-): Promise<Selected<ActiveJoin, typeof ACTIVE_COLUMNS> | undefined> {
+export async function activePrompt(db: Db, featureId: string, environment: Environment): Promise<ActivePromptRow | undefined> {
   return db('prompt_activations as a')
     .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
     .where({ 'a.feature_id': featureId, 'a.environment': environment, 'a.is_active': true })
     .first(columns(ACTIVE_COLUMNS));
+}
+
+type HistoryJoin = { d: 'deployments'; v: 'prompt_versions'; pv: 'prompt_versions'; m: 'ai_models' };
+const HISTORY_COLUMNS = {
+  id: 'd.id',
+  environment: 'd.environment',
+  kind: 'd.kind',
+  status: 'd.status',
+  version: 'v.version',
+  previous_version: 'pv.version',
+  model_display_name: 'm.display_name',
+  requested_by: 'd.requested_by',
+  reason: 'd.reason',
+  started_at: 'd.started_at',
+  finished_at: 'd.finished_at',
+  error: 'd.error',
+} as const satisfies ColumnMap<HistoryJoin>;
+
+/** A prompt deployment as the history lists it: who moved which environment from which version to which, when, why. */
+export type PromptDeploymentRow = Adjusted<Selected<HistoryJoin, typeof HISTORY_COLUMNS>, { previous_version: number | null }>;
+
+/** A feature's prompt deployments (activations, promotions, rollbacks, the refused ones too), newest first. */
+export async function promptDeployments(db: Db, featureId: string, limit = 200): Promise<PromptDeploymentRow[]> {
+  return db('deployments as d')
+    .join('prompt_versions as v', 'v.id', 'd.prompt_version_id')
+    .leftJoin('prompt_versions as pv', 'pv.id', 'd.previous_prompt_version_id')
+    .join('ai_models as m', 'm.id', 'd.model_id')
+    .where({ 'd.feature_id': featureId, 'd.subject': 'prompt' })
+    .orderBy('d.started_at', 'desc')
+    .orderBy('d.id')
+    .limit(limit)
+    .select(columns(HISTORY_COLUMNS));
 }

@@ -75,6 +75,7 @@ describe('GET /platform/ai-management/models?format=csv (SPEC §5: every table a
       'status',
       'requested_by',
       'error',
+      'prompt_version',
     ]);
     expect(history.rows.map((r) => r[0])).toEqual(all);
     expect((await csv(catalogueUrl({ tab: 'deployments', status: 'success', format: 'csv' }))).rows.map((r) => r[0])).toEqual(
