@@ -1,20 +1,24 @@
 import type { Db } from '../db/knex.ts';
+import type { Environment } from '../domain.ts';
 import { HIST_COLUMNS, sumHistogram } from './histogram.ts';
 import type { Window } from './ranges.ts';
-import { SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
+import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
 
-/** A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it. */
-export interface Snapshot {
+/**
+ * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
+ * to one environment or (null) reading all of them. Bad minutes and unique users have no environment
+ * dimension (usage_minute_counts, usage_feature_users): they always count every environment.
+ */
+export interface Snapshot extends ReadScope {
   db: Db;
-  cursor: number;
 }
 
 /** Runs fn in a read-only snapshot, so rollups, the cursor and raw rows agree with each other. */
-export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>): Promise<T> {
+export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>, environment: Environment | null = null): Promise<T> {
   return db.transaction(
     async (trx) => {
       const cursor = await trx('rollup_cursors').where({ name: 'usage' }).first('last_id');
-      return fn({ db: trx, cursor: Number(cursor?.last_id ?? 0) });
+      return fn({ db: trx, cursor: Number(cursor?.last_id ?? 0), environment });
     },
     { isolationLevel: 'repeatable read', readOnly: true },
   );
@@ -62,10 +66,7 @@ export function toSums(row: Row | undefined): Sums {
 export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
-    `WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`,
-    windowBindings(w, ids, s.cursor),
-  );
+  const { rows } = await s.db.raw(`WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`, windowBindings(w, ids, s));
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
@@ -75,9 +76,9 @@ export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: W
  */
 export async function recordedBy(s: Snapshot, featureId: string, at: Date): Promise<boolean> {
   const { rows } = await s.db.raw(
-    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs WHERE feature_id = :id AND created_at <= :at::timestamptz)
-         OR EXISTS (SELECT 1 FROM usage_rollup_day WHERE feature_id = :id AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
-    { id: featureId, at: at.toISOString() },
+    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE feature_id = :id AND ${envFilter('l')} AND created_at <= :at::timestamptz)
+         OR EXISTS (SELECT 1 FROM usage_rollup_day r WHERE feature_id = :id AND ${envFilter('r')} AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
+    { id: featureId, at: at.toISOString(), environment: s.environment },
   );
   return Boolean(rows[0]?.recorded);
 }
@@ -97,7 +98,7 @@ export async function breakdown(s: Snapshot, scope: Scope, ids: string[], w: Win
      SELECT GROUPING(bucket) AS by_bucket, bucket, model_id, ${SUMS}
      FROM (SELECT seg.*, extract(epoch FROM date_bin(:bucket::interval, t, 'epoch'::timestamptz)) * 1000 AS bucket FROM seg) x
      GROUP BY GROUPING SETS ((bucket), (model_id))`,
-    { ...windowBindings(w, ids, s.cursor, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
+    { ...windowBindings(w, ids, s, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
   );
   const result: Breakdown = { byBucket: new Map(), byModel: new Map() };
   for (const r of rows as Row[]) {
@@ -119,7 +120,7 @@ export async function requestsByLocalHour(
   const { rows } = await s.db.raw(
     `WITH ${segmentsSql(scope)}
      SELECT extract(hour FROM t AT TIME ZONE :tz)::int AS hour, sum(requests)::bigint AS requests FROM seg GROUP BY 1`,
-    { ...windowBindings(w, ids, s.cursor, wholeHourZone, false), tz: timeZone },
+    { ...windowBindings(w, ids, s, wholeHourZone, false), tz: timeZone },
   );
   return new Map((rows as Row[]).map((r) => [Number(r.hour), Number(r.requests)]));
 }
@@ -130,9 +131,9 @@ export async function exactPercentiles(s: Snapshot, scope: Scope, ids: string[],
   const { rows } = await s.db.raw(
     `SELECT extract(epoch FROM date_bin(:bucket::interval, created_at, 'epoch'::timestamptz)) * 1000 AS bucket,
             percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-     FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from AND created_at < :to
+     FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
      GROUP BY GROUPING SETS ((1), ())`,
-    { ...windowBindings(w, ids, s.cursor), bucket },
+    { ...windowBindings(w, ids, s), bucket },
   );
   const overall = (rows as { bucket: number | null; p: number[] }[]).find((r) => r.bucket === null);
   const byBucket = new Map(
@@ -147,8 +148,8 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
   const col = SCOPE_COLUMN[scope];
   const { rows } = await s.db.raw(
     `SELECT ${col} AS id, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-     FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from AND created_at < :to GROUP BY 1`,
-    windowBindings(w, ids, s.cursor),
+     FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to GROUP BY 1`,
+    windowBindings(w, ids, s),
   );
   return new Map((rows as { id: string; p: number[] }[]).map((r) => [String(r.id), r.p.map(Number)]));
 }
@@ -241,7 +242,7 @@ async function badMinuteRows(
       ...windowBindings(
         w,
         thresholds.map((t) => t.id),
-        s.cursor,
+        s,
       ),
       scope,
       thresholds: JSON.stringify(thresholds),
