@@ -284,3 +284,22 @@ export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date)
   );
   return new Map((rows as { id: string; users: number }[]).map((r) => [r.id, Number(r.users)]));
 }
+
+/** The newest usage event's id (0 without any): what a page shows is current as of it. One index probe per partition. */
+export async function latestEventId(db: Db): Promise<number> {
+  const { rows } = await db.raw('SELECT coalesce(max(id), 0) AS id FROM ai_usage_logs');
+  return Number(rows[0].id);
+}
+
+/**
+ * The newest id of a feature's events in one environment past `since`, or null when there is none:
+ * the live check. It reads only rows past `since` (the primary key leads with id), so it costs an
+ * index probe when nothing changed, whatever the table's size.
+ */
+export async function newestEventSince(db: Db, featureId: string, environment: Environment, since: number): Promise<number | null> {
+  const { rows } = await db.raw(
+    'SELECT max(id) AS id FROM ai_usage_logs WHERE id > :since::bigint AND feature_id = :id AND environment = :environment',
+    { since, id: featureId, environment },
+  );
+  return rows[0].id === null ? null : Number(rows[0].id);
+}

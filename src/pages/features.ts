@@ -4,12 +4,13 @@ import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
-import { ENVIRONMENTS, MODEL_TYPES } from '../domain.ts';
+import { ENVIRONMENTS, type Environment, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
+import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
-import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
+import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
@@ -30,16 +31,19 @@ export const featuresQuerySchema = z.object({
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
+/** The environment the overview's figures and the Models tab show: production unless the URL names another. */
+export const environmentOf = (q: { environment?: Environment }): Environment => q.environment ?? 'production';
+
 /**
  * The swap targets of the features page: the workspace (cards and the selected feature, on card
  * selection), the cards (polled), the selected feature's panel (tabs) and its overview (ranges, polled).
  */
 export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-panel', 'feature-overview'] as const;
 
-/** Every feature with its production model and its last 24 hours, for the cards. */
+/** Every feature with its production model and its last 24 hours in production, for the cards. */
 export async function featureCards(db: Db, now: Date) {
   const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
-  const metrics = await featureSummaries(db, features, CARDS_RANGE, now);
+  const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
   return withAssignments(features, assignments).map((f) => {
     const m = metrics.get(f.id)!;
     return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
@@ -55,26 +59,47 @@ export async function selectedFeature(db: Db, slug: string | undefined): Promise
   return feature;
 }
 
-/** The overview tab: the metrics service's figures, the charts' series and the model changes in range. */
-export async function featureOverview(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+/**
+ * The overview tab in one environment: the metrics service's figures, the thresholds they breach,
+ * the charts' series and that environment's model changes in range.
+ */
+export async function featureOverview(
+  db: Db,
+  feature: FeatureRow,
+  view: { range: RangeName; environment: Environment },
+  now: Date,
+  timeZone: string,
+) {
+  const { range, environment } = view;
   const w = windowOf(range, now);
-  const [metrics, changes] = await Promise.all([
-    featureMetrics(db, feature, range, now, timeZone),
+  // Read first: an event newer than this may or may not be counted, and the live check will see it.
+  const version = await latestEventId(db);
+  const [metrics, allChanges] = await Promise.all([
+    featureMetrics(db, feature, range, now, timeZone, environment),
     featureChanges(db, feature.id, w.from, w.to),
   ]);
+  const changes = allChanges.filter((c) => c.environment === environment);
   const errorRate = metrics.realtime.error_rate;
+  const breaches = breachesOf(feature, metrics.realtime, null);
+  const thresholds = { latencyMs: feature.latency_threshold_ms, errorRatePct: Number(feature.error_rate_threshold) };
   return {
     metrics,
+    environment,
+    /** The live check's `since`: the figures are current as of this event id. */
+    version,
     changes,
-    charts: overviewCharts(metrics, changes, range, timeZone, now),
-    showErrorChart: errorRate !== null && errorRate > ERROR_CHART_MIN_PCT,
+    breaches,
+    breached: { p95: breaches.some((b) => b.kind === 'p95'), error_rate: breaches.some((b) => b.kind === 'error_rate') },
+    charts: overviewCharts(metrics, changes, { range, timeZone, now, thresholds }),
+    // The error-rate chart also shows whenever the rate breaches the feature's own threshold.
+    showErrorChart: errorRate !== null && (errorRate > ERROR_CHART_MIN_PCT || breaches.some((b) => b.kind === 'error_rate')),
   };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
 /** What the other tabs show (prompts, testing and settings are read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date) {
-  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, q.environment ?? 'production', now) };
+  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, environmentOf(q), now) };
   if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
   return {};
 }
@@ -89,9 +114,11 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
   const [cards, overview, tab] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
-    wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
+    wantsPanel && q.tab === 'overview'
+      ? featureOverview(db, feature, { range: q.range, environment: environmentOf(q) }, now, timeZone)
+      : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, tabs: TABS, environments: ENVIRONMENTS, modelTypes: MODEL_TYPES };
 }
