@@ -75,7 +75,8 @@ async function checkAll(
       problems.push(`${label} performance ${JSON.stringify(actual.performance)}`);
 
     // Per environment: every figure from that environment's rows alone, except uptime and unique
-    // users, which have no environment dimension and count every environment.
+    // users, which have no environment dimension and count every environment (uptime only when the
+    // environment had requests).
     for (const environment of ENVIRONMENTS) {
       const envRows = rows.filter((r) => r.environment === environment);
       const inEnv = await featureMetrics(db, feature, range, new Date(now), spec.timeZone, environment);
@@ -90,7 +91,7 @@ async function checkAll(
         { ...inEnv, costs: { ...inEnv.costs, cost_breakdown: [...inEnv.costs.cost_breakdown].sort(byModelId) } },
         {
           ...own,
-          realtime: { ...own.realtime, uptime: all.realtime.uptime },
+          realtime: { ...own.realtime, uptime: own.usage.total_requests ? all.realtime.uptime : null },
           usage: users,
           costs: { ...own.costs, cost_breakdown: own.costs.cost_breakdown.sort(byModelId) },
         },
@@ -100,7 +101,7 @@ async function checkAll(
       const envSummary = (await featureSummaries(db, [feature], range, new Date(now), environment)).get(featureId)!;
       differences(
         envSummary,
-        { ...bruteSummary(envRows, range, now, threshold), uptime: all.realtime.uptime },
+        { ...bruteSummary(envRows, range, now, threshold), uptime: own.usage.total_requests ? all.realtime.uptime : null },
         `${label} ${environment} featureSummaries`,
         problems,
       );
