@@ -6,8 +6,9 @@ import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windo
 
 /**
  * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
- * to one environment or (null) reading all of them. Bad minutes and unique users have no environment
- * dimension (usage_minute_counts, usage_feature_users): they always count every environment.
+ * to one environment or (null) reading all of them. Unique users have no environment dimension
+ * (usage_feature_users): they always count every environment. Bad minutes of one environment come
+ * from the minute rollup (the hourly arrays of usage_minute_counts count every environment).
  */
 export interface Snapshot extends ReadScope {
   db: Db;
@@ -155,8 +156,8 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
 }
 
 /**
- * Bad minutes per member over a window, each with its own error-rate threshold (%): SPEC §4, a minute
- * with requests is bad when the lower bound of the 95% Wilson interval of its error rate reaches the threshold.
+ * Bad minutes per member over a window (in the snapshot's environment), each with its own error-rate
+ * threshold (%): SPEC §4, a minute with requests is bad when the lower bound of the 95% Wilson interval of its error rate reaches the threshold.
  */
 export async function badMinutes(
   s: Snapshot,
@@ -194,13 +195,15 @@ async function badMinuteRows(
      -- Minutes the hourly arrays cannot answer alone: partial edge minutes, and rows not rolled up yet.
      raw AS (
        SELECT l.${col} AS scope_id, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+         AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
+       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+         AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
      ),
      tail AS (
        SELECT scope_id, date_trunc('minute', created_at) AS m, count(*) AS r, count(*) FILTER (WHERE status <> 'success') AS f
@@ -211,7 +214,7 @@ async function badMinuteRows(
               c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
               AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
        FROM usage_minute_counts c
-       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[])
+       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
          AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
      ),
      -- Whole hours: minutes whose Wilson lower bound is at or over the threshold, by binary search
@@ -228,6 +231,11 @@ async function badMinuteRows(
          FROM hrs h, unnest(h.requests, h.failures) WITH ORDINALITY AS u(r, f, i)
          WHERE NOT h.whole AND h.hour + (u.i - 1) * interval '1 minute' >= :m_from::timestamptz
            AND h.hour + (u.i - 1) * interval '1 minute' < :m_to::timestamptz
+         UNION ALL
+         -- One environment: the hourly arrays count every environment, so its rolled-up minutes come from the minute rollup.
+         SELECT r.${col}, r.bucket, r.requests, r.errors + r.timeouts FROM usage_rollup_minute r
+         WHERE :environment::text IS NOT NULL AND r.${col} = ANY(:ids::uuid[]) AND r.environment = :environment::text
+           AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
          UNION ALL
          SELECT scope_id, m, r, f FROM tail
        ) x GROUP BY 1, 2
