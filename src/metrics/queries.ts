@@ -300,14 +300,14 @@ export async function latestEventId(db: Db): Promise<number> {
 }
 
 /**
- * The newest id of a feature's events in one environment past `since`, or null when there is none:
- * the live check. It reads only rows past `since` (the primary key leads with id), so it costs an
+ * Whether a feature has an event in one environment with an id past `since`: the live check. It reads
+ * rows past `since` only (the primary key leads with id) and stops at the first match, so it costs an
  * index probe when nothing changed, whatever the table's size.
  */
-export async function newestEventSince(db: Db, featureId: string, environment: Environment, since: number): Promise<number | null> {
+export async function hasEventsSince(db: Db, featureId: string, environment: Environment, since: number): Promise<boolean> {
   const { rows } = await db.raw(
-    'SELECT max(id) AS id FROM ai_usage_logs WHERE id > :since::bigint AND feature_id = :id AND environment = :environment',
+    'SELECT EXISTS (SELECT 1 FROM ai_usage_logs WHERE id > :since::bigint AND feature_id = :id AND environment = :environment) AS changed',
     { since, id: featureId, environment },
   );
-  return rows[0].id === null ? null : Number(rows[0].id);
+  return Boolean(rows[0].changed);
 }

@@ -7,7 +7,7 @@ import { HttpError, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url, withQuery } from '../http/urls.ts';
-import { newestEventSince } from '../metrics/queries.ts';
+import { hasEventsSince } from '../metrics/queries.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
@@ -98,14 +98,14 @@ const liveQuerySchema = z.object({
 
 /**
  * The live check the open overview polls every few seconds (public/js/live.js): 204 and no body while
- * the feature has no event in the environment past `since`, else 200 with the newest id, and the page
- * refreshes its overview. Figures include rows not rolled up yet, so no rollup has to run first.
+ * the feature has no event in the environment past `since`, else 200 and the page refreshes its
+ * overview (which carries the next `since`). Figures include rows not rolled up yet, so no rollup has
+ * to run first.
  */
 async function liveCheck(deps: RouteDeps, req: Request, res: Response) {
   const q = parseQuery(liveQuerySchema, req.query);
-  const newest = await newestEventSince(deps.db, featureIn(res).id, environmentOf(q), q.since);
-  if (newest === null) return void res.status(204).end();
-  res.json({ version: newest });
+  if (!(await hasEventsSince(deps.db, featureIn(res).id, environmentOf(q), q.since))) return void res.status(204).end();
+  res.json({ changed: true });
 }
 
 async function addFeature(deps: RouteDeps, req: Request, res: Response) {
