@@ -252,6 +252,8 @@ describe('GET /platform/ai-management/features, overview tab per environment, br
     expect($('[data-metric="p95"]').hasClass('tone-bad')).toBe(true);
     expect(text($('[data-metric="p95"] strong'))).toBe('2,400 ms');
     expect(charts($).find((x) => x.id === 'chart-latency')!.json.threshold).toEqual({ value: 2000, label: 'p95 threshold 2,000 ms' });
+    expect($('#chart-latency .ct-chart').attr('aria-label')).toContain('with the p95 threshold 2,000 ms');
+    expect(text($('#chart-latency .chart-threshold'))).toBe('Dashed line: p95 threshold 2,000 ms');
     const calm = await makeFeature(t.db);
     const quiet = await c.page(featuresUrl({ feature: calm.name }));
     expect(quiet('#breach-banner')).toHaveLength(0);
