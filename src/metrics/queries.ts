@@ -300,13 +300,13 @@ export async function latestEventId(db: Db): Promise<number> {
 }
 
 /**
- * Whether a feature has an event in one environment with an id past `since`: the live check. It reads
+ * Whether a feature has an event in one environment (null: any) with an id past `since`: the live check. It reads
  * rows past `since` only (the primary key leads with id) and stops at the first match, so it costs an
  * index probe when nothing changed, whatever the table's size.
  */
-export async function hasEventsSince(db: Db, featureId: string, environment: Environment, since: number): Promise<boolean> {
+export async function hasEventsSince(db: Db, featureId: string, environment: Environment | null, since: number): Promise<boolean> {
   const { rows } = await db.raw(
-    'SELECT EXISTS (SELECT 1 FROM ai_usage_logs WHERE id > :since::bigint AND feature_id = :id AND environment = :environment) AS changed',
+    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE id > :since::bigint AND feature_id = :id AND ${envFilter('l')}) AS changed`,
     { since, id: featureId, environment },
   );
   return Boolean(rows[0].changed);

@@ -21,18 +21,29 @@ export type Tab = (typeof TABS)[number];
 /** The cards always show the last 24 hours, whatever range the selected feature's overview shows. */
 export const CARDS_RANGE: RangeName = '24h';
 
+/** What the overview's figures can be for (SPEC §4): one environment, or `all` added up (labelled so). */
+export const FIGURE_ENVIRONMENTS = [...ENVIRONMENTS, 'all'] as const;
+export type FigureEnvironment = (typeof FIGURE_ENVIRONMENTS)[number];
+
 /** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
 export const featuresQuerySchema = z.object({
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
   tab: choice(TABS).default('overview'),
   range: rangeParam.default('24h'),
-  environment: choice(ENVIRONMENTS).optional(),
+  environment: choice(FIGURE_ENVIRONMENTS).optional(),
   format: formatParam,
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
-/** The environment the overview's figures and the Models tab show: production unless the URL names another. */
-export const environmentOf = (q: { environment?: Environment }): Environment => q.environment ?? 'production';
+/** The environment the overview's figures are for: production unless the URL names another, or `all`. */
+export const figuresEnvironmentOf = (q: { environment?: FigureEnvironment }): FigureEnvironment => q.environment ?? 'production';
+
+/** The environment the Models tab shows: production unless the URL names one (`all` names none). */
+const modelsEnvironmentOf = (q: FeaturesQuery): Environment =>
+  q.environment === undefined || q.environment === 'all' ? 'production' : q.environment;
+
+/** The metrics' environment filter of a figures environment: null adds every environment up. */
+export const environmentFilter = (e: FigureEnvironment): Environment | null => (e === 'all' ? null : e);
 
 /**
  * The swap targets of the features page: the workspace (cards and the selected feature, on card
@@ -66,7 +77,7 @@ export async function selectedFeature(db: Db, slug: string | undefined): Promise
 export async function featureOverview(
   db: Db,
   feature: FeatureRow,
-  view: { range: RangeName; environment: Environment },
+  view: { range: RangeName; environment: FigureEnvironment },
   now: Date,
   timeZone: string,
 ) {
@@ -75,16 +86,17 @@ export async function featureOverview(
   // Read first: an event newer than this may or may not be counted, and the live check will see it.
   const version = await latestEventId(db);
   const [metrics, allChanges] = await Promise.all([
-    featureMetrics(db, feature, range, now, timeZone, environment),
+    featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment)),
     featureChanges(db, feature.id, w.from, w.to),
   ]);
-  const changes = allChanges.filter((c) => c.environment === environment);
+  const changes = allChanges.filter((c) => environment === 'all' || c.environment === environment);
   const errorRate = metrics.realtime.error_rate;
   const breaches = breachesOf(feature, metrics.realtime, null);
   const thresholds = { latencyMs: feature.latency_threshold_ms, errorRatePct: Number(feature.error_rate_threshold) };
   return {
     metrics,
     environment,
+    environmentLabel: environment === 'all' ? 'all environments' : environment,
     /** The live check's `since`: the figures are current as of this event id. */
     version,
     changes,
@@ -99,7 +111,7 @@ export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
 /** What the other tabs show (prompts, testing and settings are read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date) {
-  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, environmentOf(q), now) };
+  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, modelsEnvironmentOf(q), now) };
   if (q.tab === 'prompts') return { prompts: await promptVersions(db, feature.id) };
   return {};
 }
@@ -115,10 +127,10 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const [cards, overview, tab] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview'
-      ? featureOverview(db, feature, { range: q.range, environment: environmentOf(q) }, now, timeZone)
+      ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q) }, now, timeZone)
       : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, environments: ENVIRONMENTS, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, tabs: TABS, environments: FIGURE_ENVIRONMENTS, modelTypes: MODEL_TYPES };
 }

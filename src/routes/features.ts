@@ -12,12 +12,13 @@ import { requireWrite } from '../middleware/auth.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import {
-  environmentOf,
+  environmentFilter,
   FEATURE_TARGETS,
   type FeaturesQuery,
   featureOverview,
   featuresPageParts,
   featuresQuerySchema,
+  figuresEnvironmentOf,
   selectedFeature,
 } from '../pages/features.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
@@ -73,7 +74,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   const feature = await selectedFeature(db, q.feature);
   if (q.format === 'csv') {
     if (!feature) throw new HttpError(404, 'There is no feature to export');
-    const environment = environmentOf(q);
+    const environment = figuresEnvironmentOf(q);
     const { metrics } = await featureOverview(db, feature, { range: q.range, environment }, now, timeZone);
     return void res.type('text/csv').attachment(`${feature.name}-${environment}-${q.range}.csv`).send(overviewCsv(metrics));
   }
@@ -104,7 +105,8 @@ const liveQuerySchema = z.object({
  */
 async function liveCheck(deps: RouteDeps, req: Request, res: Response) {
   const q = parseQuery(liveQuerySchema, req.query);
-  if (!(await hasEventsSince(deps.db, featureIn(res).id, environmentOf(q), q.since))) return void res.status(204).end();
+  if (!(await hasEventsSince(deps.db, featureIn(res).id, environmentFilter(figuresEnvironmentOf(q)), q.since)))
+    return void res.status(204).end();
   res.json({ changed: true });
 }
 

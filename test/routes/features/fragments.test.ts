@@ -65,7 +65,7 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       .toArray()
       .map((a) => ({ href: $(a).attr('href')!, hxGet: $(a).attr('hx-get') }));
     for (const card of $('.feature-card').toArray()) expect($(card).attr('hx-get')).toBe($(card).attr('href'));
-    expect(links.length).toBe(12);
+    expect(links.length).toBe(13);
     for (const { href, hxGet } of links) {
       expect(hxGet).toBe(href);
       const q = new URL(href, 'http://x').searchParams;
@@ -81,7 +81,7 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       .toArray()
       .map((a) => $(a).attr('href'));
     expect(environments).toEqual(
-      ['development', 'staging', 'production'].map((environment) =>
+      ['development', 'staging', 'production', 'all'].map((environment) =>
         featuresUrl({ feature: f.name, tab: 'overview', range: '7d', environment }),
       ),
     );

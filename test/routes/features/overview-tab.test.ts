@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => c?.close());
 
-async function expectOverviewOf($: CheerioAPI, f: FeatureRow, range: RangeName, environment: Environment = 'production') {
+async function expectOverviewOf($: CheerioAPI, f: FeatureRow, range: RangeName, environment: Environment | null = 'production') {
   const m = await featureMetrics(t.db, f, range, new Date(), 'UTC', environment);
   const { realtime: r, usage: u, costs: c, performance: p } = m;
   const metric = (k: string) => text($(`#feature-overview [data-metric="${k}"] strong`));
@@ -239,6 +239,11 @@ describe('GET /platform/ai-management/features, overview tab per environment, br
     expect(text(staging('#cost-by-model caption'))).toBe('By model (staging)');
     expect(markers('chart-latency', staging)).toEqual([`→ ${mini.display_name}`]);
     expect(staging('#breach-banner li[data-breach="p95"]').text()).toContain('(last 24 hours, staging)');
+    // `all` adds every environment up, labelled so, with every environment's markers.
+    const all = await c.page(featuresUrl({ feature: f.name, range: '24h', environment: 'all' }));
+    expect(text(all('[data-stat="total_requests"]'))).toBe('5');
+    expect(text(all('#cost-by-model caption'))).toBe('By model (all environments)');
+    expect(markers('chart-latency', all)).toHaveLength(2);
     // The environment is kept when the admin switches tabs.
     expect(staging('#feature-panel nav.tabs a').first().attr('href')).toContain('environment=staging');
   });
