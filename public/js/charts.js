@@ -51,16 +51,46 @@
     if (data.type === 'point' && / ct-partial$/.test(data.series.className || '') && !partial.includes(data.index)) data.element.remove();
   }
 
-  // A vertical line (with its label as a tooltip) where a model change took effect.
+  // A vertical line where a model change took effect, with what it changed to written beside it
+  // (marker.text, e.g. "→ GPT-4o mini") and the whole change as a tooltip.
   function drawMarkers(ctx, spec) {
     var offset = spec.kind === 'bar' ? ctx.axisX.stepLength / 2 : 0;
-    spec.markers.forEach((marker) => {
+    spec.markers.forEach((marker, i) => {
       var x = ctx.chartRect.x1 + ctx.axisX.projectValue(null, marker.index) + offset;
       var line = ctx.svg.elem('line', { x1: x, x2: x, y1: ctx.chartRect.y2, y2: ctx.chartRect.y1 }, 'ct-marker');
       var title = document.createElementNS(SVG_NS, 'title');
       title.textContent = marker.label;
       line.getNode().appendChild(title);
+      if (marker.text) {
+        const anchor = x > ctx.chartRect.x2 - 80 ? 'end' : 'start';
+        const label = ctx.svg.elem(
+          'text',
+          { x: x + (anchor === 'end' ? -3 : 3), y: ctx.chartRect.y2 + 10 + (i % 2) * 11 },
+          'ct-marker-label',
+        );
+        label.getNode().setAttribute('text-anchor', anchor);
+        label.getNode().textContent = marker.text;
+      }
     });
+  }
+
+  // A dashed horizontal line at the feature's threshold (spec.threshold), labelled, when it is within the axis.
+  function drawThreshold(ctx, spec) {
+    var t = spec.threshold;
+    if (!t) return;
+    var y = ctx.chartRect.y1 - ctx.axisY.projectValue(t.value);
+    if (y < ctx.chartRect.y2 || y > ctx.chartRect.y1) return;
+    ctx.svg.elem('line', { x1: ctx.chartRect.x1, x2: ctx.chartRect.x2, y1: y, y2: y }, 'ct-threshold');
+    var label = ctx.svg.elem('text', { x: ctx.chartRect.x2, y: y - 3 }, 'ct-threshold-label');
+    label.getNode().setAttribute('text-anchor', 'end');
+    label.getNode().textContent = t.label;
+  }
+
+  // The y axis reaches the threshold, so its line is always in view.
+  function axisHigh(spec) {
+    if (!spec.threshold) return undefined;
+    var values = spec.series.flatMap((s) => s.data).filter((v) => v !== null);
+    return Math.max(spec.threshold.value * 1.1, ...values);
   }
 
   function draw(el) {
@@ -75,7 +105,7 @@
       fullWidth: true,
       chartPadding: { top: 12, right: 36, bottom: 0, left: 8 },
       axisX: { showGrid: false, labelInterpolationFnc: (v, i) => (i % every === 0 ? v : null) },
-      axisY: { onlyInteger: spec.unit === 'requests', labelInterpolationFnc: (v) => v + suffix(spec.unit) },
+      axisY: { onlyInteger: spec.unit === 'requests', high: axisHigh(spec), labelInterpolationFnc: (v) => v + suffix(spec.unit) },
     };
     var chart =
       spec.kind === 'bar'
@@ -88,6 +118,7 @@
     chart.on('draw', (data) => mark(spec, data));
     chart.on('created', (ctx) => {
       drawMarkers(ctx, spec);
+      drawThreshold(ctx, spec);
     });
     var table = el.parentNode.querySelector('details.chart-data');
     if (table) table.open = false;
@@ -97,6 +128,8 @@
     document.querySelectorAll('[data-chart]').forEach(draw);
   }
 
-  document.addEventListener('DOMContentLoaded', drawAll);
+  // Loaded with the page, or later (public/js/live.js loads it when a swap brings the first chart).
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', drawAll);
+  else drawAll();
   document.addEventListener('htmx:after:swap', drawAll);
 })();

@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
+import type { Environment } from '../domain.ts';
 import { costTrendOf, headline, shares, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
@@ -42,6 +43,8 @@ function addSums(all: Iterable<Sums>): Sums {
 /** What a feature's dashboard is computed from, read in one snapshot so the figures agree with each other. */
 export interface FeatureSums {
   range: RangeName;
+  /** The environment the sums count (null: all); bad minutes and unique users always count all of them. */
+  environment: Environment | null;
   now: Date;
   window: Window;
   /** Per chart bucket (its start in epoch ms), and their total. */
@@ -52,6 +55,7 @@ export interface FeatureSums {
   /** Requests per hour of the day in the display time zone. */
   byLocalHour: Map<number, number>;
   previousCost: number;
+  previousRequests: number;
   /** The feature had recorded an event by the earlier range's start: that range is a baseline (SPEC §4 cost_trend). */
   earlierCovered: boolean;
   badMinutes: number;
@@ -60,41 +64,54 @@ export interface FeatureSums {
   exact: Awaited<ReturnType<typeof exactPercentiles>> | null;
 }
 
-/** The feature dashboard's inputs for a range ending now, in one snapshot. */
-export async function readFeatureSums(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string): Promise<FeatureSums> {
+/** The feature dashboard's inputs for a range ending now in one environment (null: all), in one snapshot. */
+export async function readFeatureSums(
+  db: Db,
+  feature: FeatureRow,
+  range: RangeName,
+  now: Date,
+  timeZone: string,
+  environment: Environment | null = null,
+): Promise<FeatureSums> {
   const w = windowOf(range, now);
   const { bucket, bucketMs } = RANGES[range];
   const ids = [feature.id];
-  return inSnapshot(db, async (trx) => {
-    const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
-    const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
-    const total = addSums(buckets.values());
-    const earlier = previousWindow(range, now);
-    const previous = await sumsByScope(trx, 'feature', ids, earlier);
-    const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
-    const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
-    const users = await uniqueUsers(trx, ids, w.from);
-    const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
-    const models = await trx
-      .db('ai_models')
-      .whereIn('id', [...byModel.keys()])
-      .select('id', 'display_name');
-    return {
-      range,
-      now,
-      window: w,
-      buckets,
-      total,
-      byModel,
-      models,
-      byLocalHour,
-      previousCost: previous.get(feature.id)?.cost_usd ?? 0,
-      earlierCovered,
-      badMinutes: bad.get(feature.id) ?? 0,
-      uniqueUsers: users.get(feature.id) ?? 0,
-      exact,
-    };
-  });
+  return inSnapshot(
+    db,
+    async (trx) => {
+      const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
+      const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
+      const total = addSums(buckets.values());
+      const earlier = previousWindow(range, now);
+      const previous = await sumsByScope(trx, 'feature', ids, earlier);
+      const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
+      const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
+      const users = await uniqueUsers(trx, ids, w.from);
+      const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
+      const models = await trx
+        .db('ai_models')
+        .whereIn('id', [...byModel.keys()])
+        .select('id', 'display_name');
+      return {
+        range,
+        environment,
+        now,
+        window: w,
+        buckets,
+        total,
+        byModel,
+        models,
+        byLocalHour,
+        previousCost: previous.get(feature.id)?.cost_usd ?? 0,
+        previousRequests: previous.get(feature.id)?.requests ?? 0,
+        earlierCovered,
+        badMinutes: bad.get(feature.id) ?? 0,
+        uniqueUsers: users.get(feature.id) ?? 0,
+        exact,
+      };
+    },
+    environment,
+  );
 }
 
 /**
@@ -149,11 +166,15 @@ function seriesOf({ range, now, window: w, buckets, exact }: FeatureSums) {
   });
 }
 
-function costsOf({ total, previousCost, earlierCovered, models, byModel }: FeatureSums) {
+function costsOf({ total, previousCost, previousRequests, earlierCovered, models, byModel }: FeatureSums) {
+  const perRequest = total.requests ? total.cost_usd / total.requests : null;
+  const previousPerRequest = previousRequests ? previousCost / previousRequests : 0;
   return {
     total_cost: total.cost_usd,
     previous_cost: previousCost,
     cost_trend: costTrendOf(total.cost_usd, previousCost, earlierCovered),
+    /** Cost per request against the earlier range's, by the same baseline rule as cost_trend (null without requests now). */
+    cost_per_request_trend: perRequest === null ? null : costTrendOf(perRequest, previousPerRequest, earlierCovered),
     cost_breakdown: shares(
       models
         .map((m) => ({
@@ -185,9 +206,16 @@ function performanceOf(realtime: { uptime: number | null; response_time: number 
   );
 }
 
-/** The feature dashboard's figures for a range ending now. */
-export async function featureMetrics(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
-  return shapeFeatureMetrics(await readFeatureSums(db, feature, range, now, timeZone));
+/** The feature dashboard's figures for a range ending now, in one environment (null: all of them). */
+export async function featureMetrics(
+  db: Db,
+  feature: FeatureRow,
+  range: RangeName,
+  now: Date,
+  timeZone: string,
+  environment: Environment | null = null,
+) {
+  return shapeFeatureMetrics(await readFeatureSums(db, feature, range, now, timeZone, environment));
 }
 
 export type FeatureMetrics = Awaited<ReturnType<typeof featureMetrics>>;

@@ -1,20 +1,25 @@
 import type { Db } from '../db/knex.ts';
+import type { Environment } from '../domain.ts';
 import { HIST_COLUMNS, sumHistogram } from './histogram.ts';
 import type { Window } from './ranges.ts';
-import { SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
+import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
 
-/** A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it. */
-export interface Snapshot {
+/**
+ * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
+ * to one environment or (null) reading all of them. Unique users have no environment dimension
+ * (usage_feature_users): they always count every environment. Bad minutes of one environment come
+ * from the minute rollup (the hourly arrays of usage_minute_counts count every environment).
+ */
+export interface Snapshot extends ReadScope {
   db: Db;
-  cursor: number;
 }
 
 /** Runs fn in a read-only snapshot, so rollups, the cursor and raw rows agree with each other. */
-export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>): Promise<T> {
+export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>, environment: Environment | null = null): Promise<T> {
   return db.transaction(
     async (trx) => {
       const cursor = await trx('rollup_cursors').where({ name: 'usage' }).first('last_id');
-      return fn({ db: trx, cursor: Number(cursor?.last_id ?? 0) });
+      return fn({ db: trx, cursor: Number(cursor?.last_id ?? 0), environment });
     },
     { isolationLevel: 'repeatable read', readOnly: true },
   );
@@ -62,10 +67,7 @@ export function toSums(row: Row | undefined): Sums {
 export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
-    `WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`,
-    windowBindings(w, ids, s.cursor),
-  );
+  const { rows } = await s.db.raw(`WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`, windowBindings(w, ids, s));
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
@@ -75,9 +77,9 @@ export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: W
  */
 export async function recordedBy(s: Snapshot, featureId: string, at: Date): Promise<boolean> {
   const { rows } = await s.db.raw(
-    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs WHERE feature_id = :id AND created_at <= :at::timestamptz)
-         OR EXISTS (SELECT 1 FROM usage_rollup_day WHERE feature_id = :id AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
-    { id: featureId, at: at.toISOString() },
+    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE feature_id = :id AND ${envFilter('l')} AND created_at <= :at::timestamptz)
+         OR EXISTS (SELECT 1 FROM usage_rollup_day r WHERE feature_id = :id AND ${envFilter('r')} AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
+    { id: featureId, at: at.toISOString(), environment: s.environment },
   );
   return Boolean(rows[0]?.recorded);
 }
@@ -97,7 +99,7 @@ export async function breakdown(s: Snapshot, scope: Scope, ids: string[], w: Win
      SELECT GROUPING(bucket) AS by_bucket, bucket, model_id, ${SUMS}
      FROM (SELECT seg.*, extract(epoch FROM date_bin(:bucket::interval, t, 'epoch'::timestamptz)) * 1000 AS bucket FROM seg) x
      GROUP BY GROUPING SETS ((bucket), (model_id))`,
-    { ...windowBindings(w, ids, s.cursor, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
+    { ...windowBindings(w, ids, s, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
   );
   const result: Breakdown = { byBucket: new Map(), byModel: new Map() };
   for (const r of rows as Row[]) {
@@ -119,7 +121,7 @@ export async function requestsByLocalHour(
   const { rows } = await s.db.raw(
     `WITH ${segmentsSql(scope)}
      SELECT extract(hour FROM t AT TIME ZONE :tz)::int AS hour, sum(requests)::bigint AS requests FROM seg GROUP BY 1`,
-    { ...windowBindings(w, ids, s.cursor, wholeHourZone, false), tz: timeZone },
+    { ...windowBindings(w, ids, s, wholeHourZone, false), tz: timeZone },
   );
   return new Map((rows as Row[]).map((r) => [Number(r.hour), Number(r.requests)]));
 }
@@ -130,9 +132,9 @@ export async function exactPercentiles(s: Snapshot, scope: Scope, ids: string[],
   const { rows } = await s.db.raw(
     `SELECT extract(epoch FROM date_bin(:bucket::interval, created_at, 'epoch'::timestamptz)) * 1000 AS bucket,
             percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-     FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from AND created_at < :to
+     FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
      GROUP BY GROUPING SETS ((1), ())`,
-    { ...windowBindings(w, ids, s.cursor), bucket },
+    { ...windowBindings(w, ids, s), bucket },
   );
   const overall = (rows as { bucket: number | null; p: number[] }[]).find((r) => r.bucket === null);
   const byBucket = new Map(
@@ -147,15 +149,15 @@ export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: strin
   const col = SCOPE_COLUMN[scope];
   const { rows } = await s.db.raw(
     `SELECT ${col} AS id, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-     FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from AND created_at < :to GROUP BY 1`,
-    windowBindings(w, ids, s.cursor),
+     FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to GROUP BY 1`,
+    windowBindings(w, ids, s),
   );
   return new Map((rows as { id: string; p: number[] }[]).map((r) => [String(r.id), r.p.map(Number)]));
 }
 
 /**
- * Bad minutes per member over a window, each with its own error-rate threshold (%): SPEC §4, a minute
- * with requests is bad when the lower bound of the 95% Wilson interval of its error rate reaches the threshold.
+ * Bad minutes per member over a window (in the snapshot's environment), each with its own error-rate
+ * threshold (%): SPEC §4, a minute with requests is bad when the lower bound of the 95% Wilson interval of its error rate reaches the threshold.
  */
 export async function badMinutes(
   s: Snapshot,
@@ -193,13 +195,15 @@ async function badMinuteRows(
      -- Minutes the hourly arrays cannot answer alone: partial edge minutes, and rows not rolled up yet.
      raw AS (
        SELECT l.${col} AS scope_id, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.${col} = ANY(:ids::uuid[]) AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+         AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
+       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+         AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
      ),
      tail AS (
        SELECT scope_id, date_trunc('minute', created_at) AS m, count(*) AS r, count(*) FILTER (WHERE status <> 'success') AS f
@@ -210,7 +214,7 @@ async function badMinuteRows(
               c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
               AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
        FROM usage_minute_counts c
-       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[])
+       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
          AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
      ),
      -- Whole hours: minutes whose Wilson lower bound is at or over the threshold, by binary search
@@ -228,6 +232,11 @@ async function badMinuteRows(
          WHERE NOT h.whole AND h.hour + (u.i - 1) * interval '1 minute' >= :m_from::timestamptz
            AND h.hour + (u.i - 1) * interval '1 minute' < :m_to::timestamptz
          UNION ALL
+         -- One environment: the hourly arrays count every environment, so its rolled-up minutes come from the minute rollup.
+         SELECT r.${col}, r.bucket, r.requests, r.errors + r.timeouts FROM usage_rollup_minute r
+         WHERE :environment::text IS NOT NULL AND r.${col} = ANY(:ids::uuid[]) AND r.environment = :environment::text
+           AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
+         UNION ALL
          SELECT scope_id, m, r, f FROM tail
        ) x GROUP BY 1, 2
      ),
@@ -241,7 +250,7 @@ async function badMinuteRows(
       ...windowBindings(
         w,
         thresholds.map((t) => t.id),
-        s.cursor,
+        s,
       ),
       scope,
       thresholds: JSON.stringify(thresholds),
@@ -282,4 +291,23 @@ export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date)
     },
   );
   return new Map((rows as { id: string; users: number }[]).map((r) => [r.id, Number(r.users)]));
+}
+
+/** The newest usage event's id (0 without any): what a page shows is current as of it. One index probe per partition. */
+export async function latestEventId(db: Db): Promise<number> {
+  const { rows } = await db.raw('SELECT coalesce(max(id), 0) AS id FROM ai_usage_logs');
+  return Number(rows[0].id);
+}
+
+/**
+ * Whether a feature has an event in one environment (null: any) with an id past `since`: the live check. It reads
+ * rows past `since` only (the primary key leads with id) and stops at the first match, so it costs an
+ * index probe when nothing changed, whatever the table's size.
+ */
+export async function hasEventsSince(db: Db, featureId: string, environment: Environment | null, since: number): Promise<boolean> {
+  const { rows } = await db.raw(
+    `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE id > :since::bigint AND feature_id = :id AND ${envFilter('l')}) AS changed`,
+    { since, id: featureId, environment },
+  );
+  return Boolean(rows[0].changed);
 }

@@ -67,3 +67,25 @@ export const tones = {
   /** Provider health: the same bands as the health bar (good from 90, low under 70). */
   health: (v: number | null): Tone => (v === null ? 'none' : v >= 90 ? 'good' : v >= 70 ? 'warn' : 'bad'),
 };
+
+export type Breach =
+  | { kind: 'error_rate'; value: number; limit: number }
+  | { kind: 'p95'; value: number; limit: number }
+  | { kind: 'budget'; value: number; limit: number };
+
+/** What a feature's own thresholds say about its figures (error rate, p95) and, when given, this month's spend. */
+export function breachesOf(
+  f: { error_rate_threshold: number; latency_threshold_ms: number; monthly_budget_usd: number | null },
+  figures: { error_rate: number | null; p95: number | null },
+  spend: number | null,
+): Breach[] {
+  const breaches: Breach[] = [];
+  const errorLimit = Number(f.error_rate_threshold);
+  if (figures.error_rate !== null && figures.error_rate >= errorLimit)
+    breaches.push({ kind: 'error_rate', value: figures.error_rate, limit: errorLimit });
+  if (figures.p95 !== null && figures.p95 > f.latency_threshold_ms)
+    breaches.push({ kind: 'p95', value: figures.p95, limit: f.latency_threshold_ms });
+  if (spend !== null && f.monthly_budget_usd !== null && spend > Number(f.monthly_budget_usd))
+    breaches.push({ kind: 'budget', value: spend, limit: Number(f.monthly_budget_usd) });
+  return breaches;
+}

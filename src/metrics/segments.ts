@@ -1,3 +1,4 @@
+import type { Environment } from '../domain.ts';
 import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 import type { Window } from './ranges.ts';
 
@@ -12,11 +13,18 @@ const DAY = 86_400_000;
 const ceilTo = (t: number, unit: number) => Math.ceil(t / unit) * unit;
 const floorTo = (t: number, unit: number) => Math.floor(t / unit) * unit;
 
+/** What a read is limited to besides its window: the rollup cursor of its snapshot and one environment (null: all). */
+export interface ReadScope {
+  cursor: number;
+  environment: Environment | null;
+}
+
 /**
  * Bindings for segmentsSql: the window and its whole minutes [m_from, m_to) and whole hours
- * [h_from, h_to), as constants so that every branch is a plain index range scan.
+ * [h_from, h_to), as constants so that every branch is a plain index range scan; the environment
+ * (null for all of them) is a parameter the planner folds away.
  */
-export function windowBindings(w: Window, ids: string[], cursor: number, hours = true, days = hours) {
+export function windowBindings(w: Window, ids: string[], { cursor, environment }: ReadScope, hours = true, days = hours) {
   const from = w.from.getTime();
   const to = w.to.getTime();
   const iso = (t: number) => new Date(t).toISOString();
@@ -25,6 +33,7 @@ export function windowBindings(w: Window, ids: string[], cursor: number, hours =
     to: iso(to),
     ids: `{${ids.join(',')}}`,
     cursor,
+    environment,
     m_from: iso(ceilTo(from, MINUTE)),
     m_to: iso(floorTo(to, MINUTE)),
     h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity',
@@ -33,6 +42,9 @@ export function windowBindings(w: Window, ids: string[], cursor: number, hours =
     d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
   };
 }
+
+/** The condition limiting rows of `alias` to the binding :environment, or none when it is null. */
+export const envFilter = (alias: string) => `(:environment::text IS NULL OR ${alias}.environment = :environment::text)`;
 
 /**
  * SQL (a CTE named seg) for the usage of a set of features, models or providers in the window
@@ -44,7 +56,7 @@ export function windowBindings(w: Window, ids: string[], cursor: number, hours =
  *  - whole minutes [:m_from, :m_to) outside those hours from the minute rollup,
  *  - raw rows for the partial minutes at both edges,
  *  - raw rows not yet rolled up (id past the cursor) in the whole minutes: the newest and the late.
- * Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
+ * Only rows of :environment when it is not null. Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
  * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
  */
 export function segmentsSql(scope: Scope): string {
@@ -59,16 +71,16 @@ export function segmentsSql(scope: Scope): string {
   seg AS (
     SELECT r.bucket AS t, ${k('r')}, ${ROLLUP_COLUMNS}
     FROM usage_rollup_day r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
+    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${ROLLUP_COLUMNS}
     FROM usage_rollup_hour r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
+    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
       AND NOT (r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz)
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${ROLLUP_COLUMNS}
     FROM usage_rollup_minute r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
+    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
       AND NOT (r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz)
     UNION ALL
     -- Raw rows, grouped to the minute (charts and local hours need no finer) and by latency bucket
@@ -84,13 +96,13 @@ export function segmentsSql(scope: Scope): string {
              sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd
       FROM (
         -- The partial minutes at both edges, whatever their id.
-        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :m_from::timestamptz
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')} AND created_at >= :from::timestamptz AND created_at < :m_from::timestamptz
         UNION ALL
-        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[])
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')}
           AND created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND created_at < :to::timestamptz
         UNION ALL
         -- Rows not rolled up yet inside the whole minutes: found by id, so only the newest are read.
-        SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${col} = ANY(:ids::uuid[])
+        SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')}
           AND created_at >= :m_from::timestamptz AND created_at < :m_to::timestamptz
       ) l
       GROUP BY 1, 2, 3, 4, 5, 6

@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import type { Environment } from '../domain.ts';
 import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { badMinutes, exactPercentilesById, inSnapshot, type Snapshot, type Sums, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
@@ -38,14 +39,24 @@ export async function summaries(
   );
 }
 
-export function featureSummaries(db: Db, features: { id: string; error_rate_threshold: number }[], range: RangeName, now: Date) {
-  return inSnapshot(db, (trx) =>
-    summaries(
-      trx,
-      'feature',
-      features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })),
-      windowOf(range, now),
-    ),
+/** Each feature's headline figures in one environment (null: all); uptime counts every environment (see Snapshot). */
+export function featureSummaries(
+  db: Db,
+  features: { id: string; error_rate_threshold: number }[],
+  range: RangeName,
+  now: Date,
+  environment: Environment | null = null,
+) {
+  return inSnapshot(
+    db,
+    (trx) =>
+      summaries(
+        trx,
+        'feature',
+        features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })),
+        windowOf(range, now),
+      ),
+    environment,
   );
 }
 

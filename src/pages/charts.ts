@@ -12,7 +12,15 @@ const LABEL_FORMAT: Record<RangeName, Intl.DateTimeFormatOptions> = {
 export interface ChartMarker {
   /** Index of the bucket the change falls in. */
   index: number;
+  /** The short text drawn beside the marker ("→ GPT-4o mini"), when there is one. */
+  text?: string;
   label: string;
+}
+
+/** A feature's thresholds, drawn as horizontal lines on its latency (p95) and error-rate charts. */
+export interface Thresholds {
+  latencyMs: number;
+  errorRatePct: number;
 }
 
 /**
@@ -34,7 +42,9 @@ export interface Chart extends Buckets {
   /** Values for the chart, and the same values written out for the table. */
   series: { name: string; values: (number | null)[]; cells: string[] }[];
   markers: ChartMarker[];
-  /** What charts.js reads: labels, values, markers and the partial buckets. */
+  /** A horizontal line at this value (a threshold), with its label, or null. */
+  threshold: { value: number; label: string } | null;
+  /** What charts.js reads: labels, values, markers, the threshold and the partial buckets. */
   json: string;
 }
 
@@ -85,6 +95,7 @@ export function makeChart(
   buckets: Buckets,
   series: Series[],
   markers: ChartMarker[] = [],
+  threshold: Chart['threshold'] = null,
 ): Chart {
   const { labels, rows, partial } = buckets;
   return {
@@ -94,13 +105,22 @@ export function makeChart(
     rows,
     partial,
     markers,
+    threshold,
     series: series.map((s) => ({ ...s, cells: s.values.map((v) => (v === null ? 'no data' : v.toLocaleString('en-US'))) })),
-    json: JSON.stringify({ kind, unit, labels, markers, partial, series: series.map((s) => ({ name: s.name, data: s.values })) }),
+    json: JSON.stringify({
+      kind,
+      unit,
+      labels,
+      markers,
+      threshold,
+      partial,
+      series: series.map((s) => ({ name: s.name, data: s.values })),
+    }),
   };
 }
 
-/** Response time (mean and p95), throughput and error rate per bucket. */
-export function seriesCharts(points: Point[], buckets: Buckets, markers: ChartMarker[] = []) {
+/** Response time (mean and p95), throughput and error rate per bucket; the thresholds, when given, as lines. */
+export function seriesCharts(points: Point[], buckets: Buckets, markers: ChartMarker[] = [], thresholds?: Thresholds) {
   return {
     latency: makeChart(
       'line',
@@ -111,9 +131,17 @@ export function seriesCharts(points: Point[], buckets: Buckets, markers: ChartMa
         { name: 'p95', values: points.map((p) => round(p.p95)) },
       ],
       markers,
+      thresholds ? { value: thresholds.latencyMs, label: `p95 threshold ${thresholds.latencyMs.toLocaleString('en-US')} ms` } : null,
     ),
     throughput: makeChart('area', 'requests', buckets, [{ name: 'Requests', values: points.map((p) => p.requests) }], markers),
-    errorRate: makeChart('bar', '%', buckets, [{ name: 'Error rate', values: points.map((p) => round(p.error_rate, 2)) }], markers),
+    errorRate: makeChart(
+      'bar',
+      '%',
+      buckets,
+      [{ name: 'Error rate', values: points.map((p) => round(p.error_rate, 2)) }],
+      markers,
+      thresholds ? { value: thresholds.errorRatePct, label: `error-rate threshold ${thresholds.errorRatePct}%` } : null,
+    ),
   };
 }
 

@@ -3,12 +3,13 @@ import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
-import { ENVIRONMENTS, MODEL_TYPES } from '../domain.ts';
+import { ENVIRONMENTS, type Environment, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
+import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
-import { ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
+import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
@@ -27,12 +28,16 @@ export type Tab = (typeof TABS)[number];
 /** The cards always show the last 24 hours, whatever range the selected feature's overview shows. */
 export const CARDS_RANGE: RangeName = '24h';
 
+/** What the overview's figures can be for (SPEC §4): one environment, or `all` added up (labelled so). */
+export const FIGURE_ENVIRONMENTS = [...ENVIRONMENTS, 'all'] as const;
+export type FigureEnvironment = (typeof FIGURE_ENVIRONMENTS)[number];
+
 /** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
 export const featuresQuerySchema = z.object({
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
   tab: choice(TABS).default('overview'),
   range: rangeParam.default('24h'),
-  environment: choice(ENVIRONMENTS).optional(),
+  environment: choice(FIGURE_ENVIRONMENTS).optional(),
   format: formatParam,
   // The Prompts tab's diff: two version numbers.
   from: versionParam.optional(),
@@ -40,16 +45,26 @@ export const featuresQuerySchema = z.object({
 });
 export type FeaturesQuery = z.infer<typeof featuresQuerySchema>;
 
+/** The environment the overview's figures are for: production unless the URL names another, or `all`. */
+export const figuresEnvironmentOf = (q: { environment?: FigureEnvironment }): FigureEnvironment => q.environment ?? 'production';
+
+/** The environment the Models tab shows: production unless the URL names one (`all` names none). */
+const modelsEnvironmentOf = (q: FeaturesQuery): Environment =>
+  q.environment === undefined || q.environment === 'all' ? 'production' : q.environment;
+
+/** The metrics' environment filter of a figures environment: null adds every environment up. */
+export const environmentFilter = (e: FigureEnvironment): Environment | null => (e === 'all' ? null : e);
+
 /**
  * The swap targets of the features page: the workspace (cards and the selected feature, on card
  * selection), the cards (polled), the selected feature's panel (tabs) and its overview (ranges, polled).
  */
 export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-panel', 'feature-overview'] as const;
 
-/** Every feature with its production model and its last 24 hours, for the cards. */
+/** Every feature with its production model and its last 24 hours in production, for the cards. */
 export async function featureCards(db: Db, now: Date) {
   const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
-  const metrics = await featureSummaries(db, features, CARDS_RANGE, now);
+  const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
   return withAssignments(features, assignments).map((f) => {
     const m = metrics.get(f.id)!;
     return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
@@ -65,26 +80,48 @@ export async function selectedFeature(db: Db, slug: string | undefined): Promise
   return feature;
 }
 
-/** The overview tab: the metrics service's figures, the charts' series and the model changes in range. */
-export async function featureOverview(db: Db, feature: FeatureRow, range: RangeName, now: Date, timeZone: string) {
+/**
+ * The overview tab in one environment: the metrics service's figures, the thresholds they breach,
+ * the charts' series and that environment's model changes in range.
+ */
+export async function featureOverview(
+  db: Db,
+  feature: FeatureRow,
+  view: { range: RangeName; environment: FigureEnvironment },
+  now: Date,
+  timeZone: string,
+) {
+  const { range, environment } = view;
   const w = windowOf(range, now);
-  const [metrics, changes] = await Promise.all([
-    featureMetrics(db, feature, range, now, timeZone),
+  // Read first: an event newer than this may or may not be counted, and the live check will see it.
+  const version = await latestEventId(db);
+  const [metrics, allChanges] = await Promise.all([
+    featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment)),
     featureChanges(db, feature.id, w.from, w.to),
   ]);
+  const changes = allChanges.filter((c) => environment === 'all' || c.environment === environment);
   const errorRate = metrics.realtime.error_rate;
+  const breaches = breachesOf(feature, metrics.realtime, null);
+  const thresholds = { latencyMs: feature.latency_threshold_ms, errorRatePct: Number(feature.error_rate_threshold) };
   return {
     metrics,
+    environment,
+    environmentLabel: environment === 'all' ? 'all environments' : environment,
+    /** The live check's `since`: the figures are current as of this event id. */
+    version,
     changes,
-    charts: overviewCharts(metrics, changes, range, timeZone, now),
-    showErrorChart: errorRate !== null && errorRate > ERROR_CHART_MIN_PCT,
+    breaches,
+    breached: { p95: breaches.some((b) => b.kind === 'p95'), error_rate: breaches.some((b) => b.kind === 'error_rate') },
+    charts: overviewCharts(metrics, changes, { range, timeZone, now, thresholds }),
+    // The error-rate chart also shows whenever the rate breaches the feature's own threshold.
+    showErrorChart: errorRate !== null && (errorRate > ERROR_CHART_MIN_PCT || breaches.some((b) => b.kind === 'error_rate')),
   };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
 /** What the other tabs show (testing is read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date, timeZone: string) {
-  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, q.environment ?? 'production', now) };
+  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, modelsEnvironmentOf(q), now) };
   if (q.tab === 'prompts') return { prompts: await featurePromptsTab(db, feature, q) };
   if (q.tab === 'settings') return { settings: await featureSettingsTab(db, feature, now, timeZone) };
   return {};
@@ -100,9 +137,11 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
   const [cards, overview, tab] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
-    wantsPanel && q.tab === 'overview' ? featureOverview(db, feature, q.range, now, timeZone) : undefined,
+    wantsPanel && q.tab === 'overview'
+      ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q) }, now, timeZone)
+      : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now, timeZone) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, tabs: TABS, environments: FIGURE_ENVIRONMENTS, modelTypes: MODEL_TYPES };
 }

@@ -3,35 +3,17 @@ import { activeAssignments } from '../db/queries/assignments.ts';
 import { recentDeployments } from '../db/queries/deployments.ts';
 import { listFeatures, withAssignments } from '../db/queries/features.ts';
 import { trendOf } from '../metrics/definitions.ts';
-import type { Tone } from '../metrics/scores.ts';
-import { featureSummaries, monthToDateSpend, type Summary } from '../metrics/summaries.ts';
+import { breachesOf, type Tone } from '../metrics/scores.ts';
+import { featureSummaries, monthToDateSpend } from '../metrics/summaries.ts';
 
-export type Breach =
-  | { kind: 'error_rate'; value: number; limit: number }
-  | { kind: 'p95'; value: number; limit: number }
-  | { kind: 'budget'; value: number; limit: number };
+/** The overview's request figures are production's: trials in staging and development do not move them. */
+export const OVERVIEW_ENVIRONMENT = 'production' as const;
 
-/** What a feature's own thresholds say about its last 24 hours and this month's spend. */
-function breachesOf(
-  f: { error_rate_threshold: number; latency_threshold_ms: number; monthly_budget_usd: number | null },
-  day: Summary,
-  spend: number,
-): Breach[] {
-  const breaches: Breach[] = [];
-  const errorLimit = Number(f.error_rate_threshold);
-  if (day.error_rate !== null && day.error_rate >= errorLimit)
-    breaches.push({ kind: 'error_rate', value: day.error_rate, limit: errorLimit });
-  if (day.p95 !== null && day.p95 > f.latency_threshold_ms) breaches.push({ kind: 'p95', value: day.p95, limit: f.latency_threshold_ms });
-  if (f.monthly_budget_usd !== null && spend > Number(f.monthly_budget_usd))
-    breaches.push({ kind: 'budget', value: spend, limit: Number(f.monthly_budget_usd) });
-  return breaches;
-}
-
-/** The global overview: every feature's last 24 hours and month-to-date spend, the total and its trend, recent deployments. */
+/** The global overview: every feature's last 24 hours in production and month-to-date spend (all environments), the total and its trend, recent deployments. */
 export async function globalOverview(db: Db, now: Date) {
   const [features, assignments, deployments] = await Promise.all([listFeatures(db), activeAssignments(db), recentDeployments(db, 10)]);
   const [day, spend] = await Promise.all([
-    featureSummaries(db, features, '24h', now),
+    featureSummaries(db, features, '24h', now, OVERVIEW_ENVIRONMENT),
     monthToDateSpend(
       db,
       features.map((f) => f.id),
@@ -59,6 +41,7 @@ export async function globalOverview(db: Db, now: Date) {
     unservable,
     spend: { total, previous, trend: trendOf(total, previous) },
     deployments,
+    environment: OVERVIEW_ENVIRONMENT,
     generatedAt: now,
   };
 }

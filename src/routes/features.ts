@@ -7,17 +7,20 @@ import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.t
 import { HttpError, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
-import { url } from '../http/urls.ts';
+import { url, withQuery } from '../http/urls.ts';
+import { hasEventsSince } from '../metrics/queries.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import { promptHistoryCsv } from '../pages/feature-prompts-tab.ts';
 import {
+  environmentFilter,
   FEATURE_TARGETS,
   type FeaturesQuery,
   featureOverview,
   featuresPageParts,
   featuresQuerySchema,
+  figuresEnvironmentOf,
   selectedFeature,
 } from '../pages/features.ts';
 import {
@@ -50,6 +53,7 @@ export function featureRoutes(deps: RouteDeps): Router {
     loader('feature', 'Feature', (slug) => findFeature(deps.db, slug)),
   );
   router.get('/', (req, res) => show(deps, req, res, req.query));
+  router.get('/:slug/live', (req, res) => liveCheck(deps, req, res));
   router.post('/', requireWrite, (req, res) => addFeature(deps, req, res));
   router.post('/:slug/models', requireWrite, (req, res) => changeModel(deps, req, res));
   router.post('/:slug/promote', requireWrite, (req, res) => promote(deps, req, res));
@@ -70,12 +74,14 @@ export function featureRoutes(deps: RouteDeps): Router {
 /** A new feature opens as a feature is first shown: the overview of the last 24 hours. */
 const firstLook = (slug: string) => url.features({ feature: slug });
 
-/** Links that keep the page's state and change one part of it (the environment belongs to the Models tab). */
+/** Links that keep the page's state (range and environment across tabs) and change one part of it. */
 function linker(q: FeaturesQuery, feature?: string) {
-  const keep = linkKeeping<Partial<FeaturesQuery>>(url.features(), { feature, tab: q.tab, range: q.range, environment: q.environment });
-  return (change: Partial<FeaturesQuery> = {}) =>
-    keep({ ...change, ...((change.tab ?? q.tab) !== 'models' && { environment: undefined }) });
+  return linkKeeping<Partial<FeaturesQuery>>(url.features(), { feature, tab: q.tab, range: q.range, environment: q.environment });
 }
+
+/** The live check of the overview as of an event id (see liveCheck). */
+const liveLinker = (slug: string, q: FeaturesQuery) => (since: number) =>
+  withQuery(url.featureAction(slug, 'live'), { since, environment: q.environment });
 
 interface Extra {
   form?: FormState;
@@ -101,15 +107,20 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   const feature = await selectedFeature(db, q.feature);
   if (q.format === 'csv') {
     if (!feature) throw new HttpError(404, 'There is no feature to export');
-    const { metrics } = await featureOverview(db, feature, q.range, now, timeZone);
-    return void res.type('text/csv').attachment(`${feature.name}-${q.range}.csv`).send(overviewCsv(metrics));
+    const environment = figuresEnvironmentOf(q);
+    const { metrics } = await featureOverview(db, feature, { range: q.range, environment }, now, timeZone);
+    return void res.type('text/csv').attachment(`${feature.name}-${environment}-${q.range}.csv`).send(overviewCsv(metrics));
   }
   const part = req.htmx.request ? targetId(req) : undefined;
   const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
   const title = feature ? `${feature.display_name} · Features` : 'Features';
   const form = extra.form ?? { values: {}, errors: {} };
-  // A card opens its feature on the tab and range being looked at (the environment too, on the Models tab).
-  const links = { link: linker(q, feature?.name), cardLink: (slug: string) => linker(q, slug)() };
+  // A card opens its feature on the tab, range and environment being looked at.
+  const links = {
+    link: linker(q, feature?.name),
+    cardLink: (slug: string) => linker(q, slug)(),
+    liveLink: feature && liveLinker(feature.name, q),
+  };
   render(
     req,
     res,
@@ -126,10 +137,28 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       promptForm: extra.promptForm,
       generatedAt: now,
       ...links,
-      charts: true,
+      charts: parts.overview !== undefined,
     },
     status,
   );
+}
+
+const liveQuerySchema = z.object({
+  since: z.coerce.number().int('must be a whole number').min(0, 'must be 0 or more'),
+  environment: featuresQuerySchema.shape.environment,
+});
+
+/**
+ * The live check the open overview polls every few seconds (public/js/live.js): 204 and no body while
+ * the feature has no event in the environment past `since`, else 200 and the page refreshes its
+ * overview (which carries the next `since`). Figures include rows not rolled up yet, so no rollup has
+ * to run first.
+ */
+async function liveCheck(deps: RouteDeps, req: Request, res: Response) {
+  const q = parseQuery(liveQuerySchema, req.query);
+  if (!(await hasEventsSince(deps.db, featureIn(res).id, environmentFilter(figuresEnvironmentOf(q)), q.since)))
+    return void res.status(204).end();
+  res.json({ changed: true });
 }
 
 async function addFeature(deps: RouteDeps, req: Request, res: Response) {

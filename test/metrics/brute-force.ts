@@ -15,6 +15,7 @@ export interface Raw {
   t: number;
   model_id: string;
   provider_id: string;
+  environment: string;
   status: string;
   ms: number;
   /** cost and input cost in 1e-8 USD (exact integers) */
@@ -25,7 +26,7 @@ export interface Raw {
 
 export async function rawRows(db: Db, column: 'feature_id' | 'model_id' | 'provider_id', id: string): Promise<Raw[]> {
   const { rows } = await db.raw(
-    `SELECT created_at, model_id, provider_id, status, response_time_ms,
+    `SELECT created_at, model_id, provider_id, environment, status, response_time_ms,
             (cost_usd * 100000000)::bigint AS cost, (input_cost_usd * 100000000)::bigint AS input_cost, end_user_id
      FROM ai_usage_logs WHERE ${column} = ?`,
     [id],
@@ -34,6 +35,7 @@ export async function rawRows(db: Db, column: 'feature_id' | 'model_id' | 'provi
     t: (r.created_at as Date).getTime(),
     model_id: r.model_id as string,
     provider_id: r.provider_id as string,
+    environment: r.environment as string,
     status: r.status as string,
     ms: Number(r.response_time_ms),
     cost: Number(r.cost),
@@ -133,7 +135,11 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
   const w = between(rows, from, now);
   const h = headlineOf(w);
   const ms = w.map((r) => r.ms);
-  const previousCost = sum(between(rows, from - R, from - 1).map((r) => r.cost)) / 1e8;
+  const previous = between(rows, from - R, from - 1);
+  const previousCost = sum(previous.map((r) => r.cost)) / 1e8;
+  // SPEC §4: no trend when the feature's first event is later than the earlier range's start.
+  const baseline = rows.some((r) => r.t <= from - R);
+  const trend = (now: number | null, before: number) => (now !== null && baseline && before > 0 ? ((now - before) / before) * 100 : null);
   const users = new Set(w.filter((r) => r.user !== null).map((r) => r.user)).size;
   const models = [...new Set(w.map((r) => r.model_id))].sort();
   const data = [];
@@ -176,8 +182,8 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
     costs: {
       total_cost: h.total_cost,
       previous_cost: previousCost,
-      // SPEC §4: no trend when the feature's first event is later than the earlier range's start.
-      cost_trend: previousCost > 0 && rows.some((r) => r.t <= from - R) ? ((h.total_cost - previousCost) / previousCost) * 100 : null,
+      cost_trend: trend(h.total_cost, previousCost),
+      cost_per_request_trend: trend(h.cost_per_request, previous.length ? previousCost / previous.length : 0),
       cost_breakdown: shares(
         models.map((id) => {
           const m = w.filter((r) => r.model_id === id);

@@ -58,6 +58,7 @@ describe('metrics at the edges of ranges and buckets', () => {
           total_cost: 0,
           previous_cost: 0,
           cost_trend: null,
+          cost_per_request_trend: null,
           cost_breakdown: [],
           cost_by_direction: [
             { category: 'input', amount: 0, percentage: null },

@@ -91,7 +91,14 @@ describe('JSON API shapes (shared database)', () => {
         'timestamp',
       ]);
       expect(d.usage).toMatchObject({ total_requests: 1, unique_users: 0, avg_requests_per_user: null });
-      expect(Object.keys(d.costs).sort()).toEqual(['cost_breakdown', 'cost_by_direction', 'cost_trend', 'previous_cost', 'total_cost']);
+      expect(Object.keys(d.costs).sort()).toEqual([
+        'cost_breakdown',
+        'cost_by_direction',
+        'cost_per_request_trend',
+        'cost_trend',
+        'previous_cost',
+        'total_cost',
+      ]);
       expect(d.realtime).toMatchObject({ response_time: 400, p95: 400, success_rate: 100, error_rate: 0 });
       expect(d.performance).toMatchObject({ grade: expect.stringMatching(/^(A\+|A|B|C|D)$/), labels: expect.any(Object) });
     }

@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
 import type { FeatureRow } from '../../src/db/queries/features.ts';
+import { ENVIRONMENTS } from '../../src/domain.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { featureSummaries, modelSummaries, providerSummaries } from '../../src/metrics/summaries.ts';
@@ -72,6 +73,33 @@ async function checkAll(
       problems.push(`${label} points sum to ${pointSum}, total is ${actual.usage.total_requests}`);
     if ((actual.performance === null) !== (expected.usage.total_requests === 0))
       problems.push(`${label} performance ${JSON.stringify(actual.performance)}`);
+
+    // Per environment: every figure from that environment's rows alone, except unique users, which
+    // have no environment dimension and count every environment.
+    for (const environment of ENVIRONMENTS) {
+      const envRows = rows.filter((r) => r.environment === environment);
+      const inEnv = await featureMetrics(db, feature, range, new Date(now), spec.timeZone, environment);
+      const all = bruteFeature(rows, range, now, spec.timeZone, threshold, names);
+      const own = bruteFeature(envRows, range, now, spec.timeZone, threshold, names);
+      const users = {
+        ...own.usage,
+        unique_users: all.usage.unique_users,
+        avg_requests_per_user: all.usage.unique_users ? own.usage.total_requests / all.usage.unique_users : null,
+      };
+      differences(
+        { ...inEnv, costs: { ...inEnv.costs, cost_breakdown: [...inEnv.costs.cost_breakdown].sort(byModelId) } },
+        {
+          ...own,
+          realtime: own.realtime,
+          usage: users,
+          costs: { ...own.costs, cost_breakdown: own.costs.cost_breakdown.sort(byModelId) },
+        },
+        `${label} ${environment}`,
+        problems,
+      );
+      const envSummary = (await featureSummaries(db, [feature], range, new Date(now), environment)).get(featureId)!;
+      differences(envSummary, bruteSummary(envRows, range, now, threshold), `${label} ${environment} featureSummaries`, problems);
+    }
 
     const from = now - RANGE_MS[range];
     const summary = (await featureSummaries(db, [feature], range, new Date(now))).get(featureId)!;

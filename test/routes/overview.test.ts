@@ -39,13 +39,21 @@ describe('GET /platform/ai-management', () => {
       use(hot, mini, minutesAgo, pricey),
       use(hot, mini, minutesAgo, { ...pricey, status: 'error' }),
       use(calm, mini, minutesAgo),
+      // A slow, failing staging trial: neither its requests nor its errors count in production's figures.
+      use(hot, mini, minutesAgo, {
+        environment: 'staging',
+        status: 'error',
+        response_time_ms: 60_000,
+        input_cost_units: 0,
+        output_cost_units: 0,
+      }),
     ]);
     const ids = async () => (await listFeatures(t.db)).map((f) => f.id);
     const totalBefore = [...(await monthToDateSpend(t.db, await ids(), new Date())).current.values()].reduce((a, b) => a + b, 0);
     const $ = await c.page(OVERVIEW);
     const now = new Date();
     const spend = await monthToDateSpend(t.db, await ids(), now);
-    const day = await featureSummaries(t.db, [await featureRow(t, hot.id), await featureRow(t, calm.id)], '24h', now);
+    const day = await featureSummaries(t.db, [await featureRow(t, hot.id), await featureRow(t, calm.id)], '24h', now, 'production');
     for (const f of [hot, calm]) {
       const row = $(`#features tr[data-feature="${f.name}"]`);
       const s = day.get(f.id)!;
@@ -66,8 +74,9 @@ describe('GET /platform/ai-management', () => {
       .toArray()
       .filter((li) => [hot.name, calm.name].includes($(li).attr('data-feature')!))
       .map((li) => [$(li).attr('data-feature'), $(li).attr('data-breach'), text($(li))]);
+    expect(text($(`#features tr[data-feature="${hot.name}"] [data-col="requests"]`)), 'the staging request is left out').toBe('2');
     expect(alerts).toEqual([
-      [hot.name, 'error_rate', 'Test feature: error rate 50.00% over 24 h, threshold 10.00%'],
+      [hot.name, 'error_rate', 'Test feature: error rate 50.00% over 24 h in production, threshold 10.00%'],
       [hot.name, 'budget', 'Test feature: spent $0.04 this month, budget $0.01'],
     ]);
   });
@@ -87,7 +96,7 @@ describe('GET /platform/ai-management', () => {
     // The reference features (no traffic in this database) and the test's own, against the metrics service.
     const checked = existing.filter((f) => ['photo-tagging', 'chatbot', 'ai-search', served.name].includes(f.name));
     expect(checked).toHaveLength(4);
-    const day = await featureSummaries(t.db, checked, '24h', now);
+    const day = await featureSummaries(t.db, checked, '24h', now, 'production');
     const spend = await monthToDateSpend(
       t.db,
       checked.map((f) => f.id),

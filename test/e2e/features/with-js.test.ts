@@ -137,10 +137,10 @@ describe('the features page with JavaScript', () => {
     await context.close();
   });
 
-  it('when usage is ingested through the API, then the next poll of the overview and the cards shows exactly the new requests, without a reload', async () => {
+  it('when usage is ingested through the API, then the open overview shows it within seconds (its live check), and the next poll of the cards too, without a reload', async () => {
     const { A } = b;
     const { context, page, problems } = await b.signedIn(featureUrl(A.name));
-    expect(await page.getAttribute('#feature-overview', 'hx-trigger')).toBe('every 30s');
+    expect(await page.getAttribute('#feature-overview', 'hx-trigger')).toBe('every 30s, live-changed');
     expect(await page.getAttribute('#feature-cards', 'hx-trigger')).toBe('every 30s');
     await markNoReload(page);
     const before = { total: await totalRequests(page), card: await cardRequests(page, A.name) };
@@ -165,21 +165,45 @@ describe('the features page with JavaScript', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ accepted: sent, duplicates: 0, rejected: [] });
 
-    // What the 30 s timer would do, now.
+    // Nothing is triggered by hand: live.js asks every 3 s and the overview refreshes itself (allowing for a loaded machine).
+    await expect.poll(() => totalRequests(page), { timeout: 10_000 }).toBe(before.total + sent);
+    // What the cards' 30 s timer would do, now.
     await page.evaluate(() => {
       const htmx = (window as unknown as { htmx: { trigger(el: Element, name: string): void } }).htmx;
-      htmx.trigger(document.querySelector('#feature-overview')!, 'every');
       htmx.trigger(document.querySelector('#feature-cards')!, 'every');
     });
-    await expect.poll(() => totalRequests(page)).toBe(before.total + sent);
     await expect.poll(() => cardRequests(page, A.name)).toBe(before.card + sent);
     expect(await noReloadMark(page)).toBe(1);
     // The polled parts come back still polling, and the charts are drawn again.
-    expect(await page.getAttribute('#feature-overview', 'hx-trigger')).toBe('every 30s');
+    expect(await page.getAttribute('#feature-overview', 'hx-trigger')).toBe('every 30s, live-changed');
     expect(await page.getAttribute('#feature-cards', 'hx-trigger')).toBe('every 30s');
     await expectChartsDrawn(page);
     expect(await page.textContent('#feature-overview time[data-age]')).toMatch(/^\d+ s ago$/);
 
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('when the Models tab is opened first, then no charting library is loaded, and switching to the overview loads it and draws the charts', async () => {
+    const { A } = b;
+    const { context, page, problems } = await b.signedIn(featureUrl(A.name, '&tab=models'));
+    expect(await page.locator('script[src*="chartist"], script[src*="charts.js"]').count()).toBe(0);
+    await markNoReload(page);
+    await page.click('#feature-panel nav.tabs a:text-is("Overview")');
+    await page.waitForURL((u) => u.searchParams.get('tab') === 'overview');
+    await expectChartsDrawn(page);
+    expect(await noReloadMark(page)).toBe(1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('when the viewport is 390 px wide, then the cards are one sideways strip and the selected feature starts on the first screen', async () => {
+    const { context, page, problems } = await b.signedIn(featureUrl(b.A.name), { viewport: { width: 390, height: 844 } });
+    await shot(page, 'features-390-strip');
+    const top = await page.evaluate(() => document.querySelector('#feature-title')!.getBoundingClientRect().top + window.scrollY);
+    expect(top).toBeLessThan(700);
+    const page390 = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(page390).toBeLessThanOrEqual(391);
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -206,6 +230,7 @@ describe('the features page with JavaScript', () => {
     const markers = page.locator('#chart-latency svg line.ct-marker');
     expect(await markers.count()).toBe(1);
     expect(await markers.locator('title').textContent()).toBe(`production: ${gpt4o.display_name} (assign)`);
+    expect(await page.locator('#chart-latency svg text.ct-marker-label').textContent()).toBe(`→ ${gpt4o.display_name}`);
     expect(await page.locator('#chart-throughput svg line.ct-marker').count()).toBe(1);
     // The marker sits inside the plot, at the bucket three hours back (of 24 or 25).
     const box = await page.evaluate(() => {

@@ -79,7 +79,7 @@ describe('the features page without JavaScript', () => {
     // The CSV: a download, one line per bucket under a header.
     const csvLink = page.locator('#feature-overview a:text-is("CSV")');
     const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
-    expect(download.suggestedFilename()).toBe(`${B.name}-7d.csv`);
+    expect(download.suggestedFilename()).toBe(`${B.name}-production-7d.csv`);
     const csv = fs
       .readFileSync(await download.path(), 'utf8')
       .trimEnd()

@@ -44,17 +44,17 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     expect(text(fragment(res.text, 'error')('p').first())).toBe('The overview fragment needs tab=overview');
   });
 
-  it('when a polled fragment is fetched, then it keeps its hx-get, every-30s trigger and outerHTML swap so polling goes on', async () => {
+  it('when a polled fragment is fetched, then it keeps its hx-get, every-30s trigger (the overview also its live check) and outerHTML swap so polling goes on', async () => {
     const { f } = await seededFeature(c);
     const state = featuresUrl({ feature: f.name, tab: 'overview', range: '7d' });
-    // Both poll the page's whole state (the cards keep it for their links).
-    for (const [target, id, polled] of [
-      ['section#feature-cards', 'feature-cards', state],
-      ['div#feature-overview', 'feature-overview', state],
+    // Both poll the page's whole state (the cards keep it for their links); the overview also when the live check says so.
+    for (const [target, id, polled, trigger] of [
+      ['section#feature-cards', 'feature-cards', state, 'every 30s'],
+      ['div#feature-overview', 'feature-overview', state, 'every 30s, live-changed'],
     ]) {
       const $ = fragment((await c.admin.agent.get(state).set(hx(target)).expect(200)).text, id);
       const root = $(`#${id}`);
-      expect([root.attr('hx-get'), root.attr('hx-trigger'), root.attr('hx-swap')]).toEqual([polled, 'every 30s', 'outerHTML']);
+      expect([root.attr('hx-get'), root.attr('hx-trigger'), root.attr('hx-swap')]).toEqual([polled, trigger, 'outerHTML']);
     }
   });
 
@@ -65,7 +65,7 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       .toArray()
       .map((a) => ({ href: $(a).attr('href')!, hxGet: $(a).attr('hx-get') }));
     for (const card of $('.feature-card').toArray()) expect($(card).attr('hx-get')).toBe($(card).attr('href'));
-    expect(links.length).toBe(9);
+    expect(links.length).toBe(13);
     for (const { href, hxGet } of links) {
       expect(hxGet).toBe(href);
       const q = new URL(href, 'http://x').searchParams;
@@ -77,6 +77,15 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     expect(tabs).toEqual(
       ['overview', 'models', 'prompts', 'testing', 'settings'].map((tab) => featuresUrl({ feature: f.name, tab, range: '7d' })),
     );
+    const environments = $('#feature-overview nav.environments a')
+      .toArray()
+      .map((a) => $(a).attr('href'));
+    expect(environments).toEqual(
+      ['development', 'staging', 'production', 'all'].map((environment) =>
+        featuresUrl({ feature: f.name, tab: 'overview', range: '7d', environment }),
+      ),
+    );
+    expect(text($('#feature-overview nav.environments a[aria-current="page"]'))).toBe('Production');
     const ranges = $('#feature-overview nav.ranges a')
       .toArray()
       .map((a) => $(a).attr('href'));

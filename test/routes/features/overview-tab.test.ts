@@ -1,14 +1,16 @@
 import type { CheerioAPI } from 'cheerio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatureRow } from '../../../src/db/queries/features.ts';
+import type { Environment } from '../../../src/domain.ts';
 import { createFormat } from '../../../src/format.ts';
 import { featureMetrics } from '../../../src/metrics/feature-metrics.ts';
 import { RANGES, type RangeName } from '../../../src/metrics/ranges.ts';
+import { breachesOf } from '../../../src/metrics/scores.ts';
 import type { TestContext } from '../../setup/app.ts';
-import { makeFeature } from '../../setup/factories.ts';
+import { makeAssignment, makeFeature } from '../../setup/factories.ts';
 import { tableRows, text } from '../../setup/html.ts';
-import { insertUsage, type ModelRef } from '../../setup/usage-factory.ts';
-import { type Features, featureRow, featuresUrl, openFeatures, seededFeature, use } from './setup.ts';
+import { insertUsage, MINUTE, type ModelRef } from '../../setup/usage-factory.ts';
+import { ago, type Features, featureRow, featuresUrl, openFeatures, seededFeature, use } from './setup.ts';
 
 // A feature's overview tab: figures, charts and model changes of each range, equal to what the
 // metrics service says for the same range; its CSV download.
@@ -25,25 +27,32 @@ beforeAll(async () => {
 });
 afterAll(() => c?.close());
 
-async function expectOverviewOf($: CheerioAPI, f: FeatureRow, range: RangeName) {
-  const m = await featureMetrics(t.db, f, range, new Date(), 'UTC');
+async function expectOverviewOf($: CheerioAPI, f: FeatureRow, range: RangeName, environment: Environment | null = 'production') {
+  const m = await featureMetrics(t.db, f, range, new Date(), 'UTC', environment);
   const { realtime: r, usage: u, costs: c, performance: p } = m;
   const metric = (k: string) => text($(`#feature-overview [data-metric="${k}"] strong`));
   const stat = (k: string) => text($(`#feature-overview [data-stat="${k}"]`));
+  // A breached threshold replaces the card of the metric it judges: p95 for response time, error rate for success rate.
+  const breached = new Set(breachesOf(f, r, null).map((b) => b.kind));
+  expect(
+    $('#breach-banner li')
+      .toArray()
+      .map((li) => $(li).attr('data-breach')),
+  ).toEqual([...breached]);
   expect([
     metric('uptime'),
-    metric('response_time'),
-    text($('[data-metric="response_time"] .sub')),
-    metric('success_rate'),
+    breached.has('p95') ? metric('p95') : metric('response_time'),
+    breached.has('p95') ? '' : text($('[data-metric="response_time"] .sub')),
+    breached.has('error_rate') ? metric('error_rate') : metric('success_rate'),
     metric('cost_per_request'),
   ]).toEqual([
     fmt.percent(r.uptime),
-    fmt.ms(r.response_time),
-    `p95 ${fmt.ms(r.p95)}`,
-    fmt.percent(r.success_rate),
+    breached.has('p95') ? fmt.ms(r.p95) : fmt.ms(r.response_time),
+    breached.has('p95') ? '' : `p95 ${fmt.ms(r.p95)}`,
+    breached.has('error_rate') ? fmt.percent(r.error_rate) : fmt.percent(r.success_rate),
     fmt.usd(r.cost_per_request, 4),
   ]);
-  expect(text($('[data-metric="cost_per_request"] .trend'))).toBe(fmt.change(c.cost_trend));
+  expect(text($('[data-metric="cost_per_request"] .trend'))).toBe(fmt.change(c.cost_per_request_trend));
   expect(
     ['total_requests', 'unique_users', 'peak_usage_hour', 'avg_requests_per_user', 'requests_per_minute', 'total_cost'].map(stat),
   ).toEqual([
@@ -66,7 +75,8 @@ async function expectOverviewOf($: CheerioAPI, f: FeatureRow, range: RangeName) 
 
 type ChartJson = {
   labels: string[];
-  markers: { index: number; label: string }[];
+  markers: { index: number; text: string; label: string }[];
+  threshold: { value: number; label: string } | null;
   partial: number[];
   series: { name: string; data: (number | null)[] }[];
 };
@@ -123,10 +133,10 @@ describe('GET /platform/ai-management/features, overview tab', () => {
         expect($('.changes')).toHaveLength(0);
       } else {
         for (const c of all) {
-          expect(c.json.markers.map((k) => k.label)).toEqual([change]);
+          expect(c.json.markers.map((k) => [k.label, k.text])).toEqual([[change, `→ ${sonnet.display_name}`]]);
           expect(c.json.labels[c.json.markers[0].index]).toBe(bucketLabel(range, finished));
         }
-        expect(text($('.changes h4'))).toBe('Model changes in this range');
+        expect(text($('.changes h4'))).toBe('Model changes in production in this range');
         expect(
           $('.changes li')
             .toArray()
@@ -180,7 +190,7 @@ describe('GET /platform/ai-management/features, overview tab', () => {
     ] as const) {
       const res = await c.admin.agent.get(featuresUrl({ feature: f.name, range, format: 'csv' })).expect(200);
       expect(res.headers['content-type']).toMatch(/^text\/csv/);
-      expect(res.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="?${f.name}-${range}\\.csv"?$`));
+      expect(res.headers['content-disposition']).toMatch(new RegExp(`^attachment; filename="?${f.name}-production-${range}\\.csv"?$`));
       expect(res.headers.vary).toMatch(/HX-Request/);
       const [header, ...lines] = res.text.replace(/\r\n$/, '').split('\r\n');
       expect(header).toBe('bucket_start_utc,requests,response_time_ms,p95_ms,error_rate_pct,cost_usd');
@@ -189,5 +199,108 @@ describe('GET /platform/ai-management/features, overview tab', () => {
       expect(cells.every((c) => c.length === 6 && !Number.isNaN(Date.parse(c[0])))).toBe(true);
       expect(cells.reduce((a, c) => a + Number(c[1]), 0)).toBe(total);
     }
+  });
+});
+
+describe('GET /platform/ai-management/features, overview tab per environment, breaches and the live check', () => {
+  it('when staging has a slow trial, then the overview shows production by default, staging when chosen (kept across tabs), and markers of the viewed environment only', async () => {
+    const { f } = await seededFeature(c);
+    await insertUsage(t.db, [use(f, mini, 20, { environment: 'staging', response_time_ms: 60_000, status: 'timeout' })]);
+    const trial = await makeAssignment(t.db, {
+      feature_id: f.id,
+      model_id: mini.id,
+      environment: 'staging',
+      assigned_at: ago(30 * MINUTE),
+    });
+    await t.db('deployments').insert({
+      assignment_id: trial.id,
+      feature_id: f.id,
+      environment: 'staging',
+      model_id: mini.id,
+      previous_model_id: sonnet.id,
+      kind: 'assign',
+      status: 'success',
+      requested_by: 'test',
+      started_at: ago(31 * MINUTE),
+      finished_at: ago(30 * MINUTE),
+    });
+    const production = await c.page(featuresUrl({ feature: f.name, range: '24h' }));
+    expect(text(production('[data-stat="total_requests"]'))).toBe('4');
+    expect(text(production('#cost-by-model caption'))).toBe('By model (production)');
+    const markers = (chart: string, $: CheerioAPI) =>
+      charts($)
+        .find((x) => x.id === chart)!
+        .json.markers.map((m) => m.text);
+    expect(markers('chart-latency', production)).toEqual([`→ ${sonnet.display_name}`]);
+
+    const staging = await c.page(featuresUrl({ feature: f.name, range: '24h', environment: 'staging' }));
+    await expectOverviewOf(staging, f, '24h', 'staging');
+    expect(text(staging('[data-stat="total_requests"]'))).toBe('1');
+    expect(text(staging('#cost-by-model caption'))).toBe('By model (staging)');
+    expect(markers('chart-latency', staging)).toEqual([`→ ${mini.display_name}`]);
+    expect(staging('#breach-banner li[data-breach="p95"]').text()).toContain('(last 24 hours, staging)');
+    // `all` adds every environment up, labelled so, with every environment's markers.
+    const all = await c.page(featuresUrl({ feature: f.name, range: '24h', environment: 'all' }));
+    expect(text(all('[data-stat="total_requests"]'))).toBe('5');
+    expect(text(all('#cost-by-model caption'))).toBe('By model (all environments)');
+    expect(markers('chart-latency', all)).toHaveLength(2);
+    // The environment is kept when the admin switches tabs.
+    expect(staging('#feature-panel nav.tabs a').first().attr('href')).toContain('environment=staging');
+  });
+
+  it('when p95 is over the threshold, then a banner says so with the threshold and a link to Settings, the p95 card is breached and the charts carry the threshold', async () => {
+    const f = await makeFeature(t.db, { latency_threshold_ms: 2000 });
+    await insertUsage(t.db, [use(f, mini, 10, { response_time_ms: 2400 }), use(f, mini, 11, { response_time_ms: 2400 })]);
+    const $ = await c.page(featuresUrl({ feature: f.name, range: '24h' }));
+    expect(text($('#breach-banner li'))).toBe('p95 latency 2,400 ms is above the 2,000 ms threshold (last 24 hours, production).');
+    expect($('#breach-banner a').attr('href')).toBe(featuresUrl({ feature: f.name, tab: 'settings', range: '24h' }));
+    expect($('[data-metric="p95"]').hasClass('tone-bad')).toBe(true);
+    expect(text($('[data-metric="p95"] strong'))).toBe('2,400 ms');
+    expect(charts($).find((x) => x.id === 'chart-latency')!.json.threshold).toEqual({ value: 2000, label: 'p95 threshold 2,000 ms' });
+    expect($('#chart-latency .ct-chart').attr('aria-label')).toContain('with the p95 threshold 2,000 ms');
+    expect(text($('#chart-latency .chart-threshold'))).toBe('Dashed line: p95 threshold 2,000 ms');
+    const calm = await makeFeature(t.db);
+    const quiet = await c.page(featuresUrl({ feature: calm.name }));
+    expect(quiet('#breach-banner')).toHaveLength(0);
+  });
+
+  it('when cost per request is unchanged while traffic doubles, then the card shows ±0.0% (the per-request change), not the total’s +100%', async () => {
+    const f = await makeFeature(t.db);
+    const day = 24 * 60;
+    await insertUsage(t.db, [
+      use(f, mini, day + 60),
+      use(f, mini, 2 * day - 1),
+      use(f, mini, 10),
+      use(f, mini, 20),
+      use(f, mini, 30),
+      use(f, mini, 40),
+      use(f, mini, 3 * day), // before the earlier range: it is a baseline
+    ]);
+    const $ = await c.page(featuresUrl({ feature: f.name, range: '24h' }));
+    expect(text($('[data-metric="cost_per_request"] .trend'))).toBe('±0.0%');
+    expect(text($('.card .total .trend'))).toBe('+100.0%');
+    const fresh = await makeFeature(t.db);
+    await insertUsage(t.db, [use(fresh, mini, 10)]);
+    const first = await c.page(featuresUrl({ feature: fresh.name, range: '24h' }));
+    expect(text(first('[data-metric="cost_per_request"] .trend'))).toBe('no earlier period to compare');
+  });
+
+  it('when nothing changed, then the live check answers 204 with no body; after an event of the environment, 200, and the refreshed page asks from there', async () => {
+    const f = await makeFeature(t.db);
+    const $ = await c.page(featuresUrl({ feature: f.name }));
+    const live = $('#feature-overview').attr('data-live')!;
+    expect(live).toMatch(new RegExp(`/features/${f.name}/live\\?since=\\d+$`));
+    const unchanged = await c.admin.agent.get(live).expect(204);
+    expect(unchanged.text).toBe('');
+    await insertUsage(t.db, [use(f, mini, 0, { environment: 'staging' })]);
+    await c.admin.agent.get(live).expect(204);
+    await c.admin.agent.get(`${live}&environment=staging`).expect(200);
+    await insertUsage(t.db, [use(f, mini, 0)]);
+    expect((await c.admin.agent.get(live).expect(200)).body).toEqual({ changed: true });
+    // The refreshed overview carries the next `since`, which is unchanged again.
+    const next = (await c.page(featuresUrl({ feature: f.name })))('#feature-overview').attr('data-live')!;
+    expect(next).not.toBe(live);
+    await c.admin.agent.get(next).expect(204);
+    await c.admin.agent.get(live.replace(/since=\d+/, 'since=x')).expect(400);
   });
 });
