@@ -8,6 +8,7 @@ import { flash } from '../http/flash.ts';
 import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { type Confirmation, deployConfirmation, deployNeedsConfirmation, isConfirmed } from '../pages/confirmations.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import {
@@ -59,6 +60,10 @@ interface Extra {
   form?: FormState;
   /** A refused deployment, shown on the Models tab with its checks. */
   deployment?: Record<string, unknown>;
+  /** A deployment waiting for the admin's confirmation (production, rollbacks). */
+  confirmation?: Confirmation;
+  /** The model the admin chose, kept checked after a refusal. */
+  chosen?: unknown;
 }
 
 async function show(deps: RouteDeps, req: Request, res: Response, query: unknown, extra: Extra = {}, status = 200) {
@@ -80,7 +85,21 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
     req,
     res,
     VIEW,
-    { title, q, feature, ...parts, form, deployment: extra.deployment, generatedAt: now, ...links, charts: true },
+    {
+      title,
+      q,
+      feature,
+      ...parts,
+      form,
+      deployment: extra.deployment,
+      confirmation: extra.confirmation,
+      confirmationTarget: '#feature-panel',
+      confirmationLevel: 3,
+      chosenModel: extra.chosen,
+      generatedAt: now,
+      ...links,
+      charts: true,
+    },
     status,
   );
 }
@@ -104,21 +123,30 @@ const modelsTabOf = (slug: string, environment?: Environment) => ({ feature: slu
 const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as readonly string[]).includes(v);
 const featureIn = (res: Response) => res.locals.feature as FeatureRow;
 
-const refuse = (deps: RouteDeps, req: Request, res: Response, environment: Environment | undefined, error: string) =>
-  show(deps, req, res, modelsTabOf(featureIn(res).name, environment), { deployment: { error, checks: [] } }, 422);
+const refuse = (deps: RouteDeps, req: Request, res: Response, environment: Environment | undefined, error: string, chosen?: unknown) =>
+  show(deps, req, res, modelsTabOf(featureIn(res).name, environment), { deployment: { error, checks: [] }, chosen }, 422);
 
 type Change = { model_id: unknown; environment: Environment };
+/** The form as posted (re-posted by the confirmation) and the environment whose tab it was on. */
+type Posted = { action: string; fields: Record<string, string>; back: Environment };
 
-async function deployFromForm(deps: RouteDeps, req: Request, res: Response, change: Change, kind: DeploymentKind) {
+async function deployFromForm(deps: RouteDeps, req: Request, res: Response, change: Change, kind: DeploymentKind, posted: Posted) {
   const feature = featureIn(res);
+  const chosen = kind === 'assign' ? change.model_id : undefined;
+  if (deployNeedsConfirmation(kind, change.environment) && !isConfirmed(req.body)) {
+    const cancel = url.features(modelsTabOf(feature.name, posted.back));
+    const form = { action: url.featureAction(feature.name, posted.action), fields: posted.fields, cancel };
+    const confirmation = await deployConfirmation(deps.db, feature, { ...change, model_id: String(change.model_id) }, kind, form);
+    if (confirmation) return show(deps, req, res, modelsTabOf(feature.name, posted.back), { confirmation, chosen });
+  }
   let outcome: DeployOutcome;
   try {
     outcome = await deploy(deps.db, deps.providers, req.principal!, feature, change, kind);
   } catch (err) {
-    return refuse(deps, req, res, change.environment, `Nothing was deployed: ${refusalOf(err).reasons}`);
+    return refuse(deps, req, res, change.environment, `Nothing was deployed: ${refusalOf(err).reasons}`, chosen);
   }
   const tab = modelsTabOf(feature.name, change.environment);
-  if (!outcome.ok) return show(deps, req, res, tab, { deployment: outcome.deployment }, outcome.status);
+  if (!outcome.ok) return show(deps, req, res, tab, { deployment: outcome.deployment, chosen }, outcome.status);
   flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
   // htmx gets the tab at once, with its URL (a promotion lands on the next environment); a form, a 303.
   if (!req.htmx.request) return res.redirect(303, url.features(tab));
@@ -132,7 +160,8 @@ async function changeModel(deps: RouteDeps, req: Request, res: Response) {
     return refuse(deps, req, res, isEnvironment(environment) ? environment : undefined, 'Choose a model first.');
   if (!isEnvironment(environment))
     return refuse(deps, req, res, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
-  await deployFromForm(deps, req, res, { model_id, environment }, 'assign');
+  const posted = { action: 'models', fields: { model_id: String(model_id), environment }, back: environment };
+  await deployFromForm(deps, req, res, { model_id, environment }, 'assign', posted);
 }
 
 async function promote(deps: RouteDeps, req: Request, res: Response) {
@@ -142,12 +171,18 @@ async function promote(deps: RouteDeps, req: Request, res: Response) {
     return refuse(deps, req, res, undefined, 'Promotion goes from development to staging or from staging to production');
   const source = withAssignments([featureIn(res)], await activeAssignments(deps.db))[0].assignments[from];
   if (!source) return refuse(deps, req, res, from, `Nothing serves ${from}, so there is nothing to promote`);
-  await deployFromForm(deps, req, res, { model_id: source.model_id, environment: to }, 'promote');
+  await deployFromForm(deps, req, res, { model_id: source.model_id, environment: to }, 'promote', {
+    action: 'promote',
+    fields: { from },
+    back: from,
+  });
 }
 
 async function rollback(deps: RouteDeps, req: Request, res: Response) {
   const id = z.uuid().safeParse(req.body?.assignment_id);
   const earlier = id.success ? await findAssignment(deps.db, featureIn(res).name, id.data) : undefined;
   if (!earlier) return refuse(deps, req, res, undefined, 'Choose an earlier assignment of this feature to roll back to');
-  await deployFromForm(deps, req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+  const { model_id, environment } = earlier;
+  const posted = { action: 'rollback', fields: { assignment_id: id.data as string }, back: environment };
+  await deployFromForm(deps, req, res, { model_id, environment }, 'rollback', posted);
 }

@@ -6,6 +6,7 @@ import { refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { type Confirmation, deployConfirmation, deployNeedsConfirmation, isConfirmed } from '../pages/confirmations.ts';
 import { deployChoices } from '../pages/model.ts';
 import { type DeployOutcome, deploy } from '../services/deployments.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
@@ -69,6 +70,7 @@ async function showDeploy(
   values: Record<string, unknown>,
   deployment?: Refused,
   status = 200,
+  confirmation?: Confirmation,
 ) {
   const model = modelIn(res);
   const features = await listFeatures(deps.db);
@@ -81,6 +83,7 @@ async function showDeploy(
       model,
       values,
       deployment,
+      confirmation,
       ...deployChoices(features, model),
     },
     status,
@@ -93,16 +96,19 @@ async function deployModel(deps: RouteDeps, req: Request, res: Response) {
   const body = req.body ?? {};
   const feature = typeof body.feature === 'string' && body.feature ? await findFeature(deps.db, body.feature) : undefined;
   if (!feature) return showDeploy(deps, req, res, body, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
+  const change = { model_id: model.id, environment: body.environment };
+  if (deployNeedsConfirmation('assign', change.environment) && !isConfirmed(body)) {
+    const form = {
+      action: url.model(model.id, 'deploy'),
+      fields: { feature: feature.name, environment: change.environment },
+      cancel: url.model(model.id),
+    };
+    const confirmation = await deployConfirmation(deps.db, feature, change, 'assign', form);
+    return showDeploy(deps, req, res, body, undefined, 200, confirmation);
+  }
   let outcome: DeployOutcome;
   try {
-    outcome = await deploy(
-      deps.db,
-      deps.providers,
-      req.principal!,
-      feature,
-      { model_id: model.id, environment: body.environment },
-      'assign',
-    );
+    outcome = await deploy(deps.db, deps.providers, req.principal!, feature, change, 'assign');
   } catch (err) {
     return showDeploy(deps, req, res, body, { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] }, 422);
   }
