@@ -92,7 +92,8 @@ function setIdle(el, region) {
     b.disabled = false;
   });
 }
-var quiet = (el) => !el.closest || el.closest('[data-poll]');
+// Polls, and requests with no element of their own (htmx.ajax from a Refresh link), show no busy state.
+var quiet = (el) => !el.closest || el === document.body || el.closest('[data-poll]');
 document.addEventListener('htmx:before:request', (event) => {
   var el = event.target;
   if (event.defaultPrevented || quiet(el)) return;
