@@ -152,6 +152,36 @@ describe('"Test connection" to a provider that hangs', () => {
   });
 });
 
+describe("a plain form (the model page's Deploy) while its request runs", () => {
+  it('when submitted, then its button is disabled and says "Deploying…" until the next page arrives', async () => {
+    const { provider, fake, open } = await gatedProvider();
+    const model = await makeModel(b.t.db, { provider_id: provider.id });
+    const f = await makeFeature(b.t.db, { display_name: `Plain deploy ${suffix()}` });
+    const { context, page, problems } = await b.signedIn(`/platform/ai-management/models/${model.id}/deploy`);
+    await page.selectOption('#deploy-feature', f.name);
+    await page.selectOption('#deploy-environment', 'staging');
+    // Playwright cannot read a page whose navigation is under way: the page writes down what its button
+    // shows as it changes (sessionStorage outlives the navigation) and the test reads it on the next page.
+    await page.$eval('#deploy-form button[type="submit"]', (button) => {
+      new MutationObserver(() => {
+        const seen = JSON.parse(sessionStorage.getItem('seen') ?? '[]');
+        seen.push([(button as HTMLButtonElement).disabled, button.textContent]);
+        sessionStorage.setItem('seen', JSON.stringify(seen));
+      }).observe(button, { attributes: true, childList: true, characterData: true, subtree: true });
+      (button as HTMLButtonElement).click();
+    });
+    await fake.received(1);
+    open();
+    await page.waitForURL('**/deployments/*');
+    expect(await page.evaluate(() => JSON.parse(sessionStorage.getItem('seen') ?? '[]'))).toContainEqual([true, 'Deploying…']);
+    expect(await b.t.db('feature_model_assignments').where({ feature_id: f.id, is_active: true }).select('model_id')).toEqual([
+      { model_id: model.id },
+    ]);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('a refused "Add a model" (issue 13 item 10)', () => {
   for (const javaScriptEnabled of [false, true]) {
     it(`when submitted empty ${javaScriptEnabled ? 'with' : 'without'} JavaScript, then the error summary is focused in view and links to the fields`, async () => {
