@@ -1,8 +1,7 @@
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../setup/app.ts';
+import { seriousViolations } from '../setup/axe.ts';
 import { type BrowserApp, openBrowserApp } from '../setup/browser.ts';
 import { makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
 import type { FeatureRecord, ModelRecord } from '../setup/rows.ts';
@@ -17,7 +16,6 @@ vi.setConfig({ testTimeout: 120_000 });
 // and after a tab swap the keyboard focus is on the swapped tab, not lost on <body>.
 
 const BASE = '/platform/ai-management';
-const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let b: BrowserApp;
 let f: FeatureRecord;
@@ -62,31 +60,6 @@ beforeAll(async () => {
   deploymentId = row.id;
 });
 afterAll(() => b?.close());
-
-interface Finding {
-  id: string;
-  impact: string | null;
-  help: string;
-  targets: string[];
-}
-
-/** axe-core's serious and critical violations on the page as it is now. */
-async function seriousViolations(page: Page): Promise<Finding[]> {
-  // page.evaluate runs through the DevTools protocol, which the page's CSP (no inline script) does not govern.
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: Record<string, unknown>[] }> } }).axe;
-    const { violations } = await axe.run(document);
-    return violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => ({
-        id: v.id as string,
-        impact: v.impact as string,
-        help: v.help as string,
-        targets: (v.nodes as { target: string[] }[]).slice(0, 5).map((n) => n.target.join(' ')),
-      }));
-  });
-}
 
 /** Pages whose own structure the test checks besides axe: one h1, named chart images. */
 async function structure(page: Page) {

@@ -1,6 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../setup/app.ts';
+import { seriousViolations } from '../setup/axe.ts';
 import { type BrowserApp, openBrowserApp } from '../setup/browser.ts';
 import { apiKey, makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
 import { CHAT_COMPLETION, type FakeProvider, fakeProvider, gate, MODEL_LIST } from '../setup/fake-provider.ts';
@@ -101,6 +102,7 @@ describe('the Models tab with JavaScript', () => {
     await page.waitForFunction(() => document.activeElement?.closest('#confirmation') !== null);
     expect(await focusedInView(page, '#confirmation button[type="submit"]')).toEqual({ focused: true, inView: true });
     expect(await b.t.db('deployments').where({ feature_id: f.id })).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
     await page.click('#confirmation button[type="submit"]');
     await page.waitForSelector('#feature-panel .flash-success');
     expect(squash(await page.textContent('#current-model strong'))).toBe(first.display_name);
@@ -196,6 +198,8 @@ describe('a refused "Add a model" (issue 13 item 10)', () => {
       await page.waitForFunction(() => document.activeElement?.id === 'model-error-summary');
       expect(await focusedInView(page, '#model-error-summary')).toEqual({ focused: true, inView: true });
       expect(squash(await page.textContent('#model-error-summary h2'))).toBe('There is a problem');
+      // axe runs in the page, so with JavaScript only (the markup is the same).
+      if (javaScriptEnabled) expect(await seriousViolations(page)).toEqual([]);
       await page.click('#model-error-summary a[href="#model-name"]');
       expect(await page.evaluate(() => location.hash)).toBe('#model-name');
       await context.close();
