@@ -21,6 +21,8 @@ export interface Confirmation {
   action: string;
   fields: Record<string, string>;
   button: string;
+  /** What the button says while the confirmed request runs. */
+  busy: string;
   cancel: string;
 }
 
@@ -32,6 +34,7 @@ export const deployNeedsConfirmation = (kind: DeploymentKind, environment: Envir
   kind === 'rollback' || environment === 'production';
 
 const VERB: Record<DeploymentKind, string> = { assign: 'Deploy', promote: 'Promote', rollback: 'Roll back' };
+const BUSY: Record<DeploymentKind, string> = { assign: 'Deploying…', promote: 'Promoting…', rollback: 'Rolling back…' };
 
 /** The confirmation of a deployment: the feature, the environment, the model serving it now and the one that would (none for an unknown model). */
 export async function deployConfirmation(
@@ -61,6 +64,7 @@ export async function deployConfirmation(
         ? 'Production traffic moves to the new model as soon as its checks pass.'
         : 'The environment moves to the new model as soon as its checks pass.',
     button: `Confirm: ${verb.toLowerCase()} to ${model.display_name}`,
+    busy: BUSY[kind],
     ...form,
   };
 }
@@ -75,6 +79,7 @@ export function revokeConfirmation(key: ApiKeyRow, form: Pick<Confirmation, 'act
     ],
     warning: 'Clients using it stop at once: every request with this key is refused from then on. This cannot be undone.',
     button: `Confirm: revoke “${key.name}”`,
+    busy: 'Revoking…',
     fields: {},
     ...form,
   };
