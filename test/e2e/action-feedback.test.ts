@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../setup/app.ts';
 import { seriousViolations } from '../setup/axe.ts';
-import { type BrowserApp, openBrowserApp } from '../setup/browser.ts';
+import { type BrowserApp, openBrowserApp, shot } from '../setup/browser.ts';
 import { apiKey, makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
 import { CHAT_COMPLETION, type FakeProvider, fakeProvider, gate, MODEL_LIST } from '../setup/fake-provider.ts';
 
@@ -73,6 +73,7 @@ describe('the Models tab with JavaScript', () => {
     expect(squash(await button.textContent())).toBe('Deploying…');
     expect(await page.getAttribute('#change-model', 'aria-busy')).toBe('true');
     expect(await page.getAttribute('#feature-panel', 'aria-busy')).toBe('true');
+    await shot(page, 'deploy-busy-js', { caret: 'initial' });
     open();
     await page.waitForSelector('#feature-panel .flash-success');
     await page.waitForFunction(() => document.activeElement?.classList.contains('flashes'));
@@ -103,6 +104,7 @@ describe('the Models tab with JavaScript', () => {
     expect(await focusedInView(page, '#confirmation button[type="submit"]')).toEqual({ focused: true, inView: true });
     expect(await b.t.db('deployments').where({ feature_id: f.id })).toEqual([]);
     expect(await seriousViolations(page)).toEqual([]);
+    await shot(page, 'rollback-confirmation-js', { caret: 'initial' });
     await page.click('#confirmation button[type="submit"]');
     await page.waitForSelector('#feature-panel .flash-success');
     expect(squash(await page.textContent('#current-model strong'))).toBe(first.display_name);
@@ -122,6 +124,7 @@ describe('the Models tab with JavaScript', () => {
     expect(squash(await message.textContent())).toBe('Could not reach the server — try again.');
     expect(await message.getAttribute('role')).toBe('alert');
     expect(await page.getAttribute('nav.ranges[aria-label="Environment"] a:text-is("Production")', 'aria-busy')).toBeNull();
+    await shot(page, 'unreachable-js', { caret: 'initial' });
     // Chromium's line for the aborted request, and htmx's own log of the failure.
     expect(problems.every((p) => p.includes('ERR_INTERNET_DISCONNECTED') || p.includes('htmx:error'))).toBe(true);
     await context.close();
@@ -200,6 +203,7 @@ describe('a refused "Add a model" (issue 13 item 10)', () => {
       expect(squash(await page.textContent('#model-error-summary h2'))).toBe('There is a problem');
       // axe runs in the page, so with JavaScript only (the markup is the same).
       if (javaScriptEnabled) expect(await seriousViolations(page)).toEqual([]);
+      await shot(page, `error-summary-${javaScriptEnabled ? 'js' : 'nojs'}`, { caret: 'initial' });
       await page.click('#model-error-summary a[href="#model-name"]');
       expect(await page.evaluate(() => location.hash)).toBe('#model-name');
       await context.close();
