@@ -60,17 +60,20 @@ async function saveEdit(deps: RouteDeps, req: Request, res: Response) {
   }
 }
 
-/** A refused deployment, shown with its checks. */
-type Refused = Record<string, unknown>;
+/** What the Deploy page shows besides the form: a refused deployment with its checks, field errors, or the confirmation it asks for. */
+interface DeployExtra {
+  deployment?: Record<string, unknown>;
+  errors?: Record<string, string>;
+  confirmation?: Confirmation;
+}
 
 async function showDeploy(
   deps: RouteDeps,
   req: Request,
   res: Response,
   values: Record<string, unknown>,
-  deployment?: Refused,
+  extra: DeployExtra = {},
   status = 200,
-  confirmation?: Confirmation,
 ) {
   const model = modelIn(res);
   const features = await listFeatures(deps.db);
@@ -81,9 +84,9 @@ async function showDeploy(
     {
       title: `Deploy ${model.display_name}`,
       model,
-      values,
-      deployment,
-      confirmation,
+      form: { values, errors: extra.errors ?? {} },
+      deployment: extra.deployment,
+      confirmation: extra.confirmation,
       ...deployChoices(features, model),
     },
     status,
@@ -95,7 +98,7 @@ async function deployModel(deps: RouteDeps, req: Request, res: Response) {
   const model = modelIn(res);
   const body = req.body ?? {};
   const feature = typeof body.feature === 'string' && body.feature ? await findFeature(deps.db, body.feature) : undefined;
-  if (!feature) return showDeploy(deps, req, res, body, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
+  if (!feature) return showDeploy(deps, req, res, body, { errors: { feature: 'is required: choose the feature to deploy to' } }, 422);
   const change = { model_id: model.id, environment: body.environment };
   if (deployNeedsConfirmation('assign', change.environment) && !isConfirmed(body)) {
     const form = {
@@ -104,15 +107,16 @@ async function deployModel(deps: RouteDeps, req: Request, res: Response) {
       cancel: url.model(model.id),
     };
     const confirmation = await deployConfirmation(deps.db, feature, change, 'assign', form);
-    return showDeploy(deps, req, res, body, undefined, 200, confirmation);
+    return showDeploy(deps, req, res, body, { confirmation });
   }
   let outcome: DeployOutcome;
   try {
     outcome = await deploy(deps.db, deps.providers, req.principal!, feature, change, 'assign');
   } catch (err) {
-    return showDeploy(deps, req, res, body, { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] }, 422);
+    const deployment = { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] };
+    return showDeploy(deps, req, res, body, { deployment }, 422);
   }
-  if (!outcome.ok) return showDeploy(deps, req, res, body, outcome.deployment, outcome.status);
+  if (!outcome.ok) return showDeploy(deps, req, res, body, { deployment: outcome.deployment }, outcome.status);
   flash(req, 'success', `${model.display_name} now serves ${feature.display_name} in ${body.environment}: every check passed.`);
   res.redirect(303, url.deployment(outcome.deployment.id as string));
 }

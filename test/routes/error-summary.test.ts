@@ -91,6 +91,12 @@ describe('the error summary of every form', () => {
     expect(summaryOf(load(res.text))).toEqual([['#name', expect.stringMatching(/^Name /)]]);
   });
 
+  it('when "Deploy" on a model\'s page is posted without a feature, then the summary links to the feature field', async () => {
+    const m = await makeModel(t.db);
+    const res = await post(`${BASE}/models/${m.id}/deploy`, { environment: 'staging' }).expect(422);
+    expect(summaryOf(load(res.text))).toEqual([['#deploy-feature', 'Feature is required: choose the feature to deploy to']]);
+  });
+
   it('when a form is shown without errors, then there is no summary', async () => {
     const res = await admin.agent.get(`${BASE}/api-keys`).expect(200);
     expect(load(res.text)('[data-error-summary]')).toHaveLength(0);

@@ -220,7 +220,7 @@ describe('GET|POST /platform/ai-management/models/:id/deploy (Deploy)', () => {
     const m = await makeModel(c.db);
     const before = await c.snapshot();
     let res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { environment: 'staging' }).expect(422);
-    expect(text(load(res.text)('#deployment-result > p'))).toBe('Choose a feature to deploy to.');
+    expect(text(load(res.text)('#deploy-feature-error'))).toBe('Feature is required: choose the feature to deploy to');
     res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: fx.feature.name, environment: 'qa' }).expect(422);
     expect(text(load(res.text)('#deployment-result > p'))).toBe(
       'Nothing was deployed: environment must be one of development, staging, production',
