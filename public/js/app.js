@@ -60,3 +60,64 @@ document.addEventListener('htmx:after:swap', (event) => {
   if (!el.hasAttribute('tabindex')) el.setAttribute('tabindex', '-1');
   el.focus({ preventScroll: true });
 });
+
+// ---- Busy and unreachable (issue 13 items 1 and 11) ------------------------------------------------
+// While a request runs, what started it says so where the admin clicked: the element is aria-busy, its
+// submit buttons are disabled and read their data-busy-text ("Deploying…", "Testing…", else
+// "Working…"), and the region it will replace is marked aria-busy (dimmed: its result is stale). Plain
+// forms get the same, and data-clears="selector" hides an old result they will replace (a flash). A
+// request that never reaches the server leaves a visible message beside its trigger. Polls stay quiet.
+function busyButtons(el) {
+  return el.tagName === 'FORM' ? Array.from(el.querySelectorAll('button[type="submit"], button:not([type])')) : [];
+}
+function setBusy(el, region) {
+  document.querySelectorAll('.request-failed').forEach((p) => p.remove());
+  el.setAttribute('aria-busy', 'true');
+  if (region && region !== document.body) region.setAttribute('aria-busy', 'true');
+  busyButtons(el).forEach((b) => {
+    b.dataset.idleText = b.textContent;
+    b.textContent = b.getAttribute('data-busy-text') || 'Working…';
+    b.disabled = true;
+  });
+  var clears = el.getAttribute('data-clears');
+  if (clears) document.querySelectorAll(clears).forEach((old) => old.setAttribute('hidden', ''));
+}
+function setIdle(el, region) {
+  el.removeAttribute('aria-busy');
+  if (region) region.removeAttribute('aria-busy');
+  busyButtons(el).forEach((b) => {
+    if (b.dataset.idleText === undefined) return;
+    b.textContent = b.dataset.idleText;
+    delete b.dataset.idleText;
+    b.disabled = false;
+  });
+}
+// Polls, and requests with no element of their own (htmx.ajax from a Refresh link), show no busy state.
+var quiet = (el) => !el.closest || el === document.body || el.closest('[data-poll]');
+document.addEventListener('htmx:before:request', (event) => {
+  var el = event.target;
+  if (event.defaultPrevented || quiet(el)) return;
+  setBusy(el, event.detail?.ctx?.target);
+});
+document.addEventListener('htmx:finally:request', (event) => {
+  if (!quiet(event.target)) setIdle(event.target, event.detail?.ctx?.target);
+});
+document.addEventListener('htmx:error', (event) => {
+  var el = event.target;
+  if (quiet(el) || !el.isConnected) return;
+  var message = document.createElement('p');
+  message.className = 'request-failed notice';
+  message.setAttribute('role', 'alert');
+  message.textContent = 'Could not reach the server — try again.';
+  (el.closest('nav, form') || el).after(message);
+});
+// Plain forms (htmx took over the others): the submitter is disabled after the submission has read it.
+document.addEventListener('submit', (event) => {
+  var form = event.target;
+  if (event.defaultPrevented || form.tagName !== 'FORM') return;
+  setTimeout(() => setBusy(form), 0);
+});
+// Back from the next page (bfcache): the form is usable again.
+window.addEventListener('pageshow', () => {
+  document.querySelectorAll('form[aria-busy]').forEach((form) => setIdle(form));
+});

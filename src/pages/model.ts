@@ -38,6 +38,7 @@ export function deployChoices(features: FeatureRow[], model: ModelRow) {
     return {
       environments: ENVIRONMENTS,
       blocked: {},
+      environmentOptions: ENVIRONMENTS.map((e) => [e, e, undefined] as const),
       blockedEverywhere: undefined,
       fitting: [],
       notOffered: `every feature: ${model.display_name} is archived`,
@@ -48,6 +49,8 @@ export function deployChoices(features: FeatureRow[], model: ModelRow) {
   return {
     environments: ENVIRONMENTS,
     blocked,
+    /** The environment select's options: [value, label, why it is not offered]. */
+    environmentOptions: ENVIRONMENTS.map((e) => [e, e, blocked[e]] as const),
     blockedEverywhere: ENVIRONMENTS.every((e) => blocked[e]) ? blocked.development : undefined,
     fitting: features.filter((f) => f.required_model_type === model.model_type),
     notOffered: others.length ? others.map((f) => `${f.display_name} (needs ${f.required_model_type})`).join(', ') : null,

@@ -6,6 +6,7 @@ import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { apiKeysPage } from '../pages/api-keys.ts';
+import { isConfirmed, revokeConfirmation } from '../pages/confirmations.ts';
 import { createApiKey, newApiKeySchema, revokeApiKey } from '../services/api-keys.ts';
 import { render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
@@ -36,6 +37,13 @@ export function apiKeyRoutes({ db }: RouteDeps): Router {
   router.post('/:id/revoke', requireWrite, async (req, res) => {
     const id = idParam.safeParse(req.params.id);
     if (!id.success) throw notFound('API key');
+    // An active key asks first (issue 13 item 9); revoking a revoked one changes nothing, so it does not.
+    const page = isConfirmed(req.body) ? undefined : await apiKeysPage(db);
+    const key = page?.keys.find((k) => k.id === id.data && !k.revoked_at);
+    if (page && key) {
+      const confirmation = revokeConfirmation(key, { action: url.apiKeyRevoke(key.id), cancel: url.apiKeys() });
+      return render(req, res, VIEW, { title: 'API keys', ...page, form: {}, errors: {}, confirmation });
+    }
     await revokeApiKey(db, req.principal!, id.data);
     flash(req, 'success', 'API key revoked. Requests with it are refused from now on.');
     res.redirect(303, url.apiKeys());

@@ -10,6 +10,7 @@ import { linkKeeping, parseQuery } from '../http/query.ts';
 import { url, withQuery } from '../http/urls.ts';
 import { hasEventsSince } from '../metrics/queries.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { type Confirmation, deployConfirmation, deployNeedsConfirmation, isConfirmed } from '../pages/confirmations.ts';
 import { overviewCsv } from '../pages/feature-charts.ts';
 import { NEXT_ENVIRONMENT } from '../pages/feature-models-tab.ts';
 import { promptHistoryCsv } from '../pages/feature-prompts-tab.ts';
@@ -93,6 +94,10 @@ interface Extra {
   settingsForm?: { form?: FormState; confirmation?: Record<string, unknown> };
   /** The Prompts tab's new-version form, refused or previewed. */
   promptForm?: FormState & { preview?: PromptPreview };
+  /** A deployment waiting for the admin's confirmation (production, rollbacks). */
+  confirmation?: Confirmation;
+  /** The model the admin chose, kept checked after a refusal. */
+  chosen?: unknown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -135,6 +140,10 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       archiveError: extra.archiveError,
       settingsForm: extra.settingsForm ?? {},
       promptForm: extra.promptForm,
+      confirmation: extra.confirmation,
+      confirmationTarget: '#feature-panel',
+      confirmationLevel: 3,
+      chosenModel: extra.chosen,
       generatedAt: now,
       ...links,
       charts: parts.overview !== undefined,
@@ -187,22 +196,32 @@ const modelsTabOf = (slug: string, environment?: Environment) => ({ feature: slu
 const isEnvironment = (v: unknown): v is Environment => typeof v === 'string' && (ENVIRONMENTS as readonly string[]).includes(v);
 const featureIn = (res: Response) => res.locals.feature as FeatureRow;
 
-const refuse = (deps: RouteDeps, req: Request, res: Response, environment: Environment | undefined, error: string) =>
-  show(deps, req, res, modelsTabOf(featureIn(res).name, environment), { deployment: { error, checks: [] } }, 422);
+const refuse = (deps: RouteDeps, req: Request, res: Response, environment: Environment | undefined, error: string, chosen?: unknown) =>
+  show(deps, req, res, modelsTabOf(featureIn(res).name, environment), { deployment: { error, checks: [] }, chosen }, 422);
 
 type Change = { model_id: unknown; environment: Environment };
+/** The form as posted (re-posted by the confirmation) and the environment whose tab it was on. */
+type Posted = { action: string; fields: Record<string, string>; back: Environment };
 
-async function deployFromForm(deps: RouteDeps, req: Request, res: Response, change: Change, kind: DeploymentKind) {
+async function deployFromForm(deps: RouteDeps, req: Request, res: Response, change: Change, kind: DeploymentKind, posted: Posted) {
   const feature = featureIn(res);
+  const chosen = kind === 'assign' ? change.model_id : undefined;
+  if (deployNeedsConfirmation(kind, change.environment) && !isConfirmed(req.body)) {
+    const cancel = url.features(modelsTabOf(feature.name, posted.back));
+    const form = { action: url.featureAction(feature.name, posted.action), fields: posted.fields, cancel };
+    const confirmation = await deployConfirmation(deps.db, feature, { ...change, model_id: String(change.model_id) }, kind, form);
+    if (confirmation) return show(deps, req, res, modelsTabOf(feature.name, posted.back), { confirmation, chosen });
+  }
   let outcome: ChangeOutcome;
   try {
     outcome = await deployOrRequest(deps.db, deps.providers, req.principal!, feature, change, kind, new Date());
   } catch (err) {
-    return refuse(deps, req, res, change.environment, `Nothing was deployed: ${refusalOf(err).reasons}`);
+    return refuse(deps, req, res, change.environment, `Nothing was deployed: ${refusalOf(err).reasons}`, chosen);
   }
   const tab = modelsTabOf(feature.name, change.environment);
   if ('requested' in outcome) flash(req, 'success', requestedMessage(change.environment));
-  else if (!outcome.applied.ok) return show(deps, req, res, tab, { deployment: outcome.applied.deployment }, outcome.applied.status);
+  else if (!outcome.applied.ok)
+    return show(deps, req, res, tab, { deployment: outcome.applied.deployment, chosen }, outcome.applied.status);
   else flash(req, 'success', `Deployed to ${change.environment}: every check passed and the new model serves it now.`);
   // A promotion lands on the next environment's tab.
   await changed(deps, req, res, tab);
@@ -214,7 +233,8 @@ async function changeModel(deps: RouteDeps, req: Request, res: Response) {
     return refuse(deps, req, res, isEnvironment(environment) ? environment : undefined, 'Choose a model first.');
   if (!isEnvironment(environment))
     return refuse(deps, req, res, undefined, `Nothing was deployed: environment must be one of ${ENVIRONMENTS.join(', ')}`);
-  await deployFromForm(deps, req, res, { model_id, environment }, 'assign');
+  const posted = { action: 'models', fields: { model_id: String(model_id), environment }, back: environment };
+  await deployFromForm(deps, req, res, { model_id, environment }, 'assign', posted);
 }
 
 async function promote(deps: RouteDeps, req: Request, res: Response) {
@@ -224,14 +244,20 @@ async function promote(deps: RouteDeps, req: Request, res: Response) {
     return refuse(deps, req, res, undefined, 'Promotion goes from development to staging or from staging to production');
   const source = withAssignments([featureIn(res)], await activeAssignments(deps.db))[0].assignments[from];
   if (!source) return refuse(deps, req, res, from, `Nothing serves ${from}, so there is nothing to promote`);
-  await deployFromForm(deps, req, res, { model_id: source.model_id, environment: to }, 'promote');
+  await deployFromForm(deps, req, res, { model_id: source.model_id, environment: to }, 'promote', {
+    action: 'promote',
+    fields: { from },
+    back: from,
+  });
 }
 
 async function rollback(deps: RouteDeps, req: Request, res: Response) {
   const id = z.uuid().safeParse(req.body?.assignment_id);
   const earlier = id.success ? await findAssignment(deps.db, featureIn(res).name, id.data) : undefined;
   if (!earlier) return refuse(deps, req, res, undefined, 'Choose an earlier assignment of this feature to roll back to');
-  await deployFromForm(deps, req, res, { model_id: earlier.model_id, environment: earlier.environment }, 'rollback');
+  const { model_id, environment } = earlier;
+  const posted = { action: 'rollback', fields: { assignment_id: id.data as string }, back: environment };
+  await deployFromForm(deps, req, res, { model_id, environment }, 'rollback', posted);
 }
 
 // The Settings tab's forms (settings, kill switch) post here. Success → 303 to the tab with a flash

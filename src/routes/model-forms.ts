@@ -6,6 +6,7 @@ import { refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { type Confirmation, deployConfirmation, deployNeedsConfirmation, isConfirmed } from '../pages/confirmations.ts';
 import { deployChoices } from '../pages/model.ts';
 import { type ChangeOutcome, deployOrRequest, requestedMessage } from '../services/change-requests.ts';
 import { describeAffected, EDITABLE_MODEL_FIELDS, updateModel } from '../services/models.ts';
@@ -59,15 +60,19 @@ async function saveEdit(deps: RouteDeps, req: Request, res: Response) {
   }
 }
 
-/** A refused deployment, shown with its checks. */
-type Refused = Record<string, unknown>;
+/** What the Deploy page shows besides the form: a refused deployment with its checks, field errors, or the confirmation it asks for. */
+interface DeployExtra {
+  deployment?: Record<string, unknown>;
+  errors?: Record<string, string>;
+  confirmation?: Confirmation;
+}
 
 async function showDeploy(
   deps: RouteDeps,
   req: Request,
   res: Response,
   values: Record<string, unknown>,
-  deployment?: Refused,
+  extra: DeployExtra = {},
   status = 200,
 ) {
   const model = modelIn(res);
@@ -79,8 +84,9 @@ async function showDeploy(
     {
       title: `Deploy ${model.display_name}`,
       model,
-      values,
-      deployment,
+      form: { values, errors: extra.errors ?? {} },
+      deployment: extra.deployment,
+      confirmation: extra.confirmation,
       ...deployChoices(features, model),
     },
     status,
@@ -92,27 +98,29 @@ async function deployModel(deps: RouteDeps, req: Request, res: Response) {
   const model = modelIn(res);
   const body = req.body ?? {};
   const feature = typeof body.feature === 'string' && body.feature ? await findFeature(deps.db, body.feature) : undefined;
-  if (!feature) return showDeploy(deps, req, res, body, { error: 'Choose a feature to deploy to.', checks: [] }, 422);
-  let change: ChangeOutcome;
-  try {
-    change = await deployOrRequest(
-      deps.db,
-      deps.providers,
-      req.principal!,
-      feature,
-      { model_id: model.id, environment: body.environment },
-      'assign',
-      new Date(),
-    );
-  } catch (err) {
-    return showDeploy(deps, req, res, body, { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] }, 422);
+  if (!feature) return showDeploy(deps, req, res, body, { errors: { feature: 'is required: choose the feature to deploy to' } }, 422);
+  const change = { model_id: model.id, environment: body.environment };
+  if (deployNeedsConfirmation('assign', change.environment) && !isConfirmed(body)) {
+    const form = {
+      action: url.model(model.id, 'deploy'),
+      fields: { feature: feature.name, environment: change.environment },
+      cancel: url.model(model.id),
+    };
+    const confirmation = await deployConfirmation(deps.db, feature, change, 'assign', form);
+    return showDeploy(deps, req, res, body, { confirmation });
   }
-  if ('requested' in change) {
-    flash(req, 'success', requestedMessage(change.requested.environment));
+  let outcome: ChangeOutcome;
+  try {
+    outcome = await deployOrRequest(deps.db, deps.providers, req.principal!, feature, change, 'assign', new Date());
+  } catch (err) {
+    const deployment = { error: `Nothing was deployed: ${refusalOf(err).reasons}`, checks: [] };
+    return showDeploy(deps, req, res, body, { deployment }, 422);
+  }
+  if ('requested' in outcome) {
+    flash(req, 'success', requestedMessage(outcome.requested.environment));
     return res.redirect(303, url.approvals());
   }
-  const outcome = change.applied;
-  if (!outcome.ok) return showDeploy(deps, req, res, body, outcome.deployment, outcome.status);
+  if (!outcome.applied.ok) return showDeploy(deps, req, res, body, { deployment: outcome.applied.deployment }, outcome.applied.status);
   flash(req, 'success', `${model.display_name} now serves ${feature.display_name} in ${body.environment}: every check passed.`);
-  res.redirect(303, url.deployment(outcome.deployment.id as string));
+  res.redirect(303, url.deployment(outcome.applied.deployment.id));
 }

@@ -77,7 +77,7 @@ describe('POST /platform/ai-management/api-keys/:id/revoke', () => {
     await admin
       .post(`${PATH}/${key.id}/revoke`)
       .type('form')
-      .send({ _csrf: await csrfFor(admin) })
+      .send({ _csrf: await csrfFor(admin), confirm: 'yes' })
       .expect(303)
       .expect('location', PATH);
     const page = await admin.get(PATH).expect(200);

@@ -194,8 +194,10 @@ describe('GET|POST /platform/ai-management/models/:id/deploy (Deploy)', () => {
       const m = await makeModel(c.db, { display_name: `Refused ${suffix()}`, ...fields });
       c.sim.configure(m.name, behaviour);
       const f = await makeFeature(c.db);
-      await c.postForm(`${CATALOGUE}/${served.id}/deploy`, { feature: f.name, environment: 'production' }).expect(303);
-      const res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'production' }).expect(422);
+      await c.postForm(`${CATALOGUE}/${served.id}/deploy`, { feature: f.name, environment: 'production', confirm: 'yes' }).expect(303);
+      const res = await c
+        .postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: f.name, environment: 'production', confirm: 'yes' })
+        .expect(422);
       const $ = load(res.text);
       expect(text($('#deployment-result h3'))).toBe('The deployment was refused; nothing was changed');
       expect(
@@ -218,7 +220,7 @@ describe('GET|POST /platform/ai-management/models/:id/deploy (Deploy)', () => {
     const m = await makeModel(c.db);
     const before = await c.snapshot();
     let res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { environment: 'staging' }).expect(422);
-    expect(text(load(res.text)('#deployment-result > p'))).toBe('Choose a feature to deploy to.');
+    expect(text(load(res.text)('#deploy-feature-error'))).toBe('Feature is required: choose the feature to deploy to');
     res = await c.postForm(`${CATALOGUE}/${m.id}/deploy`, { feature: fx.feature.name, environment: 'qa' }).expect(422);
     expect(text(load(res.text)('#deployment-result > p'))).toBe(
       'Nothing was deployed: environment must be one of development, staging, production',

@@ -36,7 +36,7 @@ export interface ModelsTab {
   viewer: SignedIn;
   simulatorId: string;
   sim: Simulator;
-  /** A form post of the tab, with `as`'s CSRF field (the admin's unless told). */
+  /** A form post of the tab, with `as`'s CSRF field (the admin's unless told), already confirmed (see confirm.test.ts). */
   post(slug: string, action: Action, body: Json, as?: SignedIn): request.Test;
   /** The change form: this model to this environment (staging unless told). */
   change(slug: string, model: ModelRecord, environment?: Environment): request.Test;
@@ -57,7 +57,7 @@ export async function openModelsTab(): Promise<ModelsTab> {
     as.agent
       .post(`${PATH}/${slug}/${action}`)
       .type('form')
-      .send({ _csrf: as.csrf, ...body });
+      .send({ _csrf: as.csrf, confirm: 'yes', ...body });
   const change = (slug: string, model: ModelRecord, environment: Environment = 'staging') =>
     post(slug, 'models', { model_id: model.id, environment });
   return {
