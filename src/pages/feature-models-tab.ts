@@ -1,12 +1,14 @@
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { listModels } from '../db/queries/catalogue.ts';
+import { changeRequests } from '../db/queries/change-requests.ts';
 import { assignmentHistory, type FeatureRow, withAssignments } from '../db/queries/features.ts';
 import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { inSnapshot, sumsByScope } from '../metrics/queries.ts';
 import { windowOf } from '../metrics/ranges.ts';
 import { modelSummaries } from '../metrics/summaries.ts';
 import { isArchived } from '../services/archive.ts';
+import { environmentPolicies } from '../services/change-requests.ts';
 import { refusal } from '../services/deployability.ts';
 
 /** The environment a promotion from each one goes to. */
@@ -22,7 +24,13 @@ const priced = (tokens: { input: number; output: number }, m: { input_price_per_
  * the history, and what promotion and rollback would do.
  */
 export async function featureModelsTab(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
-  const [assignments, history, models] = await Promise.all([activeAssignments(db), assignmentHistory(db, feature.id), listModels(db)]);
+  const [assignments, history, models, policies, pending] = await Promise.all([
+    activeAssignments(db),
+    assignmentHistory(db, feature.id),
+    listModels(db),
+    environmentPolicies(db),
+    changeRequests(db, { state: 'pending', featureId: feature.id }, 50),
+  ]);
   const byEnvironment = withAssignments([feature], assignments)[0].assignments;
   const next = NEXT_ENVIRONMENT[environment];
   const current = byEnvironment[environment];
@@ -81,5 +89,10 @@ export async function featureModelsTab(db: Db, feature: FeatureRow, environment:
     promoteTo,
     promoteBlockedBy: promoteTo && blockedBy(current?.model_id, promoteTo),
     environments: ENVIRONMENTS,
+    /** Protected environments (issue 14): a change here, or a promotion into the next, waits for another admin. */
+    protectedHere: policies[environment]?.requires_approval ?? false,
+    protectedNext: (promoteTo && policies[promoteTo]?.requires_approval) ?? false,
+    // Model changes only: prompt activations wait on the Prompts tab.
+    pendingRequests: pending.filter((r) => r.prompt_version === null),
   };
 }

@@ -105,6 +105,13 @@ describe('a protected environment', () => {
     expect(await servingModel(feature.id)).toBe(from.id);
     expect(await t.db('deployments').where({ feature_id: feature.id })).toEqual([]);
 
+    // The Models tab says production is protected and lists the request waiting.
+    const $tab = await getPage(alice.agent, `${FEATURES}?feature=${feature.name}&tab=models&environment=production`);
+    expect(text($tab('#protected-notice'))).toContain('production is protected: a change waits for another admin’s approval');
+    expect(text($tab(`#pending-requests li[data-request="${cr.id}"]`))).toContain('production: assign Serving model → Candidate model');
+    const $staging = await getPage(alice.agent, `${FEATURES}?feature=${feature.name}&tab=models&environment=staging`);
+    expect(text($staging('#protected-notice'))).toContain('production is protected: a change promoted there waits');
+
     const $ = await getPage(alice.agent, APPROVALS);
     const row = $(`#pending-requests tr[data-request="${cr.id}"]`);
     expect(text(row.find('th'))).toContain('Serving model → Candidate model');
