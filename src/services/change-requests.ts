@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/principal.ts';
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import type { Row } from '../db/tables.ts';
+import type { NewRow, Row } from '../db/tables.ts';
 import { type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { forbidden, HttpError, Refusal } from '../http/errors.ts';
 import type { Providers } from '../providers/index.ts';
@@ -72,14 +72,25 @@ export async function deployOrRequest(
   if (!parsed.success || !(await requiresApproval(db, parsed.data.environment)))
     return { applied: await deploy(db, providers, principal, feature, input, kind) };
   const change = await plannedChange(db, feature, parsed.data);
+  const request = await fileRequest(db, principal, feature, now, {
+    environment: change.environment,
+    kind,
+    model_id: change.model_id,
+    previous_model_id: change.previous,
+  });
+  return { requested: request };
+}
+
+type RequestFields = Pick<NewRow<'change_requests'>, 'environment' | 'kind' | 'model_id' | 'previous_model_id'> &
+  Partial<Pick<NewRow<'change_requests'>, 'prompt_version_id' | 'previous_prompt_version_id' | 'reason'>>;
+
+/** Files a change request in the requester's name, expiring after REQUEST_LIFETIME_MS; audited in the same transaction. */
+async function fileRequest(db: Db, principal: Principal, feature: FeatureRow, now: Date, fields: RequestFields): Promise<ChangeRequest> {
   return db.transaction(async (trx) => {
     const [request] = await trx('change_requests')
       .insert({
         feature_id: feature.id,
-        environment: change.environment,
-        kind,
-        model_id: change.model_id,
-        previous_model_id: change.previous,
+        ...fields,
         requested_by_kind: principal.kind,
         requested_by_id: principal.id,
         requested_by: principal.label,
@@ -87,13 +98,14 @@ export async function deployOrRequest(
         expires_at: new Date(now.getTime() + REQUEST_LIFETIME_MS),
       })
       .returning('*');
+    const { environment, kind, model_id, prompt_version_id } = fields;
     await recordAudit(trx, principal, {
       action: 'change_request.created',
       entityType: 'feature',
       entityId: feature.id,
-      after: { change_request_id: request.id, environment: change.environment, kind, model_id: change.model_id },
+      after: { change_request_id: request.id, environment, kind, ...(prompt_version_id ? { prompt_version_id } : { model_id }) },
     });
-    return { requested: request };
+    return request;
   });
 }
 
@@ -114,32 +126,16 @@ export async function activateOrRequest(
 ): Promise<ActivationOutcome> {
   const plan = await plannedActivation(db, feature, input, kind);
   if (!(await requiresApproval(db, plan.environment))) return { applied: await activatePrompt(db, providers, principal, feature, plan) };
-  return db.transaction(async (trx) => {
-    const [request] = await trx('change_requests')
-      .insert({
-        feature_id: feature.id,
-        environment: plan.environment,
-        kind: plan.kind,
-        model_id: plan.modelId,
-        previous_model_id: plan.modelId,
-        prompt_version_id: plan.version.id,
-        previous_prompt_version_id: plan.previous,
-        reason: plan.reason,
-        requested_by_kind: principal.kind,
-        requested_by_id: principal.id,
-        requested_by: principal.label,
-        requested_at: now,
-        expires_at: new Date(now.getTime() + REQUEST_LIFETIME_MS),
-      })
-      .returning('*');
-    await recordAudit(trx, principal, {
-      action: 'change_request.created',
-      entityType: 'feature',
-      entityId: feature.id,
-      after: { change_request_id: request.id, environment: plan.environment, kind: plan.kind, prompt_version_id: plan.version.id },
-    });
-    return { requested: request };
+  const request = await fileRequest(db, principal, feature, now, {
+    environment: plan.environment,
+    kind: plan.kind,
+    model_id: plan.modelId,
+    previous_model_id: plan.modelId,
+    prompt_version_id: plan.version.id,
+    previous_prompt_version_id: plan.previous,
+    reason: plan.reason,
   });
+  return { requested: request };
 }
 
 /** What the console says when a change became a request. */

@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { assignmentHistory, findFeature } from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
-import { url } from '../../http/urls.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { deployOrRequest } from '../../services/change-requests.ts';
 import type { RouteDeps } from '../deps.ts';
+import { answerRequested } from './change-requests.ts';
 
 /** A feature's model assignments, changed only through the deployment pipeline (SPEC §6, §7); mounted at /api/platform/ai-management. */
 export function assignmentApiRoutes({ db, providers }: RouteDeps): Router {
@@ -21,15 +21,8 @@ export function assignmentApiRoutes({ db, providers }: RouteDeps): Router {
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
     const change = await deployOrRequest(db, providers, req.principal!, feature, req.body ?? {}, 'assign', new Date());
-    if ('requested' in change) {
-      // A protected environment: the change waits for another admin (SPEC §10.3); nothing was applied.
-      const request = change.requested;
-      return void res.status(409).json({
-        success: false,
-        error: `${request.environment} is protected: the change waits for another admin's approval`,
-        details: { change_request: request, links: { page: url.approvals(), api: url.changeRequestApi(request.id) } },
-      });
-    }
+    // A protected environment: the change waits for another admin; nothing was applied.
+    if ('requested' in change) return answerRequested(res, change.requested, 'change');
     const outcome = change.applied;
     if (outcome.ok)
       return void res.status(201).json({ success: true, data: { assignment: outcome.assignment, deployment: outcome.deployment } });

@@ -1,17 +1,36 @@
-import { Router } from 'express';
+import { type Response, Router } from 'express';
 import { z } from 'zod';
 import { changeRequests } from '../../db/queries/change-requests.ts';
 import { ENVIRONMENTS } from '../../domain.ts';
 import { notFound, Refusal } from '../../http/errors.ts';
 import { choice, parseQuery } from '../../http/query.ts';
+import { url } from '../../http/urls.ts';
 import { flagField, unknownFields } from '../../http/validation.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
-import { approveChangeRequest, environmentPolicies, rejectChangeRequest, setEnvironmentPolicy } from '../../services/change-requests.ts';
+import {
+  approveChangeRequest,
+  type ChangeRequest,
+  environmentPolicies,
+  rejectChangeRequest,
+  setEnvironmentPolicy,
+} from '../../services/change-requests.ts';
 import type { RouteDeps } from '../deps.ts';
 
 const listSchema = z.object({ state: choice(['pending', 'decided']).optional() });
 const policySchema = z.object({ requires_approval: flagField });
 const rejectSchema = z.object({ note: z.string().trim().max(500, 'must be at most 500 characters').optional().default('') });
+
+/**
+ * What a write answers when its environment is protected (SPEC §10.3): 409 with the change request
+ * filed instead, and where it is decided. Nothing was applied.
+ */
+export function answerRequested(res: Response, request: ChangeRequest, what: string): void {
+  res.status(409).json({
+    success: false,
+    error: `${request.environment} is protected: the ${what} waits for another admin's approval`,
+    details: { change_request: request, links: { page: url.approvals(), api: url.changeRequestApi(request.id) } },
+  });
+}
 
 const requestId = (raw: unknown) => {
   const id = z.uuid().safeParse(raw);

@@ -4,13 +4,13 @@ import { findFeature } from '../../db/queries/features.ts';
 import { findPromptVersion, promptDeployments, promptVersions } from '../../db/queries/prompts.ts';
 import { notFound } from '../../http/errors.ts';
 import { parseQuery } from '../../http/query.ts';
-import { url } from '../../http/urls.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { diffOf } from '../../pages/feature-prompts-tab.ts';
 import { activateOrRequest } from '../../services/change-requests.ts';
 import { fieldsFromJson, savePromptVersion } from '../../services/prompt-versions.ts';
 import { promptJson } from '../../services/runtime-config.ts';
 import type { RouteDeps } from '../deps.ts';
+import { answerRequested } from './change-requests.ts';
 
 const versionNumber = z.coerce
   .number({ message: 'must be a version number' })
@@ -69,14 +69,7 @@ async function activate(deps: RouteDeps, req: Request, res: Response) {
     { ...body, version: version.version },
     new Date(),
   );
-  if ('requested' in change) {
-    const request = change.requested;
-    return void res.status(409).json({
-      success: false,
-      error: `${request.environment} is protected: the activation waits for another admin's approval`,
-      details: { change_request: request, links: { page: url.approvals(), api: url.changeRequestApi(request.id) } },
-    });
-  }
+  if ('requested' in change) return answerRequested(res, change.requested, 'activation');
   const outcome = change.applied;
   if (outcome.ok)
     return void res.status(201).json({ success: true, data: { deployment: outcome.deployment, activation: outcome.activation } });
