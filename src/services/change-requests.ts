@@ -185,7 +185,17 @@ export async function approveChangeRequest(
   });
   const feature = await db('ai_features').where({ id: request.feature_id }).first();
   const actor: Actor = { ...principal, label: `${principal.label} (approving ${request.requested_by})` };
-  const outcome = await applyApproved(db, providers, actor, feature!, request);
+  let outcome: DeployOutcome | PromptOutcome;
+  try {
+    outcome = await applyApproved(db, providers, actor, feature!, request);
+  } catch (err) {
+    // The pipeline could not run it (its own refusal before any deployment, or an unexpected error):
+    // the request waits again, undecided, rather than staying "approved" with nothing applied.
+    await db('change_requests')
+      .where({ id, status: 'approved' })
+      .update({ status: 'pending', decided_by_id: null, decided_by: null, decided_at: null });
+    throw err;
+  }
   const [done] = await db('change_requests')
     .where({ id })
     .update({ status: outcome.ok ? 'applied' : 'refused', deployment_id: outcome.deployment.id })

@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireChangeRequests, REQUEST_LIFETIME_MS } from '../../../src/services/change-requests.ts';
+import type { ProviderAdapter } from '../../../src/providers/adapter.ts';
+import type { Providers } from '../../../src/providers/index.ts';
+import { approveChangeRequest, expireChangeRequests, REQUEST_LIFETIME_MS } from '../../../src/services/change-requests.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeAssignment, makeFeature, makeModel, makeToken } from '../../setup/factories.ts';
 import { getPage, text } from '../../setup/html.ts';
@@ -189,6 +191,27 @@ describe('a protected environment', () => {
     expect(res.text).toContain('has changed since this was asked for');
     expect(await servingModel(feature.id)).toBe(other.id);
     expect((await t.db('change_requests').where({ id: cr.id }).first())?.status).toBe('pending');
+  });
+
+  it('when the approved change cannot run (the pipeline stops on an unexpected error), then the request waits again, undecided, and nothing changed', async () => {
+    const { feature, from, to } = await served();
+    const { request: cr } = await askedByAlice(feature, to);
+    // A provider whose smoke request throws: the pipeline marks its deployment failed and rethrows.
+    const broken: Providers = {
+      ...t.app.providers,
+      adapterFor: async () => ({ smoke: () => Promise.reject(new Error('adapter crashed')) }) as unknown as ProviderAdapter,
+    };
+    const bob_ = { kind: 'user' as const, id: bob.user.id, label: 'bob', role: 'admin' as const };
+    await expect(approveChangeRequest(t.db, broken, bob_, cr.id, new Date())).rejects.toThrow('adapter crashed');
+    expect(await t.db('change_requests').where({ id: cr.id }).first()).toMatchObject({
+      status: 'pending',
+      decided_by: null,
+      decided_at: null,
+    });
+    expect(await servingModel(feature.id)).toBe(from.id);
+    // It can be approved again once the provider answers.
+    await bob.agent.post(`${APPROVALS}/${cr.id}/approve`).type('form').send({ _csrf: bob.csrf }).expect(303);
+    expect(await servingModel(feature.id)).toBe(to.id);
   });
 
   it('when the change breaks a rule known in advance (the model already serves), then nothing is requested', async () => {
