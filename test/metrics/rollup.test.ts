@@ -12,7 +12,7 @@ const KEYS = {
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment',
   usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment',
   usage_minute_counts: 'scope, scope_id, hour',
-  usage_feature_users: 'feature_id, end_user_id',
+  usage_feature_users: 'feature_id, environment, end_user_id',
 };
 
 /** Every row of every rollup table, in key order. */
@@ -100,13 +100,31 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
+  // The hour each user was last seen, per environment and across all of them ('all'), and how many
+  // users each hour holds.
   const lastSeen = new Map<string, number>();
   for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
-    const key = `${r.feature_id}|${r.end_user_id}`;
-    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, Math.floor(r.created_at.getTime() / HOUR) * HOUR));
+    const hour = Math.floor(r.created_at.getTime() / HOUR) * HOUR;
+    for (const environment of [r.environment, 'all']) {
+      const key = `${r.feature_id}|${environment}|${r.end_user_id}`;
+      lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, hour));
+    }
   }
-  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_hour.getTime()]);
+  const users = (await db('usage_feature_users').select('*')).map((u) => [
+    `${u.feature_id}|${u.environment}|${u.end_user_id}`,
+    u.last_seen_hour.getTime(),
+  ]);
   expect(Object.fromEntries(users)).toEqual(Object.fromEntries(lastSeen));
+  const perHour = new Map<string, number>();
+  for (const [key, hour] of lastSeen) {
+    const k = `${key.split('|').slice(0, 2).join('|')}|${hour}`;
+    perHour.set(k, (perHour.get(k) ?? 0) + 1);
+  }
+  const hourCounts = (await db('usage_user_hour_counts').where('users', '<>', 0).select('*')).map((c) => [
+    `${c.feature_id}|${c.environment}|${c.hour.getTime()}`,
+    c.users,
+  ]);
+  expect(Object.fromEntries(hourCounts)).toEqual(Object.fromEntries(perHour));
   return Number(cursor);
 }
 
