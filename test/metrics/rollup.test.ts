@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as usersPerEnvironment from '../../migrations/20261128110000_users_per_environment.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
@@ -238,6 +239,35 @@ describe('the rollup job', () => {
       expect(await snapshot(db)).toEqual(before);
       expect(await rebuildRollups(db)).toBe(360);
       expect(await snapshot(db)).toEqual(before);
+    });
+  });
+
+  it('when unique users gain an environment (migration), then the per-environment rows are backfilled from the rows rolled up, as the fold makes them', async () => {
+    await withUsageDatabase(async (db) => {
+      const { events } = await seed(db, 15, 300);
+      await runRollup({ db });
+      // Rows past the cursor are left to the next tick, not to the backfill.
+      await insertUsage(
+        db,
+        events.slice(0, 50).map((e) => ({ ...e, event_id: undefined })),
+      );
+      const users = async () => ({
+        users: (await db.raw('SELECT * FROM usage_feature_users ORDER BY feature_id, environment, end_user_id')).rows as {
+          environment: string;
+        }[],
+        counts: (await db.raw('SELECT * FROM usage_user_hour_counts WHERE users <> 0 ORDER BY feature_id, environment, hour')).rows,
+      });
+      const folded = await users();
+      expect(new Set(folded.users.map((u) => u.environment))).toEqual(new Set(['all', 'production', 'staging', 'development']));
+      await usersPerEnvironment.down(db);
+      // Down keeps the rows across every environment, as they were before.
+      expect((await db.raw('SELECT * FROM usage_feature_users ORDER BY feature_id, end_user_id')).rows).toEqual(
+        folded.users.filter((u) => u.environment === 'all').map(({ environment: _e, ...u }) => u),
+      );
+      await usersPerEnvironment.up(db);
+      expect(await users()).toEqual(folded);
+      await runRollup({ db });
+      await expectRollupsMatchRaw(db);
     });
   });
 });
