@@ -34,6 +34,7 @@ import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, s
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
+import { type PlaygroundShown, playground } from './testing.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
 const VIEW = {
@@ -64,6 +65,7 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts', requireWrite, (req, res) => savePrompt(deps, req, res));
   router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
+  router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
   return router;
 }
 
@@ -87,6 +89,8 @@ interface Extra {
   settingsForm?: { form?: FormState; confirmation?: Record<string, unknown> };
   /** The Prompts tab's new-version form, refused or previewed. */
   promptForm?: FormState & { preview?: PromptPreview };
+  /** The Testing tab's playground: its form again, and the call's result when one was sent. */
+  playground?: PlaygroundShown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -124,6 +128,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       archiveError: extra.archiveError,
       settingsForm: extra.settingsForm ?? {},
       promptForm: extra.promptForm,
+      playground: extra.playground,
       generatedAt: now,
       ...links,
       charts: true,
