@@ -137,7 +137,7 @@ export async function resolveTarget(
   return { model, version };
 }
 
-/** The request a prompt version (rendered strictly with the variables over its sample values) or the messages make. */
+/** The request a prompt version (rendered strictly with the variables over its sample values; the system message when messages come too) or the messages make. */
 export function requestOf(
   version: { template: string; params: PromptParams; sample_values: Record<string, string> } | undefined,
   input: Pick<PlaygroundInput, 'variables' | 'messages'>,
@@ -146,7 +146,9 @@ export function requestOf(
     const rendered = renderStrict(version.template, { ...version.sample_values, ...input.variables });
     if (!rendered.ok) throw refuse('variables', `no value for ${rendered.missing.map((v) => `{{${v}}}`).join(', ')}`);
     const { temperature, max_tokens, stop } = version.params;
-    return { input: rendered.text, temperature, max_tokens, stop, ...(input.messages && { messages: input.messages }) };
+    // With messages too, the rendered prompt is their system message.
+    const messages: ChatMessage[] | undefined = input.messages && [{ role: 'system', content: rendered.text }, ...input.messages];
+    return { input: rendered.text, temperature, max_tokens, stop, ...(messages && { messages }) };
   }
   if (!input.messages) throw refuse('messages', 'write a message (or choose a prompt version)');
   return { input: input.messages.at(-1)!.content, messages: input.messages };

@@ -174,6 +174,39 @@ describe('the playground against an OpenAI-compatible provider over real HTTP', 
     }
   });
 
+  it('when a prompt version and a message are sent, then the rendered prompt is the system message and its parameters go along', async () => {
+    const bodies: unknown[] = [];
+    const server = await fakeProvider((req, res) => {
+      let raw = '';
+      req.on('data', (c) => (raw += c));
+      req.on('end', () => {
+        bodies.push(JSON.parse(raw));
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'fine' } }] }));
+      });
+    });
+    try {
+      const feature = await modelAt(server.url);
+      await p.saved(feature.id, {
+        template: 'You help {{who}}',
+        sample_values: { who: 'Ada' },
+        params: { temperature: 0.3, max_tokens: 50 },
+      });
+      const res = await sendForm(feature.name, { target: 'env:production', prompt_version: '1', variables: 'who=Grace', message: 'Hi' });
+      expect(text(cheerio.load(res.text)('#playground-output'))).toBe('fine');
+      expect(bodies[0]).toMatchObject({
+        messages: [
+          { role: 'system', content: 'You help Grace' },
+          { role: 'user', content: 'Hi' },
+        ],
+        temperature: 0.3,
+        max_tokens: 50,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('when it answers with an error, then the page says so plainly and the failed call is recorded', async () => {
     const server = await fakeProvider(answerJson({ error: { message: 'boom' } }, { status: 500 }));
     try {
