@@ -221,6 +221,24 @@ type PromptVersionTableRow = {
   content_hash: string;
 };
 
+/** A playground call's usage (issue 16): kept out of every production figure. */
+type PlaygroundCallRow = {
+  id: string;
+  event_id: string;
+  feature_id: string;
+  model_id: string;
+  prompt_version_id: string | null;
+  environment: Environment | null;
+  ok: boolean;
+  error: string | null;
+  latency_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  created_by: string;
+  created_at: Date;
+};
+
 type PromptActivationRow = {
   id: string;
   feature_id: string;
@@ -372,5 +390,9 @@ declare module 'knex/types/tables.js' {
     audit_log: Table<AuditLogRow, { defaults: 'id' | 'occurred_at'; json: 'before' | 'after' }>;
     health_checks: Table<HealthCheckRow, { defaults: 'id' | 'checked_at' }>;
     runtime_config_fetches: Table<RuntimeConfigFetchRow>;
+    playground_calls: Table<
+      PlaygroundCallRow,
+      { defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'created_at'; decimal: 'cost_usd' }
+    >;
   }
 }

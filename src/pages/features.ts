@@ -21,6 +21,7 @@ const versionParam = z.coerce
   .positive('must be a version number');
 
 import { featureSettingsTab } from './feature-settings-tab.ts';
+import { featureTestingTab } from './feature-testing-tab.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
@@ -124,6 +125,7 @@ export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, 
   if (q.tab === 'models') return { models: await featureModelsTab(db, feature, modelsEnvironmentOf(q), now) };
   if (q.tab === 'prompts') return { prompts: await featurePromptsTab(db, feature, q) };
   if (q.tab === 'settings') return { settings: await featureSettingsTab(db, feature, now, timeZone) };
+  if (q.tab === 'testing') return { testing: await featureTestingTab(db, feature) };
   return {};
 }
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import type { CallResult, ProviderAdapter, SmokePrompt } from './adapter.ts';
+import type { CallResult, ProviderAdapter, SendRequest, SendResult, SmokePrompt } from './adapter.ts';
 import { guardedLookup, isAllowedAddress, isForbiddenAddress, NO_PRIVATE, type PrivateAllowance } from './base-url.ts';
 
 // What a failed call says is stored and shown: it tells what was written in the URL, but never what a
@@ -34,8 +34,26 @@ const chatBody = (model: string, prompt?: SmokePrompt) => ({
   ...(prompt?.temperature !== undefined && { temperature: prompt.temperature }),
   ...(prompt?.stop && { stop: prompt.stop }),
 });
-/** An answer to a smoke request or a probe is small; anything bigger is not what was asked for. */
+/** An answer to a smoke request or a probe is small; anything bigger is not what was asked for (a playground answer or a vector fits). */
 const MAX_ANSWER_BYTES = 256 * 1024;
+
+/** What a playground or test call's answer holds: the text or the vector, and the provider's token counts. */
+function answerOf(json: unknown): Omit<SendResult, keyof CallResult> {
+  const j = json as {
+    choices?: { message?: { content?: unknown } }[];
+    data?: { embedding?: unknown }[];
+    usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  };
+  const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+  const content = j.choices?.[0]?.message?.content;
+  const embedding = j.data?.[0]?.embedding;
+  return {
+    ...(typeof content === 'string' && { text: content }),
+    ...(Array.isArray(embedding) && { embedding: embedding.filter((x): x is number => typeof x === 'number') }),
+    inputTokens: count(j.usage?.prompt_tokens),
+    outputTokens: count(j.usage?.completion_tokens),
+  };
+}
 
 type Shape = (json: unknown) => boolean;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -104,7 +122,7 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
   const base = o.baseUrl.replace(/\/+$/, '');
   const allowance = o.allowance ?? NO_PRIVATE;
   const lookup = o.lookup ?? guardedLookup(undefined, allowance);
-  async function call(method: 'GET' | 'POST', path: string, shape: Shape, body?: object): Promise<CallResult> {
+  async function call(method: 'GET' | 'POST', path: string, shape: Shape, body?: object): Promise<CallResult & { json?: unknown }> {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
@@ -129,18 +147,38 @@ export function openAiCompatible(o: OpenAiCompatibleOptions): ProviderAdapter {
       if (res.status < 200 || res.status >= 300) return { ok: false, latencyMs: latency(), error: `the provider answered ${res.status}` };
       // A 200 from something that is not this API (a proxy, a login page) is not a working model.
       if (!shape(res.json)) return { ok: false, latencyMs: latency(), error: 'the answer is not an OpenAI-compatible response' };
-      return { ok: true, latencyMs: latency() };
+      return { ok: true, latencyMs: latency(), json: res.json };
     } catch (err) {
       // A name refused by the lookup reads like one that did not answer.
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       return { ok: false, latencyMs: latency(), error: timedOut ? `no answer within ${o.timeoutMs} ms` : UNREACHABLE };
     }
   }
+  const withoutJson = async (p: Promise<CallResult & { json?: unknown }>): Promise<CallResult> => {
+    const { json: _json, ...result } = await p;
+    return result;
+  };
+  async function send(model: string, modelType: 'llm' | 'vision' | 'embedding', r: SendRequest): Promise<SendResult> {
+    const { json, ...result } =
+      modelType === 'embedding'
+        ? await call('POST', '/embeddings', EMBEDDING, { model, input: r.input })
+        : await call('POST', '/chat/completions', CHAT, {
+            model,
+            messages: r.messages ?? [{ role: 'user', content: r.input }],
+            ...(r.max_tokens !== undefined && { max_tokens: r.max_tokens }),
+            ...(r.temperature !== undefined && { temperature: r.temperature }),
+            ...(r.stop && { stop: r.stop }),
+          });
+    return result.ok ? { ...result, ...answerOf(json) } : result;
+  }
   return {
     smoke: (model, modelType, prompt) =>
-      modelType === 'embedding'
-        ? call('POST', '/embeddings', EMBEDDING, { model, input: prompt?.input ?? SMOKE_INPUT })
-        : call('POST', '/chat/completions', CHAT, chatBody(model, prompt)),
-    probe: () => call('GET', '/models', MODEL_LIST),
+      withoutJson(
+        modelType === 'embedding'
+          ? call('POST', '/embeddings', EMBEDDING, { model, input: prompt?.input ?? SMOKE_INPUT })
+          : call('POST', '/chat/completions', CHAT, chatBody(model, prompt)),
+      ),
+    send,
+    probe: () => withoutJson(call('GET', '/models', MODEL_LIST)),
   };
 }

@@ -38,6 +38,7 @@ import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, s
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
+import { type PlaygroundShown, playground } from './testing.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
 const VIEW = {
@@ -69,6 +70,7 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts', requireWrite, (req, res) => savePrompt(deps, req, res));
   router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
+  router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
   return router;
 }
 
@@ -98,6 +100,8 @@ interface Extra {
   confirmation?: Confirmation;
   /** The model the admin chose, kept checked after a refusal. */
   chosen?: unknown;
+  /** The Testing tab's playground: its form again, and the call's result when one was sent. */
+  playground?: PlaygroundShown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -144,6 +148,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       confirmationTarget: '#feature-panel',
       confirmationLevel: 3,
       chosenModel: extra.chosen,
+      playground: extra.playground,
       generatedAt: now,
       ...links,
       charts: parts.overview !== undefined,

@@ -55,7 +55,7 @@ describe('the features page with JavaScript', () => {
     const tabs = [
       ['models', 'Models', 'Serving production now'],
       ['prompts', 'Prompts', 'prompt versions'],
-      ['testing', 'Testing', 'not built yet'],
+      ['testing', 'Testing', 'Playground'],
       ['settings', 'Settings', 'Latency threshold'],
       ['overview', 'Overview', 'Performance overview'],
     ];

@@ -101,18 +101,18 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     );
   });
 
-  it.each(['testing'])('when the %s tab is asked for, then it renders and says plainly what is not built yet', async (tab) => {
+  it('when the testing tab is asked for, then the panel has its playground and no overview', async () => {
     const f = await makeFeature(t.db);
     const $ = fragment(
       (
         await c.admin.agent
-          .get(featuresUrl({ feature: f.name, tab }))
+          .get(featuresUrl({ feature: f.name, tab: 'testing' }))
           .set(hx('section#feature-panel'))
           .expect(200)
       ).text,
       'feature-panel',
     );
-    expect(text($('.notice'))).toMatch(/is not built yet/);
+    expect(text($('#playground-heading'))).toBe('Playground');
     expect($('#feature-overview')).toHaveLength(0);
   });
 

@@ -1,0 +1,36 @@
+import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
+import { listModels } from '../db/queries/catalogue.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import { promptVersions } from '../db/queries/prompts.ts';
+import { ENVIRONMENTS } from '../domain.ts';
+import { isArchived } from '../services/archive.ts';
+
+/**
+ * The Testing tab's playground: the targets it offers (each environment serving a model, with that
+ * model and its active prompt; then every compatible model) and the prompt versions to try with a model.
+ */
+export async function featureTestingTab(db: Db, feature: FeatureRow) {
+  const [assignments, models, versions] = await Promise.all([
+    activeAssignments(db, { featureId: feature.id }),
+    listModels(db),
+    promptVersions(db, feature.id),
+  ]);
+  const environments = ENVIRONMENTS.flatMap((env) => {
+    const a = assignments.find((x) => x.environment === env);
+    if (!a) return [];
+    const prompt = versions.find((v) => v.active_in.includes(env));
+    const label = `${env}: ${a.model_display_name}${prompt ? `, prompt v${prompt.version}` : ''}`;
+    return [[`env:${env}`, label] as [string, string]];
+  });
+  const compatible = models
+    .filter((m) => m.model_type === feature.required_model_type && !isArchived(m))
+    .map((m) => [`model:${m.id}`, m.display_name] as [string, string]);
+  return {
+    targets: [...environments, ...compatible],
+    versions: [
+      ['', 'The environment’s active prompt, or none'] as [string, string],
+      ...versions.map((v) => [String(v.version), `Version ${v.version}`] as [string, string]),
+    ],
+  };
+}
