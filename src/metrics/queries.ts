@@ -6,8 +6,8 @@ import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windo
 
 /**
  * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
- * to one environment or (null) reading all of them. Unique users of all of them are read from the 'all'
- * rows of usage_feature_users (distinct users do not add up). Bad minutes of one environment come
+ * to one environment or (null) reading all of them. Unique users have no environment dimension
+ * (usage_feature_users): they always count every environment. Bad minutes of one environment come
  * from the minute rollup (the hourly arrays of usage_minute_counts count every environment).
  */
 export interface Snapshot extends ReadScope {
@@ -264,32 +264,27 @@ async function badMinuteRows(
 }
 
 /**
- * Distinct end users of each feature in a window that ends now, in the snapshot's environment (or all of
- * them: the 'all' rows), exactly: users last seen in an hour after the window's first, plus the users of
- * the raw rows in that partial first hour and of the rows not rolled up yet who are not among them.
+ * Distinct end users of each feature in a window that ends now, exactly: users last seen in an hour
+ * after the window's first, plus the users of the raw rows in that partial first hour and of the
+ * rows not rolled up yet who are not among them.
  */
 export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date): Promise<Map<string, number>> {
   if (!featureIds.length) return new Map();
   const { rows } = await s.db.raw(
     `SELECT f.id,
-            (SELECT coalesce(sum(c.users), 0) FROM usage_user_hour_counts c
-             WHERE c.feature_id = f.id AND c.environment = coalesce(:environment::text, 'all') AND c.hour >= :h_from::timestamptz)
+            (SELECT coalesce(sum(c.users), 0) FROM usage_user_hour_counts c WHERE c.feature_id = f.id AND c.hour >= :h_from::timestamptz)
           + (SELECT count(*) FROM (
                SELECT l.end_user_id FROM ai_usage_logs l
-               WHERE l.feature_id = f.id AND ${envFilter('l')} AND l.end_user_id IS NOT NULL
-                 AND l.created_at >= :from::timestamptz AND l.created_at < :h_from::timestamptz
+               WHERE l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= :from::timestamptz AND l.created_at < :h_from::timestamptz
                UNION
                SELECT l.end_user_id FROM ai_usage_logs l
-               WHERE l.id > :cursor::bigint AND l.feature_id = f.id AND ${envFilter('l')} AND l.end_user_id IS NOT NULL
-                 AND l.created_at >= :h_from::timestamptz
+               WHERE l.id > :cursor::bigint AND l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= :h_from::timestamptz
              ) x
              WHERE NOT EXISTS (SELECT 1 FROM usage_feature_users u
-                               WHERE u.feature_id = f.id AND u.environment = coalesce(:environment::text, 'all')
-                                 AND u.end_user_id = x.end_user_id AND u.last_seen_hour >= :h_from::timestamptz)) AS users
+                               WHERE u.feature_id = f.id AND u.end_user_id = x.end_user_id AND u.last_seen_hour >= :h_from::timestamptz)) AS users
      FROM unnest(:ids::uuid[]) AS f(id)`,
     {
       cursor: s.cursor,
-      environment: s.environment,
       from: from.toISOString(),
       h_from: new Date(Math.ceil(from.getTime() / 3_600_000) * 3_600_000).toISOString(),
       ids: uuidArray(featureIds),

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import * as usersPerEnvironment from '../../migrations/20261128110000_users_per_environment.ts';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
@@ -13,7 +12,7 @@ const KEYS = {
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment',
   usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment',
   usage_minute_counts: 'scope, scope_id, hour',
-  usage_feature_users: 'feature_id, environment, end_user_id',
+  usage_feature_users: 'feature_id, end_user_id',
 };
 
 /** Every row of every rollup table, in key order. */
@@ -101,31 +100,13 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
-  // The hour each user was last seen, per environment and across all of them ('all'), and how many
-  // users each hour holds.
   const lastSeen = new Map<string, number>();
   for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
-    const hour = Math.floor(r.created_at.getTime() / HOUR) * HOUR;
-    for (const environment of [r.environment, 'all']) {
-      const key = `${r.feature_id}|${environment}|${r.end_user_id}`;
-      lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, hour));
-    }
+    const key = `${r.feature_id}|${r.end_user_id}`;
+    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, Math.floor(r.created_at.getTime() / HOUR) * HOUR));
   }
-  const users = (await db('usage_feature_users').select('*')).map((u) => [
-    `${u.feature_id}|${u.environment}|${u.end_user_id}`,
-    u.last_seen_hour.getTime(),
-  ]);
+  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_hour.getTime()]);
   expect(Object.fromEntries(users)).toEqual(Object.fromEntries(lastSeen));
-  const perHour = new Map<string, number>();
-  for (const [key, hour] of lastSeen) {
-    const k = `${key.split('|').slice(0, 2).join('|')}|${hour}`;
-    perHour.set(k, (perHour.get(k) ?? 0) + 1);
-  }
-  const hourCounts = (await db('usage_user_hour_counts').where('users', '<>', 0).select('*')).map((c) => [
-    `${c.feature_id}|${c.environment}|${c.hour.getTime()}`,
-    c.users,
-  ]);
-  expect(Object.fromEntries(hourCounts)).toEqual(Object.fromEntries(perHour));
   return Number(cursor);
 }
 
@@ -239,35 +220,6 @@ describe('the rollup job', () => {
       expect(await snapshot(db)).toEqual(before);
       expect(await rebuildRollups(db)).toBe(360);
       expect(await snapshot(db)).toEqual(before);
-    });
-  });
-
-  it('when unique users gain an environment (migration), then the per-environment rows are backfilled from the rows rolled up, as the fold makes them', async () => {
-    await withUsageDatabase(async (db) => {
-      const { events } = await seed(db, 15, 300);
-      await runRollup({ db });
-      // Rows past the cursor are left to the next tick, not to the backfill.
-      await insertUsage(
-        db,
-        events.slice(0, 50).map((e) => ({ ...e, event_id: undefined })),
-      );
-      const users = async () => ({
-        users: (await db.raw('SELECT * FROM usage_feature_users ORDER BY feature_id, environment, end_user_id')).rows as {
-          environment: string;
-        }[],
-        counts: (await db.raw('SELECT * FROM usage_user_hour_counts WHERE users <> 0 ORDER BY feature_id, environment, hour')).rows,
-      });
-      const folded = await users();
-      expect(new Set(folded.users.map((u) => u.environment))).toEqual(new Set(['all', 'production', 'staging', 'development']));
-      await usersPerEnvironment.down(db);
-      // Down keeps the rows across every environment, as they were before.
-      expect((await db.raw('SELECT * FROM usage_feature_users ORDER BY feature_id, end_user_id')).rows).toEqual(
-        folded.users.filter((u) => u.environment === 'all').map(({ environment: _e, ...u }) => u),
-      );
-      await usersPerEnvironment.up(db);
-      expect(await users()).toEqual(folded);
-      await runRollup({ db });
-      await expectRollupsMatchRaw(db);
     });
   });
 });

@@ -74,14 +74,26 @@ async function checkAll(
     if ((actual.performance === null) !== (expected.usage.total_requests === 0))
       problems.push(`${label} performance ${JSON.stringify(actual.performance)}`);
 
-    // Per environment: every figure, unique users included, from that environment's rows alone.
+    // Per environment: every figure from that environment's rows alone, except unique users, which
+    // have no environment dimension and count every environment.
     for (const environment of ENVIRONMENTS) {
       const envRows = rows.filter((r) => r.environment === environment);
       const inEnv = await featureMetrics(db, feature, range, new Date(now), spec.timeZone, environment);
+      const all = bruteFeature(rows, range, now, spec.timeZone, threshold, names);
       const own = bruteFeature(envRows, range, now, spec.timeZone, threshold, names);
+      const users = {
+        ...own.usage,
+        unique_users: all.usage.unique_users,
+        avg_requests_per_user: all.usage.unique_users ? own.usage.total_requests / all.usage.unique_users : null,
+      };
       differences(
         { ...inEnv, costs: { ...inEnv.costs, cost_breakdown: [...inEnv.costs.cost_breakdown].sort(byModelId) } },
-        { ...own, costs: { ...own.costs, cost_breakdown: own.costs.cost_breakdown.sort(byModelId) } },
+        {
+          ...own,
+          realtime: own.realtime,
+          usage: users,
+          costs: { ...own.costs, cost_breakdown: own.costs.cost_breakdown.sort(byModelId) },
+        },
         `${label} ${environment}`,
         problems,
       );
