@@ -22,7 +22,7 @@ describe('JSON API shapes (shared database)', () => {
   it('when features are listed with include_metrics, then each carries its metrics and the range is in the metadata', async () => {
     const res = await get('/features?include_metrics=true&time_range=24h').expect(200);
     expect(res.body.success).toBe(true);
-    expect(res.body.metadata).toEqual({ time_range: '24h', generated_at: expect.stringMatching(ISO) });
+    expect(res.body.metadata).toEqual({ time_range: '24h', environment: 'production', generated_at: expect.stringMatching(ISO) });
     const chatbot = res.body.data.find((f: { name: string }) => f.name === 'chatbot');
     expect(Object.keys(chatbot).sort()).toEqual([
       'current_model',
@@ -212,6 +212,39 @@ describe('JSON API values (a database of its own)', () => {
       error_rate: null,
       p95: null,
     });
+  });
+
+  it("when environment= is given (SPEC §4), then the feature figures are that environment's, production by default and all added up on request", async () => {
+    // Six staging trials beside the 40 production requests.
+    await insertUsage(
+      own.db,
+      Array.from({ length: 6 }, (_, i) => ({
+        feature_id: chatbotId,
+        model: sonnet,
+        environment: 'staging' as const,
+        status: 'error' as const,
+        response_time_ms: 9000 + i,
+        created_at: new Date(Date.now() - (7 + i) * MINUTE),
+      })),
+    );
+    const rows = await rawRows(own.db, 'feature_id', chatbotId);
+    const expected = (environment?: string) =>
+      bruteSummary(
+        rows.filter((r) => !environment || r.environment === environment),
+        '24h',
+        Date.now(),
+        5,
+      );
+    const listed = async (query: string) =>
+      (await call(`/features?include_metrics=true&time_range=24h${query}`)).find((f: { name: string }) => f.name === 'chatbot').metrics;
+    expect(differences(await listed(''), expected('production'))).toEqual([]);
+    expect(differences(await listed('&environment=staging'), expected('staging'))).toEqual([]);
+    expect(differences(await listed('&environment=all'), expected())).toEqual([]);
+    const one = await request(own.app).get(`${API}/features/chatbot/metrics?time_range=24h&environment=staging`).set(read).expect(200);
+    expect(one.body.metadata.environment).toBe('staging');
+    expect(one.body.data.usage.total_requests).toBe(6);
+    const bad = await request(own.app).get(`${API}/features/chatbot/metrics?environment=qa`).set(read).expect(400);
+    expect(bad.body.success).toBe(false);
   });
 
   it('when usage is known, then the models endpoint reports what brute force over the raw rows says', async () => {

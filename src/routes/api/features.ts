@@ -1,11 +1,13 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import { type ActiveAssignmentRow, activeAssignments } from '../../db/queries/assignments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
-import { includeMetrics, timeRangeOf } from '../../http/query.ts';
+import { choice, includeMetrics, parseQuery, timeRangeOf } from '../../http/query.ts';
 import { featureMetrics } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
+import { environmentFilter, FIGURE_ENVIRONMENTS } from '../../pages/features.ts';
 import { updateFeatureSettings } from '../../services/feature-settings.ts';
 import { flattenApiChange } from '../../services/feature-settings-input.ts';
 import { createFeature } from '../../services/features.ts';
@@ -52,6 +54,9 @@ function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: 
   };
 }
 
+/** SPEC §4: a feature's figures are production's unless `environment=` names another (`all` adds them up). */
+const environmentQuery = z.object({ environment: choice(FIGURE_ENVIRONMENTS).default('production') });
+
 /** Features and their figures (SPEC §6), mounted at /api/platform/ai-management. */
 export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
   const router = Router();
@@ -59,10 +64,12 @@ export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
   router.get('/features', requireRead, async (req, res) => {
     const range = timeRangeOf(req);
     const withMetrics = includeMetrics(req);
+    const { environment } = parseQuery(environmentQuery, { environment: req.query.environment });
     const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
-    const metrics = withMetrics ? await featureSummaries(db, features, range, new Date()) : undefined;
+    const metrics = withMetrics ? await featureSummaries(db, features, range, new Date(), environmentFilter(environment)) : undefined;
     const data = withAssignments(features, assignments).map((f) => featureJson(f, f.assignments.production, metrics?.get(f.id)));
-    res.json({ success: true, data, ...(withMetrics && { metadata: { time_range: range, generated_at: new Date().toISOString() } }) });
+    const metadata = { time_range: range, environment, generated_at: new Date().toISOString() };
+    res.json({ success: true, data, ...(withMetrics && { metadata }) });
   });
 
   router.get('/features/:id', requireRead, async (req, res) => {
@@ -76,12 +83,13 @@ export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
     const range = timeRangeOf(req);
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
+    const { environment } = parseQuery(environmentQuery, { environment: req.query.environment });
     const now = new Date();
-    const data = await featureMetrics(db, feature, range, now, timeZone);
+    const data = await featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment));
     res.json({
       success: true,
       data,
-      metadata: { feature_id: feature.id, time_range: range, generated_at: now.toISOString(), time_zone: timeZone },
+      metadata: { feature_id: feature.id, time_range: range, environment, generated_at: now.toISOString(), time_zone: timeZone },
     });
   });
 
