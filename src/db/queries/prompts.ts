@@ -4,7 +4,8 @@ import type { Db } from '../knex.ts';
 import type { Row } from '../tables.ts';
 
 type VersionJoin = { v: 'prompt_versions' };
-const VERSION_COLUMNS = {
+/** What a version says: its content, as the history and the active version both read it. */
+const VERSION_CONTENT = {
   id: 'v.id',
   version: 'v.version',
   template: 'v.template',
@@ -12,6 +13,9 @@ const VERSION_COLUMNS = {
   sample_values: 'v.sample_values',
   variables: 'v.variables',
   content_hash: 'v.content_hash',
+} as const satisfies ColumnMap<VersionJoin>;
+const VERSION_COLUMNS = {
+  ...VERSION_CONTENT,
   notes: 'v.notes',
   created_by: 'v.created_by',
   created_at: 'v.created_at',
@@ -44,13 +48,7 @@ export async function findPromptVersion(db: Db, featureId: string, version: numb
 
 type ActiveJoin = { a: 'prompt_activations'; v: 'prompt_versions' };
 const ACTIVE_COLUMNS = {
-  id: 'v.id',
-  version: 'v.version',
-  template: 'v.template',
-  params: 'v.params',
-  sample_values: 'v.sample_values',
-  variables: 'v.variables',
-  content_hash: 'v.content_hash',
+  ...VERSION_CONTENT,
   activation_id: 'a.id',
 } as const satisfies ColumnMap<ActiveJoin>;
 export type ActivePromptRow = Selected<ActiveJoin, typeof ACTIVE_COLUMNS>;
