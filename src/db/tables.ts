@@ -18,6 +18,7 @@ import type {
   TokenScope,
   UsageStatus,
 } from '../domain.ts';
+import type { Assertion } from '../services/test-assertions.ts';
 
 // The tables as the migrations (migrations/) create them, one type per table, for Knex: a
 // query on a table by its name (`db('ai_models')`) is typed by these, so a renamed column fails tsc.
@@ -239,6 +240,22 @@ type PlaygroundCallRow = {
   created_at: Date;
 };
 
+/** A test case (issue 16): an input and the assertions its outcome must meet; see migrations/…_create_test_cases. */
+type TestCaseRow = {
+  id: string;
+  feature_id: string;
+  name: string;
+  input: { variables?: Record<string, string>; messages?: { role: 'system' | 'user' | 'assistant'; content: string }[] };
+  assertions: Assertion[];
+  critical: boolean;
+  repeats: number;
+  pass_k: number;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+};
+
 type PromptActivationRow = {
   id: string;
   feature_id: string;
@@ -393,6 +410,13 @@ declare module 'knex/types/tables.js' {
     playground_calls: Table<
       PlaygroundCallRow,
       { defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'created_at'; decimal: 'cost_usd' }
+    >;
+    test_cases: Table<
+      TestCaseRow,
+      {
+        defaults: 'id' | 'assertions' | 'critical' | 'repeats' | 'pass_k' | 'created_at' | 'updated_at' | 'deleted_at';
+        json: 'input' | 'assertions';
+      }
     >;
   }
 }
