@@ -2,6 +2,7 @@ import cron from 'node-cron';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from '../logger.ts';
 import type { Providers } from '../providers/index.ts';
+import * as alerts from './alerts.ts';
 import * as changeRequests from './change-requests.ts';
 import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
@@ -9,7 +10,7 @@ import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, alerts };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger, providers: Providers): () => Promise<void> {
