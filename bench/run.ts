@@ -5,6 +5,7 @@ import { findFeature } from '../src/db/queries/features.ts';
 import { featureMetrics } from '../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
+import { alertTicks } from './alerts.ts';
 import { buildDataset, openScratch } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
 import { batches, ingest, ingestToken, pageWeight, serve } from './http.ts';
@@ -115,6 +116,9 @@ try {
   });
   await server.close();
 
+  const alerts = await alertTicks(db);
+  log(`alerts tick, 200 features: median ${median(alerts).toFixed(1)} ms (${alerts.map((m) => m.toFixed(0)).join(', ')})`);
+
   const result = {
     events: built,
     generated_at: new Date().toISOString(),
@@ -128,6 +132,7 @@ try {
     rollup_refresh_ms_per_minute: median(refresh),
     rollup_refresh_ms_samples: refresh,
     dashboard,
+    alerts_tick_ms_200_features: median(alerts),
     page_weight: {
       features_page_gzip_bytes: page.withAssetsGzipBytes,
       features_page_html_gzip_bytes: page.htmlGzipBytes,
