@@ -8,6 +8,7 @@ import { createFormat } from './format.ts';
 import { Readiness } from './http/readiness.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { alertNav } from './middleware/alert-nav.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
 import { csrfProtection, loginCsrf } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
@@ -18,6 +19,8 @@ import { requestLog } from './middleware/request-log.ts';
 import { sameOriginWrites } from './middleware/same-origin.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { createProviders, type Providers } from './providers/index.ts';
+import { alertRoutes } from './routes/alerts.ts';
+import { alertApiRoutes } from './routes/api/alerts.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
@@ -103,6 +106,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     }),
   );
   app.use(requireAuth);
+  app.use(alertNav(db));
   // Bodies are parsed only for callers who are signed in or hold a token.
   // Forms carry prompt templates of up to 100 kB (issue 15), URL-encoded: as much room as JSON bodies.
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
@@ -130,6 +134,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
+    alertApiRoutes(deps),
   );
   // The console's pages.
   app.use(PREFIX.features, featureRoutes(deps));
@@ -139,6 +144,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.approvals, approvalRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
+  app.use(PREFIX.alerts, alertRoutes(deps));
   app.use(BASE, overviewRoutes(deps));
 }
 
