@@ -13,7 +13,7 @@ import { render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
 
 const LIST = { page: 'pages/alerts' };
-const ONE = { page: 'pages/alert' };
+const ONE = { page: 'pages/alert', partial: 'partials/alerts/alert-detail' };
 const listQuery = z.object({ format: formatParam, table: choice(ALERT_TABLES).default('open') });
 const idOf = (raw: unknown, what: string) => {
   const id = z.uuid().safeParse(raw);
@@ -53,13 +53,15 @@ const listWrite = (deps: RouteDeps, form: ListForm | null, act: Act) => async (r
   res.redirect(303, url.alerts());
 };
 
-/** A write from an alert's page: 303 back to it, or the page again with the refused form. */
+/** A write from an alert's page: 303 back to it (htmx: the alert itself), or the page again with the refused form. */
 const alertWrite = (deps: RouteDeps, form: AlertForm, act: Act) => async (req: Request, res: Response) => {
   try {
     flash(req, 'success', await act(req));
   } catch (err) {
     return showOne(deps, req, res, { form, err: refusalOf(err) });
   }
+  // htmx gets the alert at once (the same URL: nothing to push); a plain form the 303.
+  if (req.htmx.request) return showOne(deps, req, res);
   res.redirect(303, url.alert(idOf(req.params.id, 'Alert')));
 };
 
