@@ -98,6 +98,9 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
   };
 }
 
+/** Open alerts, each with its one-line summary (the overview's list). */
+export const openAlertList = async (db: Db, fmt: Format) => (await openAlerts(db)).map((a) => ({ ...a, summary: alertSummary(fmt, a) }));
+
 /** An alert's page: what it says now, its timeline (newest first), and the silence lengths offered. */
 export async function alertPage(db: Db, fmt: Format, id: string) {
   const alert = await findAlert(db, id);

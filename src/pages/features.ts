@@ -11,6 +11,7 @@ import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
+import { firingByFeature } from '../services/alerts.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
 import { featurePromptsTab } from './feature-prompts-tab.ts';
@@ -64,11 +65,16 @@ export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-p
 
 /** Every feature with its production model and its last 24 hours in production, for the cards. */
 export async function featureCards(db: Db, now: Date) {
-  const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
+  const [features, assignments, firing] = await Promise.all([listFeatures(db), activeAssignments(db), firingByFeature(db)]);
   const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
   return withAssignments(features, assignments).map((f) => {
     const m = metrics.get(f.id)!;
-    return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
+    return {
+      ...f,
+      metrics: m,
+      errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT,
+      alertsFiring: firing.get(f.id) ?? 0,
+    };
   });
 }
 export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];

@@ -46,6 +46,12 @@ export async function firingCount(db: Db): Promise<number> {
   return Number((await db('alerts').where('state', 'firing').count({ n: '*' }).first())?.n ?? 0);
 }
 
+/** Firing alerts per feature (the feature cards' note). */
+export async function firingByFeature(db: Db): Promise<Map<string, number>> {
+  const rows = await db('alerts').where('state', 'firing').groupBy('feature_id').select('feature_id').count({ n: '*' });
+  return new Map(rows.map((r) => [String(r.feature_id), Number(r.n)]));
+}
+
 export async function findAlert(db: Db, id: string): Promise<AlertView | undefined> {
   return (await joined(db).where('alerts.id', id).first()) as AlertView | undefined;
 }

@@ -87,6 +87,18 @@ describe('GET /platform/ai-management/alerts', () => {
   });
 });
 
+describe('open alerts elsewhere', () => {
+  it('when an alert is firing, then the overview lists it with a link to it, and its feature card says so', async () => {
+    const { feature, alert } = await firingAlert();
+    const $ = await getPage(viewer.agent, '/platform/ai-management');
+    const item = $(`#overview-open-alerts li[data-alert="${alert.id}"]`);
+    expect(text(item)).toBe(`firing ${feature.display_name}: Error rate 20.0% (threshold 10.0%) over 5 min, 50 requests in production`);
+    expect(item.find('a').attr('href')).toBe(`${PAGE}/${alert.id}`);
+    const cards = await getPage(viewer.agent, '/platform/ai-management/features');
+    expect(text(cards(`a.feature-card[data-feature="${feature.name}"] [data-alerts-firing]`))).toBe('Alerts firing: 1');
+  });
+});
+
 describe('POST /platform/ai-management/alerts/rules', () => {
   it('when an admin adds a rule, then it is stored with its fields, audited, and listed', async () => {
     const feature = await makeFeature(t.db);
