@@ -4,13 +4,14 @@ import type { Logger } from '../logger.ts';
 import type { Providers } from '../providers/index.ts';
 import * as alerts from './alerts.ts';
 import * as changeRequests from './change-requests.ts';
+import * as deliveries from './deliveries.ts';
 import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, alerts };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, alerts, deliveries };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger, providers: Providers): () => Promise<void> {
