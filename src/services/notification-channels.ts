@@ -98,8 +98,10 @@ export async function resend(db: Db, actor: Actor, id: string, now: Date) {
   return db.transaction(async (trx) => {
     const d = await trx('notification_deliveries').where({ id }).forUpdate().first();
     if (!d) throw notFound('Delivery');
-    if (d.status === 'pending' || d.status === 'in_flight')
-      throw new Refusal(409, 'The delivery is already on its way', { status: `is ${d.status}` });
+    if (d.status !== 'failed' && d.status !== 'silenced') {
+      const state = d.status.replace('_', ' ');
+      throw new Refusal(409, `Only a failed or silenced delivery can be sent again: this one is ${state}`, { status: `is ${state}` });
+    }
     await trx('notification_deliveries').where({ id }).update({ status: 'pending', next_attempt_at: now });
     await recordAudit(trx, actor, {
       action: 'delivery.resent',

@@ -250,6 +250,34 @@ describe('notification channels', () => {
   });
 });
 
+describe('test send and resend', () => {
+  it('Test send queues a test message to the channel; Resend puts a failed delivery back in line under its id; a delivered one is refused', async () => {
+    const [ch] = await t
+      .db('notification_channels')
+      .insert({ name: `t-${suffix()}`, kind: 'webhook', url: 'http://127.0.0.1:9/hook', created_by: 'test' })
+      .returning('id');
+    await admin.agent.post(`${PAGE}/channels/${ch!.id}/test`).type('form').send({ _csrf: admin.csrf }).expect(303);
+    const test = (await t.db('notification_deliveries').where({ channel_id: ch!.id }).first())!;
+    expect(test).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(test.payload.notice).toBe('test');
+    expect(await audits('channel.tested', ch!.id)).toHaveLength(1);
+
+    await t.db('notification_deliveries').where({ id: test.id }).update({ status: 'failed', attempts: 6, last_status_code: 500 });
+    await admin.agent.post(`${PAGE}/deliveries/${test.id}/resend`).type('form').send({ _csrf: admin.csrf }).expect(303);
+    expect((await t.db('notification_deliveries').where({ id: test.id }).first())!.status).toBe('pending');
+    expect(await audits('delivery.resent', test.id)).toHaveLength(1);
+
+    await t.db('notification_deliveries').where({ id: test.id }).update({ status: 'delivered' });
+    const refused = await request(t.app)
+      .post(`${API}/deliveries/${test.id}/resend`)
+      .set('Authorization', `Bearer ${adminToken}`)
+      .expect(409);
+    expect(refused.body.error).toBe('Only a failed or silenced delivery can be sent again: this one is delivered');
+    const failed = await request(t.app).get(`${API}/deliveries?status=delivered`).set('Authorization', `Bearer ${adminToken}`).expect(200);
+    expect(failed.body.data.map((d: { id: string }) => d.id)).toContain(test.id);
+  });
+});
+
 describe('JSON API', () => {
   it('POST /alert-rules, PATCH, GET /alerts?state=firing and POST /alerts/:id/ack', async () => {
     const feature = await makeFeature(t.db);
