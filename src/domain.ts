@@ -107,5 +107,5 @@ export type ChannelKind = (typeof CHANNEL_KINDS)[number];
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'delivered', 'failed', 'silenced'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced'] as const;
+export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced', 'budget'] as const;
 export type AlertEventKind = (typeof ALERT_EVENT_KINDS)[number];

@@ -416,8 +416,8 @@ type NotificationDeliveryRow = {
 
 type BudgetMarkRow = {
   feature_id: string;
-  /** The month's first day (UTC), as text YYYY-MM-DD. */
-  month: string;
+  /** The month's first day (UTC): written as text YYYY-MM-DD, read as a Date at 00:00 UTC. */
+  month: Date | string;
   mark: '50' | '80' | '100' | 'projected';
   fired_at: Date;
   message: string;

@@ -46,13 +46,15 @@ export const alertSummary = (fmt: Format, a: AlertView) =>
   `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${a.kind === 'spend_month' ? '' : ` over ${a.window_min} min, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
 
 export const eventSummary = (e: HistoryRow) =>
-  e.kind === 'ack'
-    ? `acknowledged by ${e.actor}${e.note ? `: ${e.note}` : ''}`
-    : e.kind === 'repeat'
-      ? 'still firing: notified again'
-      : e.kind === 'unsilenced'
-        ? 'silence over, still firing: notified'
-        : `${e.from_state} → ${e.to_state}${e.to_state === 'ok' && e.from_state !== 'pending' ? ' (resolved)' : ''}`;
+  e.kind === 'budget'
+    ? `budget: ${e.note}`
+    : e.kind === 'ack'
+      ? `acknowledged by ${e.actor}${e.note ? `: ${e.note}` : ''}`
+      : e.kind === 'repeat'
+        ? 'still firing: notified again'
+        : e.kind === 'unsilenced'
+          ? 'silence over, still firing: notified'
+          : `${e.from_state} → ${e.to_state}${e.to_state === 'ok' && e.from_state !== 'pending' ? ' (resolved)' : ''}`;
 
 export async function alertsPage(db: Db, fmt: Format, now: Date) {
   const [open, history, silences, rules, channels, log, features] = await Promise.all([

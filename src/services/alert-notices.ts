@@ -29,9 +29,11 @@ export interface NoticeInput {
     value: number | null;
     sample_n: number | null;
   };
-  /** firing, resolved, repeat or unsilenced. */
+  /** firing, resolved, repeat, unsilenced or budget. */
   notice: string;
   at: Date;
+  /** What a notice of its own kind adds to the body (a budget mark's figures and message). */
+  extra?: Record<string, unknown>;
 }
 
 /** The webhook body (SPEC §10.4): what happened, the state it came from, and where to look. */
@@ -52,6 +54,7 @@ export function noticePayload(n: NoticeInput) {
     started_at: n.alert.started_at?.toISOString() ?? null,
     at: n.at.toISOString(),
     links: { alert: `/alerts/${n.alert.id}` },
+    ...n.extra,
   };
 }
 

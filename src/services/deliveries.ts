@@ -53,6 +53,7 @@ async function claim(db: Db, now: Date): Promise<(Delivery & { channel: Channel 
 /** A Slack-compatible message: one line saying what happened, and where to look. */
 export function slackText(p: Record<string, unknown>): string {
   if (p.notice === 'test') return `Test message from Switchboard (${String(p.channel)})`;
+  if (p.notice === 'budget') return `[BUDGET] ${(p.feature as { name: string }).name}: ${String(p.message)}`;
   const rule = p.rule as { kind: string; severity: string };
   const feature = p.feature as { name: string };
   const what = p.notice === 'resolved' ? 'RESOLVED' : p.notice === 'repeat' ? 'STILL FIRING' : 'FIRING';
