@@ -4,9 +4,10 @@ import { run } from '../src/jobs/alerts.ts';
 const MINUTE = 60_000;
 
 /**
- * The alerts job's tick with 200 features in use (their default rules: error rate and p95 in
- * production, 5-minute windows): tops the data set's features up to 200, then times one tick per
- * minute, `ticks` times, each evaluating one minute. Milliseconds per tick.
+ * The alerts job's tick with 200 features in use, each with a budget (their default rules: error rate
+ * and p95 in production, 5-minute windows, spend this month; and the budget marks): tops the data
+ * set's features up to 200, then times one tick per minute, `ticks` times, each evaluating one
+ * minute. Milliseconds per tick.
  */
 export async function alertTicks(db: Db, ticks = 5): Promise<number[]> {
   const inUse = Number((await db('ai_features').whereNull('archived_at').count({ n: '*' }).first())?.n ?? 0);
@@ -20,6 +21,7 @@ export async function alertTicks(db: Db, ticks = 5): Promise<number[]> {
       })),
     );
   }
+  await db('ai_features').whereNull('monthly_budget_usd').update({ monthly_budget_usd: 1000 });
   const start = Math.floor(Date.now() / MINUTE) * MINUTE;
   await run({ db, now: new Date(start - MINUTE) }); // makes the default rules and alert rows
   const ms: number[] = [];

@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { inSnapshot, recordedBy, type Snapshot, sumsByScope } from '../metrics/queries.ts';
+import { inSnapshot, type Snapshot, sumsByScope } from '../metrics/queries.ts';
 
 // Budgets (issue 17, SPEC §10.3–10.4): month-to-date spend (UTC, every environment, as the runtime
 // config counts it), the daily rate of the last 7 complete UTC days (fewer when the feature is
@@ -32,14 +32,23 @@ export interface BudgetFigures {
   month_last_day: Date;
 }
 
-/** How many of the last RATE_DAYS complete UTC days the feature has been recorded through (the younger, the fewer). */
-async function daysOfHistory(s: Snapshot, featureId: string, today: Date): Promise<number> {
-  for (let k = RATE_DAYS; k > 0; k--) {
-    // Day (today − k) counts when usage was recorded by its end.
-    if (await recordedBy(s, featureId, new Date(today.getTime() - (k - 1) * DAY - 1))) return k;
-  }
-  return 0;
+/**
+ * The day of each feature's first recorded usage (the day rollup, which outlives raw rows, or the raw
+ * rows): two index probes per feature.
+ */
+async function firstDays(s: Snapshot, ids: string[]): Promise<Map<string, Date>> {
+  const { rows } = await s.db.raw(
+    `SELECT f.id, date_trunc('day', least((SELECT min(bucket) FROM usage_rollup_day r WHERE r.feature_id = f.id),
+                                          (SELECT min(created_at) FROM ai_usage_logs l WHERE l.feature_id = f.id))) AS first_day
+     FROM unnest(:ids::uuid[]) AS f (id)`,
+    { ids: `{${ids.join(',')}}` },
+  );
+  return new Map((rows as { id: string; first_day: Date | null }[]).filter((r) => r.first_day).map((r) => [r.id, r.first_day!]));
 }
+
+/** How many of the last RATE_DAYS complete UTC days the feature has been recorded through (the younger, the fewer). */
+const daysOfHistory = (first: Date | undefined, today: Date) =>
+  first ? Math.max(0, Math.min(RATE_DAYS, Math.round((today.getTime() - first.getTime()) / DAY))) : 0;
 
 /** The figures of each feature with a budget, as of `now`, in the caller's snapshot. */
 export async function budgetFiguresIn(s: Snapshot, features: { id: string; monthly_budget_usd: number | null }[], now: Date) {
@@ -48,11 +57,12 @@ export async function budgetFiguresIn(s: Snapshot, features: { id: string; month
   const today = dayStart(now);
   const mtd = await sumsByScope(s, 'feature', ids, { from: monthStart(now), to: now });
   const week = await sumsByScope(s, 'feature', ids, { from: new Date(today.getTime() - RATE_DAYS * DAY), to: today });
+  const first = await firstDays(s, ids);
   const out = new Map<string, BudgetFigures>();
   for (const f of budgeted) {
     const budget = Number(f.monthly_budget_usd);
     const spent = mtd.get(f.id)?.cost_usd ?? 0;
-    const days = await daysOfHistory(s, f.id, today);
+    const days = daysOfHistory(first.get(f.id), today);
     const rate = days ? (week.get(f.id)?.cost_usd ?? 0) / days : null;
     const left = (nextMonthStart(now).getTime() - now.getTime()) / DAY;
     const exhaustion = rate && rate > 0 && spent < budget ? new Date(now.getTime() + ((budget - spent) / rate) * DAY) : null;
