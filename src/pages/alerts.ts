@@ -5,13 +5,14 @@ import type { Format } from '../format.ts';
 import { EVALUATED_KINDS } from '../services/alert-evaluation.ts';
 import { ruleView } from '../services/alert-rules.ts';
 import { type AlertView, alertHistory, currentSilences, findAlert, type HistoryRow, openAlerts } from '../services/alerts.ts';
+import { budgetFigures } from '../services/budgets.ts';
 import { deliveries, listChannels } from '../services/notification-channels.ts';
 import { type CsvColumn, csvOf } from './csv.ts';
 
 // The Alerts page (SPEC §10.4): open alerts, history, silences, rules, channels and deliveries,
 // each table also as CSV (?format=csv&table=…). Values are worded by what the rule watches.
 
-export const ALERT_TABLES = ['open', 'history', 'silences', 'rules', 'channels', 'deliveries'] as const;
+export const ALERT_TABLES = ['open', 'history', 'budgets', 'silences', 'rules', 'channels', 'deliveries'] as const;
 export type AlertTable = (typeof ALERT_TABLES)[number];
 
 export const KIND_LABELS: Record<(typeof EVALUATED_KINDS)[number], string> = {
@@ -56,9 +57,34 @@ export const eventSummary = (e: HistoryRow) =>
           ? 'silence over, still firing: notified'
           : `${e.from_state} → ${e.to_state}${e.to_state === 'ok' && e.from_state !== 'pending' ? ' (resolved)' : ''}`;
 
+/** Each feature with a budget: its figures this month and the marks already told. */
+export async function budgetRows(db: Db, now: Date) {
+  const features = await db('ai_features')
+    .whereNull('archived_at')
+    .whereNotNull('monthly_budget_usd')
+    .orderBy('name')
+    .select('id', 'name', 'monthly_budget_usd');
+  const figures = await budgetFigures(db, features, now);
+  const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+  const marks = await db('budget_marks')
+    .where('month', month)
+    .whereIn(
+      'feature_id',
+      features.map((f) => f.id),
+    )
+    .select('feature_id', 'mark');
+  return features.map((f) => ({
+    feature_id: f.id,
+    feature: f.name,
+    ...figures.get(f.id)!,
+    marks: marks.filter((m) => m.feature_id === f.id).map((m) => (m.mark === 'projected' ? 'projected over' : `${m.mark}%`)),
+  }));
+}
+
 export async function alertsPage(db: Db, fmt: Format, now: Date) {
-  const [open, history, silences, rules, channels, log, features] = await Promise.all([
+  const [open, budgets, history, silences, rules, channels, log, features] = await Promise.all([
     openAlerts(db),
+    budgetRows(db, now),
     alertHistory(db),
     currentSilences(db, now),
     db('alert_rules')
@@ -73,6 +99,7 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
   return {
     open: open.map((a) => ({ ...a, summary: alertSummary(fmt, a) })),
     history: history.map((e) => ({ ...e, summary: eventSummary(e), kind_label: label(e.rule_kind) })),
+    budgets,
     silences,
     rules: rules.map((r) => ({
       ...ruleView(r),
@@ -154,6 +181,17 @@ const COLUMNS: { [T in AlertTable]: readonly CsvColumn<Page[T][number]>[] } = {
     ['sample_n', (e) => e.sample_n],
     ['actor', (e) => e.actor],
     ['note', (e) => e.note],
+  ],
+  budgets: [
+    ['feature', (b) => b.feature],
+    ['budget_usd', (b) => b.budget],
+    ['month_to_date_usd', (b) => b.mtd],
+    ['used_pct', (b) => b.used_pct],
+    ['rate_usd_per_day', (b) => b.rate_per_day],
+    ['rate_days', (b) => b.rate_days],
+    ['projected_month_end_usd', (b) => b.projected_eom],
+    ['exhaustion_at', (b) => iso(b.exhaustion_at)],
+    ['marks', (b) => b.marks.join('; ')],
   ],
   silences: [
     ['id', (s) => s.id],

@@ -69,7 +69,7 @@ export async function budgetFiguresIn(s: Snapshot, features: { id: string; month
     out.set(f.id, {
       budget,
       mtd: spent,
-      used_pct: budget > 0 ? (spent / budget) * 100 : spent > 0 ? Number.POSITIVE_INFINITY : 0,
+      used_pct: budget > 0 ? (spent / budget) * 100 : spent > 0 ? 100 : 0,
       rate_per_day: rate,
       rate_days: days,
       low_confidence: days < LOW_CONFIDENCE_UNDER_DAYS,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { notFound } from '../../http/errors.ts';
 import { choice, parseQuery } from '../../http/query.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
+import { budgetRows } from '../../pages/alerts.ts';
 import { createRule, deleteRule, ruleView, updateRule } from '../../services/alert-rules.ts';
 import { acknowledge, alertHistory, createSilence, currentSilences, findAlert, openAlerts } from '../../services/alerts.ts';
 import { createChannel, deliveries, deliveryFilter, listChannels, resend, testSend } from '../../services/notification-channels.ts';
@@ -48,6 +49,10 @@ export function alertApiRoutes({ db, providers }: RouteDeps): Router {
     const id = idOf(req.params.id, 'Alert');
     await acknowledge(db, req.principal!, id, body(req.body), new Date());
     res.json({ success: true, data: await findAlert(db, id) });
+  });
+
+  router.get('/budgets', requireRead, async (_req, res) => {
+    res.json({ success: true, data: await budgetRows(db, new Date()) });
   });
 
   router.get('/silences', requireRead, async (_req, res) => {

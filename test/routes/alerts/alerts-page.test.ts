@@ -5,6 +5,7 @@ import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeFeature, makeToken, suffix } from '../../setup/factories.ts';
 import { getPage, text } from '../../setup/html.ts';
 import { type Agent, signInAs } from '../../setup/session.ts';
+import { insertUsage, modelsByName } from '../../setup/usage-factory.ts';
 
 // The Alerts page and an alert's page (issue 17, SPEC §10.4): plain forms (303 after a write, 422
 // with the form again), admins only, audited; the JSON API beside them.
@@ -96,6 +97,25 @@ describe('open alerts elsewhere', () => {
     expect(item.find('a').attr('href')).toBe(`${PAGE}/${alert.id}`);
     const cards = await getPage(viewer.agent, '/platform/ai-management/features');
     expect(text(cards(`a.feature-card[data-feature="${feature.name}"] [data-alerts-firing]`))).toBe('Alerts firing: 1');
+  });
+});
+
+describe('budgets', () => {
+  it('a feature with a budget is listed with its spend this month; the API answers the same figures', async () => {
+    const feature = await makeFeature(t.db, { monthly_budget_usd: 200 });
+    const model = [...(await modelsByName(t.db)).values()][0]!;
+    await insertUsage(t.db, [
+      { feature_id: feature.id, model, created_at: new Date(Date.now() - 60_000), input_cost_units: 50e8, output_cost_units: 0 },
+    ]);
+    const $ = await getPage(viewer.agent, PAGE);
+    expect(text($(`#budgets tr[data-feature="${feature.name}"] td[data-label="Used"]`))).toBe('25% ($50.00 of $200.00)');
+    const api = await request(t.app).get(`${API}/budgets`).set('Authorization', `Bearer ${adminToken}`).expect(200);
+    expect(api.body.data.find((b: { feature: string }) => b.feature === feature.name)).toMatchObject({
+      budget: 200,
+      mtd: 50,
+      used_pct: 25,
+      marks: [],
+    });
   });
 });
 
