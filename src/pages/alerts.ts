@@ -21,6 +21,7 @@ export const KIND_LABELS: Record<(typeof EVALUATED_KINDS)[number], string> = {
   traffic_below: 'Traffic below',
   cost_per_request: 'Cost per request',
   spend_month: 'Spend this month',
+  spend_projected: 'Projected month-end spend',
 };
 
 /** A rule's value or threshold in its unit. */
@@ -40,11 +41,21 @@ export function amountIn(fmt: Format, kind: AlertKind, value: number | null): st
   }
 }
 
+const SPEND_KINDS = new Set<AlertKind>(['spend_month', 'spend_projected']);
+
+/** A rule's window in words: minutes, or the month for spend. */
+const windowText = (r: { kind: AlertKind; window_min: number; for_min: number }) =>
+  r.kind === 'spend_month'
+    ? 'month to date'
+    : r.kind === 'spend_projected'
+      ? 'month end, at the 7-day rate'
+      : `${r.window_min} min · for ${r.for_min} min`;
+
 const label = (kind: string) => KIND_LABELS[kind as keyof typeof KIND_LABELS] ?? kind;
 
 /** What an open alert says in one line: "Error rate 20.0% (threshold 10.0%) over 5 min, 120 requests". */
 export const alertSummary = (fmt: Format, a: AlertView) =>
-  `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${a.kind === 'spend_month' ? '' : ` over ${a.window_min} min, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
+  `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${SPEND_KINDS.has(a.kind) ? '' : ` over ${a.window_min} min, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
 
 export const eventSummary = (e: HistoryRow) =>
   e.kind === 'budget'
@@ -106,6 +117,7 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
       feature_name: (r as { feature_name: string | null }).feature_name,
       kind_label: label(r.kind),
       threshold_text: amountIn(fmt, r.kind, r.threshold),
+      window_text: windowText(r),
       channel_names: r.channel_ids.map((id: string) => channelNames.get(id) ?? id),
     })),
     channels,

@@ -6,6 +6,7 @@ import { type Snapshot, type Sums, sumsByScope } from '../metrics/queries.ts';
 import type { Window } from '../metrics/ranges.ts';
 import { type NoticeInput, queueNotices, silences } from './alert-notices.ts';
 import { classify, type Machine, type Observation, step } from './alert-state.ts';
+import { type Pace, spendPace } from './budgets.ts';
 
 // One evaluated minute: every enabled rule on every feature it covers, read from the rollups (plus
 // the raw rows not rolled up yet, as the dashboards read them: src/metrics/segments.ts) for the
@@ -23,6 +24,7 @@ export const EVALUATED_KINDS = [
   'traffic_below',
   'cost_per_request',
   'spend_month',
+  'spend_projected',
 ] as const satisfies AlertKind[];
 
 const monthStart = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
@@ -34,17 +36,20 @@ const windowFor = (rule: Rule, at: Date): Window =>
 function observe(kind: AlertKind, s: Sums): Observation {
   const h = headline(s);
   const value = { error_rate: h.error_rate, p95_latency: h.p95, cost_per_request: h.cost_per_request, spend_month: s.cost_usd }[
-    kind as Exclude<(typeof EVALUATED_KINDS)[number], 'traffic_below'>
+    kind as Exclude<(typeof EVALUATED_KINDS)[number], 'traffic_below' | 'spend_projected'>
   ];
   return { value: kind === 'traffic_below' ? s.requests : (value ?? null), sample_n: s.requests };
 }
 
-/** Usage sums per (rule, feature), one query per distinct environment and window. */
+/**
+ * What each (rule, feature) reads as of a minute: usage sums, one query per distinct environment and
+ * window; projected month-end spend (src/services/budgets.ts), one read per environment.
+ */
 async function readings(trx: Db, cursor: number, pairs: { rule: Rule; featureId: string }[], at: Date) {
-  const groups = new Map<string, { environment: Environment | null; window: Window; ids: Set<string> }>();
+  const groups = new Map<string, { environment: Environment | null; window: Window | null; ids: Set<string> }>();
   const keyOf = (rule: Rule) => {
-    const w = windowFor(rule, at);
-    return { key: `${rule.environment}|${w.from.toISOString()}`, w };
+    const w = rule.kind === 'spend_projected' ? null : windowFor(rule, at);
+    return { key: `${rule.environment}|${w ? w.from.toISOString() : 'pace'}`, w };
   };
   for (const { rule, featureId } of pairs) {
     const { key, w } = keyOf(rule);
@@ -53,11 +58,21 @@ async function readings(trx: Db, cursor: number, pairs: { rule: Rule; featureId:
     groups.set(key, g);
   }
   const sums = new Map<string, Map<string, Sums>>();
+  const paces = new Map<string, Map<string, Pace>>();
   for (const [key, g] of groups) {
     const snapshot: Snapshot = { db: trx, cursor, environment: g.environment };
-    sums.set(key, await sumsByScope(snapshot, 'feature', [...g.ids], g.window));
+    if (g.window) sums.set(key, await sumsByScope(snapshot, 'feature', [...g.ids], g.window));
+    else paces.set(key, await spendPace(snapshot, [...g.ids], at));
   }
-  return (rule: Rule, featureId: string) => sums.get(keyOf(rule).key)?.get(featureId);
+  return (rule: Rule, featureId: string): Observation => {
+    const { key } = keyOf(rule);
+    if (rule.kind === 'spend_projected') {
+      const p = paces.get(key)?.get(featureId);
+      return { value: p?.projected_eom ?? null, sample_n: p?.requests ?? 0 };
+    }
+    const s = sums.get(key)?.get(featureId);
+    return s ? observe(rule.kind, s) : { value: null, sample_n: 0 };
+  };
 }
 
 export interface MinuteResult {
@@ -90,7 +105,7 @@ export async function evaluateMinute(trx: Db, cursor: number, at: Date): Promise
     features.filter((f) => rule.feature_id === null || rule.feature_id === f.id).map((f) => ({ rule, featureId: f.id })),
   );
   if (!pairs.length) return { transitions: 0, notices: 0 };
-  const sumsOf = await readings(trx, cursor, pairs, at);
+  const observationOf = await readings(trx, cursor, pairs, at);
 
   const alerts = await lockedAlerts(trx, pairs, at);
   const active = await trx('silences').where('starts_at', '<=', at).where('ends_at', '>', at);
@@ -101,7 +116,7 @@ export async function evaluateMinute(trx: Db, cursor: number, at: Date): Promise
   let transitions = 0;
   for (const { rule, featureId } of pairs) {
     const alert = alerts.get(`${rule.id}|${featureId}`) as Alert;
-    const o = observeOf(rule, sumsOf(rule, featureId));
+    const o = observationOf(rule, featureId);
     const s = step(alert, rule, classify(rule, o), at);
     const silenced = active.some((x) => silences(x, rule, featureId, at));
     // A message silenced while firing is owed: exactly one goes out when no silence covers the alert any more.
@@ -148,8 +163,6 @@ export async function evaluateMinute(trx: Db, cursor: number, at: Date): Promise
 }
 
 type NewEvent = Omit<Row<'alert_events'>, 'id'>;
-
-const observeOf = (rule: Rule, s: Sums | undefined): Observation => (s ? observe(rule.kind, s) : { value: null, sample_n: 0 });
 
 /** Writes every evaluated alert's state and last reading in one statement; an acknowledgement ends with the incident. */
 async function writeAlerts(trx: Db, updates: Record<string, unknown>[], at: Date) {

@@ -50,30 +50,60 @@ async function firstDays(s: Snapshot, ids: string[]): Promise<Map<string, Date>>
 const daysOfHistory = (first: Date | undefined, today: Date) =>
   first ? Math.max(0, Math.min(RATE_DAYS, Math.round((today.getTime() - first.getTime()) / DAY))) : 0;
 
-/** The figures of each feature with a budget, as of `now`, in the caller's snapshot. */
-export async function budgetFiguresIn(s: Snapshot, features: { id: string; monthly_budget_usd: number | null }[], now: Date) {
-  const budgeted = features.filter((f) => f.monthly_budget_usd !== null);
-  const ids = budgeted.map((f) => f.id);
+export interface Pace {
+  mtd: number;
+  /** Requests this month. */
+  requests: number;
+  rate_per_day: number | null;
+  rate_days: number;
+  projected_eom: number | null;
+}
+
+/** Each feature's spend this month, its daily rate and its projected month-end spend, as of `now`, in the caller's snapshot. */
+export async function spendPace(s: Snapshot, ids: string[], now: Date): Promise<Map<string, Pace>> {
   const today = dayStart(now);
   const mtd = await sumsByScope(s, 'feature', ids, { from: monthStart(now), to: now });
   const week = await sumsByScope(s, 'feature', ids, { from: new Date(today.getTime() - RATE_DAYS * DAY), to: today });
-  const first = await firstDays(s, ids);
+  const first = ids.length ? await firstDays(s, ids) : new Map<string, Date>();
+  const left = (nextMonthStart(now).getTime() - now.getTime()) / DAY;
+  return new Map(
+    ids.map((id) => {
+      const spent = mtd.get(id)?.cost_usd ?? 0;
+      const days = daysOfHistory(first.get(id), today);
+      const rate = days ? (week.get(id)?.cost_usd ?? 0) / days : null;
+      return [
+        id,
+        {
+          mtd: spent,
+          requests: mtd.get(id)?.requests ?? 0,
+          rate_per_day: rate,
+          rate_days: days,
+          projected_eom: rate === null ? null : spent + rate * left,
+        },
+      ];
+    }),
+  );
+}
+
+/** The figures of each feature with a budget, as of `now`, in the caller's snapshot. */
+export async function budgetFiguresIn(s: Snapshot, features: { id: string; monthly_budget_usd: number | null }[], now: Date) {
+  const budgeted = features.filter((f) => f.monthly_budget_usd !== null);
+  const pace = await spendPace(
+    s,
+    budgeted.map((f) => f.id),
+    now,
+  );
   const out = new Map<string, BudgetFigures>();
   for (const f of budgeted) {
     const budget = Number(f.monthly_budget_usd);
-    const spent = mtd.get(f.id)?.cost_usd ?? 0;
-    const days = daysOfHistory(first.get(f.id), today);
-    const rate = days ? (week.get(f.id)?.cost_usd ?? 0) / days : null;
-    const left = (nextMonthStart(now).getTime() - now.getTime()) / DAY;
-    const exhaustion = rate && rate > 0 && spent < budget ? new Date(now.getTime() + ((budget - spent) / rate) * DAY) : null;
+    const p = pace.get(f.id)!;
+    const rate = p.rate_per_day;
+    const exhaustion = rate && rate > 0 && p.mtd < budget ? new Date(now.getTime() + ((budget - p.mtd) / rate) * DAY) : null;
     out.set(f.id, {
+      ...p,
       budget,
-      mtd: spent,
-      used_pct: budget > 0 ? (spent / budget) * 100 : spent > 0 ? 100 : 0,
-      rate_per_day: rate,
-      rate_days: days,
-      low_confidence: days < LOW_CONFIDENCE_UNDER_DAYS,
-      projected_eom: rate === null ? null : spent + rate * left,
+      used_pct: budget > 0 ? (p.mtd / budget) * 100 : p.mtd > 0 ? 100 : 0,
+      low_confidence: p.rate_days < LOW_CONFIDENCE_UNDER_DAYS,
       exhaustion_at: exhaustion,
       month: monthStart(now).toISOString().slice(0, 10),
       month_last_day: new Date(nextMonthStart(now).getTime() - DAY),

@@ -120,6 +120,23 @@ describe('budgets', () => {
     expect(deliveries.map((d) => d.payload.mark).sort()).toEqual(['50', '80', 'projected']);
   });
 
+  it('when a projected month-end spend rule is over its threshold, then it fires with the projection as its value', async () => {
+    const feature = await makeFeature(db);
+    await spending(feature.id).insert();
+    const [rule] = await db('alert_rules')
+      .insert({ feature_id: feature.id, kind: 'spend_projected', threshold: 550, for_min: 1, created_by: 'test' })
+      .returning('id');
+    const [under] = await db('alert_rules')
+      .insert({ feature_id: feature.id, kind: 'spend_projected', threshold: 700, for_min: 1, created_by: 'test' })
+      .returning('id');
+    await db('alert_ticks').delete();
+    await run({ db, now: NOW });
+    const alert = (await db('alerts').where({ rule_id: rule!.id }).first())!;
+    expect(alert.state).toBe('firing');
+    expect(alert.last_value).toBeCloseTo(bruteForce(spending(feature.id).events, 500, NOW).projected, 6);
+    expect((await db('alerts').where({ rule_id: under!.id }).first())!.state).toBe('ok');
+  });
+
   it('when spend crosses the budget with action flag, then the runtime config says over budget; spend below it leaves the version alone', async () => {
     const feature = await makeFeature(db, { monthly_budget_usd: 50, over_budget_action: 'flag' });
     const spend = (usd: number, hour: number) =>
