@@ -66,7 +66,9 @@ export const eventSummary = (e: HistoryRow) =>
         ? 'still firing: notified again'
         : e.kind === 'unsilenced'
           ? 'silence over, still firing: notified'
-          : `${e.from_state} → ${e.to_state}${e.to_state === 'ok' && e.from_state !== 'pending' ? ' (resolved)' : ''}`;
+          : e.note
+            ? `${e.from_state} → ${e.to_state} (${e.note}${e.actor ? ` by ${e.actor}` : ''})`
+            : `${e.from_state} → ${e.to_state}${e.to_state === 'ok' && e.from_state !== 'pending' ? ' (resolved)' : ''}`;
 
 /** Each feature with a budget: its figures this month and the marks already told. */
 export async function budgetRows(db: Db, now: Date) {

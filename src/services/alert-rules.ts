@@ -6,6 +6,7 @@ import { ALERT_SEVERITIES, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, fieldErrors, unknownFields } from '../http/validation.ts';
 import { EVALUATED_KINDS } from './alert-evaluation.ts';
+import { closeAlertsOf } from './alerts.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 // Alert rules (SPEC §10.4): the API's field names (window_minutes, for_minutes…) map to the columns.
@@ -139,6 +140,7 @@ export async function updateRule(db: Db, actor: Actor, id: string, input: Record
       .where({ id })
       .update({ ...columns, updated_at: trx.fn.now() })
       .returning('*');
+    if (before.enabled && !rule!.enabled) await closeAlertsOf(trx, actor, id, new Date());
     await recordAudit(trx, actor, {
       action: 'alert_rule.updated',
       entityType: 'alert_rule',

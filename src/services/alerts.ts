@@ -35,20 +35,27 @@ const joined = (db: Db) =>
 
 /** Alerts not ok (pending, firing, recovering), firing first, then the newest; optionally one state or one feature. */
 export async function openAlerts(db: Db, filter: { state?: string; featureId?: string } = {}): Promise<AlertView[]> {
-  const q = joined(db).whereNot('alerts.state', 'ok');
+  const q = joined(db).whereNot('alerts.state', 'ok').whereNull('ai_features.archived_at');
   if (filter.state) q.where('alerts.state', filter.state);
   if (filter.featureId) q.where('alerts.feature_id', filter.featureId);
   return q.orderByRaw("alerts.state = 'firing' DESC, alerts.since DESC").limit(500) as Promise<AlertView[]>;
 }
 
+/** Firing alerts of features in use (an archived feature's alerts are history). */
+const firing = (db: Db) =>
+  db('alerts')
+    .join('ai_features', 'ai_features.id', 'alerts.feature_id')
+    .where('alerts.state', 'firing')
+    .whereNull('ai_features.archived_at');
+
 /** How many alerts are firing (the navigation's count). */
 export async function firingCount(db: Db): Promise<number> {
-  return Number((await db('alerts').where('state', 'firing').count({ n: '*' }).first())?.n ?? 0);
+  return Number((await firing(db).count({ n: '*' }).first())?.n ?? 0);
 }
 
 /** Firing alerts per feature (the feature cards' note). */
 export async function firingByFeature(db: Db): Promise<Map<string, number>> {
-  const rows = await db('alerts').where('state', 'firing').groupBy('feature_id').select('feature_id').count({ n: '*' });
+  const rows = await firing(db).groupBy('alerts.feature_id').select('alerts.feature_id').count({ n: '*' });
   return new Map(rows.map((r) => [String(r.feature_id), Number(r.n)]));
 }
 
@@ -167,4 +174,27 @@ export async function endSilence(db: Db, actor: Actor, id: string, now: Date): P
       .update({ ends_at: new Date(Math.max(now.getTime(), silence.starts_at.getTime() + 1)) });
     await recordAudit(trx, actor, { action: 'silence.ended', entityType: 'silence', entityId: id, before: { ends_at: silence.ends_at } });
   });
+}
+
+/** A disabled rule's open alerts close (to ok, in their history, without a message): nothing evaluates them any more. */
+export async function closeAlertsOf(trx: Db, actor: Actor, ruleId: string, now: Date): Promise<void> {
+  const open = await trx('alerts').where('rule_id', ruleId).whereNot('state', 'ok').forUpdate();
+  if (!open.length) return;
+  await trx('alert_events').insert(
+    open.map((a) => ({
+      alert_id: a.id,
+      kind: 'transition' as const,
+      from_state: a.state,
+      to_state: 'ok' as const,
+      note: 'rule disabled',
+      actor: actor.label,
+      at: now,
+    })),
+  );
+  await trx('alerts')
+    .whereIn(
+      'id',
+      open.map((a) => a.id),
+    )
+    .update({ state: 'ok', since: now, owes_notice: false, acked_at: null, acked_by: null, ack_note: null });
 }

@@ -157,6 +157,18 @@ describe('POST /platform/ai-management/alerts/rules', () => {
     expect(text($(`tr[data-rule="${rule.id}"] td[data-label="Threshold"]`))).toBe('1,500 ms');
   });
 
+  it('when an admin disables a rule with a firing alert, then the alert closes in its history and leaves the open list', async () => {
+    const { rule, alert } = await firingAlert();
+    await admin.agent.post(`${PAGE}/rules/${rule.id}/toggle`).type('form').send({ _csrf: admin.csrf }).expect(303);
+    expect((await t.db('alert_rules').where({ id: rule.id }).first())!.enabled).toBe(false);
+    expect((await t.db('alerts').where({ id: alert.id }).first())!.state).toBe('ok');
+    const $ = await getPage(admin.agent, PAGE);
+    expect($(`tr[data-alert="${alert.id}"]`)).toHaveLength(0);
+    const page = await getPage(admin.agent, `${PAGE}/${alert.id}`);
+    expect(text(page('#alert-timeline li').first())).toMatch(/firing → ok \(rule disabled by .+\)$/);
+    expect(await audits('alert_rule.updated', rule.id)).toHaveLength(1);
+  });
+
   it('when the threshold is invalid or the resolve threshold is on the wrong side, then 422 names the field and nothing is stored', async () => {
     const feature = await makeFeature(t.db);
     const res = await admin.agent
