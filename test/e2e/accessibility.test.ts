@@ -117,6 +117,7 @@ const pages = () => {
     audit: `${BASE}/audit`,
     approvals: `${BASE}/approvals`,
     'api keys': `${BASE}/api-keys`,
+    alerts: `${BASE}/alerts`,
   };
 };
 
