@@ -125,7 +125,13 @@ const silenceSchema = z.object({
       .positive('must be more than 0')
       .max(24 * 30, 'must be at most 720 (30 days)'),
   ),
-  until: maybe(z.coerce.date({ message: 'must be a date and time' })),
+  // A form's datetime-local has no zone: the page says UTC, so it is read as UTC whatever the server's zone.
+  until: maybe(
+    z.preprocess(
+      (v) => (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(v) ? `${v}Z` : v),
+      z.coerce.date({ message: 'must be a date and time' }),
+    ),
+  ),
   reason: z
     .string({ message: 'is required' })
     .trim()

@@ -257,6 +257,35 @@ describe("an alert's page", () => {
   });
 });
 
+describe('POST /platform/ai-management/alerts/silences', () => {
+  it('when an end time is given from the form, then it is read as UTC; matchers left empty match anything', async () => {
+    const feature = await makeFeature(t.db);
+    await admin.agent
+      .post(`${PAGE}/silences`)
+      .type('form')
+      .send({
+        _csrf: admin.csrf,
+        feature: feature.name,
+        environment: '',
+        kind: '',
+        severity: '',
+        hours: '',
+        until: '2030-01-01T10:00',
+        reason: 'migration',
+      })
+      .expect(303);
+    const silence = (await t.db('silences').where({ feature_id: feature.id }).first())!;
+    expect(silence).toMatchObject({ environment: null, kind: null, severity: null, reason: 'migration' });
+    expect(silence.ends_at.toISOString()).toBe('2030-01-01T10:00:00.000Z');
+    const past = await admin.agent
+      .post(`${PAGE}/silences`)
+      .type('form')
+      .send({ _csrf: admin.csrf, until: '2020-01-01T10:00', reason: 'x' })
+      .expect(422);
+    expect(text(cheerio.load(past.text)('#silence-until-error'))).toBe('Until must be in the future');
+  });
+});
+
 describe('notification channels', () => {
   it('when the URL points to a metadata address, then 422 on the URL; a valid one stores the secret sealed and never shows it', async () => {
     const bad = await admin.agent
