@@ -4,13 +4,16 @@ import { url } from '../http/urls.ts';
 import { firingCount } from '../services/alerts.ts';
 import { NAV } from './locals.ts';
 
-/** The navigation with Alerts and the number firing (one indexed count), for pages people open (GET, not the API). */
+/**
+ * The navigation's Alerts item with the number firing (one indexed count), for whole pages people open:
+ * GET, not the API, not an htmx fragment (polls and swaps show no navigation).
+ */
 export function alertNav(db: Db): RequestHandler {
   return async (req, res, next) => {
-    if (req.method !== 'GET' || req.path.startsWith('/api/')) return next();
+    const fragment = req.htmx.request && !req.htmx.boosted && !req.htmx.historyRestore;
+    if (req.method !== 'GET' || req.path.startsWith('/api/') || fragment) return next();
     const firing = await firingCount(db);
-    const alerts = { href: url.alerts(), label: firing ? `Alerts (${firing} firing)` : 'Alerts' };
-    res.locals.nav = [...NAV.slice(0, -1), alerts, NAV[NAV.length - 1]];
+    if (firing) res.locals.nav = NAV.map((item) => (item.href === url.alerts() ? { ...item, label: `Alerts (${firing} firing)` } : item));
     next();
   };
 }
