@@ -29,7 +29,7 @@ export async function run({ db, now }: { db: Db; now: Date }) {
       await syncDefaultRules(trx);
       const cursor = Number((await trx('rollup_cursors').where({ name: 'usage' }).first('last_id'))?.last_id ?? 0);
       for (let t = first; t <= target; t += MINUTE) {
-        const r = await evaluateMinute(trx, cursor, new Date(t));
+        const r = await evaluateMinute(db, trx, cursor, new Date(t));
         total.minutes++;
         total.transitions += r.transitions;
         total.notices += r.notices;

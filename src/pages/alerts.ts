@@ -22,6 +22,7 @@ export const KIND_LABELS: Record<(typeof EVALUATED_KINDS)[number], string> = {
   cost_per_request: 'Cost per request',
   spend_month: 'Spend this month',
   spend_projected: 'Projected month-end spend',
+  provider_health: 'Provider health below',
 };
 
 /** A rule's value or threshold in its unit. */
@@ -36,6 +37,8 @@ export function amountIn(fmt: Format, kind: AlertKind, value: number | null): st
       return `${fmt.integer(value)} requests`;
     case 'cost_per_request':
       return fmt.usd(value, 4);
+    case 'provider_health':
+      return `${fmt.decimal(value)} / 100`;
     default:
       return fmt.usd(value);
   }
@@ -55,7 +58,7 @@ const label = (kind: string) => KIND_LABELS[kind as keyof typeof KIND_LABELS] ??
 
 /** What an open alert says in one line: "Error rate 20.0% (threshold 10.0%) over 5 min, 120 requests". */
 export const alertSummary = (fmt: Format, a: AlertView) =>
-  `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${SPEND_KINDS.has(a.kind) ? '' : ` over ${a.window_min} min, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
+  `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${SPEND_KINDS.has(a.kind) ? '' : ` over ${a.kind === 'provider_health' ? '24 h' : `${a.window_min} min`}, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
 
 export const eventSummary = (e: HistoryRow) =>
   e.kind === 'budget'

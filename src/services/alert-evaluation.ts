@@ -5,6 +5,7 @@ import { headline } from '../metrics/definitions.ts';
 import { type Snapshot, type Sums, sumsByScope } from '../metrics/queries.ts';
 import type { Window } from '../metrics/ranges.ts';
 import { type NoticeInput, queueNotices, silences } from './alert-notices.ts';
+import { providerHealthReader } from './alert-provider-health.ts';
 import { classify, type Machine, type Observation, step } from './alert-state.ts';
 import { type Pace, spendPace } from './budgets.ts';
 
@@ -25,6 +26,7 @@ export const EVALUATED_KINDS = [
   'cost_per_request',
   'spend_month',
   'spend_projected',
+  'provider_health',
 ] as const satisfies AlertKind[];
 
 const monthStart = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
@@ -36,7 +38,7 @@ const windowFor = (rule: Rule, at: Date): Window =>
 function observe(kind: AlertKind, s: Sums): Observation {
   const h = headline(s);
   const value = { error_rate: h.error_rate, p95_latency: h.p95, cost_per_request: h.cost_per_request, spend_month: s.cost_usd }[
-    kind as Exclude<(typeof EVALUATED_KINDS)[number], 'traffic_below' | 'spend_projected'>
+    kind as Exclude<(typeof EVALUATED_KINDS)[number], 'traffic_below' | 'spend_projected' | 'provider_health'>
   ];
   return { value: kind === 'traffic_below' ? s.requests : (value ?? null), sample_n: s.requests };
 }
@@ -45,13 +47,14 @@ function observe(kind: AlertKind, s: Sums): Observation {
  * What each (rule, feature) reads as of a minute: usage sums, one query per distinct environment and
  * window; projected month-end spend (src/services/budgets.ts), one read per environment.
  */
-async function readings(trx: Db, cursor: number, pairs: { rule: Rule; featureId: string }[], at: Date) {
+async function readings(db: Db, trx: Db, cursor: number, pairs: { rule: Rule; featureId: string }[], at: Date) {
   const groups = new Map<string, { environment: Environment | null; window: Window | null; ids: Set<string> }>();
   const keyOf = (rule: Rule) => {
     const w = rule.kind === 'spend_projected' ? null : windowFor(rule, at);
     return { key: `${rule.environment}|${w ? w.from.toISOString() : 'pace'}`, w };
   };
-  for (const { rule, featureId } of pairs) {
+  const health = pairs.some((p) => p.rule.kind === 'provider_health') ? await providerHealthReader(db, at) : undefined;
+  for (const { rule, featureId } of pairs.filter((p) => p.rule.kind !== 'provider_health')) {
     const { key, w } = keyOf(rule);
     const g = groups.get(key) ?? { environment: rule.environment, window: w, ids: new Set<string>() };
     g.ids.add(featureId);
@@ -66,6 +69,7 @@ async function readings(trx: Db, cursor: number, pairs: { rule: Rule; featureId:
   }
   return (rule: Rule, featureId: string): Observation => {
     const { key } = keyOf(rule);
+    if (rule.kind === 'provider_health') return health!(rule, featureId);
     if (rule.kind === 'spend_projected') {
       const p = paces.get(key)?.get(featureId);
       return { value: p?.projected_eom ?? null, sample_n: p?.requests ?? 0 };
@@ -98,14 +102,14 @@ async function lockedAlerts(trx: Db, pairs: { rule: Rule; featureId: string }[],
 }
 
 /** Evaluates every enabled rule as of `at` (a whole minute); `cursor` is the rollup cursor of the caller's snapshot. */
-export async function evaluateMinute(trx: Db, cursor: number, at: Date): Promise<MinuteResult> {
+export async function evaluateMinute(db: Db, trx: Db, cursor: number, at: Date): Promise<MinuteResult> {
   const rules = await trx('alert_rules').where('enabled', true).whereIn('kind', EVALUATED_KINDS);
   const features = await trx('ai_features').whereNull('archived_at').select('id', 'name');
   const pairs = rules.flatMap((rule) =>
     features.filter((f) => rule.feature_id === null || rule.feature_id === f.id).map((f) => ({ rule, featureId: f.id })),
   );
   if (!pairs.length) return { transitions: 0, notices: 0 };
-  const observationOf = await readings(trx, cursor, pairs, at);
+  const observationOf = await readings(db, trx, cursor, pairs, at);
 
   const alerts = await lockedAlerts(trx, pairs, at);
   const active = await trx('silences').where('starts_at', '<=', at).where('ends_at', '>', at);

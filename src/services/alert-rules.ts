@@ -2,10 +2,11 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findFeature } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
-import { ALERT_SEVERITIES, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
+import { ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, fieldErrors, unknownFields } from '../http/validation.ts';
 import { EVALUATED_KINDS } from './alert-evaluation.ts';
+import { BELOW_KINDS } from './alert-state.ts';
 import { closeAlertsOf } from './alerts.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
@@ -87,8 +88,9 @@ async function columnsOf(db: Db, input: Partial<RuleInput>, kind: string, thresh
     if (found.length !== new Set(input.channels).size) errors.channels = 'must be existing channels';
   }
   const resolve = input.resolve_threshold;
-  if (resolve !== undefined && (kind === 'traffic_below' ? resolve < threshold : resolve > threshold)) {
-    errors.resolve_threshold = kind === 'traffic_below' ? 'must be at least the threshold' : 'must be at most the threshold';
+  const below = BELOW_KINDS.has(kind as AlertKind);
+  if (resolve !== undefined && (below ? resolve < threshold : resolve > threshold)) {
+    errors.resolve_threshold = below ? 'must be at least the threshold' : 'must be at most the threshold';
   }
   if (Object.keys(errors).length) throw invalid(errors);
   return {

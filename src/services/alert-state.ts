@@ -26,16 +26,19 @@ export interface Observation {
 /** What one minute says: over the threshold, under the resolve threshold, or neither (the band, or no data kept as is). */
 export type Reading = 'breach' | 'clear' | 'band' | 'none';
 
+/** Kinds that breach below their threshold (and clear at or over the resolve threshold); the others breach at or over it. */
+export const BELOW_KINDS: ReadonlySet<AlertKind> = new Set(['traffic_below', 'provider_health']);
+
 export function classify(rule: RuleCondition, o: Observation): Reading {
   const resolve = rule.resolve_threshold ?? rule.threshold;
-  if (rule.kind === 'traffic_below') {
-    // Low traffic is the condition itself: no minimum sample applies.
-    if (o.sample_n < rule.threshold) return 'breach';
-    return o.sample_n >= resolve ? 'clear' : 'band';
+  // Low traffic is the condition itself: no minimum sample applies.
+  const value = rule.kind === 'traffic_below' ? o.sample_n : o.value;
+  if (rule.kind !== 'traffic_below' && (value === null || o.sample_n < rule.min_requests)) {
+    return ({ ok: 'clear', keep: 'none', alert: 'breach' } as const)[rule.no_data];
   }
-  if (o.value === null || o.sample_n < rule.min_requests) return ({ ok: 'clear', keep: 'none', alert: 'breach' } as const)[rule.no_data];
-  if (o.value >= rule.threshold) return 'breach';
-  return o.value < resolve ? 'clear' : 'band';
+  const v = value as number;
+  if (BELOW_KINDS.has(rule.kind)) return v < rule.threshold ? 'breach' : v >= resolve ? 'clear' : 'band';
+  return v >= rule.threshold ? 'breach' : v < resolve ? 'clear' : 'band';
 }
 
 export interface Machine {

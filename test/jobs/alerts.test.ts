@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
 import { run } from '../../src/jobs/alerts.ts';
-import { makeFeature, suffix } from '../setup/factories.ts';
+import { makeAssignment, makeFeature, makeModel, makeProvider, suffix } from '../setup/factories.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
 import { DAY, insertUsage, MINUTE, type ModelRef, modelsByName } from '../setup/usage-factory.ts';
 
@@ -217,6 +217,43 @@ describe('alerts job', () => {
       ['pending', t0 + MINUTE],
       ['firing', t0 + 3 * MINUTE],
     ]);
+  });
+
+  it('when the provider serving a feature failed its probe, then a provider health rule fires on its capped score', async () => {
+    const t0 = dayStart();
+    const provider = await makeProvider(db, { status: 'active' });
+    const served = await makeFeature(db);
+    await makeAssignment(db, {
+      feature_id: served.id,
+      model_id: (await makeModel(db, { provider_id: provider.id })).id,
+      environment: 'production',
+    });
+    const idle = await makeFeature(db);
+    const rules = await db('alert_rules')
+      .insert(
+        [served, idle].map((f) => ({
+          feature_id: f.id,
+          environment: 'production' as const,
+          kind: 'provider_health' as const,
+          threshold: 60,
+          resolve_threshold: 70,
+          for_min: 1,
+          created_by: 'test',
+        })),
+      )
+      .returning('id');
+    await db('health_checks').insert({
+      provider_id: provider.id,
+      kind: 'probe',
+      status: 'error',
+      error: 'down',
+      checked_at: new Date(t0 - MINUTE),
+    });
+    await tick(t0, 0);
+    const alert = await alertOf(rules[0]!.id);
+    expect([alert.state, alert.last_value]).toEqual(['firing', 50]);
+    // No provider serves the other feature: no data, kept as it is.
+    expect((await alertOf(rules[1]!.id)).state).toBe('ok');
   });
 
   it('when a feature has thresholds and a budget, then its default rules follow them', async () => {
