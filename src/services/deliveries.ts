@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
+import { baseUrlProblem } from '../providers/base-url.ts';
 import type { Providers } from '../providers/index.ts';
 import { postBody } from './webhook-post.ts';
 
@@ -77,7 +78,7 @@ export function request(d: Delivery, channel: Channel, secret: string | null, no
 }
 
 /** Sends what is due, one delivery per channel, and records each answer. */
-export async function sendDue(db: Db, providers: Pick<Providers, 'openKey' | 'lookup'>, now: Date) {
+export async function sendDue(db: Db, providers: Pick<Providers, 'openKey' | 'lookup' | 'privateAddressProblem'>, now: Date) {
   const claimed = await claim(db, now);
   const outcomes = await Promise.all(
     claimed.map(async (d) => {
@@ -87,6 +88,9 @@ export async function sendDue(db: Db, providers: Pick<Providers, 'openKey' | 'lo
       } catch {
         return record(db, d, { error: 'the channel secret cannot be decrypted with this SECRETS_KEY: enter it again' }, now);
       }
+      // Checked again at every send: the rules (PROVIDER_ALLOWED_PRIVATE) may have changed since the channel was made.
+      const urlProblem = baseUrlProblem(d.channel.url) ?? providers.privateAddressProblem(d.channel.url);
+      if (urlProblem) return record(db, d, { error: `the channel URL ${urlProblem}` }, now);
       const { body, headers } = request(d, d.channel, secret, now);
       return record(db, d, await postBody(d.channel.url, body, headers, providers.lookup, SEND_TIMEOUT_MS, now), now);
     }),

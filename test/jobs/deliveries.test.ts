@@ -176,6 +176,19 @@ describe('deliveries job', () => {
     });
   });
 
+  it('when the channel URL is no longer allowed (a private address the settings do not allow), then nothing is sent and the log says why', async () => {
+    const t0 = dayStart();
+    const r = await receiver();
+    const d = await queued(await channel(r.url), new Date(t0));
+    const strict = createProviders({ secretsKey: TEST_SECRETS_KEY, timeoutMs: 5000 });
+    await run({ db, now: new Date(t0), providers: strict });
+    await strict.close();
+    expect(r.received).toHaveLength(0);
+    expect((await db('notification_deliveries').where({ id: d.id }).first())!.last_error).toBe(
+      'the channel URL must not point to a private or loopback address unless PROVIDER_ALLOWED_PRIVATE allows it',
+    );
+  });
+
   it('a Slack channel gets a Slack-compatible body', async () => {
     const t0 = dayStart();
     const r = await receiver();
