@@ -1,8 +1,6 @@
 import type { Db } from '../db/knex.ts';
-import type { AlertKind } from '../domain.ts';
-import { ALERT_SEVERITIES, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
+import { ALERT_KINDS, ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
 import type { Format } from '../format.ts';
-import { EVALUATED_KINDS } from '../services/alert-evaluation.ts';
 import { ruleView } from '../services/alert-rules.ts';
 import { type AlertView, alertHistory, currentSilences, findAlert, type HistoryRow, openAlerts } from '../services/alerts.ts';
 import { budgetFigures } from '../services/budgets.ts';
@@ -15,7 +13,7 @@ import { type CsvColumn, csvOf } from './csv.ts';
 export const ALERT_TABLES = ['open', 'history', 'budgets', 'silences', 'rules', 'channels', 'deliveries'] as const;
 export type AlertTable = (typeof ALERT_TABLES)[number];
 
-export const KIND_LABELS: Record<(typeof EVALUATED_KINDS)[number], string> = {
+export const KIND_LABELS: Record<AlertKind, string> = {
   error_rate: 'Error rate',
   p95_latency: 'p95 latency',
   traffic_below: 'Traffic below',
@@ -130,8 +128,8 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
     choices: {
       features: [['', 'Every feature'], ...features.map((f) => [f.name, f.name])],
       environments: [['', 'Every environment'], ...ENVIRONMENTS.map((e) => [e, e])],
-      kinds: EVALUATED_KINDS.map((k) => [k, KIND_LABELS[k]]),
-      anyKind: [['', 'Any kind'], ...EVALUATED_KINDS.map((k) => [k, KIND_LABELS[k]])],
+      kinds: ALERT_KINDS.map((k) => [k, KIND_LABELS[k]]),
+      anyKind: [['', 'Any kind'], ...ALERT_KINDS.map((k) => [k, KIND_LABELS[k]])],
       severities: ALERT_SEVERITIES,
       anySeverity: [['', 'Any severity'], ...ALERT_SEVERITIES.map((s) => [s, s])],
       noData: NO_DATA_POLICIES.map((p) => [p, { ok: 'count as clear', keep: 'keep the state', alert: 'count as a breach' }[p]]),

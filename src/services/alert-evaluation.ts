@@ -18,17 +18,6 @@ const MINUTE = 60_000;
 type Rule = Row<'alert_rules'>;
 type Alert = Row<'alerts'>;
 
-/** The kinds evaluated from usage sums; a rule of another kind is not offered yet. */
-export const EVALUATED_KINDS = [
-  'error_rate',
-  'p95_latency',
-  'traffic_below',
-  'cost_per_request',
-  'spend_month',
-  'spend_projected',
-  'provider_health',
-] as const satisfies AlertKind[];
-
 const monthStart = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
 
 /** The window a rule reads as of a minute: its last window_min minutes, or the month so far for spend. */
@@ -38,14 +27,15 @@ const windowFor = (rule: Rule, at: Date): Window =>
 function observe(kind: AlertKind, s: Sums): Observation {
   const h = headline(s);
   const value = { error_rate: h.error_rate, p95_latency: h.p95, cost_per_request: h.cost_per_request, spend_month: s.cost_usd }[
-    kind as Exclude<(typeof EVALUATED_KINDS)[number], 'traffic_below' | 'spend_projected' | 'provider_health'>
+    kind as Exclude<AlertKind, 'traffic_below' | 'spend_projected' | 'provider_health'>
   ];
   return { value: kind === 'traffic_below' ? s.requests : (value ?? null), sample_n: s.requests };
 }
 
 /**
  * What each (rule, feature) reads as of a minute: usage sums, one query per distinct environment and
- * window; projected month-end spend (src/services/budgets.ts), one read per environment.
+ * window; projected month-end spend (src/services/budgets.ts), one read per environment; provider
+ * health (./alert-provider-health.ts), one read for all.
  */
 async function readings(db: Db, trx: Db, cursor: number, pairs: { rule: Rule; featureId: string }[], at: Date) {
   const groups = new Map<string, { environment: Environment | null; window: Window | null; ids: Set<string> }>();
@@ -103,7 +93,7 @@ async function lockedAlerts(trx: Db, pairs: { rule: Rule; featureId: string }[],
 
 /** Evaluates every enabled rule as of `at` (a whole minute); `cursor` is the rollup cursor of the caller's snapshot. */
 export async function evaluateMinute(db: Db, trx: Db, cursor: number, at: Date): Promise<MinuteResult> {
-  const rules = await trx('alert_rules').where('enabled', true).whereIn('kind', EVALUATED_KINDS);
+  const rules = await trx('alert_rules').where('enabled', true);
   const features = await trx('ai_features').whereNull('archived_at').select('id', 'name');
   const pairs = rules.flatMap((rule) =>
     features.filter((f) => rule.feature_id === null || rule.feature_id === f.id).map((f) => ({ rule, featureId: f.id })),

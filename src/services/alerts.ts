@@ -2,10 +2,9 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findFeature } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
-import { ALERT_SEVERITIES, ENVIRONMENTS } from '../domain.ts';
+import { ALERT_KINDS, ALERT_SEVERITIES, ENVIRONMENTS } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../http/validation.ts';
-import { EVALUATED_KINDS } from './alert-evaluation.ts';
 import { type Actor, recordAudit } from './audit.ts';
 
 // Alerts as people see and handle them: the open ones, an alert's timeline, acknowledgements and silences.
@@ -117,7 +116,7 @@ const maybe = <T extends z.ZodType>(s: T) => z.preprocess(blankAsMissing, s.opti
 const silenceSchema = z.object({
   feature: maybe(z.string().trim().max(100)),
   environment: maybe(z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` })),
-  kind: maybe(z.enum(EVALUATED_KINDS, { message: `must be one of ${EVALUATED_KINDS.join(', ')}` })),
+  kind: maybe(z.enum(ALERT_KINDS, { message: `must be one of ${ALERT_KINDS.join(', ')}` })),
   severity: maybe(z.enum(ALERT_SEVERITIES, { message: `must be one of ${ALERT_SEVERITIES.join(', ')}` })),
   hours: maybe(
     z.coerce
