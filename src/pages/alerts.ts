@@ -145,6 +145,16 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
 /** Open alerts, each with its one-line summary (the overview's list). */
 export const openAlertList = async (db: Db, fmt: Format) => (await openAlerts(db)).map((a) => ({ ...a, summary: alertSummary(fmt, a) }));
 
+/** A feature's open alerts, for the note above its tabs. */
+export const featureAlerts = async (db: Db, featureId: string) =>
+  (await openAlerts(db, { featureId })).map((a) => ({
+    id: a.id,
+    state: a.state,
+    since: a.since,
+    environment: a.environment,
+    label: label(a.kind),
+  }));
+
 /** An alert's page: what it says now, its timeline (newest first), and the silence lengths offered. */
 export async function alertPage(db: Db, fmt: Format, id: string) {
   const alert = await findAlert(db, id);

@@ -12,6 +12,7 @@ import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
 import { firingByFeature } from '../services/alerts.ts';
+import { featureAlerts } from './alerts.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
 import { featurePromptsTab } from './feature-prompts-tab.ts';
@@ -143,13 +144,14 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const known = (FEATURE_TARGETS as readonly string[]).includes(part ?? '');
   const wantsCards = !known || part === 'feature-workspace' || part === 'feature-cards';
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
-  const [cards, overview, tab] = await Promise.all([
+  const [cards, overview, tab, alerts] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview'
       ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q) }, now, timeZone)
       : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now, timeZone) : undefined,
+    wantsPanel ? featureAlerts(db, feature.id) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, environments: FIGURE_ENVIRONMENTS, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, alerts, tabs: TABS, environments: FIGURE_ENVIRONMENTS, modelTypes: MODEL_TYPES };
 }

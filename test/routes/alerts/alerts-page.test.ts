@@ -97,6 +97,9 @@ describe('open alerts elsewhere', () => {
     expect(item.find('a').attr('href')).toBe(`${PAGE}/${alert.id}`);
     const cards = await getPage(viewer.agent, '/platform/ai-management/features');
     expect(text(cards(`a.feature-card[data-feature="${feature.name}"] [data-alerts-firing]`))).toBe('Alerts firing: 1');
+    const panel = await getPage(viewer.agent, `/platform/ai-management/features?feature=${feature.name}&tab=settings`);
+    expect(text(panel('#feature-alerts'))).toMatch(/^Open alerts: Error rate \(firing in production since .+\)$/);
+    expect(panel('#feature-alerts a').attr('href')).toBe(`${PAGE}/${alert.id}`);
   });
 });
 
