@@ -26,6 +26,7 @@ import { featureApiRoutes } from './routes/api/features.ts';
 import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
+import { testCaseApiRoutes } from './routes/api/test-cases.ts';
 import { testingApiRoutes } from './routes/api/testing.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
@@ -130,6 +131,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
+    testCaseApiRoutes(deps),
   );
   // The console's pages.
   app.use(PREFIX.features, featureRoutes(deps));

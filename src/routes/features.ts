@@ -24,6 +24,7 @@ import {
   figuresEnvironmentOf,
   selectedFeature,
 } from '../pages/features.ts';
+import type { TestCasesShown } from '../pages/test-cases.ts';
 import {
   type ActivationOutcome,
   activateOrRequest,
@@ -38,6 +39,7 @@ import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, s
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
+import { testCaseRoutes } from './test-cases.ts';
 import { type PlaygroundShown, playground } from './testing.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
@@ -71,6 +73,7 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
+  testCaseRoutes(router, deps, show, changed);
   return router;
 }
 
@@ -102,6 +105,8 @@ interface Extra {
   chosen?: unknown;
   /** The Testing tab's playground: its form again, and the call's result when one was sent. */
   playground?: PlaygroundShown;
+  /** The Testing tab's test-case forms shown again (refused, or a delete to confirm). */
+  testCases?: TestCasesShown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -149,6 +154,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       confirmationLevel: 3,
       chosenModel: extra.chosen,
       playground: extra.playground,
+      testCases: extra.testCases ?? {},
       generatedAt: now,
       ...links,
       charts: parts.overview !== undefined,

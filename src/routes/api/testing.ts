@@ -5,7 +5,8 @@ import { requireWrite } from '../../middleware/auth.ts';
 import { playgroundCall, playgroundInputOf } from '../../services/playground.ts';
 import type { RouteDeps } from '../deps.ts';
 
-const featureOf = async (deps: RouteDeps, req: Request) => {
+/** The feature the URL's `:id` names (an id or a slug), or 404. */
+export const featureOf = async (deps: RouteDeps, req: Request) => {
   const feature = await findFeature(deps.db, String(req.params.id));
   if (!feature) throw notFound('Feature');
   return feature;
