@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp } from '../setup/app.ts';
 import { seriousViolations } from '../setup/axe.ts';
-import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp } from '../setup/browser.ts';
+import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
 import { makeFeature, suffix } from '../setup/factories.ts';
 import type { FeatureRecord } from '../setup/rows.ts';
 
@@ -58,6 +58,7 @@ describe('adding a test case with JavaScript', () => {
     await addCase(page, (action) => Promise.all([answer(), action]));
     expect(await noReloadMark(page)).toBe(1);
     expect(await tooWide(page)).toEqual([]);
+    await shot(page, 'test-cases-390-js', { fullPage: true });
     expect(await seriousViolations(page)).toEqual([]);
     expect(problems).toEqual([]);
     await context.close();
@@ -69,6 +70,7 @@ describe('adding a test case without JavaScript', () => {
     const { context, page, problems } = await b.signedIn(tab(features[1].name), { javaScriptEnabled: false });
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
     await addCase(page, (action) => Promise.all([page.waitForEvent('load'), action]));
+    await shot(page, 'test-cases-no-js', { fullPage: true });
     expect(problems).toEqual([]);
     await context.close();
   });
