@@ -1,7 +1,8 @@
 import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { url, withQuery } from '../http/urls.ts';
-import { ASSERTION_SYNTAX, assertionWords, type CaseFields, formOfCase } from '../services/test-case-input.ts';
+import type { PlaygroundResult } from '../services/playground.ts';
+import { ASSERTION_SYNTAX, assertionWords, type CaseFields, type CaseForm, formOfCase } from '../services/test-case-input.ts';
 import { caseContext, caseFieldsOf, type LineError, listTestCases } from '../services/test-cases.ts';
 import type { FormState } from '../views.ts';
 import type { Confirmation } from './confirmations.ts';
@@ -16,6 +17,8 @@ export interface TestCasesShown {
   edit?: FormState & { id: string };
   import?: FormState & { lines?: LineError[] };
   confirmation?: Confirmation;
+  /** The add form pre-filled from a playground call ("save as a test case"). */
+  prefill?: CaseForm;
 }
 
 const SUMMARY_MAX = 120;
@@ -78,4 +81,27 @@ export function deleteCaseConfirmation(slug: string, c: { id: string; name: stri
     busy: 'Deleting…',
     cancel: url.features({ feature: slug, tab: 'testing' }),
   };
+}
+
+/**
+ * A playground call that answered, as a new case's form: its variables and message, and one assertion
+ * on what came back — `equals` a one-line answer, else `contains` its first line; for an embedding, `similar`
+ * to the text sent (a reference answer to edit). The admin names it and adjusts before adding.
+ */
+export function caseFormOfPlayground(values: Record<string, string>, r: PlaygroundResult): CaseForm | undefined {
+  if (!r.ok) return undefined;
+  const output = (r.output ?? '').trim();
+  const first =
+    output
+      .split(/\r?\n/)
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? '';
+  const assertion = r.embedding
+    ? `similar 0.8 ${r.input.split(/\r?\n/)[0]}`
+    : output === first && output !== ''
+      ? `equals ${output}`
+      : first
+        ? `contains ${first}`
+        : '';
+  return { name: '', variables: values.variables ?? '', message: values.message ?? '', assertions: assertion, repeats: '1', pass_k: '' };
 }

@@ -352,6 +352,18 @@ describe('the Testing tab’s cases', () => {
     expect(await casesOf(feature.id)).toHaveLength(1);
   });
 
+  it('when the playground answers, then the add form is pre-filled with its input and an assertion on the answer', async () => {
+    const { feature, model } = await p.feature();
+    const res = await postForm(`${feature.name}/playground`, { target: `model:${model.id}`, prompt_version: '', message: 'Say ok' });
+    expect(res.status).toBe(200);
+    const $ = cheerio.load(res.text);
+    expect(text($('#add-test-case summary'))).toBe('Add a test case — pre-filled with the playground’s input and answer');
+    expect($('#add-test-case').attr('open')).toBeDefined();
+    expect([$('#case-new-name').val(), $('#case-new-message').val(), $('#case-new-assertions').val()]).toEqual(['', 'Say ok', 'equals ok']);
+    await postForm(`${feature.name}/test-cases`, { name: 'From the playground', message: 'Say ok', assertions: 'equals ok' }).expect(303);
+    expect(await casesOf(feature.id)).toMatchObject([{ name: 'From the playground', assertions: [{ type: 'equals', value: 'ok' }] }]);
+  });
+
   it('when a viewer looks, then the list is read-only; when a viewer posts, then 403 and nothing is written', async () => {
     const { feature } = await p.feature();
     await p.api('post', `/features/${feature.id}/test-cases`).send(greeting).expect(201);
