@@ -25,7 +25,7 @@ const SUMMARY_MAX = 120;
 const short = (s: string) => (s.length > SUMMARY_MAX ? `${s.slice(0, SUMMARY_MAX - 1)}…` : s);
 
 /** A case's input in one line: its variables, or its last message (and how many there are). */
-export function inputSummary(input: CaseFields['input']): string {
+function inputSummary(input: CaseFields['input']): string {
   const vars = Object.entries(input.variables ?? {}).map(([k, v]) => `${k}=${v}`);
   const m = input.messages ?? [];
   const last = m.at(-1);
@@ -33,8 +33,8 @@ export function inputSummary(input: CaseFields['input']): string {
   return short([vars.join(', '), message].filter(Boolean).join(' · '));
 }
 
-export const testCasesUrl = (slug: string) => url.featureAction(slug, 'test-cases');
-export const testCaseUrl = (slug: string, id: string, action?: 'delete') =>
+const testCasesUrl = (slug: string) => url.featureAction(slug, 'test-cases');
+const testCaseUrl = (slug: string, id: string, action?: 'delete') =>
   `${testCasesUrl(slug)}/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
 
 /** The cases of a feature as the tab lists them, each with its edit form's values. */
@@ -64,7 +64,6 @@ export async function testCasesTab(db: Db, feature: FeatureRow) {
     }),
   };
 }
-export type TestCasesTab = Awaited<ReturnType<typeof testCasesTab>>;
 
 /** The confirmation a case's delete asks for on the form (the JSON API deletes at once). */
 export function deleteCaseConfirmation(slug: string, c: { id: string; name: string; assertions: unknown[] }): Confirmation {

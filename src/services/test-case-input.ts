@@ -28,12 +28,12 @@ export interface CaseContext {
   modelType: ModelType;
 }
 
-export const CASE_FIELDS = ['name', 'input', 'assertions', 'critical', 'repeats', 'pass_k'] as const;
-export const NAME_MAX = 200;
-export const TEXT_MAX = 10_000;
+const CASE_FIELDS = ['name', 'input', 'assertions', 'critical', 'repeats', 'pass_k'] as const;
+const NAME_MAX = 200;
+const TEXT_MAX = 10_000;
 /** A regex longer than this is refused: a pattern is run against every answer of every run. */
-export const PATTERN_MAX = 1000;
-export const ASSERTIONS_MAX = 20;
+const PATTERN_MAX = 1000;
+const ASSERTIONS_MAX = 20;
 const MESSAGES_MAX = 50;
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ROLES = ['system', 'user', 'assistant'];

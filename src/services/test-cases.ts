@@ -15,8 +15,8 @@ export type TestCaseRow = Row<'test_cases'>;
 /** A case's fields checked against the feature: from the JSON API, a JSONL line or the form (test-case-input.ts). */
 export type CaseReader = (ctx: CaseContext, current?: CaseFields) => { fields: CaseFields; errors: Record<string, string> };
 
-export const IMPORT_MAX_CASES = 1000;
-export const IMPORT_MAX_BYTES = 1_000_000;
+const IMPORT_MAX_CASES = 1000;
+const IMPORT_MAX_BYTES = 1_000_000;
 
 /** A feature's cases not deleted, oldest first: the order a run runs them. */
 export const listTestCases = (db: Db, featureId: string): Promise<TestCaseRow[]> =>
