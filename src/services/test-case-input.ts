@@ -318,3 +318,24 @@ export function formOfCase(c: CaseFields): CaseForm {
     pass_k: String(c.pass_k),
   };
 }
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * An OpenAI Evals sample (`{input, ideal}`: input a string or chat messages, ideal one answer or a
+ * list of acceptable ones) as a case: the messages, and `equals` the ideal (a regex of the exact
+ * alternatives when there are several). Named after its last message (with its line number when
+ * that name came earlier in the file). Anything else is returned as it was, for checkCase to judge.
+ */
+export function fromOpenAiEvals(json: unknown, line: number, namesSoFar: { has(lowerCased: string): boolean }): unknown {
+  if (!isRecord(json) || !('ideal' in json) || !('input' in json) || 'name' in json || 'assertions' in json) return json;
+  const messages = typeof json.input === 'string' ? [{ role: 'user', content: json.input }] : json.input;
+  const ideals = (Array.isArray(json.ideal) ? json.ideal : [json.ideal]).filter((i): i is string => typeof i === 'string');
+  const last =
+    Array.isArray(messages) && isRecord(messages.at(-1)) ? String((messages.at(-1) as Record<string, unknown>).content ?? '') : '';
+  const base = last.replace(/\s+/g, ' ').trim().slice(0, 100) || `Sample on line ${line}`;
+  const name = namesSoFar.has(base.toLowerCase()) ? `${base.slice(0, 90)} (line ${line})` : base;
+  const assertion =
+    ideals.length === 1 ? { type: 'equals', value: ideals[0] } : { type: 'regex', pattern: `^(?:${ideals.map(escapeRegex).join('|')})$` };
+  return { name, input: { messages }, assertions: ideals.length ? [assertion] : [] };
+}

@@ -4,7 +4,7 @@ import type { Row } from '../db/tables.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import type { Assertion } from './test-assertions.ts';
-import { type CaseContext, type CaseFields, checkCase } from './test-case-input.ts';
+import { type CaseContext, type CaseFields, checkCase, fromOpenAiEvals } from './test-case-input.ts';
 
 // Test cases (issue 16, SPEC §10.2): per feature, created, edited and deleted (softly: a run keeps
 // the case it ran) by an admin, one at a time or imported from JSONL, one case per line in the shape
@@ -128,7 +128,7 @@ export interface LineError {
   message: string;
 }
 
-/** Every line read and checked; the errors of all of them, not only the first. */
+/** Every line read and checked (an OpenAI Evals `{input, ideal}` sample as a case); the errors of all of them, not only the first. */
 function readLines(text: string, ctx: CaseContext, taken: Map<string, TestCaseRow>, replace: boolean) {
   const cases: { line: number; fields: CaseFields }[] = [];
   const errors: LineError[] = [];
@@ -142,7 +142,7 @@ function readLines(text: string, ctx: CaseContext, taken: Map<string, TestCaseRo
     } catch (err) {
       return void errors.push({ line, message: `is not JSON (${(err as Error).message})` });
     }
-    const { fields, errors: fieldErrors } = checkCase(json, ctx);
+    const { fields, errors: fieldErrors } = checkCase(fromOpenAiEvals(json, line, seen), ctx);
     const wrong = Object.entries(fieldErrors).map(([k, v]) => `${k} ${v}`);
     const key = fields.name.toLowerCase();
     if (fields.name && seen.has(key)) wrong.push(`name “${fields.name}” is already on line ${seen.get(key)}`);

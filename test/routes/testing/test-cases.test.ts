@@ -208,6 +208,33 @@ describe('JSONL import and export', () => {
     expect(await casesOf(feature.id)).toEqual([]);
   });
 
+  it('when OpenAI Evals samples ({input, ideal}) are imported, then each is a case: its messages, equals the ideal (or any of several)', async () => {
+    const { feature } = await p.feature();
+    const samples = [
+      {
+        input: [
+          { role: 'system', content: 'Be terse' },
+          { role: 'user', content: '2+2?' },
+        ],
+        ideal: '4',
+      },
+      { input: 'Capital of France?', ideal: ['Paris', 'Paris.'] },
+      { input: '2+2?', ideal: '4' },
+    ];
+    const res = await p.api('post', `/features/${feature.id}/test-cases`).type('application/jsonl').send(jsonl(samples));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const rows = await casesOf(feature.id);
+    expect(rows.map((r) => [r.name, r.input, r.assertions])).toEqual([
+      ['2+2?', { messages: samples[0].input }, [{ type: 'equals', value: '4' }]],
+      [
+        'Capital of France?',
+        { messages: [{ role: 'user', content: 'Capital of France?' }] },
+        [{ type: 'regex', pattern: '^(?:Paris|Paris\\.)$' }],
+      ],
+      ['2+2? (line 3)', { messages: [{ role: 'user', content: '2+2?' }] }, [{ type: 'equals', value: '4' }]],
+    ]);
+  });
+
   it('when a name exists, then the import is refused unless replace, which overwrites that case in place', async () => {
     const { feature } = await p.feature();
     const { id } = (await p.api('post', `/features/${feature.id}/test-cases`).send(greeting)).body.data;
