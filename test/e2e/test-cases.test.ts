@@ -20,7 +20,7 @@ const features: FeatureRecord[] = [];
 beforeAll(async () => {
   const t = startTestApp();
   b = await openBrowserApp(t);
-  for (let i = 0; i < 2; i++) features.push(await makeFeature(t.db, { display_name: `Cases ${suffix()}` }));
+  for (let i = 0; i < 3; i++) features.push(await makeFeature(t.db, { display_name: `Cases ${suffix()}` }));
 });
 afterAll(() => b?.close());
 
@@ -75,10 +75,32 @@ describe('adding a test case with JavaScript', () => {
   });
 });
 
+describe('importing JSONL with JavaScript', () => {
+  it('when a .jsonl file is chosen, then its text fills the textarea, and Import adds its cases', async () => {
+    const { context, page, problems } = await b.signedIn(tab(features[2].name));
+    const lines = [
+      '{"name":"One","input":{"messages":[{"role":"user","content":"Hi"}]},"assertions":[{"type":"contains","value":"ok"}]}',
+      '{"name":"Two","input":{"messages":[{"role":"user","content":"Yo"}]},"assertions":[{"type":"json"}]}',
+    ];
+    await page.click('#import-test-cases summary');
+    await page.setInputFiles('#import-file', { name: 'cases.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(lines.join('\n')) });
+    await page.waitForFunction(() => (document.getElementById('import-jsonl') as HTMLTextAreaElement).value !== '');
+    expect(await page.inputValue('#import-jsonl')).toBe(lines.join('\n'));
+    await Promise.all([answer2(page, '/test-cases/import'), page.click('#import-test-cases button[type="submit"]')]);
+    await page.waitForSelector('#test-cases-table');
+    expect(await page.locator('#test-cases-table th[scope="row"]').allTextContents()).toEqual(['One', 'Two']);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('adding a test case without JavaScript', () => {
   it('when the form is posted, then the page shows the case', async () => {
     const { context, page, problems } = await b.signedIn(tab(features[1].name), { javaScriptEnabled: false });
     expect(await page.getAttribute('html', 'class')).toBe('no-js');
+    // The file chooser needs JavaScript: without, the import is a paste.
+    await page.click('#import-test-cases summary');
+    expect([await page.isVisible('#import-jsonl'), await page.isVisible('#import-file')]).toEqual([true, false]);
     await addCase(page, (action) => Promise.all([page.waitForEvent('load'), action]));
     // Edit in place: the case's form opens pre-filled; saving posts and the list shows the change.
     await page.click('#test-cases-table summary');
