@@ -6,6 +6,7 @@ import {
   caseFieldsOf,
   casesJsonl,
   deleteTestCase,
+  findTestCase,
   importTestCases,
   listTestCases,
   saveTestCase,
@@ -48,6 +49,10 @@ export function testCaseApiRoutes(deps: RouteDeps): Router {
     const body = objectOf(req);
     const row = await saveTestCase(deps.db, req.principal!, feature, (ctx) => checkCase(body, ctx));
     res.status(201).json({ success: true, data: caseJson(row) });
+  });
+  router.get('/features/:id/test-cases/:caseId', requireRead, async (req, res) => {
+    const feature = await featureOf(deps, req);
+    res.json({ success: true, data: caseJson(await findTestCase(deps.db, feature.id, String(req.params.caseId))) });
   });
   router.patch('/features/:id/test-cases/:caseId', requireWrite, async (req, res) => {
     const feature = await featureOf(deps, req);

@@ -87,6 +87,8 @@ describe('the JSON API', () => {
   it('when a case is patched, then only the given fields change; when deleted, it is kept but no longer listed', async () => {
     const { feature } = await p.feature();
     const { id } = (await p.api('post', `/features/${feature.id}/test-cases`).send(greeting)).body.data;
+    expect((await p.api('get', `/features/${feature.id}/test-cases/${id}`, p.readToken)).body.data).toMatchObject({ id, ...greeting });
+    expect((await p.api('get', `/features/${feature.id}/test-cases/not-an-id`)).status).toBe(404);
     const patched = await send('patch', `/features/${feature.id}/test-cases/${id}`).send({ critical: true, repeats: 3, pass_k: 2 });
     expect(patched.status, JSON.stringify(patched.body)).toBe(200);
     expect(patched.body.data).toMatchObject({ ...greeting, critical: true, repeats: 3, pass_k: 2 });
