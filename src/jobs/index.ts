@@ -8,8 +8,9 @@ import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
 import * as rollup from './rollup.ts';
+import * as testRuns from './test-runs.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, testRuns };
 
 /** Registers every job with node-cron (no overlapping runs); returns a function that stops them. */
 export function startJobs(db: Db, logger: Logger, providers: Providers): () => Promise<void> {
