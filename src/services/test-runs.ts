@@ -49,7 +49,7 @@ export function callEstimate(snapshot: TestCaseSnapshot, version: Version, price
   let text: string;
   try {
     const request = requestOf(version, snapshot.input);
-    text = [request.input, ...(request.messages ?? []).map((m) => m.content)].join('\n');
+    text = request.messages ? request.messages.map((m) => m.content).join('\n') : request.input;
   } catch {
     return 0; // the case cannot be sent (a variable without a value): no call is made
   }
