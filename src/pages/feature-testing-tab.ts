@@ -5,6 +5,7 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS } from '../domain.ts';
 import { isArchived } from '../services/archive.ts';
+import { testRunsPanel } from './test-runs.ts';
 
 /**
  * The Testing tab's playground: the targets it offers (each environment serving a model, with that
@@ -27,6 +28,7 @@ export async function featureTestingTab(db: Db, feature: FeatureRow) {
     .filter((m) => m.model_type === feature.required_model_type && !isArchived(m))
     .map((m) => [`model:${m.id}`, m.display_name] as [string, string]);
   return {
+    runs: await testRunsPanel(db, feature),
     targets: [...environments, ...compatible],
     versions: [
       ['', 'The environment’s active prompt, or none'] as [string, string],
