@@ -4,7 +4,7 @@ import { testRunById } from '../../db/queries/test-runs.ts';
 import { isUuid } from '../../domain.ts';
 import { notFound } from '../../http/errors.ts';
 import { url } from '../../http/urls.ts';
-import { requireWrite } from '../../middleware/auth.ts';
+import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { testRunJson } from '../../pages/test-runs.ts';
 import { playgroundCall, playgroundInputOf } from '../../services/playground.ts';
 import { startRun } from '../../services/test-runs.ts';
@@ -33,7 +33,7 @@ export function testingApiRoutes(deps: RouteDeps): Router {
       .location(url.testRunApi(run.id))
       .json({ success: true, data: { id: run.id, status: run.status, estimate } });
   });
-  router.get('/test-runs/:id', async (req, res) => {
+  router.get('/test-runs/:id', requireRead, async (req, res) => {
     const id = String(req.params.id);
     const run = isUuid(id) ? await testRunById(deps.db, id) : undefined;
     if (!run) throw notFound('Test run');
