@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { claimRun, workRun } from '../../src/services/test-run-worker.ts';
+import { startRun } from '../../src/services/test-runs.ts';
 import { startTestApp } from '../setup/app.ts';
+import { seriousViolations } from '../setup/axe.ts';
 import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp } from '../setup/browser.ts';
 import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
 import type { FeatureRecord } from '../setup/rows.ts';
@@ -86,5 +88,39 @@ describe('a suite run without JavaScript', () => {
     await seesItDone(page);
     expect(problems).toEqual([]);
     await context.close();
+  });
+});
+
+describe('the run pages for everyone', () => {
+  it('when the tab, a finished run and two runs compared are seen at desktop width and at 390 px, then axe finds nothing serious and nothing scrolls sideways', async () => {
+    const feature = await makeFeature(b.t.db, { display_name: `Runs a11y ${suffix()}` });
+    const model = await makeModel(b.t.db, { name: `e2e-${suffix()}` });
+    await makeAssignment(b.t.db, { feature_id: feature.id, model_id: model.id, assigned_by: 'e2e' });
+    await makeTestCase(b.t.db, feature.id, { name: 'says ok', critical: true, assertions: [{ type: 'contains', value: 'nope' }] });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { run } = await startRun(b.t.db, { kind: 'system', label: 'e2e' }, feature, { environment: 'production' });
+      await work(run.id);
+      ids.push(run.id);
+    }
+    const pages = [
+      tab(feature.name),
+      `${FEATURES}/${feature.name}/test-runs/${ids[0]}`,
+      `${FEATURES}/${feature.name}/test-runs/compare?${new URLSearchParams({ a: ids[0], b: ids[1] })}`,
+    ];
+    for (const viewport of [undefined, { width: 390, height: 844 }]) {
+      const { context, page } = await b.signedIn(pages[0], viewport && { viewport });
+      for (const path of pages) {
+        await page.goto(`${b.baseUrl}${path}`);
+        expect(await seriousViolations(page), path).toEqual([]);
+        const wide = await page.evaluate(
+          () =>
+            [document.documentElement, ...document.querySelectorAll('.table-wrap')].filter((el) => el.scrollWidth > el.clientWidth + 1)
+              .length,
+        );
+        expect(wide, `${path} at ${viewport?.width ?? 'desktop'} px`).toBe(0);
+      }
+      await context.close();
+    }
   });
 });
