@@ -262,7 +262,7 @@ export async function finishRefused(
   return { ok: false, status, deployment: done };
 }
 
-/** Longer than any deployment can run (its smoke request is capped at 15 s). */
+/** Longer than any deployment can run (its smoke request is capped at 15 s; the eval gate starts no case after 60 s). */
 const INTERRUPTED_AFTER = '2 minutes';
 
 /**

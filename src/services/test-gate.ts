@@ -16,7 +16,7 @@ import { createRun, plannedRun } from './test-runs.ts';
 // test would pass anything: add cases, or clear the setting).
 
 /** How long the gate waits for its run; a run still going then is finished by the job, but the change is refused. */
-export const GATE_TIMEOUT_MS = 120_000;
+export const GATE_TIMEOUT_MS = 60_000;
 
 export interface GateCandidate {
   modelId: string;
@@ -54,7 +54,12 @@ export async function suiteGate(db: Db, providers: Providers, feature: FeatureRo
   const href = url.testRun(feature.name, run.id);
   const verdict = (ok: boolean, detail: string): Check => ({ name: 'suite', ok, detail, href });
   if (run.status !== 'done')
-    return verdict(false, run.status === 'running' ? 'the suite did not finish in time' : `the suite run ${run.status}: ${run.error}`);
+    return verdict(
+      false,
+      run.status === 'running'
+        ? `the suite did not finish within ${GATE_TIMEOUT_MS / 1000} s`
+        : `the suite run ${run.status}: ${run.error}`,
+    );
   const rate = run.pass_rate ?? 0;
   if (run.critical_failures > 0)
     return verdict(

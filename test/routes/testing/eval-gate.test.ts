@@ -57,6 +57,9 @@ describe('the eval gate on prompt activation', () => {
     // The deployment's page links the run.
     const $ = await p.page(`/platform/ai-management/deployments/${deployment.id}`);
     expect($('#checks [data-check="suite"] a').attr('href')).toBe(`${PAGE}/${feature.name}/test-runs/${run!.id}`);
+    // And the run's page links back to the deployment it gated.
+    const runPage = await p.page(`${PAGE}/${feature.name}/test-runs/${run!.id}`);
+    expect(runPage(`a[href="/platform/ai-management/deployments/${deployment.id}"]`).text()).toBe('eval gate of a production change');
 
     await p.t.db('test_cases').where({ id: bad.id }).update({ deleted_at: new Date() });
     const applied = await p.api('post', `/features/${feature.id}/prompts/1/activate`).send({ environment: 'production' });
