@@ -4,7 +4,7 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import type { Check, Environment } from '../domain.ts';
 import { url } from '../http/urls.ts';
 import type { Providers } from '../providers/index.ts';
-import { claimRun, releaseRun, workRun } from './test-run-worker.ts';
+import { leaseFrom, releaseRun, workRun } from './test-run-worker.ts';
 import { createRun, plannedRun } from './test-runs.ts';
 
 // The eval gate (SPEC §10.2, issue 16): when a feature sets "production changes need a suite pass rate
@@ -42,14 +42,14 @@ export async function suiteGate(db: Db, providers: Providers, feature: FeatureRo
       detail: `the feature has no test cases to gate on (minimum ${pct(min)}); add some or clear the setting`,
     };
   const actor = { kind: 'system', label: c.requestedBy } as const;
+  const owner = randomUUID();
+  const now = new Date();
   const created = await createRun(db, actor, feature, { ...target, environment: c.environment }, plan, {
     purpose: 'gate',
     deploymentId: c.deploymentId,
+    claimedBy: { owner, at: now, until: leaseFrom(now) },
   });
-  const owner = randomUUID();
-  const now = new Date();
-  const claimed = (await claimRun(db, { now, owner, runId: created.id }))!;
-  const run = await workRun(db, providers, claimed, { owner, now, deadline: new Date(now.getTime() + GATE_TIMEOUT_MS) });
+  const run = await workRun(db, providers, created, { owner, now, deadline: new Date(now.getTime() + GATE_TIMEOUT_MS) });
   if (run.status === 'running') await releaseRun(db, run.id, owner, new Date());
   const href = url.testRun(feature.name, run.id);
   const verdict = (ok: boolean, detail: string): Check => ({ name: 'suite', ok, detail, href });

@@ -20,7 +20,7 @@ export const LEASE_MS = 60_000;
 /** Calls in flight at once, per run. */
 export const CONCURRENCY = 4;
 
-const leaseFrom = (at: Date) => new Date(at.getTime() + LEASE_MS);
+export const leaseFrom = (at: Date) => new Date(at.getTime() + LEASE_MS);
 
 /** Claims the oldest run that is queued or whose lease lapsed (or the one given), for `owner`; undefined when there is none. */
 export async function claimRun(db: Db, o: { now: Date; owner: string; runId?: string }): Promise<TestRunRow | undefined> {

@@ -92,6 +92,8 @@ export interface RunOptions {
   purpose?: TestRunPurpose;
   deploymentId?: string;
   costCapUsd?: number;
+  /** Created already claimed (the gate works its run at once): no job can take it first. */
+  claimedBy?: { owner: string; at: Date; until: Date };
 }
 
 /** Creates a run, queued, with one pending result per case (in one transaction, audited). */
@@ -109,6 +111,12 @@ export async function createRun(db: Db, actor: Actor, feature: FeatureRow, targe
         cost_cap_usd: o.costCapUsd ?? plan.defaultCap,
         cases_total: plan.snapshots.length,
         created_by: actor.label,
+        ...(o.claimedBy && {
+          status: 'running' as const,
+          lease_owner: o.claimedBy.owner,
+          lease_until: o.claimedBy.until,
+          started_at: o.claimedBy.at,
+        }),
       })
       .returning('*');
     if (plan.snapshots.length)

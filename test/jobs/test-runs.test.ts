@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
 import { run as tick } from '../../src/jobs/test-runs.ts';
 import { createProviders, type Providers } from '../../src/providers/index.ts';
-import { claimRun, LEASE_MS, workRun } from '../../src/services/test-run-worker.ts';
+import { CONCURRENCY, claimRun, LEASE_MS, workRun } from '../../src/services/test-run-worker.ts';
 import { startRun } from '../../src/services/test-runs.ts';
 import { TEST_SECRETS_KEY, testConfig } from '../setup/app.ts';
 import { makeFeature, makeModel, makeProvider } from '../setup/factories.ts';
-import { answerJson, fakeProvider } from '../setup/fake-provider.ts';
+import { answerJson, fakeProvider, gate } from '../setup/fake-provider.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
 import { makeTestCase } from '../setup/test-cases.ts';
 
@@ -131,6 +131,49 @@ describe('the test-runs job', () => {
       error: `cannot continue: ${model.display_name} was archived`,
       lease_owner: null,
     });
+  });
+
+  it('when a run has more cases than the bound, then no more than 4 calls are in flight at once', async () => {
+    const held = gate();
+    let inFlight = 0;
+    let most = 0;
+    const server = await fakeProvider((_req, res) => {
+      most = Math.max(most, ++inFlight);
+      void held.opened.then(() => {
+        inFlight--;
+        answerJson({ choices: [{ message: { role: 'assistant', content: 'ok' } }] })(_req, res);
+      });
+    });
+    try {
+      const provider = await makeProvider(db, { base_url: server.url, status: 'active' });
+      const { feature, model } = await suite({ provider_id: provider.id });
+      for (let i = 0; i < 7; i++) await makeTestCase(db, feature.id);
+      const { run } = await startRun(db, actor, feature, { model_id: model.id });
+      const working = tick({ db, now: T, providers });
+      // The first four calls are under way together; the others wait for a free lane.
+      await server.received(CONCURRENCY);
+      held.open();
+      expect(await working).toMatchObject({ run: run.id, status: 'done', done: 7 });
+      expect(CONCURRENCY).toBe(4);
+      expect(most).toBe(4);
+      expect(server.hits).toHaveLength(7);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('when the provider cannot be used (its key no longer opens), then the run fails saying so', async () => {
+    const provider = await makeProvider(db, {
+      status: 'active',
+      display_name: 'Locked AI',
+      api_key_ciphertext: Buffer.from('not a sealed key'),
+      api_key_last4: 'abcd',
+    });
+    const { feature, model } = await suite({ provider_id: provider.id });
+    await makeTestCase(db, feature.id);
+    const { run } = await startRun(db, actor, feature, { model_id: model.id });
+    expect(await tick({ db, now: T, providers })).toMatchObject({ run: run.id, status: 'failed' });
+    expect((await runRow(run.id))!.error).toBe('cannot continue: Locked AI has an API key that cannot be read; enter it again');
   });
 
   it('when the next case could take the cost past the cap, then the run stops there, failed, saying so', async () => {
