@@ -50,7 +50,7 @@ export async function releaseRun(db: Db, runId: string, owner: string, now: Date
 }
 
 /** Marks a run failed with its reason (unless it already finished); never left running. */
-export async function failRun(db: Db, runId: string, error: string, at: Date): Promise<TestRunRow> {
+async function failRun(db: Db, runId: string, error: string, at: Date): Promise<TestRunRow> {
   await db('test_runs')
     .where({ id: runId })
     .whereIn('status', ['queued', 'running'])

@@ -12,8 +12,7 @@ import type { Verdict } from './test-assertions.ts';
 // (one pending result per case), an estimate and a hard cost cap; src/services/test-run-worker.ts
 // works it. Its calls are recorded in its results only: no production figure or budget reads them.
 
-export const TEST_RUN_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
-export type TestRunStatus = (typeof TEST_RUN_STATUSES)[number];
+export type TestRunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 export type TestRunPurpose = 'manual' | 'gate';
 
 /** One attempt of a case: what the call produced and each assertion's verdict. */
@@ -33,12 +32,12 @@ export type TestRunRow = Row<'test_runs'>;
 export type TestCaseSnapshot = Row<'test_run_results'>['case_snapshot'];
 
 /** What a run is aimed at: an environment (its model and active prompt) or a model, with a prompt version or none. */
-export type RunTarget = Pick<PlaygroundInput, 'environment' | 'model_id' | 'prompt_version'>;
+type RunTarget = Pick<PlaygroundInput, 'environment' | 'model_id' | 'prompt_version'>;
 
 /** Output tokens assumed per call when the prompt version sets no max_tokens (the estimate's ceiling per answer). */
 const ASSUMED_OUTPUT_TOKENS = 256;
 /** The cost cap when none is given: this many times the estimate. */
-export const DEFAULT_CAP_FACTOR = 5;
+const DEFAULT_CAP_FACTOR = 5;
 /** A cap is never below this, so a suite of free calls can still run. */
 const MIN_CAP_USD = 0.01;
 
@@ -86,7 +85,7 @@ export async function plannedRun(db: Db, feature: FeatureRow, target: RunTarget)
     defaultCap: Math.max(MIN_CAP_USD, roundUsd(estimate * DEFAULT_CAP_FACTOR)),
   };
 }
-export type PlannedRun = Awaited<ReturnType<typeof plannedRun>>;
+type PlannedRun = Awaited<ReturnType<typeof plannedRun>>;
 
 export interface RunOptions {
   purpose?: TestRunPurpose;
