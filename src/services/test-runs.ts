@@ -2,7 +2,7 @@ import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
 import type { Environment } from '../domain.ts';
-import { Refusal } from '../http/errors.ts';
+import { Refusal, refusalOf } from '../http/errors.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type PlaygroundInput, type Prices, playgroundInputOf, pricesOf, requestOf, resolveTarget } from './playground.ts';
 import { estimatedTokens } from './prompt-template.ts';
@@ -49,7 +49,8 @@ export function callEstimate(snapshot: TestCaseSnapshot, version: Version, price
   try {
     const request = requestOf(version, snapshot.input);
     text = request.messages ? request.messages.map((m) => m.content).join('\n') : request.input;
-  } catch {
+  } catch (err) {
+    refusalOf(err);
     return 0; // the case cannot be sent (a variable without a value): no call is made
   }
   const out = embedding ? 0 : (version?.params.max_tokens ?? ASSUMED_OUTPUT_TOKENS);

@@ -5,7 +5,7 @@ import { claimRun, workRun } from '../../src/services/test-run-worker.ts';
 import { startRun } from '../../src/services/test-runs.ts';
 import { startTestApp } from '../setup/app.ts';
 import { seriousViolations } from '../setup/axe.ts';
-import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp } from '../setup/browser.ts';
+import { type BrowserApp, markNoReload, noReloadMark, openBrowserApp, shot } from '../setup/browser.ts';
 import { makeAssignment, makeFeature, makeModel, suffix } from '../setup/factories.ts';
 import type { FeatureRecord } from '../setup/rows.ts';
 import { makeTestCase } from '../setup/test-cases.ts';
@@ -119,6 +119,7 @@ describe('the run pages for everyone', () => {
               .length,
         );
         expect(wide, `${path} at ${viewport?.width ?? 'desktop'} px`).toBe(0);
+        await shot(page, `test-runs-${pages.indexOf(path)}-${viewport?.width ?? 'desktop'}`);
       }
       await context.close();
     }
