@@ -16,7 +16,7 @@ const targetOf = (r: TestRunListRow) =>
   `${r.model_display_name}${r.prompt_version === null ? ', no prompt' : `, prompt v${r.prompt_version}`}`;
 const shown = (r: TestRunListRow) => ({ ...r, target: targetOf(r), open: isOpen(r) });
 
-/** The Testing tab's runs: the recent ones, the cases a run would take, and the finished runs two of which can be compared. */
+/** The Testing tab's runs: the recent ones (two finished ones can be compared) and the cases a run would take. */
 export async function testRunsPanel(db: Db, feature: FeatureRow) {
   const [runs, cases] = await Promise.all([
     recentTestRuns(db, feature.id),
@@ -28,10 +28,7 @@ export async function testRunsPanel(db: Db, feature: FeatureRow) {
     runs: list,
     cases: cases.length,
     calls: cases.reduce((n, c) => n + c.repeats, 0),
-    comparable: done.map(
-      (r) => [r.id, `${r.target} · ${r.created_at.toISOString().slice(0, 16).replace('T', ' ')} UTC`] as [string, string],
-    ),
-    /** The two newest finished runs: the comparison's defaults (older as A). */
+    /** The two newest finished runs, chosen at first for a comparison (the older as A); none while fewer than two finished. */
     pair: done.length >= 2 ? { a: done[1].id, b: done[0].id } : undefined,
   };
 }

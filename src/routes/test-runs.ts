@@ -7,7 +7,7 @@ import { notFound, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
-import { compareTestRuns, testRunCsv, testRunPage, testRunsPanel } from '../pages/test-runs.ts';
+import { compareTestRuns, testRunCsv, testRunPage } from '../pages/test-runs.ts';
 import { targetOfForm } from '../services/playground.ts';
 import { cancelRun, plannedRun, runInputOf, startRun } from '../services/test-runs.ts';
 import { type FormState, render } from '../views.ts';
@@ -103,13 +103,10 @@ const compareSchema = z.object({
   b: z.uuid({ message: 'must be the id of a run' }).optional(),
 });
 
-/** GET …/test-runs/compare?a=&b=: two runs side by side (without both, the picker alone). */
+/** GET …/test-runs/compare?a=&b=: two runs side by side (chosen on the Testing tab; without both, a pointer there). */
 export async function compareRuns(deps: RouteDeps, req: Request, res: Response) {
   const feature = featureIn(res);
   const q = parseQuery(compareSchema, req.query);
-  const [panel, comparison] = await Promise.all([
-    testRunsPanel(deps.db, feature),
-    q.a && q.b ? compareTestRuns(deps.db, feature, { a: q.a, b: q.b }) : undefined,
-  ]);
-  render(req, res, { page: 'pages/test-run-compare' }, { title: `Compare runs · ${feature.display_name}`, feature, q, panel, comparison });
+  const comparison = q.a && q.b ? await compareTestRuns(deps.db, feature, { a: q.a, b: q.b }) : undefined;
+  render(req, res, { page: 'pages/test-run-compare' }, { title: `Compare runs · ${feature.display_name}`, feature, comparison });
 }

@@ -213,7 +213,8 @@ describe('GET …/test-runs/compare?a=&b=', () => {
     expect(cells('cost')).toEqual(['Cost', '$0.00003', '$0.00003', '$0.0000']);
     // The tab offers the two runs to compare, newest as B.
     const tab = await p.page(tabUrl(feature.name));
-    expect([tab('#compare-a').val(), tab('#compare-b').val()]).toEqual([a, b]);
+    expect([tab('input[name="a"]:checked').val(), tab('input[name="b"]:checked').val()]).toEqual([a, b]);
+    expect(tab('#test-run-compare-form').attr('action')).toBe(`${PAGE}/${feature.name}/test-runs/compare`);
   });
 
   it('when a run is not one of this feature’s, then 404; when an id is malformed, then 400 naming it', async () => {
