@@ -27,9 +27,10 @@ export async function featureTestingTab(db: Db, feature: FeatureRow) {
   const compatible = models
     .filter((m) => m.model_type === feature.required_model_type && !isArchived(m))
     .map((m) => [`model:${m.id}`, m.display_name] as [string, string]);
+  const targets = [...environments, ...compatible];
   return {
-    runs: await testRunsPanel(db, feature),
-    targets: [...environments, ...compatible],
+    runs: await testRunsPanel(db, feature, targets[0]?.[0]),
+    targets,
     versions: [
       ['', 'The environment’s active prompt, or none'] as [string, string],
       ...versions.map((v) => [String(v.version), `Version ${v.version}`] as [string, string]),

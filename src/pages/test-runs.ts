@@ -2,7 +2,8 @@ import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { findTestRun, recentTestRuns, type TestRunListRow, testRunResults } from '../db/queries/test-runs.ts';
 import type { Row } from '../db/tables.ts';
-import { notFound } from '../http/errors.ts';
+import { notFound, refusalOf } from '../http/errors.ts';
+import { plannedRun, runBodyOfForm, runInputOf } from '../services/test-runs.ts';
 import { toCsv } from './csv.ts';
 
 // Suite runs as pages show them (issue 16): the Testing tab's list and start form, a run's page
@@ -10,24 +11,40 @@ import { toCsv } from './csv.ts';
 
 type Result = Row<'test_run_results'>;
 
+/** A refusal is no estimate; any other error is an error. */
+const refused = (err: unknown) => void refusalOf(err);
+
 const isOpen = (r: Pick<TestRunListRow, 'status'>) => r.status === 'queued' || r.status === 'running';
 /** What a run aimed at, in words: its model and prompt version (or none). */
 const targetOf = (r: TestRunListRow) =>
   `${r.model_display_name}${r.prompt_version === null ? ', no prompt' : `, prompt v${r.prompt_version}`}`;
 const shown = (r: TestRunListRow) => ({ ...r, target: targetOf(r), open: isOpen(r) });
 
-/** The Testing tab's runs: the recent ones (two finished ones can be compared) and the cases a run would take. */
-export async function testRunsPanel(db: Db, feature: FeatureRow) {
+/** What a run of the form's target would cost, estimated (see plannedRun), with its default cap; throws the refusal of a target not valid. */
+export async function runEstimate(db: Db, feature: FeatureRow, values: Record<string, unknown>) {
+  const plan = await plannedRun(db, feature, runInputOf(runBodyOfForm(values)).target);
+  const calls = plan.snapshots.reduce((n, c) => n + c.snapshot.repeats, 0);
+  return { usd: plan.estimate, cap: plan.defaultCap, cases: plan.snapshots.length, calls };
+}
+export type RunEstimate = Awaited<ReturnType<typeof runEstimate>>;
+
+/**
+ * The Testing tab's runs: the recent ones (two finished ones can be compared), the cases a run would
+ * take, and the estimate of a run of the form's first target (none when it cannot run).
+ */
+export async function testRunsPanel(db: Db, feature: FeatureRow, firstTarget?: string) {
   const [runs, cases] = await Promise.all([
     recentTestRuns(db, feature.id),
     db('test_cases').where({ feature_id: feature.id }).whereNull('deleted_at').select('repeats'),
   ]);
+  const estimate = cases.length && firstTarget ? await runEstimate(db, feature, { target: firstTarget }).catch(refused) : undefined;
   const list = runs.map(shown);
   const done = list.filter((r) => r.status === 'done');
   return {
     runs: list,
     cases: cases.length,
     calls: cases.reduce((n, c) => n + c.repeats, 0),
+    estimate,
     /** The two newest finished runs, chosen at first for a comparison (the older as A); none while fewer than two finished. */
     pair: done.length >= 2 ? { a: done[1].id, b: done[0].id } : undefined,
   };

@@ -7,9 +7,8 @@ import { notFound, refusalOf } from '../http/errors.ts';
 import { flash } from '../http/flash.ts';
 import { parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
-import { compareTestRuns, testRunCsv, testRunPage } from '../pages/test-runs.ts';
-import { targetOfForm } from '../services/playground.ts';
-import { cancelRun, plannedRun, runInputOf, startRun } from '../services/test-runs.ts';
+import { compareTestRuns, type RunEstimate, runEstimate, testRunCsv, testRunPage } from '../pages/test-runs.ts';
+import { cancelRun, runBodyOfForm, startRun } from '../services/test-runs.ts';
 import { type FormState, render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -20,7 +19,7 @@ import type { RouteDeps } from './deps.ts';
 /** The start form as the Testing tab shows it again: values and errors, and the estimate when one was asked for. */
 export interface TestRunFormShown {
   form: FormState;
-  estimate?: { usd: number; cap: number; cases: number; calls: number };
+  estimate?: RunEstimate;
 }
 
 type Show = (
@@ -41,16 +40,13 @@ export async function startTestRun(deps: RouteDeps, req: Request, res: Response,
   const feature = featureIn(res);
   const values = (req.body ?? {}) as Record<string, string>;
   const tab = { feature: feature.name, tab: 'testing' };
-  const body = { ...targetOfForm(values.target), prompt_version: values.prompt_version, cost_cap_usd: values.cost_cap_usd };
   try {
     if (values.estimate !== undefined) {
-      const plan = await plannedRun(deps.db, feature, runInputOf(body).target);
-      const calls = plan.snapshots.reduce((n, c) => n + c.snapshot.repeats, 0);
-      const estimate = { usd: plan.estimate, cap: plan.defaultCap, cases: plan.snapshots.length, calls };
-      const form = { values: { ...values, cost_cap_usd: values.cost_cap_usd || String(plan.defaultCap) }, errors: {} };
+      const estimate = await runEstimate(deps.db, feature, values);
+      const form = { values: { ...values, cost_cap_usd: values.cost_cap_usd || String(estimate.cap) }, errors: {} };
       return await show(deps, req, res, tab, { testRun: { form, estimate } });
     }
-    const { run } = await startRun(deps.db, req.principal!, feature, body);
+    const { run } = await startRun(deps.db, req.principal!, feature, runBodyOfForm(values));
     flash(
       req,
       'success',

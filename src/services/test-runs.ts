@@ -4,7 +4,7 @@ import type { Row } from '../db/tables.ts';
 import type { Environment } from '../domain.ts';
 import { Refusal, refusalOf } from '../http/errors.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { type PlaygroundInput, type Prices, playgroundInputOf, pricesOf, requestOf, resolveTarget } from './playground.ts';
+import { type PlaygroundInput, type Prices, playgroundInputOf, pricesOf, requestOf, resolveTarget, targetOfForm } from './playground.ts';
 import { estimatedTokens } from './prompt-template.ts';
 import type { Verdict } from './test-assertions.ts';
 
@@ -158,6 +158,13 @@ export function runInputOf(body: unknown): { target: RunTarget; costCapUsd?: num
   if (Object.keys(errors).length) throw new Refusal(422, 'The run is not valid', errors);
   return { target, costCapUsd };
 }
+
+/** The start form's fields as a run's request: the target `env:<environment>` or `model:<id>`, the prompt version, the cap. */
+export const runBodyOfForm = (values: Record<string, unknown>) => ({
+  ...targetOfForm(values.target),
+  prompt_version: values.prompt_version,
+  cost_cap_usd: values.cost_cap_usd,
+});
 
 /** Starts a run from a request: planned (refused with 422 by field when the target is not valid), then created queued. */
 export async function startRun(db: Db, actor: Actor, feature: FeatureRow, body: unknown) {

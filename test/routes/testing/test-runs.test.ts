@@ -53,6 +53,10 @@ describe('POST /platform/ai-management/features/:slug/test-runs (no JavaScript)'
     const $ = cheerio.load(res.text);
     expect(text($('#test-run-estimate'))).toMatch(/^Estimated cost: \$0\.0010? for 2 cases, 2 calls — an estimate/);
     expect($('#test-run-cost_cap_usd').val()).toBe('0.01');
+    // The tab shows it for the first target before anything is asked.
+    const tab = await p.page(tabUrl(feature.name));
+    expect(text(tab('#test-run-target option').first())).toMatch(/^development: /);
+    expect(text(tab('#test-run-estimate'))).toMatch(/^Estimated cost with the first target: \$0\.0010? for 2 cases, 2 calls — an estimate/);
     expect(await runsOf(feature)).toEqual([]);
   });
 
