@@ -18,6 +18,8 @@ export interface Settings {
   providerAllowedPrivate: readonly string[];
   /** How long a stopping server keeps serving with /readyz at 503 before it closes its listener. */
   shutdownDrainMs: number;
+  /** METRICS_TOKEN: the bearer token GET /metrics asks for; without it the endpoint is off. */
+  metricsToken: string | undefined;
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -49,6 +51,8 @@ export interface AppConfig {
    * scope count apart. '' in production (one deployment per database); tests give each app its own.
    */
   loginLimitScope?: string;
+  /** The bearer token of GET /metrics (METRICS_TOKEN); the endpoint answers 404 without one. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -109,6 +113,7 @@ const schema = z.object({
     .min(0, 'must be 0 or more')
     .max(60_000, 'must be at most 60000')
     .optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -141,6 +146,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     providerAllowedPrivate: Object.freeze(e.PROVIDER_ALLOWED_PRIVATE),
     // Behind a load balancer (production, or a proxy) it needs a few seconds to notice /readyz.
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' || e.TRUST_PROXY ? 5000 : 0),
+    metricsToken: e.METRICS_TOKEN,
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });
