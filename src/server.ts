@@ -71,7 +71,13 @@ async function main() {
 
   const app = createApp({ db, logger, config: appConfigFrom(settings, database) });
   collectProcessMetrics(app.telemetry);
-  const stopJobs = startJobs({ db, logger, providers: app.providers, telemetry: app.telemetry });
+  const stopJobs = startJobs({
+    db,
+    logger,
+    providers: app.providers,
+    telemetry: app.telemetry,
+    retention: { rawDays: settings.rawRetentionDays, keyDays: settings.eventKeyRetentionDays },
+  });
   const server: Server = app.listen(settings.port, () => {
     const url = `http://localhost:${settings.port}`;
     logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');

@@ -8,23 +8,29 @@ import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
+import * as retention from './retention.ts';
 import * as rollup from './rollup.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention };
 
 interface JobDeps {
   db: Db;
   logger: Logger;
   providers: Providers;
   telemetry: Telemetry;
+  retention: retention.Retention;
 }
 
 /** One tick of a job: run as of now, timed (switchboard_job_duration_seconds by outcome), a failure logged and never thrown. */
-export async function tick(name: string, run: (deps: { db: Db; now: Date; providers: Providers }) => Promise<unknown>, deps: JobDeps) {
+export async function tick(
+  name: string,
+  run: (deps: { db: Db; now: Date; providers: Providers; retention: retention.Retention }) => Promise<unknown>,
+  deps: JobDeps,
+) {
   const started = Date.now();
   const timer = deps.telemetry.jobRuns.startTimer({ job: name });
   try {
-    const result = await run({ db: deps.db, now: new Date(), providers: deps.providers });
+    const result = await run({ db: deps.db, now: new Date(), providers: deps.providers, retention: deps.retention });
     timer({ outcome: 'ok' });
     deps.logger.debug({ job: name, ms: Date.now() - started, result }, 'job ran');
   } catch (err) {

@@ -103,7 +103,13 @@ describe('GET /metrics', () => {
   });
 
   it('times every job tick by outcome; a failing job is counted as failed, logged, and does not throw', async () => {
-    const deps = { db: own.db, logger: createLogger('silent'), providers: t.app.providers, telemetry: t.app.telemetry };
+    const deps = {
+      db: own.db,
+      logger: createLogger('silent'),
+      providers: t.app.providers,
+      telemetry: t.app.telemetry,
+      retention: { rawDays: 90, keyDays: 7 },
+    };
     await tick('rollup', ({ db }) => runRollup({ db }), deps);
     await tick(
       'broken',
