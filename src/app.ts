@@ -42,6 +42,7 @@ import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
+import { storedBehaviours } from './services/simulator-settings.ts';
 import { createEta } from './views.ts';
 
 export interface AppDeps {
@@ -55,7 +56,7 @@ export interface AppDeps {
 export type App = Express & { providers: Providers; readiness: Readiness; telemetry: Telemetry; close(): Promise<void> };
 
 /** Builds the app; never listens (tests import it). `close()` releases the session store's pool and the providers. */
-export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config) }: AppDeps): App {
+export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config, db) }: AppDeps): App {
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
@@ -146,5 +147,10 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(BASE, overviewRoutes(deps));
 }
 
-const providersFor = (config: AppConfig) =>
-  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs, allowedPrivate: config.providerAllowedPrivate });
+const providersFor = (config: AppConfig, db: Db) =>
+  createProviders({
+    secretsKey: config.secretsKey,
+    timeoutMs: config.providerTimeoutMs,
+    allowedPrivate: config.providerAllowedPrivate,
+    behaviours: () => storedBehaviours(db),
+  });

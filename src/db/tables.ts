@@ -396,6 +396,10 @@ declare module 'knex/types/tables.js' {
       }
     >;
     ai_usage_event_keys: Table<{ event_id: string; created_at: Date; received_at: Date }, { defaults: 'received_at' }>;
+    simulator_behaviours: Table<
+      { model_name: string; latency_ms: number; error_rate: number; updated_by: string; updated_at: Date },
+      { defaults: 'updated_at' }
+    >;
     usage_retention: Table<
       { id: boolean; dropped_before: Date | null; updated_at: Date },
       { defaults: 'id' | 'dropped_before' | 'updated_at' }
