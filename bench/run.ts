@@ -6,7 +6,7 @@ import { featureMetrics } from '../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
 import { copyRowsPerSecond } from './copy-baseline.ts';
-import { buildDataset, openScratch } from './dataset.ts';
+import { buildDataset, openScratch, storagePerMillion } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
 import { adminSession, batches, ingest, ingestToken, pageTimes, pageWeight, serve } from './http.ts';
 import { growFeatures, PAGES } from './many-features.ts';
@@ -52,6 +52,10 @@ try {
   // (Needs superuser or pg_checkpoint on a BENCH_DATABASE_URL server; without them the run goes on.)
   await db.raw('CHECKPOINT').catch((err: Error) => log(`no checkpoint before measuring: ${err.message}`));
   log(`rollups built from ${folded} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const storage = await storagePerMillion(db, built);
+  log(
+    `storage per million events: raw ${(storage.raw_bytes_per_million_events / 1e6).toFixed(0)} MB (table, indexes, event keys), rollups ${(storage.rollup_bytes_per_million_events / 1e6).toFixed(1)} MB`,
+  );
 
   const server = await serve(db, scratch.url);
   const token = await ingestToken(db);
@@ -154,6 +158,7 @@ try {
     rollup_refresh_ms_per_minute: median(refresh),
     rollup_refresh_ms_samples: refresh,
     dashboard,
+    storage,
     many_features: { features_before: few, features_after: 200, pages: manyFeatures },
     page_weight: {
       features_page_gzip_bytes: page.withAssetsGzipBytes,
