@@ -440,7 +440,15 @@ declare module 'knex/types/tables.js' {
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;
-    ai_usage_event_keys: Table<{ event_id: string; created_at: Date }>;
+    ai_usage_event_keys: Table<{ event_id: string; created_at: Date; received_at: Date }, { defaults: 'received_at' }>;
+    simulator_behaviours: Table<
+      { model_name: string; latency_ms: number; error_rate: number; updated_by: string; updated_at: Date },
+      { defaults: 'updated_at' }
+    >;
+    usage_retention: Table<
+      { id: boolean; dropped_before: Date | null; updated_at: Date },
+      { defaults: 'id' | 'dropped_before' | 'updated_at' }
+    >;
     rollup_cursors: Table<RollupCursorRow, { defaults: 'last_id' | 'updated_at' }>;
     usage_minute_counts: Table<MinuteCountsRow>;
     prompt_versions: Table<
