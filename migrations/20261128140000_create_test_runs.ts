@@ -26,6 +26,7 @@ export async function up(knex: Knex): Promise<void> {
       pass_rate         numeric(5, 2) CHECK (pass_rate BETWEEN 0 AND 100),
       lease_owner       text,
       lease_until       timestamptz,
+      resumed           integer NOT NULL DEFAULT 0 CHECK (resumed >= 0),
       created_by        text NOT NULL,
       created_at        timestamptz NOT NULL DEFAULT now(),
       started_at        timestamptz,

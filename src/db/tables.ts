@@ -277,6 +277,8 @@ type TestRunRow = {
   pass_rate: number | null;
   lease_owner: string | null;
   lease_until: Date | null;
+  /** How many times it was taken over after its worker stopped (its lease lapsed). */
+  resumed: number;
   created_by: string;
   created_at: Date;
   started_at: Date | null;
@@ -484,6 +486,7 @@ declare module 'knex/types/tables.js' {
           | 'cases_done'
           | 'cases_passed'
           | 'critical_failures'
+          | 'resumed'
           | 'created_at';
         decimal: 'estimate_usd' | 'cost_cap_usd' | 'cost_usd' | 'pass_rate';
       }

@@ -17,6 +17,8 @@ import { callEstimate, type TestAttempt, type TestCaseSnapshot, type TestRunRow 
 
 /** How long a claim holds without news from its worker (renewed before every call, longer than any call). */
 export const LEASE_MS = 60_000;
+/** A run whose worker stopped more often than this (crashes, restarts) is failed rather than tried again. */
+const MAX_RESUMED = 3;
 /** Calls in flight at once, per run. */
 export const CONCURRENCY = 4;
 
@@ -39,6 +41,8 @@ export async function claimRun(db: Db, o: { now: Date; owner: string; runId?: st
       lease_owner: o.owner,
       lease_until: leaseFrom(o.now),
       started_at: db.raw('coalesce(started_at, ?)', [o.now]),
+      // A lapsed lease that still names its owner is a worker that stopped (a released run names none).
+      resumed: db.raw('resumed + (lease_owner IS NOT NULL)::int'),
     })
     .returning('*');
   return run;
@@ -155,6 +159,8 @@ export interface WorkOptions {
 export async function workRun(db: Db, providers: Providers, run: TestRunRow, o: WorkOptions): Promise<TestRunRow> {
   const started = Date.now();
   const clock = () => new Date(o.now.getTime() + (Date.now() - started));
+  if (run.resumed > MAX_RESUMED)
+    return failRun(db, run.id, `cannot continue: its worker stopped ${run.resumed} times while running it (restarts or crashes)`, clock());
   const model = await loadModel(db, run.model_id);
   if (!model || isArchived(model))
     return failRun(db, run.id, `cannot continue: ${model ? `${model.display_name} was archived` : 'the model was removed'}`, clock());

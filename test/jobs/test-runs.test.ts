@@ -116,7 +116,14 @@ describe('the test-runs job', () => {
     expect(rows).toHaveLength(3);
     expect(rows.every((r) => r.status === 'done' && r.attempts.length === 1)).toBe(true);
     expect(rows[0].finished_at).toEqual(firstDone.finished_at);
-    expect(await runRow(run.id)).toMatchObject({ cases_done: 3, cases_passed: 3, pass_rate: 100, cost_usd: 0.00003, lease_owner: null });
+    expect(await runRow(run.id)).toMatchObject({
+      cases_done: 3,
+      cases_passed: 3,
+      pass_rate: 100,
+      cost_usd: 0.00003,
+      lease_owner: null,
+      resumed: 1,
+    });
   });
 
   it('when a running run cannot go on (its model was archived, its lease lapsed), then it is marked failed with the reason, not left running', async () => {
@@ -160,6 +167,19 @@ describe('the test-runs job', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('when its worker keeps stopping mid-run, then after the fourth take-over the run is failed, not tried forever', async () => {
+    const { feature, model } = await suite();
+    await makeTestCase(db, feature.id);
+    const { run } = await startRun(db, actor, feature, { model_id: model.id });
+    await db('test_runs').where({ id: run.id }).update({ status: 'running', lease_owner: 'gone', lease_until: T, resumed: 3 });
+    expect(await tick({ db, now: later(1000), providers })).toMatchObject({ run: run.id, status: 'failed' });
+    expect(await runRow(run.id)).toMatchObject({
+      resumed: 4,
+      cases_done: 0,
+      error: 'cannot continue: its worker stopped 4 times while running it (restarts or crashes)',
+    });
   });
 
   it('when the provider cannot be used (its key no longer opens), then the run fails saying so', async () => {
