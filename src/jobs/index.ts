@@ -10,8 +10,9 @@ import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
 import * as retention from './retention.ts';
 import * as rollup from './rollup.ts';
+import * as testRuns from './test-runs.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention, testRuns };
 
 interface JobDeps {
   db: Db;

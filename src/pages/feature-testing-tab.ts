@@ -5,6 +5,7 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS } from '../domain.ts';
 import { isArchived } from '../services/archive.ts';
+import { testRunsPanel } from './test-runs.ts';
 
 /**
  * The Testing tab's playground: the targets it offers (each environment serving a model, with that
@@ -26,8 +27,10 @@ export async function featureTestingTab(db: Db, feature: FeatureRow) {
   const compatible = models
     .filter((m) => m.model_type === feature.required_model_type && !isArchived(m))
     .map((m) => [`model:${m.id}`, m.display_name] as [string, string]);
+  const targets = [...environments, ...compatible];
   return {
-    targets: [...environments, ...compatible],
+    runs: await testRunsPanel(db, feature, targets[0]?.[0]),
+    targets,
     versions: [
       ['', 'The environment’s active prompt, or none'] as [string, string],
       ...versions.map((v) => [String(v.version), `Version ${v.version}`] as [string, string]),
