@@ -6,6 +6,7 @@ import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
 import { Readiness } from './http/readiness.ts';
+import { createTelemetry, httpTiming, metricsRoute, type Telemetry } from './http/telemetry.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
@@ -42,6 +43,7 @@ import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
+import { storedBehaviours } from './services/simulator-settings.ts';
 import { createEta } from './views.ts';
 
 export interface AppDeps {
@@ -52,10 +54,10 @@ export interface AppDeps {
   providers?: Providers;
 }
 
-export type App = Express & { providers: Providers; readiness: Readiness; close(): Promise<void> };
+export type App = Express & { providers: Providers; readiness: Readiness; telemetry: Telemetry; close(): Promise<void> };
 
 /** Builds the app; never listens (tests import it). `close()` releases the session store's pool and the providers. */
-export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config) }: AppDeps): App {
+export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config, db) }: AppDeps): App {
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
@@ -66,6 +68,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     onPoolError: (err) => logger.error({ err }, 'session store: a database connection failed'),
   });
   app.providers = providers;
+  app.telemetry = createTelemetry(db);
   app.close = async () => {
     await sessions.close();
     await providers.close();
@@ -79,6 +82,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(requestLog(logger));
+  app.use(httpTiming(app.telemetry));
   app.use(securityHeaders);
   app.use(compression());
   app.use(baseLocals(fmt));
@@ -86,6 +90,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(staticRoutes());
   app.readiness = new Readiness();
   app.use(healthRoutes(db, app.readiness));
+  app.use(metricsRoute(app.telemetry, config.metricsToken));
   app.use(noStore);
 
   app.use(sessions.middleware);
@@ -110,7 +115,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 
-  mountRoutes(app, { db, providers, timeZone: config.tzDisplay });
+  mountRoutes(app, { db, providers, timeZone: config.tzDisplay, telemetry: app.telemetry });
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
@@ -144,5 +149,10 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(BASE, overviewRoutes(deps));
 }
 
-const providersFor = (config: AppConfig) =>
-  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs, allowedPrivate: config.providerAllowedPrivate });
+const providersFor = (config: AppConfig, db: Db) =>
+  createProviders({
+    secretsKey: config.secretsKey,
+    timeoutMs: config.providerTimeoutMs,
+    allowedPrivate: config.providerAllowedPrivate,
+    behaviours: () => storedBehaviours(db),
+  });

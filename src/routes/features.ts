@@ -40,6 +40,7 @@ import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
 import { testCaseRoutes } from './test-cases.ts';
+import { cancelTestRun, compareRuns, showTestRun, startTestRun, type TestRunFormShown } from './test-runs.ts';
 import { type PlaygroundShown, playground } from './testing.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
@@ -74,6 +75,10 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
   testCaseRoutes(router, deps, show, changed);
+  router.post('/:slug/test-runs', requireWrite, (req, res) => startTestRun(deps, req, res, show));
+  router.get('/:slug/test-runs/compare', (req, res) => compareRuns(deps, req, res));
+  router.get('/:slug/test-runs/:runId', (req, res) => showTestRun(deps, req, res));
+  router.post('/:slug/test-runs/:runId/cancel', requireWrite, (req, res) => cancelTestRun(deps, req, res));
   return router;
 }
 
@@ -107,6 +112,8 @@ interface Extra {
   playground?: PlaygroundShown;
   /** The Testing tab's test-case forms shown again (refused, or a delete to confirm). */
   testCases?: TestCasesShown;
+  /** The Testing tab's run form: refused values, or the estimate asked for. */
+  testRun?: TestRunFormShown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -155,6 +162,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       chosenModel: extra.chosen,
       playground: extra.playground,
       testCases: extra.testCases ?? {},
+      testRun: extra.testRun,
       generatedAt: now,
       ...links,
       charts: parts.overview !== undefined,

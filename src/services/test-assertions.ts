@@ -89,3 +89,25 @@ export function evaluate(a: Assertion, o: Outcome): Verdict {
 
 /** A case with repeats passes when at least `k` of its attempts pass every assertion. */
 export const repeatsPass = (attempts: boolean[], k: number) => attempts.filter(Boolean).length >= k;
+
+/** An assertion in words, as a run's page names each verdict. */
+export function describeAssertion(a: Assertion): string {
+  switch (a.type) {
+    case 'contains':
+      return `contains “${a.value}”`;
+    case 'not_contains':
+      return `does not contain “${a.value}”`;
+    case 'regex':
+      return `matches /${a.pattern}/${a.flags ?? ''}`;
+    case 'equals':
+      return `equals “${a.value}”`;
+    case 'json':
+      return a.required_keys?.length ? `is JSON with ${a.required_keys.join(', ')}` : 'is valid JSON';
+    case 'latency_max':
+      return `answers within ${a.ms} ms`;
+    case 'cost_max':
+      return `costs at most $${a.usd}`;
+    case 'similar':
+      return `is similar to the reference (cosine ≥ ${a.threshold})`;
+  }
+}
