@@ -64,10 +64,12 @@ export type ChangeRequestStatus = (typeof CHANGE_REQUEST_STATUSES)[number];
 /** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
 export interface Check {
   /** render and context: a prompt activation's first checks (src/services/prompt-activation.ts). */
-  name: 'model' | 'provider' | 'smoke' | 'render' | 'context';
+  name: 'model' | 'provider' | 'smoke' | 'render' | 'context' | 'suite';
   ok: boolean;
   detail: string;
   latency_ms?: number;
+  /** suite: the run's page (the eval gate, src/services/test-gate.ts). */
+  href?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -26,6 +26,7 @@ import type {
   UsageStatus,
 } from '../domain.ts';
 import type { Assertion } from '../services/test-assertions.ts';
+import type { TestAttempt, TestRunPurpose, TestRunStatus } from '../services/test-runs.ts';
 
 // The tables as the migrations (migrations/) create them, one type per table, for Knex: a
 // query on a table by its name (`db('ai_models')`) is typed by these, so a renamed column fails tsc.
@@ -261,6 +262,52 @@ type TestCaseRow = {
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
+};
+
+/** A test-suite run (issue 16): see migrations/…_create_test_runs. */
+type TestRunRow = {
+  id: string;
+  feature_id: string;
+  model_id: string;
+  prompt_version_id: string | null;
+  environment: Environment | null;
+  purpose: TestRunPurpose;
+  deployment_id: string | null;
+  status: TestRunStatus;
+  estimate_usd: number;
+  cost_cap_usd: number;
+  cost_usd: number;
+  cases_total: number;
+  cases_done: number;
+  cases_passed: number;
+  critical_failures: number;
+  pass_rate: number | null;
+  lease_owner: string | null;
+  lease_until: Date | null;
+  /** How many times it was taken over after its worker stopped (its lease lapsed). */
+  resumed: number;
+  created_by: string;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  error: string | null;
+};
+
+/** One case of a run: the case as it was when the run was created, and each attempt's outcome. */
+type TestRunResultRow = {
+  id: string;
+  run_id: string;
+  position: number;
+  case_id: string | null;
+  case_snapshot: Pick<TestCaseRow, 'name' | 'input' | 'assertions' | 'critical' | 'repeats' | 'pass_k'>;
+  status: 'pending' | 'done';
+  attempts: TestAttempt[];
+  passed: boolean | null;
+  latency_ms: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  finished_at: Date | null;
 };
 
 type PromptActivationRow = {
@@ -512,7 +559,15 @@ declare module 'knex/types/tables.js' {
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;
-    ai_usage_event_keys: Table<{ event_id: string; created_at: Date }>;
+    ai_usage_event_keys: Table<{ event_id: string; created_at: Date; received_at: Date }, { defaults: 'received_at' }>;
+    simulator_behaviours: Table<
+      { model_name: string; latency_ms: number; error_rate: number; updated_by: string; updated_at: Date },
+      { defaults: 'updated_at' }
+    >;
+    usage_retention: Table<
+      { id: boolean; dropped_before: Date | null; updated_at: Date },
+      { defaults: 'id' | 'dropped_before' | 'updated_at' }
+    >;
     rollup_cursors: Table<RollupCursorRow, { defaults: 'last_id' | 'updated_at' }>;
     usage_minute_counts: Table<MinuteCountsRow>;
     prompt_versions: Table<
@@ -561,5 +616,31 @@ declare module 'knex/types/tables.js' {
     notification_channels: Table<NotificationChannelRow, { defaults: 'id' | 'enabled' | 'created_at' | 'updated_at' }>;
     notification_deliveries: Table<NotificationDeliveryRow, { defaults: 'id' | 'status' | 'attempts'; json: 'payload' }>;
     budget_marks: Table<BudgetMarkRow>;
+    test_runs: Table<
+      TestRunRow,
+      {
+        defaults:
+          | 'id'
+          | 'purpose'
+          | 'status'
+          | 'estimate_usd'
+          | 'cost_usd'
+          | 'cases_total'
+          | 'cases_done'
+          | 'cases_passed'
+          | 'critical_failures'
+          | 'resumed'
+          | 'created_at';
+        decimal: 'estimate_usd' | 'cost_cap_usd' | 'cost_usd' | 'pass_rate';
+      }
+    >;
+    test_run_results: Table<
+      TestRunResultRow,
+      {
+        defaults: 'id' | 'status' | 'attempts' | 'input_tokens' | 'output_tokens' | 'cost_usd';
+        json: 'case_snapshot' | 'attempts';
+        decimal: 'cost_usd';
+      }
+    >;
   }
 }

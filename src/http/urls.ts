@@ -65,6 +65,12 @@ export const url = {
     id: string,
     action: 'toggle' | 'delete' | 'end' | 'test' | 'resend',
   ) => `${PREFIX.alerts}/${what}/${seg(id)}/${action}`,
+  /** A suite run's page (issue 16), or its cancel form; `format=csv` for its results. */
+  testRun: (slug: string, id: string, sub?: 'cancel', query: QueryValues = {}) =>
+    withQuery(`${PREFIX.features}/${seg(slug)}/test-runs/${seg(id)}${sub ? `/${sub}` : ''}`, query),
+  /** Two runs side by side: `a` and `b` are run ids. */
+  testRunCompare: (slug: string, query: QueryValues = {}) => withQuery(`${PREFIX.features}/${seg(slug)}/test-runs/compare`, query),
+  testRunApi: (id: string) => `${PREFIX.api}/test-runs/${seg(id)}`,
 } as const;
 
 export type Urls = typeof url;

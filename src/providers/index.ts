@@ -3,7 +3,7 @@ import type { ProviderAdapter } from './adapter.ts';
 import { guardedLookup, NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { decryptSecret, encryptSecret } from './secrets.ts';
-import { type Simulator, startSimulator } from './simulator.ts';
+import { type BehaviourSource, type Simulator, startSimulator } from './simulator.ts';
 
 export interface ProviderRecord {
   id: string;
@@ -33,11 +33,17 @@ const simulatorAllowance = (url: string): PrivateAllowance => privateAllowance([
 export class UnreadableKeyError extends Error {}
 
 /** Adapters for the providers in the database; the simulator starts on first use (and again after a failed start). */
-export function createProviders(o: { secretsKey: Buffer; timeoutMs: number; allowedPrivate?: readonly string[] }): Providers {
+export function createProviders(o: {
+  secretsKey: Buffer;
+  timeoutMs: number;
+  allowedPrivate?: readonly string[];
+  /** The simulator's stored behaviours (the database's, in the app). */
+  behaviours?: BehaviourSource;
+}): Providers {
   const allowance = o.allowedPrivate ? privateAllowance(o.allowedPrivate) : NO_PRIVATE;
   let simulator: Promise<Simulator> | undefined;
   const sim = () => {
-    simulator ??= startSimulator();
+    simulator ??= startSimulator(o.behaviours);
     simulator.catch(() => (simulator = undefined));
     return simulator;
   };
