@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
 import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
-import { badMinutes, exactPercentilesById, inSnapshot, type Snapshot, type Sums, sumsByScope, toSums } from './queries.ts';
+import { badMinutes, exactPercentilesById, inSnapshot, type Snapshot, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
@@ -10,7 +10,43 @@ import type { Scope } from './segments.ts';
 const DEFAULT_THRESHOLD = 5;
 const PROBE_CAP_MS = 15 * 60_000;
 
-export type Summary = ReturnType<typeof headline> & { uptime: number | null };
+export type Headline = ReturnType<typeof headline>;
+export type Summary = Headline & { uptime: number | null };
+
+/** Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot. */
+export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
+  const sums = await sumsByScope(db, scope, ids, w);
+  const exact = await exactPercentilesById(
+    db,
+    scope,
+    ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)),
+    w,
+  );
+  return new Map(
+    ids.map((id) => {
+      const [p50, p95, p99] = exact.get(id) ?? [];
+      return [id, { ...headline(sums.get(id) ?? toSums(undefined)), ...(p50 !== undefined && { p50, p95, p99 }) }];
+    }),
+  );
+}
+
+/** Headline figures plus uptime for the members `thresholds` names (each with its own), from their figures, in one snapshot. */
+export async function withUptime(
+  db: Snapshot,
+  scope: Scope,
+  figures: Map<string, Headline>,
+  thresholds: { id: string; threshold: number }[],
+  w: Window,
+): Promise<Map<string, Summary>> {
+  const bad = await badMinutes(db, scope, thresholds, w);
+  const slots = minuteSlots(w);
+  return new Map(
+    thresholds.map(({ id }) => {
+      const h = figures.get(id)!;
+      return [id, { ...h, uptime: uptimeOf(h.total_requests, bad.get(id) ?? 0, slots) }];
+    }),
+  );
+}
 
 /** Headline figures plus uptime for each member of a scope, in one snapshot. */
 export async function summaries(
@@ -19,23 +55,33 @@ export async function summaries(
   thresholds: { id: string; threshold: number }[],
   w: Window,
 ): Promise<Map<string, Summary>> {
-  const ids = thresholds.map((t) => t.id);
-  const sums = await sumsByScope(db, scope, ids, w);
-  const bad = await badMinutes(db, scope, thresholds, w);
-  const exact = await exactPercentilesById(
+  const figures = await headlines(
     db,
     scope,
-    ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)),
+    thresholds.map((t) => t.id),
     w,
   );
-  const slots = minuteSlots(w);
-  return new Map(
-    ids.map((id) => {
-      const s: Sums = sums.get(id) ?? toSums(undefined);
-      const [p50, p95, p99] = exact.get(id) ?? [];
-      const h = headline(s);
-      return [id, { ...h, ...(p50 !== undefined && { p50, p95, p99 }), uptime: uptimeOf(s.requests, bad.get(id) ?? 0, slots) }];
-    }),
+  return withUptime(db, scope, figures, thresholds, w);
+}
+
+/** A feature's error-rate threshold, as uptime counts it. */
+export const uptimeThreshold = (f: { id: string; error_rate_threshold: number }) => ({
+  id: f.id,
+  threshold: Number(f.error_rate_threshold),
+});
+
+/** Each feature's headline figures (no uptime) in one environment (null: all). */
+export function featureHeadlines(db: Db, features: { id: string }[], range: RangeName, now: Date, environment: Environment | null = null) {
+  return inSnapshot(
+    db,
+    (trx) =>
+      headlines(
+        trx,
+        'feature',
+        features.map((f) => f.id),
+        windowOf(range, now),
+      ),
+    environment,
   );
 }
 
@@ -47,17 +93,7 @@ export function featureSummaries(
   now: Date,
   environment: Environment | null = null,
 ) {
-  return inSnapshot(
-    db,
-    (trx) =>
-      summaries(
-        trx,
-        'feature',
-        features.map((f) => ({ id: f.id, threshold: Number(f.error_rate_threshold) })),
-        windowOf(range, now),
-      ),
-    environment,
-  );
+  return inSnapshot(db, (trx) => summaries(trx, 'feature', features.map(uptimeThreshold), windowOf(range, now)), environment);
 }
 
 export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now: Date) {

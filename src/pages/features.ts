@@ -1,18 +1,16 @@
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
-import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { type FeatureRow, findFeature, listFeatures } from '../db/queries/features.ts';
 import { ENVIRONMENTS, type Environment, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics } from '../metrics/feature-metrics.ts';
 import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
-import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
-import { featureSummaries } from '../metrics/summaries.ts';
-import { firingByFeature } from '../services/alerts.ts';
+import { breachesOf, ERROR_CHART_MIN_PCT } from '../metrics/scores.ts';
 import { featureAlerts } from './alerts.ts';
+import { featureCards } from './feature-cards.ts';
 import { overviewCharts } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
 import { featurePromptsTab } from './feature-prompts-tab.ts';
@@ -28,9 +26,6 @@ import { featureTestingTab } from './feature-testing-tab.ts';
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
 
-/** The cards always show the last 24 hours, whatever range the selected feature's overview shows. */
-export const CARDS_RANGE: RangeName = '24h';
-
 /** What the overview's figures can be for (SPEC §4): one environment, or `all` added up (labelled so). */
 export const FIGURE_ENVIRONMENTS = [...ENVIRONMENTS, 'all'] as const;
 export type FigureEnvironment = (typeof FIGURE_ENVIRONMENTS)[number];
@@ -42,6 +37,14 @@ export const featuresQuerySchema = z.object({
   range: rangeParam.default('24h'),
   environment: choice(FIGURE_ENVIRONMENTS).optional(),
   format: formatParam,
+  // The card strip's search (name or display name) and page.
+  q: z.string().trim().max(100, 'must be at most 100 characters').optional(),
+  page: z.coerce
+    .number({ message: 'must be a page number' })
+    .int('must be a page number')
+    .min(1, 'must be 1 or more')
+    .max(100_000, 'is too far')
+    .optional(),
   // The Prompts tab's diff: two version numbers.
   from: versionParam.optional(),
   to: versionParam.optional(),
@@ -63,22 +66,6 @@ export const environmentFilter = (e: FigureEnvironment): Environment | null => (
  * selection), the cards (polled), the selected feature's panel (tabs) and its overview (ranges, polled).
  */
 export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-panel', 'feature-overview'] as const;
-
-/** Every feature with its production model and its last 24 hours in production, for the cards. */
-export async function featureCards(db: Db, now: Date) {
-  const [features, assignments, firing] = await Promise.all([listFeatures(db), activeAssignments(db), firingByFeature(db)]);
-  const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
-  return withAssignments(features, assignments).map((f) => {
-    const m = metrics.get(f.id)!;
-    return {
-      ...f,
-      metrics: m,
-      errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT,
-      alertsFiring: firing.get(f.id) ?? 0,
-    };
-  });
-}
-export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
 
 /** The feature the URL names, or the first one when it names none; 404 for an unknown one. */
 export async function selectedFeature(db: Db, slug: string | undefined): Promise<FeatureRow | undefined> {
@@ -145,7 +132,7 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const wantsCards = !known || part === 'feature-workspace' || part === 'feature-cards';
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
   const [cards, overview, tab, alerts] = await Promise.all([
-    wantsCards ? featureCards(db, now) : undefined,
+    wantsCards ? featureCards(db, now, { q: q.q || undefined, page: q.page ?? 1, selected: feature }) : undefined,
     wantsPanel && q.tab === 'overview'
       ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q) }, now, timeZone)
       : undefined,

@@ -85,9 +85,16 @@ export function featureRoutes(deps: RouteDeps): Router {
 /** A new feature opens as a feature is first shown: the overview of the last 24 hours. */
 const firstLook = (slug: string) => url.features({ feature: slug });
 
-/** Links that keep the page's state (range and environment across tabs) and change one part of it. */
+/** Links that keep the page's state (range and environment across tabs, the cards' search and page) and change one part of it. */
 function linker(q: FeaturesQuery, feature?: string) {
-  return linkKeeping<Partial<FeaturesQuery>>(url.features(), { feature, tab: q.tab, range: q.range, environment: q.environment });
+  return linkKeeping<Partial<FeaturesQuery>>(url.features(), {
+    feature,
+    tab: q.tab,
+    range: q.range,
+    environment: q.environment,
+    q: q.q || undefined,
+    page: q.page,
+  });
 }
 
 /** The live check of the overview as of an event id (see liveCheck). */

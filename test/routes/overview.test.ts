@@ -2,25 +2,34 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFeatures } from '../../src/db/queries/features.ts';
 import { createFormat } from '../../src/format.ts';
 import { featureSummaries, monthToDateSpend } from '../../src/metrics/summaries.ts';
+import { OVERVIEW_ROWS } from '../../src/pages/overview.ts';
 import type { TestContext } from '../setup/app.ts';
 import { makeAssignment, makeFeature } from '../setup/factories.ts';
 import { fragment, hx, text } from '../setup/html.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
 import { insertUsage, MINUTE, type ModelRef } from '../setup/usage-factory.ts';
-import { type Features, featureRow, OVERVIEW, openFeatures, use } from './features/setup.ts';
+import { type Features, featureRow, OVERVIEW, openFeatures, PATH, use } from './features/setup.ts';
 
 // The overview, /platform/ai-management: a row per feature with its production model, its 24 h
 // figures and its spend this month; the total; the features over their thresholds.
 
 const fmt = createFormat('UTC');
 
+// A database of the file's own: what the table leaves out (issue 19: at most OVERVIEW_ROWS rows) is
+// the file's to know, whatever other files add meanwhile.
+let own: Awaited<ReturnType<typeof ownSeededDatabase>>;
 let c: Features;
 let t: TestContext;
 let mini: ModelRef;
 beforeAll(async () => {
-  c = await openFeatures();
+  own = await ownSeededDatabase('overview');
+  c = await openFeatures(own.db);
   ({ t, mini } = c);
 });
-afterAll(() => c?.close());
+afterAll(async () => {
+  await c?.close();
+  await own?.drop();
+});
 
 /** Up to 30 minutes ago, and still in this month and this day (UTC). */
 function minutesAgoThisMonth() {
@@ -81,7 +90,7 @@ describe('GET /platform/ai-management', () => {
     ]);
   });
 
-  it('when shown, then every feature has a row with its production model and figures', async () => {
+  it('when there are at most 20 features, then every feature has a row with its production model and figures', async () => {
     // A feature of the test's own with a production model and a request this month, next to the reference features.
     const served = await makeFeature(t.db);
     await makeAssignment(t.db, { feature_id: served.id, model_id: mini.id, environment: 'production' });
@@ -92,7 +101,9 @@ describe('GET /platform/ai-management', () => {
     const listed = $('#features tr[data-feature]')
       .toArray()
       .map((tr) => $(tr).attr('data-feature'));
-    expect(listed).toEqual(expect.arrayContaining(existing.map((f) => f.name))); // and any a file running meanwhile added
+    expect(existing.length).toBeLessThanOrEqual(OVERVIEW_ROWS);
+    expect(listed).toEqual(expect.arrayContaining(existing.map((f) => f.name)));
+    expect($('#more-features').text()).not.toContain('more features');
     // The reference features (no traffic in this database) and the test's own, against the metrics service.
     const checked = existing.filter((f) => ['photo-tagging', 'chatbot', 'ai-search', served.name].includes(f.name));
     expect(checked).toHaveLength(4);
@@ -131,6 +142,57 @@ describe('GET /platform/ai-management', () => {
       '420 ms',
     ]);
     expect($('.notice')).toHaveLength(0);
+  });
+
+  it('when there are more than 20 features, then the table shows 20, those that need attention first, then the busiest, and says how many more', async () => {
+    const minutesAgo = minutesAgoThisMonth();
+    const busy = [];
+    for (let i = 0; i < OVERVIEW_ROWS + 5; i++) busy.push(await makeFeature(t.db));
+    // Quiet but over its own error-rate threshold: it comes before every busier feature that is fine.
+    const quiet = await makeFeature(t.db, { error_rate_threshold: 10 });
+    await insertUsage(t.db, [
+      ...busy.flatMap((f, i) => Array.from({ length: 3 + i }, () => use(f, mini, minutesAgo, { response_time_ms: 100 }))),
+      use(quiet, mini, minutesAgo, { status: 'error', response_time_ms: 100 }),
+    ]);
+    const all = await listFeatures(t.db);
+    const $ = await c.page(OVERVIEW);
+    const rows = $('#features tr[data-feature]').toArray();
+    const listed = rows.map((tr) => $(tr).attr('data-feature')!);
+    expect(listed).toHaveLength(OVERVIEW_ROWS);
+    const firstFine = rows.findIndex((tr) => $(tr).attr('data-attention') === undefined);
+    expect(listed.indexOf(quiet.name)).toBeGreaterThanOrEqual(0);
+    expect(listed.indexOf(quiet.name)).toBeLessThan(firstFine);
+    expect(rows.slice(firstFine).every((tr) => $(tr).attr('data-attention') === undefined)).toBe(true);
+    const requests = rows.slice(firstFine).map((tr) => Number(text($(tr).find('[data-col="requests"]')).replace(/,/g, '')));
+    expect(requests).toEqual([...requests].sort((a, b) => b - a));
+    expect(listed).toContain(busy.at(-1)!.name); // the busiest
+    expect(listed).not.toContain(busy[0].name); // the quietest of them, fine, is left out
+    expect(text($('#more-features'))).toContain(`${all.length - OVERVIEW_ROWS} more features — see all`);
+    expect($('#more-features a:contains("see all")').attr('href')).toBe(PATH);
+  });
+
+  it("when exported as CSV, then every feature has its row in the table's order, and the headline figures count them all", async () => {
+    const all = await listFeatures(t.db);
+    expect(all.length).toBeGreaterThan(OVERVIEW_ROWS);
+    const $ = await c.page(OVERVIEW);
+    const res = await c.admin.agent
+      .get(`${OVERVIEW}?format=csv`)
+      .expect(200)
+      .expect('content-type', /text\/csv/);
+    const [header, ...lines] = res.text.trim().split('\r\n');
+    expect(header).toBe(
+      'feature,display_name,status,production_model,requests_24h,error_rate_pct,p95_ms,month_spend_usd,alerts_firing,breaches',
+    );
+    const csv = lines.map((l) => l.split(','));
+    expect(csv.map((r) => r[0]).sort()).toEqual(all.map((f) => f.name).sort());
+    const listed = $('#features tr[data-feature]')
+      .toArray()
+      .map((tr) => $(tr).attr('data-feature'));
+    expect(csv.slice(0, OVERVIEW_ROWS).map((r) => r[0])).toEqual(listed);
+    const breaching = csv.filter((r) => r[9] !== '').length;
+    expect(breaching).toBeGreaterThan(0);
+    expect(text($('[data-metric="breaching"] strong'))).toBe(`${breaching} of ${all.length}`);
+    expect(text($('[data-metric="month_spend"] strong'))).toBe(fmt.usd(csv.reduce((sum, r) => sum + Number(r[7]), 0)));
   });
 
   it('when htmx asks, then the answer is the #overview-body fragment without the shell', async () => {

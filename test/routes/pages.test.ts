@@ -46,12 +46,14 @@ describe('the shell', () => {
 
 describe('GET /platform/ai-management/features', () => {
   it('when a feature has a production model, then its card names it, and a feature without one says "No model assigned"', async () => {
-    const feature = await makeFeature(t.db, { display_name: `Served ${suffix()}` });
-    const bare = await makeFeature(t.db);
+    // Found through the cards' search by a word of their own: other files add features meanwhile.
+    const run = suffix();
+    const feature = await makeFeature(t.db, { display_name: `Served ${run}` });
+    const bare = await makeFeature(t.db, { display_name: `Bare ${run}` });
     const model: { id: string } = await t.db('ai_models').where({ name: 'gpt-4o-mini' }).first('id');
     await makeAssignment(t.db, { feature_id: feature.id, model_id: model.id, environment: 'production' });
     const [name, display] = [feature.name, feature.display_name];
-    const $ = await page('/platform/ai-management/features');
+    const $ = await page(`/platform/ai-management/features?q=${run}`);
     const card = $(`.feature-card[data-feature="${name}"]`);
     expect(card.find('strong').first().text()).toBe(display);
     expect(card.find('.feature-card-title .muted').text()).toBe('GPT-4o mini');

@@ -95,7 +95,7 @@ describe('open alerts elsewhere', () => {
     const item = $(`#overview-open-alerts li[data-alert="${alert.id}"]`);
     expect(text(item)).toBe(`firing ${feature.display_name}: Error rate 20.0% (threshold 10.0%) over 5 min, 50 requests in production`);
     expect(item.find('a').attr('href')).toBe(`${PAGE}/${alert.id}`);
-    const cards = await getPage(viewer.agent, '/platform/ai-management/features');
+    const cards = await getPage(viewer.agent, `/platform/ai-management/features?q=${feature.name}`);
     expect(text(cards(`a.feature-card[data-feature="${feature.name}"] [data-alerts-firing]`))).toBe('Alerts firing: 1');
     const panel = await getPage(viewer.agent, `/platform/ai-management/features?feature=${feature.name}&tab=settings`);
     expect(text(panel('#feature-alerts'))).toMatch(/^Open alerts: Error rate \(firing in production since .+\)$/);

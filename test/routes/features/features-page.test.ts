@@ -38,7 +38,13 @@ const summaryFacts = (s: Summary) => [
 
 describe('GET /platform/ai-management/features', () => {
   it('when features have usage, then every card shows the 24 h figures of featureSummaries, raw and rolled up, and warns only above a 5% error rate', async () => {
-    const [calm, noisy, idle] = [await makeFeature(t.db), await makeFeature(t.db), await makeFeature(t.db)];
+    // Found through the cards' search (their display names share a word of their own): other files add features meanwhile.
+    const run = `Cards ${suffix()}`;
+    const [calm, noisy, idle] = [
+      await makeFeature(t.db, { display_name: `${run} calm` }),
+      await makeFeature(t.db, { display_name: `${run} noisy` }),
+      await makeFeature(t.db, { display_name: `${run} idle` }),
+    ];
     await insertUsage(t.db, [
       ...Array.from({ length: 20 }, (_, i) =>
         use(calm, mini, 120 + i, { status: i === 0 ? 'error' : 'success', response_time_ms: 100 + 10 * i }),
@@ -49,8 +55,8 @@ describe('GET /platform/ai-management/features', () => {
     ]);
     for (const stage of ['raw', 'rolled up']) {
       if (stage === 'rolled up') await runRollup({ db: t.db });
-      const listed = (await listFeatures(t.db)).map((f) => f.name);
-      const $ = await c.page(PATH);
+      const listed = (await listFeatures(t.db)).filter((f) => f.display_name.startsWith(run)).map((f) => f.name);
+      const $ = await c.page(featuresUrl({ q: run.toUpperCase() }));
       const sums = await featureSummaries(t.db, [calm, noisy, idle], '24h', new Date());
       for (const f of [calm, noisy, idle]) expect(cardFacts($, f.name), `${stage} ${f.name}`).toEqual(summaryFacts(sums.get(f.id)!));
       expect(sums.get(calm.id)!.error_rate).toBe(5);
@@ -62,6 +68,7 @@ describe('GET /platform/ai-management/features', () => {
         .map((a) => $(a).attr('data-feature'));
       expect(new Set(shown).size).toBe(shown.length);
       expect(listed.filter((name) => !shown.includes(name))).toEqual([]);
+      expect(text($('#feature-count'))).toContain(`Showing 1–3 of 3 features matching “${run.toUpperCase()}”`);
     }
   });
 

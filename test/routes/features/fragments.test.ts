@@ -92,9 +92,10 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
     expect(ranges).toEqual(['1h', '24h', '7d', '30d'].map((range) => featuresUrl({ feature: f.name, tab: 'overview', range })));
     expect($(`.feature-card[data-feature="${f.name}"]`).attr('href')).toBe(featuresUrl({ feature: f.name, tab: 'overview', range: '7d' }));
     const other = await makeFeature(t.db);
-    const $models = await c.page(featuresUrl({ feature: f.name, tab: 'models', range: '30d', environment: 'staging' }));
+    // Found through the cards' search, which the card's link keeps too.
+    const $models = await c.page(featuresUrl({ feature: f.name, tab: 'models', range: '30d', environment: 'staging', q: other.name }));
     expect($models(`.feature-card[data-feature="${other.name}"]`).attr('href')).toBe(
-      featuresUrl({ feature: other.name, tab: 'models', range: '30d', environment: 'staging' }),
+      featuresUrl({ feature: other.name, tab: 'models', range: '30d', environment: 'staging', q: other.name }),
     );
     expect($('#feature-overview a[download]').attr('href')).toBe(
       featuresUrl({ feature: f.name, tab: 'overview', range: '7d', format: 'csv' }),

@@ -1,4 +1,5 @@
 import type { CheerioAPI } from 'cheerio';
+import type { Db } from '../../../src/db/knex.ts';
 import type { FeatureRow } from '../../../src/db/queries/features.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeAssignment, makeFeature, suffix } from '../../setup/factories.ts';
@@ -26,8 +27,9 @@ export interface Features {
   close(): Promise<void>;
 }
 
-export async function openFeatures(): Promise<Features> {
-  const t = startTestApp();
+/** The app on the shared test database, or on `db` (a database of a test file's own). */
+export async function openFeatures(db?: Db): Promise<Features> {
+  const t = startTestApp({}, db);
   const admin = await signInAs(t, 'admin');
   const models = await modelsByName(t.db);
   return {
