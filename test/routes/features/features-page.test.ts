@@ -68,7 +68,7 @@ describe('GET /platform/ai-management/features', () => {
         .map((a) => $(a).attr('data-feature'));
       expect(new Set(shown).size).toBe(shown.length);
       expect(listed.filter((name) => !shown.includes(name))).toEqual([]);
-      expect(text($('#feature-count'))).toContain(`Showing 1–3 of 3 features matching “${run.toUpperCase()}”`);
+      expect(text($('#feature-count'))).toContain(`1–3 of 3 features matching “${run.toUpperCase()}”`);
     }
   });
 
