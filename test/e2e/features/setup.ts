@@ -4,10 +4,10 @@ import { startTestApp } from '../../setup/app.ts';
 import { type BrowserApp, openBrowserApp } from '../../setup/browser.ts';
 import { makeFeature, makeToken, suffix } from '../../setup/factories.ts';
 import type { FeatureRecord } from '../../setup/rows.ts';
+import { ownSeededDatabase } from '../../setup/scratch-db.ts';
 import { HOUR, insertUsage, MINUTE, type ModelRef, modelsByName, type UsageEvent } from '../../setup/usage-factory.ts';
 
-// The features page in a real browser, as its test files share it. The database is shared with
-// other test files, so every assertion is about the features a file creates (selected by ?feature=slug).
+// The features page in a real browser, as its test files share it, each file on a database of its own.
 
 export const FEATURES = '/platform/ai-management/features';
 export const OVERVIEW = '/platform/ai-management';
@@ -43,8 +43,18 @@ export interface FeaturesInBrowser extends BrowserApp {
 }
 
 export async function openFeaturesInBrowser(): Promise<FeaturesInBrowser> {
-  const t = startTestApp();
-  const app = await openBrowserApp(t);
+  // A database of the file's own: the overview's table and the cards' first page (issue 19: a page of
+  // them, those that need attention first) are then the file's to know, whatever other files add.
+  const own = await ownSeededDatabase('e2e_features');
+  const t = startTestApp({}, own.db);
+  const opened = await openBrowserApp(t);
+  const app = {
+    ...opened,
+    async close() {
+      await opened.close();
+      await own.drop();
+    },
+  };
   const models = await modelsByName(t.db);
   const tag = suffix();
   const A = await makeFeature(t.db, { display_name: `Alpha assistant ${tag}`, description: 'Answers support questions (e2e)' });

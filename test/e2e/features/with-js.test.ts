@@ -197,6 +197,23 @@ describe('the features page with JavaScript', () => {
     await context.close();
   });
 
+  it('when a search is typed, then htmx swaps only the cards while the typing goes on, and the URL keeps the search beside the selected feature', async () => {
+    const { A, B } = b;
+    const { context, page, problems } = await b.signedIn(featureUrl(A.name));
+    await markNoReload(page);
+    await page.fill('#feature-search input[name="q"]', B.display_name.toUpperCase());
+    const cards = () => page.evaluate(() => [...document.querySelectorAll('a.feature-card')].map((a) => a.getAttribute('data-feature')));
+    // B matches; A, selected, is kept first and marked.
+    await expect.poll(cards).toEqual([A.name, B.name]);
+    expect(await page.textContent(`a.feature-card[data-feature="${A.name}"] .pinned-note`)).toBe('Selected · not on this page');
+    await expect.poll(() => query(page)).toMatchObject({ feature: A.name, q: B.display_name.toUpperCase() });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('q');
+    expect(await page.getAttribute('#feature-panel', 'data-feature')).toBe(A.name);
+    expect(await noReloadMark(page)).toBe(1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('when the viewport is 390 px wide, then the cards are one sideways strip and the selected feature starts on the first screen', async () => {
     const { context, page, problems } = await b.signedIn(featureUrl(b.A.name), { viewport: { width: 390, height: 844 } });
     await shot(page, 'features-390-strip');

@@ -134,4 +134,17 @@ describe('GET /platform/ai-management/features, the card strip', () => {
     expect(text($('#feature-count'))).toContain('25–30 of 30 features matching “bulk”');
     expect($('#feature-search')).toHaveLength(0);
   });
+
+  it('when htmx swaps the panel (a tab), then the search form comes along out of band with the new feature and tab', async () => {
+    const res = await c.admin.agent
+      .get(featuresUrl({ feature: 'bulk-07', tab: 'settings', q: 'bulk' }))
+      .set(hx('section#feature-panel'))
+      .expect(200);
+    const $ = fragment(res.text, 'feature-panel');
+    const form = $('#feature-search');
+    expect(form.attr('hx-swap-oob')).toBe('true');
+    expect(form.find('input[name="feature"]').val()).toBe('bulk-07');
+    expect(form.find('input[name="tab"]').val()).toBe('settings');
+    expect(form.find('input[name="q"]').val()).toBe('bulk');
+  });
 });
