@@ -71,6 +71,17 @@ export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: W
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
+/** Spend (USD) per member of a scope over a window: sumsByScope's cost alone, without the other sums and the histogram. */
+export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
+  if (!ids.length) return new Map();
+  const col = SCOPE_COLUMN[scope];
+  const { rows } = await s.db.raw(
+    `WITH ${segmentsSql(scope)} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
+    windowBindings(w, ids, s),
+  );
+  return new Map((rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
+}
+
 /**
  * Whether the feature has a recorded event at or before `at`: in the raw rows, or in a whole day
  * of the day rollup that ends by then (rollups outlive raw rows). Two index probes.

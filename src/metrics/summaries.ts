@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
 import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
-import { badMinutes, exactPercentilesById, inSnapshot, type Snapshot, sumsByScope, toSums } from './queries.ts';
+import { badMinutes, costByScope, exactPercentilesById, inSnapshot, type Snapshot, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
@@ -110,8 +110,8 @@ export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now
 const monthStart = (at: Date, monthsBack = 0) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
 
 async function spendIn(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
-  const sums = await sumsByScope(db, scope, ids, w);
-  return new Map(ids.map((id) => [id, sums.get(id)?.cost_usd ?? 0]));
+  const cost = await costByScope(db, scope, ids, w);
+  return new Map(ids.map((id) => [id, cost.get(id) ?? 0]));
 }
 
 /** Spend since the first day of the current month (UTC) for each member of a scope. */
