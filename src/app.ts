@@ -25,6 +25,7 @@ import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
 import { deploymentApiRoutes } from './routes/api/deployments.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
 import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
+import { rolloutApiRoutes } from './routes/api/rollouts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
 import { testingApiRoutes } from './routes/api/testing.ts';
@@ -135,6 +136,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
+    rolloutApiRoutes(deps),
   );
   // The console's pages.
   app.use(PREFIX.features, featureRoutes(deps));

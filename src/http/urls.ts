@@ -13,6 +13,7 @@ export const PREFIX = {
   audit: `${BASE}/audit`,
   apiKeys: `${BASE}/api-keys`,
   approvals: `${BASE}/approvals`,
+  rollouts: `${BASE}/rollouts`,
   api: `/api${BASE}`,
 } as const;
 
@@ -59,6 +60,10 @@ export const url = {
   /** Two runs side by side: `a` and `b` are run ids. */
   testRunCompare: (slug: string, query: QueryValues = {}) => withQuery(`${PREFIX.features}/${seg(slug)}/test-runs/compare`, query),
   testRunApi: (id: string) => `${PREFIX.api}/test-runs/${seg(id)}`,
+  /** A gradual rollout's live page (issue 18), or one of its actions. */
+  rollout: (id: string, sub?: 'percent' | 'pause' | 'resume' | 'rollback' | 'complete' | 'abort') =>
+    `${PREFIX.rollouts}/${seg(id)}${sub ? `/${sub}` : ''}`,
+  rolloutApi: (id: string) => `${PREFIX.api}/rollouts/${seg(id)}`,
 } as const;
 
 export type Urls = typeof url;

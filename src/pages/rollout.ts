@@ -1,0 +1,41 @@
+import type { Db } from '../db/knex.ts';
+import { url } from '../http/urls.ts';
+import type { ArmFigures } from '../metrics/rollout-arms.ts';
+import { guardNow } from '../services/rollout-tick.ts';
+import type { Rollout } from '../services/rollouts.ts';
+
+const armRow = (a: ArmFigures) => ({
+  requests: a.requests,
+  error_rate: a.requests ? a.failures / a.requests : null,
+  p95_ms: a.p95_low === null ? null : { low: a.p95_low, high: Number.isFinite(a.p95_high) ? a.p95_high : null },
+  cost_per_request_usd: a.requests ? a.cost_usd / a.requests : null,
+});
+
+/** A rollout as its page and the API show it: the plan, stable vs candidate on the guard's window, each metric's guard status, the stages and the decision log. */
+export async function rolloutView(db: Db, rollout: Rollout, now: Date) {
+  const [feature, models, decisions, guard] = await Promise.all([
+    db('ai_features').where({ id: rollout.feature_id }).first('name', 'display_name'),
+    db('ai_models')
+      .whereIn(
+        'id',
+        [rollout.candidate_model_id, rollout.stable_model_id].filter((v): v is string => v !== null),
+      )
+      .select('id', 'display_name'),
+    db('rollout_decisions').where({ rollout_id: rollout.id }).orderBy('id', 'desc').limit(50),
+    guardNow(db, rollout, now),
+  ]);
+  const nameOf = (id: string | null) => models.find((m) => m.id === id)?.display_name ?? null;
+  const { salt: _salt, breach_since, insufficient_since, ...plan } = rollout;
+  return {
+    ...plan,
+    href: url.rollout(rollout.id),
+    feature: feature ?? null,
+    candidate_model: nameOf(rollout.candidate_model_id),
+    stable_model: nameOf(rollout.stable_model_id),
+    stages: rollout.stages.map((s, i) => ({ ...s, state: i < rollout.stage_idx ? 'done' : i === rollout.stage_idx ? 'current' : 'next' })),
+    window: { from: guard.from, to: now },
+    arms: { stable: armRow(guard.arms.stable), candidate: armRow(guard.arms.candidate) },
+    guard_status: { breach_since, insufficient_since, ...guard.verdict },
+    decisions,
+  };
+}
