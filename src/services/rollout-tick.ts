@@ -25,6 +25,8 @@ export async function guardNow(db: Db, rollout: Rollout, now: Date) {
  * its numbers, audited, and raises the alert.
  */
 export async function guardRollout(trx: Db, rollout: Rollout, now: Date): Promise<string | null> {
+  // At 100% nobody is left on stable to compare with: the rollout waits for a person to complete it.
+  if (rollout.percent_bp >= 10000) return null;
   const { verdict } = await guardNow(trx, rollout, now);
   const g = rollout.guard;
   const act = async (patch: Patch, d: Omit<RolloutDecision, 'automatic' | 'fromBp'>) => {
