@@ -42,6 +42,7 @@ import { healthRoutes } from './routes/health.ts';
 import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 import { staticRoutes } from './routes/static.ts';
 import { storedBehaviours } from './services/simulator-settings.ts';
 import { createEta } from './views.ts';
@@ -144,6 +145,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.providers, providerRoutes(deps));
   app.use(PREFIX.deployments, deploymentRoutes(deps));
   app.use(PREFIX.approvals, approvalRoutes(deps));
+  app.use(PREFIX.rollouts, rolloutRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
   app.use(BASE, overviewRoutes(deps));

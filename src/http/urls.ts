@@ -63,6 +63,9 @@ export const url = {
   /** A gradual rollout's live page (issue 18), or one of its actions. */
   rollout: (id: string, sub?: 'percent' | 'pause' | 'resume' | 'rollback' | 'complete' | 'abort') =>
     `${PREFIX.rollouts}/${seg(id)}${sub ? `/${sub}` : ''}`,
+  /** The start form of a rollout of a feature in an environment, and where it posts. */
+  rolloutStart: (query: QueryValues = {}) => withQuery(`${PREFIX.rollouts}/new`, query),
+  rollouts: () => PREFIX.rollouts,
   rolloutApi: (id: string) => `${PREFIX.api}/rollouts/${seg(id)}`,
 } as const;
 

@@ -22,6 +22,7 @@ const versionParam = z.coerce
 
 import { featureSettingsTab } from './feature-settings-tab.ts';
 import { featureTestingTab } from './feature-testing-tab.ts';
+import { rolloutSummary } from './rollout.ts';
 
 export const TABS = ['overview', 'models', 'prompts', 'testing', 'settings'] as const;
 export type Tab = (typeof TABS)[number];
@@ -122,7 +123,14 @@ export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
 
 /** What the other tabs show (testing is read-only until later work). */
 export async function featureTab(db: Db, feature: FeatureRow, q: FeaturesQuery, now: Date, timeZone: string) {
-  if (q.tab === 'models') return { models: await featureModelsTab(db, feature, modelsEnvironmentOf(q), now) };
+  if (q.tab === 'models') {
+    const environment = modelsEnvironmentOf(q);
+    const [models, rollout] = await Promise.all([
+      featureModelsTab(db, feature, environment, now),
+      rolloutSummary(db, feature.id, environment),
+    ]);
+    return { models: { ...models, rollout } };
+  }
   if (q.tab === 'prompts') return { prompts: await featurePromptsTab(db, feature, q) };
   if (q.tab === 'settings') return { settings: await featureSettingsTab(db, feature, now, timeZone) };
   if (q.tab === 'testing') return { testing: await featureTestingTab(db, feature) };
