@@ -11,6 +11,7 @@ import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { Providers } from '../providers/index.ts';
 import type { Actor } from './audit.ts';
+import { requiresApproval } from './change-requests.ts';
 import { candidateChecks, deploy, loadModel } from './deployments.ts';
 import { recordRolloutDecision } from './rollout-alerts.ts';
 import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
@@ -71,6 +72,11 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
   if (!parsed.success) throw new Refusal(422, 'Invalid rollout', fieldErrors(parsed.error));
   const { environment, model_id } = parsed.data;
   await refuseDuringRollout(db, feature, environment);
+  // A protected environment's changes wait for another admin; a rollout has no such request yet, so it is refused rather than let past the policy.
+  if (await requiresApproval(db, environment))
+    throw new Refusal(422, 'Invalid rollout', {
+      environment: `${environment} needs another admin's approval for changes; rollouts cannot start there yet`,
+    });
   const model = await loadModel(db, model_id);
   if (!model) throw new Refusal(422, 'Invalid rollout', { model_id: 'is not a known model' });
   const stable = (await activeAssignments(db, { featureId: feature.id, environment })).at(0)?.model_id ?? null;
