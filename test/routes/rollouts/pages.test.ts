@@ -31,6 +31,8 @@ describe('rollout pages', () => {
     const form = cheerio.load((await admin.agent.get(startHref).expect(200)).text);
     expect(form(`#rollout-model_id option[value="${candidate.id}"]`)).toHaveLength(1);
     expect(form(`#rollout-model_id option[value="${stable.id}"]`)).toHaveLength(0);
+    expect(form('#rollout-for_minutes').is('input[type="number"]')).toBe(true);
+    expect(form('#rollout-for_minutes').val()).toBe('5');
 
     const empty = await admin.agent
       .post(`${BASE}/rollouts`)
