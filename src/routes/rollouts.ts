@@ -7,6 +7,7 @@ import { flash } from '../http/flash.ts';
 import { choice, parseQuery } from '../http/query.ts';
 import { url } from '../http/urls.ts';
 import { requireWrite } from '../middleware/auth.ts';
+import { isConfirmed, rolloutConfirmation } from '../pages/confirmations.ts';
 import { rolloutView } from '../pages/rollout.ts';
 import { rolloutBodyOfForm, rolloutForm } from '../pages/rollout-form.ts';
 import { changeRollout, completeRollout, type Rollout, type RolloutAction, startRollout } from '../services/rollouts.ts';
@@ -64,6 +65,16 @@ export function rolloutRoutes(deps: RouteDeps): Router {
     const rollout = res.locals.rollout as Rollout;
     const action = String(req.params.action) as keyof typeof ACTIONS;
     if (!(action in ACTIONS)) throw notFound();
+    if (rollout.environment === 'production' && !isConfirmed(req.body)) {
+      const r = await rolloutView(db, rollout, new Date());
+      const fields: Record<string, string> = action === 'percent' ? { percent: String(req.body?.percent ?? '') } : {};
+      const confirmation = rolloutConfirmation(r, action, {
+        action: url.rollout(rollout.id, action),
+        fields,
+        cancel: url.rollout(rollout.id),
+      });
+      return render(req, res, { page: 'pages/rollout' }, { title: 'Rollout', r, confirmation });
+    }
     try {
       if (action === 'complete') {
         const feature = await findFeature(db, rollout.feature_id);

@@ -87,4 +87,17 @@ describe('rollout pages', () => {
       .expect(403);
     expect((await d.t.db('rollouts').where({ id: rollout.id }).first())!.status).toBe('running');
   });
+
+  it('when an admin rolls back a production rollout, then the first post only asks (nothing changes) and the confirmed one acts', async () => {
+    const { feature, candidate } = await featureWithStable(d, 'production');
+    const rollout = await started(d, feature.id, { environment: 'production', model_id: candidate.id });
+    const ask = cheerio.load(
+      (await admin.agent.post(`${BASE}/rollouts/${rollout.id}/rollback`).type('form').send({ _csrf: admin.csrf }).expect(200)).text,
+    );
+    expect(text(ask('#confirmation-title'))).toBe(`Roll back the rollout of ${candidate.display_name} in production?`);
+    expect(ask('#confirmation input[name="confirm"]').val()).toBe('yes');
+    expect((await d.t.db('rollouts').where({ id: rollout.id }).first())!.status).toBe('running');
+    await admin.agent.post(`${BASE}/rollouts/${rollout.id}/rollback`).type('form').send({ _csrf: admin.csrf, confirm: 'yes' }).expect(303);
+    expect((await d.t.db('rollouts').where({ id: rollout.id }).first())!.status).toBe('rolled_back');
+  });
 });
