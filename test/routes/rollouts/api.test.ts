@@ -51,7 +51,7 @@ describe('POST /features/:id/rollouts', () => {
     expect(audit).toEqual(['rollout.start', 'rollout.percent']);
   });
 
-  it('when a rollout runs, then another start or an assignment there answers 409 with a link, and the ramp only rises', async () => {
+  it('when a rollout runs, then another start, an assignment or a prompt activation there answers 409 with a link, and the ramp only rises', async () => {
     const { feature, stable, candidate } = await featureWithStable(d);
     const rollout = await started(d, feature.id, { environment: 'staging', model_id: candidate.id });
     const again = await startRollout(d, feature.id, { environment: 'staging', model_id: candidate.id }).expect(409);
@@ -59,6 +59,12 @@ describe('POST /features/:id/rollouts', () => {
     const assign = await d.deployTo(feature.id, { model_id: candidate.id, environment: 'staging' }).expect(409);
     expect(assign.body.error).toMatch(/A rollout is running in staging/);
     expect((await d.activeRows(feature.id, 'staging')).map((a) => a.model_id)).toEqual([stable.id]);
+    const api = (path: string) =>
+      request(d.t.app).post(`${API}/features/${feature.id}${path}`).set('Authorization', `Bearer ${d.admin.token}`);
+    await api('/prompts').send({ template: 'Answer briefly.' }).expect(201);
+    const prompt = await api('/prompts/1/activate').send({ environment: 'staging' }).expect(409);
+    expect(prompt.body.error).toMatch(/A rollout is running in staging/);
+    expect(await d.t.db('prompt_activations').where({ feature_id: feature.id })).toEqual([]);
 
     const lower = await rolloutAction(d, rollout.id, 'percent', { percent: 0.5 }).expect(422);
     expect(lower.body.details).toEqual({ percent: expect.stringMatching(/a ramp only rises/) });
