@@ -66,6 +66,12 @@ describe('POST /features/:id/rollouts', () => {
     expect(prompt.body.error).toMatch(/A rollout is running in staging/);
     expect(await d.t.db('prompt_activations').where({ feature_id: feature.id })).toEqual([]);
 
+    // The database holds the rule too: a second running or paused rollout there cannot be written.
+    const row = (await d.t.db('rollouts').where({ id: rollout.id }).first())!;
+    const { id: _id, ...copy } = row;
+    await expect(
+      d.t.db('rollouts').insert({ ...copy, status: 'paused', stages: JSON.stringify(row.stages), guard: JSON.stringify(row.guard) }),
+    ).rejects.toThrow(/rollouts_one_active/);
     const lower = await rolloutAction(d, rollout.id, 'percent', { percent: 0.5 }).expect(422);
     expect(lower.body.details).toEqual({ percent: expect.stringMatching(/a ramp only rises/) });
     await rolloutAction(d, rollout.id, 'percent', { percent: 25 }).expect(200);
