@@ -190,6 +190,8 @@ type UsageLogRow = {
   input_cost_usd: number;
   created_at: Date;
   ingested_at: Date;
+  /** The feature's prompt version the event named (issue 15); null when it named none. */
+  prompt_version: number | null;
 };
 
 type RollupCursorRow = {
@@ -391,7 +393,7 @@ declare module 'knex/types/tables.js' {
     ai_usage_logs: Table<
       UsageLogRow,
       {
-        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at';
+        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at' | 'prompt_version';
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;

@@ -79,7 +79,13 @@ const firstLook = (slug: string) => url.features({ feature: slug });
 
 /** Links that keep the page's state (range and environment across tabs) and change one part of it. */
 function linker(q: FeaturesQuery, feature?: string) {
-  return linkKeeping<Partial<FeaturesQuery>>(url.features(), { feature, tab: q.tab, range: q.range, environment: q.environment });
+  return linkKeeping<Partial<FeaturesQuery>>(url.features(), {
+    feature,
+    tab: q.tab,
+    range: q.range,
+    environment: q.environment,
+    split: q.split,
+  });
 }
 
 /** The live check of the overview as of an event id (see liveCheck). */
@@ -117,8 +123,9 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   if (q.format === 'csv') {
     if (!feature) throw new HttpError(404, 'There is no feature to export');
     const environment = figuresEnvironmentOf(q);
-    const { metrics } = await featureOverview(db, feature, { range: q.range, environment }, now, timeZone);
-    return void res.type('text/csv').attachment(`${feature.name}-${environment}-${q.range}.csv`).send(overviewCsv(metrics));
+    const { metrics } = await featureOverview(db, feature, { range: q.range, environment, split: q.split }, now, timeZone);
+    const name = `${feature.name}-${environment}-${q.range}${q.split ? `-by-${q.split}` : ''}.csv`;
+    return void res.type('text/csv').attachment(name).send(overviewCsv(metrics));
   }
   const part = req.htmx.request ? targetId(req) : undefined;
   const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
