@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
+import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
+import { activePromptVersionNumbers } from '../db/queries/prompts.ts';
 import { createApiKey } from '../services/api-keys.ts';
 import { runCli, UsageError } from './run.ts';
 
@@ -7,6 +9,19 @@ interface Route {
   feature: string;
   model: string;
   environment: string;
+  /** The prompt version active there (issue 15): sent with each event, so the overview can split by it. */
+  promptVersion?: number;
+}
+
+/** Where traffic goes: every active assignment, with the prompt version active for its feature and environment. */
+async function routesOf(db: Db): Promise<Route[]> {
+  const [assignments, prompts] = await Promise.all([activeAssignments(db), activePromptVersionNumbers(db)]);
+  return assignments.map((a) => ({
+    feature: a.feature_name,
+    model: a.model_id,
+    environment: a.environment,
+    promptVersion: prompts.get(`${a.feature_id}:${a.environment}`),
+  }));
 }
 
 /** One synthetic request: lognormal latency, a few failures, tokens that fit the feature. */
@@ -24,6 +39,7 @@ function event(route: Route, failureRate: number) {
     response_time_ms: Math.round((embedding ? 150 : 900) * Math.exp(0.4 * gaussian)),
     input_tokens: embedding ? 30 + Math.floor(Math.random() * 40) : 300 + Math.floor(Math.random() * 700),
     output_tokens: failed || embedding ? 0 : 80 + Math.floor(Math.random() * 300),
+    ...(route.promptVersion !== undefined && { prompt_version: route.promptVersion }),
   };
 }
 
@@ -49,11 +65,7 @@ await runCli(
       () => false,
     );
     if (!up) throw new UsageError(`No Switchboard server answers at ${url}: start it with npm start (or pass --url)`);
-    const routes: Route[] = (await activeAssignments(db)).map((a) => ({
-      feature: a.feature_name,
-      model: a.model_id,
-      environment: a.environment,
-    }));
+    let routes = await routesOf(db);
     if (!routes.length) throw new UsageError('No feature has a model assigned yet: assign one first, then simulate its traffic');
     const { key, token } = await createApiKey(
       db,
@@ -67,6 +79,11 @@ await runCli(
     let sent = 0;
     while (!stopped && Date.now() < until) {
       const tick = Date.now();
+      // Read again every 10 seconds, so an activation or a model change shows in the traffic.
+      if (sent > 0 && Math.floor(tick / 1000) % 10 === 0) {
+        const fresh = await routesOf(db);
+        if (fresh.length) routes = fresh;
+      }
       const events = Array.from({ length: rate }, () => event(routes[Math.floor(Math.random() * routes.length)], failureRate));
       const res = await fetch(`${url}/api/v1/usage`, {
         method: 'POST',

@@ -119,3 +119,12 @@ export async function promptActivationsBetween(db: Db, featureId: string, from: 
     .orderBy('a.activated_at')
     .select(columns(ACTIVATION_MARKER_COLUMNS));
 }
+
+/** The active prompt version number of every feature and environment that has one, keyed `${feature_id}:${environment}`. */
+export async function activePromptVersionNumbers(db: Db): Promise<Map<string, number>> {
+  const rows: { feature_id: string; environment: Environment; version: number }[] = await db('prompt_activations as a')
+    .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
+    .where('a.is_active', true)
+    .select('a.feature_id', 'a.environment', 'v.version');
+  return new Map(rows.map((r) => [`${r.feature_id}:${r.environment}`, r.version]));
+}
