@@ -8,13 +8,6 @@ import { ENVIRONMENTS, type Environment, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
 import { featureMetrics, SPLITS, type Split } from '../metrics/feature-metrics.ts';
-
-/** The overview's "Split by" choices: the whole, or one series per prompt version. */
-const SPLIT_CHOICES: { value: Split | undefined; label: string }[] = [
-  { value: undefined, label: 'Whole' },
-  { value: 'prompt_version', label: 'Prompt version' },
-];
-
 import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
@@ -40,6 +33,12 @@ export const CARDS_RANGE: RangeName = '24h';
 /** What the overview's figures can be for (SPEC §4): one environment, or `all` added up (labelled so). */
 export const FIGURE_ENVIRONMENTS = [...ENVIRONMENTS, 'all'] as const;
 export type FigureEnvironment = (typeof FIGURE_ENVIRONMENTS)[number];
+
+/** The overview's "Split by" choices: the whole, or one series per prompt version. */
+const SPLIT_CHOICES: { value: Split | undefined; label: string }[] = [
+  { value: undefined, label: 'Whole' },
+  { value: 'prompt_version', label: 'Prompt version' },
+];
 
 /** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
 export const featuresQuerySchema = z.object({
