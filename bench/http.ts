@@ -103,13 +103,23 @@ export async function ingest(base: string, token: string, bodies: string[], conc
   return { accepted, duplicates, seconds, perSecond: accepted / seconds };
 }
 
-/** Gzip bytes of a page and of every script and stylesheet it loads, signed in as an admin. */
-export async function pageWeight(db: Db, base: string, path: string, headers: Record<string, string> = {}) {
+interface Got {
+  status: number;
+  gzipBytes: number;
+  text: string;
+  cookies: string[];
+}
+
+/** A signed-in admin's GET over plain HTTP (gzip accepted, nothing decoded before it is counted). */
+export type AdminGet = (url: string, headers?: Record<string, string>) => Promise<Got>;
+
+/** Signs a new admin in through the login form; answers their GET. */
+export async function adminSession(db: Db, base: string): Promise<AdminGet> {
   const email = `bench-${Date.now()}@example.test`;
   await createUser(db, SYSTEM, { email, password: 'bench-password-123', role: 'admin' });
   const jar: string[] = [];
-  const get = (url: string, extra: Record<string, string> = {}) =>
-    new Promise<{ status: number; gzipBytes: number; text: string; cookies: string[] }>((resolve, reject) => {
+  const get: AdminGet = (url, extra = {}) =>
+    new Promise((resolve, reject) => {
       http
         .get(`${base}${url}`, { headers: { 'Accept-Encoding': 'gzip', Cookie: jar.join('; '), ...extra } }, (res) => {
           const chunks: Buffer[] = [];
@@ -138,6 +148,11 @@ export async function pageWeight(db: Db, base: string, path: string, headers: Re
   });
   jar.length = 0;
   jar.push(...signedIn.headers.getSetCookie().map((c) => c.split(';')[0]));
+  return get;
+}
+
+/** Gzip bytes of a page and of every script and stylesheet it loads. */
+export async function pageWeight(get: AdminGet, path: string, headers: Record<string, string> = {}) {
   const page = await get(path, headers);
   const $ = cheerio.load(page.text);
   const assets = [
@@ -155,4 +170,16 @@ export async function pageWeight(db: Db, base: string, path: string, headers: Re
     withAssetsGzipBytes: page.gzipBytes + assetBytes,
     isFragment: !/<html/i.test(page.text),
   };
+}
+
+/** Milliseconds each of `times` GETs of a page took (after one warm-up); throws unless it answers 200. */
+export async function pageTimes(get: AdminGet, path: string, times: number): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i <= times; i++) {
+    const started = performance.now();
+    const page = await get(path);
+    if (page.status !== 200) throw new Error(`${path} answered ${page.status}`);
+    if (i) ms.push(performance.now() - started);
+  }
+  return ms;
 }

@@ -5,9 +5,12 @@ import { findFeature } from '../src/db/queries/features.ts';
 import { featureMetrics } from '../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
-import { buildDataset, openScratch } from './dataset.ts';
+import { alertTicks } from './alerts.ts';
+import { copyRowsPerSecond } from './copy-baseline.ts';
+import { buildDataset, openScratch, storagePerMillion } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
-import { batches, ingest, ingestToken, pageWeight, serve } from './http.ts';
+import { adminSession, batches, ingest, ingestToken, pageTimes, pageWeight, serve } from './http.ts';
+import { growFeatures, PAGES } from './many-features.ts';
 
 /**
  * npm run bench [-- --events N]: builds its own data set in a scratch database, then measures
@@ -50,6 +53,10 @@ try {
   // (Needs superuser or pg_checkpoint on a BENCH_DATABASE_URL server; without them the run goes on.)
   await db.raw('CHECKPOINT').catch((err: Error) => log(`no checkpoint before measuring: ${err.message}`));
   log(`rollups built from ${folded} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const storage = await storagePerMillion(db, built);
+  log(
+    `storage per million events: raw ${(storage.raw_bytes_per_million_events / 1e6).toFixed(0)} MB (table, indexes, event keys), rollups ${(storage.rollup_bytes_per_million_events / 1e6).toFixed(1)} MB`,
+  );
 
   const server = await serve(db, scratch.url);
   const token = await ingestToken(db);
@@ -60,6 +67,10 @@ try {
   const retried = await ingest(server.base, token, bodies.slice(0, 5), 2);
   log(
     `ingestion: ${ingested.accepted} events in ${ingested.seconds.toFixed(1)} s = ${Math.round(ingested.perSecond)}/s; retry of 5 batches: ${retried.duplicates} duplicates, ${retried.accepted} accepted`,
+  );
+  const copied = await copyRowsPerSecond(db, bodies);
+  log(
+    `bare COPY of the same events into ai_usage_logs: ${Math.round(copied.perSecond)} rows/s; ingestion over HTTP is ${(ingested.perSecond / copied.perSecond).toFixed(2)}× of it`,
   );
   await runRollup({ db });
 
@@ -107,13 +118,34 @@ try {
     );
   }
 
-  const page = await pageWeight(db, server.base, '/platform/ai-management/features');
+  const admin = await adminSession(db, server.base);
+  const page = await pageWeight(admin, '/platform/ai-management/features');
   // The fragment htmx asks for when a tab is chosen: the selected feature's panel.
-  const partial = await pageWeight(db, server.base, '/platform/ai-management/features?feature=chatbot&tab=overview&range=24h', {
+  const partial = await pageWeight(admin, '/platform/ai-management/features?feature=chatbot&tab=overview&range=24h', {
     'HX-Request': 'true',
     'HX-Target': 'section#feature-panel',
   });
+
+  // The same pages with 200 features, each with traffic: their cost must not grow with the count.
+  const pagesMs = async () =>
+    Object.fromEntries(
+      await Promise.all(Object.entries(PAGES).map(async ([name, url]) => [name, median(await pageTimes(admin, url, 15))] as const)),
+    );
+  const fewMs = await pagesMs();
+  const few = await growFeatures(db, 200, 2000, new Date());
+  const manyMs = await pagesMs();
+  const manyFeatures = Object.fromEntries(
+    Object.keys(PAGES).map((name) => [name, { few_ms_p50: fewMs[name], many_ms_p50: manyMs[name], ratio: manyMs[name] / fewMs[name] }]),
+  );
+  for (const [name, m] of Object.entries(manyFeatures)) {
+    log(
+      `${name} page: ${m.few_ms_p50.toFixed(1)} ms with ${few} features, ${m.many_ms_p50.toFixed(1)} ms with 200 (${m.ratio.toFixed(2)}×)`,
+    );
+  }
   await server.close();
+
+  const alerts = await alertTicks(db);
+  log(`alerts tick, 200 features: median ${median(alerts).toFixed(1)} ms (${alerts.map((m) => m.toFixed(0)).join(', ')})`);
 
   const result = {
     events: built,
@@ -124,10 +156,15 @@ try {
       postgres: (await db.raw('SHOW server_version')).rows[0].server_version,
     },
     ingest_events_per_s: Math.round(ingested.perSecond),
+    copy_rows_per_s: Math.round(copied.perSecond),
+    ingest_to_copy_ratio: ingested.perSecond / copied.perSecond,
     ingest: { events: ingested.accepted, seconds: ingested.seconds, concurrency: 6, batch: 1000, retry_duplicates: retried.duplicates },
     rollup_refresh_ms_per_minute: median(refresh),
     rollup_refresh_ms_samples: refresh,
     dashboard,
+    storage,
+    many_features: { features_before: few, features_after: 200, pages: manyFeatures },
+    alerts_tick_ms_200_features: median(alerts),
     page_weight: {
       features_page_gzip_bytes: page.withAssetsGzipBytes,
       features_page_html_gzip_bytes: page.htmlGzipBytes,

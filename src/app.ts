@@ -6,8 +6,10 @@ import type { AppConfig } from './config.ts';
 import type { Db } from './db/knex.ts';
 import { createFormat } from './format.ts';
 import { Readiness } from './http/readiness.ts';
+import { createTelemetry, httpTiming, metricsRoute, type Telemetry } from './http/telemetry.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { alertNav } from './middleware/alert-nav.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
 import { csrfProtection, loginCsrf } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
@@ -18,6 +20,8 @@ import { requestLog } from './middleware/request-log.ts';
 import { sameOriginWrites } from './middleware/same-origin.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { createProviders, type Providers } from './providers/index.ts';
+import { alertRoutes } from './routes/alerts.ts';
+import { alertApiRoutes } from './routes/api/alerts.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
@@ -26,6 +30,7 @@ import { featureApiRoutes } from './routes/api/features.ts';
 import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
+import { testCaseApiRoutes } from './routes/api/test-cases.ts';
 import { testingApiRoutes } from './routes/api/testing.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
@@ -41,6 +46,7 @@ import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
 import { staticRoutes } from './routes/static.ts';
+import { storedBehaviours } from './services/simulator-settings.ts';
 import { createEta } from './views.ts';
 
 export interface AppDeps {
@@ -51,10 +57,10 @@ export interface AppDeps {
   providers?: Providers;
 }
 
-export type App = Express & { providers: Providers; readiness: Readiness; close(): Promise<void> };
+export type App = Express & { providers: Providers; readiness: Readiness; telemetry: Telemetry; close(): Promise<void> };
 
 /** Builds the app; never listens (tests import it). `close()` releases the session store's pool and the providers. */
-export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config) }: AppDeps): App {
+export function createApp({ db, config, logger = createLogger(config.logLevel), providers = providersFor(config, db) }: AppDeps): App {
   const app = express() as App;
   const fmt = createFormat(config.tzDisplay);
   const passport = createPassport(db);
@@ -65,6 +71,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     onPoolError: (err) => logger.error({ err }, 'session store: a database connection failed'),
   });
   app.providers = providers;
+  app.telemetry = createTelemetry(db);
   app.close = async () => {
     await sessions.close();
     await providers.close();
@@ -78,6 +85,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.set('trust proxy', config.trustProxy ? 1 : false);
 
   app.use(requestLog(logger));
+  app.use(httpTiming(app.telemetry));
   app.use(securityHeaders);
   app.use(compression());
   app.use(baseLocals(fmt));
@@ -85,6 +93,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(staticRoutes());
   app.readiness = new Readiness();
   app.use(healthRoutes(db, app.readiness));
+  app.use(metricsRoute(app.telemetry, config.metricsToken));
   app.use(noStore);
 
   app.use(sessions.middleware);
@@ -103,13 +112,14 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     }),
   );
   app.use(requireAuth);
+  app.use(alertNav(db));
   // Bodies are parsed only for callers who are signed in or hold a token.
   // Forms carry prompt templates of up to 100 kB (issue 15), URL-encoded: as much room as JSON bodies.
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 
-  mountRoutes(app, { db, providers, timeZone: config.tzDisplay });
+  mountRoutes(app, { db, providers, timeZone: config.tzDisplay, telemetry: app.telemetry });
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
@@ -130,6 +140,8 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
+    alertApiRoutes(deps),
+    testCaseApiRoutes(deps),
   );
   // The console's pages.
   app.use(PREFIX.features, featureRoutes(deps));
@@ -139,8 +151,14 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.approvals, approvalRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
+  app.use(PREFIX.alerts, alertRoutes(deps));
   app.use(BASE, overviewRoutes(deps));
 }
 
-const providersFor = (config: AppConfig) =>
-  createProviders({ secretsKey: config.secretsKey, timeoutMs: config.providerTimeoutMs, allowedPrivate: config.providerAllowedPrivate });
+const providersFor = (config: AppConfig, db: Db) =>
+  createProviders({
+    secretsKey: config.secretsKey,
+    timeoutMs: config.providerTimeoutMs,
+    allowedPrivate: config.providerAllowedPrivate,
+    behaviours: () => storedBehaviours(db),
+  });

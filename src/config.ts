@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { MIN_RAW_RETENTION_DAYS } from './db/retention.ts';
 import { allowanceEntryProblem } from './providers/base-url.ts';
 
 /** Settings read from the environment: the only place that reads process.env. */
@@ -18,6 +19,12 @@ export interface Settings {
   providerAllowedPrivate: readonly string[];
   /** How long a stopping server keeps serving with /readyz at 503 before it closes its listener. */
   shutdownDrainMs: number;
+  /** RAW_RETENTION_DAYS: raw usage older than this is dropped by whole monthly partitions (rollups stay). */
+  rawRetentionDays: number;
+  /** EVENT_KEY_RETENTION_DAYS: how long an event id is remembered after it was received (retries within it are duplicates). */
+  eventKeyRetentionDays: number;
+  /** METRICS_TOKEN: the bearer token GET /metrics asks for; without it the endpoint is off. */
+  metricsToken: string | undefined;
   production: boolean;
   /** NODE_ENV=development (npm run dev): templates are re-read on every render. */
   development: boolean;
@@ -49,6 +56,8 @@ export interface AppConfig {
    * scope count apart. '' in production (one deployment per database); tests give each app its own.
    */
   loginLimitScope?: string;
+  /** The bearer token of GET /metrics (METRICS_TOKEN); the endpoint answers 404 without one. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -109,6 +118,13 @@ const schema = z.object({
     .min(0, 'must be 0 or more')
     .max(60_000, 'must be at most 60000')
     .optional(),
+  RAW_RETENTION_DAYS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(MIN_RAW_RETENTION_DAYS, `must be at least ${MIN_RAW_RETENTION_DAYS} (the longest range shown, 30 days, stays exact)`)
+    .default(90),
+  EVENT_KEY_RETENTION_DAYS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(3650).default(7),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   NODE_ENV: z.string().optional(),
 });
 
@@ -141,6 +157,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     providerAllowedPrivate: Object.freeze(e.PROVIDER_ALLOWED_PRIVATE),
     // Behind a load balancer (production, or a proxy) it needs a few seconds to notice /readyz.
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS ?? (e.NODE_ENV === 'production' || e.TRUST_PROXY ? 5000 : 0),
+    rawRetentionDays: e.RAW_RETENTION_DAYS,
+    eventKeyRetentionDays: e.EVENT_KEY_RETENTION_DAYS,
+    metricsToken: e.METRICS_TOKEN,
     production: e.NODE_ENV === 'production',
     development: e.NODE_ENV === 'development',
   });

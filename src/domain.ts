@@ -64,10 +64,12 @@ export type ChangeRequestStatus = (typeof CHANGE_REQUEST_STATUSES)[number];
 /** One step of the deployment pipeline, as stored on its deployment (src/services/deployability.ts makes the first two). */
 export interface Check {
   /** render and context: a prompt activation's first checks (src/services/prompt-activation.ts). */
-  name: 'model' | 'provider' | 'smoke' | 'render' | 'context';
+  name: 'model' | 'provider' | 'smoke' | 'render' | 'context' | 'suite';
   ok: boolean;
   detail: string;
   latency_ms?: number;
+  /** suite: the run's page (the eval gate, src/services/test-gate.ts). */
+  href?: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -76,3 +78,36 @@ export const isUuid = (ref: string) => UUID.test(ref);
 
 /** How a stored API key is ever shown back (pages, the API, the audit log): its last 4 characters behind dots; null without a key. */
 export const keyHint = (last4: string | null) => (last4 ? `••••${last4}` : null);
+
+// Alerting (issue 17, SPEC §10.4).
+/** What an alert rule watches. */
+export const ALERT_KINDS = [
+  'error_rate',
+  'p95_latency',
+  'traffic_below',
+  'provider_health',
+  'spend_month',
+  'spend_projected',
+  'cost_per_request',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** An alert's states: ok → pending → firing → recovering → ok (resolved). */
+export const ALERT_STATES = ['ok', 'pending', 'firing', 'recovering'] as const;
+export type AlertState = (typeof ALERT_STATES)[number];
+
+export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+/** Below a rule's minimum requests: count as clear, keep the state as it is, or count as a breach. */
+export const NO_DATA_POLICIES = ['ok', 'keep', 'alert'] as const;
+export type NoDataPolicy = (typeof NO_DATA_POLICIES)[number];
+
+export const CHANNEL_KINDS = ['webhook', 'slack'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+export const DELIVERY_STATUSES = ['pending', 'in_flight', 'delivered', 'failed', 'silenced'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced', 'budget'] as const;
+export type AlertEventKind = (typeof ALERT_EVENT_KINDS)[number];

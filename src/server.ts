@@ -7,6 +7,7 @@ import { ensureDemoAdmin } from './db/demo-admin.ts';
 import { type OpenDatabase, openDatabase } from './db/open.ts';
 import { prepareDatabase } from './db/prepare.ts';
 import { gracefulShutdown } from './http/shutdown.ts';
+import { collectProcessMetrics } from './http/telemetry.ts';
 import { startJobs } from './jobs/index.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { runRollup } from './metrics/rollup.ts';
@@ -36,6 +37,7 @@ function appConfigFrom(settings: Settings, database: OpenDatabase): AppConfig {
     sessionAbsoluteMs: SESSION_ABSOLUTE_MS,
     providerTimeoutMs: settings.providerTimeoutMs,
     providerAllowedPrivate: settings.providerAllowedPrivate,
+    metricsToken: settings.metricsToken,
   };
 }
 
@@ -68,7 +70,14 @@ async function main() {
   const nobody = !embedded && (await countUsers(db)) === 0;
 
   const app = createApp({ db, logger, config: appConfigFrom(settings, database) });
-  const stopJobs = startJobs(db, logger, app.providers);
+  collectProcessMetrics(app.telemetry);
+  const stopJobs = startJobs({
+    db,
+    logger,
+    providers: app.providers,
+    telemetry: app.telemetry,
+    retention: { rawDays: settings.rawRetentionDays, keyDays: settings.eventKeyRetentionDays },
+  });
   const server: Server = app.listen(settings.port, () => {
     const url = `http://localhost:${settings.port}`;
     logger.info({ url, embedded, startupMs: Date.now() - t0 }, 'Switchboard is listening');

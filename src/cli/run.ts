@@ -9,6 +9,8 @@ export class UsageError extends Error {}
 
 export interface CliContext<V> {
   db: Db;
+  /** The database's connection URL (the embedded cluster's when DATABASE_URL is unset). */
+  url: string;
   settings: Settings;
   values: V;
   /** Migrations this run applied before the command. */
@@ -33,7 +35,7 @@ export async function runCli<O extends NonNullable<ParseArgsConfig['options']>>(
     const database = await openDatabase(settings, 'cli');
     close = database.close;
     const applied = await migrateLatest(database.db);
-    await command({ db: database.db, settings, values, applied });
+    await command({ db: database.db, url: database.url, settings, values, applied });
   } catch (err) {
     code = 1;
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -34,6 +34,12 @@ export async function migrateLatest(db: Db): Promise<string[]> {
   return applied;
 }
 
+/** The migrations of this code the database has not run yet, by name (none: the schema is current). */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const [, pending] = (await db.migrate.list(config)) as [unknown[], string[]];
+  return pending.map((file) => source.getMigrationName(file));
+}
+
 export async function rollbackAll(db: Db): Promise<string[]> {
   const [, undone] = (await db.migrate.rollback(config, true)) as [number, string[]];
   return undone;

@@ -2,8 +2,14 @@ import type { Knex } from 'knex';
 import type { Tables } from 'knex/types/tables.js';
 import type { Role } from '../auth/principal.ts';
 import type {
+  AlertEventKind,
+  AlertKind,
+  AlertSeverity,
+  AlertState,
   ChangeRequestStatus,
+  ChannelKind,
   Check,
+  DeliveryStatus,
   DeploymentKind,
   DeploymentStatus,
   DeploymentSubject,
@@ -11,6 +17,7 @@ import type {
   FeatureStatus,
   ModelStatus,
   ModelType,
+  NoDataPolicy,
   OverBudgetAction,
   PromptParams,
   ProviderKind,
@@ -19,6 +26,7 @@ import type {
   UsageStatus,
 } from '../domain.ts';
 import type { Assertion } from '../services/test-assertions.ts';
+import type { TestAttempt, TestRunPurpose, TestRunStatus } from '../services/test-runs.ts';
 
 // The tables as the migrations (migrations/) create them, one type per table, for Knex: a
 // query on a table by its name (`db('ai_models')`) is typed by these, so a renamed column fails tsc.
@@ -258,6 +266,52 @@ type TestCaseRow = {
   deleted_at: Date | null;
 };
 
+/** A test-suite run (issue 16): see migrations/…_create_test_runs. */
+type TestRunRow = {
+  id: string;
+  feature_id: string;
+  model_id: string;
+  prompt_version_id: string | null;
+  environment: Environment | null;
+  purpose: TestRunPurpose;
+  deployment_id: string | null;
+  status: TestRunStatus;
+  estimate_usd: number;
+  cost_cap_usd: number;
+  cost_usd: number;
+  cases_total: number;
+  cases_done: number;
+  cases_passed: number;
+  critical_failures: number;
+  pass_rate: number | null;
+  lease_owner: string | null;
+  lease_until: Date | null;
+  /** How many times it was taken over after its worker stopped (its lease lapsed). */
+  resumed: number;
+  created_by: string;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  error: string | null;
+};
+
+/** One case of a run: the case as it was when the run was created, and each attempt's outcome. */
+type TestRunResultRow = {
+  id: string;
+  run_id: string;
+  position: number;
+  case_id: string | null;
+  case_snapshot: Pick<TestCaseRow, 'name' | 'input' | 'assertions' | 'critical' | 'repeats' | 'pass_k'>;
+  status: 'pending' | 'done';
+  attempts: TestAttempt[];
+  passed: boolean | null;
+  latency_ms: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  finished_at: Date | null;
+};
+
 type PromptActivationRow = {
   id: string;
   feature_id: string;
@@ -306,6 +360,116 @@ type HealthCheckRow = {
   latency_ms: number | null;
   error: string | null;
   checked_at: Date;
+};
+
+// Alerting (issue 17): see migrations/…_create_alerting for the design.
+type AlertRuleRow = {
+  id: string;
+  /** null: every feature. */
+  feature_id: string | null;
+  /** null: every environment. */
+  environment: Environment | null;
+  kind: AlertKind;
+  threshold: number;
+  /** null: the threshold. */
+  resolve_threshold: number | null;
+  window_min: number;
+  for_min: number;
+  /** null: for_min. */
+  resolve_for_min: number | null;
+  min_requests: number;
+  no_data: NoDataPolicy;
+  repeat_min: number;
+  severity: AlertSeverity;
+  channel_ids: string[];
+  enabled: boolean;
+  is_default: boolean;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type AlertRow = {
+  id: string;
+  rule_id: string;
+  feature_id: string;
+  state: AlertState;
+  /** When the current state began (for pending and recovering: the first minute of the run). */
+  since: Date;
+  /** When the alert last went from ok to pending (the incident's start); null before. */
+  started_at: Date | null;
+  last_value: number | null;
+  last_sample_n: number | null;
+  evaluated_at: Date;
+  last_notified_at: Date | null;
+  owes_notice: boolean;
+  acked_by: string | null;
+  acked_at: Date | null;
+  ack_note: string | null;
+};
+
+type AlertEventRow = {
+  id: number;
+  alert_id: string;
+  kind: AlertEventKind;
+  from_state: AlertState | null;
+  to_state: AlertState | null;
+  value: number | null;
+  threshold: number | null;
+  sample_n: number | null;
+  note: string | null;
+  actor: string | null;
+  at: Date;
+};
+
+type SilenceRow = {
+  id: string;
+  feature_id: string | null;
+  environment: Environment | null;
+  kind: AlertKind | null;
+  severity: AlertSeverity | null;
+  starts_at: Date;
+  ends_at: Date;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+};
+
+type NotificationChannelRow = {
+  id: string;
+  name: string;
+  kind: ChannelKind;
+  url: string;
+  /** AES-256-GCM under SECRETS_KEY, bound to the channel's id (src/providers/secrets.ts). */
+  secret_ciphertext: Buffer | null;
+  enabled: boolean;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type NotificationDeliveryRow = {
+  /** Sent as X-Switchboard-Delivery: the same on every attempt. */
+  id: string;
+  event_id: number | null;
+  channel_id: string;
+  payload: Record<string, unknown>;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  last_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Date;
+};
+
+type BudgetMarkRow = {
+  feature_id: string;
+  /** The month's first day (UTC): written as text YYYY-MM-DD, read as a Date at 00:00 UTC. */
+  month: Date | string;
+  mark: '50' | '80' | '100' | 'projected';
+  fired_at: Date;
+  message: string;
 };
 
 /** A table's row as read: `Row<'ai_models'>`. */
@@ -397,7 +561,15 @@ declare module 'knex/types/tables.js' {
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;
-    ai_usage_event_keys: Table<{ event_id: string; created_at: Date }>;
+    ai_usage_event_keys: Table<{ event_id: string; created_at: Date; received_at: Date }, { defaults: 'received_at' }>;
+    simulator_behaviours: Table<
+      { model_name: string; latency_ms: number; error_rate: number; updated_by: string; updated_at: Date },
+      { defaults: 'updated_at' }
+    >;
+    usage_retention: Table<
+      { id: boolean; dropped_before: Date | null; updated_at: Date },
+      { defaults: 'id' | 'dropped_before' | 'updated_at' }
+    >;
     rollup_cursors: Table<RollupCursorRow, { defaults: 'last_id' | 'updated_at' }>;
     usage_minute_counts: Table<MinuteCountsRow>;
     prompt_versions: Table<
@@ -418,6 +590,58 @@ declare module 'knex/types/tables.js' {
       {
         defaults: 'id' | 'assertions' | 'critical' | 'repeats' | 'pass_k' | 'created_at' | 'updated_at' | 'deleted_at';
         json: 'input' | 'assertions';
+      }
+    >;
+    alert_rules: Table<
+      AlertRuleRow,
+      {
+        defaults:
+          | 'id'
+          | 'window_min'
+          | 'for_min'
+          | 'min_requests'
+          | 'no_data'
+          | 'repeat_min'
+          | 'severity'
+          | 'channel_ids'
+          | 'enabled'
+          | 'is_default'
+          | 'created_at'
+          | 'updated_at';
+        decimal: 'threshold' | 'resolve_threshold';
+      }
+    >;
+    alerts: Table<AlertRow, { defaults: 'id' | 'state' | 'owes_notice'; decimal: 'last_value' }>;
+    alert_events: Table<AlertEventRow, { defaults: 'id'; decimal: 'value' | 'threshold' }>;
+    alert_ticks: Table<{ name: string; evaluated_to: Date }>;
+    silences: Table<SilenceRow, { defaults: 'id' | 'created_at' }>;
+    notification_channels: Table<NotificationChannelRow, { defaults: 'id' | 'enabled' | 'created_at' | 'updated_at' }>;
+    notification_deliveries: Table<NotificationDeliveryRow, { defaults: 'id' | 'status' | 'attempts'; json: 'payload' }>;
+    budget_marks: Table<BudgetMarkRow>;
+    test_runs: Table<
+      TestRunRow,
+      {
+        defaults:
+          | 'id'
+          | 'purpose'
+          | 'status'
+          | 'estimate_usd'
+          | 'cost_usd'
+          | 'cases_total'
+          | 'cases_done'
+          | 'cases_passed'
+          | 'critical_failures'
+          | 'resumed'
+          | 'created_at';
+        decimal: 'estimate_usd' | 'cost_cap_usd' | 'cost_usd' | 'pass_rate';
+      }
+    >;
+    test_run_results: Table<
+      TestRunResultRow,
+      {
+        defaults: 'id' | 'status' | 'attempts' | 'input_tokens' | 'output_tokens' | 'cost_usd';
+        json: 'case_snapshot' | 'attempts';
+        decimal: 'cost_usd';
       }
     >;
   }

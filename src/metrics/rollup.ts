@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import { rawDroppedBefore } from '../db/retention.ts';
 import { foldRowsSql } from './rollup-sql.ts';
 
 /** Advisory lock keys: one rollup at a time; ingestion holds INGEST shared while it inserts. */
@@ -63,24 +64,35 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
 }
 
 /**
- * Rebuilds the rollups from raw rows. Whole: everything committed so far, and the cursor moves
- * there. A range: the whole UTC days covering [from, to), from the rows already folded (rows past the
- * cursor are left to the next run, as always). Returns the rows folded.
+ * Rebuilds the rollups from raw rows. Whole: everything committed so far (from where retention
+ * stopped keeping raw rows, if it did), and the cursor moves there. A range: the whole UTC days
+ * covering [from, to), from the rows already folded (rows past the cursor are left to the next run,
+ * as always); refused when it reaches before what retention kept. Returns the rows folded.
  */
 export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): Promise<number> {
   const final = await watermark(db);
   return db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
     await trx.raw(PLAN_FOR_BATCHES);
+    const cursor = await lockedCursor(trx);
+    const kept = await rawDroppedBefore(trx);
     if (!range) {
-      await trx.raw(
-        'TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users, usage_user_hour_counts',
-      );
-      const { rows } = await trx.raw(foldRowsSql('l.id <= :final'), { final });
+      // After retention dropped the raw rows before `kept`, their rollups stay and only the rest is
+      // rebuilt (late events from before it not folded yet are folded now, once).
+      if (kept) await forgetRollupsFrom(trx, kept);
+      else
+        await trx.raw(
+          'TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users, usage_user_hour_counts',
+        );
+      const where = kept ? 'l.id <= :final AND (l.created_at >= :kept OR l.id > :cursor)' : 'l.id <= :final';
+      const { rows } = await trx.raw(foldRowsSql(where), { final, ...(kept && { kept, cursor }) });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows[0].rows as number;
     }
-    const cursor = await lockedCursor(trx);
+    if (kept && range.from < kept)
+      throw new Error(
+        `Raw usage before ${kept.toISOString()} was dropped by retention: its rollups cannot be rebuilt; choose --from on or after it`,
+      );
     // Whole UTC days, so the day rollup is rebuilt whole too.
     const bounds = {
       from: new Date(Math.floor(range.from.getTime() / 86_400_000) * 86_400_000),
@@ -94,4 +106,13 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     const { rows } = await trx.raw(foldRowsSql('l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to'), bounds);
     return rows[0].rows as number;
   });
+}
+
+/** Deletes every rollup from `instant` (a UTC month boundary) on, unique users included, so the raw rows from there can be folded afresh. */
+async function forgetRollupsFrom(trx: Db, instant: Date) {
+  for (const table of ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day'] as const)
+    await trx(table).where('bucket', '>=', instant).delete();
+  await trx('usage_minute_counts').where('hour', '>=', instant).delete();
+  await trx('usage_user_hour_counts').where('hour', '>=', instant).delete();
+  await trx('usage_feature_users').where('last_seen_hour', '>=', instant).delete();
 }

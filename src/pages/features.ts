@@ -12,6 +12,8 @@ import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
+import { firingByFeature } from '../services/alerts.ts';
+import { featureAlerts } from './alerts.ts';
 import { CHARTED_VERSIONS, overviewCharts, versionName } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
 import { featurePromptsTab } from './feature-prompts-tab.ts';
@@ -73,11 +75,16 @@ export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-p
 
 /** Every feature with its production model and its last 24 hours in production, for the cards. */
 export async function featureCards(db: Db, now: Date) {
-  const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
+  const [features, assignments, firing] = await Promise.all([listFeatures(db), activeAssignments(db), firingByFeature(db)]);
   const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
   return withAssignments(features, assignments).map((f) => {
     const m = metrics.get(f.id)!;
-    return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
+    return {
+      ...f,
+      metrics: m,
+      errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT,
+      alertsFiring: firing.get(f.id) ?? 0,
+    };
   });
 }
 export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
@@ -158,13 +165,14 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const known = (FEATURE_TARGETS as readonly string[]).includes(part ?? '');
   const wantsCards = !known || part === 'feature-workspace' || part === 'feature-cards';
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
-  const [cards, overview, tab] = await Promise.all([
+  const [cards, overview, tab, alerts] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview'
       ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q), split: q.split }, now, timeZone)
       : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now, timeZone) : undefined,
+    wantsPanel ? featureAlerts(db, feature.id) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, environments: FIGURE_ENVIRONMENTS, splits: SPLIT_CHOICES, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, alerts, tabs: TABS, environments: FIGURE_ENVIRONMENTS, splits: SPLIT_CHOICES, modelTypes: MODEL_TYPES };
 }

@@ -1,8 +1,9 @@
+import type { LookupFunction } from 'node:net';
 import type { ProviderAdapter } from './adapter.ts';
-import { NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
+import { guardedLookup, NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { decryptSecret, encryptSecret } from './secrets.ts';
-import { type Simulator, startSimulator } from './simulator.ts';
+import { type BehaviourSource, type Simulator, startSimulator } from './simulator.ts';
 
 export interface ProviderRecord {
   id: string;
@@ -19,6 +20,10 @@ export interface Providers {
   sealKey(plaintext: string, providerId: string): Buffer;
   /** Why a base URL (valid as written) points to a private address that PROVIDER_ALLOWED_PRIVATE does not allow, or null. */
   privateAddressProblem(baseUrl: string): string | null;
+  /** Opens a secret sealed by sealKey for the same owner (notification channels' secrets); throws UnreadableKeyError. */
+  openKey(sealed: Buffer, ownerId: string): string;
+  /** Name resolution under the same rules as provider calls (PROVIDER_ALLOWED_PRIVATE), for other outbound calls. */
+  lookup: LookupFunction;
   close(): Promise<void>;
 }
 
@@ -28,11 +33,17 @@ const simulatorAllowance = (url: string): PrivateAllowance => privateAllowance([
 export class UnreadableKeyError extends Error {}
 
 /** Adapters for the providers in the database; the simulator starts on first use (and again after a failed start). */
-export function createProviders(o: { secretsKey: Buffer; timeoutMs: number; allowedPrivate?: readonly string[] }): Providers {
+export function createProviders(o: {
+  secretsKey: Buffer;
+  timeoutMs: number;
+  allowedPrivate?: readonly string[];
+  /** The simulator's stored behaviours (the database's, in the app). */
+  behaviours?: BehaviourSource;
+}): Providers {
   const allowance = o.allowedPrivate ? privateAllowance(o.allowedPrivate) : NO_PRIVATE;
   let simulator: Promise<Simulator> | undefined;
   const sim = () => {
-    simulator ??= startSimulator();
+    simulator ??= startSimulator(o.behaviours);
     simulator.catch(() => (simulator = undefined));
     return simulator;
   };
@@ -47,6 +58,8 @@ export function createProviders(o: { secretsKey: Buffer; timeoutMs: number; allo
     simulator: sim,
     sealKey: (plaintext, providerId) => encryptSecret(o.secretsKey, plaintext, providerId),
     privateAddressProblem: (baseUrl) => privateAddressProblem(baseUrl, allowance),
+    openKey: keyOf,
+    lookup: guardedLookup(undefined, allowance),
     async adapterFor(p) {
       const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext, p.id) : undefined;
       if (p.kind !== 'simulator') return openAiCompatible({ baseUrl: p.base_url!, apiKey, timeoutMs: o.timeoutMs, allowance });

@@ -13,33 +13,58 @@ const DEFAULT: Behaviour = { latencyMs: 40, errorRate: 0 };
 
 export interface Simulator {
   url: string;
-  /** Sets how a model behaves from now on (the default is quick and healthy). */
+  /** Sets how a model behaves in this process from now on, over what the stored settings say (the default is quick and healthy). */
   configure(model: string, behaviour: Partial<Behaviour>): void;
+  /** Rereads the stored settings at the next call (after this instance changed them). */
+  reload(): void;
   close(): Promise<void>;
 }
+
+/** Where the stored behaviours come from (the simulator_behaviours table), by model name. */
+export type BehaviourSource = () => Promise<Map<string, Behaviour>>;
+
+/** How long stored behaviours are trusted before a call rereads them: another instance's change shows within it. */
+const RELOAD_MS = 2000;
 
 /**
  * An OpenAI-compatible provider the app serves itself on a loopback port: GET /v1/models,
  * POST /v1/chat/completions and /v1/embeddings, with a latency and an error rate per model. The
  * demo data and the tests reach it through the same HTTP adapter as a real provider.
  */
-export async function startSimulator(): Promise<Simulator> {
+export async function startSimulator(source: BehaviourSource = async () => new Map()): Promise<Simulator> {
   const behaviours = new Map<string, Behaviour>();
-  const behaviourOf = (model: unknown) => (typeof model === 'string' && behaviours.get(model)) || DEFAULT;
+  let stored = new Map<string, Behaviour>();
+  let loadedAt = Number.NEGATIVE_INFINITY;
+  const load = async () => {
+    if (Date.now() - loadedAt < RELOAD_MS) return;
+    // An unreadable store (the database away) keeps what was last read.
+    stored = await source().catch(() => stored);
+    loadedAt = Date.now();
+  };
+  const behaviourOf = (model: unknown) => (typeof model === 'string' && (behaviours.get(model) ?? stored.get(model))) || DEFAULT;
   const app = express();
   app.disable('x-powered-by');
   // A rendered prompt (up to 100 kB of template and its values) fits.
   app.use(express.json({ limit: '1mb' }));
 
-  app.get('/v1/models', (_req, res) => {
-    res.json({ object: 'list', data: [...behaviours.keys()].map((id) => ({ id, object: 'model', owned_by: 'switchboard-simulator' })) });
+  app.get('/v1/models', async (_req, res) => {
+    await load();
+    res.json({
+      object: 'list',
+      data: [...new Set([...stored.keys(), ...behaviours.keys()])].map((id) => ({
+        id,
+        object: 'model',
+        owned_by: 'switchboard-simulator',
+      })),
+    });
   });
 
   const answer =
     (shape: (model: string) => object): express.RequestHandler =>
-    (req, res) => {
+    async (req, res) => {
       const model = (req.body as { model?: unknown } | undefined)?.model;
       if (typeof model !== 'string' || !model) return void res.status(400).json({ error: { message: 'model is required' } });
+      await load();
       const b = behaviourOf(model);
       setTimeout(() => {
         if (Math.random() < b.errorRate) return void res.status(503).json({ error: { message: 'simulated failure' } });
@@ -72,6 +97,9 @@ export async function startSimulator(): Promise<Simulator> {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     configure: (model, behaviour) => behaviours.set(model, { ...behaviourOf(model), ...behaviour }),
+    reload: () => {
+      loadedAt = Number.NEGATIVE_INFINITY;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

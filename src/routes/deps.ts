@@ -1,13 +1,15 @@
 import type { RequestHandler } from 'express';
 import type { Db } from '../db/knex.ts';
 import { notFound } from '../http/errors.ts';
+import type { Telemetry } from '../http/telemetry.ts';
 import type { Providers } from '../providers/index.ts';
 
-/** What every router is built with: the database, the provider adapters and the display time zone. */
+/** What every router is built with: the database, the provider adapters, the display time zone and the app's telemetry. */
 export interface RouteDeps {
   db: Db;
   providers: Providers;
   timeZone: string;
+  telemetry: Telemetry;
 }
 
 /**

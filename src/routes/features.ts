@@ -24,6 +24,7 @@ import {
   figuresEnvironmentOf,
   selectedFeature,
 } from '../pages/features.ts';
+import type { TestCasesShown } from '../pages/test-cases.ts';
 import {
   type ActivationOutcome,
   activateOrRequest,
@@ -38,6 +39,8 @@ import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, s
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
+import { testCaseRoutes } from './test-cases.ts';
+import { cancelTestRun, compareRuns, showTestRun, startTestRun, type TestRunFormShown } from './test-runs.ts';
 import { type PlaygroundShown, playground } from './testing.ts';
 
 // One URL, four swap targets (see featuresPageParts for what each needs).
@@ -71,6 +74,11 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
+  testCaseRoutes(router, deps, show, changed);
+  router.post('/:slug/test-runs', requireWrite, (req, res) => startTestRun(deps, req, res, show));
+  router.get('/:slug/test-runs/compare', (req, res) => compareRuns(deps, req, res));
+  router.get('/:slug/test-runs/:runId', (req, res) => showTestRun(deps, req, res));
+  router.post('/:slug/test-runs/:runId/cancel', requireWrite, (req, res) => cancelTestRun(deps, req, res));
   return router;
 }
 
@@ -108,6 +116,10 @@ interface Extra {
   chosen?: unknown;
   /** The Testing tab's playground: its form again, and the call's result when one was sent. */
   playground?: PlaygroundShown;
+  /** The Testing tab's test-case forms shown again (refused, or a delete to confirm). */
+  testCases?: TestCasesShown;
+  /** The Testing tab's run form: refused values, or the estimate asked for. */
+  testRun?: TestRunFormShown;
 }
 
 const featureTarget = (res: Response): ArchiveTarget => {
@@ -156,6 +168,8 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       confirmationLevel: 3,
       chosenModel: extra.chosen,
       playground: extra.playground,
+      testCases: extra.testCases ?? {},
+      testRun: extra.testRun,
       generatedAt: now,
       ...links,
       charts: parts.overview !== undefined,

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { refusalOf } from '../http/errors.ts';
+import { caseFormOfPlayground, type TestCasesShown } from '../pages/test-cases.ts';
 import { type PlaygroundResult, playgroundCall, playgroundInputOfForm } from '../services/playground.ts';
 import type { FormState } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
@@ -16,7 +17,7 @@ type Show = (
   req: Request,
   res: Response,
   query: unknown,
-  extra: { playground: PlaygroundShown },
+  extra: { playground: PlaygroundShown; testCases?: TestCasesShown },
   status?: number,
 ) => Promise<void>;
 
@@ -30,7 +31,8 @@ export async function playground(deps: RouteDeps, req: Request, res: Response, s
   const tab = { feature: feature.name, tab: 'testing' };
   try {
     const result = await playgroundCall(deps.db, deps.providers, req.principal!, feature, playgroundInputOfForm(values));
-    await show(deps, req, res, tab, { playground: { form: { values, errors: {} }, result } });
+    const prefill = caseFormOfPlayground(values, result);
+    await show(deps, req, res, tab, { playground: { form: { values, errors: {} }, result }, testCases: { prefill } });
   } catch (err) {
     const refusal = refusalOf(err);
     const errors = Object.fromEntries(Object.entries(refusal.fields).map(([k, v]) => [FORM_FIELD[k] ?? k, v]));

@@ -3,6 +3,7 @@ import { type ColumnMap, columns, MODEL_IDENTITY, type ModelJoin, type Selected 
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
 import type { Row } from '../db/tables.ts';
 import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
@@ -11,6 +12,7 @@ import type { ProviderAdapter, SmokePrompt } from '../providers/adapter.ts';
 import { type Providers, UnreadableKeyError } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type Candidate, deployability, refusal, smokeCheck } from './deployability.ts';
+import { suiteGate } from './test-gate.ts';
 
 export const deployRequestSchema = z.object({
   model_id: z.uuid({ message: 'must be the id of a model' }),
@@ -133,7 +135,7 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   return db.transaction((trx) => switchAssignment(trx, actor, plan, checks));
 }
 
-/** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request. */
+/** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request, the eval gate. */
 async function runChecks(db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> {
   const checks = deployability(feature, candidateOf(model), environment, previous);
   const opened = checks.every((c) => c.ok) ? await openAdapter(providers, model) : undefined;
@@ -142,6 +144,18 @@ async function runChecks(db: Db, providers: Providers, { feature, model, environ
     .where({ id: deployment.id })
     .update({ checks: JSON.stringify(checks) });
   if (opened && 'adapter' in opened) checks.push(await smokeRequest(db, opened.adapter, model));
+  if (checks.every((c) => c.ok)) {
+    // The eval gate tries the model with the prompt that would serve with it.
+    const prompt = await activePrompt(db, feature.id, environment);
+    const gate = await suiteGate(db, providers, feature, {
+      modelId: model.id,
+      promptVersion: prompt?.version,
+      environment,
+      deploymentId: deployment.id,
+      requestedBy: deployment.requested_by,
+    });
+    if (gate) checks.push(gate);
+  }
   return checks;
 }
 
@@ -248,7 +262,7 @@ export async function finishRefused(
   return { ok: false, status, deployment: done };
 }
 
-/** Longer than any deployment can run (its smoke request is capped at 15 s). */
+/** Longer than any deployment can run (its smoke request is capped at 15 s; the eval gate starts no case after 60 s). */
 const INTERRUPTED_AFTER = '2 minutes';
 
 /**

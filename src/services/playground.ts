@@ -9,7 +9,7 @@ import type { ChatMessage, SendRequest } from '../providers/adapter.ts';
 import type { Providers } from '../providers/index.ts';
 import { isArchived } from './archive.ts';
 import { type Actor, recordAudit } from './audit.ts';
-import { loadModel, openAdapter } from './deployments.ts';
+import { loadModel, type ModelForDeploy, openAdapter } from './deployments.ts';
 import { renderStrict } from './prompt-template.ts';
 
 // The playground (SPEC §10.2, issue 16): one call through the provider adapter, of an environment's
@@ -73,10 +73,15 @@ export function playgroundInputOf(body: unknown): PlaygroundInput {
   return input;
 }
 
+/** A form's target field: `env:<environment>` or `model:<id>` (the playground's and the run form's). */
+export function targetOfForm(target: unknown): { environment?: string; model_id?: string } {
+  const t = typeof target === 'string' ? target : '';
+  const [kind, value] = [t.slice(0, t.indexOf(':')), t.slice(t.indexOf(':') + 1)];
+  return kind === 'env' ? { environment: value } : kind === 'model' ? { model_id: value } : {};
+}
+
 /** The form's fields: the target is `env:<environment>` or `model:<id>`; variables are `name=value` lines; a message is one user message. */
 export function playgroundInputOfForm(body: Record<string, unknown>): PlaygroundInput {
-  const target = typeof body.target === 'string' ? body.target : '';
-  const [kind, value] = [target.slice(0, target.indexOf(':')), target.slice(target.indexOf(':') + 1)];
   const variables: Record<string, string> = {};
   for (const line of String(body.variables ?? '').split(/\r?\n/)) {
     const eq = line.indexOf('=');
@@ -84,7 +89,7 @@ export function playgroundInputOfForm(body: Record<string, unknown>): Playground
   }
   const message = typeof body.message === 'string' ? body.message.trim() : '';
   return playgroundInputOf({
-    ...(kind === 'env' ? { environment: value } : kind === 'model' ? { model_id: value } : {}),
+    ...targetOfForm(body.target),
     ...(body.prompt_version !== undefined && body.prompt_version !== '' && { prompt_version: body.prompt_version }),
     ...(Object.keys(variables).length && { variables }),
     ...(message && { messages: [{ role: 'user', content: message }] }),
@@ -154,6 +159,52 @@ export function requestOf(
   return { input: input.messages.at(-1)!.content, messages: input.messages };
 }
 
+/** What one call through a model's adapter produced: the text or the vector, latency, the tokens the provider counted, and their cost. */
+export interface CallOutcome {
+  ok: boolean;
+  error: string | null;
+  output: string | null;
+  embedding: number[] | null;
+  latency_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** A model's prices per 1,000 tokens. */
+export const pricesOf = async (db: Db, modelId: string) =>
+  (await db('ai_models').where({ id: modelId }).first('input_price_per_1k', 'output_price_per_1k')) ?? {
+    input_price_per_1k: 0,
+    output_price_per_1k: 0,
+  };
+export type Prices = Awaited<ReturnType<typeof pricesOf>>;
+
+/** One call of a request (an embedding model embeds its input) through the model's adapter — or why there is none — bounded by the provider timeout. */
+export async function callModel(
+  opened: Awaited<ReturnType<typeof openAdapter>>,
+  model: Pick<ModelForDeploy, 'name' | 'model_type'>,
+  prices: Prices,
+  request: SendRequest,
+): Promise<CallOutcome> {
+  const sent =
+    'adapter' in opened
+      ? await opened.adapter.send(model.name, model.model_type, model.model_type === 'embedding' ? { input: request.input } : request)
+      : { ok: false, latencyMs: 0, error: opened.check.detail };
+  const inputTokens = sent.ok ? ('inputTokens' in sent ? (sent.inputTokens ?? 0) : 0) : 0;
+  const outputTokens = sent.ok ? ('outputTokens' in sent ? (sent.outputTokens ?? 0) : 0) : 0;
+  const cost = (inputTokens * Number(prices.input_price_per_1k) + outputTokens * Number(prices.output_price_per_1k)) / 1000;
+  return {
+    ok: sent.ok,
+    error: sent.error ?? null,
+    output: ('text' in sent ? sent.text : undefined) ?? null,
+    embedding: ('embedding' in sent ? sent.embedding : undefined) ?? null,
+    latency_ms: sent.latencyMs,
+    input_tokens: inputTokens,
+    output_tokens: outputTokens,
+    cost_usd: Math.round(cost * 1e6) / 1e6,
+  };
+}
+
 /** Sends one playground call through the model's provider adapter (bounded by the provider timeout) and records its usage. */
 export async function playgroundCall(
   db: Db,
@@ -164,30 +215,22 @@ export async function playgroundCall(
 ): Promise<PlaygroundResult> {
   const { model, version } = await resolveTarget(db, feature, input);
   const request = requestOf(version, input);
-  const prices = await db('ai_models').where({ id: model.id }).first('input_price_per_1k', 'output_price_per_1k');
-  const opened = await openAdapter(providers, model);
-  const sent =
-    'adapter' in opened
-      ? await opened.adapter.send(model.name, model.model_type, model.model_type === 'embedding' ? { input: request.input } : request)
-      : { ok: false, latencyMs: 0, error: opened.check.detail };
-  const inputTokens = sent.ok ? ('inputTokens' in sent ? (sent.inputTokens ?? 0) : 0) : 0;
-  const outputTokens = sent.ok ? ('outputTokens' in sent ? (sent.outputTokens ?? 0) : 0) : 0;
-  const cost = (inputTokens * Number(prices?.input_price_per_1k ?? 0) + outputTokens * Number(prices?.output_price_per_1k ?? 0)) / 1000;
-  const vector = 'embedding' in sent ? sent.embedding : undefined;
+  const call = await callModel(await openAdapter(providers, model), model, await pricesOf(db, model.id), request);
+  const vector = call.embedding;
   const result: PlaygroundResult = {
     event_id: `test-${randomUUID()}`,
-    ok: sent.ok,
-    error: sent.error ?? null,
+    ok: call.ok,
+    error: call.error,
     model: { id: model.id, name: model.name, display_name: model.display_name, model_type: model.model_type },
     environment: input.environment ?? null,
     prompt_version: version?.version ?? null,
     input: request.input,
-    output: ('text' in sent ? sent.text : undefined) ?? null,
+    output: call.output,
     embedding: vector ? { dimensions: vector.length, first: vector.slice(0, FIRST_VALUES) } : null,
-    latency_ms: sent.latencyMs,
-    input_tokens: inputTokens,
-    output_tokens: outputTokens,
-    cost_usd: Math.round(cost * 1e6) / 1e6,
+    latency_ms: call.latency_ms,
+    input_tokens: call.input_tokens,
+    output_tokens: call.output_tokens,
+    cost_usd: call.cost_usd,
   };
   await db.transaction(async (trx) => {
     await trx('playground_calls').insert({
@@ -199,8 +242,8 @@ export async function playgroundCall(
       ok: result.ok,
       error: result.error,
       latency_ms: result.latency_ms,
-      input_tokens: inputTokens,
-      output_tokens: outputTokens,
+      input_tokens: result.input_tokens,
+      output_tokens: result.output_tokens,
       cost_usd: result.cost_usd,
       created_by: actor.label,
     });

@@ -11,6 +11,7 @@ import type { Providers } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { finishRefused, loadModel, type ModelForDeploy, neverInProgress, openAdapter, smokeRequest } from './deployments.ts';
 import { estimatedTokens, renderStrict } from './prompt-template.ts';
+import { suiteGate } from './test-gate.ts';
 
 // Activating a prompt version in an environment goes through the deployment pipeline (SPEC §10.1), in
 // the same deployments history as model changes: checks in order — every variable has a sample value
@@ -119,6 +120,16 @@ export async function activatePrompt(
       checks.push(
         'check' in opened ? opened.check : await smokeRequest(db, opened.adapter, model, { input: text, temperature, max_tokens, stop }),
       );
+    }
+    if (checks.every((c) => c.ok)) {
+      const gate = await suiteGate(db, providers, feature, {
+        modelId,
+        promptVersion: version.version,
+        environment,
+        deploymentId: deployment.id,
+        requestedBy: deployment.requested_by,
+      });
+      if (gate) checks.push(gate);
     }
     const failed = checks.find((c) => !c.ok);
     if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);

@@ -118,6 +118,7 @@ const pages = () => {
     audit: `${BASE}/audit`,
     approvals: `${BASE}/approvals`,
     'api keys': `${BASE}/api-keys`,
+    alerts: `${BASE}/alerts`,
   };
 };
 

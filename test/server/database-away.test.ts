@@ -106,6 +106,12 @@ describe('when the database server stops under a running app', () => {
     expect(res.body).toEqual({ status: 'error', db: 'unreachable' });
   });
 
+  it('when /readyz is asked, then 503: a balancer sends no traffic to an instance without its database', async () => {
+    const res = await request(t.app).get('/readyz');
+    expectAway(res);
+    expect(res.body).toEqual({ status: 'unavailable', db: 'unreachable' });
+  });
+
   it('logs a warning, not a failed request, and when the database is back, then the same app answers again', async () => {
     expect(t.logs()).toContain('database unavailable');
     expect(t.logs()).not.toContain('request failed');

@@ -5,6 +5,7 @@ import { notFound, Refusal } from '../../http/errors.ts';
 import { fieldErrors } from '../../http/validation.ts';
 import { requireWrite } from '../../middleware/auth.ts';
 import { recordAudit } from '../../services/audit.ts';
+import { storeBehaviour } from '../../services/simulator-settings.ts';
 import type { RouteDeps } from '../deps.ts';
 
 const simulatorBehaviourSchema = z.object({
@@ -28,8 +29,16 @@ export function simulatorApiRoutes({ db, providers }: RouteDeps): Router {
     const name = String(req.params.name);
     const model = await findSimulatorModel(db, name);
     if (!model) throw notFound('Simulator model');
-    (await providers.simulator()).configure(name, { latencyMs: parsed.data.latency_ms, errorRate: parsed.data.error_rate });
-    await recordAudit(db, req.principal!, { action: 'simulator.configured', entityType: 'model', entityId: model.id, after: parsed.data });
+    await db.transaction(async (trx) => {
+      await storeBehaviour(trx, name, parsed.data, req.principal!.label);
+      await recordAudit(trx, req.principal!, {
+        action: 'simulator.configured',
+        entityType: 'model',
+        entityId: model.id,
+        after: parsed.data,
+      });
+    });
+    (await providers.simulator()).reload();
     res.json({ success: true, data: { model: name, ...parsed.data } });
   });
   return router;

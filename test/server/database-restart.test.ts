@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedReference } from '../../seeds/reference.ts';
+import { type EmbeddedCluster, freePort, openEmbeddedCluster } from '../../src/db/embedded.ts';
+import { createDb } from '../../src/db/knex.ts';
+import { migrateLatest } from '../../src/db/migrate.ts';
+import { runRollup } from '../../src/metrics/rollup.ts';
+import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeToken } from '../setup/factories.ts';
+
+// The database crashes under steady ingestion (issue 19): a PostgreSQL cluster of this file's own is
+// killed like `pg_ctl stop -m immediate` (SIGQUIT to the postmaster) and started again while a
+// producer keeps sending, retrying a batch the same way a real client does on 503. Every
+// acknowledged event must be stored exactly once, nothing answers 500, and the same app recovers by
+// itself. Commits are synchronous here (as in production): an acknowledged event has reached the WAL.
+const BATCHES = 30;
+const PER_BATCH = 20;
+
+let dir: string;
+let port: number;
+let cluster: EmbeddedCluster | undefined;
+let t: TestContext;
+let token: string;
+
+const open = () =>
+  openEmbeddedCluster({
+    dir: path.join(dir, 'pg'),
+    password: 'crash',
+    port,
+    database: 'crash',
+    settings: { fsync: 'off', full_page_writes: 'off', synchronous_commit: 'on' },
+  });
+
+/** What `pg_ctl stop -m immediate` does: SIGQUIT to the postmaster, no shutdown checkpoint; waits until it is gone. */
+async function crash() {
+  const pid = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  process.kill(pid, 'SIGQUIT');
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('postgres did not stop');
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-crash-'));
+  fs.chmodSync(dir, 0o755);
+  port = await freePort();
+  cluster = await open();
+  const setup = createDb(cluster.url, 2);
+  await migrateLatest(setup);
+  await seedReference(setup);
+  token = (await makeToken(setup, 'ingest')).token;
+  await setup.destroy();
+  t = startTestApp({ databaseUrl: cluster.url }, createDb(cluster.url, 5));
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await t?.close();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('when the database crashes and comes back under steady ingestion', () => {
+  it('stores every acknowledged event exactly once, answers 503 (never 500) meanwhile, and recovers without a restart', async () => {
+    const statuses = new Map<number, number>();
+    const acknowledged: string[] = [];
+    const batch = (n: number) =>
+      Array.from({ length: PER_BATCH }, (_, i) => ({
+        event_id: `crash-${n}-${i}`,
+        feature: 'chatbot',
+        model: 'gpt-4o-mini',
+        status: 'success',
+        response_time_ms: 100 + i,
+      }));
+    let crashed: Promise<void> | undefined;
+    for (let n = 0; n < BATCHES; n++) {
+      const events = batch(n);
+      // A producer's loop: the same batch again after a 503, until it is acknowledged.
+      for (let attempt = 0; ; attempt++) {
+        const res = await request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${token}`).send({ events });
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 200) {
+          expect(res.body.accepted + res.body.duplicates).toBe(PER_BATCH);
+          expect(res.body.rejected).toEqual([]);
+          acknowledged.push(...events.map((e) => e.event_id));
+          break;
+        }
+        expect(res.status).toBe(503);
+        expect(attempt).toBeLessThan(300);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      if (n === 10) {
+        // The crash and the restart run beside the producer, which keeps sending.
+        crashed = (async () => {
+          await crash();
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          cluster = await open();
+        })();
+      }
+    }
+    await crashed;
+    expect(statuses.get(503) ?? 0).toBeGreaterThan(0);
+    expect([...statuses.keys()].sort()).toEqual([200, 503]);
+
+    const stored = await t.db('ai_usage_logs').where('event_id', 'like', 'crash-%').select('event_id');
+    expect(stored).toHaveLength(BATCHES * PER_BATCH);
+    expect(new Set(stored.map((r) => r.event_id))).toEqual(new Set(acknowledged));
+    // The same app and pool fold and answer again.
+    expect((await runRollup({ db: t.db })).ran).toBe(true);
+    await request(t.app).get('/healthz').expect(200);
+    await request(t.app).get('/readyz').expect(200);
+  }, 120_000);
+});
