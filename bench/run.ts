@@ -5,6 +5,7 @@ import { findFeature } from '../src/db/queries/features.ts';
 import { featureMetrics } from '../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
+import { alertTicks } from './alerts.ts';
 import { copyRowsPerSecond } from './copy-baseline.ts';
 import { buildDataset, openScratch, storagePerMillion } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
@@ -143,6 +144,9 @@ try {
   }
   await server.close();
 
+  const alerts = await alertTicks(db);
+  log(`alerts tick, 200 features: median ${median(alerts).toFixed(1)} ms (${alerts.map((m) => m.toFixed(0)).join(', ')})`);
+
   const result = {
     events: built,
     generated_at: new Date().toISOString(),
@@ -160,6 +164,7 @@ try {
     dashboard,
     storage,
     many_features: { features_before: few, features_after: 200, pages: manyFeatures },
+    alerts_tick_ms_200_features: median(alerts),
     page_weight: {
       features_page_gzip_bytes: page.withAssetsGzipBytes,
       features_page_html_gzip_bytes: page.htmlGzipBytes,

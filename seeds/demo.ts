@@ -1,6 +1,7 @@
 import type { Db } from '../src/db/knex.ts';
 import { BY, loadCatalogue, planHistory, simulateDemoProviders, type Timeline } from './demo-history.ts';
 import { seedDemoPrompts } from './demo-prompts.ts';
+import { seedDemoTestCases } from './demo-test-cases.ts';
 import { USAGE_SQL } from './demo-usage.sql.ts';
 
 /**
@@ -73,6 +74,7 @@ export async function seedDemo(db: Db, options: DemoOptions = {}): Promise<DemoR
     await trx('feature_model_assignments').insert(history.assignments);
     await trx('deployments').insert(history.deployments);
     await seedDemoPrompts(trx, time);
+    await seedDemoTestCases(trx, time);
     const events = await insertUsage(trx, { ...options, now, days, eventsPerDay }, time);
 
     const result = { seeded: true, events, assignments: history.assignments.length, deployments: history.deployments.length };

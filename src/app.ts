@@ -9,6 +9,7 @@ import { Readiness } from './http/readiness.ts';
 import { createTelemetry, httpTiming, metricsRoute, type Telemetry } from './http/telemetry.ts';
 import { BASE, PREFIX } from './http/urls.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { alertNav } from './middleware/alert-nav.ts';
 import { identify, requireAuth } from './middleware/auth.ts';
 import { csrfProtection, loginCsrf } from './middleware/csrf.ts';
 import { errorHandler, notFoundHandler } from './middleware/errors.ts';
@@ -19,6 +20,8 @@ import { requestLog } from './middleware/request-log.ts';
 import { sameOriginWrites } from './middleware/same-origin.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { createProviders, type Providers } from './providers/index.ts';
+import { alertRoutes } from './routes/alerts.ts';
+import { alertApiRoutes } from './routes/api/alerts.ts';
 import { assignmentApiRoutes } from './routes/api/assignments.ts';
 import { catalogueApiRoutes } from './routes/api/catalogue.ts';
 import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
@@ -28,6 +31,7 @@ import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
 import { rolloutApiRoutes } from './routes/api/rollouts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
+import { testCaseApiRoutes } from './routes/api/test-cases.ts';
 import { testingApiRoutes } from './routes/api/testing.ts';
 import { usageApiRoutes } from './routes/api/usage.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
@@ -110,6 +114,7 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
     }),
   );
   app.use(requireAuth);
+  app.use(alertNav(db));
   // Bodies are parsed only for callers who are signed in or hold a token.
   // Forms carry prompt templates of up to 100 kB (issue 15), URL-encoded: as much room as JSON bodies.
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
@@ -138,6 +143,8 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
     rolloutApiRoutes(deps),
+    alertApiRoutes(deps),
+    testCaseApiRoutes(deps),
   );
   // The console's pages.
   app.use(PREFIX.features, featureRoutes(deps));
@@ -148,6 +155,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.rollouts, rolloutRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
+  app.use(PREFIX.alerts, alertRoutes(deps));
   app.use(BASE, overviewRoutes(deps));
 }
 

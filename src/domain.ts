@@ -78,3 +78,36 @@ export const isUuid = (ref: string) => UUID.test(ref);
 
 /** How a stored API key is ever shown back (pages, the API, the audit log): its last 4 characters behind dots; null without a key. */
 export const keyHint = (last4: string | null) => (last4 ? `••••${last4}` : null);
+
+// Alerting (issue 17, SPEC §10.4).
+/** What an alert rule watches. */
+export const ALERT_KINDS = [
+  'error_rate',
+  'p95_latency',
+  'traffic_below',
+  'provider_health',
+  'spend_month',
+  'spend_projected',
+  'cost_per_request',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** An alert's states: ok → pending → firing → recovering → ok (resolved). */
+export const ALERT_STATES = ['ok', 'pending', 'firing', 'recovering'] as const;
+export type AlertState = (typeof ALERT_STATES)[number];
+
+export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+/** Below a rule's minimum requests: count as clear, keep the state as it is, or count as a breach. */
+export const NO_DATA_POLICIES = ['ok', 'keep', 'alert'] as const;
+export type NoDataPolicy = (typeof NO_DATA_POLICIES)[number];
+
+export const CHANNEL_KINDS = ['webhook', 'slack'] as const;
+export type ChannelKind = (typeof CHANNEL_KINDS)[number];
+
+export const DELIVERY_STATUSES = ['pending', 'in_flight', 'delivered', 'failed', 'silenced'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced', 'budget'] as const;
+export type AlertEventKind = (typeof ALERT_EVENT_KINDS)[number];

@@ -121,3 +121,14 @@ document.addEventListener('submit', (event) => {
 window.addEventListener('pageshow', () => {
   document.querySelectorAll('form[aria-busy]').forEach((form) => setIdle(form));
 });
+
+// A file chooser ([data-file-into] = a textarea's id; shown only with JavaScript) puts the chosen
+// file's text in that textarea: the test-case import reads a JSONL file without a multipart upload.
+document.addEventListener('change', (event) => {
+  var input = event.target,
+    area = document.getElementById(input.getAttribute?.('data-file-into') || '');
+  if (!area || !input.files?.[0]) return;
+  input.files[0].text().then((text) => {
+    area.value = text;
+  });
+});

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
+import { activePromptVersionNumbers } from '../db/queries/prompts.ts';
 import { createApiKey } from '../services/api-keys.ts';
 import { armOf } from '../services/rollout-plan.ts';
 import { storedBehaviours } from '../services/simulator-settings.ts';
@@ -10,6 +11,8 @@ interface Route {
   feature: string;
   model: string;
   environment: string;
+  /** The prompt version active there (issue 15): sent with each event, so the overview can split by it. */
+  promptVersion?: number;
   /** A running rollout there: its candidate serves the users the documented bucketing picks. */
   rollout?: { salt: string; percent_bp: number; model: string };
 }
@@ -35,18 +38,24 @@ function event(route: Route, failureRate: number, errorRates: Map<string, number
     response_time_ms: Math.round((embedding ? 150 : 900) * Math.exp(0.4 * gaussian)),
     input_tokens: embedding ? 30 + Math.floor(Math.random() * 40) : 300 + Math.floor(Math.random() * 700),
     output_tokens: failed || embedding ? 0 : 80 + Math.floor(Math.random() * 300),
+    ...(route.promptVersion !== undefined && { prompt_version: route.promptVersion }),
   };
 }
 
-/** Every assigned (feature, environment), with its running or paused rollout's candidate. */
+/** Every assigned (feature, environment), with its active prompt version and its running or paused rollout's candidate. */
 async function simulatedRoutes(db: Db): Promise<Route[]> {
-  const rollouts = await db('rollouts').whereIn('status', ['running', 'paused']).whereNotNull('candidate_model_id');
-  return (await activeAssignments(db)).map((a) => {
+  const [assignments, prompts, rollouts] = await Promise.all([
+    activeAssignments(db),
+    activePromptVersionNumbers(db),
+    db('rollouts').whereIn('status', ['running', 'paused']).whereNotNull('candidate_model_id'),
+  ]);
+  return assignments.map((a) => {
     const r = rollouts.find((x) => x.feature_id === a.feature_id && x.environment === a.environment);
     return {
       feature: a.feature_name,
       model: a.model_id,
       environment: a.environment,
+      promptVersion: prompts.get(`${a.feature_id}:${a.environment}`),
       rollout: r ? { salt: r.salt, percent_bp: r.percent_bp, model: r.candidate_model_id! } : undefined,
     };
   });

@@ -2,8 +2,14 @@ import type { Knex } from 'knex';
 import type { Tables } from 'knex/types/tables.js';
 import type { Role } from '../auth/principal.ts';
 import type {
+  AlertEventKind,
+  AlertKind,
+  AlertSeverity,
+  AlertState,
   ChangeRequestStatus,
+  ChannelKind,
   Check,
+  DeliveryStatus,
   DeploymentKind,
   DeploymentStatus,
   DeploymentSubject,
@@ -11,6 +17,7 @@ import type {
   FeatureStatus,
   ModelStatus,
   ModelType,
+  NoDataPolicy,
   OverBudgetAction,
   PromptParams,
   ProviderKind,
@@ -192,6 +199,8 @@ type UsageLogRow = {
   input_cost_usd: number;
   created_at: Date;
   ingested_at: Date;
+  /** The feature's prompt version the event named (issue 15); null when it named none. */
+  prompt_version: number | null;
 };
 
 type RollupCursorRow = {
@@ -354,6 +363,116 @@ type HealthCheckRow = {
   checked_at: Date;
 };
 
+// Alerting (issue 17): see migrations/…_create_alerting for the design.
+type AlertRuleRow = {
+  id: string;
+  /** null: every feature. */
+  feature_id: string | null;
+  /** null: every environment. */
+  environment: Environment | null;
+  kind: AlertKind;
+  threshold: number;
+  /** null: the threshold. */
+  resolve_threshold: number | null;
+  window_min: number;
+  for_min: number;
+  /** null: for_min. */
+  resolve_for_min: number | null;
+  min_requests: number;
+  no_data: NoDataPolicy;
+  repeat_min: number;
+  severity: AlertSeverity;
+  channel_ids: string[];
+  enabled: boolean;
+  is_default: boolean;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type AlertRow = {
+  id: string;
+  rule_id: string;
+  feature_id: string;
+  state: AlertState;
+  /** When the current state began (for pending and recovering: the first minute of the run). */
+  since: Date;
+  /** When the alert last went from ok to pending (the incident's start); null before. */
+  started_at: Date | null;
+  last_value: number | null;
+  last_sample_n: number | null;
+  evaluated_at: Date;
+  last_notified_at: Date | null;
+  owes_notice: boolean;
+  acked_by: string | null;
+  acked_at: Date | null;
+  ack_note: string | null;
+};
+
+type AlertEventRow = {
+  id: number;
+  alert_id: string;
+  kind: AlertEventKind;
+  from_state: AlertState | null;
+  to_state: AlertState | null;
+  value: number | null;
+  threshold: number | null;
+  sample_n: number | null;
+  note: string | null;
+  actor: string | null;
+  at: Date;
+};
+
+type SilenceRow = {
+  id: string;
+  feature_id: string | null;
+  environment: Environment | null;
+  kind: AlertKind | null;
+  severity: AlertSeverity | null;
+  starts_at: Date;
+  ends_at: Date;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+};
+
+type NotificationChannelRow = {
+  id: string;
+  name: string;
+  kind: ChannelKind;
+  url: string;
+  /** AES-256-GCM under SECRETS_KEY, bound to the channel's id (src/providers/secrets.ts). */
+  secret_ciphertext: Buffer | null;
+  enabled: boolean;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+};
+
+type NotificationDeliveryRow = {
+  /** Sent as X-Switchboard-Delivery: the same on every attempt. */
+  id: string;
+  event_id: number | null;
+  channel_id: string;
+  payload: Record<string, unknown>;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: Date;
+  last_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Date;
+};
+
+type BudgetMarkRow = {
+  feature_id: string;
+  /** The month's first day (UTC): written as text YYYY-MM-DD, read as a Date at 00:00 UTC. */
+  month: Date | string;
+  mark: '50' | '80' | '100' | 'projected';
+  fired_at: Date;
+  message: string;
+};
+
 /** A table's row as read: `Row<'ai_models'>`. */
 export type Row<T extends keyof Tables> = Knex.ResolveTableType<Tables[T]>;
 /** What an insert into a table gives: `NewRow<'deployments'>`. */
@@ -478,7 +597,7 @@ declare module 'knex/types/tables.js' {
     ai_usage_logs: Table<
       UsageLogRow,
       {
-        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at';
+        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at' | 'prompt_version';
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;
@@ -513,6 +632,32 @@ declare module 'knex/types/tables.js' {
         json: 'input' | 'assertions';
       }
     >;
+    alert_rules: Table<
+      AlertRuleRow,
+      {
+        defaults:
+          | 'id'
+          | 'window_min'
+          | 'for_min'
+          | 'min_requests'
+          | 'no_data'
+          | 'repeat_min'
+          | 'severity'
+          | 'channel_ids'
+          | 'enabled'
+          | 'is_default'
+          | 'created_at'
+          | 'updated_at';
+        decimal: 'threshold' | 'resolve_threshold';
+      }
+    >;
+    alerts: Table<AlertRow, { defaults: 'id' | 'state' | 'owes_notice'; decimal: 'last_value' }>;
+    alert_events: Table<AlertEventRow, { defaults: 'id'; decimal: 'value' | 'threshold' }>;
+    alert_ticks: Table<{ name: string; evaluated_to: Date }>;
+    silences: Table<SilenceRow, { defaults: 'id' | 'created_at' }>;
+    notification_channels: Table<NotificationChannelRow, { defaults: 'id' | 'enabled' | 'created_at' | 'updated_at' }>;
+    notification_deliveries: Table<NotificationDeliveryRow, { defaults: 'id' | 'status' | 'attempts'; json: 'payload' }>;
+    budget_marks: Table<BudgetMarkRow>;
     test_runs: Table<
       TestRunRow,
       {

@@ -14,6 +14,7 @@ export const PREFIX = {
   apiKeys: `${BASE}/api-keys`,
   approvals: `${BASE}/approvals`,
   rollouts: `${BASE}/rollouts`,
+  alerts: `${BASE}/alerts`,
   api: `/api${BASE}`,
 } as const;
 
@@ -54,6 +55,17 @@ export const url = {
   environmentPolicy: (environment: string) => `${PREFIX.approvals}/policies/${seg(environment)}`,
   changeRequestApi: (id: string) => `${PREFIX.api}/change-requests/${seg(id)}`,
   apiKeyRevoke: (id: string) => `${PREFIX.apiKeys}/${seg(id)}/revoke`,
+  /** The Alerts page (`table` + `format=csv` for one of its tables), or a form target under it: `rules`, `silences`, `channels`. */
+  alerts: (query: QueryValues = {}) => withQuery(PREFIX.alerts, query),
+  alertsAction: (what: 'rules' | 'silences' | 'channels') => `${PREFIX.alerts}/${what}`,
+  /** An alert's page, or its `ack` and `silence` form targets. */
+  alert: (id: string, sub?: 'ack' | 'silence') => `${PREFIX.alerts}/${seg(id)}${sub ? `/${sub}` : ''}`,
+  /** A form target under a rule (`toggle`, `delete`), a silence (`end`), a channel (`test`) or a delivery (`resend`). */
+  alertItem: (
+    what: 'rules' | 'silences' | 'channels' | 'deliveries',
+    id: string,
+    action: 'toggle' | 'delete' | 'end' | 'test' | 'resend',
+  ) => `${PREFIX.alerts}/${what}/${seg(id)}/${action}`,
   /** A suite run's page (issue 16), or its cancel form; `format=csv` for its results. */
   testRun: (slug: string, id: string, sub?: 'cancel', query: QueryValues = {}) =>
     withQuery(`${PREFIX.features}/${seg(slug)}/test-runs/${seg(id)}${sub ? `/${sub}` : ''}`, query),

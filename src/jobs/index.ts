@@ -3,7 +3,9 @@ import type { Db } from '../db/knex.ts';
 import type { Telemetry } from '../http/telemetry.ts';
 import type { Logger } from '../logger.ts';
 import type { Providers } from '../providers/index.ts';
+import * as alerts from './alerts.ts';
 import * as changeRequests from './change-requests.ts';
+import * as deliveries from './deliveries.ts';
 import * as deployments from './deployments.ts';
 import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
@@ -13,7 +15,7 @@ import * as rollouts from './rollouts.ts';
 import * as rollup from './rollup.ts';
 import * as testRuns from './test-runs.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention, testRuns, rollouts };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention, testRuns, alerts, deliveries, rollouts };
 
 interface JobDeps {
   db: Db;

@@ -9,6 +9,7 @@ export const NAV = [
   { href: url.catalogue(), label: 'Models & Providers' },
   { href: url.approvals(), label: 'Approvals' },
   { href: url.audit(), label: 'Audit log' },
+  { href: url.alerts(), label: 'Alerts' },
   { href: url.apiKeys(), label: 'API keys' },
 ];
 

@@ -5,17 +5,20 @@ import type { FeatureRow } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS } from '../domain.ts';
 import { isArchived } from '../services/archive.ts';
+import { testCasesTab } from './test-cases.ts';
 import { testRunsPanel } from './test-runs.ts';
 
 /**
- * The Testing tab's playground: the targets it offers (each environment serving a model, with that
- * model and its active prompt; then every compatible model) and the prompt versions to try with a model.
+ * The Testing tab: the targets the playground and suite runs offer (each environment serving a model,
+ * with that model and its active prompt; then every compatible model), the prompt versions to try with
+ * a model, the feature's test cases and its recent runs.
  */
 export async function featureTestingTab(db: Db, feature: FeatureRow) {
-  const [assignments, models, versions] = await Promise.all([
+  const [assignments, models, versions, cases] = await Promise.all([
     activeAssignments(db, { featureId: feature.id }),
     listModels(db),
     promptVersions(db, feature.id),
+    testCasesTab(db, feature),
   ]);
   const environments = ENVIRONMENTS.flatMap((env) => {
     const a = assignments.find((x) => x.environment === env);
@@ -29,6 +32,7 @@ export async function featureTestingTab(db: Db, feature: FeatureRow) {
     .map((m) => [`model:${m.id}`, m.display_name] as [string, string]);
   const targets = [...environments, ...compatible];
   return {
+    cases,
     runs: await testRunsPanel(db, feature, targets[0]?.[0]),
     targets,
     versions: [

@@ -3,15 +3,18 @@ import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { featureChanges } from '../db/queries/deployments.ts';
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../db/queries/features.ts';
+import { promptActivationsBetween } from '../db/queries/prompts.ts';
 import { ENVIRONMENTS, type Environment, MODEL_TYPES } from '../domain.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { choice, formatParam, rangeParam } from '../http/query.ts';
-import { featureMetrics } from '../metrics/feature-metrics.ts';
+import { featureMetrics, SPLITS, type Split } from '../metrics/feature-metrics.ts';
 import { latestEventId } from '../metrics/queries.ts';
 import { type RangeName, windowOf } from '../metrics/ranges.ts';
 import { breachesOf, ERROR_CHART_MIN_PCT, ERROR_RATE_WARNING_PCT } from '../metrics/scores.ts';
 import { featureSummaries } from '../metrics/summaries.ts';
-import { overviewCharts } from './feature-charts.ts';
+import { firingByFeature } from '../services/alerts.ts';
+import { featureAlerts } from './alerts.ts';
+import { CHARTED_VERSIONS, overviewCharts, versionName } from './feature-charts.ts';
 import { featureModelsTab } from './feature-models-tab.ts';
 import { featurePromptsTab } from './feature-prompts-tab.ts';
 
@@ -34,12 +37,20 @@ export const CARDS_RANGE: RangeName = '24h';
 export const FIGURE_ENVIRONMENTS = [...ENVIRONMENTS, 'all'] as const;
 export type FigureEnvironment = (typeof FIGURE_ENVIRONMENTS)[number];
 
+/** The overview's "Split by" choices: the whole, or one series per prompt version. */
+const SPLIT_CHOICES: { value: Split | undefined; label: string }[] = [
+  { value: undefined, label: 'Whole' },
+  { value: 'prompt_version', label: 'Prompt version' },
+];
+
 /** The page's state, all in the query string (SPEC §5). Bad values are a 400, never a silent default. */
 export const featuresQuerySchema = z.object({
   feature: z.string().max(100, 'must be at most 100 characters').optional(),
   tab: choice(TABS).default('overview'),
   range: rangeParam.default('24h'),
   environment: choice(FIGURE_ENVIRONMENTS).optional(),
+  // The overview's figures split by prompt version (issue 15); whole without it.
+  split: choice(SPLITS).optional(),
   format: formatParam,
   // The Prompts tab's diff: two version numbers.
   from: versionParam.optional(),
@@ -65,11 +76,16 @@ export const FEATURE_TARGETS = ['feature-workspace', 'feature-cards', 'feature-p
 
 /** Every feature with its production model and its last 24 hours in production, for the cards. */
 export async function featureCards(db: Db, now: Date) {
-  const [features, assignments] = await Promise.all([listFeatures(db), activeAssignments(db)]);
+  const [features, assignments, firing] = await Promise.all([listFeatures(db), activeAssignments(db), firingByFeature(db)]);
   const metrics = await featureSummaries(db, features, CARDS_RANGE, now, 'production');
   return withAssignments(features, assignments).map((f) => {
     const m = metrics.get(f.id)!;
-    return { ...f, metrics: m, errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT };
+    return {
+      ...f,
+      metrics: m,
+      errorRateWarning: m.error_rate !== null && m.error_rate > ERROR_RATE_WARNING_PCT,
+      alertsFiring: firing.get(f.id) ?? 0,
+    };
   });
 }
 export type FeatureCard = Awaited<ReturnType<typeof featureCards>>[number];
@@ -83,25 +99,29 @@ export async function selectedFeature(db: Db, slug: string | undefined): Promise
 }
 
 /**
- * The overview tab in one environment: the metrics service's figures, the thresholds they breach,
- * the charts' series and that environment's model changes in range.
+ * The overview tab in one environment: the metrics service's figures (split by prompt version when
+ * asked), the thresholds they breach, the charts' series and that environment's model changes and
+ * prompt activations in range.
  */
 export async function featureOverview(
   db: Db,
   feature: FeatureRow,
-  view: { range: RangeName; environment: FigureEnvironment },
+  view: { range: RangeName; environment: FigureEnvironment; split?: Split },
   now: Date,
   timeZone: string,
 ) {
-  const { range, environment } = view;
+  const { range, environment, split } = view;
   const w = windowOf(range, now);
   // Read first: an event newer than this may or may not be counted, and the live check will see it.
   const version = await latestEventId(db);
-  const [metrics, allChanges] = await Promise.all([
-    featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment)),
+  const [metrics, allChanges, allActivations] = await Promise.all([
+    featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment), split),
     featureChanges(db, feature.id, w.from, w.to),
+    promptActivationsBetween(db, feature.id, w.from, w.to),
   ]);
-  const changes = allChanges.filter((c) => environment === 'all' || c.environment === environment);
+  const inView = (c: { environment: Environment }) => environment === 'all' || c.environment === environment;
+  const changes = allChanges.filter(inView);
+  const promptChanges = allActivations.filter(inView);
   const errorRate = metrics.realtime.error_rate;
   const breaches = breachesOf(feature, metrics.realtime, null);
   const thresholds = { latencyMs: feature.latency_threshold_ms, errorRatePct: Number(feature.error_rate_threshold) };
@@ -112,11 +132,19 @@ export async function featureOverview(
     /** The live check's `since`: the figures are current as of this event id. */
     version,
     changes,
+    promptChanges,
+    split,
+    /** Split by prompt version: each version's figures, named ("v3", "no version"). */
+    versions: metrics.by_prompt_version?.map((v) => ({ ...v, name: versionName(v.prompt_version) })),
+    /** How many versions the charts draw, when there are more (the table lists them all). */
+    chartedVersions: (metrics.by_prompt_version?.length ?? 0) > CHARTED_VERSIONS ? CHARTED_VERSIONS : null,
     breaches,
     breached: { p95: breaches.some((b) => b.kind === 'p95'), error_rate: breaches.some((b) => b.kind === 'error_rate') },
-    charts: overviewCharts(metrics, changes, { range, timeZone, now, thresholds }),
-    // The error-rate chart also shows whenever the rate breaches the feature's own threshold.
-    showErrorChart: errorRate !== null && (errorRate > ERROR_CHART_MIN_PCT || breaches.some((b) => b.kind === 'error_rate')),
+    charts: overviewCharts(metrics, { models: changes, prompts: promptChanges }, { range, timeZone, now, thresholds }),
+    // The error-rate chart also shows whenever the rate breaches the feature's own threshold, and
+    // always when split by version (errors are among what a new prompt may change).
+    showErrorChart:
+      errorRate !== null && (split !== undefined || errorRate > ERROR_CHART_MIN_PCT || breaches.some((b) => b.kind === 'error_rate')),
   };
 }
 export type FeatureOverview = Awaited<ReturnType<typeof featureOverview>>;
@@ -145,13 +173,14 @@ export async function featuresPageParts(db: Db, p: { feature?: FeatureRow; q: Fe
   const known = (FEATURE_TARGETS as readonly string[]).includes(part ?? '');
   const wantsCards = !known || part === 'feature-workspace' || part === 'feature-cards';
   const wantsPanel = feature !== undefined && part !== 'feature-cards';
-  const [cards, overview, tab] = await Promise.all([
+  const [cards, overview, tab, alerts] = await Promise.all([
     wantsCards ? featureCards(db, now) : undefined,
     wantsPanel && q.tab === 'overview'
-      ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q) }, now, timeZone)
+      ? featureOverview(db, feature, { range: q.range, environment: figuresEnvironmentOf(q), split: q.split }, now, timeZone)
       : undefined,
     wantsPanel && q.tab !== 'overview' ? featureTab(db, feature, q, now, timeZone) : undefined,
+    wantsPanel ? featureAlerts(db, feature.id) : undefined,
   ]);
   // The tab list and the model types the add-feature form offers come from code, not from the templates.
-  return { cards, overview, tab, tabs: TABS, environments: FIGURE_ENVIRONMENTS, modelTypes: MODEL_TYPES };
+  return { cards, overview, tab, alerts, tabs: TABS, environments: FIGURE_ENVIRONMENTS, splits: SPLIT_CHOICES, modelTypes: MODEL_TYPES };
 }

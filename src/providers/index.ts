@@ -1,5 +1,6 @@
+import type { LookupFunction } from 'node:net';
 import type { ProviderAdapter } from './adapter.ts';
-import { NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
+import { guardedLookup, NO_PRIVATE, type PrivateAllowance, privateAddressProblem, privateAllowance } from './base-url.ts';
 import { openAiCompatible } from './openai-compatible.ts';
 import { decryptSecret, encryptSecret } from './secrets.ts';
 import { type BehaviourSource, type Simulator, startSimulator } from './simulator.ts';
@@ -19,6 +20,10 @@ export interface Providers {
   sealKey(plaintext: string, providerId: string): Buffer;
   /** Why a base URL (valid as written) points to a private address that PROVIDER_ALLOWED_PRIVATE does not allow, or null. */
   privateAddressProblem(baseUrl: string): string | null;
+  /** Opens a secret sealed by sealKey for the same owner (notification channels' secrets); throws UnreadableKeyError. */
+  openKey(sealed: Buffer, ownerId: string): string;
+  /** Name resolution under the same rules as provider calls (PROVIDER_ALLOWED_PRIVATE), for other outbound calls. */
+  lookup: LookupFunction;
   close(): Promise<void>;
 }
 
@@ -53,6 +58,8 @@ export function createProviders(o: {
     simulator: sim,
     sealKey: (plaintext, providerId) => encryptSecret(o.secretsKey, plaintext, providerId),
     privateAddressProblem: (baseUrl) => privateAddressProblem(baseUrl, allowance),
+    openKey: keyOf,
+    lookup: guardedLookup(undefined, allowance),
     async adapterFor(p) {
       const apiKey = p.api_key_ciphertext ? keyOf(p.api_key_ciphertext, p.id) : undefined;
       if (p.kind !== 'simulator') return openAiCompatible({ baseUrl: p.base_url!, apiKey, timeoutMs: o.timeoutMs, allowance });

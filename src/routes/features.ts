@@ -24,6 +24,7 @@ import {
   figuresEnvironmentOf,
   selectedFeature,
 } from '../pages/features.ts';
+import type { TestCasesShown } from '../pages/test-cases.ts';
 import {
   type ActivationOutcome,
   activateOrRequest,
@@ -38,6 +39,7 @@ import { fieldsFromForm, type PromptPreview, previewPromptVersion, type Saved, s
 import { type FormState, render, targetId } from '../views.ts';
 import { type ArchiveTarget, archiving } from './archive.ts';
 import { loader, type RouteDeps } from './deps.ts';
+import { testCaseRoutes } from './test-cases.ts';
 import { cancelTestRun, compareRuns, showTestRun, startTestRun, type TestRunFormShown } from './test-runs.ts';
 import { type PlaygroundShown, playground } from './testing.ts';
 
@@ -72,6 +74,7 @@ export function featureRoutes(deps: RouteDeps): Router {
   router.post('/:slug/prompts/promote', requireWrite, (req, res) => promotePrompt(deps, req, res));
   router.post('/:slug/prompts/:version/activate', requireWrite, (req, res) => activatePromptVersion(deps, req, res));
   router.post('/:slug/playground', requireWrite, (req, res) => playground(deps, req, res, show));
+  testCaseRoutes(router, deps, show, changed);
   router.post('/:slug/test-runs', requireWrite, (req, res) => startTestRun(deps, req, res, show));
   router.get('/:slug/test-runs/compare', (req, res) => compareRuns(deps, req, res));
   router.get('/:slug/test-runs/:runId', (req, res) => showTestRun(deps, req, res));
@@ -84,7 +87,13 @@ const firstLook = (slug: string) => url.features({ feature: slug });
 
 /** Links that keep the page's state (range and environment across tabs) and change one part of it. */
 function linker(q: FeaturesQuery, feature?: string) {
-  return linkKeeping<Partial<FeaturesQuery>>(url.features(), { feature, tab: q.tab, range: q.range, environment: q.environment });
+  return linkKeeping<Partial<FeaturesQuery>>(url.features(), {
+    feature,
+    tab: q.tab,
+    range: q.range,
+    environment: q.environment,
+    split: q.split,
+  });
 }
 
 /** The live check of the overview as of an event id (see liveCheck). */
@@ -107,6 +116,8 @@ interface Extra {
   chosen?: unknown;
   /** The Testing tab's playground: its form again, and the call's result when one was sent. */
   playground?: PlaygroundShown;
+  /** The Testing tab's test-case forms shown again (refused, or a delete to confirm). */
+  testCases?: TestCasesShown;
   /** The Testing tab's run form: refused values, or the estimate asked for. */
   testRun?: TestRunFormShown;
 }
@@ -124,8 +135,9 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   if (q.format === 'csv') {
     if (!feature) throw new HttpError(404, 'There is no feature to export');
     const environment = figuresEnvironmentOf(q);
-    const { metrics } = await featureOverview(db, feature, { range: q.range, environment }, now, timeZone);
-    return void res.type('text/csv').attachment(`${feature.name}-${environment}-${q.range}.csv`).send(overviewCsv(metrics));
+    const { metrics } = await featureOverview(db, feature, { range: q.range, environment, split: q.split }, now, timeZone);
+    const name = `${feature.name}-${environment}-${q.range}${q.split ? `-by-${q.split}` : ''}.csv`;
+    return void res.type('text/csv').attachment(name).send(overviewCsv(metrics));
   }
   const part = req.htmx.request ? targetId(req) : undefined;
   const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });
@@ -156,6 +168,7 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
       confirmationLevel: 3,
       chosenModel: extra.chosen,
       playground: extra.playground,
+      testCases: extra.testCases ?? {},
       testRun: extra.testRun,
       generatedAt: now,
       ...links,

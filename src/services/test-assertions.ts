@@ -9,7 +9,8 @@ export type Assertion =
   | { type: 'json'; required_keys?: string[] }
   | { type: 'latency_max'; ms: number }
   | { type: 'cost_max'; usd: number }
-  | { type: 'similar'; reference: number[]; threshold: number };
+  /** `reference` is the reference ANSWER's text: a run embeds it with the same model (Outcome.reference_embeddings). */
+  | { type: 'similar'; reference: string; threshold: number };
 
 /** What one call produced, as assertions see it. */
 export interface Outcome {
@@ -17,6 +18,8 @@ export interface Outcome {
   embedding: number[] | null;
   latency_ms: number;
   cost_usd: number;
+  /** For `similar`: each reference answer's embedding by the model under test, keyed by the reference's text. */
+  reference_embeddings?: Record<string, number[]>;
 }
 
 export interface Verdict {
@@ -75,7 +78,9 @@ export function evaluate(a: Assertion, o: Outcome): Verdict {
       return o.cost_usd <= a.usd ? pass : fail(`cost $${o.cost_usd}, more than $${a.usd}`);
     case 'similar': {
       if (!o.embedding) return fail('there is no embedding to compare');
-      const c = cosine(o.embedding, a.reference);
+      const reference = o.reference_embeddings?.[a.reference];
+      if (!reference) return fail('the reference answer was not embedded');
+      const c = cosine(o.embedding, reference);
       if (c === null) return fail('the embedding and the reference cannot be compared (different lengths, or a zero vector)');
       return c >= a.threshold ? pass : fail(`cosine similarity ${c.toFixed(3)} is below ${a.threshold}`);
     }
@@ -85,7 +90,7 @@ export function evaluate(a: Assertion, o: Outcome): Verdict {
 /** A case with repeats passes when at least `k` of its attempts pass every assertion. */
 export const repeatsPass = (attempts: boolean[], k: number) => attempts.filter(Boolean).length >= k;
 
-/** An assertion in words, as a run's page names each verdict. */
+/** An assertion in words: the cases list and a run's verdicts name it so. */
 export function describeAssertion(a: Assertion): string {
   switch (a.type) {
     case 'contains':
@@ -95,14 +100,14 @@ export function describeAssertion(a: Assertion): string {
     case 'regex':
       return `matches /${a.pattern}/${a.flags ?? ''}`;
     case 'equals':
-      return `equals “${a.value}”`;
+      return `is exactly “${a.value}”`;
     case 'json':
-      return a.required_keys?.length ? `is JSON with ${a.required_keys.join(', ')}` : 'is valid JSON';
+      return a.required_keys?.length ? `is a JSON object with ${a.required_keys.join(', ')}` : 'is valid JSON';
     case 'latency_max':
-      return `answers within ${a.ms} ms`;
+      return `answers within ${a.ms.toLocaleString('en')} ms`;
     case 'cost_max':
       return `costs at most $${a.usd}`;
     case 'similar':
-      return `is similar to the reference (cosine ≥ ${a.threshold})`;
+      return `is similar to “${a.reference}” (cosine ≥ ${a.threshold})`;
   }
 }

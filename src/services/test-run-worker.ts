@@ -73,6 +73,7 @@ async function runCase(
   request: SendRequest | string,
   call: (r: SendRequest) => Promise<CallOutcome>,
   renew: () => Promise<unknown>,
+  references: Record<string, number[]>,
 ): Promise<CaseOutcome> {
   const attempts: TestAttempt[] = [];
   for (let i = 0; i < snapshot.repeats; i++) {
@@ -81,7 +82,8 @@ async function runCase(
       typeof request === 'string'
         ? { ok: false, error: request, output: null, embedding: null, latency_ms: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 }
         : await call(request);
-    const verdicts = outcome.ok ? snapshot.assertions.map((a) => ({ assertion: describeAssertion(a), ...evaluate(a, outcome) })) : [];
+    const judged = { ...outcome, reference_embeddings: references };
+    const verdicts = outcome.ok ? snapshot.assertions.map((a) => ({ assertion: describeAssertion(a), ...evaluate(a, judged) })) : [];
     const { embedding: _vector, ...kept } = outcome;
     attempts.push({ ...kept, verdicts, passed: outcome.ok && verdicts.every((v) => v.pass) });
   }
@@ -95,6 +97,22 @@ async function runCase(
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * The reference answers of the cases' `similar` assertions, each embedded once by the model under
+ * test (a reference it cannot embed is left out: its assertion fails saying so); and what that cost.
+ */
+async function embedReferences(results: Row<'test_run_results'>[], call: (r: SendRequest) => Promise<CallOutcome>) {
+  const texts = new Set(results.flatMap((r) => r.case_snapshot.assertions.flatMap((a) => (a.type === 'similar' ? [a.reference] : []))));
+  const references: Record<string, number[]> = {};
+  let cost = 0;
+  for (const text of texts) {
+    const embedded = await call({ input: text });
+    cost += embedded.cost_usd;
+    if (embedded.ok && embedded.embedding) references[text] = embedded.embedding;
+  }
+  return { references, cost };
+}
 
 /** Writes one case's result and the run's counts in one transaction, only while `owner` holds the run; false when it no longer does. */
 async function writeResult(db: Db, runId: string, owner: string, result: Row<'test_run_results'>, outcome: CaseOutcome, at: Date) {
@@ -177,7 +195,9 @@ export async function workRun(db: Db, providers: Providers, run: TestRunRow, o: 
       .where({ id: run.id, lease_owner: o.owner })
       .update({ lease_until: leaseFrom(clock()) });
   const call = (r: SendRequest) => callModel(opened, model, prices, r);
-  let spent = Number(run.cost_usd);
+  const { references, cost: embeddingCost } =
+    model.model_type === 'embedding' ? await embedReferences(pending, call) : { references: {}, cost: 0 };
+  let spent = Number(run.cost_usd) + embeddingCost;
   let reserved = 0;
   let stop: 'cap' | 'lost' | 'deadline' | undefined;
   const halt = (why: typeof stop) => {
@@ -196,7 +216,7 @@ export async function workRun(db: Db, providers: Providers, run: TestRunRow, o: 
     } catch (err) {
       request = `not sent: ${refusalOf(err).reasons}`;
     }
-    const outcome = await runCase(snapshot, request, call, renew);
+    const outcome = await runCase(snapshot, request, call, renew, references);
     reserved -= estimate;
     spent += sum(outcome.attempts.map((a) => a.cost_usd));
     if (!(await writeResult(db, run.id, o.owner, result, outcome, clock()))) return halt('lost');

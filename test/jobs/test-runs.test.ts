@@ -63,7 +63,9 @@ describe('the test-runs job', () => {
     expect(ok).toMatchObject({ status: 'done', passed: true, input_tokens: 8, output_tokens: 1 });
     expect(ok.attempts[0]).toMatchObject({ output: 'ok', verdicts: [{ assertion: 'contains “ok”', pass: true, detail: '' }] });
     expect(exact.passed).toBe(false);
-    expect(exact.attempts[0].verdicts).toEqual([{ assertion: 'equals “nope”', pass: false, detail: 'the output is not exactly “nope”' }]);
+    expect(exact.attempts[0].verdicts).toEqual([
+      { assertion: 'is exactly “nope”', pass: false, detail: 'the output is not exactly “nope”' },
+    ]);
     expect(flaky).toMatchObject({ passed: true, input_tokens: 24 });
     expect(flaky.attempts).toHaveLength(3);
     expect(await db('playground_calls').where({ feature_id: feature.id })).toEqual([]);
@@ -93,6 +95,42 @@ describe('the test-runs job', () => {
         ['/v1/chat/completions', 'Bearer sk-test-1111'],
         ['/v1/chat/completions', 'Bearer sk-test-1111'],
       ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('when an embedding model is judged by similarity, then each reference answer is embedded once by the same model and compared by cosine', async () => {
+    const vectors: Record<string, number[]> = { 'a kitten': [1, 0.1], 'a cat': [0.9, 0.2], 'a truck': [0, 1] };
+    const server = await fakeProvider((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const input = JSON.parse(body).input as string;
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ data: [{ embedding: vectors[input] ?? [0.5, 0.5] }], usage: { prompt_tokens: 2, total_tokens: 2 } }));
+      });
+    });
+    try {
+      const provider = await makeProvider(db, { base_url: server.url, status: 'active', key: 'sk-test-2222' });
+      const { feature: created, model } = await suite({ provider_id: provider.id, model_type: 'embedding' });
+      const [feature] = await db('ai_features').where({ id: created.id }).update({ required_model_type: 'embedding' }).returning('*');
+      const input = { messages: [{ role: 'user' as const, content: 'a kitten' }] };
+      await makeTestCase(db, feature.id, { name: 'near', input, assertions: [{ type: 'similar', reference: 'a cat', threshold: 0.9 }] });
+      await makeTestCase(db, feature.id, { name: 'far', input, assertions: [{ type: 'similar', reference: 'a truck', threshold: 0.9 }] });
+      await makeTestCase(db, feature.id, {
+        name: 'near again',
+        input,
+        assertions: [{ type: 'similar', reference: 'a cat', threshold: 0.5 }],
+      });
+      const { run } = await startRun(db, actor, feature, { model_id: model.id });
+      await tick({ db, now: T, providers });
+      expect(await runRow(run.id)).toMatchObject({ status: 'done', cases_passed: 2 });
+      const [near, far] = await results(run.id);
+      expect(near.passed).toBe(true);
+      expect(far.attempts[0].verdicts[0].detail).toMatch(/^cosine similarity 0\.\d{3} is below 0\.9$/);
+      // Two references, each embedded once, and three cases: five calls.
+      expect(server.hits).toHaveLength(5);
     } finally {
       await server.close();
     }

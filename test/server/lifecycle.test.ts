@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
-import { databaseUrl } from '../setup/app.ts';
+import { scratchDatabase } from '../setup/scratch-db.ts';
 
 const exec = promisify(execFile);
 const running: ChildProcess[] = [];
@@ -48,12 +48,16 @@ afterAll(() => running.forEach((c) => c.exitCode === null && c.kill('SIGKILL')))
 describe('the built server with DATABASE_URL', () => {
   it('when started, then it serves health, the login page and the vendored assets, and stops cleanly on SIGTERM', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-ext-'));
-    const server = await startServer({ DATABASE_URL: databaseUrl(), SEED_DEMO: '0', DATA_DIR: dataDir });
+    // A database of its own: the server's jobs (test runs, rollups, probes) must not touch other files' rows.
+    const own = await scratchDatabase('lifecycle');
+    await own.db.destroy();
+    const server = await startServer({ DATABASE_URL: own.url, SEED_DEMO: '0', DATA_DIR: dataDir });
     expect(await fetch(`${server.base}/healthz`).then((r) => r.json())).toEqual({ status: 'ok', db: 'ok' });
     expect((await fetch(`${server.base}/login`)).status).toBe(200);
     expect((await fetch(`${server.base}/static/vendor/htmx.min.js`)).status).toBe(200);
     expect((await fetch(`${server.base}/static/css/app.css`)).status).toBe(200);
     expect(await stop(server.child)).toBe(0);
+    await own.drop();
   });
 
   it('when the configuration is invalid, then it prints one line and exits non-zero', async () => {

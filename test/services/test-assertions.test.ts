@@ -11,6 +11,9 @@ const outcome = (o: Partial<Outcome> = {}): Outcome => ({
   ...o,
 });
 
+/** The reference answers' embeddings, as a run passes them (keyed by the reference's text). */
+const refs = { 'reset it': [1, 0, 0] };
+
 const cases: [string, Assertion, Outcome, boolean, string][] = [
   ['contains', { type: 'contains', value: 'Ada' }, outcome(), true, ''],
   ['contains', { type: 'contains', value: 'Grace' }, outcome(), false, 'the output does not contain “Grace”'],
@@ -28,15 +31,34 @@ const cases: [string, Assertion, Outcome, boolean, string][] = [
   ['latency_max', { type: 'latency_max', ms: 100 }, outcome(), false, 'took 120 ms, more than 100 ms'],
   ['cost_max', { type: 'cost_max', usd: 0.001 }, outcome(), true, ''],
   ['cost_max', { type: 'cost_max', usd: 0.0001 }, outcome(), false, 'cost $0.0004, more than $0.0001'],
-  ['similar', { type: 'similar', reference: [1, 0, 0], threshold: 0.9 }, outcome({ embedding: [0.99, 0.1, 0] }), true, ''],
   [
     'similar',
-    { type: 'similar', reference: [1, 0, 0], threshold: 0.9 },
-    outcome({ embedding: [0, 1, 0] }),
+    { type: 'similar', reference: 'reset it', threshold: 0.9 },
+    outcome({ embedding: [0.99, 0.1, 0], reference_embeddings: refs }),
+    true,
+    '',
+  ],
+  [
+    'similar',
+    { type: 'similar', reference: 'reset it', threshold: 0.9 },
+    outcome({ embedding: [0, 1, 0], reference_embeddings: refs }),
     false,
     'cosine similarity 0.000 is below 0.9',
   ],
-  ['similar', { type: 'similar', reference: [1, 0], threshold: 0.5 }, outcome(), false, 'there is no embedding to compare'],
+  [
+    'similar',
+    { type: 'similar', reference: 'reset it', threshold: 0.5 },
+    outcome({ reference_embeddings: refs }),
+    false,
+    'there is no embedding to compare',
+  ],
+  [
+    'similar',
+    { type: 'similar', reference: 'another answer', threshold: 0.5 },
+    outcome({ embedding: [1, 0, 0], reference_embeddings: refs }),
+    false,
+    'the reference answer was not embedded',
+  ],
 ];
 
 describe('evaluate', () => {

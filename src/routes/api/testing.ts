@@ -10,7 +10,8 @@ import { playgroundCall, playgroundInputOf } from '../../services/playground.ts'
 import { startRun } from '../../services/test-runs.ts';
 import type { RouteDeps } from '../deps.ts';
 
-const featureOf = async (deps: RouteDeps, req: Request) => {
+/** The feature the URL's `:id` names (an id or a slug), or 404. */
+export const featureOf = async (deps: RouteDeps, req: Request) => {
   const feature = await findFeature(deps.db, String(req.params.id));
   if (!feature) throw notFound('Feature');
   return feature;
