@@ -6,6 +6,8 @@
  * :now, :minutes, :slotFrom, :slotTo (the slice of minute slots to generate), :total (events in
  * that slice), :users, :baseError, :timeoutRate and the JSON profiles :features, :latency,
  * :incidents (see demo.ts). Writes ai_usage_logs and ai_usage_event_keys with the same event ids.
+ * Each event carries the prompt version active for its feature and environment at its time (the demo
+ * prompts are seeded first), so the overview's split by prompt version has something to show.
  */
 export const USAGE_SQL = `
 WITH
@@ -28,6 +30,11 @@ features AS MATERIALIZED (
   JOIN jsonb_to_recordset(:features::jsonb)
        AS t(name text, lo float8, hi float8, in_median float8, in_sigma float8, out_median float8, out_sigma float8)
     ON t.name = f.name
+),
+-- Which prompt version each feature and environment ran, when (none before its first activation).
+prompt_timeline AS MATERIALIZED (
+  SELECT a.feature_id, a.environment, v.version, a.activated_at AS t_from, coalesce(a.deactivated_at, 'infinity') AS t_to
+  FROM prompt_activations a JOIN prompt_versions v ON v.id = a.prompt_version_id
 ),
 incidents AS MATERIALIZED (
   SELECT f.id AS feature_id, x.t_from, x.t_to, x.error_rate, x.latency_factor
@@ -61,7 +68,7 @@ events AS MATERIALIZED (
   FROM slots s, generate_series(1, floor(s.share * :total::int + random())::int) AS g
 ),
 routed AS (
-  SELECT e.event_id, e.created_at, e.r_user, t.feature_id, t.environment, t.model_id, t.provider_id,
+  SELECT e.event_id, e.created_at, e.r_user, t.feature_id, t.environment, t.model_id, t.provider_id, pt.version AS prompt_version,
          t.median_ms * exp(t.sigma * e.rad1 * cos(e.ang1)) * coalesce(x.latency_factor, 1) AS latency,
          greatest(1, round(f.in_median * exp(f.in_sigma * e.rad1 * sin(e.ang1))))::int AS input_tokens,
          CASE WHEN f.out_median = 0 THEN 0
@@ -76,6 +83,8 @@ routed AS (
    AND t.environment = CASE WHEN e.r_env < 0.93 THEN 'production' WHEN e.r_env < 0.98 THEN 'staging' ELSE 'development' END
    AND e.created_at >= t.t_from AND e.created_at < t.t_to
   LEFT JOIN incidents x ON x.feature_id = f.id AND e.created_at >= x.t_from AND e.created_at < x.t_to
+  LEFT JOIN prompt_timeline pt
+    ON pt.feature_id = t.feature_id AND pt.environment = t.environment AND e.created_at >= pt.t_from AND e.created_at < pt.t_to
 ),
 logs AS (
   SELECT event_id, feature_id, model_id, provider_id, environment,
@@ -87,18 +96,19 @@ logs AS (
                      ELSE least(round(latency), 29999)::int END AS response_time_ms,
          input_tokens,
          CASE WHEN status = 'success' THEN output_tokens ELSE 0 END AS output_tokens,
-         created_at
+         created_at, prompt_version
   FROM routed
 ),
 keys AS (
   INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM logs
 )
 INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
-                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, ingested_at)
+                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, ingested_at,
+                           prompt_version)
 SELECT l.event_id, l.feature_id, l.model_id, l.provider_id, l.environment, l.end_user_id, l.status,
        l.response_time_ms, l.input_tokens, l.output_tokens,
        round(l.input_tokens * m.input_price_per_1k / 1000, 8) + round(l.output_tokens * m.output_price_per_1k / 1000, 8),
        round(l.input_tokens * m.input_price_per_1k / 1000, 8),
-       l.created_at, l.created_at
+       l.created_at, l.created_at, l.prompt_version
 FROM logs l JOIN ai_models m ON m.id = l.model_id
 `;

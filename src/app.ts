@@ -28,6 +28,7 @@ import { changeRequestApiRoutes } from './routes/api/change-requests.ts';
 import { deploymentApiRoutes } from './routes/api/deployments.ts';
 import { featureApiRoutes } from './routes/api/features.ts';
 import { pinnedPromptRoutes, promptApiRoutes } from './routes/api/prompts.ts';
+import { rolloutApiRoutes } from './routes/api/rollouts.ts';
 import { runtimeConfigRoutes } from './routes/api/runtime-config.ts';
 import { simulatorApiRoutes } from './routes/api/simulator.ts';
 import { testCaseApiRoutes } from './routes/api/test-cases.ts';
@@ -45,6 +46,7 @@ import { healthRoutes } from './routes/health.ts';
 import { modelPageRoutes } from './routes/model-pages.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { providerRoutes } from './routes/providers.ts';
+import { rolloutRoutes } from './routes/rollouts.ts';
 import { staticRoutes } from './routes/static.ts';
 import { storedBehaviours } from './services/simulator-settings.ts';
 import { createEta } from './views.ts';
@@ -140,6 +142,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
     catalogueApiRoutes(deps),
     simulatorApiRoutes(deps),
     testingApiRoutes(deps),
+    rolloutApiRoutes(deps),
     alertApiRoutes(deps),
     testCaseApiRoutes(deps),
   );
@@ -149,6 +152,7 @@ function mountRoutes(app: Express, deps: RouteDeps): void {
   app.use(PREFIX.providers, providerRoutes(deps));
   app.use(PREFIX.deployments, deploymentRoutes(deps));
   app.use(PREFIX.approvals, approvalRoutes(deps));
+  app.use(PREFIX.rollouts, rolloutRoutes(deps));
   app.use(PREFIX.audit, auditRoutes(deps));
   app.use(PREFIX.apiKeys, apiKeyRoutes(deps));
   app.use(PREFIX.alerts, alertRoutes(deps));

@@ -25,6 +25,7 @@ import type {
   TokenScope,
   UsageStatus,
 } from '../domain.ts';
+import type { RolloutGuard, RolloutStage, RolloutStatus } from '../services/rollout-plan.ts';
 import type { Assertion } from '../services/test-assertions.ts';
 import type { TestAttempt, TestRunPurpose, TestRunStatus } from '../services/test-runs.ts';
 
@@ -198,6 +199,8 @@ type UsageLogRow = {
   input_cost_usd: number;
   created_at: Date;
   ingested_at: Date;
+  /** The feature's prompt version the event named (issue 15); null when it named none. */
+  prompt_version: number | null;
 };
 
 type RollupCursorRow = {
@@ -504,6 +507,45 @@ type Table<Row, C extends Columns<Row> = Record<never, never>> = Knex.CompositeT
   Partial<Writes<Row, C>>
 >;
 
+/** A gradual rollout (issue 18): a candidate served to a sticky share of an environment's users. */
+type RolloutRow = {
+  id: string;
+  feature_id: string;
+  environment: Environment;
+  candidate_model_id: string | null;
+  candidate_prompt_version_id: string | null;
+  stable_model_id: string | null;
+  stable_prompt_version_id: string | null;
+  salt: string;
+  percent_bp: number;
+  stages: RolloutStage[];
+  stage_idx: number;
+  stage_started_at: Date;
+  guard: RolloutGuard;
+  status: RolloutStatus;
+  breach_since: Date | null;
+  insufficient_since: Date | null;
+  started_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+  finished_by: string | null;
+  updated_at: Date;
+};
+
+/** One line of a rollout's decision log, by a person or by the guard. */
+type RolloutDecisionRow = {
+  id: number;
+  rollout_id: string;
+  action: string;
+  automatic: boolean;
+  from_bp: number;
+  to_bp: number;
+  explanation: string;
+  evidence: Record<string, unknown>;
+  decided_by: string;
+  decided_at: Date;
+};
+
 declare module 'knex/types/tables.js' {
   interface Tables {
     users: Table<UserRow, { defaults: 'id' | 'created_at' }>;
@@ -555,7 +597,7 @@ declare module 'knex/types/tables.js' {
     ai_usage_logs: Table<
       UsageLogRow,
       {
-        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at';
+        defaults: 'id' | 'input_tokens' | 'output_tokens' | 'cost_usd' | 'input_cost_usd' | 'ingested_at' | 'prompt_version';
         decimal: 'cost_usd' | 'input_cost_usd';
       }
     >;
@@ -642,5 +684,24 @@ declare module 'knex/types/tables.js' {
         decimal: 'cost_usd';
       }
     >;
+    rollouts: Table<
+      RolloutRow,
+      {
+        defaults:
+          | 'id'
+          | 'percent_bp'
+          | 'stage_idx'
+          | 'stage_started_at'
+          | 'status'
+          | 'breach_since'
+          | 'insufficient_since'
+          | 'started_at'
+          | 'finished_at'
+          | 'finished_by'
+          | 'updated_at';
+        json: 'stages' | 'guard';
+      }
+    >;
+    rollout_decisions: Table<RolloutDecisionRow, { defaults: 'id' | 'evidence' | 'decided_at'; json: 'evidence' }>;
   }
 }

@@ -13,6 +13,7 @@ export const PREFIX = {
   audit: `${BASE}/audit`,
   apiKeys: `${BASE}/api-keys`,
   approvals: `${BASE}/approvals`,
+  rollouts: `${BASE}/rollouts`,
   alerts: `${BASE}/alerts`,
   api: `/api${BASE}`,
 } as const;
@@ -71,6 +72,13 @@ export const url = {
   /** Two runs side by side: `a` and `b` are run ids. */
   testRunCompare: (slug: string, query: QueryValues = {}) => withQuery(`${PREFIX.features}/${seg(slug)}/test-runs/compare`, query),
   testRunApi: (id: string) => `${PREFIX.api}/test-runs/${seg(id)}`,
+  /** A gradual rollout's live page (issue 18), or one of its actions. */
+  rollout: (id: string, sub?: 'percent' | 'pause' | 'resume' | 'rollback' | 'complete' | 'abort') =>
+    `${PREFIX.rollouts}/${seg(id)}${sub ? `/${sub}` : ''}`,
+  /** The start form of a rollout of a feature in an environment, and where it posts. */
+  rolloutStart: (query: QueryValues = {}) => withQuery(`${PREFIX.rollouts}/new`, query),
+  rollouts: () => PREFIX.rollouts,
+  rolloutApi: (id: string) => `${PREFIX.api}/rollouts/${seg(id)}`,
 } as const;
 
 export type Urls = typeof url;

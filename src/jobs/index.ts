@@ -11,10 +11,11 @@ import * as partitions from './partitions.ts';
 import * as probes from './probes.ts';
 import * as restoreStatus from './restore-status.ts';
 import * as retention from './retention.ts';
+import * as rollouts from './rollouts.ts';
 import * as rollup from './rollup.ts';
 import * as testRuns from './test-runs.ts';
 
-const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention, testRuns, alerts, deliveries };
+const JOBS = { rollup, partitions, deployments, probes, changeRequests, restoreStatus, retention, testRuns, alerts, deliveries, rollouts };
 
 interface JobDeps {
   db: Db;

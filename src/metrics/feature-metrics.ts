@@ -7,6 +7,7 @@ import { percentileFromHistogram } from './histogram.ts';
 import {
   badMinutes,
   breakdown,
+  type ExactPercentiles,
   exactPercentiles,
   inSnapshot,
   recordedBy,
@@ -62,7 +63,13 @@ export interface FeatureSums {
   uniqueUsers: number;
   /** Percentiles from raw rows when the range has few enough events (wantsExactPercentiles). */
   exact: Awaited<ReturnType<typeof exactPercentiles>> | null;
+  /** Only when split by prompt version: per version (0: the events that named none), per chart bucket. */
+  byVersion?: Map<number, Map<number, Sums>>;
 }
+
+/** What a feature's figures can be split by besides the model (SPEC §10.1). */
+export const SPLITS = ['prompt_version'] as const;
+export type Split = (typeof SPLITS)[number];
 
 /** The feature dashboard's inputs for a range ending now in one environment (null: all), in one snapshot. */
 export async function readFeatureSums(
@@ -72,14 +79,16 @@ export async function readFeatureSums(
   now: Date,
   timeZone: string,
   environment: Environment | null = null,
+  split?: Split,
 ): Promise<FeatureSums> {
   const w = windowOf(range, now);
   const { bucket, bucketMs } = RANGES[range];
   const ids = [feature.id];
+  const byVersion = split === 'prompt_version';
   return inSnapshot(
     db,
     async (trx) => {
-      const { byBucket: buckets, byModel } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs);
+      const { byBucket: buckets, byModel, byVersion: versions } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs, byVersion);
       const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
       const total = addSums(buckets.values());
       const earlier = previousWindow(range, now);
@@ -87,7 +96,7 @@ export async function readFeatureSums(
       const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
       const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
       const users = await uniqueUsers(trx, ids, w.from);
-      const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket) : null;
+      const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket, byVersion) : null;
       const models = await trx
         .db('ai_models')
         .whereIn('id', [...byModel.keys()])
@@ -108,6 +117,7 @@ export async function readFeatureSums(
         badMinutes: bad.get(feature.id) ?? 0,
         uniqueUsers: users.get(feature.id) ?? 0,
         exact,
+        ...(versions && { byVersion: versions }),
       };
     },
     environment,
@@ -146,11 +156,41 @@ export function shapeFeatureMetrics(sums: FeatureSums) {
     },
     costs: costsOf(sums),
     performance: performanceOf(realtime),
+    ...(sums.byVersion && { by_prompt_version: versionsOf(sums, sums.byVersion) }),
   };
 }
 
+/**
+ * The split by prompt version: per version, in version order with the events that named none
+ * (prompt_version null) last, its headline figures and its series; the versions add up to the whole.
+ */
+function versionsOf(sums: FeatureSums, byVersion: Map<number, Map<number, Sums>>) {
+  const none: ExactPercentiles = { overall: null, byBucket: new Map() };
+  return [...byVersion.entries()]
+    .sort(([a], [b]) => (a || Infinity) - (b || Infinity))
+    .map(([version, buckets]) => {
+      const total = addSums(buckets.values());
+      const h = headline(total);
+      const exact = sums.exact ? (sums.exact.byVersion?.get(version) ?? none) : null;
+      return {
+        prompt_version: version || null,
+        total_requests: total.requests,
+        success_rate: h.success_rate,
+        error_rate: h.error_rate,
+        response_time: h.response_time,
+        p95: exact ? (exact.overall?.[1] ?? null) : h.p95,
+        total_cost: total.cost_usd,
+        cost_per_request: h.cost_per_request,
+        data: pointsOf(sums, buckets, exact),
+      };
+    });
+}
+
 /** The points of the charts, one per bucket of the range. */
-function seriesOf({ range, now, window: w, buckets, exact }: FeatureSums) {
+const seriesOf = (sums: FeatureSums) => pointsOf(sums, sums.buckets, sums.exact);
+
+/** One series' points from its sums per bucket, with exact p95s when the range has them. */
+function pointsOf({ range, now, window: w }: FeatureSums, buckets: Map<number, Sums>, exact: ExactPercentiles | null) {
   return bucketStarts(range, w.from, now).map((start) => {
     const s = buckets.get(start.getTime()) ?? toSums(undefined);
     const point = headline(s);
@@ -214,8 +254,9 @@ export async function featureMetrics(
   now: Date,
   timeZone: string,
   environment: Environment | null = null,
+  split?: Split,
 ) {
-  return shapeFeatureMetrics(await readFeatureSums(db, feature, range, now, timeZone, environment));
+  return shapeFeatureMetrics(await readFeatureSums(db, feature, range, now, timeZone, environment, split));
 }
 
 export type FeatureMetrics = Awaited<ReturnType<typeof featureMetrics>>;

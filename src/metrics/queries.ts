@@ -98,24 +98,41 @@ export async function recordedBy(s: Snapshot, featureId: string, at: Date): Prom
 export interface Breakdown {
   byBucket: Map<number, Sums>;
   byModel: Map<string, Sums>;
+  /** Only when asked for: per prompt version (0: none), per chart bucket. */
+  byVersion?: Map<number, Map<number, Sums>>;
 }
 
 /**
- * One pass over the window's usage, grouped per chart bucket (epoch-aligned, UTC) and per model.
- * Rollups coarser than the chart bucket are left out.
+ * One pass over the window's usage, grouped per chart bucket (epoch-aligned, UTC) and per model,
+ * and per prompt version and bucket when `byVersion`. Rollups coarser than the chart bucket are left out.
  */
-export async function breakdown(s: Snapshot, scope: Scope, ids: string[], w: Window, bucket: string, bucketMs: number): Promise<Breakdown> {
+export async function breakdown(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  bucket: string,
+  bucketMs: number,
+  byVersion = false,
+): Promise<Breakdown> {
+  // GROUPING() may name only columns some grouping set has.
+  const version = byVersion ? 'GROUPING(prompt_version) AS no_version, prompt_version' : '1 AS no_version';
   const { rows } = await s.db.raw(
     `WITH ${segmentsSql(scope)}
-     SELECT GROUPING(bucket) AS by_bucket, bucket, model_id, ${SUMS}
+     SELECT GROUPING(bucket) AS no_bucket, ${version}, bucket, model_id, ${SUMS}
      FROM (SELECT seg.*, extract(epoch FROM date_bin(:bucket::interval, t, 'epoch'::timestamptz)) * 1000 AS bucket FROM seg) x
-     GROUP BY GROUPING SETS ((bucket), (model_id))`,
+     GROUP BY GROUPING SETS ((bucket), (model_id)${byVersion ? ', (prompt_version, bucket)' : ''})`,
     { ...windowBindings(w, ids, s, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
   );
-  const result: Breakdown = { byBucket: new Map(), byModel: new Map() };
+  const result: Breakdown = { byBucket: new Map(), byModel: new Map(), ...(byVersion && { byVersion: new Map() }) };
   for (const r of rows as Row[]) {
-    if (Number(r.by_bucket) === 0) result.byBucket.set(Number(r.bucket), toSums(r));
-    else result.byModel.set(String(r.model_id), toSums(r));
+    if (Number(r.no_bucket) === 1) result.byModel.set(String(r.model_id), toSums(r));
+    else if (Number(r.no_version) === 1) result.byBucket.set(Number(r.bucket), toSums(r));
+    else {
+      const version = Number(r.prompt_version);
+      const buckets = result.byVersion!.get(version) ?? new Map<number, Sums>();
+      result.byVersion!.set(version, buckets.set(Number(r.bucket), toSums(r)));
+    }
   }
   return result;
 }
@@ -137,21 +154,48 @@ export async function requestsByLocalHour(
   return new Map((rows as Row[]).map((r) => [Number(r.hour), Number(r.requests)]));
 }
 
-/** Exact percentiles (linear interpolation) from raw rows: overall and per chart bucket. */
-export async function exactPercentiles(s: Snapshot, scope: Scope, ids: string[], w: Window, bucket: string) {
+export interface ExactPercentiles {
+  overall: number[] | null;
+  byBucket: Map<number, number[]>;
+}
+
+/**
+ * Exact percentiles (linear interpolation) from raw rows: overall and per chart bucket, and the same
+ * per prompt version (0: none) when `byVersion`.
+ */
+export async function exactPercentiles(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  bucket: string,
+  byVersion = false,
+): Promise<ExactPercentiles & { byVersion?: Map<number, ExactPercentiles> }> {
   const col = SCOPE_COLUMN[scope];
   const { rows } = await s.db.raw(
-    `SELECT extract(epoch FROM date_bin(:bucket::interval, created_at, 'epoch'::timestamptz)) * 1000 AS bucket,
+    `SELECT GROUPING(bucket) AS no_bucket, ${byVersion ? 'GROUPING(v) AS no_version, v' : '1 AS no_version'}, bucket,
             percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-     FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
-     GROUP BY GROUPING SETS ((1), ())`,
+     FROM (
+       SELECT extract(epoch FROM date_bin(:bucket::interval, created_at, 'epoch'::timestamptz)) * 1000 AS bucket,
+              coalesce(prompt_version, 0) AS v, response_time_ms
+       FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
+     ) x
+     GROUP BY GROUPING SETS ((bucket), ()${byVersion ? ', (v, bucket), (v)' : ''})`,
     { ...windowBindings(w, ids, s), bucket },
   );
-  const overall = (rows as { bucket: number | null; p: number[] }[]).find((r) => r.bucket === null);
-  const byBucket = new Map(
-    (rows as { bucket: number | null; p: number[] }[]).filter((r) => r.bucket !== null).map((r) => [Number(r.bucket), r.p]),
-  );
-  return { overall: overall?.p ?? null, byBucket };
+  type PRow = { no_bucket: number; no_version: number; bucket: number | null; v: number | null; p: number[] };
+  const of = (list: PRow[]): ExactPercentiles => ({
+    overall: list.find((r) => Number(r.no_bucket) === 1)?.p ?? null,
+    byBucket: new Map(list.filter((r) => Number(r.no_bucket) === 0).map((r) => [Number(r.bucket), r.p])),
+  });
+  const all = rows as PRow[];
+  const result = of(all.filter((r) => Number(r.no_version) === 1));
+  if (!byVersion) return result;
+  const versions = [...new Set(all.filter((r) => Number(r.no_version) === 0).map((r) => Number(r.v)))];
+  return {
+    ...result,
+    byVersion: new Map(versions.map((v) => [v, of(all.filter((r) => Number(r.no_version) === 0 && Number(r.v) === v))])),
+  };
 }
 
 /** Exact overall percentiles (p50, p95, p99) per member of the scope, from raw rows. */

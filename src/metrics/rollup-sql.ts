@@ -7,13 +7,15 @@ import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
  */
 export function foldRowsSql(where: string): string {
   const addOnConflict = SUM_COLUMNS.map((c) => `${c} = t.${c} + excluded.${c}`).join(', ');
-  const keyCols = 'feature_id, model_id, provider_id, environment';
+  // prompt_version: 0 when the event named none (a key column cannot be NULL).
+  const keyCols = 'feature_id, model_id, provider_id, environment, prompt_version';
+  const conflictKey = 'feature_id, bucket, model_id, provider_id, environment, prompt_version';
   return `
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
 -- histogram columns: the 39 FILTERs then run over groups, not over every raw row.
 WITH grouped AS MATERIALIZED (
   SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
-         ${bucketOf('l.response_time_ms')} AS hb,
+         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb,
          count(*)::int AS requests,
          count(*) FILTER (WHERE l.status = 'success')::int AS successes,
          count(*) FILTER (WHERE l.status = 'error')::int AS errors,
@@ -22,7 +24,7 @@ WITH grouped AS MATERIALIZED (
          sum(l.input_tokens)::bigint AS input_tokens, sum(l.output_tokens)::bigint AS output_tokens,
          sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd
   FROM ai_usage_logs l WHERE ${where}
-  GROUP BY 1, 2, 3, 4, 5, 6
+  GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
 minute_agg AS MATERIALIZED (
   SELECT bucket, ${keyCols},
@@ -31,24 +33,24 @@ minute_agg AS MATERIALIZED (
          ${HIST_COLUMNS.map((c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int AS ${c}`).join(', ')},
          sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
          sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
-  FROM grouped GROUP BY 1, 2, 3, 4, 5
+  FROM grouped GROUP BY 1, 2, 3, 4, 5, 6
 ),
 to_minutes AS (
   INSERT INTO usage_rollup_minute AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
   SELECT bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')} FROM minute_agg
-  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+  ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}
 ),
 to_hours AS (
   INSERT INTO usage_rollup_hour AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
   SELECT date_trunc('hour', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}
-  FROM minute_agg GROUP BY 1, 2, 3, 4, 5
-  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+  FROM minute_agg GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}
 ),
 to_days AS (
   INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
   SELECT date_trunc('day', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}
-  FROM minute_agg GROUP BY 1, 2, 3, 4, 5
-  ON CONFLICT (feature_id, bucket, model_id, provider_id, environment) DO UPDATE SET ${addOnConflict}
+  FROM minute_agg GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}
 ),
 per_minute AS MATERIALIZED (
   SELECT scope, scope_id, date_trunc('hour', bucket) AS hour, extract(minute FROM bucket)::int AS i, sum(r) AS r, sum(f) AS f

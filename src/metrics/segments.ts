@@ -48,7 +48,7 @@ export const envFilter = (alias: string) => `(:environment::text IS NULL OR ${al
 
 /**
  * SQL (a CTE named seg) for the usage of a set of features, models or providers in the window
- * [:from, :to), as rows (t, feature_id, model_id, provider_id, environment, …sums) at the
+ * [:from, :to), as rows (t, feature_id, model_id, provider_id, environment, prompt_version (0: none), …sums) at the
  * coarsest grain that fits:
  *  - whole UTC days [:d_from, :d_to) from the day rollup (none when charts are finer than a day),
  *  - whole hours [:h_from, :h_to) outside those days from the hour rollup (none when charts are
@@ -61,12 +61,14 @@ export const envFilter = (alias: string) => `(:environment::text IS NULL OR ${al
  */
 export function segmentsSql(scope: Scope): string {
   const col = SCOPE_COLUMN[scope];
-  const keys = 'feature_id, model_id, provider_id, environment';
+  const keys = 'feature_id, model_id, provider_id, environment, prompt_version';
   const k = (alias: string) =>
     keys
       .split(', ')
       .map((c) => `${alias}.${c}`)
       .join(', ');
+  // Raw rows without a prompt version count under 0, as in the rollups.
+  const rawKeys = k('l').replace('l.prompt_version', 'coalesce(l.prompt_version, 0) AS prompt_version');
   return `
   seg AS (
     SELECT r.bucket AS t, ${k('r')}, ${ROLLUP_COLUMNS}
@@ -89,7 +91,7 @@ export function segmentsSql(scope: Scope): string {
            ${HIST_COLUMNS.map((_c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int`).join(', ')},
            sum(input_tokens)::bigint, sum(output_tokens)::bigint, sum(cost_usd), sum(input_cost_usd)
     FROM (
-      SELECT date_trunc('minute', l.created_at) AS t, ${k('l')}, ${bucketOf('l.response_time_ms')} AS hb,
+      SELECT date_trunc('minute', l.created_at) AS t, ${rawKeys}, ${bucketOf('l.response_time_ms')} AS hb,
              count(*) AS requests, count(*) FILTER (WHERE l.status = 'success') AS successes,
              count(*) FILTER (WHERE l.status = 'error') AS errors, count(*) FILTER (WHERE l.status = 'timeout') AS timeouts,
              sum(l.response_time_ms) AS latency_sum_ms, sum(l.input_tokens) AS input_tokens, sum(l.output_tokens) AS output_tokens,
@@ -105,8 +107,8 @@ export function segmentsSql(scope: Scope): string {
         SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')}
           AND created_at >= :m_from::timestamptz AND created_at < :m_to::timestamptz
       ) l
-      GROUP BY 1, 2, 3, 4, 5, 6
+      GROUP BY 1, 2, 3, 4, 5, 6, 7
     ) g
-    GROUP BY 1, 2, 3, 4, 5
+    GROUP BY 1, 2, 3, 4, 5, 6
   )`;
 }

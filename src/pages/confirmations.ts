@@ -84,3 +84,35 @@ export function revokeConfirmation(key: ApiKeyRow, form: Pick<Confirmation, 'act
     ...form,
   };
 }
+
+/** What each action of a production rollout does, asked before it acts (issue 18). */
+const ROLLOUT_STEPS: Record<string, { verb: string; warning: string }> = {
+  percent: { verb: 'Advance', warning: 'More production users get the candidate at once; those who had it keep it.' },
+  pause: { verb: 'Pause', warning: 'The share holds and the guard stops acting until it is resumed.' },
+  resume: { verb: 'Resume', warning: 'The guard acts again, and may advance or roll back by itself.' },
+  rollback: { verb: 'Roll back', warning: 'Every production user goes back to the stable model; a new rollout picks different users.' },
+  abort: { verb: 'Abort', warning: 'Every production user goes back to the stable model.' },
+  complete: { verb: 'Complete', warning: 'The candidate becomes production’s model for everyone, after its checks pass.' },
+};
+
+/** The confirmation of an action on a production rollout: its candidate, stable model and share now. */
+export function rolloutConfirmation(
+  r: { candidate_model: string | null; stable_model: string | null; percent: number; environment: Environment },
+  action: string,
+  form: Pick<Confirmation, 'action' | 'fields' | 'cancel'>,
+): Confirmation {
+  const step = ROLLOUT_STEPS[action];
+  const to = action === 'percent' ? ` to ${form.fields.percent}%` : '';
+  return {
+    title: `${step.verb} the rollout of ${r.candidate_model} in ${r.environment}${to}?`,
+    facts: [
+      ['Candidate', String(r.candidate_model)],
+      ['Stable', String(r.stable_model)],
+      ['Share now', `${r.percent}%`],
+    ],
+    warning: step.warning,
+    button: `Confirm: ${step.verb.toLowerCase()}${to}`,
+    busy: 'Working…',
+    ...form,
+  };
+}

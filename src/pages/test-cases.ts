@@ -2,7 +2,8 @@ import type { Db } from '../db/knex.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { url, withQuery } from '../http/urls.ts';
 import type { PlaygroundResult } from '../services/playground.ts';
-import { ASSERTION_SYNTAX, assertionWords, type CaseFields, type CaseForm, formOfCase } from '../services/test-case-input.ts';
+import { describeAssertion } from '../services/test-assertions.ts';
+import { ASSERTION_SYNTAX, type CaseFields, type CaseForm, formOfCase } from '../services/test-case-input.ts';
 import { caseContext, caseFieldsOf, type LineError, listTestCases } from '../services/test-cases.ts';
 import type { FormState } from '../views.ts';
 import type { Confirmation } from './confirmations.ts';
@@ -53,7 +54,7 @@ export async function testCasesTab(db: Db, feature: FeatureRow) {
         id: r.id,
         name: r.name,
         input: inputSummary(fields.input),
-        assertions: fields.assertions.map(assertionWords),
+        assertions: fields.assertions.map(describeAssertion),
         critical: r.critical,
         repeats: r.repeats,
         pass_k: r.pass_k,

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/knex.ts';
 import { notFound } from '../http/errors.ts';
 import type { Telemetry } from '../http/telemetry.ts';
@@ -28,3 +28,13 @@ export function loader<T>(name: string, what: string, find: (value: string) => P
   };
   return load;
 }
+
+/** How a route shows the features page again with its own state (a refused form, a result) and a status: src/routes/features.ts `show`. */
+export type ShowFeatures<Extra> = (
+  deps: RouteDeps,
+  req: Request,
+  res: Response,
+  query: unknown,
+  extra: Extra,
+  status?: number,
+) => Promise<void>;

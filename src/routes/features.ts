@@ -94,6 +94,7 @@ function linker(q: FeaturesQuery, feature?: string) {
     environment: q.environment,
     q: q.q || undefined,
     page: q.page,
+    split: q.split,
   });
 }
 
@@ -136,8 +137,9 @@ async function show(deps: RouteDeps, req: Request, res: Response, query: unknown
   if (q.format === 'csv') {
     if (!feature) throw new HttpError(404, 'There is no feature to export');
     const environment = figuresEnvironmentOf(q);
-    const { metrics } = await featureOverview(db, feature, { range: q.range, environment }, now, timeZone);
-    return void res.type('text/csv').attachment(`${feature.name}-${environment}-${q.range}.csv`).send(overviewCsv(metrics));
+    const { metrics } = await featureOverview(db, feature, { range: q.range, environment, split: q.split }, now, timeZone);
+    const name = `${feature.name}-${environment}-${q.range}${q.split ? `-by-${q.split}` : ''}.csv`;
+    return void res.type('text/csv').attachment(name).send(overviewCsv(metrics));
   }
   const part = req.htmx.request ? targetId(req) : undefined;
   const parts = await featuresPageParts(db, { feature, q, part, now, timeZone });

@@ -8,20 +8,13 @@ import { isConfirmed } from '../pages/confirmations.ts';
 import { deleteCaseConfirmation, type TestCasesShown } from '../pages/test-cases.ts';
 import { type CaseForm, caseOfForm } from '../services/test-case-input.ts';
 import { casesJsonl, deleteTestCase, findTestCase, importTestCases, listTestCases, saveTestCase } from '../services/test-cases.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps, ShowFeatures } from './deps.ts';
 
 // The Testing tab's test-case forms (issue 16), under /platform/ai-management/features/:slug/test-cases:
 // add, edit, delete (asked first), import JSONL (pasted) and export it. Success → 303 to the tab with
 // a flash (htmx: the tab at once); a refusal → 422 with the form again and its errors.
 
-type Show = (
-  deps: RouteDeps,
-  req: Request,
-  res: Response,
-  query: unknown,
-  extra: { testCases: TestCasesShown },
-  status?: number,
-) => Promise<void>;
+type Show = ShowFeatures<{ testCases: TestCasesShown }>;
 type Changed = (deps: RouteDeps, req: Request, res: Response, tab: { feature: string; tab: 'testing' }) => Promise<void>;
 
 const featureIn = (res: Response) => res.locals.feature as FeatureRow;

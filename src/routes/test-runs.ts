@@ -10,7 +10,7 @@ import { url } from '../http/urls.ts';
 import { compareTestRuns, type RunEstimate, runEstimate, testRunCsv, testRunPage } from '../pages/test-runs.ts';
 import { cancelRun, runBodyOfForm, startRun } from '../services/test-runs.ts';
 import { type FormState, render } from '../views.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps, ShowFeatures } from './deps.ts';
 
 // Suite runs in the console (issue 16): the Testing tab's start form (an estimate first, if asked),
 // a run's page (polled while it runs; CSV), its cancel form, and two runs side by side. Mounted by
@@ -22,14 +22,7 @@ export interface TestRunFormShown {
   estimate?: RunEstimate;
 }
 
-type Show = (
-  deps: RouteDeps,
-  req: Request,
-  res: Response,
-  query: unknown,
-  extra: { testRun: TestRunFormShown },
-  status?: number,
-) => Promise<void>;
+type Show = ShowFeatures<{ testRun: TestRunFormShown }>;
 
 // What a refusal names as `environment` or `model_id`, the form names `target`.
 const FORM_FIELD: Record<string, string> = { environment: 'target', model_id: 'target' };

@@ -4,7 +4,7 @@ import { refusalOf } from '../http/errors.ts';
 import { caseFormOfPlayground, type TestCasesShown } from '../pages/test-cases.ts';
 import { type PlaygroundResult, playgroundCall, playgroundInputOfForm } from '../services/playground.ts';
 import type { FormState } from '../views.ts';
-import type { RouteDeps } from './deps.ts';
+import type { RouteDeps, ShowFeatures } from './deps.ts';
 
 /** The playground as the Testing tab shows it: the form (values and errors) and the result of a call sent. */
 export interface PlaygroundShown {
@@ -12,14 +12,7 @@ export interface PlaygroundShown {
   result?: PlaygroundResult;
 }
 
-type Show = (
-  deps: RouteDeps,
-  req: Request,
-  res: Response,
-  query: unknown,
-  extra: { playground: PlaygroundShown; testCases?: TestCasesShown },
-  status?: number,
-) => Promise<void>;
+type Show = ShowFeatures<{ playground: PlaygroundShown; testCases?: TestCasesShown }>;
 
 // What a refusal names as `environment` or `model_id`, the form names `target`; `messages` is its `message`.
 const FORM_FIELD: Record<string, string> = { environment: 'target', model_id: 'target', messages: 'message' };

@@ -8,6 +8,7 @@ import type { Providers } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type DeployOutcome, deploy, deployRequestSchema, plannedChange } from './deployments.ts';
 import { activatePrompt, type PromptOutcome, plannedActivation } from './prompt-activation.ts';
+import { refuseDuringRollout } from './rollouts.ts';
 
 // Protected environments (issue 14, SPEC §10.3): where an environment's policy asks for a second
 // admin's approval, a model change (assignment, promotion, rollback) is filed as a change request
@@ -68,6 +69,7 @@ export async function deployOrRequest(
   now: Date,
 ): Promise<ChangeOutcome> {
   const parsed = deployRequestSchema.safeParse(input);
+  if (parsed.success) await refuseDuringRollout(db, feature, parsed.data.environment);
   // Unprotected (or invalid: deploy() says what is wrong): the pipeline runs now and records its checks.
   if (!parsed.success || !(await requiresApproval(db, parsed.data.environment)))
     return { applied: await deploy(db, providers, principal, feature, input, kind) };
@@ -125,6 +127,7 @@ export async function activateOrRequest(
   kind?: DeploymentKind,
 ): Promise<ActivationOutcome> {
   const plan = await plannedActivation(db, feature, input, kind);
+  await refuseDuringRollout(db, feature, plan.environment);
   if (!(await requiresApproval(db, plan.environment))) return { applied: await activatePrompt(db, providers, principal, feature, plan) };
   const request = await fileRequest(db, principal, feature, now, {
     environment: plan.environment,

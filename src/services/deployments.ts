@@ -135,25 +135,40 @@ async function runChecksAndSwitch(db: Db, providers: Providers, actor: Actor, pl
   return db.transaction((trx) => switchAssignment(trx, actor, plan, checks));
 }
 
-/** The checks in order, stored as they pass (the deployment's page shows them): no network, the provider's adapter, a live smoke request, the eval gate. */
-async function runChecks(db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> {
+/** The checks in order, stored as they pass (the deployment's page shows them). */
+const runChecks = (db: Db, providers: Providers, { feature, model, environment, previous, deployment }: Plan): Promise<Check[]> =>
+  candidateChecks(
+    db,
+    providers,
+    { feature, model, environment, previous },
+    { requestedBy: deployment.requested_by, deploymentId: deployment.id },
+    (checks) =>
+      db('deployments')
+        .where({ id: deployment.id })
+        .update({ checks: JSON.stringify(checks) }),
+  );
+
+/**
+ * The pipeline's checks of a candidate model, in order: no network, the provider's adapter, a live smoke
+ * request, the eval gate. A deployment and a rollout's start (issue 18) both run them; `noted` sees the
+ * checks made before any network call.
+ */
+export async function candidateChecks(
+  db: Db,
+  providers: Providers,
+  { feature, model, environment, previous }: Pick<Plan, 'feature' | 'model' | 'environment' | 'previous'>,
+  by: { requestedBy: string; deploymentId?: string },
+  noted: (checks: Check[]) => Promise<unknown> = async () => undefined,
+): Promise<Check[]> {
   const checks = deployability(feature, candidateOf(model), environment, previous);
   const opened = checks.every((c) => c.ok) ? await openAdapter(providers, model) : undefined;
   if (opened && 'check' in opened) checks[checks.length - 1] = opened.check;
-  await db('deployments')
-    .where({ id: deployment.id })
-    .update({ checks: JSON.stringify(checks) });
+  await noted(checks);
   if (opened && 'adapter' in opened) checks.push(await smokeRequest(db, opened.adapter, model));
   if (checks.every((c) => c.ok)) {
     // The eval gate tries the model with the prompt that would serve with it.
     const prompt = await activePrompt(db, feature.id, environment);
-    const gate = await suiteGate(db, providers, feature, {
-      modelId: model.id,
-      promptVersion: prompt?.version,
-      environment,
-      deploymentId: deployment.id,
-      requestedBy: deployment.requested_by,
-    });
+    const gate = await suiteGate(db, providers, feature, { modelId: model.id, promptVersion: prompt?.version, environment, ...by });
     if (gate) checks.push(gate);
   }
   return checks;

@@ -5,7 +5,7 @@ import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
-import { type IngestWarning, unknownFieldChecker } from './ingest-warnings.ts';
+import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
 
 export const MAX_EVENTS = 1000;
 
@@ -40,6 +40,8 @@ const eventSchema = z.object({
     .default(0),
   cost_usd: z.number({ message: 'must be a number' }).min(0, 'must be 0 or more').max(100_000, 'must be at most 100000').optional(),
   created_at: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional(),
+  // Judged by resolveVersion, never by the schema: a bad version must not cost the event.
+  prompt_version: z.unknown().optional(),
 });
 
 export interface IngestResult {
@@ -59,8 +61,10 @@ const MODEL_COLUMNS = {
 const checkFields = unknownFieldChecker([...Object.keys(eventSchema.shape), 'feature_id', 'model_id']);
 
 interface Catalogue {
-  features: Map<string, { id: string }>;
+  features: Map<string, { id: string; name: string }>;
   models: Selected<ModelJoin, typeof MODEL_COLUMNS>[];
+  /** Every prompt version: by id, and by feature id and number (`${feature_id}:${version}`). */
+  promptVersions: Map<string, Pick<Row<'prompt_versions'>, 'feature_id' | 'version'>>;
 }
 
 // The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
@@ -78,9 +82,14 @@ function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
 }
 
 async function loadCatalogue(db: Db): Promise<Catalogue> {
-  const [features, models]: [Pick<Row<'ai_features'>, 'id' | 'name'>[], Catalogue['models']] = await Promise.all([
+  const [features, models, versions]: [
+    Pick<Row<'ai_features'>, 'id' | 'name'>[],
+    Catalogue['models'],
+    Pick<Row<'prompt_versions'>, 'id' | 'feature_id' | 'version'>[],
+  ] = await Promise.all([
     db('ai_features').select('id', 'name'),
     db('ai_models as m').join('ai_providers as p', 'p.id', 'm.provider_id').select(columns(MODEL_COLUMNS)),
+    db('prompt_versions').select('id', 'feature_id', 'version'),
   ]);
   return {
     features: new Map(
@@ -90,6 +99,31 @@ async function loadCatalogue(db: Db): Promise<Catalogue> {
       ]),
     ),
     models,
+    promptVersions: new Map(versions.flatMap((v) => [[v.id, v] as const, [`${v.feature_id}:${v.version}`, v] as const])),
+  };
+}
+
+/**
+ * The prompt version an event names (SPEC §10.1): a version number of its feature's prompt, or the
+ * id of one (stored as its number). Anything else is a warning and the event is stored without a
+ * version: usage and cost must stay whole whatever the tag says. `unknown` when the catalogue may
+ * just be older than the version.
+ */
+function resolveVersion(c: Catalogue, feature: { id: string; name: string }, value: unknown) {
+  if (value === undefined || value === null) return { version: null };
+  const byId = typeof value === 'string' && isUuid(value);
+  const byNumber = Number.isInteger(value) && (value as number) >= 1;
+  if (!byId && !byNumber)
+    return { version: null, warning: 'prompt_version must be a version number (1 or more) or a version id (stored without a version)' };
+  const found = c.promptVersions.get(byId ? value.toLowerCase() : `${feature.id}:${value}`);
+  if (found?.feature_id === feature.id) return { version: found.version };
+  const shown = JSON.stringify(value);
+  if (found)
+    return { version: null, warning: `prompt_version ${shown} is a version of another feature's prompt (stored without a version)` };
+  return {
+    version: null,
+    unknown: true,
+    warning: `prompt_version ${shown} is not a version of the ${feature.name} prompt (stored without a version)`,
   };
 }
 
@@ -109,7 +143,7 @@ interface Batch {
   rejected: IngestResult['rejected'];
   warnings: IngestWarning[];
   duplicates: number;
-  /** Some event named a feature or model this catalogue does not know (it may be newer). */
+  /** Some event named a feature, model or prompt version this catalogue does not know (it may be newer). */
   unknownNames: boolean;
 }
 
@@ -138,6 +172,10 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (createdAt.getTime() > now.getTime()) return reject(index, 'created_at is in the future');
     if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
+    const prompt = resolveVersion(catalogue, feature, e.prompt_version);
+    batch.unknownNames ||= prompt.unknown === true;
+    if (prompt.warning && batch.warnings.length < MAX_WARNINGS)
+      batch.warnings.push({ index, field: 'prompt_version', message: prompt.warning });
     batch.rows.push({
       event_id: e.event_id,
       feature_id: feature.id,
@@ -150,6 +188,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
       output_tokens: e.output_tokens,
       cost_usd: e.cost_usd ?? null,
       created_at: createdAt.toISOString(),
+      prompt_version: prompt.version,
     });
   });
   return batch;
@@ -184,7 +223,8 @@ const INSERT_SQL = `
 WITH input AS (
   SELECT * FROM jsonb_to_recordset(:events::jsonb) AS e(
     event_id text, feature_id uuid, model_id uuid, environment text, end_user_id text, status text,
-    response_time_ms integer, input_tokens integer, output_tokens integer, cost_usd numeric, created_at timestamptz)
+    response_time_ms integer, input_tokens integer, output_tokens integer, cost_usd numeric, created_at timestamptz,
+    prompt_version integer)
 ),
 priced AS (
   SELECT e.*, m.provider_id, round(e.cost_usd, 8) AS given,
@@ -206,7 +246,7 @@ keys AS (
   SELECT event_id, created_at FROM costed ON CONFLICT (event_id) DO NOTHING RETURNING event_id
 )
 INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
-                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
+                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version)
 SELECT c.event_id, c.feature_id, c.model_id, c.provider_id, c.environment, c.end_user_id, c.status,
-       c.response_time_ms, c.input_tokens, c.output_tokens, c.cost, c.input_cost, c.created_at
+       c.response_time_ms, c.input_tokens, c.output_tokens, c.cost, c.input_cost, c.created_at, c.prompt_version
 FROM costed c JOIN keys k ON k.event_id = c.event_id`;

@@ -6,6 +6,8 @@ import { activePrompt } from '../db/queries/prompts.ts';
 import type { Row } from '../db/tables.ts';
 import type { Environment } from '../domain.ts';
 import { monthToDateSpend } from '../metrics/summaries.ts';
+import { armOf, BUCKET_ALGORITHM } from './rollout-plan.ts';
+import { activeRollout } from './rollouts.ts';
 
 /**
  * Whether the product should treat the feature as over budget: only when the feature asks for the
@@ -23,13 +25,16 @@ async function overBudget(db: Db, feature: FeatureRow, now: Date): Promise<boole
  * model with its provider's slug and base URL (never a credential), the active prompt version, and a
  * version string that changes whenever any of them does. The README says what a client does with each status.
  */
-export async function runtimeConfig(db: Db, feature: FeatureRow, environment: Environment, now: Date) {
-  const [assignments, prompt, over_budget] = await Promise.all([
+export async function runtimeConfig(db: Db, feature: FeatureRow, environment: Environment, now: Date, endUserId?: string) {
+  const [assignments, prompt, over_budget, rollout] = await Promise.all([
     activeAssignments(db, { featureId: feature.id, environment }),
     activePrompt(db, feature.id, environment),
     overBudget(db, feature, now),
+    // The kill switch overrides any rollout: a feature not active serves nobody a candidate.
+    feature.status === 'active' ? rolloutJson(db, feature.id, environment) : null,
   ]);
   const model = assignments.at(0);
+  const arm = endUserId === undefined ? undefined : userArm(rollout, endUserId);
   const config = {
     feature: feature.name,
     environment,
@@ -37,19 +42,23 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
     status_reason: feature.status_reason,
     restore_at: feature.restore_at,
     over_budget,
-    model: model
-      ? {
-          id: model.model_id,
-          name: model.model_name,
-          type: model.model_type,
-          status: model.model_status,
-          provider: model.provider_name,
-          provider_kind: model.provider_kind,
-          base_url: model.base_url,
-          overrides: model.config_overrides,
-          assigned_at: model.assigned_at,
-        }
-      : null,
+    ...(arm ?? { rollout }),
+    model:
+      arm?.variant === 'candidate' && rollout
+        ? rollout.candidate.model
+        : model
+          ? {
+              id: model.model_id,
+              name: model.model_name,
+              type: model.model_type,
+              status: model.model_status,
+              provider: model.provider_name,
+              provider_kind: model.provider_kind,
+              base_url: model.base_url,
+              overrides: model.config_overrides,
+              assigned_at: model.assigned_at,
+            }
+          : null,
     prompt: prompt ? promptJson(prompt) : null,
     settings: {
       error_rate_threshold: Number(feature.error_rate_threshold),
@@ -71,3 +80,30 @@ export const promptJson = (v: Pick<Row<'prompt_versions'>, 'id' | 'version' | 't
   variables: v.variables,
   content_hash: v.content_hash,
 });
+
+/** The running or paused rollout as the product reads it: share, salt and the documented algorithm, the candidate model. */
+async function rolloutJson(db: Db, featureId: string, environment: Environment) {
+  const rollout = await activeRollout(db, featureId, environment);
+  if (!rollout?.candidate_model_id) return null;
+  const m = await db('ai_models as m')
+    .join('ai_providers as p', 'p.id', 'm.provider_id')
+    .where('m.id', rollout.candidate_model_id)
+    .first('m.id', 'm.name', 'm.model_type as type', 'm.status', 'p.name as provider', 'p.kind as provider_kind', 'p.base_url');
+  if (!m) return null;
+  return {
+    id: rollout.id,
+    status: rollout.status,
+    percent_bp: rollout.percent_bp,
+    salt: rollout.salt,
+    bucket_by: 'end_user_id' as const,
+    algorithm: BUCKET_ALGORITHM,
+    no_user: 'stable' as const,
+    candidate: { model: { ...m, overrides: {}, assigned_at: rollout.started_at } },
+  };
+}
+
+/** What one end user is served (`?end_user_id=`): its arm by the documented bucketing; stable when no rollout runs. */
+function userArm(rollout: Awaited<ReturnType<typeof rolloutJson>>, endUserId: string) {
+  const variant = rollout ? armOf(rollout.salt, rollout.percent_bp, endUserId) : ('stable' as const);
+  return { end_user_id: endUserId, variant, rollout_id: rollout?.id ?? null };
+}

@@ -90,7 +90,7 @@ export function evaluate(a: Assertion, o: Outcome): Verdict {
 /** A case with repeats passes when at least `k` of its attempts pass every assertion. */
 export const repeatsPass = (attempts: boolean[], k: number) => attempts.filter(Boolean).length >= k;
 
-/** An assertion in words, as a run's page names each verdict. */
+/** An assertion in words: the cases list and a run's verdicts name it so. */
 export function describeAssertion(a: Assertion): string {
   switch (a.type) {
     case 'contains':
@@ -100,14 +100,14 @@ export function describeAssertion(a: Assertion): string {
     case 'regex':
       return `matches /${a.pattern}/${a.flags ?? ''}`;
     case 'equals':
-      return `equals “${a.value}”`;
+      return `is exactly “${a.value}”`;
     case 'json':
-      return a.required_keys?.length ? `is JSON with ${a.required_keys.join(', ')}` : 'is valid JSON';
+      return a.required_keys?.length ? `is a JSON object with ${a.required_keys.join(', ')}` : 'is valid JSON';
     case 'latency_max':
-      return `answers within ${a.ms} ms`;
+      return `answers within ${a.ms.toLocaleString('en')} ms`;
     case 'cost_max':
       return `costs at most $${a.usd}`;
     case 'similar':
-      return `is similar to the reference (cosine ≥ ${a.threshold})`;
+      return `is similar to “${a.reference}” (cosine ≥ ${a.threshold})`;
   }
 }

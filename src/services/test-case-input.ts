@@ -221,28 +221,6 @@ export function assertionLine(a: Assertion): string {
   }
 }
 
-/** An assertion in words, for the cases list. */
-export function assertionWords(a: Assertion): string {
-  switch (a.type) {
-    case 'contains':
-      return `contains “${a.value}”`;
-    case 'not_contains':
-      return `does not contain “${a.value}”`;
-    case 'regex':
-      return `matches /${a.pattern}/${a.flags ?? ''}`;
-    case 'equals':
-      return `is exactly “${a.value}”`;
-    case 'json':
-      return a.required_keys?.length ? `is a JSON object with ${a.required_keys.join(', ')}` : 'is valid JSON';
-    case 'latency_max':
-      return `answers within ${a.ms.toLocaleString('en')} ms`;
-    case 'cost_max':
-      return `costs at most $${a.usd}`;
-    case 'similar':
-      return `is similar to “${a.reference}” (cosine ≥ ${a.threshold})`;
-  }
-}
-
 /** The form's fields, as the Testing tab posts them. */
 export interface CaseForm {
   name?: string;

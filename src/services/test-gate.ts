@@ -23,7 +23,7 @@ export interface GateCandidate {
   /** The prompt version that would serve with it, if any. */
   promptVersion?: number;
   environment: Environment;
-  deploymentId: string;
+  deploymentId?: string;
   requestedBy: string;
 }
 

@@ -85,6 +85,25 @@ describe('demo seed on a fresh database', () => {
     ).toEqual({ n: 0 });
   });
 
+  it('when seeded, then every event carries the prompt version active for its feature and environment at its time (issue 15), so the split has versions to show', async () => {
+    expect(
+      await one(
+        db,
+        `SELECT count(*) AS n FROM ai_usage_logs l WHERE l.prompt_version IS DISTINCT FROM (
+      SELECT v.version FROM prompt_activations a JOIN prompt_versions v ON v.id = a.prompt_version_id
+      WHERE a.feature_id = l.feature_id AND a.environment = l.environment
+        AND l.created_at >= a.activated_at AND l.created_at < coalesce(a.deactivated_at, 'infinity'))`,
+      ),
+    ).toEqual({ n: 0 });
+    const chatbot = await db('ai_usage_logs as l')
+      .join('ai_features as f', 'f.id', 'l.feature_id')
+      .where({ 'f.name': 'chatbot', 'l.environment': 'production' })
+      .distinct('l.prompt_version')
+      .orderBy('l.prompt_version')
+      .pluck('l.prompt_version');
+    expect(chatbot).toEqual([1, 2, null]);
+  });
+
   it('when seeded, then every model of any assignment or deployment can serve there again: no rule refuses it in advance, and its provider is the simulator', async () => {
     const used = (
       await db.raw(

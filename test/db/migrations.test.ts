@@ -36,12 +36,14 @@ describe('migrations', () => {
           'api_keys',
           'audit_log',
           'health_checks',
+          'rollouts',
+          'rollout_decisions',
         ]),
       );
       expect(await rollbackAll(db)).toHaveLength(applied.length);
       expect(await tables(db)).toEqual([]);
       const functions = await db.raw(
-        `SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change', 'usage_refuse_orphaning')`,
+        `SELECT proname FROM pg_proc WHERE proname IN ('ensure_usage_partitions', 'audit_log_refuse_change', 'usage_refuse_orphaning', 'rollout_bucket')`,
       );
       expect(functions.rows).toEqual([]);
       expect(await migrateLatest(db)).toEqual(applied);

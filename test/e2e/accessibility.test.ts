@@ -100,6 +100,7 @@ const pages = () => {
   return {
     overview: BASE,
     'features overview': feature('overview'),
+    'features overview by prompt version': `${feature('overview')}&split=prompt_version`,
     'features models': feature('models'),
     'features prompts': feature('prompts'),
     'features prompts diff': `${feature('prompts')}&from=1&to=2`,

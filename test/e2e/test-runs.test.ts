@@ -61,7 +61,7 @@ async function seesItDone(page: Page) {
   expect(squash(await page.textContent('#test-run-progress'))).toBe('done 2 of 2 cases');
   expect(squash(await page.textContent('#test-run-facts'))).toContain('Pass rate 50.0% (1 passed)');
   expect(squash(await page.textContent('#test-run-results tr[data-case="1"] [data-label="Assertions"]'))).toBe(
-    'equals “nope”: the output is not exactly “nope”',
+    'is exactly “nope”: the output is not exactly “nope”',
   );
 }
 

@@ -63,7 +63,9 @@ describe('the test-runs job', () => {
     expect(ok).toMatchObject({ status: 'done', passed: true, input_tokens: 8, output_tokens: 1 });
     expect(ok.attempts[0]).toMatchObject({ output: 'ok', verdicts: [{ assertion: 'contains “ok”', pass: true, detail: '' }] });
     expect(exact.passed).toBe(false);
-    expect(exact.attempts[0].verdicts).toEqual([{ assertion: 'equals “nope”', pass: false, detail: 'the output is not exactly “nope”' }]);
+    expect(exact.attempts[0].verdicts).toEqual([
+      { assertion: 'is exactly “nope”', pass: false, detail: 'the output is not exactly “nope”' },
+    ]);
     expect(flaky).toMatchObject({ passed: true, input_tokens: 24 });
     expect(flaky.attempts).toHaveLength(3);
     expect(await db('playground_calls').where({ feature_id: feature.id })).toEqual([]);

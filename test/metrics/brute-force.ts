@@ -22,12 +22,14 @@ export interface Raw {
   cost: number;
   input_cost: number;
   user: string | null;
+  /** The prompt version the event named, 0 for none. */
+  version: number;
 }
 
 export async function rawRows(db: Db, column: 'feature_id' | 'model_id' | 'provider_id', id: string): Promise<Raw[]> {
   const { rows } = await db.raw(
     `SELECT created_at, model_id, provider_id, environment, status, response_time_ms,
-            (cost_usd * 100000000)::bigint AS cost, (input_cost_usd * 100000000)::bigint AS input_cost, end_user_id
+            (cost_usd * 100000000)::bigint AS cost, (input_cost_usd * 100000000)::bigint AS input_cost, end_user_id, prompt_version
      FROM ai_usage_logs WHERE ${column} = ?`,
     [id],
   );
@@ -41,6 +43,7 @@ export async function rawRows(db: Db, column: 'feature_id' | 'model_id' | 'provi
     cost: Number(r.cost),
     input_cost: Number(r.input_cost),
     user: r.end_user_id as string | null,
+    version: (r.prompt_version as number | null) ?? 0,
   }));
 }
 
@@ -196,6 +199,27 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
       ]),
     },
   };
+}
+
+/** The split by prompt version (featureMetrics' by_prompt_version): each version's rows alone, none (0 → null) last. */
+export function bruteVersions(rows: Raw[], range: Range, now: number, timeZone: string, names: Map<string, string>) {
+  const w = between(rows, now - RANGE_MS[range], now);
+  const versions = [...new Set(w.map((r) => r.version))].sort((a, b) => (a || Infinity) - (b || Infinity));
+  return versions.map((v) => {
+    const own = rows.filter((r) => r.version === v);
+    const f = bruteFeature(own, range, now, timeZone, 5, names);
+    return {
+      prompt_version: v || null,
+      total_requests: f.usage.total_requests,
+      success_rate: f.realtime.success_rate,
+      error_rate: f.realtime.error_rate,
+      response_time: f.realtime.response_time,
+      p95: f.realtime.p95,
+      total_cost: f.costs.total_cost,
+      cost_per_request: f.realtime.cost_per_request,
+      data: f.historical.data,
+    };
+  });
 }
 
 /** Headline figures with uptime for a model, provider or feature (summaries' shape, without percentiles). */

@@ -89,6 +89,14 @@ export const DATASETS: DatasetSpec[] = [
 
 const SNAPS = [MINUTE, 5 * MINUTE, HOUR, 6 * HOUR, DAY];
 
+/**
+ * The prompt version an event carries (issue 15), without drawing from the generator (the data sets
+ * stay as they were): version 2 went live 3 hours before now in production and staging, version 1
+ * before; development sends none.
+ */
+const promptVersionAt = (environment: string, t: number, now: number) =>
+  environment === 'development' ? null : t < now - 3 * HOUR ? 1 : 2;
+
 function latency(rng: Rng, status: string): number {
   if (status === 'timeout') return 30_000 + int(rng, 0, 5000);
   const r = rng();
@@ -154,10 +162,13 @@ export function generateEvents(
     const status = rng() < failP ? (rng() < 0.7 ? 'error' : 'timeout') : 'success';
     const input_tokens = rng() < 0.05 ? 0 : int(rng, 1, 3000);
     const output_tokens = rng() < 0.1 ? 0 : int(rng, 1, 1000);
+    // Drawn in the order the fields were always drawn in.
+    const model = pick(rng, models);
+    const environment = pick(rng, ['production', 'production', 'staging', 'development'] as const);
     return {
       feature_id: featureId,
-      model: pick(rng, models),
-      environment: pick(rng, ['production', 'production', 'staging', 'development'] as const),
+      model,
+      environment,
       end_user_id: rng() < 0.2 ? null : `user-${int(rng, 1, spec.users)}`,
       status,
       response_time_ms: latency(rng, status),
@@ -165,6 +176,7 @@ export function generateEvents(
       output_tokens,
       ...(spec.zeroCost || rng() < 0.05 ? { input_cost_units: 0, output_cost_units: 0 } : {}),
       created_at: new Date(t),
+      prompt_version: promptVersionAt(environment, t, now),
     } as UsageEvent;
   });
 }

@@ -8,9 +8,9 @@ import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, wi
 import { DATASETS, generateEvents } from './datasets.ts';
 
 const KEYS = {
-  usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment',
-  usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment',
-  usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment',
+  usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
+  usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
+  usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_minute_counts: 'scope, scope_id, hour',
   usage_feature_users: 'feature_id, end_user_id',
 };
@@ -44,7 +44,14 @@ async function expectRollupsMatchRaw(db: Db) {
   ] as const) {
     const want = new Map<string, Record<string, number>>();
     for (const r of rows) {
-      const key = [Math.floor(r.created_at.getTime() / unit) * unit, r.feature_id, r.model_id, r.provider_id, r.environment].join('|');
+      const key = [
+        Math.floor(r.created_at.getTime() / unit) * unit,
+        r.feature_id,
+        r.model_id,
+        r.provider_id,
+        r.environment,
+        r.prompt_version ?? 0,
+      ].join('|');
       const g = want.get(key) ?? {
         requests: 0,
         successes: 0,
@@ -72,7 +79,7 @@ async function expectRollupsMatchRaw(db: Db) {
     ).rows;
     const have = new Map(
       got.map((r: Record<string, unknown>) => [
-        [(r.bucket as Date).getTime(), r.feature_id, r.model_id, r.provider_id, r.environment].join('|'),
+        [(r.bucket as Date).getTime(), r.feature_id, r.model_id, r.provider_id, r.environment, r.prompt_version].join('|'),
         r,
       ]),
     );

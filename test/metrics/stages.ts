@@ -17,7 +17,18 @@ import {
   type UsageEvent,
   withUsageDatabase,
 } from '../setup/usage-factory.ts';
-import { between, bruteFeature, bruteSummary, differences, inBracket, RANGE_MS, RANGES, type Raw, rawRows } from './brute-force.ts';
+import {
+  between,
+  bruteFeature,
+  bruteSummary,
+  bruteVersions,
+  differences,
+  inBracket,
+  RANGE_MS,
+  RANGES,
+  type Raw,
+  rawRows,
+} from './brute-force.ts';
 import { type DatasetSpec, generateEvents } from './datasets.ts';
 
 const byModelId = (a: { model_id: string }, b: { model_id: string }) => a.model_id.localeCompare(b.model_id);
@@ -99,6 +110,29 @@ async function checkAll(
       );
       const envSummary = (await featureSummaries(db, [feature], range, new Date(now), environment)).get(featureId)!;
       differences(envSummary, bruteSummary(envRows, range, now, threshold), `${label} ${environment} featureSummaries`, problems);
+    }
+
+    // Split by prompt version, in all environments and in each: every version's figures and series
+    // from its rows alone, the versions adding up to the whole, the rest as unsplit.
+    for (const environment of [null, ...ENVIRONMENTS]) {
+      const envRows = environment ? rows.filter((r) => r.environment === environment) : rows;
+      const where = `${label} ${environment ?? 'all'} split by prompt version`;
+      const whole = await featureMetrics(db, feature, range, new Date(now), spec.timeZone, environment);
+      const { by_prompt_version: split, ...rest } = await featureMetrics(
+        db,
+        feature,
+        range,
+        new Date(now),
+        spec.timeZone,
+        environment,
+        'prompt_version',
+      );
+      differences(rest, whole, where, problems);
+      differences(split, bruteVersions(envRows, range, now, spec.timeZone, names), where, problems);
+      whole.historical.data.forEach((p, i) => {
+        const sum = (split ?? []).reduce((n, v) => n + v.data[i].requests, 0);
+        if (sum !== p.requests) problems.push(`${where} bucket ${i}: versions sum to ${sum}, the whole is ${p.requests}`);
+      });
     }
 
     const from = now - RANGE_MS[range];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Assertion } from '../../src/services/test-assertions.ts';
-import { assertionLine, assertionWords, type CaseContext, caseOfForm, checkCase, formOfCase } from '../../src/services/test-case-input.ts';
+import { describeAssertion } from '../../src/services/test-assertions.ts';
+import { assertionLine, type CaseContext, caseOfForm, checkCase, formOfCase } from '../../src/services/test-case-input.ts';
 
 // A test case's fields (issue 16) as the form writes them: one assertion per line, read back exactly
 // as written; variables and messages; and the JSON shape's rules.
@@ -32,7 +33,7 @@ describe('assertion lines', () => {
     expect(read.errors).toEqual({});
     expect(read.fields.assertions).toEqual([assertion]);
     expect(assertionLine(assertion)).toBe(line);
-    expect(assertionWords(assertion)).toBe(words);
+    expect(describeAssertion(assertion)).toBe(words);
   });
 
   it('takes ≤ and units the way people write them', () => {

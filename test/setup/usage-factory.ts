@@ -99,6 +99,8 @@ export interface UsageEvent {
   input_cost_units?: number;
   output_cost_units?: number;
   created_at: Date;
+  /** The prompt version the event used (issue 15); none when absent. */
+  prompt_version?: number | null;
 }
 
 let counter = 0;
@@ -124,6 +126,7 @@ export async function insertUsage(db: Db, events: UsageEvent[]): Promise<void> {
       cost_usd: usd(inCost + outCost),
       input_cost_usd: usd(inCost),
       created_at: e.created_at,
+      prompt_version: e.prompt_version ?? null,
     };
   });
   for (let i = 0; i < rows.length; i += 1000) {

@@ -92,3 +92,39 @@ export async function promptDeployments(db: Db, featureId: string, limit = 200):
     .limit(limit)
     .select(columns(HISTORY_COLUMNS));
 }
+
+type ActivationJoin = { a: 'prompt_activations'; v: 'prompt_versions'; pv: 'prompt_versions' };
+const ACTIVATION_MARKER_COLUMNS = {
+  id: 'a.id',
+  environment: 'a.environment',
+  version: 'v.version',
+  previous_version: 'pv.version',
+  activated_at: 'a.activated_at',
+} as const satisfies ColumnMap<ActivationJoin>;
+
+/** A prompt activation drawn on a feature's charts; no previous version for a first activation. */
+export type PromptActivationMarkerRow = Adjusted<
+  Selected<ActivationJoin, typeof ACTIVATION_MARKER_COLUMNS>,
+  { previous_version: number | null }
+>;
+
+/** The prompt activations of a feature in [from, to), oldest first: markers on its charts (issue 15). */
+export async function promptActivationsBetween(db: Db, featureId: string, from: Date, to: Date): Promise<PromptActivationMarkerRow[]> {
+  return db('prompt_activations as a')
+    .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
+    .leftJoin('prompt_versions as pv', 'pv.id', 'a.previous_version_id')
+    .where('a.feature_id', featureId)
+    .where('a.activated_at', '>=', from)
+    .where('a.activated_at', '<', to)
+    .orderBy('a.activated_at')
+    .select(columns(ACTIVATION_MARKER_COLUMNS));
+}
+
+/** The active prompt version number of every feature and environment that has one, keyed `${feature_id}:${environment}`. */
+export async function activePromptVersionNumbers(db: Db): Promise<Map<string, number>> {
+  const rows: { feature_id: string; environment: Environment; version: number }[] = await db('prompt_activations as a')
+    .join('prompt_versions as v', 'v.id', 'a.prompt_version_id')
+    .where('a.is_active', true)
+    .select('a.feature_id', 'a.environment', 'v.version');
+  return new Map(rows.map((r) => [`${r.feature_id}:${r.environment}`, r.version]));
+}

@@ -4,7 +4,7 @@ import { type ActiveAssignmentRow, activeAssignments } from '../../db/queries/as
 import { type FeatureRow, findFeature, listFeatures, withAssignments } from '../../db/queries/features.ts';
 import { notFound } from '../../http/errors.ts';
 import { choice, includeMetrics, parseQuery, timeRangeOf } from '../../http/query.ts';
-import { featureMetrics } from '../../metrics/feature-metrics.ts';
+import { featureMetrics, SPLITS } from '../../metrics/feature-metrics.ts';
 import { featureSummaries, type Summary } from '../../metrics/summaries.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { environmentFilter, FIGURE_ENVIRONMENTS } from '../../pages/features.ts';
@@ -56,6 +56,8 @@ function featureJson(f: FeatureRow, production?: ActiveAssignmentRow, metrics?: 
 
 /** SPEC §4: a feature's figures are production's unless `environment=` names another (`all` adds them up). */
 const environmentQuery = z.object({ environment: choice(FIGURE_ENVIRONMENTS).default('production') });
+/** A feature's figures may also be split by prompt version (SPEC §10.1): `split=prompt_version` adds by_prompt_version. */
+const metricsQuery = environmentQuery.extend({ split: choice(SPLITS).optional() });
 
 /** Features and their figures (SPEC §6), mounted at /api/platform/ai-management. */
 export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
@@ -83,13 +85,20 @@ export function featureApiRoutes({ db, timeZone }: RouteDeps): Router {
     const range = timeRangeOf(req);
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
-    const { environment } = parseQuery(environmentQuery, { environment: req.query.environment });
+    const { environment, split } = parseQuery(metricsQuery, { environment: req.query.environment, split: req.query.split });
     const now = new Date();
-    const data = await featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment));
+    const data = await featureMetrics(db, feature, range, now, timeZone, environmentFilter(environment), split);
     res.json({
       success: true,
       data,
-      metadata: { feature_id: feature.id, time_range: range, environment, generated_at: now.toISOString(), time_zone: timeZone },
+      metadata: {
+        feature_id: feature.id,
+        time_range: range,
+        environment,
+        ...(split && { split }),
+        generated_at: now.toISOString(),
+        time_zone: timeZone,
+      },
     });
   });
 

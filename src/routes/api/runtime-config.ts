@@ -8,17 +8,23 @@ import { choice, parseQuery } from '../../http/query.ts';
 import { runtimeConfig } from '../../services/runtime-config.ts';
 import type { RouteDeps } from '../deps.ts';
 
-const querySchema = z.object({ environment: choice(ENVIRONMENTS).default('production') });
+const querySchema = z.object({
+  environment: choice(ENVIRONMENTS).default('production'),
+  end_user_id: z.string().min(1).max(256).optional(),
+});
 
-/** GET /api/v1/features/:name/config?environment= (SPEC §7): how a choice made here takes effect in the product. Mounted at /api/v1. */
+/** GET /api/v1/features/:name/config?environment=&end_user_id= (SPEC §7, §10.5): how a choice made here takes effect in the product. Mounted at /api/v1. */
 export function runtimeConfigRoutes({ db }: RouteDeps): Router {
   const router = Router();
   router.get('/features/:name/config', async (req, res) => {
-    const { environment } = parseQuery(querySchema, { environment: req.query.environment });
+    const { environment, end_user_id } = parseQuery(querySchema, {
+      environment: req.query.environment,
+      end_user_id: req.query.end_user_id,
+    });
     const feature = await findFeature(db, String(req.params.name));
     if (!feature) throw notFound('Feature');
     const now = new Date();
-    const config = await runtimeConfig(db, feature, environment, now);
+    const config = await runtimeConfig(db, feature, environment, now, end_user_id);
     const etag = `"${config.version}"`;
     res.set('ETag', etag);
     // A product server's token: revalidate each time, and which version it now holds is noted (a 304 too).

@@ -65,7 +65,8 @@ describe('GET /platform/ai-management/features, htmx fragments', () => {
       .toArray()
       .map((a) => ({ href: $(a).attr('href')!, hxGet: $(a).attr('hx-get') }));
     for (const card of $('.feature-card').toArray()) expect($(card).attr('hx-get')).toBe($(card).attr('href'));
-    expect(links.length).toBe(13);
+    // 5 tabs, 4 ranges, 4 environments, 2 splits (whole, by prompt version).
+    expect(links.length).toBe(15);
     for (const { href, hxGet } of links) {
       expect(hxGet).toBe(href);
       const q = new URL(href, 'http://x').searchParams;

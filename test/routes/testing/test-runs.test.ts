@@ -96,7 +96,7 @@ describe('POST /platform/ai-management/features/:slug/test-runs (no JavaScript)'
     expect(text(ok.find('[data-label="Assertions"]'))).toBe('contains “ok”: holds');
     expect(text(ok.find('[data-label="Tokens"]'))).toBe('8 in, 1 out');
     expect(exact.hasClass('critical-failure')).toBe(true);
-    expect(text(exact.find('[data-label="Assertions"]'))).toBe('equals “nope”: the output is not exactly “nope”');
+    expect(text(exact.find('[data-label="Assertions"]'))).toBe('is exactly “nope”: the output is not exactly “nope”');
     // The tab lists it.
     const tab = await p.page(tabUrl(feature.name));
     expect(text(tab(`#test-run-list tr[data-run="${run.id}"] [data-label="Pass rate"]`))).toBe('50.0% 1 critical failed');
@@ -167,7 +167,7 @@ describe('a run page', () => {
     expect(lines[0]).toBe(
       'case,critical,status,passed,attempts_passed,repeats,latency_ms,input_tokens,output_tokens,cost_usd,output,failed_assertions',
     );
-    expect(lines[2]).toMatch(/^exact,yes,done,no,0,1,\d+,8,1,0\.00001,ok,equals “nope”: the output is not exactly “nope”$/);
+    expect(lines[2]).toMatch(/^exact,yes,done,no,0,1,\d+,8,1,0\.00001,ok,is exactly “nope”: the output is not exactly “nope”$/);
     const other = await p.feature();
     expect((await p.admin.agent.get(runUrl(other.feature.name, run.id))).status).toBe(404);
   });

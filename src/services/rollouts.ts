@@ -1,0 +1,221 @@
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import type { Db } from '../db/knex.ts';
+import { activeAssignments } from '../db/queries/assignments.ts';
+import type { FeatureRow } from '../db/queries/features.ts';
+import { activePrompt } from '../db/queries/prompts.ts';
+import type { Row } from '../db/tables.ts';
+import { ENVIRONMENTS, type Environment } from '../domain.ts';
+import { Refusal } from '../http/errors.ts';
+import { url } from '../http/urls.ts';
+import { fieldErrors } from '../http/validation.ts';
+import type { Providers } from '../providers/index.ts';
+import type { Actor } from './audit.ts';
+import { requiresApproval } from './change-requests.ts';
+import { candidateChecks, deploy, loadModel } from './deployments.ts';
+import { recordRolloutDecision } from './rollout-alerts.ts';
+import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
+
+export type Rollout = Row<'rollouts'>;
+const ACTIVE = ['running', 'paused'] as const;
+
+const stageSchema = z.object({
+  percent_bp: z.number().int().min(1).max(10000),
+  min_minutes: z.number().int().min(0).max(1440),
+  min_requests_per_arm: z.number().int().min(0),
+});
+export const startSchema = z.object({
+  environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
+  model_id: z.uuid({ message: 'must be the id of a model' }),
+  stages: z
+    .array(stageSchema)
+    .min(1)
+    .refine((s) => s.every((x, i) => i === 0 || x.percent_bp > s[i - 1].percent_bp), { message: 'must rise stage by stage' })
+    .optional(),
+  guard: z
+    .object({
+      error_margin_pp: z.number().min(0).max(100),
+      p95_margin_pct: z.number().min(0),
+      cost_margin_pct: z.number().min(0),
+      for_minutes: z.number().int().min(1).max(1440),
+      on_regression: z.enum(['rollback', 'pause']),
+      on_insufficient: z.enum(['hold', 'pause']),
+      max_wait_minutes: z.number().int().min(1),
+    })
+    .partial()
+    .optional(),
+});
+
+/** The running or paused rollout of a feature in an environment, if any. */
+export const activeRollout = (db: Db, featureId: string, environment: Environment): Promise<Rollout | undefined> =>
+  db('rollouts').where({ feature_id: featureId, environment }).whereIn('status', ACTIVE).first();
+
+/** Refuses (409, with a link) any other model or prompt change in an environment where a rollout runs. */
+export async function refuseDuringRollout(db: Db, feature: FeatureRow, environment: unknown): Promise<void> {
+  if (!ENVIRONMENTS.includes(environment as Environment)) return;
+  const rollout = await activeRollout(db, feature.id, environment as Environment);
+  if (rollout)
+    throw new Refusal(
+      409,
+      `A rollout is ${rollout.status} in ${rollout.environment}: complete or abort it first (${url.rollout(rollout.id)})`,
+      {},
+      { rollout_id: rollout.id, href: url.rollout(rollout.id) },
+    );
+}
+
+/**
+ * Starts a rollout of a candidate model after the same checks as an assignment (the eval gate
+ * included); its first stage begins at once with a new salt. 422 when a check refuses, 409 when one runs.
+ */
+export async function startRollout(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, input: unknown): Promise<Rollout> {
+  const parsed = startSchema.safeParse(input);
+  if (!parsed.success) throw new Refusal(422, 'Invalid rollout', fieldErrors(parsed.error));
+  const { environment, model_id } = parsed.data;
+  await refuseDuringRollout(db, feature, environment);
+  // A protected environment's changes wait for another admin; a rollout has no such request yet, so it is refused rather than let past the policy.
+  if (await requiresApproval(db, environment))
+    throw new Refusal(422, 'Invalid rollout', {
+      environment: `${environment} needs another admin's approval for changes; rollouts cannot start there yet`,
+    });
+  const model = await loadModel(db, model_id);
+  if (!model) throw new Refusal(422, 'Invalid rollout', { model_id: 'is not a known model' });
+  const stable = (await activeAssignments(db, { featureId: feature.id, environment })).at(0)?.model_id ?? null;
+  if (!stable) throw new Refusal(422, 'Invalid rollout', { model_id: `nothing serves ${environment} yet: assign a model instead` });
+  if (stable === model_id) throw new Refusal(422, 'Invalid rollout', { model_id: `already serves ${environment}` });
+  const checks = await candidateChecks(db, providers, { feature, model, environment, previous: stable }, { requestedBy: actor.label });
+  const failed = checks.find((c) => !c.ok);
+  if (failed) throw new Refusal(422, failed.detail, { model_id: failed.detail }, { checks });
+  const stages = parsed.data.stages ?? DEFAULT_STAGES;
+  const prompt = await activePrompt(db, feature.id, environment);
+  return db.transaction(async (trx) => {
+    await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
+    await refuseDuringRollout(trx, feature, environment);
+    const [rollout] = await trx('rollouts')
+      .insert({
+        feature_id: feature.id,
+        environment,
+        candidate_model_id: model_id,
+        candidate_prompt_version_id: null,
+        stable_model_id: stable,
+        stable_prompt_version_id: prompt?.id ?? null,
+        salt: newSalt(),
+        percent_bp: stages[0].percent_bp,
+        stages: JSON.stringify(stages),
+        guard: JSON.stringify({ ...DEFAULT_GUARD, ...parsed.data.guard }),
+        started_by: actor.label,
+      })
+      .returning('*');
+    await recordRolloutDecision(trx, actor, rollout, {
+      action: 'start',
+      automatic: false,
+      fromBp: 0,
+      toBp: rollout.percent_bp,
+      explanation: `started: ${model.display_name} to ${rollout.percent_bp / 100}% of ${environment}, checks passed`,
+      evidence: { checks },
+    });
+    return rollout;
+  });
+}
+
+type RolloutPatch = Partial<
+  Pick<Rollout, 'status' | 'percent_bp' | 'stage_idx' | 'breach_since' | 'insufficient_since' | 'finished_by'>
+> & {
+  stage_started_at?: Knex.Raw;
+  finished_at?: Knex.Raw;
+};
+
+export type RolloutAction = 'percent' | 'pause' | 'resume' | 'rollback' | 'abort';
+const percentSchema = z.object({ percent: z.coerce.number().gt(0).max(100) });
+
+/** The stage a share falls in: the last whose share it reached. */
+export const stageOf = (rollout: Pick<Rollout, 'stages'>, bp: number) =>
+  Math.max(0, rollout.stages.filter((s) => s.percent_bp <= bp).length - 1);
+
+/** A person's change to a running or paused rollout, the row locked; audited with a decision. Ramps only rise. */
+export async function changeRollout(db: Db, actor: Actor, id: string, action: RolloutAction, input: unknown = {}): Promise<Rollout> {
+  return db.transaction(async (trx) => {
+    const rollout = await trx('rollouts').where({ id }).forUpdate().first();
+    if (!rollout) throw new Refusal(422, 'No such rollout');
+    if (!ACTIVE.includes(rollout.status as (typeof ACTIVE)[number]))
+      throw new Refusal(409, `The rollout is ${rollout.status.replace('_', ' ')}`);
+    const now = trx.raw('clock_timestamp()');
+    let patch: RolloutPatch;
+    let explanation: string;
+    if (action === 'percent') {
+      const parsed = percentSchema.safeParse(input);
+      if (!parsed.success) throw new Refusal(422, 'Invalid share', fieldErrors(parsed.error));
+      const bp = Math.round(parsed.data.percent * 100);
+      if (bp <= rollout.percent_bp)
+        throw new Refusal(422, 'Invalid share', {
+          percent: `must be above ${rollout.percent_bp / 100}%: a ramp only rises (roll back instead)`,
+        });
+      patch = { percent_bp: bp, stage_idx: stageOf(rollout, bp), stage_started_at: now, breach_since: null, insufficient_since: null };
+      explanation = `raised to ${bp / 100}%`;
+    } else if (action === 'pause') {
+      if (rollout.status === 'paused') throw new Refusal(409, 'The rollout is paused already');
+      patch = { status: 'paused' };
+      explanation = `paused at ${rollout.percent_bp / 100}%`;
+    } else if (action === 'resume') {
+      if (rollout.status === 'running') throw new Refusal(409, 'The rollout is running already');
+      patch = { status: 'running', stage_started_at: now, breach_since: null, insufficient_since: null };
+      explanation = `resumed at ${rollout.percent_bp / 100}%`;
+    } else {
+      patch = { status: action === 'rollback' ? 'rolled_back' : 'aborted', percent_bp: 0, finished_at: now, finished_by: actor.label };
+      explanation = `${action === 'rollback' ? 'rolled back' : 'aborted'}: everyone back on stable`;
+    }
+    const [next] = await trx('rollouts')
+      .where({ id })
+      .update({ ...patch, updated_at: now })
+      .returning('*');
+    await recordRolloutDecision(trx, actor, next, {
+      action,
+      automatic: false,
+      fromBp: rollout.percent_bp,
+      toBp: next.percent_bp,
+      explanation,
+    });
+    return next;
+  });
+}
+
+/**
+ * Completes a rollout: the candidate becomes the environment's assignment through the pipeline (a
+ * `promote` deployment, its checks run again); only when it switched is the rollout completed.
+ */
+export async function completeRollout(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, rollout: Rollout) {
+  if (!ACTIVE.includes(rollout.status as (typeof ACTIVE)[number]))
+    throw new Refusal(409, `The rollout is ${rollout.status.replace('_', ' ')}`);
+  const outcome = await deploy(
+    db,
+    providers,
+    actor,
+    feature,
+    { model_id: rollout.candidate_model_id, environment: rollout.environment },
+    'promote',
+  );
+  if (!outcome.ok)
+    throw new Refusal(outcome.status === 409 ? 409 : 422, String(outcome.deployment.error), {}, { deployment: outcome.deployment });
+  return db.transaction(async (trx) => {
+    const [done] = await trx('rollouts')
+      .where({ id: rollout.id })
+      .whereIn('status', ACTIVE)
+      .update({
+        status: 'completed',
+        percent_bp: 10000,
+        finished_at: trx.raw('clock_timestamp()'),
+        finished_by: actor.label,
+        updated_at: trx.raw('clock_timestamp()'),
+      })
+      .returning('*');
+    if (!done) throw new Refusal(409, 'The rollout changed meanwhile');
+    await recordRolloutDecision(trx, actor, done, {
+      action: 'complete',
+      automatic: false,
+      fromBp: rollout.percent_bp,
+      toBp: 10000,
+      explanation: 'completed: the candidate is now the assignment',
+      evidence: { deployment_id: outcome.deployment.id },
+    });
+    return done;
+  });
+}
