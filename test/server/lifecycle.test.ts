@@ -10,7 +10,7 @@ import { scratchDatabase } from '../setup/scratch-db.ts';
 const exec = promisify(execFile);
 const running: ChildProcess[] = [];
 
-/** Starts the built server (`npm start` runs exactly this) and waits until /healthz answers. */
+/** Starts the built server (`npm start` runs exactly this), waits until it listens and checks /healthz. */
 async function startServer(env: Record<string, string>) {
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/src/server.js'], {
@@ -19,19 +19,20 @@ async function startServer(env: Record<string, string>) {
   });
   running.push(child);
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
+  // The server says so on stdout once it listens: wait for that line (or its exit), then ask /healthz.
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      output += d;
+      if (output.includes('Switchboard is running at')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
+  });
   child.stderr!.on('data', (d) => (output += d));
+  await listening;
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${output}`);
-    const ok = await fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return { child, base, output: () => output };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server did not start: ${output}`);
+  const health = await fetch(`${base}/healthz`);
+  if (!health.ok) throw new Error(`server is not healthy (${health.status}): ${output}`);
+  return { child, base, output: () => output };
 }
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
