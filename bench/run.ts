@@ -70,7 +70,7 @@ try {
   );
   const copied = await copyRowsPerSecond(db, bodies);
   log(
-    `bare COPY of the same events into ai_usage_logs: ${Math.round(copied.perSecond)} rows/s; ingestion over HTTP is ${(ingested.perSecond / copied.perSecond).toFixed(2)}× of it`,
+    `bare COPY of the same events into a scratch copy of ai_usage_logs: ${Math.round(copied.perSecond)} rows/s; ingestion over HTTP is ${(ingested.perSecond / copied.perSecond).toFixed(2)}× of it`,
   );
   await runRollup({ db });
 
