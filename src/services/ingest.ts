@@ -4,7 +4,7 @@ import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
-import { INGEST_LOCK } from '../metrics/rollup.ts';
+import { type EventRow, storeEvents } from './ingest-store.ts';
 import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
 
 export const MAX_EVENTS = 1000;
@@ -139,7 +139,7 @@ function resolveModel(c: Catalogue, model: string, provider?: string) {
 const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
 
 interface Batch {
-  rows: object[];
+  rows: EventRow[];
   rejected: IngestResult['rejected'];
   warnings: IngestWarning[];
   duplicates: number;
@@ -177,6 +177,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (prompt.warning && batch.warnings.length < MAX_WARNINGS)
       batch.warnings.push({ index, field: 'prompt_version', message: prompt.warning });
     batch.rows.push({
+      index,
       event_id: e.event_id,
       feature_id: feature.id,
       model_id: model.id,
@@ -195,58 +196,19 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
 }
 
 /**
- * Validates each event on its own, stores the valid ones in one statement (idempotent by
- * event_id through ai_usage_event_keys) and answers only after the commit.
+ * Validates each event on its own, stores the valid ones (idempotent by event_id) and answers only
+ * after the commit.
  */
 export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
   let batch = prepareBatch(events, await catalogueOf(db), now);
   if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
-  const accepted = batch.rows.length ? await insertEvents(db, batch.rows) : 0;
-  const result = { accepted, duplicates: batch.duplicates + batch.rows.length - accepted, rejected: batch.rejected };
+  const stored = batch.rows.length ? await storeEvents(db, batch.rows) : { accepted: 0, gone: [] };
+  if (stored.gone.length) cached.delete(db);
+  const rejected = stored.gone.length ? [...batch.rejected, ...stored.gone].sort((x, y) => x.index - y.index) : batch.rejected;
+  const result = {
+    accepted: stored.accepted,
+    duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.gone.length,
+    rejected,
+  };
   return batch.warnings.length ? { ...result, warnings: batch.warnings } : result;
 }
-
-async function insertEvents(db: Db, rows: object[]): Promise<number> {
-  return db.transaction(async (trx) => {
-    // Shared: many ingests at once; the rollup takes it exclusively to know which ids are final.
-    // The planner takes the batch for 1 row once its tables are analysed and would join the
-    // batch to its new keys by nested loop (a million comparisons per batch): hash joins only.
-    await trx.raw(`SELECT pg_advisory_xact_lock_shared(?), set_config('enable_nestloop', 'off', true)`, [INGEST_LOCK]);
-    const { rowCount } = await trx.raw(INSERT_SQL, { events: JSON.stringify(rows) });
-    return rowCount ?? 0;
-  });
-}
-
-// Cost from the model's list prices when the event has none; a given cost is split between input
-// and output in proportion to what the list prices would charge.
-const INSERT_SQL = `
-WITH input AS (
-  SELECT * FROM jsonb_to_recordset(:events::jsonb) AS e(
-    event_id text, feature_id uuid, model_id uuid, environment text, end_user_id text, status text,
-    response_time_ms integer, input_tokens integer, output_tokens integer, cost_usd numeric, created_at timestamptz,
-    prompt_version integer)
-),
-priced AS (
-  SELECT e.*, m.provider_id, round(e.cost_usd, 8) AS given,
-         round(e.input_tokens * m.input_price_per_1k / 1000, 8) AS list_in,
-         round(e.output_tokens * m.output_price_per_1k / 1000, 8) AS list_out
-  FROM input e JOIN ai_models m ON m.id = e.model_id
-  WHERE EXISTS (SELECT 1 FROM ai_features f WHERE f.id = e.feature_id)
-),
-costed AS (
-  SELECT p.*, coalesce(p.given, p.list_in + p.list_out) AS cost,
-         CASE WHEN p.given IS NULL THEN p.list_in
-              WHEN p.list_in + p.list_out > 0 THEN round(p.given * p.list_in / (p.list_in + p.list_out), 8)
-              WHEN p.input_tokens + p.output_tokens > 0 THEN round(p.given * p.input_tokens / (p.input_tokens + p.output_tokens), 8)
-              ELSE p.given END AS input_cost
-  FROM priced p
-),
-keys AS (
-  INSERT INTO ai_usage_event_keys (event_id, created_at)
-  SELECT event_id, created_at FROM costed ON CONFLICT (event_id) DO NOTHING RETURNING event_id
-)
-INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
-                           response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version)
-SELECT c.event_id, c.feature_id, c.model_id, c.provider_id, c.environment, c.end_user_id, c.status,
-       c.response_time_ms, c.input_tokens, c.output_tokens, c.cost, c.input_cost, c.created_at, c.prompt_version
-FROM costed c JOIN keys k ON k.event_id = c.event_id`;

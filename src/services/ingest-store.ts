@@ -1,0 +1,211 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Db } from '../db/knex.ts';
+import { INGEST_LOCK } from '../metrics/rollup.ts';
+
+/**
+ * Storing a validated batch of usage events (SPEC §7): one transaction that claims each event's id
+ * in ai_usage_event_keys (a claimed id is a duplicate), prices the new events and writes them to
+ * ai_usage_logs. Both tables are written with COPY, which stores rows in bulk at about half the
+ * cost of INSERT … SELECT row by row.
+ */
+
+/** A valid event resolved against the catalogue: what ai_usage_logs stores, cost still to price unless given. */
+export interface EventRow {
+  /** Its place in the request's events. */
+  index: number;
+  event_id: string;
+  feature_id: string;
+  model_id: string;
+  environment: string;
+  end_user_id: string | null;
+  status: string;
+  response_time_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+  created_at: string;
+  prompt_version: number | null;
+}
+
+export interface Stored {
+  accepted: number;
+  /** Events whose feature or model was deleted after the catalogue was read: not stored. */
+  gone: { index: number; error: string }[];
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Stores the rows whose ids are new and answers only after the commit. Retries are rare, so the ids
+ * are first written in bulk as if all were new; when one is not, the transaction is undone and the
+ * batch claims its ids one by one (ON CONFLICT DO NOTHING), which also waits out a batch with the
+ * same ids that is still being written. Ids go in sorted, so two batches never wait on each other.
+ */
+export async function storeEvents(db: Db, rows: EventRow[]): Promise<Stored> {
+  const sorted = [...rows].sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+  try {
+    return await store(db, sorted, copyKeys);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+    return store(db, sorted, claimKeys);
+  }
+}
+
+/** Writes the rows' ids to ai_usage_event_keys; answers the rows whose ids were new. */
+type Claim = (trx: Db, connection: PoolClient, rows: EventRow[]) => Promise<EventRow[]>;
+
+async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
+  return db.transaction(async (trx) => {
+    // Shared: many ingests at once; the rollup takes it exclusively to know which ids are final, and
+    // deleting a feature, model or provider takes it exclusively to check it has no usage.
+    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [INGEST_LOCK]);
+    const live = await liveCatalogue(trx, rows);
+    const gone = rows.filter((r) => !live.features.has(r.feature_id) || !live.models.has(r.model_id));
+    const kept = gone.length ? rows.filter((r) => !gone.includes(r)) : rows;
+    const connection = (await trx.client.acquireConnection()) as PoolClient;
+    const fresh = kept.length ? await claim(trx, connection, kept) : [];
+    if (fresh.length) {
+      const costs = await priced(trx, fresh, live.models);
+      await copy(connection, LOGS_COPY, (r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]), fresh);
+    }
+    return {
+      accepted: fresh.length,
+      gone: gone.map((r) => ({
+        index: r.index,
+        error: live.features.has(r.feature_id) ? `unknown model ${r.model_id}` : `unknown feature ${r.feature_id}`,
+      })),
+    };
+  });
+}
+
+interface LiveModel {
+  provider_id: string;
+  /** List prices per 1k tokens, in millionths of a dollar (the columns are numeric(12, 6)). */
+  input_micros: bigint;
+  output_micros: bigint;
+}
+
+/** The batch's features and models as the database has them now (under the lock: none can go before the commit). */
+async function liveCatalogue(trx: Db, rows: EventRow[]) {
+  const { rows: found } = await trx.raw(
+    `SELECT id, provider_id, input_price_per_1k::text AS input_price, output_price_per_1k::text AS output_price
+     FROM ai_models WHERE id = ANY(:models::uuid[])
+     UNION ALL SELECT id, NULL, NULL, NULL FROM ai_features WHERE id = ANY(:features::uuid[])`,
+    { models: [...new Set(rows.map((r) => r.model_id))], features: [...new Set(rows.map((r) => r.feature_id))] },
+  );
+  const models = new Map<string, LiveModel>();
+  const features = new Set<string>();
+  for (const f of found as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
+    if (f.provider_id === null) features.add(f.id);
+    else models.set(f.id, { provider_id: f.provider_id, input_micros: micros(f.input_price), output_micros: micros(f.output_price) });
+  }
+  return { models, features };
+}
+
+const micros = (price: string) => {
+  const [whole, fraction = ''] = price.split('.');
+  return BigInt(whole + fraction.padEnd(6, '0'));
+};
+
+/** tokens × a price per 1k tokens, rounded half up to 8 decimals (in units of 1e-8 dollars). */
+function listCost(tokens: number, priceMicros: bigint): bigint {
+  const nanos = BigInt(tokens) * priceMicros; // micro-dollars per 1k tokens × tokens = units of 1e-9 dollars
+  return (nanos + 5n) / 10n;
+}
+
+const dollars = (units: bigint) => {
+  const digits = units.toString().padStart(9, '0');
+  return `${digits.slice(0, -8)}.${digits.slice(-8)}`;
+};
+
+interface Cost {
+  cost: string;
+  input: string;
+}
+
+/**
+ * Cost from the model's list prices when the event has none. A given cost is split between input and
+ * output in proportion to what the list prices would charge (or to the tokens when they charge
+ * nothing): PostgreSQL does that division, so it rounds exactly as the numeric columns would.
+ */
+async function priced(trx: Db, rows: EventRow[], models: Map<string, LiveModel>): Promise<Cost[]> {
+  const list = rows.map((r) => {
+    const m = models.get(r.model_id)!;
+    return { input: listCost(r.input_tokens, m.input_micros), output: listCost(r.output_tokens, m.output_micros) };
+  });
+  const costs = list.map((l) => ({ cost: dollars(l.input + l.output), input: dollars(l.input) }));
+  const given = rows.flatMap((r, i) => (r.cost_usd === null ? [] : [i]));
+  if (!given.length) return costs;
+  const { rows: split } = await trx.raw(
+    `SELECT round(g, 8)::text AS cost,
+            CASE WHEN li + lo > 0 THEN round(round(g, 8) * li / (li + lo), 8)
+                 WHEN ti + t_out > 0 THEN round(round(g, 8) * ti / (ti + t_out), 8)
+                 ELSE round(g, 8) END::text AS input
+     FROM unnest(:given::numeric[], :list_in::numeric[], :list_out::numeric[], :tokens_in::integer[], :tokens_out::integer[])
+       WITH ORDINALITY AS s(g, li, lo, ti, t_out, n)
+     ORDER BY n`,
+    {
+      given: given.map((i) => String(rows[i].cost_usd)),
+      list_in: given.map((i) => dollars(list[i].input)),
+      list_out: given.map((i) => dollars(list[i].output)),
+      tokens_in: given.map((i) => rows[i].input_tokens),
+      tokens_out: given.map((i) => rows[i].output_tokens),
+    },
+  );
+  given.forEach((i, n) => {
+    costs[i] = split[n];
+  });
+  return costs;
+}
+
+const copyKeys: Claim = async (_trx, connection, rows) => {
+  await copy(connection, KEYS_COPY, (r) => `${copyText(r.event_id)}\t${r.created_at}\n`, rows);
+  return rows;
+};
+
+const claimKeys: Claim = async (trx, _connection, rows) => {
+  const { rows: claimed } = await trx.raw(
+    `INSERT INTO ai_usage_event_keys (event_id, created_at)
+     SELECT * FROM unnest(:event_ids::text[], :created_at::timestamptz[])
+     ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+    { event_ids: rows.map((r) => r.event_id), created_at: rows.map((r) => r.created_at) },
+  );
+  const fresh = new Set((claimed as { event_id: string }[]).map((k) => k.event_id));
+  return rows.filter((r) => fresh.has(r.event_id));
+};
+
+const KEYS_COPY = 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN';
+const LOGS_COPY = `COPY ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
+  response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version) FROM STDIN`;
+
+/** One COPY … FROM STDIN of a line per row, sent as one message. */
+async function copy<T>(connection: PoolClient, sql: string, line: (row: T, i: number) => string, rows: T[]): Promise<void> {
+  await pipeline(Readable.from([rows.map(line).join('')]), connection.query(copyFrom(sql)));
+}
+
+// COPY's text format: backslash, tab, newline and carriage return escaped (validation refuses the other control characters).
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const copyText = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+
+/** An event as a line of LOGS_COPY (\N for NULL). */
+function logLine(r: EventRow, providerId: string, cost: Cost): string {
+  return `${[
+    copyText(r.event_id),
+    r.feature_id,
+    r.model_id,
+    providerId,
+    r.environment,
+    r.end_user_id === null ? '\\N' : copyText(r.end_user_id),
+    r.status,
+    r.response_time_ms,
+    r.input_tokens,
+    r.output_tokens,
+    cost.cost,
+    cost.input,
+    r.created_at,
+    r.prompt_version ?? '\\N',
+  ].join('\t')}\n`;
+}
