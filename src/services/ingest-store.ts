@@ -84,8 +84,8 @@ async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
 interface LiveModel {
   provider_id: string;
   /** List prices per 1k tokens, in millionths of a dollar (the columns are numeric(12, 6)). */
-  input_micros: bigint;
-  output_micros: bigint;
+  input_micros: number;
+  output_micros: number;
 }
 
 /** The batch's features and models as the database has them now (under the lock: none can go before the commit). */
@@ -107,17 +107,22 @@ async function liveCatalogue(trx: Db, rows: EventRow[]) {
 
 const micros = (price: string) => {
   const [whole, fraction = ''] = price.split('.');
-  return BigInt(whole + fraction.padEnd(6, '0'));
+  return Number(whole + fraction.padEnd(6, '0'));
 };
 
-/** tokens × a price per 1k tokens, rounded half up to 8 decimals (in units of 1e-8 dollars). */
-function listCost(tokens: number, priceMicros: bigint): bigint {
-  const nanos = BigInt(tokens) * priceMicros; // micro-dollars per 1k tokens × tokens = units of 1e-9 dollars
-  return (nanos + 5n) / 10n;
+/**
+ * tokens × a price per 1k tokens, rounded half up to 8 decimals, in units of 1e-8 dollars. Exact:
+ * tokens × micros counts units of 1e-9 dollars, an integer; any cost cost_usd (numeric(14, 8)) can
+ * hold is below 1e15 of them, well within the integers a double holds exactly (the rest overflows
+ * the column whatever the rounding).
+ */
+function listCost(tokens: number, priceMicros: number): number {
+  const nanos = tokens * priceMicros + 5;
+  return (nanos - (nanos % 10)) / 10;
 }
 
-const dollars = (units: bigint) => {
-  const digits = units.toString().padStart(9, '0');
+const dollars = (units: number) => {
+  const digits = String(units).padStart(9, '0');
   return `${digits.slice(0, -8)}.${digits.slice(-8)}`;
 };
 

@@ -1,0 +1,99 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestContext } from '../setup/app.ts';
+import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
+
+// Ingestion stores a batch with COPY (src/services/ingest-store.ts): its text format, its pricing
+// outside SQL and its bulk claim of event ids must store exactly what an INSERT would have.
+let t: TestContext;
+let ingest: string;
+beforeAll(async () => {
+  t = startTestApp();
+  ingest = (await makeToken(t.db, 'ingest')).token;
+});
+afterAll(() => t.close());
+
+const post = (events: unknown[]) => request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
+const ev = (feature: string, extra: Record<string, unknown> = {}): Record<string, unknown> & { event_id: string } => ({
+  event_id: `c-${suffix()}-${suffix()}`,
+  feature,
+  model: 'gpt-4o-mini',
+  status: 'success',
+  response_time_ms: 120,
+  ...extra,
+});
+const stored = (featureId: string) => t.db('ai_usage_logs').where({ feature_id: featureId }).orderBy('id');
+
+describe('POST /api/v1/usage stored with COPY', () => {
+  it("when ids and users hold COPY's special characters, then they are stored exactly and a retry is a duplicate", async () => {
+    const f = await makeFeature(t.db);
+    const odd = ['back\\slash', 'tab\there', 'line\nbreak', 'carriage\rreturn', '\\N', 'ünï €', '\\t literally'];
+    const events = odd.map((text) => ev(f.name, { event_id: `${text}-${suffix()}`, end_user_id: text }));
+    expect((await post(events).expect(200)).body).toEqual({ accepted: odd.length, duplicates: 0, rejected: [] });
+    const rows = await stored(f.id);
+    expect(rows.map((r) => [r.event_id, r.end_user_id]).sort()).toEqual(events.map((e) => [e.event_id, e.end_user_id]).sort());
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: odd.length, rejected: [] });
+    expect(await stored(f.id)).toHaveLength(odd.length);
+  });
+
+  it('when a batch mixes stored and new ids, then only the new ones are stored, each once, and the rest are duplicates', async () => {
+    const f = await makeFeature(t.db);
+    const first = Array.from({ length: 30 }, () => ev(f.name));
+    await post(first.filter((_e, i) => i % 3 === 0)).expect(200);
+    expect((await post(first).expect(200)).body).toEqual({ accepted: 20, duplicates: 10, rejected: [] });
+    expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual(first.map((e) => e.event_id).sort());
+  });
+
+  it('when costs are priced, then they equal what PostgreSQL computes from the list prices, to the last rounding', async () => {
+    const f = await makeFeature(t.db);
+    const m = await makeModel(t.db, { input_price_per_1k: 0.000015, output_price_per_1k: 9.999999 });
+    const tokens = [
+      [1, 1],
+      [3, 7],
+      [33_333, 0],
+      [0, 99_999],
+      [12_345_678, 5],
+      [99_999_999, 0],
+    ];
+    const listed = tokens.map(([input_tokens, output_tokens]) => ev(f.name, { model: m.id, input_tokens, output_tokens }));
+    const given = [0.1, 1e-9, 0.123456785, 3.00000001].map((cost_usd, i) =>
+      ev(f.name, { model: m.id, cost_usd, input_tokens: tokens[i][0], output_tokens: tokens[i][1] }),
+    );
+    given.push(ev(f.name, { model: m.id, cost_usd: 0.7, input_tokens: 0, output_tokens: 0 }));
+    expect((await post([...listed, ...given]).expect(200)).body.accepted).toBe(listed.length + given.length);
+    // The pricing rule as one SQL expression (SPEC §7): list prices per direction, a given cost split
+    // in proportion to them (or to the tokens when they charge nothing).
+    const { rows } = await t.db.raw(
+      `WITH p AS (
+         SELECT l.event_id, l.cost_usd, l.input_cost_usd, l.input_tokens AS ti, l.output_tokens AS t_out,
+                round(g.cost::numeric, 8) AS given,
+                round(l.input_tokens * m.input_price_per_1k / 1000, 8) AS li, round(l.output_tokens * m.output_price_per_1k / 1000, 8) AS lo
+         FROM ai_usage_logs l JOIN ai_models m ON m.id = l.model_id
+         LEFT JOIN unnest(:ids::text[], :costs::text[]) AS g(event_id, cost) ON g.event_id = l.event_id
+         WHERE l.feature_id = :feature)
+       SELECT event_id, cost_usd::text AS cost, input_cost_usd::text AS input,
+              coalesce(given, li + lo)::text AS want_cost,
+              (CASE WHEN given IS NULL THEN li
+                    WHEN li + lo > 0 THEN round(given * li / (li + lo), 8)
+                    WHEN ti + t_out > 0 THEN round(given * ti / (ti + t_out), 8)
+                    ELSE given END)::text AS want_input
+       FROM p`,
+      { feature: f.id, ids: given.map((e) => e.event_id), costs: given.map((e) => String(e.cost_usd)) },
+    );
+    expect(rows).toHaveLength(listed.length + given.length);
+    for (const r of rows) expect([r.event_id, r.cost, r.input]).toEqual([r.event_id, r.want_cost, r.want_input]);
+    // The half-way roundings went up: 0.000015 × 1 / 1000 = 1.5e-8 and 9.999999 × 1 / 1000 = 0.009999999.
+    const one = rows.find((r: { event_id: string }) => r.event_id === listed[0].event_id);
+    expect([one.input, one.cost]).toEqual(['0.00000002', '0.01000002']);
+  });
+
+  it('when a feature is deleted after the catalogue was read, then its events are rejected and nothing of them is stored', async () => {
+    const [kept, doomed] = [await makeFeature(t.db), await makeFeature(t.db)];
+    await post([ev(kept.name)]).expect(200); // the catalogue is read, and kept for a few seconds
+    await t.db('ai_features').where({ id: doomed.id }).del();
+    const res = await post([ev(kept.name), ev(doomed.name), ev(kept.name)]).expect(200);
+    expect(res.body).toEqual({ accepted: 2, duplicates: 0, rejected: [{ index: 1, error: `unknown feature ${doomed.id}` }] });
+    expect(await t.db('ai_usage_logs').where({ feature_id: doomed.id }).count({ n: '*' })).toEqual([{ n: 0 }]);
+    expect((await post([ev(doomed.name)]).expect(200)).body.rejected).toEqual([{ index: 0, error: `unknown feature ${doomed.name}` }]);
+  });
+});
