@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Db } from '../db/knex.ts';
+import { isUuid } from '../domain.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 
 /**
@@ -55,22 +56,25 @@ export async function storeEvents(db: Db, rows: EventRow[]): Promise<Stored> {
 }
 
 /** Writes the rows' ids to ai_usage_event_keys; answers the rows whose ids were new. */
-type Claim = (trx: Db, connection: PoolClient, rows: EventRow[]) => Promise<EventRow[]>;
+type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<EventRow[]>;
 
+/**
+ * The transaction on a connection of the pool, in as few round trips as it takes (the lock and the
+ * catalogue check go with the BEGIN): each one is a wait for a busy server. A connection that failed
+ * is marked by knex and not given out again.
+ */
 async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
-  return db.transaction(async (trx) => {
-    // Shared: many ingests at once; the rollup takes it exclusively to know which ids are final, and
-    // deleting a feature, model or provider takes it exclusively to check it has no usage.
-    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [INGEST_LOCK]);
-    const live = await liveCatalogue(trx, rows);
+  const connection = (await db.client.acquireConnection()) as PoolClient;
+  try {
+    const live = await beginAndCheck(connection, rows);
     const gone = rows.filter((r) => !live.features.has(r.feature_id) || !live.models.has(r.model_id));
     const kept = gone.length ? rows.filter((r) => !gone.includes(r)) : rows;
-    const connection = (await trx.client.acquireConnection()) as PoolClient;
-    const fresh = kept.length ? await claim(trx, connection, kept) : [];
+    const fresh = kept.length ? await claim(connection, kept) : [];
     if (fresh.length) {
-      const costs = await priced(trx, fresh, live.models);
+      const costs = await priced(connection, fresh, live.models);
       await copy(connection, LOGS_COPY, (r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]), fresh);
     }
+    await connection.query('COMMIT');
     return {
       accepted: fresh.length,
       gone: gone.map((r) => ({
@@ -78,7 +82,12 @@ async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
         error: live.features.has(r.feature_id) ? `unknown model ${r.model_id}` : `unknown feature ${r.feature_id}`,
       })),
     };
-  });
+  } catch (err) {
+    await connection.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
 }
 
 interface LiveModel {
@@ -88,17 +97,29 @@ interface LiveModel {
   output_micros: number;
 }
 
-/** The batch's features and models as the database has them now (under the lock: none can go before the commit). */
-async function liveCatalogue(trx: Db, rows: EventRow[]) {
-  const { rows: found } = await trx.raw(
-    `SELECT id, provider_id, input_price_per_1k::text AS input_price, output_price_per_1k::text AS output_price
-     FROM ai_models WHERE id = ANY(:models::uuid[])
-     UNION ALL SELECT id, NULL, NULL, NULL FROM ai_features WHERE id = ANY(:features::uuid[])`,
-    { models: [...new Set(rows.map((r) => r.model_id))], features: [...new Set(rows.map((r) => r.feature_id))] },
-  );
+/** Ids from the catalogue, written into the statement (a parameter would cost a round trip of its own). */
+const uuidList = (ids: Iterable<string>) =>
+  [...new Set(ids)]
+    .map((id) => {
+      if (!isUuid(id)) throw new Error(`not a uuid: ${id}`);
+      return `'${id}'`;
+    })
+    .join(', ');
+
+/**
+ * Begins the transaction and takes the ingest lock, shared: many ingests at once; the rollup takes it
+ * exclusively to know which ids are final, and deleting a feature, model or provider takes it
+ * exclusively to check it has no usage. Then reads the batch's features and models as they are now
+ * (under the lock: none can go before the commit).
+ */
+async function beginAndCheck(connection: PoolClient, rows: EventRow[]) {
+  const results = (await connection.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${INGEST_LOCK});
+    SELECT id, provider_id, input_price_per_1k::text AS input_price, output_price_per_1k::text AS output_price
+    FROM ai_models WHERE id IN (${uuidList(rows.map((r) => r.model_id))})
+    UNION ALL SELECT id, NULL, NULL, NULL FROM ai_features WHERE id IN (${uuidList(rows.map((r) => r.feature_id))})`)) as unknown as QueryResult[];
   const models = new Map<string, LiveModel>();
   const features = new Set<string>();
-  for (const f of found as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
+  for (const f of results[2].rows as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
     if (f.provider_id === null) features.add(f.id);
     else models.set(f.id, { provider_id: f.provider_id, input_micros: micros(f.input_price), output_micros: micros(f.output_price) });
   }
@@ -136,7 +157,7 @@ interface Cost {
  * output in proportion to what the list prices would charge (or to the tokens when they charge
  * nothing): PostgreSQL does that division, so it rounds exactly as the numeric columns would.
  */
-async function priced(trx: Db, rows: EventRow[], models: Map<string, LiveModel>): Promise<Cost[]> {
+async function priced(connection: PoolClient, rows: EventRow[], models: Map<string, LiveModel>): Promise<Cost[]> {
   const list = rows.map((r) => {
     const m = models.get(r.model_id)!;
     return { input: listCost(r.input_tokens, m.input_micros), output: listCost(r.output_tokens, m.output_micros) };
@@ -144,21 +165,20 @@ async function priced(trx: Db, rows: EventRow[], models: Map<string, LiveModel>)
   const costs = list.map((l) => ({ cost: dollars(l.input + l.output), input: dollars(l.input) }));
   const given = rows.flatMap((r, i) => (r.cost_usd === null ? [] : [i]));
   if (!given.length) return costs;
-  const { rows: split } = await trx.raw(
+  const { rows: split } = await connection.query(
     `SELECT round(g, 8)::text AS cost,
             CASE WHEN li + lo > 0 THEN round(round(g, 8) * li / (li + lo), 8)
                  WHEN ti + t_out > 0 THEN round(round(g, 8) * ti / (ti + t_out), 8)
                  ELSE round(g, 8) END::text AS input
-     FROM unnest(:given::numeric[], :list_in::numeric[], :list_out::numeric[], :tokens_in::integer[], :tokens_out::integer[])
-       WITH ORDINALITY AS s(g, li, lo, ti, t_out, n)
+     FROM unnest($1::numeric[], $2::numeric[], $3::numeric[], $4::integer[], $5::integer[]) WITH ORDINALITY AS s(g, li, lo, ti, t_out, n)
      ORDER BY n`,
-    {
-      given: given.map((i) => String(rows[i].cost_usd)),
-      list_in: given.map((i) => dollars(list[i].input)),
-      list_out: given.map((i) => dollars(list[i].output)),
-      tokens_in: given.map((i) => rows[i].input_tokens),
-      tokens_out: given.map((i) => rows[i].output_tokens),
-    },
+    [
+      given.map((i) => String(rows[i].cost_usd)),
+      given.map((i) => dollars(list[i].input)),
+      given.map((i) => dollars(list[i].output)),
+      given.map((i) => rows[i].input_tokens),
+      given.map((i) => rows[i].output_tokens),
+    ],
   );
   given.forEach((i, n) => {
     costs[i] = split[n];
@@ -166,17 +186,16 @@ async function priced(trx: Db, rows: EventRow[], models: Map<string, LiveModel>)
   return costs;
 }
 
-const copyKeys: Claim = async (_trx, connection, rows) => {
+const copyKeys: Claim = async (connection, rows) => {
   await copy(connection, KEYS_COPY, (r) => `${copyText(r.event_id)}\t${r.created_at}\n`, rows);
   return rows;
 };
 
-const claimKeys: Claim = async (trx, _connection, rows) => {
-  const { rows: claimed } = await trx.raw(
-    `INSERT INTO ai_usage_event_keys (event_id, created_at)
-     SELECT * FROM unnest(:event_ids::text[], :created_at::timestamptz[])
+const claimKeys: Claim = async (connection, rows) => {
+  const { rows: claimed } = await connection.query(
+    `INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])
      ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-    { event_ids: rows.map((r) => r.event_id), created_at: rows.map((r) => r.created_at) },
+    [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
   const fresh = new Set((claimed as { event_id: string }[]).map((k) => k.event_id));
   return rows.filter((r) => fresh.has(r.event_id));
@@ -193,24 +212,11 @@ async function copy<T>(connection: PoolClient, sql: string, line: (row: T, i: nu
 
 // COPY's text format: backslash, tab, newline and carriage return escaped (validation refuses the other control characters).
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-const copyText = (value: string) => value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]);
+const SPECIAL = /[\\\t\n\r]/;
+const copyText = (value: string) => (SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]) : value);
 
 /** An event as a line of LOGS_COPY (\N for NULL). */
 function logLine(r: EventRow, providerId: string, cost: Cost): string {
-  return `${[
-    copyText(r.event_id),
-    r.feature_id,
-    r.model_id,
-    providerId,
-    r.environment,
-    r.end_user_id === null ? '\\N' : copyText(r.end_user_id),
-    r.status,
-    r.response_time_ms,
-    r.input_tokens,
-    r.output_tokens,
-    cost.cost,
-    cost.input,
-    r.created_at,
-    r.prompt_version ?? '\\N',
-  ].join('\t')}\n`;
+  const user = r.end_user_id === null ? '\\N' : copyText(r.end_user_id);
+  return `${copyText(r.event_id)}\t${r.feature_id}\t${r.model_id}\t${providerId}\t${r.environment}\t${user}\t${r.status}\t${r.response_time_ms}\t${r.input_tokens}\t${r.output_tokens}\t${cost.cost}\t${cost.input}\t${r.created_at}\t${r.prompt_version ?? '\\N'}\n`;
 }

@@ -129,7 +129,9 @@ function resolveVersion(c: Catalogue, feature: { id: string; name: string }, val
 
 /** The model an event names: by id, or by name (with its provider when two providers share the name). */
 function resolveModel(c: Catalogue, model: string, provider?: string) {
-  const matches = c.models.filter((m) => (isUuid(model) ? m.id === model.toLowerCase() : m.name === model));
+  const byId = isUuid(model);
+  const wanted = byId ? model.toLowerCase() : model;
+  const matches = c.models.filter((m) => (byId ? m.id : m.name) === wanted);
   const fitting = provider ? matches.filter((m) => m.provider_id === provider || m.provider_name === provider) : matches;
   if (fitting.length === 1) return fitting[0];
   if (fitting.length > 1) return `model ${model} is offered by several providers; name the provider or send the model id`;
@@ -158,7 +160,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
   events.forEach((raw, index) => {
     checkFields(raw, index, batch.warnings);
     const aliased =
-      raw && typeof raw === 'object'
+      raw && typeof raw === 'object' && ('feature_id' in raw || 'model_id' in raw)
         ? { feature: (raw as Record<string, unknown>).feature_id, model: (raw as Record<string, unknown>).model_id, ...raw }
         : raw;
     const parsed = eventSchema.safeParse(aliased);
