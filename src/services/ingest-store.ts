@@ -191,14 +191,18 @@ const copyKeys: Claim = async (connection, rows) => {
   return rows;
 };
 
+// Answers the places of the claimed ids in the batch, as PostgreSQL compares them (the first of any
+// it takes for equal; only ill-formed UTF-16 can make two such ids of distinct strings).
 const claimKeys: Claim = async (connection, rows) => {
+  await connection.query('SET LOCAL enable_nestloop = off'); // the planner takes the batch for a few rows
   const { rows: claimed } = await connection.query(
-    `INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT * FROM unnest($1::text[], $2::timestamptz[])
-     ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+    `WITH input AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS e(event_id, created_at, n)),
+     claimed AS (INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM input
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
+     SELECT min(n)::integer AS n FROM input JOIN claimed USING (event_id) GROUP BY event_id`,
     [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
-  const fresh = new Set((claimed as { event_id: string }[]).map((k) => k.event_id));
-  return rows.filter((r) => fresh.has(r.event_id));
+  return (claimed as { n: number }[]).map((c) => rows[c.n - 1]);
 };
 
 const KEYS_COPY = 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN';

@@ -44,6 +44,15 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual(first.map((e) => e.event_id).sort());
   });
 
+  it('when two ids differ only in ill-formed UTF-16 (stored alike), then one is stored and the other is its duplicate', async () => {
+    const f = await makeFeature(t.db);
+    const base = `lone-${suffix()}`;
+    const events = [ev(f.name, { event_id: `${base}\uD800` }), ev(f.name, { event_id: `${base}\uDC00` })];
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
+    expect((await stored(f.id)).map((r) => r.event_id)).toEqual([`${base}\uFFFD`]);
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+  });
+
   it('when costs are priced, then they equal what PostgreSQL computes from the list prices, to the last rounding', async () => {
     const f = await makeFeature(t.db);
     const m = await makeModel(t.db, { input_price_per_1k: 0.000015, output_price_per_1k: 9.999999 });
