@@ -1,7 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { PoolClient, QueryResult } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import type { PoolClient, QueryResult, Submittable } from 'pg';
 import type { Db } from '../db/knex.ts';
 import { isUuid } from '../domain.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
@@ -55,8 +52,11 @@ export async function storeEvents(db: Db, rows: EventRow[]): Promise<Stored> {
   }
 }
 
-/** Writes the rows' ids to ai_usage_event_keys; answers the rows whose ids were new. */
-type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<EventRow[]>;
+/**
+ * Claims the rows' ids in ai_usage_event_keys: answers the rows whose ids are new, and the COPY that
+ * writes their ids when the claim is left to the final message.
+ */
+type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<{ fresh: EventRow[]; copies: Copy[] }>;
 
 /**
  * The transaction on a connection of the pool, in as few round trips as it takes (the lock and the
@@ -69,12 +69,15 @@ async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
     const live = await beginAndCheck(connection, rows);
     const gone = rows.filter((r) => !live.features.has(r.feature_id) || !live.models.has(r.model_id));
     const kept = gone.length ? rows.filter((r) => !gone.includes(r)) : rows;
-    const fresh = kept.length ? await claim(connection, kept) : [];
+    const { fresh, copies } = kept.length ? await claim(connection, kept) : { fresh: [], copies: [] };
     if (fresh.length) {
       const costs = await priced(connection, fresh, live.models);
-      await copy(connection, LOGS_COPY, (r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]), fresh);
+      const lines = fresh.map((r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]));
+      copies.push({ sql: LOGS_COPY, data: lines.join('') });
     }
-    await connection.query('COMMIT');
+    const finish = new CopiesAndCommit(copies);
+    connection.query(finish as unknown as Submittable);
+    await finish.done;
     return {
       accepted: fresh.length,
       gone: gone.map((r) => ({
@@ -186,10 +189,10 @@ async function priced(connection: PoolClient, rows: EventRow[], models: Map<stri
   return costs;
 }
 
-const copyKeys: Claim = async (connection, rows) => {
-  await copy(connection, KEYS_COPY, (r) => `${copyText(r.event_id)}\t${r.created_at}\n`, rows);
-  return rows;
-};
+const copyKeys: Claim = async (_connection, rows) => ({
+  fresh: rows,
+  copies: [{ sql: KEYS_COPY, data: rows.map((r) => `${copyText(r.event_id)}\t${r.created_at}\n`).join('') }],
+});
 
 // Answers the places of the claimed ids in the batch, as PostgreSQL compares them (the first of any
 // it takes for equal; only ill-formed UTF-16 can make two such ids of distinct strings).
@@ -202,17 +205,68 @@ const claimKeys: Claim = async (connection, rows) => {
      SELECT min(n)::integer AS n FROM input JOIN claimed USING (event_id) GROUP BY event_id`,
     [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
-  return (claimed as { n: number }[]).map((c) => rows[c.n - 1]);
+  return { fresh: (claimed as { n: number }[]).map((c) => rows[c.n - 1]), copies: [] };
 };
 
 const KEYS_COPY = 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN';
 const LOGS_COPY = `COPY ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
   response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version) FROM STDIN`;
 
-/** One COPY … FROM STDIN of a line per row, sent as one message. */
-async function copy<T>(connection: PoolClient, sql: string, line: (row: T, i: number) => string, rows: T[]): Promise<void> {
-  await pipeline(Readable.from([rows.map(line).join('')]), connection.query(copyFrom(sql)));
+interface Copy {
+  sql: string;
+  /** The rows in COPY's text format. */
+  data: string;
 }
+
+/**
+ * The COPYs and the COMMIT as one query, sent with their data at once, without waiting for the
+ * server to ask for it: the protocol allows it, and it saves a round trip per COPY. When a statement
+ * fails, the server answers the error, skips the rest of the query and drops the data still to come;
+ * the transaction is then rolled back by the caller.
+ */
+class CopiesAndCommit {
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+  private failed = false;
+  readonly done = new Promise<void>((resolve, reject) => {
+    this.settle = { resolve, reject };
+  });
+
+  constructor(private readonly copies: Copy[]) {}
+
+  submit(connection: { query(text: string): void; stream: { cork(): void; uncork(): void; write(b: Buffer): boolean } }) {
+    connection.stream.cork();
+    connection.query([...this.copies.map((c) => c.sql), 'COMMIT'].join(';\n'));
+    for (const c of this.copies) {
+      const data = Buffer.from(c.data);
+      const header = Buffer.alloc(5);
+      header.write('d');
+      header.writeUInt32BE(data.length + 4, 1);
+      connection.stream.write(header);
+      connection.stream.write(data);
+      connection.stream.write(COPY_DONE);
+    }
+    connection.stream.uncork();
+  }
+
+  // pg calls these as the server answers: success ends with ReadyForQuery, failure with an error
+  // (its ReadyForQuery then goes to no query). The rest is answered by no message these statements send.
+  handleError(err: Error) {
+    this.failed = true;
+    this.settle.reject(err);
+  }
+  handleReadyForQuery() {
+    if (!this.failed) this.settle.resolve();
+  }
+  handleCopyInResponse() {}
+  handleCommandComplete() {}
+  handleRowDescription() {}
+  handleDataRow() {}
+  handleEmptyQuery() {}
+  handlePortalSuspended() {}
+  callback() {}
+}
+
+const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
 
 // COPY's text format: backslash, tab, newline and carriage return escaped (validation refuses the other control characters).
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
