@@ -546,6 +546,14 @@ type RolloutDecisionRow = {
   decided_at: Date;
 };
 
+/** A feature's unique-user HyperLogLog sketch for one bucket (src/metrics/user-sketch.ts). */
+type UserSketchRow = {
+  feature_id: string;
+  grain_ms: number;
+  bucket: Date;
+  registers: Buffer;
+};
+
 declare module 'knex/types/tables.js' {
   interface Tables {
     users: Table<UserRow, { defaults: 'id' | 'created_at' }>;
@@ -703,5 +711,6 @@ declare module 'knex/types/tables.js' {
       }
     >;
     rollout_decisions: Table<RolloutDecisionRow, { defaults: 'id' | 'evidence' | 'decided_at'; json: 'evidence' }>;
+    usage_user_sketches: Table<UserSketchRow>;
   }
 }

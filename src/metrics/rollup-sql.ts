@@ -2,7 +2,7 @@ import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
- * rollup: minute, hour and day buckets, per-minute counts for uptime, and the hour each user was last seen.
+ * rollup: minute, hour and day buckets and per-minute counts for uptime (unique users: foldUserSketches).
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
@@ -80,32 +80,6 @@ to_counts AS (
         FROM (SELECT add_arrays(t.requests, excluded.requests) AS r, add_arrays(t.failures, excluded.failures) AS f) x
       ) s
     )
-),
--- The hour each user was last seen in: it changes at most once an hour per user, so a tick
--- rewrites only users new to this hour (unique-user counts read the partial first hour raw).
-seen AS MATERIALIZED (
-  SELECT l.feature_id, l.end_user_id, date_trunc('hour', max(l.created_at)) AS hour
-  FROM ai_usage_logs l WHERE ${where} AND l.end_user_id IS NOT NULL GROUP BY 1, 2
-),
-changed AS MATERIALIZED (
-  SELECT s.feature_id, s.end_user_id, s.hour, u.last_seen_hour AS old_hour FROM seen s
-  LEFT JOIN usage_feature_users u ON u.feature_id = s.feature_id AND u.end_user_id = s.end_user_id
-  WHERE u.last_seen_hour IS NULL OR u.last_seen_hour < s.hour
-),
-to_users AS (
-  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_hour)
-  SELECT feature_id, end_user_id, hour FROM changed
-  ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_hour = excluded.last_seen_hour
-),
--- Each user who moved counts once more in the new hour and once less in the old one.
-to_user_counts AS (
-  INSERT INTO usage_user_hour_counts AS t (feature_id, hour, users)
-  SELECT feature_id, hour, sum(d) FROM (
-    SELECT feature_id, hour, 1 AS d FROM changed
-    UNION ALL
-    SELECT feature_id, old_hour, -1 FROM changed WHERE old_hour IS NOT NULL
-  ) x GROUP BY 1, 2
-  ON CONFLICT (feature_id, hour) DO UPDATE SET users = t.users + excluded.users
 )
 SELECT coalesce(sum(requests), 0)::int AS rows FROM grouped`;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { GRAINS_MS, hashSql, REGISTER_SQL, Registers } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
@@ -12,7 +13,7 @@ const KEYS = {
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_minute_counts: 'scope, scope_id, hour',
-  usage_feature_users: 'feature_id, end_user_id',
+  usage_user_sketches: 'feature_id, grain_ms, bucket',
 };
 
 /** Every row of every rollup table, in key order. */
@@ -107,13 +108,26 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
-  const lastSeen = new Map<string, number>();
-  for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
-    const key = `${r.feature_id}|${r.end_user_id}`;
-    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, Math.floor(r.created_at.getTime() / HOUR) * HOUR));
+  // Every sketch holds exactly the registers of its bucket's raw rows (computed here per grain in SQL).
+  const want: Record<string, number[][]> = {};
+  for (const grain of GRAINS_MS) {
+    const { rows: regs } = await db.raw(
+      `SELECT feature_id, floor(extract(epoch FROM created_at) * 1000 / :grain) * :grain AS t, idx, max(rho) AS rho FROM (
+         SELECT feature_id, created_at, ${REGISTER_SQL} FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l) l
+         WHERE id <= :cursor AND end_user_id IS NOT NULL
+       ) x GROUP BY 1, 2, 3 ORDER BY 3`,
+      { grain, cursor },
+    );
+    for (const r of regs) (want[`${r.feature_id}|${grain}|${Number(r.t)}`] ??= []).push([r.idx, r.rho]);
   }
-  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_hour.getTime()]);
-  expect(Object.fromEntries(users)).toEqual(Object.fromEntries(lastSeen));
+  const have: Record<string, number[][]> = {};
+  for (const r of await db('usage_user_sketches').select('*')) {
+    const pairs: number[][] = [];
+    Registers.decode(r.registers).forEach((i, v) => pairs.push([i, v]));
+    have[`${r.feature_id}|${r.grain_ms}|${r.bucket.getTime()}`] = pairs.sort((a, b) => a[0] - b[0]);
+  }
+  expect(Object.keys(want).length).toBeGreaterThan(GRAINS_MS.length);
+  expect(have).toEqual(want);
   return Number(cursor);
 }
 
