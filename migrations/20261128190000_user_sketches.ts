@@ -18,6 +18,8 @@ export async function up(knex: Knex): Promise<void> {
       registers  bytea NOT NULL,
       PRIMARY KEY (feature_id, grain_ms, bucket)
     );
+    -- Dense sketches (16 KiB of small numbers) gain little from compression: stored as they are.
+    ALTER TABLE usage_user_sketches ALTER COLUMN registers SET STORAGE EXTERNAL;
     WITH hashed AS (
       SELECT l.feature_id, date_trunc('minute', l.created_at) AS minute, hashtextextended(l.end_user_id, 0) AS h
       FROM ai_usage_logs l

@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import { rawDroppedBefore } from '../db/retention.ts';
 import { foldRowsSql } from './rollup-sql.ts';
-import { foldUserSketches } from './unique-users.ts';
+import { type FoldedMinute, foldUserSketches } from './unique-users.ts';
 
 /** Advisory lock keys: one rollup at a time; ingestion holds INGEST shared while it inserts. */
 export const ROLLUP_LOCK = 0x5b_0001;
@@ -52,15 +52,21 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
       const from = await lockedCursor(trx);
       const to = Math.min(final, Number(from) + BATCH_IDS);
       if (to <= from) return { rows: 0, cursor: Number(from), more: false };
-      const { rows: folded } = await trx.raw(foldRowsSql(NEW_ROWS), { from, to });
-      await foldUserSketches(trx, NEW_ROWS, { from, to });
+      const folded = await fold(trx, NEW_ROWS, { from, to });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: to, updated_at: trx.fn.now() });
-      return { rows: folded[0].rows as number, cursor: to, more: to === Number(from) + BATCH_IDS };
+      return { rows: folded, cursor: to, more: to === Number(from) + BATCH_IDS };
     });
     if (!step) return { ran: false, rows, cursor: -1 };
     rows += step.rows;
     if (!step.more) return { ran: true, rows, cursor: step.cursor };
   }
+}
+
+/** Folds the raw rows chosen by `where` into every rollup, unique-user sketches included; returns how many. */
+async function fold(trx: Db, where: string, bindings: Record<string, unknown>, fresh = false): Promise<number> {
+  const { rows } = await trx.raw(foldRowsSql(where), bindings);
+  await foldUserSketches(trx, rows as FoldedMinute[], fresh);
+  return (rows as FoldedMinute[]).reduce((n, r) => n + r.rows, 0);
 }
 
 /**
@@ -82,10 +88,9 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
       else await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_user_sketches');
       const where = kept ? 'l.id <= :final AND (l.created_at >= :kept OR l.id > :cursor)' : 'l.id <= :final';
       const bindings = { final, ...(kept && { kept, cursor }) };
-      const { rows } = await trx.raw(foldRowsSql(where), bindings);
-      await foldUserSketches(trx, where, bindings);
+      const rows = await fold(trx, where, bindings, !kept);
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
-      return rows[0].rows as number;
+      return rows;
     }
     if (kept && range.from < kept)
       throw new Error(
@@ -104,9 +109,7 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     // Every grain divides a day, so the sketches of these days go whole too.
     await trx('usage_user_sketches').where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
     const inRange = 'l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to';
-    const { rows } = await trx.raw(foldRowsSql(inRange), bounds);
-    await foldUserSketches(trx, inRange, bounds);
-    return rows[0].rows as number;
+    return fold(trx, inRange, bounds, true);
   });
 }
 

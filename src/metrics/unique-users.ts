@@ -2,27 +2,17 @@ import type { Db } from '../db/knex.ts';
 import { uuidArray } from './queries.ts';
 import type { Window } from './ranges.ts';
 import type { ReadScope } from './segments.ts';
-import { GRAINS_MS, hashSql, PAIRS_SQL, REGISTER_SQL, Registers, tiling } from './user-sketch.ts';
+import { GRAINS_MS, hashSql, pairsSql, Registers, tiling } from './user-sketch.ts';
 
 /** A window with at most this many raw rows counts its users exactly from them (cheaper than the sketches, and exact). */
-export const EXACT_USERS_UP_TO = 1000;
+export const EXACT_USERS_UP_TO = 200;
 /** Sketches read or written per statement. */
 const CHUNK = 5000;
 const MINUTE = 60_000;
 
-/** SQL: per feature (and minute when `byMinute`), the registers of the raw rows `rowsSql` (as l), as sparse pairs. */
-function registersSql(rowsSql: string, byMinute: boolean): string {
-  const t = byMinute ? ', t' : '';
-  const minute = byMinute ? ", (extract(epoch FROM date_trunc('minute', l.created_at)) * 1000)::float8 AS t" : '';
-  return `
-    SELECT feature_id${t}, ${PAIRS_SQL} AS regs FROM (
-      SELECT feature_id${t}, idx, max(rho) AS rho FROM (
-        SELECT feature_id${t}, ${REGISTER_SQL} FROM (
-          SELECT l.feature_id${minute}, ${hashSql('l')} AS h FROM (${rowsSql}) l WHERE l.end_user_id IS NOT NULL
-        ) hashed
-      ) x GROUP BY feature_id${t}, idx
-    ) y GROUP BY feature_id${t}`;
-}
+/** SQL: per feature, the register pairs of the raw rows `rowsSql` (feature_id, end_user_id). */
+const registersSql = (rowsSql: string) => `
+  SELECT feature_id, ${pairsSql('h')} AS regs FROM (SELECT r.feature_id, ${hashSql('r')} AS h FROM (${rowsSql}) r) x GROUP BY 1`;
 
 interface SketchKey {
   featureId: string;
@@ -48,40 +38,62 @@ async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Regi
   return out;
 }
 
+/** What the fold statement (foldRowsSql) returns per feature and minute. */
+export interface FoldedMinute {
+  feature_id: string;
+  /** The minute, epoch ms. */
+  t: number;
+  rows: number;
+  /** Its users' register pairs (null: no row named a user). */
+  pairs: Buffer | null;
+}
+
 /**
- * Folds the users of the raw rows chosen by `where` (over ai_usage_logs l, with `bindings`) into the
- * sketches of every grain: register maxima per feature and minute in SQL, merged here with the
+ * Adds the users of the minutes just folded to the sketches of every grain: merged here with the
  * stored sketches they touch (a register only grows, so folding a row twice changes nothing).
+ * `fresh`: the caller has deleted every sketch these rows touch (a rebuild), so none is read.
  */
-export async function foldUserSketches(db: Db, where: string, bindings: Record<string, unknown>): Promise<void> {
-  const { rows } = await db.raw(registersSql(`SELECT * FROM ai_usage_logs l WHERE ${where}`, true), bindings);
-  const fresh = new Map<string, { key: SketchKey; regs: Registers }>();
-  for (const r of rows as { feature_id: string; t: number; regs: Buffer }[]) {
-    const minute = Registers.fromPairs(r.regs);
+export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = false): Promise<void> {
+  const touched = new Map<string, { key: SketchKey; regs: Registers }>();
+  for (const r of minutes) {
+    if (!r.pairs) continue;
+    const minute = Registers.fromPairs(r.pairs);
     for (const grainMs of GRAINS_MS) {
       const key = { featureId: r.feature_id, grainMs, start: Math.floor(r.t / grainMs) * grainMs };
       const id = keyOf(key);
-      const into = fresh.get(id);
+      const into = touched.get(id);
       if (into) into.regs.merge(minute);
-      else fresh.set(id, { key, regs: grainMs === MINUTE ? minute : new Registers().merge(minute) });
+      else touched.set(id, { key, regs: grainMs === MINUTE ? minute : new Registers().merge(minute) });
     }
   }
-  const entries = [...fresh.values()];
-  const stored = await loadSketches(
-    db,
-    entries.map((e) => e.key),
-  );
+  const entries = [...touched.values()];
+  const stored = fresh
+    ? new Map<string, Registers>()
+    : await loadSketches(
+        db,
+        entries.map((e) => e.key),
+      );
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK);
+    // The sketches travel as one binary parameter (a bytea[] would go as hex text), cut by length here.
+    const blobs = chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.regs) ?? e.regs).encode());
+    let at = 1;
+    const starts = blobs.map((b) => {
+      at += b.length;
+      return at - b.length;
+    });
     await db.raw(
       `INSERT INTO usage_user_sketches (feature_id, grain_ms, bucket, registers)
-       SELECT * FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::bytea[])
+       SELECT k.feature_id, k.grain_ms, k.bucket, substring(?::bytea FROM k.at::int FOR k.len::int)
+       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[]) AS k(feature_id, grain_ms, bucket, at, len)
        ON CONFLICT (feature_id, grain_ms, bucket) DO UPDATE SET registers = excluded.registers`,
       [
+        Buffer.concat(blobs),
         chunk.map((e) => e.key.featureId),
         chunk.map((e) => e.key.grainMs),
         chunk.map((e) => new Date(e.key.start).toISOString()),
-        chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.regs) ?? e.regs).encode()),
+        starts,
+        blobs.map((b) => b.length),
       ],
     );
   }
@@ -96,8 +108,8 @@ export interface UniqueUsers {
 /**
  * Distinct end users of each feature in a window (every environment). Exact from the raw rows when
  * the window holds at most EXACT_USERS_UP_TO of them; otherwise estimated: the sketches tiling its
- * whole minutes, merged with the registers of the raw rows in its partial edge minutes and of the
- * rows not rolled up yet. Cost: a bounded raw probe, a few dozen sketches and the edges' raw rows.
+ * minutes, merged with the registers of the raw rows in its partial first minute and of the rows not
+ * rolled up yet. Cost: a bounded raw probe, a few dozen sketches and the first minute's raw rows.
  */
 export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[], w: Window): Promise<Map<string, UniqueUsers>> {
   const out = new Map<string, UniqueUsers>();
@@ -108,8 +120,9 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
   const { rows: exact } = await s.db.raw(
     `SELECT f.id, x.n, x.users FROM unnest(:ids::uuid[]) AS f(id), LATERAL (
        SELECT count(*)::int AS n, count(DISTINCT end_user_id)::int AS users FROM (
+         -- In index order, so it stops after :limit rows.
          SELECT end_user_id FROM ai_usage_logs WHERE feature_id = f.id AND created_at >= :from::timestamptz AND created_at < :to::timestamptz
-         LIMIT :limit
+         ORDER BY created_at LIMIT :limit
        ) y
      ) x`,
     { ids, from, to, limit: EXACT_USERS_UP_TO + 1 },
@@ -120,8 +133,10 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
     else busy.push(r.id);
   }
   if (!busy.length) return out;
+  // Events are never later than now (ingestion refuses them), so the minute holding the window's
+  // end is read whole from its sketch: only the partial first minute comes from raw rows.
   const first = Math.ceil(w.from.getTime() / MINUTE) * MINUTE;
-  const last = Math.max(first, Math.floor(w.to.getTime() / MINUTE) * MINUTE);
+  const last = Math.max(first, Math.ceil(w.to.getTime() / MINUTE) * MINUTE);
   const buckets = tiling(first, last);
   const merged = new Map(busy.map((id) => [id, new Registers()]));
   const { rows: sketches } = await s.db.raw(
@@ -138,17 +153,13 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
     SELECT feature_id, end_user_id FROM ai_usage_logs
     WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :first::timestamptz
     UNION ALL
-    SELECT feature_id, end_user_id FROM ai_usage_logs
-    WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :last::timestamptz AND created_at < :to::timestamptz
-    UNION ALL
     SELECT feature_id, end_user_id FROM ai_usage_logs WHERE id > :cursor::bigint AND feature_id = ANY(:ids::uuid[])
-      AND created_at >= :first::timestamptz AND created_at < :last::timestamptz`;
-  const { rows: raw } = await s.db.raw(registersSql(edges, false), {
+      AND created_at >= :first::timestamptz AND created_at < :to::timestamptz`;
+  const { rows: raw } = await s.db.raw(registersSql(edges), {
     ids: uuidArray(busy),
     from,
     to,
     first: new Date(first).toISOString(),
-    last: new Date(last).toISOString(),
     cursor: s.cursor,
   });
   for (const r of raw as { feature_id: string; regs: Buffer }[]) merged.get(r.feature_id)!.merge(Registers.fromPairs(r.regs));

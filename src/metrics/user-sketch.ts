@@ -18,18 +18,22 @@ const SPARSE_MAX = M / 8;
 /** Bucket sizes in ms, finest first: each divides the next and a UTC day. */
 export const GRAINS_MS = [60_000, 600_000, 3_600_000, 21_600_000, 86_400_000] as const;
 
-/** SQL: the 64-bit hash of the raw row `alias`'s user that decides its register. */
+/** SQL: the 64-bit hash of the raw row `alias`'s user (NULL without one) that decides its register. */
 export const hashSql = (alias: string) => `hashtextextended(${alias}.end_user_id, 0)`;
 
-/**
- * SQL: (idx, rho) from the hash column `h`: the register is its low P bits; the value is one more
- * than the trailing zeros of the remaining bits (a power of two's logarithm is exact in float8).
- */
-export const REGISTER_SQL = `(h & ${M - 1})::int AS idx,
-  CASE WHEN h >> ${P} = 0 THEN ${Q + 1} ELSE round(ln(((h >> ${P}) & -(h >> ${P}))::float8) / ln(2))::int + 1 END AS rho`;
+/** SQL: the register of hash `h`: its low P bits. */
+export const idxSql = (h: string) => `(${h} & ${M - 1})::int`;
 
-/** SQL: the registers of grouped (idx, max rho) rows, as sparse pairs in one bytea (for Registers.fromPairs). */
-export const PAIRS_SQL = `string_agg(int4send(idx * 256 + rho), ''::bytea)`;
+/** SQL: the register value of hash `h`: one more than the trailing zeros of its other bits (a power of two's logarithm is exact in float8). */
+export const rhoSql = (h: string) =>
+  `CASE WHEN ${h} >> ${P} = 0 THEN ${Q + 1} ELSE round(ln(((${h} >> ${P}) & -(${h} >> ${P}))::float8) / ln(2))::int + 1 END`;
+
+/**
+ * SQL aggregate: the (register, value) pairs of the rows' hashes `h` in one bytea, 4 bytes each
+ * (Registers.fromPairs; a register may come more than once, the highest value counts). NULL hashes
+ * (no user) are skipped.
+ */
+export const pairsSql = (h: string) => `string_agg(int4send(${idxSql(h)} * 256 + ${rhoSql(h)}), ''::bytea)`;
 
 export class Registers {
   private sparse: Map<number, number> | null = new Map();
@@ -59,7 +63,15 @@ export class Registers {
   }
 
   merge(other: Registers) {
-    other.forEach((i, r) => this.set(i, r));
+    const mine = this.dense;
+    const theirs = other.dense;
+    if (mine && theirs) for (let i = 0; i < M; i++) mine[i] = Math.max(mine[i], theirs[i]);
+    else if (theirs) {
+      const sparse = this.sparse!;
+      this.sparse = null;
+      this.dense = Uint8Array.from(theirs);
+      for (const [i, r] of sparse) this.set(i, r);
+    } else other.forEach((i, r) => this.set(i, r));
     return this;
   }
 
@@ -80,7 +92,7 @@ export class Registers {
     return regs;
   }
 
-  /** Sparse pairs of any length, as PAIRS_SQL makes them. */
+  /** Pairs of any length, as pairsSql makes them. */
   static fromPairs(buf: Buffer | null): Registers {
     const regs = new Registers();
     for (let o = 0; buf && o < buf.length; o += 4) {

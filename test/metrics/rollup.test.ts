@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
-import { GRAINS_MS, hashSql, REGISTER_SQL, Registers } from '../../src/metrics/user-sketch.ts';
+import { GRAINS_MS, hashSql, idxSql, Registers, rhoSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
@@ -113,7 +113,7 @@ async function expectRollupsMatchRaw(db: Db) {
   for (const grain of GRAINS_MS) {
     const { rows: regs } = await db.raw(
       `SELECT feature_id, floor(extract(epoch FROM created_at) * 1000 / :grain) * :grain AS t, idx, max(rho) AS rho FROM (
-         SELECT feature_id, created_at, ${REGISTER_SQL} FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l) l
+         SELECT feature_id, created_at, ${idxSql('h')} AS idx, ${rhoSql('h')} AS rho FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l) l
          WHERE id <= :cursor AND end_user_id IS NOT NULL
        ) x GROUP BY 1, 2, 3 ORDER BY 3`,
       { grain, cursor },
