@@ -120,7 +120,7 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
   const { rows: exact } = await s.db.raw(
     `SELECT f.id, x.n, x.users FROM unnest(:ids::uuid[]) AS f(id), LATERAL (
        SELECT count(*)::int AS n, count(DISTINCT end_user_id)::int AS users FROM (
-         -- In index order, so it stops after :limit rows.
+         -- In index order, so it stops at the limit.
          SELECT end_user_id FROM ai_usage_logs WHERE feature_id = f.id AND created_at >= :from::timestamptz AND created_at < :to::timestamptz
          ORDER BY created_at LIMIT :limit
        ) y

@@ -118,7 +118,10 @@ async function expectRollupsMatchRaw(db: Db) {
        ) x GROUP BY 1, 2, 3 ORDER BY 3`,
       { grain, cursor },
     );
-    for (const r of regs) (want[`${r.feature_id}|${grain}|${Number(r.t)}`] ??= []).push([r.idx, r.rho]);
+    for (const r of regs) {
+      const key = `${r.feature_id}|${grain}|${Number(r.t)}`;
+      want[key] = [...(want[key] ?? []), [r.idx, r.rho]];
+    }
   }
   const have: Record<string, number[][]> = {};
   for (const r of await db('usage_user_sketches').select('*')) {
