@@ -4,10 +4,11 @@ import type { Knex } from 'knex';
 // made and stored): per feature and bucket of five grains (1 min, 10 min, 1 h, 6 h, 1 day, in ms), so
 // the fold writes a few sketches per feature and minute instead of a row per user, and any window is
 // read from a few dozen buckets. They replace the users' last-seen hours. Up fills them from the raw
-// rows already folded (the hash and register rule below are the fold's, frozen here as sparse pairs;
-// a sketch with exactly M/4 = 4096 registers set repeats its first pair, so it is never taken for a
-// dense one); down brings the last-seen hours back from the same rows.
+// rows already folded (the hash, the 1,024 hashes kept exactly and the 2^14 registers past them are
+// the fold's, frozen here); down brings the last-seen hours back from the same rows.
 const GRAINS_MS = [60_000, 600_000, 3_600_000, 21_600_000, 86_400_000];
+const SET_MAX = 1024;
+const M = 16_384;
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -18,28 +19,33 @@ export async function up(knex: Knex): Promise<void> {
       registers  bytea NOT NULL,
       PRIMARY KEY (feature_id, grain_ms, bucket)
     );
-    -- Dense sketches (16 KiB of small numbers) gain little from compression: stored as they are.
+    -- Registers (16 KiB of small numbers) and hashes gain little from compression: stored as they are.
     ALTER TABLE usage_user_sketches ALTER COLUMN registers SET STORAGE EXTERNAL;
-    WITH hashed AS (
-      SELECT l.feature_id, date_trunc('minute', l.created_at) AS minute, hashtextextended(l.end_user_id, 0) AS h
+    WITH users AS MATERIALIZED (
+      SELECT DISTINCT l.feature_id, date_trunc('minute', l.created_at) AS minute, hashtextextended(l.end_user_id, 0) AS h
       FROM ai_usage_logs l
       WHERE l.end_user_id IS NOT NULL AND l.id <= (SELECT last_id FROM rollup_cursors WHERE name = 'usage')
     ),
-    minutes AS MATERIALIZED (
-      SELECT feature_id, minute, idx, max(rho) AS rho FROM (
-        SELECT feature_id, minute, (h & 16383)::int AS idx,
-               CASE WHEN h >> 14 = 0 THEN 51 ELSE round(ln(((h >> 14) & -(h >> 14))::float8) / ln(2))::int + 1 END AS rho
-        FROM hashed
-      ) x GROUP BY 1, 2, 3
+    bucketed AS MATERIALIZED (
+      SELECT DISTINCT feature_id, g AS grain_ms, to_timestamp(floor(extract(epoch FROM minute) * 1000 / g) * g / 1000) AS bucket, h
+      FROM users, unnest('{${GRAINS_MS.join(',')}}'::int[]) AS g
     ),
-    grains AS (
-      SELECT feature_id, g AS grain_ms, to_timestamp(floor(extract(epoch FROM minute) * 1000 / g) * g / 1000) AS bucket, idx, max(rho) AS rho
-      FROM minutes, unnest('{${GRAINS_MS.join(',')}}'::int[]) AS g GROUP BY 1, 2, 3, 4
+    sized AS MATERIALIZED (
+      SELECT feature_id, grain_ms, bucket, count(*) > ${SET_MAX} AS big FROM bucketed GROUP BY 1, 2, 3
+    ),
+    registers AS (
+      SELECT b.feature_id, b.grain_ms, b.bucket, (b.h & ${M - 1})::int AS idx,
+             max(CASE WHEN b.h >> 14 = 0 THEN 51 ELSE round(ln(((b.h >> 14) & -(b.h >> 14))::float8) / ln(2))::int + 1 END) AS rho
+      FROM bucketed b JOIN sized s USING (feature_id, grain_ms, bucket) WHERE s.big GROUP BY 1, 2, 3, 4
     )
     INSERT INTO usage_user_sketches (feature_id, grain_ms, bucket, registers)
-    SELECT feature_id, grain_ms, bucket,
-           string_agg(int4send(idx * 256 + rho), ''::bytea) || CASE WHEN count(*) = 4096 THEN int4send(min(idx) * 256 + 1) ELSE ''::bytea END
-    FROM grains GROUP BY 1, 2, 3;
+    SELECT b.feature_id, b.grain_ms, b.bucket, string_agg(int8send(b.h), ''::bytea ORDER BY int8send(b.h))
+    FROM bucketed b JOIN sized s USING (feature_id, grain_ms, bucket) WHERE NOT s.big GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT s.feature_id, s.grain_ms, s.bucket, decode(string_agg(lpad(to_hex(coalesce(r.rho, 0)), 2, '0'), '' ORDER BY i), 'hex')
+    FROM sized s CROSS JOIN generate_series(0, ${M - 1}) AS i
+    LEFT JOIN registers r ON r.feature_id = s.feature_id AND r.grain_ms = s.grain_ms AND r.bucket = s.bucket AND r.idx = i
+    WHERE s.big GROUP BY 1, 2, 3;
     DROP TABLE usage_user_hour_counts;
     DROP TABLE usage_feature_users;
   `);

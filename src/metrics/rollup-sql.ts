@@ -1,10 +1,10 @@
 import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
-import { hashSql, pairsSql } from './user-sketch.ts';
+import { hashesSql, hashSql } from './user-sketch.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
  * rollup: minute, hour and day buckets and per-minute counts for uptime; it returns, per feature and
- * minute, the rows folded and their users' register pairs, which foldUserSketches adds to the sketches.
+ * minute, the rows folded and their users' hashes, which foldUserSketches adds to the sketches.
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
@@ -25,7 +25,7 @@ WITH grouped AS MATERIALIZED (
          sum(l.response_time_ms)::bigint AS latency_sum_ms,
          sum(l.input_tokens)::bigint AS input_tokens, sum(l.output_tokens)::bigint AS output_tokens,
          sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd,
-         ${pairsSql('l.h')} AS user_pairs
+         ${hashesSql('l.h')} AS user_hashes
   -- OFFSET 0 keeps the user's hash computed once per row.
   FROM (SELECT l.*, ${hashSql('l')} AS h FROM ai_usage_logs l WHERE ${where} OFFSET 0) l
   GROUP BY 1, 2, 3, 4, 5, 6, 7
@@ -85,7 +85,7 @@ to_counts AS (
       ) s
     )
 )
--- Per feature and minute: the rows folded and the users' register pairs, for foldUserSketches.
-SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, sum(requests)::int AS rows, string_agg(user_pairs, ''::bytea) AS pairs
+-- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches.
+SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, sum(requests)::int AS rows, string_agg(user_hashes, ''::bytea) AS hashes
 FROM grouped GROUP BY 1, 2`;
 }

@@ -2,17 +2,15 @@ import type { Db } from '../db/knex.ts';
 import { uuidArray } from './queries.ts';
 import type { Window } from './ranges.ts';
 import type { ReadScope } from './segments.ts';
-import { GRAINS_MS, hashSql, pairsSql, Registers, tiling } from './user-sketch.ts';
+import { GRAINS_MS, hashesSql, hashSql, tiling, UserSketch } from './user-sketch.ts';
 
-/** A window with at most this many raw rows counts its users exactly from them (cheaper than the sketches, and exact). */
-export const EXACT_USERS_UP_TO = 200;
 /** Sketches read or written per statement. */
 const CHUNK = 5000;
 const MINUTE = 60_000;
 
-/** SQL: per feature, the register pairs of the raw rows `rowsSql` (feature_id, end_user_id). */
-const registersSql = (rowsSql: string) => `
-  SELECT feature_id, ${pairsSql('h')} AS regs FROM (SELECT r.feature_id, ${hashSql('r')} AS h FROM (${rowsSql}) r) x GROUP BY 1`;
+/** SQL: per feature, the users' hashes of the raw rows `rowsSql` (feature_id, end_user_id). */
+const hashesOf = (rowsSql: string) => `
+  SELECT feature_id, ${hashesSql('h')} AS hashes FROM (SELECT r.feature_id, ${hashSql('r')} AS h FROM (${rowsSql}) r) x GROUP BY 1`;
 
 interface SketchKey {
   featureId: string;
@@ -22,8 +20,8 @@ interface SketchKey {
 const keyOf = (k: SketchKey) => `${k.featureId}|${k.grainMs}|${k.start}`;
 
 /** The stored sketches of these keys, by key. */
-async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Registers>> {
-  const out = new Map<string, Registers>();
+async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, UserSketch>> {
+  const out = new Map<string, UserSketch>();
   for (let i = 0; i < keys.length; i += CHUNK) {
     const chunk = keys.slice(i, i + CHUNK);
     const { rows } = await db.raw(
@@ -33,7 +31,7 @@ async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Regi
       [chunk.map((k) => k.featureId), chunk.map((k) => k.grainMs), chunk.map((k) => new Date(k.start).toISOString())],
     );
     for (const r of rows as { feature_id: string; grain_ms: number; t: number; registers: Buffer }[])
-      out.set(keyOf({ featureId: r.feature_id, grainMs: r.grain_ms, start: r.t }), Registers.decode(r.registers));
+      out.set(keyOf({ featureId: r.feature_id, grainMs: r.grain_ms, start: r.t }), UserSketch.decode(r.registers));
   }
   return out;
 }
@@ -44,8 +42,8 @@ export interface FoldedMinute {
   /** The minute, epoch ms. */
   t: number;
   rows: number;
-  /** Its users' register pairs (null: no row named a user). */
-  pairs: Buffer | null;
+  /** Its users' hashes (null: no row named a user). */
+  hashes: Buffer | null;
 }
 
 /**
@@ -54,21 +52,21 @@ export interface FoldedMinute {
  * `fresh`: the caller has deleted every sketch these rows touch (a rebuild), so none is read.
  */
 export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = false): Promise<void> {
-  const touched = new Map<string, { key: SketchKey; regs: Registers }>();
+  const touched = new Map<string, { key: SketchKey; sketch: UserSketch }>();
   for (const r of minutes) {
-    if (!r.pairs) continue;
-    const minute = Registers.fromPairs(r.pairs);
+    if (!r.hashes) continue;
+    const minute = UserSketch.decode(r.hashes);
     for (const grainMs of GRAINS_MS) {
       const key = { featureId: r.feature_id, grainMs, start: Math.floor(r.t / grainMs) * grainMs };
       const id = keyOf(key);
       const into = touched.get(id);
-      if (into) into.regs.merge(minute);
-      else touched.set(id, { key, regs: grainMs === MINUTE ? minute : new Registers().merge(minute) });
+      if (into) into.sketch.merge(minute);
+      else touched.set(id, { key, sketch: grainMs === MINUTE ? minute : new UserSketch().merge(minute) });
     }
   }
   const entries = [...touched.values()];
   const stored = fresh
-    ? new Map<string, Registers>()
+    ? new Map<string, UserSketch>()
     : await loadSketches(
         db,
         entries.map((e) => e.key),
@@ -76,7 +74,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK);
     // The sketches travel as one binary parameter (a bytea[] would go as hex text), cut by length here.
-    const blobs = chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.regs) ?? e.regs).encode());
+    const blobs = chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.sketch) ?? e.sketch).encode());
     let at = 1;
     const starts = blobs.map((b) => {
       at += b.length;
@@ -101,68 +99,41 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
 
 export interface UniqueUsers {
   count: number;
-  /** From the sketches (within 2% of exact), not counted from raw rows. */
+  /** Estimated (more than SET_MAX users: within 2% of exact), not counted exactly. */
   estimated: boolean;
 }
 
 /**
- * Distinct end users of each feature in a window (every environment). Exact from the raw rows when
- * the window holds at most EXACT_USERS_UP_TO of them; otherwise estimated: the sketches tiling its
- * minutes, merged with the registers of the raw rows in its partial first minute and of the rows not
- * rolled up yet. Cost: a bounded raw probe, a few dozen sketches and the first minute's raw rows.
+ * Distinct end users of each feature in a window (every environment): the sketches tiling its
+ * minutes, merged with the users of the raw rows in its partial first minute and of the rows not
+ * rolled up yet. Exact up to SET_MAX users, estimated past them. Events are never later than now
+ * (ingestion refuses them), so the minute holding the window's end is read whole from its sketch.
  */
 export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[], w: Window): Promise<Map<string, UniqueUsers>> {
-  const out = new Map<string, UniqueUsers>();
-  if (!featureIds.length) return out;
-  const from = w.from.toISOString();
-  const to = w.to.toISOString();
+  if (!featureIds.length) return new Map();
   const ids = uuidArray(featureIds);
-  const { rows: exact } = await s.db.raw(
-    `SELECT f.id, x.n, x.users FROM unnest(:ids::uuid[]) AS f(id), LATERAL (
-       SELECT count(*)::int AS n, count(DISTINCT end_user_id)::int AS users FROM (
-         -- In index order, so it stops at the limit.
-         SELECT end_user_id FROM ai_usage_logs WHERE feature_id = f.id AND created_at >= :from::timestamptz AND created_at < :to::timestamptz
-         ORDER BY created_at LIMIT :limit
-       ) y
-     ) x`,
-    { ids, from, to, limit: EXACT_USERS_UP_TO + 1 },
-  );
-  const busy: string[] = [];
-  for (const r of exact as { id: string; n: number; users: number }[]) {
-    if (r.n <= EXACT_USERS_UP_TO) out.set(r.id, { count: r.users, estimated: false });
-    else busy.push(r.id);
-  }
-  if (!busy.length) return out;
-  // Events are never later than now (ingestion refuses them), so the minute holding the window's
-  // end is read whole from its sketch: only the partial first minute comes from raw rows.
   const first = Math.ceil(w.from.getTime() / MINUTE) * MINUTE;
-  const last = Math.max(first, Math.ceil(w.to.getTime() / MINUTE) * MINUTE);
-  const buckets = tiling(first, last);
-  const merged = new Map(busy.map((id) => [id, new Registers()]));
+  const buckets = tiling(first, Math.max(first, Math.ceil(w.to.getTime() / MINUTE) * MINUTE));
+  const merged = new Map(featureIds.map((id) => [id, new UserSketch()]));
   const { rows: sketches } = await s.db.raw(
     `SELECT s.feature_id, s.registers FROM unnest(:grains::int[], :starts::timestamptz[]) AS k(grain_ms, bucket)
      JOIN usage_user_sketches s USING (grain_ms, bucket) WHERE s.feature_id = ANY(:ids::uuid[])`,
     {
       grains: `{${buckets.map((b) => b.grainMs).join(',')}}`,
       starts: `{${buckets.map((b) => new Date(b.start).toISOString()).join(',')}}`,
-      ids: uuidArray(busy),
+      ids,
     },
   );
-  for (const r of sketches as { feature_id: string; registers: Buffer }[]) merged.get(r.feature_id)!.merge(Registers.decode(r.registers));
-  const edges = `
-    SELECT feature_id, end_user_id FROM ai_usage_logs
-    WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :first::timestamptz
-    UNION ALL
-    SELECT feature_id, end_user_id FROM ai_usage_logs WHERE id > :cursor::bigint AND feature_id = ANY(:ids::uuid[])
-      AND created_at >= :first::timestamptz AND created_at < :to::timestamptz`;
-  const { rows: raw } = await s.db.raw(registersSql(edges), {
-    ids: uuidArray(busy),
-    from,
-    to,
-    first: new Date(first).toISOString(),
-    cursor: s.cursor,
-  });
-  for (const r of raw as { feature_id: string; regs: Buffer }[]) merged.get(r.feature_id)!.merge(Registers.fromPairs(r.regs));
-  for (const [id, regs] of merged) out.set(id, { count: regs.estimate(), estimated: true });
-  return out;
+  for (const r of sketches as { feature_id: string; registers: Buffer }[]) merged.get(r.feature_id)!.merge(UserSketch.decode(r.registers));
+  const { rows: raw } = await s.db.raw(
+    hashesOf(`
+      SELECT feature_id, end_user_id FROM ai_usage_logs
+      WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :first::timestamptz
+      UNION ALL
+      SELECT feature_id, end_user_id FROM ai_usage_logs WHERE id > :cursor::bigint AND feature_id = ANY(:ids::uuid[])
+        AND created_at >= :first::timestamptz AND created_at < :to::timestamptz`),
+    { ids, from: w.from.toISOString(), to: w.to.toISOString(), first: new Date(first).toISOString(), cursor: s.cursor },
+  );
+  for (const r of raw as { feature_id: string; hashes: Buffer }[]) merged.get(r.feature_id)!.merge(UserSketch.decode(r.hashes));
+  return new Map([...merged].map(([id, sketch]) => [id, { count: sketch.estimate(), estimated: !sketch.exact }]));
 }

@@ -1,121 +1,113 @@
 /**
- * Unique users (SPEC §4) from mergeable HyperLogLog sketches: per feature (every environment, as
- * before) and per time bucket of five grains, so a window ending now is covered by a few dozen
- * buckets whatever its length, and the fold writes a few sketches per feature and minute of traffic
- * instead of a row per user. 2^14 registers: standard error 0.81%. A user's register and value come
- * from a 64-bit hash computed in SQL (hashtextextended), so the fold, the reads and the rebuild agree.
+ * Unique users (SPEC §4) from mergeable sketches: per feature (every environment, as before) and per
+ * time bucket of five grains, so a window ending now is covered by a few dozen buckets whatever its
+ * length, and the fold writes a few sketches per feature and minute of traffic instead of a row per
+ * user. A user is a 64-bit hash computed in SQL (hashtextextended), so fold, reads and rebuild agree.
  *
- * A sketch is stored as bytea: dense (one byte per register, exactly M bytes) or, while at most M/8
- * registers are set, sparse (4 bytes per set register: index << 8 | value, big-endian).
+ * A sketch holds its users' hashes while they are at most SET_MAX (so small counts are exact), then
+ * becomes a HyperLogLog of 2^14 registers (standard error 0.81%; the register is the hash's low 14
+ * bits, its value one more than the trailing zeros of the other 50). Stored as bytea: the hashes,
+ * 8 bytes each in order (at most SET_MAX × 8 < M bytes), or the registers, one byte each (exactly M bytes).
  */
 
 export const P = 14;
 export const M = 1 << P;
 /** Hash bits left after the register index: a register holds 0 (empty) or 1..Q + 1. */
 const Q = 64 - P;
-const SPARSE_MAX = M / 8;
+/** The most users a sketch counts exactly, by their hashes. */
+export const SET_MAX = 1024;
 
 /** Bucket sizes in ms, finest first: each divides the next and a UTC day. */
 export const GRAINS_MS = [60_000, 600_000, 3_600_000, 21_600_000, 86_400_000] as const;
 
-/** SQL: the 64-bit hash of the raw row `alias`'s user (NULL without one) that decides its register. */
+/** SQL: the 64-bit hash of the raw row `alias`'s user (NULL without one). */
 export const hashSql = (alias: string) => `hashtextextended(${alias}.end_user_id, 0)`;
 
-/** SQL: the register of hash `h`: its low P bits. */
-export const idxSql = (h: string) => `(${h} & ${M - 1})::int`;
+/** SQL aggregate: the hashes `h` of the rows in one bytea, 8 bytes each (NULL hashes, no user, skipped; repeats kept). */
+export const hashesSql = (h: string) => `string_agg(int8send(${h}), ''::bytea)`;
 
-/** SQL: the register value of hash `h`: one more than the trailing zeros of its other bits (a power of two's logarithm is exact in float8). */
-export const rhoSql = (h: string) =>
-  `CASE WHEN ${h} >> ${P} = 0 THEN ${Q + 1} ELSE round(ln(((${h} >> ${P}) & -(${h} >> ${P}))::float8) / ln(2))::int + 1 END`;
+/** Trailing zeros of a non-zero 32-bit integer. */
+const ctz = (x: number) => 31 - Math.clz32(x & -x);
 
-/**
- * SQL aggregate: the (register, value) pairs of the rows' hashes `h` in one bytea, 4 bytes each
- * (Registers.fromPairs; a register may come more than once, the highest value counts). NULL hashes
- * (no user) are skipped.
- */
-export const pairsSql = (h: string) => `string_agg(int4send(${idxSql(h)} * 256 + ${rhoSql(h)}), ''::bytea)`;
+export class UserSketch {
+  private hashes: Set<bigint> | null = new Set();
+  private registers: Uint8Array | null = null;
 
-export class Registers {
-  private sparse: Map<number, number> | null = new Map();
-  private dense: Uint8Array | null = null;
-
-  /** Raises register i to r. */
-  set(i: number, r: number) {
-    if (this.dense) {
-      if (r > this.dense[i]) this.dense[i] = r;
+  /** Adds the user whose hash is the 8 bytes of `buf` at `at`. */
+  add(buf: Buffer, at: number) {
+    if (this.hashes) {
+      this.hashes.add(buf.readBigUInt64BE(at));
+      if (this.hashes.size > SET_MAX) this.toRegisters();
       return;
     }
-    const sparse = this.sparse!;
-    if (r > (sparse.get(i) ?? 0)) sparse.set(i, r);
-    if (sparse.size > SPARSE_MAX) {
-      this.dense = new Uint8Array(M);
-      for (const [j, v] of sparse) this.dense[j] = v;
-      this.sparse = null;
+    const lo = buf.readUInt32BE(at + 4);
+    const hi = buf.readUInt32BE(at);
+    const rest = lo >>> P;
+    const rho = rest ? ctz(rest) + 1 : hi ? 32 - P + ctz(hi) + 1 : Q + 1;
+    const i = lo & (M - 1);
+    if (rho > this.registers![i]) this.registers![i] = rho;
+  }
+
+  private toRegisters() {
+    const hashes = this.hashes!;
+    this.hashes = null;
+    this.registers = new Uint8Array(M);
+    const b = Buffer.alloc(8);
+    for (const h of hashes) {
+      b.writeBigUInt64BE(h);
+      this.add(b, 0);
     }
   }
 
-  forEach(fn: (i: number, r: number) => void) {
-    if (this.sparse) for (const [i, r] of this.sparse) fn(i, r);
-    else
-      this.dense!.forEach((r, i) => {
-        if (r) fn(i, r);
-      });
-  }
-
-  merge(other: Registers) {
-    const mine = this.dense;
-    const theirs = other.dense;
-    if (mine && theirs) for (let i = 0; i < M; i++) mine[i] = Math.max(mine[i], theirs[i]);
-    else if (theirs) {
-      const sparse = this.sparse!;
-      this.sparse = null;
-      this.dense = Uint8Array.from(theirs);
-      for (const [i, r] of sparse) this.set(i, r);
-    } else other.forEach((i, r) => this.set(i, r));
+  merge(other: UserSketch) {
+    if (other.hashes) {
+      const b = Buffer.alloc(8);
+      for (const h of other.hashes) {
+        b.writeBigUInt64BE(h);
+        this.add(b, 0);
+      }
+      return this;
+    }
+    if (this.hashes) this.toRegisters();
+    const mine = this.registers!;
+    const theirs = other.registers!;
+    for (let i = 0; i < M; i++) if (theirs[i] > mine[i]) mine[i] = theirs[i];
     return this;
   }
 
+  /** Whether the count is exact (the sketch still holds every hash). */
+  get exact() {
+    return this.hashes !== null;
+  }
+
   encode(): Buffer {
-    if (this.dense) return Buffer.from(this.dense);
-    const out = Buffer.alloc(this.sparse!.size * 4);
-    let o = 0;
-    for (const [i, r] of [...this.sparse!].sort((a, b) => a[0] - b[0])) o = out.writeUInt32BE(i * 256 + r, o);
+    if (this.registers) return Buffer.from(this.registers);
+    // In order, so the same users are always stored alike.
+    const out = Buffer.alloc(this.hashes!.size * 8);
+    let at = 0;
+    for (const h of [...this.hashes!].sort((a, b) => (a < b ? -1 : 1))) at = out.writeBigUInt64BE(h, at);
     return out;
   }
 
-  /** A stored sketch (dense when exactly M bytes). */
-  static decode(buf: Buffer): Registers {
-    if (buf.length !== M) return Registers.fromPairs(buf);
-    const regs = new Registers();
-    regs.sparse = null;
-    regs.dense = new Uint8Array(buf);
-    return regs;
-  }
-
-  /** Pairs of any length, as pairsSql makes them. */
-  static fromPairs(buf: Buffer | null): Registers {
-    const regs = new Registers();
-    for (let o = 0; buf && o < buf.length; o += 4) {
-      const v = buf.readUInt32BE(o);
-      regs.set(v >>> 8, v & 255);
-    }
-    return regs;
+  /** A stored sketch, or the hashes hashesSql aggregates (any number, repeats allowed; null: none). */
+  static decode(buf: Buffer | null): UserSketch {
+    const sketch = new UserSketch();
+    if (buf?.length === M) {
+      sketch.hashes = null;
+      sketch.registers = new Uint8Array(buf);
+    } else for (let at = 0; buf && at < buf.length; at += 8) sketch.add(buf, at);
+    return sketch;
   }
 
   /**
-   * The cardinality estimate: Ertl's improved raw estimator (“New cardinality estimation algorithms
-   * for HyperLogLog sketches”, 2017), unbiased from a handful of users to billions without
-   * empirical bias tables or a switch to linear counting.
+   * How many users: exact while the hashes are kept, else Ertl's improved raw estimator (“New
+   * cardinality estimation algorithms for HyperLogLog sketches”, 2017), unbiased over the whole
+   * range without empirical bias tables or a switch to linear counting.
    */
   estimate(): number {
+    if (this.hashes) return this.hashes.size;
     const c = new Array<number>(Q + 2).fill(0);
-    let set = 0;
-    this.forEach((_i, r) => {
-      c[r]++;
-      set++;
-    });
-    c[0] = M - set;
-    if (c[0] === M) return 0;
+    for (const r of this.registers!) c[r]++;
     let z = M * tau(1 - c[Q + 1] / M);
     for (let k = Q; k >= 1; k--) z = 0.5 * (z + c[k]);
     z += M * sigma(c[0] / M);

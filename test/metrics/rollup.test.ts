@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
-import { GRAINS_MS, hashSql, idxSql, Registers, rhoSql } from '../../src/metrics/user-sketch.ts';
+import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
 import { DATASETS, generateEvents } from './datasets.ts';
+import { canonicalSketch, storedSketches } from './sketches.ts';
 
 const KEYS = {
   usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
@@ -108,29 +109,18 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
-  // Every sketch holds exactly the registers of its bucket's raw rows (computed here per grain in SQL).
-  const want: Record<string, number[][]> = {};
+  // Every sketch holds exactly the users of its bucket's raw rows (their hashes computed here in SQL).
+  const want: Record<string, string> = {};
   for (const grain of GRAINS_MS) {
-    const { rows: regs } = await db.raw(
-      `SELECT feature_id, floor(extract(epoch FROM created_at) * 1000 / :grain) * :grain AS t, idx, max(rho) AS rho FROM (
-         SELECT feature_id, created_at, ${idxSql('h')} AS idx, ${rhoSql('h')} AS rho FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l) l
-         WHERE id <= :cursor AND end_user_id IS NOT NULL
-       ) x GROUP BY 1, 2, 3 ORDER BY 3`,
+    const { rows: sketches } = await db.raw(
+      `SELECT feature_id, floor(extract(epoch FROM created_at) * 1000 / :grain) * :grain AS t, ${hashesSql('h')} AS hashes
+       FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l WHERE id <= :cursor) x GROUP BY 1, 2 HAVING count(h) > 0`,
       { grain, cursor },
     );
-    for (const r of regs) {
-      const key = `${r.feature_id}|${grain}|${Number(r.t)}`;
-      want[key] = [...(want[key] ?? []), [r.idx, r.rho]];
-    }
-  }
-  const have: Record<string, number[][]> = {};
-  for (const r of await db('usage_user_sketches').select('*')) {
-    const pairs: number[][] = [];
-    Registers.decode(r.registers).forEach((i, v) => pairs.push([i, v]));
-    have[`${r.feature_id}|${r.grain_ms}|${r.bucket.getTime()}`] = pairs.sort((a, b) => a[0] - b[0]);
+    for (const r of sketches) want[`${r.feature_id}|${grain}|${Number(r.t)}`] = canonicalSketch(r.hashes);
   }
   expect(Object.keys(want).length).toBeGreaterThan(GRAINS_MS.length);
-  expect(have).toEqual(want);
+  expect(await storedSketches(db)).toEqual(want);
   return Number(cursor);
 }
 

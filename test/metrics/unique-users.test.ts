@@ -4,45 +4,51 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, RANGES } from '../../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
-import { EXACT_USERS_UP_TO } from '../../src/metrics/unique-users.ts';
-import { GRAINS_MS, M, Registers, tiling } from '../../src/metrics/user-sketch.ts';
+import { GRAINS_MS, M, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, MINUTE, modelsByName, mulberry32, withUsageDatabase } from '../setup/usage-factory.ts';
+import { storedSketches } from './sketches.ts';
 
-/** n distinct users as the SQL hash would place them: a uniform register and a geometric value. */
-function sketchOf(n: number, seed: number): Registers {
+/** n distinct users with random 64-bit hashes. */
+function sketchOf(n: number, seed: number): UserSketch {
   const rng = mulberry32(seed);
-  const regs = new Registers();
+  const sketch = new UserSketch();
+  const hash = Buffer.alloc(8);
   for (let u = 0; u < n; u++) {
-    let rho = 1;
-    while (rho < 51 && rng() < 0.5) rho++;
-    regs.set(Math.floor(rng() * M), rho);
+    hash.writeUInt32BE(Math.floor(rng() * 2 ** 32), 0);
+    hash.writeUInt32BE(Math.floor(rng() * 2 ** 32), 4);
+    sketch.add(hash, 0);
   }
-  return regs;
+  return sketch;
 }
 
-describe('HyperLogLog sketches', () => {
-  it('when users from one to a million are counted, then the estimate is within 2% (one user: exactly one)', () => {
-    expect(new Registers().estimate()).toBe(0);
-    expect(sketchOf(1, 1).estimate()).toBe(1);
-    for (const [i, n] of [10, 100, 1000, 10_000, 50_000, 200_000, 1_000_000].entries()) {
-      const est = sketchOf(n, 7 + i).estimate();
-      expect(Math.abs(est - n) / n, `n = ${n}: ${est}`).toBeLessThanOrEqual(0.02);
+describe('user sketches', () => {
+  it(`when up to ${SET_MAX} users are counted, then the count is exact; from there to a million, within 2% and marked estimated`, () => {
+    expect(new UserSketch().estimate()).toBe(0);
+    for (const n of [1, 2, 40, SET_MAX]) expect([sketchOf(n, n).estimate(), sketchOf(n, n).exact]).toEqual([n, true]);
+    for (const [i, n] of [SET_MAX + 1, 2000, 10_000, 50_000, 200_000, 1_000_000].entries()) {
+      const sketch = sketchOf(n, 7 + i);
+      expect(sketch.exact).toBe(false);
+      expect(Math.abs(sketch.estimate() - n) / n, `n = ${n}: ${sketch.estimate()}`).toBeLessThanOrEqual(0.02);
     }
   });
 
-  it('when sketches are stored and read back, sparse or dense, and merged, then no register is lost', () => {
-    for (const n of [0, 5, 3000, 40_000]) {
-      const regs = sketchOf(n, n + 1);
-      const back = Registers.decode(regs.encode());
-      expect(back.estimate()).toBe(regs.estimate());
-      expect(back.encode().length === M).toBe(n > M / 8);
+  it('when sketches are stored and read back, as hashes or registers, and merged, then no user is lost', () => {
+    for (const n of [0, 5, SET_MAX, 40_000]) {
+      const sketch = sketchOf(n, n + 1);
+      const back = UserSketch.decode(sketch.encode());
+      expect([back.estimate(), back.exact]).toEqual([sketch.estimate(), sketch.exact]);
+      expect(sketch.encode().length).toBe(n > SET_MAX ? M : n * 8);
     }
     const a = sketchOf(20_000, 3);
-    const b = sketchOf(20_000, 4);
-    const both = sketchOf(0, 0).merge(a).merge(b);
-    expect(Registers.decode(Buffer.from(b.encode())).merge(a).encode()).toEqual(both.encode());
-    expect(Math.abs(both.estimate() - 40_000) / 40_000).toBeLessThanOrEqual(0.02);
+    const small = sketchOf(600, 4);
+    const both = new UserSketch().merge(small).merge(a);
+    expect(UserSketch.decode(a.encode()).merge(small).encode()).toEqual(both.encode());
+    expect(Math.abs(both.estimate() - 20_600) / 20_600).toBeLessThanOrEqual(0.02);
+    // Two exact sketches of 600 users each: 1,200 users, past SET_MAX, so estimated from then on.
+    const twice = sketchOf(600, 4).merge(sketchOf(600, 5));
+    expect(twice.exact).toBe(false);
+    expect(Math.abs(twice.estimate() - 1200) / 1200).toBeLessThanOrEqual(0.02);
   });
 
   it('when a window of any length is tiled, then its buckets are aligned, contiguous, cover it exactly and stay few', () => {
@@ -105,12 +111,6 @@ function expectWithin2Percent(got: Awaited<ReturnType<typeof figures>>) {
   }
 }
 
-const sketches = async (db: Db) =>
-  (await db('usage_user_sketches').orderBy(['feature_id', 'grain_ms', 'bucket'])).map((s) => ({
-    ...s,
-    registers: Registers.decode(s.registers).encode(),
-  }));
-
 describe('unique users of a busy feature', () => {
   it('when thousands of users are read through the sketches, then every range is within 2% of exact, marked approximate, also with rows not rolled up, after a rebuild and after the migration refills them', async () => {
     await withUsageDatabase(async (db) => {
@@ -132,25 +132,28 @@ describe('unique users of a busy feature', () => {
       expect(pending['1h'].exact).toBeGreaterThan(rolled['1h'].exact + 3000);
 
       await runRollup({ db });
-      const folded = await sketches(db);
+      const folded = await storedSketches(db);
       expect(await figures(db, feature, now)).toEqual(pending);
       await rebuildRollups(db);
-      expect(await sketches(db)).toEqual(folded);
+      expect(await storedSketches(db)).toEqual(folded);
       await sketchMigration.down(db);
       await sketchMigration.up(db);
-      expect(await sketches(db)).toEqual(folded);
+      expect(await storedSketches(db)).toEqual(folded);
       expect(await figures(db, feature, now)).toEqual(pending);
     });
   }, 120_000);
 
-  it(`when a window holds at most ${EXACT_USERS_UP_TO} events, then its users are counted exactly from them`, async () => {
+  it(`when a window has at most ${SET_MAX} users, then they are counted exactly, however many events they made`, async () => {
     await withUsageDatabase(async (db) => {
       const feature = await makeFeature(db);
       const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
-      await insertEvents(db, feature.id, now, EXACT_USERS_UP_TO, 'a-', 150, 'g * 60');
+      await insertEvents(db, feature.id, now, 6000, 'a-', SET_MAX, '(g * 7919) % 86000');
       await runRollup({ db });
-      const { usage } = await featureMetrics(db, feature, '30d', now, 'UTC');
-      expect(usage).toMatchObject({ unique_users: await exactUsers(db, feature.id, new Date(0), now), unique_users_approximate: false });
+      for (const range of RANGE_NAMES) {
+        const { usage } = await featureMetrics(db, feature, range, now, 'UTC');
+        const exact = await exactUsers(db, feature.id, new Date(now.getTime() - RANGES[range].ms), now);
+        expect(usage, range).toMatchObject({ unique_users: exact, unique_users_approximate: false });
+      }
     });
   });
 });
