@@ -13,22 +13,25 @@ export function foldRowsSql(where: string): string {
   const keyCols = 'feature_id, model_id, provider_id, environment, prompt_version';
   const conflictKey = 'feature_id, bucket, model_id, provider_id, environment, prompt_version';
   return `
+-- The raw rows read once, with only what the rollups need (and the user's hash, computed once).
+WITH raw AS MATERIALIZED (
+  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
+         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
+         l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd, ${hashSql('l')} AS h
+  FROM ai_usage_logs l WHERE ${where}
+),
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
 -- histogram columns: the 39 FILTERs then run over groups, not over every raw row.
-WITH grouped AS MATERIALIZED (
-  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
-         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb,
+grouped AS MATERIALIZED (
+  SELECT bucket, feature_id, model_id, provider_id, environment, prompt_version, hb,
          count(*)::int AS requests,
-         count(*) FILTER (WHERE l.status = 'success')::int AS successes,
-         count(*) FILTER (WHERE l.status = 'error')::int AS errors,
-         count(*) FILTER (WHERE l.status = 'timeout')::int AS timeouts,
-         sum(l.response_time_ms)::bigint AS latency_sum_ms,
-         sum(l.input_tokens)::bigint AS input_tokens, sum(l.output_tokens)::bigint AS output_tokens,
-         sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd,
-         ${hashesSql('l.h')} AS user_hashes
-  -- OFFSET 0 keeps the user's hash computed once per row.
-  FROM (SELECT l.*, ${hashSql('l')} AS h FROM ai_usage_logs l WHERE ${where} OFFSET 0) l
-  GROUP BY 1, 2, 3, 4, 5, 6, 7
+         count(*) FILTER (WHERE status = 'success')::int AS successes,
+         count(*) FILTER (WHERE status = 'error')::int AS errors,
+         count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
+         sum(response_time_ms)::bigint AS latency_sum_ms,
+         sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+         sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
+  FROM raw GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
 minute_agg AS MATERIALIZED (
   SELECT bucket, ${keyCols},
@@ -86,6 +89,6 @@ to_counts AS (
     )
 )
 -- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches.
-SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, sum(requests)::int AS rows, string_agg(user_hashes, ''::bytea) AS hashes
-FROM grouped GROUP BY 1, 2`;
+SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, rows, hashes
+FROM (SELECT feature_id, bucket, count(*)::int AS rows, ${hashesSql('h')} AS hashes FROM raw GROUP BY 1, 2) m`;
 }
