@@ -124,7 +124,7 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
       ids,
     },
   );
-  for (const r of sketches as { feature_id: string; registers: Buffer }[]) merged.get(r.feature_id)!.merge(UserSketch.decode(r.registers));
+  for (const r of sketches as { feature_id: string; registers: Buffer }[]) merged.get(r.feature_id)!.absorb(r.registers);
   const { rows: raw } = await s.db.raw(
     hashesOf(`
       SELECT feature_id, end_user_id FROM ai_usage_logs
@@ -134,6 +134,6 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
         AND created_at >= :first::timestamptz AND created_at < :to::timestamptz`),
     { ids, from: w.from.toISOString(), to: w.to.toISOString(), first: new Date(first).toISOString(), cursor: s.cursor },
   );
-  for (const r of raw as { feature_id: string; hashes: Buffer }[]) merged.get(r.feature_id)!.merge(UserSketch.decode(r.hashes));
+  for (const r of raw as { feature_id: string; hashes: Buffer }[]) merged.get(r.feature_id)!.absorb(r.hashes);
   return new Map([...merged].map(([id, sketch]) => [id, { count: sketch.estimate(), estimated: !sketch.exact }]));
 }

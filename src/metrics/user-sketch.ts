@@ -26,6 +26,9 @@ export const hashSql = (alias: string) => `hashtextextended(${alias}.end_user_id
 /** SQL aggregate: the hashes `h` of the rows in one bytea, 8 bytes each (NULL hashes, no user, skipped; repeats kept). */
 export const hashesSql = (h: string) => `string_agg(int8send(${h}), ''::bytea)`;
 
+/** Where a kept hash is written to be added again. */
+const scratch = Buffer.alloc(8);
+
 /** Trailing zeros of a non-zero 32-bit integer. */
 const ctz = (x: number) => 31 - Math.clz32(x & -x);
 
@@ -48,30 +51,42 @@ export class UserSketch {
     if (rho > this.registers![i]) this.registers![i] = rho;
   }
 
+  private addHash(h: bigint) {
+    scratch.writeBigUInt64BE(h);
+    this.add(scratch, 0);
+  }
+
   private toRegisters() {
     const hashes = this.hashes!;
     this.hashes = null;
     this.registers = new Uint8Array(M);
-    const b = Buffer.alloc(8);
-    for (const h of hashes) {
-      b.writeBigUInt64BE(h);
-      this.add(b, 0);
-    }
+    for (const h of hashes) this.addHash(h);
   }
 
   merge(other: UserSketch) {
-    if (other.hashes) {
-      const b = Buffer.alloc(8);
-      for (const h of other.hashes) {
-        b.writeBigUInt64BE(h);
-        this.add(b, 0);
-      }
+    if (other.registers) return this.absorb(Buffer.from(other.registers.buffer, other.registers.byteOffset, M));
+    for (const h of other.hashes!) this.addHash(h);
+    return this;
+  }
+
+  /**
+   * Adds a stored sketch, or the hashes hashesSql aggregates (any number, repeats allowed; null:
+   * none), without making a sketch of it first.
+   */
+  absorb(buf: Buffer | null) {
+    if (buf?.length !== M) {
+      for (let at = 0; buf && at < buf.length; at += 8) this.add(buf, at);
       return this;
     }
-    if (this.hashes) this.toRegisters();
+    if (this.hashes) {
+      const hashes = this.hashes;
+      this.hashes = null;
+      this.registers = new Uint8Array(buf);
+      for (const h of hashes) this.addHash(h);
+      return this;
+    }
     const mine = this.registers!;
-    const theirs = other.registers!;
-    for (let i = 0; i < M; i++) if (theirs[i] > mine[i]) mine[i] = theirs[i];
+    for (let i = 0; i < M; i++) if (buf[i] > mine[i]) mine[i] = buf[i];
     return this;
   }
 
@@ -89,14 +104,9 @@ export class UserSketch {
     return out;
   }
 
-  /** A stored sketch, or the hashes hashesSql aggregates (any number, repeats allowed; null: none). */
+  /** A stored sketch, or hashes as absorb takes them. */
   static decode(buf: Buffer | null): UserSketch {
-    const sketch = new UserSketch();
-    if (buf?.length === M) {
-      sketch.hashes = null;
-      sketch.registers = new Uint8Array(buf);
-    } else for (let at = 0; buf && at < buf.length; at += 8) sketch.add(buf, at);
-    return sketch;
+    return new UserSketch().absorb(buf);
   }
 
   /**
