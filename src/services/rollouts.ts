@@ -13,7 +13,7 @@ import type { Providers } from '../providers/index.ts';
 import type { Actor } from './audit.ts';
 import { requiresApproval } from './change-requests.ts';
 import { candidateChecks, deploy, loadModel } from './deployments.ts';
-import { recordRolloutDecision } from './rollout-alerts.ts';
+import { recordRolloutDecision, resolveRolloutAlert, rolloutRule } from './rollout-alerts.ts';
 import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
 
 export type Rollout = Row<'rollouts'>;
@@ -113,6 +113,8 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
       explanation: `started: ${model.display_name} to ${rollout.percent_bp / 100}% of ${environment}, checks passed`,
       evidence: { checks },
     });
+    await rolloutRule(trx, feature.id);
+    await resolveRolloutAlert(trx, actor, rollout, `a new rollout started in ${environment}`, new Date());
     return rollout;
   });
 }
@@ -174,6 +176,7 @@ export async function changeRollout(db: Db, actor: Actor, id: string, action: Ro
       toBp: next.percent_bp,
       explanation,
     });
+    if (action !== 'percent' && action !== 'pause') await resolveRolloutAlert(trx, actor, next, explanation, new Date());
     return next;
   });
 }
@@ -216,6 +219,7 @@ export async function completeRollout(db: Db, providers: Providers, actor: Actor
       explanation: 'completed: the candidate is now the assignment',
       evidence: { deployment_id: outcome.deployment.id },
     });
+    await resolveRolloutAlert(trx, actor, done, 'completed: the candidate is now the assignment', new Date());
     return done;
   });
 }
