@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import { activeAssignments } from '../db/queries/assignments.ts';
 import { listModels } from '../db/queries/catalogue.ts';
+import { changeRequests } from '../db/queries/change-requests.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { promptVersions } from '../db/queries/prompts.ts';
 import type { Environment } from '../domain.ts';
@@ -11,12 +12,15 @@ import { activeRollout } from '../services/rollouts.ts';
 
 /** The start form's choices: the models that could be the candidate (not the one serving; a refusal known in advance said beside it) and the prompt versions. */
 export async function rolloutForm(db: Db, feature: FeatureRow, environment: Environment) {
-  const [models, stable, running, versions] = await Promise.all([
+  const [models, stable, running, versions, requested] = await Promise.all([
     listModels(db),
     activeAssignments(db, { featureId: feature.id, environment }),
     activeRollout(db, feature.id, environment),
     promptVersions(db, feature.id),
+    changeRequests(db, { state: 'pending', featureId: feature.id }, 20),
   ]);
+  /** Rollout starts asked for here and waiting for another admin (a protected environment). */
+  const waiting = requested.filter((r) => r.kind === 'rollout' && r.environment === environment);
   const current = stable.at(0);
   // A candidate prompt is any version but the one active here, newest first.
   const promptOptions = versions
@@ -26,7 +30,18 @@ export async function rolloutForm(db: Db, feature: FeatureRow, environment: Envi
     .filter((m) => m.model_type === feature.required_model_type && !isArchived(m) && m.id !== current?.model_id)
     .map((m) => [m.id, m.display_name, refusal(feature, m, environment, null)?.hint ?? undefined] as const);
   const stagesText = DEFAULT_STAGES.map((s) => `${s.percent_bp / 100}%`).join(' → ');
-  return { feature, environment, current, running, options, promptOptions, stages: DEFAULT_STAGES, stagesText, guard: DEFAULT_GUARD };
+  return {
+    feature,
+    environment,
+    current,
+    running,
+    waiting,
+    options,
+    promptOptions,
+    stages: DEFAULT_STAGES,
+    stagesText,
+    guard: DEFAULT_GUARD,
+  };
 }
 
 /** The form's fields as the service takes them: the default plan with the margins and minutes typed in. */

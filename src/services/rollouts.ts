@@ -9,7 +9,6 @@ import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { Providers } from '../providers/index.ts';
 import type { Actor } from './audit.ts';
-import { requiresApproval } from './change-requests.ts';
 import { recordRolloutDecision, resolveRolloutAlert, rolloutRule } from './rollout-alerts.ts';
 import { candidateName, candidateStartChecks, plannedCandidate, switchToCandidate } from './rollout-candidate.ts';
 import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
@@ -68,18 +67,14 @@ export async function refuseDuringRollout(db: Db, feature: FeatureRow, environme
 
 /**
  * Starts a rollout of a candidate model and/or prompt version after the same checks as a deployment
- * (the eval gate included); its first stage begins at once with a new salt. 422 when a check refuses, 409 when one runs.
+ * (the eval gate included); its first stage begins at once with a new salt. 422 when a check refuses,
+ * 409 when one runs. In a protected environment it is asked for through startOrRequest (./change-requests.ts).
  */
 export async function startRollout(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, input: unknown): Promise<Rollout> {
   const parsed = startSchema.safeParse(input);
   if (!parsed.success) throw new Refusal(422, 'Invalid rollout', fieldErrors(parsed.error));
   const { environment } = parsed.data;
   await refuseDuringRollout(db, feature, environment);
-  // A protected environment's changes wait for another admin; a rollout has no such request yet, so it is refused rather than let past the policy.
-  if (await requiresApproval(db, environment))
-    throw new Refusal(422, 'Invalid rollout', {
-      environment: `${environment} needs another admin's approval for changes; rollouts cannot start there yet`,
-    });
   const plan = await plannedCandidate(db, feature, environment, parsed.data);
   const checks = await candidateStartChecks(db, providers, actor, feature, environment, plan);
   const failed = checks.find((c) => !c.ok);
