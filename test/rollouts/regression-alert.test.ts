@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import * as cheerio from 'cheerio';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
@@ -9,7 +10,9 @@ import { storeBehaviour } from '../../src/services/simulator-settings.ts';
 import { API, type Deployments, openDeployments } from '../routes/deployments/setup.ts';
 import { featureWithStable, minutesAfter, rolloutAction, started, trafficMinute } from '../routes/rollouts/setup.ts';
 import { suffix } from '../setup/factories.ts';
+import { text } from '../setup/html.ts';
 import { ownSeededDatabase } from '../setup/scratch-db.ts';
+import { signInAs } from '../setup/session.ts';
 import { type Receiver, webhookReceiver } from '../setup/webhook-receiver.ts';
 
 // The rollout guard through alerting (issue 18 × issue 17), with an injected clock, on a database of
@@ -120,6 +123,12 @@ describe('the rollout guard through alerting', () => {
     });
     expect(await g.alert()).toMatchObject({ state: 'firing' });
     expect((await g.events()).filter((e) => e.to_state === 'firing')).toHaveLength(1);
+    const admin = await signInAs(d.t, 'admin');
+    const page = cheerio.load((await admin.agent.get(`/platform/ai-management/alerts/${(await g.alert()).id}`).expect(200)).text);
+    expect(text(page('h1'))).toBe(`Rollout regression on ${g.feature.name}`);
+    expect(text(page('#alert-timeline'))).toContain(decision.explanation);
+    const list = cheerio.load((await admin.agent.get('/platform/ai-management/alerts').expect(200)).text);
+    expect(text(list(`#alert-rules tr[data-rule="${g.rule.id}"]`))).toMatch(/Rollout regression \(default\).*each rollout's guard margins/);
 
     const ack = await api('post', `/alerts/${(await g.alert()).id}/ack`, { note: 'seen, the candidate needs work' });
     expect(ack.status, JSON.stringify(ack.body)).toBe(200);
