@@ -6,6 +6,7 @@ import type { Db } from '../../src/db/knex.ts';
 import { run as evaluateAlerts } from '../../src/jobs/alerts.ts';
 import { run as sendDeliveries } from '../../src/jobs/deliveries.ts';
 import { run as guard } from '../../src/jobs/rollouts.ts';
+import { slackText } from '../../src/services/deliveries.ts';
 import { storeBehaviour } from '../../src/services/simulator-settings.ts';
 import { API, type Deployments, openDeployments } from '../routes/deployments/setup.ts';
 import { featureWithStable, minutesAfter, rolloutAction, started, trafficMinute } from '../routes/rollouts/setup.ts';
@@ -123,6 +124,10 @@ describe('the rollout guard through alerting', () => {
     });
     expect(await g.alert()).toMatchObject({ state: 'firing' });
     expect((await g.events()).filter((e) => e.to_state === 'firing')).toHaveLength(1);
+    // A Slack channel gets the same words in one line.
+    expect(slackText(JSON.parse(message!.body))).toBe(
+      `[FIRING] rollout on ${g.feature.name} in staging: ${decision.explanation} /platform/ai-management/rollouts/${g.id}`,
+    );
     const admin = await signInAs(d.t, 'admin');
     const page = cheerio.load((await admin.agent.get(`/platform/ai-management/alerts/${(await g.alert()).id}`).expect(200)).text);
     expect(text(page('h1'))).toBe(`Rollout regression on ${g.feature.name}`);
