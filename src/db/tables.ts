@@ -163,7 +163,8 @@ type ChangeRequestTableRow = {
   id: string;
   feature_id: string;
   environment: Environment;
-  kind: DeploymentKind;
+  /** A model change, or (issue 18) the start of a rollout: `rollout` then holds the start as asked. */
+  kind: DeploymentKind | 'rollout';
   model_id: string;
   previous_model_id: string | null;
   status: ChangeRequestStatus;
@@ -181,6 +182,9 @@ type ChangeRequestTableRow = {
   /** A prompt activation asked for (model_id is then the environment's model it is checked with). */
   prompt_version_id: string | null;
   previous_prompt_version_id: string | null;
+  rollout: Record<string, unknown> | null;
+  /** The rollout an approved rollout request started. */
+  rollout_id: string | null;
 };
 
 type UsageLogRow = {
@@ -599,7 +603,10 @@ declare module 'knex/types/tables.js' {
           | 'deployment_id'
           | 'previous_model_id'
           | 'prompt_version_id'
-          | 'previous_prompt_version_id';
+          | 'previous_prompt_version_id'
+          | 'rollout'
+          | 'rollout_id';
+        json: 'rollout';
       }
     >;
     ai_usage_logs: Table<

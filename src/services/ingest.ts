@@ -6,6 +6,7 @@ import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
+import { type VariantRow, variantField, variantWarnings } from './rollout-variant.ts';
 
 export const MAX_EVENTS = 1000;
 
@@ -42,6 +43,7 @@ const eventSchema = z.object({
   created_at: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional(),
   // Judged by resolveVersion, never by the schema: a bad version must not cost the event.
   prompt_version: z.unknown().optional(),
+  variant: variantField,
 });
 
 export interface IngestResult {
@@ -189,6 +191,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
       cost_usd: e.cost_usd ?? null,
       created_at: createdAt.toISOString(),
       prompt_version: prompt.version,
+      ...(e.variant && { index, variant: e.variant }),
     });
   });
   return batch;
@@ -203,7 +206,8 @@ export async function ingestEvents(db: Db, events: unknown[], now = new Date()):
   if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
   const accepted = batch.rows.length ? await insertEvents(db, batch.rows) : 0;
   const result = { accepted, duplicates: batch.duplicates + batch.rows.length - accepted, rejected: batch.rejected };
-  return batch.warnings.length ? { ...result, warnings: batch.warnings } : result;
+  const warnings = [...batch.warnings, ...(await variantWarnings(db, batch.rows as VariantRow[]))];
+  return warnings.length ? { ...result, warnings: warnings.slice(0, MAX_WARNINGS) } : result;
 }
 
 async function insertEvents(db: Db, rows: object[]): Promise<number> {
