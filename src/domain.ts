@@ -80,8 +80,8 @@ export const isUuid = (ref: string) => UUID.test(ref);
 export const keyHint = (last4: string | null) => (last4 ? `••••${last4}` : null);
 
 // Alerting (issue 17, SPEC §10.4).
-/** What an alert rule watches. */
-export const ALERT_KINDS = [
+/** What an admin's alert rule watches. */
+export const RULE_KINDS = [
   'error_rate',
   'p95_latency',
   'traffic_below',
@@ -90,6 +90,8 @@ export const ALERT_KINDS = [
   'spend_projected',
   'cost_per_request',
 ] as const;
+/** Every alert kind: the rules' and the rollout guard's (issue 18: raised by the guard's actions, never evaluated per minute). */
+export const ALERT_KINDS = [...RULE_KINDS, 'rollout_regression'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** An alert's states: ok → pending → firing → recovering → ok (resolved). */
@@ -109,5 +111,5 @@ export type ChannelKind = (typeof CHANNEL_KINDS)[number];
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'delivered', 'failed', 'silenced'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced', 'budget'] as const;
+export const ALERT_EVENT_KINDS = ['transition', 'repeat', 'ack', 'unsilenced', 'budget', 'rollout'] as const;
 export type AlertEventKind = (typeof ALERT_EVENT_KINDS)[number];

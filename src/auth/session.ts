@@ -1,5 +1,5 @@
 import connectPgSimple from 'connect-pg-simple';
-import type { Request, RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import pg from 'pg';
 
@@ -47,10 +47,27 @@ export function createSessions(o: SessionOptions): Sessions {
   const overHttps = session({ ...common, store: stores[0], name: '__Host-sb.sid', cookie: { ...cookie, secure: true } });
   const overHttp = session({ ...common, store: stores[1], name: 'sb.sid', cookie: { ...cookie, secure: false } });
   return {
-    middleware: (req, res, next) => (req.secure ? overHttps : overHttp)(req, res, next),
+    middleware: (req, res, next) => {
+      storedBeforeRedirects(req, res, next);
+      (req.secure ? overHttps : overHttp)(req, res, next);
+    },
     async close() {
       await Promise.all(stores.map((s) => s.close()));
       await pool.end();
     },
   };
+}
+
+/**
+ * express-session stores a changed session only as the response ends, after its headers have gone,
+ * and a browser follows a 303 as soon as the headers arrive: its next request could load the session
+ * from before the change (a flash lost, a sign-in without its time). So a signed-in user's session is
+ * stored first, then the redirect sent. Anonymous sessions are never stored (nothing is in them).
+ */
+function storedBeforeRedirects(req: Request, res: Response, next: NextFunction): void {
+  const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+  res.redirect = ((...args: unknown[]) => {
+    if (!req.session || !req.user) return redirect(...args);
+    req.session.save((err) => (err ? next(err) : redirect(...args)));
+  }) as Response['redirect'];
 }

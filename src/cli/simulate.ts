@@ -13,8 +13,8 @@ interface Route {
   environment: string;
   /** The prompt version active there (issue 15): sent with each event, so the overview can split by it. */
   promptVersion?: number;
-  /** A running rollout there: its candidate serves the users the documented bucketing picks. */
-  rollout?: { salt: string; percent_bp: number; model: string };
+  /** A running rollout there: its candidate (model and/or prompt version) serves the users the documented bucketing picks. */
+  rollout?: { salt: string; percent_bp: number; model: string | null; promptVersion: number | null };
 }
 
 /**
@@ -25,7 +25,9 @@ function event(route: Route, failureRate: number, errorRates: Map<string, number
   const gaussian = Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
   const endUser = `user-${1 + Math.floor(5000 * Math.random() ** 2)}`;
   const r = route.rollout;
-  const model = r && armOf(r.salt, r.percent_bp, endUser) === 'candidate' ? r.model : route.model;
+  const candidate = r !== undefined && armOf(r.salt, r.percent_bp, endUser) === 'candidate';
+  const model = (candidate && r.model) || route.model;
+  const promptVersion = (candidate && r.promptVersion) || route.promptVersion;
   const failed = Math.random() < (errorRates.get(model) ?? failureRate);
   const embedding = route.feature === 'ai-search';
   return {
@@ -38,7 +40,8 @@ function event(route: Route, failureRate: number, errorRates: Map<string, number
     response_time_ms: Math.round((embedding ? 150 : 900) * Math.exp(0.4 * gaussian)),
     input_tokens: embedding ? 30 + Math.floor(Math.random() * 40) : 300 + Math.floor(Math.random() * 700),
     output_tokens: failed || embedding ? 0 : 80 + Math.floor(Math.random() * 300),
-    ...(route.promptVersion !== undefined && { prompt_version: route.promptVersion }),
+    ...(promptVersion !== undefined && { prompt_version: promptVersion }),
+    ...(r && { variant: candidate ? 'candidate' : 'stable' }),
   };
 }
 
@@ -47,7 +50,10 @@ async function simulatedRoutes(db: Db): Promise<Route[]> {
   const [assignments, prompts, rollouts] = await Promise.all([
     activeAssignments(db),
     activePromptVersionNumbers(db),
-    db('rollouts').whereIn('status', ['running', 'paused']).whereNotNull('candidate_model_id'),
+    db('rollouts as r')
+      .leftJoin('prompt_versions as v', 'v.id', 'r.candidate_prompt_version_id')
+      .whereIn('r.status', ['running', 'paused'])
+      .select('r.feature_id', 'r.environment', 'r.salt', 'r.percent_bp', 'r.candidate_model_id', 'v.version'),
   ]);
   return assignments.map((a) => {
     const r = rollouts.find((x) => x.feature_id === a.feature_id && x.environment === a.environment);
@@ -56,7 +62,7 @@ async function simulatedRoutes(db: Db): Promise<Route[]> {
       model: a.model_id,
       environment: a.environment,
       promptVersion: prompts.get(`${a.feature_id}:${a.environment}`),
-      rollout: r ? { salt: r.salt, percent_bp: r.percent_bp, model: r.candidate_model_id! } : undefined,
+      rollout: r ? { salt: r.salt, percent_bp: r.percent_bp, model: r.candidate_model_id, promptVersion: r.version } : undefined,
     };
   });
 }

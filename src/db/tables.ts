@@ -163,7 +163,8 @@ type ChangeRequestTableRow = {
   id: string;
   feature_id: string;
   environment: Environment;
-  kind: DeploymentKind;
+  /** A model change, or (issue 18) the start of a rollout: `rollout` then holds the start as asked. */
+  kind: DeploymentKind | 'rollout';
   model_id: string;
   previous_model_id: string | null;
   status: ChangeRequestStatus;
@@ -181,6 +182,9 @@ type ChangeRequestTableRow = {
   /** A prompt activation asked for (model_id is then the environment's model it is checked with). */
   prompt_version_id: string | null;
   previous_prompt_version_id: string | null;
+  rollout: Record<string, unknown> | null;
+  /** The rollout an approved rollout request started. */
+  rollout_id: string | null;
 };
 
 type UsageLogRow = {
@@ -546,6 +550,14 @@ type RolloutDecisionRow = {
   decided_at: Date;
 };
 
+/** A feature's unique-user HyperLogLog sketch for one bucket (src/metrics/user-sketch.ts). */
+type UserSketchRow = {
+  feature_id: string;
+  grain_ms: number;
+  bucket: Date;
+  registers: Buffer;
+};
+
 declare module 'knex/types/tables.js' {
   interface Tables {
     users: Table<UserRow, { defaults: 'id' | 'created_at' }>;
@@ -591,7 +603,10 @@ declare module 'knex/types/tables.js' {
           | 'deployment_id'
           | 'previous_model_id'
           | 'prompt_version_id'
-          | 'previous_prompt_version_id';
+          | 'previous_prompt_version_id'
+          | 'rollout'
+          | 'rollout_id';
+        json: 'rollout';
       }
     >;
     ai_usage_logs: Table<
@@ -703,5 +718,6 @@ declare module 'knex/types/tables.js' {
       }
     >;
     rollout_decisions: Table<RolloutDecisionRow, { defaults: 'id' | 'evidence' | 'decided_at'; json: 'evidence' }>;
+    usage_user_sketches: Table<UserSketchRow>;
   }
 }

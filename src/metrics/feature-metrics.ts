@@ -15,11 +15,11 @@ import {
   type Sums,
   sumsByScope,
   toSums,
-  uniqueUsers,
 } from './queries.ts';
 import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type RangeName, type Window, windowOf } from './ranges.ts';
 import { performanceScore, scoreLabel } from './scores.ts';
 import { wholeHourOffsets } from './time-zone.ts';
+import { type UniqueUsers, uniqueUsers } from './unique-users.ts';
 
 function addSums(all: Iterable<Sums>): Sums {
   const t = toSums(undefined);
@@ -60,7 +60,7 @@ export interface FeatureSums {
   /** The feature had recorded an event by the earlier range's start: that range is a baseline (SPEC §4 cost_trend). */
   earlierCovered: boolean;
   badMinutes: number;
-  uniqueUsers: number;
+  uniqueUsers: UniqueUsers;
   /** Percentiles from raw rows when the range has few enough events (wantsExactPercentiles). */
   exact: Awaited<ReturnType<typeof exactPercentiles>> | null;
   /** Only when split by prompt version: per version (0: the events that named none), per chart bucket. */
@@ -95,7 +95,7 @@ export async function readFeatureSums(
       const previous = await sumsByScope(trx, 'feature', ids, earlier);
       const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
       const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
-      const users = await uniqueUsers(trx, ids, w.from);
+      const users = await uniqueUsers(trx, ids, w);
       const exact = wantsExactPercentiles(total.requests) ? await exactPercentiles(trx, 'feature', ids, w, bucket, byVersion) : null;
       const models = await trx
         .db('ai_models')
@@ -115,7 +115,7 @@ export async function readFeatureSums(
         previousRequests: previous.get(feature.id)?.requests ?? 0,
         earlierCovered,
         badMinutes: bad.get(feature.id) ?? 0,
-        uniqueUsers: users.get(feature.id) ?? 0,
+        uniqueUsers: users.get(feature.id) ?? { count: 0, estimated: false },
         exact,
         ...(versions && { byVersion: versions }),
       };
@@ -149,10 +149,10 @@ export function shapeFeatureMetrics(sums: FeatureSums) {
     historical: { timeRange: range, bucket: RANGES[range].bucket, data: seriesOf(sums) },
     usage: {
       total_requests: total.requests,
-      unique_users: sums.uniqueUsers,
-      unique_users_approximate: false,
+      unique_users: sums.uniqueUsers.count,
+      unique_users_approximate: sums.uniqueUsers.estimated,
       peak_usage_hour: peak ? peak[0] : null,
-      avg_requests_per_user: sums.uniqueUsers ? total.requests / sums.uniqueUsers : null,
+      avg_requests_per_user: sums.uniqueUsers.count ? total.requests / sums.uniqueUsers.count : null,
     },
     costs: costsOf(sums),
     performance: performanceOf(realtime),

@@ -7,7 +7,7 @@ import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windo
 /**
  * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
  * to one environment or (null) reading all of them. Unique users have no environment dimension
- * (usage_feature_users): they always count every environment. Bad minutes of one environment come
+ * (unique-users.ts): they always count every environment. Bad minutes of one environment come
  * from the minute rollup (the hourly arrays of usage_minute_counts count every environment).
  */
 export interface Snapshot extends ReadScope {
@@ -26,7 +26,7 @@ export function inSnapshot<T>(db: Db, fn: (s: Snapshot) => Promise<T>, environme
 }
 
 /** A uuid[] literal (ids come from the database or are validated as uuids). */
-const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
+export const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
 
 export interface Sums {
   requests: number;
@@ -316,36 +316,6 @@ async function badMinuteRows(
     bad: Number(r.bad),
     ...(byHour && { hour: Number(r.hour) }),
   }));
-}
-
-/**
- * Distinct end users of each feature in a window that ends now, exactly: users last seen in an hour
- * after the window's first, plus the users of the raw rows in that partial first hour and of the
- * rows not rolled up yet who are not among them.
- */
-export async function uniqueUsers(s: Snapshot, featureIds: string[], from: Date): Promise<Map<string, number>> {
-  if (!featureIds.length) return new Map();
-  const { rows } = await s.db.raw(
-    `SELECT f.id,
-            (SELECT coalesce(sum(c.users), 0) FROM usage_user_hour_counts c WHERE c.feature_id = f.id AND c.hour >= :h_from::timestamptz)
-          + (SELECT count(*) FROM (
-               SELECT l.end_user_id FROM ai_usage_logs l
-               WHERE l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= :from::timestamptz AND l.created_at < :h_from::timestamptz
-               UNION
-               SELECT l.end_user_id FROM ai_usage_logs l
-               WHERE l.id > :cursor::bigint AND l.feature_id = f.id AND l.end_user_id IS NOT NULL AND l.created_at >= :h_from::timestamptz
-             ) x
-             WHERE NOT EXISTS (SELECT 1 FROM usage_feature_users u
-                               WHERE u.feature_id = f.id AND u.end_user_id = x.end_user_id AND u.last_seen_hour >= :h_from::timestamptz)) AS users
-     FROM unnest(:ids::uuid[]) AS f(id)`,
-    {
-      cursor: s.cursor,
-      from: from.toISOString(),
-      h_from: new Date(Math.ceil(from.getTime() / 3_600_000) * 3_600_000).toISOString(),
-      ids: uuidArray(featureIds),
-    },
-  );
-  return new Map((rows as { id: string; users: number }[]).map((r) => [r.id, Number(r.users)]));
 }
 
 /** The newest usage event's id (0 without any): what a page shows is current as of it. One index probe per partition. */

@@ -15,6 +15,8 @@ export const isRange = (value: unknown): value is RangeName => typeof value === 
 export interface Window {
   from: Date;
   to: Date;
+  /** It ends now: no event is later (ingestion refuses them), so the minute holding `to` may be read whole from its rollup. */
+  endsNow?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface Window {
  * the end is made exclusive one millisecond after it.
  */
 export function windowOf(range: RangeName, now: Date): Window {
-  return { from: new Date(now.getTime() - RANGES[range].ms), to: new Date(now.getTime() + 1) };
+  return { from: new Date(now.getTime() - RANGES[range].ms), to: new Date(now.getTime() + 1), endsNow: true };
 }
 
 /** The window of the same length just before (for trends). */

@@ -14,24 +14,38 @@ export interface ArmFigures {
 
 const EMPTY: ArmFigures = { requests: 0, failures: 0, cost_usd: 0, p95_low: null, p95_high: null };
 
+type ArmsOf = Pick<
+  Row<'rollouts'>,
+  'feature_id' | 'environment' | 'candidate_model_id' | 'stable_model_id' | 'candidate_prompt_version_id' | 'stable_prompt_version_id'
+>;
+
 /**
- * Stable vs candidate over [from, to): the arm follows from the rollup row's model (the candidate's
- * model is the candidate arm, the stable model the stable arm; other models count for neither).
+ * Stable vs candidate over [from, to), the arm following from the rollup row's model and prompt
+ * version: a candidate model is told by its model; a candidate prompt by its version (and the model
+ * candidates use); the stable arm is the stable model (with the stable version, 0 for none, when the
+ * candidate is a prompt). Rows matching neither count for neither.
  */
-export async function armFigures(
-  db: Db,
-  rollout: Pick<Row<'rollouts'>, 'feature_id' | 'environment' | 'candidate_model_id' | 'stable_model_id'>,
-  from: Date,
-  to: Date,
-): Promise<{ stable: ArmFigures; candidate: ArmFigures }> {
+export async function armFigures(db: Db, rollout: ArmsOf, from: Date, to: Date): Promise<{ stable: ArmFigures; candidate: ArmFigures }> {
+  const version = (id: string | null) => db.raw('coalesce((SELECT version FROM prompt_versions WHERE id = ?), 0)', [id]);
+  const byPrompt = rollout.candidate_prompt_version_id !== null;
+  const candidate = byPrompt
+    ? db.raw('model_id = ? AND prompt_version = ?', [
+        rollout.candidate_model_id ?? rollout.stable_model_id,
+        version(rollout.candidate_prompt_version_id),
+      ])
+    : db.raw('model_id = ?', [rollout.candidate_model_id]);
+  const stable = byPrompt
+    ? db.raw('model_id = ? AND prompt_version = ?', [rollout.stable_model_id, version(rollout.stable_prompt_version_id)])
+    : db.raw('model_id = ?', [rollout.stable_model_id]);
   const { rows } = await db.raw<{ rows: (Record<string, string | number> & { arm: 'stable' | 'candidate' })[] }>(
-    `SELECT CASE WHEN model_id = ? THEN 'candidate' ELSE 'stable' END AS arm,
-            sum(requests)::bigint AS requests, sum(errors + timeouts)::bigint AS failures, sum(cost_usd)::float8 AS cost_usd,
+    `SELECT arm, sum(requests)::bigint AS requests, sum(errors + timeouts)::bigint AS failures, sum(cost_usd)::float8 AS cost_usd,
             ${sumHistogram()}
-       FROM usage_rollup_minute
-      WHERE feature_id = ? AND environment = ? AND bucket >= ? AND bucket < ? AND model_id IN (?, ?)
-      GROUP BY 1`,
-    [rollout.candidate_model_id, rollout.feature_id, rollout.environment, from, to, rollout.candidate_model_id, rollout.stable_model_id],
+       FROM (SELECT *, CASE WHEN ? THEN 'candidate' WHEN ? THEN 'stable' END AS arm
+               FROM usage_rollup_minute
+              WHERE feature_id = ? AND environment = ? AND bucket >= ? AND bucket < ?) r
+      WHERE arm IS NOT NULL
+      GROUP BY arm`,
+    [candidate, stable, rollout.feature_id, rollout.environment, from, to],
   );
   const out = { stable: EMPTY, candidate: EMPTY };
   for (const r of rows) {

@@ -1,8 +1,10 @@
 import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
+import { hashesSql, hashSql } from './user-sketch.ts';
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
- * rollup: minute, hour and day buckets, per-minute counts for uptime, and the hour each user was last seen.
+ * rollup: minute, hour and day buckets and per-minute counts for uptime; it returns, per feature and
+ * minute, the rows folded and their users' hashes, which foldUserSketches adds to the sketches.
  * Upserts add to what is there, so late events land in their own (old) buckets.
  */
 export function foldRowsSql(where: string): string {
@@ -11,20 +13,25 @@ export function foldRowsSql(where: string): string {
   const keyCols = 'feature_id, model_id, provider_id, environment, prompt_version';
   const conflictKey = 'feature_id, bucket, model_id, provider_id, environment, prompt_version';
   return `
+-- The raw rows read once, with only what the rollups need (and the user's hash, computed once).
+WITH raw AS MATERIALIZED (
+  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
+         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
+         l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd, ${hashSql('l')} AS h
+  FROM ai_usage_logs l WHERE ${where}
+),
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
 -- histogram columns: the 39 FILTERs then run over groups, not over every raw row.
-WITH grouped AS MATERIALIZED (
-  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
-         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb,
+grouped AS MATERIALIZED (
+  SELECT bucket, feature_id, model_id, provider_id, environment, prompt_version, hb,
          count(*)::int AS requests,
-         count(*) FILTER (WHERE l.status = 'success')::int AS successes,
-         count(*) FILTER (WHERE l.status = 'error')::int AS errors,
-         count(*) FILTER (WHERE l.status = 'timeout')::int AS timeouts,
-         sum(l.response_time_ms)::bigint AS latency_sum_ms,
-         sum(l.input_tokens)::bigint AS input_tokens, sum(l.output_tokens)::bigint AS output_tokens,
-         sum(l.cost_usd) AS cost_usd, sum(l.input_cost_usd) AS input_cost_usd
-  FROM ai_usage_logs l WHERE ${where}
-  GROUP BY 1, 2, 3, 4, 5, 6, 7
+         count(*) FILTER (WHERE status = 'success')::int AS successes,
+         count(*) FILTER (WHERE status = 'error')::int AS errors,
+         count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
+         sum(response_time_ms)::bigint AS latency_sum_ms,
+         sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+         sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
+  FROM raw GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
 minute_agg AS MATERIALIZED (
   SELECT bucket, ${keyCols},
@@ -80,32 +87,8 @@ to_counts AS (
         FROM (SELECT add_arrays(t.requests, excluded.requests) AS r, add_arrays(t.failures, excluded.failures) AS f) x
       ) s
     )
-),
--- The hour each user was last seen in: it changes at most once an hour per user, so a tick
--- rewrites only users new to this hour (unique-user counts read the partial first hour raw).
-seen AS MATERIALIZED (
-  SELECT l.feature_id, l.end_user_id, date_trunc('hour', max(l.created_at)) AS hour
-  FROM ai_usage_logs l WHERE ${where} AND l.end_user_id IS NOT NULL GROUP BY 1, 2
-),
-changed AS MATERIALIZED (
-  SELECT s.feature_id, s.end_user_id, s.hour, u.last_seen_hour AS old_hour FROM seen s
-  LEFT JOIN usage_feature_users u ON u.feature_id = s.feature_id AND u.end_user_id = s.end_user_id
-  WHERE u.last_seen_hour IS NULL OR u.last_seen_hour < s.hour
-),
-to_users AS (
-  INSERT INTO usage_feature_users AS t (feature_id, end_user_id, last_seen_hour)
-  SELECT feature_id, end_user_id, hour FROM changed
-  ON CONFLICT (feature_id, end_user_id) DO UPDATE SET last_seen_hour = excluded.last_seen_hour
-),
--- Each user who moved counts once more in the new hour and once less in the old one.
-to_user_counts AS (
-  INSERT INTO usage_user_hour_counts AS t (feature_id, hour, users)
-  SELECT feature_id, hour, sum(d) FROM (
-    SELECT feature_id, hour, 1 AS d FROM changed
-    UNION ALL
-    SELECT feature_id, old_hour, -1 FROM changed WHERE old_hour IS NOT NULL
-  ) x GROUP BY 1, 2
-  ON CONFLICT (feature_id, hour) DO UPDATE SET users = t.users + excluded.users
 )
-SELECT coalesce(sum(requests), 0)::int AS rows FROM grouped`;
+-- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches.
+SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, rows, hashes
+FROM (SELECT feature_id, bucket, count(*)::int AS rows, ${hashesSql('h')} AS hashes FROM raw GROUP BY 1, 2) m`;
 }

@@ -1,13 +1,13 @@
 import type { Db } from '../db/knex.ts';
 import { rawDroppedBefore } from '../db/retention.ts';
 import { foldRowsSql } from './rollup-sql.ts';
+import { type FoldedMinute, foldUserSketches } from './unique-users.ts';
 
 /** Advisory lock keys: one rollup at a time; ingestion holds INGEST shared while it inserts. */
 export const ROLLUP_LOCK = 0x5b_0001;
 export const INGEST_LOCK = 0x5b_0002;
-// A tick's users meet the users table in one hash join: the planner, misled by estimates on
-// the freshly grouped rows, would otherwise probe the index once per user.
-const PLAN_FOR_BATCHES = 'SET LOCAL enable_nestloop = off';
+/** The rows a tick folds: past the cursor, up to the watermark. */
+const NEW_ROWS = 'l.id > :from AND l.id <= :to';
 /** Rows folded per transaction, so one run never holds locks for long. */
 const BATCH_IDS = 500_000;
 
@@ -52,15 +52,21 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
       const from = await lockedCursor(trx);
       const to = Math.min(final, Number(from) + BATCH_IDS);
       if (to <= from) return { rows: 0, cursor: Number(from), more: false };
-      await trx.raw(PLAN_FOR_BATCHES);
-      const { rows: folded } = await trx.raw(foldRowsSql('l.id > :from AND l.id <= :to'), { from, to });
+      const folded = await fold(trx, NEW_ROWS, { from, to });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: to, updated_at: trx.fn.now() });
-      return { rows: folded[0].rows as number, cursor: to, more: to === Number(from) + BATCH_IDS };
+      return { rows: folded, cursor: to, more: to === Number(from) + BATCH_IDS };
     });
     if (!step) return { ran: false, rows, cursor: -1 };
     rows += step.rows;
     if (!step.more) return { ran: true, rows, cursor: step.cursor };
   }
+}
+
+/** Folds the raw rows chosen by `where` into every rollup, unique-user sketches included; returns how many. */
+async function fold(trx: Db, where: string, bindings: Record<string, unknown>, fresh = false): Promise<number> {
+  const { rows } = await trx.raw(foldRowsSql(where), bindings);
+  await foldUserSketches(trx, rows as FoldedMinute[], fresh);
+  return (rows as FoldedMinute[]).reduce((n, r) => n + r.rows, 0);
 }
 
 /**
@@ -73,21 +79,18 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
   const final = await watermark(db);
   return db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [ROLLUP_LOCK]);
-    await trx.raw(PLAN_FOR_BATCHES);
     const cursor = await lockedCursor(trx);
     const kept = await rawDroppedBefore(trx);
     if (!range) {
       // After retention dropped the raw rows before `kept`, their rollups stay and only the rest is
       // rebuilt (late events from before it not folded yet are folded now, once).
       if (kept) await forgetRollupsFrom(trx, kept);
-      else
-        await trx.raw(
-          'TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_feature_users, usage_user_hour_counts',
-        );
+      else await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_user_sketches');
       const where = kept ? 'l.id <= :final AND (l.created_at >= :kept OR l.id > :cursor)' : 'l.id <= :final';
-      const { rows } = await trx.raw(foldRowsSql(where), { final, ...(kept && { kept, cursor }) });
+      const bindings = { final, ...(kept && { kept, cursor }) };
+      const rows = await fold(trx, where, bindings, !kept);
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
-      return rows[0].rows as number;
+      return rows;
     }
     if (kept && range.from < kept)
       throw new Error(
@@ -103,8 +106,10 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
       await trx(table).where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
     }
     await trx('usage_minute_counts').where('hour', '>=', bounds.from).andWhere('hour', '<', bounds.to).delete();
-    const { rows } = await trx.raw(foldRowsSql('l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to'), bounds);
-    return rows[0].rows as number;
+    // Every grain divides a day, so the sketches of these days go whole too.
+    await trx('usage_user_sketches').where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
+    const inRange = 'l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to';
+    return fold(trx, inRange, bounds, true);
   });
 }
 
@@ -113,6 +118,5 @@ async function forgetRollupsFrom(trx: Db, instant: Date) {
   for (const table of ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day'] as const)
     await trx(table).where('bucket', '>=', instant).delete();
   await trx('usage_minute_counts').where('hour', '>=', instant).delete();
-  await trx('usage_user_hour_counts').where('hour', '>=', instant).delete();
-  await trx('usage_feature_users').where('last_seen_hour', '>=', instant).delete();
+  await trx('usage_user_sketches').where('bucket', '>=', instant).delete();
 }

@@ -35,7 +35,8 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
     cursor,
     environment,
     m_from: iso(ceilTo(from, MINUTE)),
-    m_to: iso(floorTo(to, MINUTE)),
+    // A window ending now reads its last minute from the minute rollup too (and the rows of it not rolled up yet), not raw.
+    m_to: iso(w.endsNow ? ceilTo(to, MINUTE) : floorTo(to, MINUTE)),
     h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity',
     h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
     d_from: days ? iso(ceilTo(from, DAY)) : 'infinity',

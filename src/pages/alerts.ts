@@ -1,5 +1,5 @@
 import type { Db } from '../db/knex.ts';
-import { ALERT_KINDS, ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
+import { ALERT_KINDS, ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES, RULE_KINDS } from '../domain.ts';
 import type { Format } from '../format.ts';
 import { ruleView } from '../services/alert-rules.ts';
 import { type AlertView, alertHistory, currentSilences, findAlert, type HistoryRow, openAlerts } from '../services/alerts.ts';
@@ -21,6 +21,7 @@ export const KIND_LABELS: Record<AlertKind, string> = {
   spend_month: 'Spend this month',
   spend_projected: 'Projected month-end spend',
   provider_health: 'Provider health below',
+  rollout_regression: 'Rollout regression',
 };
 
 /** A rule's value or threshold in its unit. */
@@ -37,6 +38,8 @@ export function amountIn(fmt: Format, kind: AlertKind, value: number | null): st
       return fmt.usd(value, 4);
     case 'provider_health':
       return `${fmt.decimal(value)} / 100`;
+    case 'rollout_regression':
+      return "each rollout's guard margins";
     default:
       return fmt.usd(value);
   }
@@ -46,21 +49,25 @@ const SPEND_KINDS = new Set<AlertKind>(['spend_month', 'spend_projected']);
 
 /** A rule's window in words: minutes, or the month for spend. */
 const windowText = (r: { kind: AlertKind; window_min: number; for_min: number }) =>
-  r.kind === 'spend_month'
-    ? 'month to date'
-    : r.kind === 'spend_projected'
-      ? 'month end, at the 7-day rate'
-      : `${r.window_min} min · for ${r.for_min} min`;
+  r.kind === 'rollout_regression'
+    ? "each rollout's “for” minutes"
+    : r.kind === 'spend_month'
+      ? 'month to date'
+      : r.kind === 'spend_projected'
+        ? 'month end, at the 7-day rate'
+        : `${r.window_min} min · for ${r.for_min} min`;
 
 const label = (kind: string) => KIND_LABELS[kind as keyof typeof KIND_LABELS] ?? kind;
 
 /** What an open alert says in one line: "Error rate 20.0% (threshold 10.0%) over 5 min, 120 requests". */
 export const alertSummary = (fmt: Format, a: AlertView) =>
-  `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${SPEND_KINDS.has(a.kind) ? '' : ` over ${a.kind === 'provider_health' ? '24 h' : `${a.window_min} min`}, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
+  a.kind === 'rollout_regression'
+    ? 'Rollout regression: the guard rolled back or paused a rollout (its numbers are in the timeline)'
+    : `${label(a.kind)} ${amountIn(fmt, a.kind, a.last_value)} (threshold ${amountIn(fmt, a.kind, a.threshold)})${SPEND_KINDS.has(a.kind) ? '' : ` over ${a.kind === 'provider_health' ? '24 h' : `${a.window_min} min`}, ${fmt.integer(a.last_sample_n ?? 0)} requests`}`;
 
 export const eventSummary = (e: HistoryRow) =>
-  e.kind === 'budget'
-    ? `budget: ${e.note}`
+  e.kind === 'budget' || e.kind === 'rollout'
+    ? `${e.kind}: ${e.note}`
     : e.kind === 'ack'
       ? `acknowledged by ${e.actor}${e.note ? `: ${e.note}` : ''}`
       : e.kind === 'repeat'
@@ -128,7 +135,7 @@ export async function alertsPage(db: Db, fmt: Format, now: Date) {
     choices: {
       features: [['', 'Every feature'], ...features.map((f) => [f.name, f.name])],
       environments: [['', 'Every environment'], ...ENVIRONMENTS.map((e) => [e, e])],
-      kinds: ALERT_KINDS.map((k) => [k, KIND_LABELS[k]]),
+      kinds: RULE_KINDS.map((k) => [k, KIND_LABELS[k]]),
       anyKind: [['', 'Any kind'], ...ALERT_KINDS.map((k) => [k, KIND_LABELS[k]])],
       severities: ALERT_SEVERITIES,
       anySeverity: [['', 'Any severity'], ...ALERT_SEVERITIES.map((s) => [s, s])],

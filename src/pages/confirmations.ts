@@ -97,17 +97,17 @@ const ROLLOUT_STEPS: Record<string, { verb: string; warning: string }> = {
 
 /** The confirmation of an action on a production rollout: its candidate, stable model and share now. */
 export function rolloutConfirmation(
-  r: { candidate_model: string | null; stable_model: string | null; percent: number; environment: Environment },
+  r: { candidate_label: string; stable_label: string; percent: number; environment: Environment },
   action: string,
   form: Pick<Confirmation, 'action' | 'fields' | 'cancel'>,
 ): Confirmation {
   const step = ROLLOUT_STEPS[action];
   const to = action === 'percent' ? ` to ${form.fields.percent}%` : '';
   return {
-    title: `${step.verb} the rollout of ${r.candidate_model} in ${r.environment}${to}?`,
+    title: `${step.verb} the rollout of ${r.candidate_label} in ${r.environment}${to}?`,
     facts: [
-      ['Candidate', String(r.candidate_model)],
-      ['Stable', String(r.stable_model)],
+      ['Candidate', r.candidate_label],
+      ['Stable', r.stable_label],
       ['Share now', `${r.percent}%`],
     ],
     warning: step.warning,

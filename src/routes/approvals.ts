@@ -7,7 +7,7 @@ import { url } from '../http/urls.ts';
 import { flagField } from '../http/validation.ts';
 import { requireWrite } from '../middleware/auth.ts';
 import { approvalsPage } from '../pages/approvals.ts';
-import { approveChangeRequest, rejectChangeRequest, setEnvironmentPolicy } from '../services/change-requests.ts';
+import { approveChangeRequest, approvedMessage, rejectChangeRequest, setEnvironmentPolicy } from '../services/change-requests.ts';
 import { render } from '../views.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -37,9 +37,7 @@ export function approvalRoutes(deps: RouteDeps): Router {
     if (!id.success) throw notFound('Change request');
     try {
       const { outcome } = await approveChangeRequest(deps.db, deps.providers, req.principal!, id.data, new Date());
-      const what = outcome.deployment.subject === 'prompt' ? 'the new prompt version is active in' : 'the new model serves';
-      if (outcome.ok) flash(req, 'success', `Approved: every check passed and ${what} ${outcome.deployment.environment} now.`);
-      else flash(req, 'error', `Approved, but the deployment pipeline refused it: ${outcome.deployment.error}`);
+      flash(req, outcome.ok ? 'success' : 'error', approvedMessage(outcome));
       res.redirect(303, url.approvals());
     } catch (err) {
       await show(deps, req, res, { error: refusalOf(err).message }, refusalOf(err).status);

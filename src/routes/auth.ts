@@ -69,12 +69,9 @@ export function authRoutes(passport: PassportInstance, formParser: RequestHandle
         req.session.authenticatedAt = Date.now();
         rememberDevice(req, res, user.email);
         const target = safeNext(parsed.data.next ?? '/');
-        // Stored before the redirect: a browser following it at once must find the sign-in time,
-        // or identify() takes the session for one past its absolute lifetime and ends it.
-        req.session.save((saveErr) => {
-          if (saveErr) return next(saveErr);
-          res.redirect(303, target === '/' ? BASE : target);
-        });
+        // The session is stored before the redirect goes (auth/session.ts): a browser following it at once
+        // must find the sign-in time, or identify() takes the session for one past its lifetime.
+        res.redirect(303, target === '/' ? BASE : target);
       });
     })(req, res, next);
   });

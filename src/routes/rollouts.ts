@@ -10,7 +10,8 @@ import { requireWrite } from '../middleware/auth.ts';
 import { isConfirmed, rolloutConfirmation } from '../pages/confirmations.ts';
 import { rolloutView } from '../pages/rollout.ts';
 import { rolloutBodyOfForm, rolloutForm } from '../pages/rollout-form.ts';
-import { changeRollout, completeRollout, type Rollout, type RolloutAction, startRollout } from '../services/rollouts.ts';
+import { requestedMessage, startOrRequest } from '../services/change-requests.ts';
+import { changeRollout, completeRollout, type Rollout, type RolloutAction } from '../services/rollouts.ts';
 import { render } from '../views.ts';
 import { loader, type RouteDeps } from './deps.ts';
 
@@ -46,7 +47,12 @@ export function rolloutRoutes(deps: RouteDeps): Router {
     const feature = await findFeature(db, String(values.feature ?? ''));
     if (!feature) throw notFound('Feature');
     try {
-      const rollout = await startRollout(db, deps.providers, req.principal!, feature, rolloutBodyOfForm(values));
+      const outcome = await startOrRequest(db, deps.providers, req.principal!, feature, rolloutBodyOfForm(values), new Date());
+      if ('requested' in outcome) {
+        flash(req, 'success', requestedMessage(outcome.requested.environment));
+        return res.redirect(303, url.rolloutStart({ feature: feature.name, environment: outcome.requested.environment }));
+      }
+      const rollout = outcome.started;
       flash(req, 'success', `Rollout started at ${rollout.percent_bp / 100}% of ${rollout.environment}.`);
       res.redirect(303, url.rollout(rollout.id));
     } catch (err) {

@@ -27,7 +27,7 @@ const windowFor = (rule: Rule, at: Date): Window =>
 function observe(kind: AlertKind, s: Sums): Observation {
   const h = headline(s);
   const value = { error_rate: h.error_rate, p95_latency: h.p95, cost_per_request: h.cost_per_request, spend_month: s.cost_usd }[
-    kind as Exclude<AlertKind, 'traffic_below' | 'spend_projected' | 'provider_health'>
+    kind as Exclude<AlertKind, 'traffic_below' | 'spend_projected' | 'provider_health' | 'rollout_regression'>
   ];
   return { value: kind === 'traffic_below' ? s.requests : (value ?? null), sample_n: s.requests };
 }
@@ -93,7 +93,8 @@ async function lockedAlerts(trx: Db, pairs: { rule: Rule; featureId: string }[],
 
 /** Evaluates every enabled rule as of `at` (a whole minute); `cursor` is the rollup cursor of the caller's snapshot. */
 export async function evaluateMinute(db: Db, trx: Db, cursor: number, at: Date): Promise<MinuteResult> {
-  const rules = await trx('alert_rules').where('enabled', true);
+  // A rollout_regression rule has no measurement: the rollout guard raises and resolves its alerts (./rollout-alerts.ts).
+  const rules = await trx('alert_rules').where('enabled', true).whereNot('kind', 'rollout_regression');
   const features = await trx('ai_features').whereNull('archived_at').select('id', 'name');
   const pairs = rules.flatMap((rule) =>
     features.filter((f) => rule.feature_id === null || rule.feature_id === f.id).map((f) => ({ rule, featureId: f.id })),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
 import { findFeature } from '../db/queries/features.ts';
 import type { Row } from '../db/tables.ts';
-import { ALERT_KINDS, ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES } from '../domain.ts';
+import { ALERT_SEVERITIES, type AlertKind, ENVIRONMENTS, NO_DATA_POLICIES, RULE_KINDS } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, fieldErrors, unknownFields } from '../http/validation.ts';
 import { BELOW_KINDS } from './alert-state.ts';
@@ -30,7 +30,7 @@ const channelList = z.preprocess(
 const fields = {
   feature: optional(z.string().trim().max(100)),
   environment: optional(z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` })),
-  kind: z.enum(ALERT_KINDS, { message: `must be one of ${ALERT_KINDS.join(', ')}` }),
+  kind: z.enum(RULE_KINDS, { message: `must be one of ${RULE_KINDS.join(', ')}` }),
   threshold: amount,
   resolve_threshold: optional(amount),
   window_minutes: optional(minutes(1440)),

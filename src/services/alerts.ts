@@ -6,6 +6,7 @@ import { ALERT_KINDS, ALERT_SEVERITIES, ENVIRONMENTS } from '../domain.ts';
 import { notFound, Refusal } from '../http/errors.ts';
 import { blankAsMissing, CONTROL_MESSAGE, fieldErrors, withoutControlCharacters } from '../http/validation.ts';
 import { type Actor, recordAudit } from './audit.ts';
+import { resolveAcknowledged } from './rollout-alerts.ts';
 
 // Alerts as people see and handle them: the open ones, an alert's timeline, acknowledgements and silences.
 
@@ -109,6 +110,7 @@ export async function acknowledge(db: Db, actor: Actor, id: string, input: Recor
       at: now,
     });
     await recordAudit(trx, actor, { action: 'alert.acknowledged', entityType: 'alert', entityId: id, after: { note: parsed.data.note } });
+    await resolveAcknowledged(trx, actor, alert, now);
   });
 }
 

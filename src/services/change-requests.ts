@@ -8,7 +8,9 @@ import type { Providers } from '../providers/index.ts';
 import { type Actor, recordAudit } from './audit.ts';
 import { type DeployOutcome, deploy, deployRequestSchema, plannedChange } from './deployments.ts';
 import { activatePrompt, type PromptOutcome, plannedActivation } from './prompt-activation.ts';
-import { refuseDuringRollout } from './rollouts.ts';
+import { candidateName, plannedCandidate } from './rollout-candidate.ts';
+import { DEFAULT_STAGES } from './rollout-plan.ts';
+import { type Rollout, refuseDuringRollout, startRollout, startSchema } from './rollouts.ts';
 
 // Protected environments (issue 14, SPEC §10.3): where an environment's policy asks for a second
 // admin's approval, a model change (assignment, promotion, rollback) is filed as a change request
@@ -84,7 +86,7 @@ export async function deployOrRequest(
 }
 
 type RequestFields = Pick<NewRow<'change_requests'>, 'environment' | 'kind' | 'model_id' | 'previous_model_id'> &
-  Partial<Pick<NewRow<'change_requests'>, 'prompt_version_id' | 'previous_prompt_version_id' | 'reason'>>;
+  Partial<Pick<NewRow<'change_requests'>, 'prompt_version_id' | 'previous_prompt_version_id' | 'reason' | 'rollout'>>;
 
 /** Files a change request in the requester's name, expiring after REQUEST_LIFETIME_MS; audited in the same transaction. */
 async function fileRequest(db: Db, principal: Principal, feature: FeatureRow, now: Date, fields: RequestFields): Promise<ChangeRequest> {
@@ -141,9 +143,56 @@ export async function activateOrRequest(
   return { requested: request };
 }
 
+export type StartOutcome = { started: Rollout } | { requested: ChangeRequest };
+
+/**
+ * A rollout start as the console and the API ask for it (issue 18): started at once, or — in a
+ * protected environment — what can be known in advance checked (the candidate, nothing running there)
+ * and a change request filed, "Start rollout of … at 1%"; the deployment checks run when it is approved.
+ */
+export async function startOrRequest(
+  db: Db,
+  providers: Providers,
+  principal: Principal,
+  feature: FeatureRow,
+  input: unknown,
+  now: Date,
+): Promise<StartOutcome> {
+  const parsed = startSchema.safeParse(input);
+  if (!parsed.success || !(await requiresApproval(db, parsed.data.environment)))
+    return { started: await startRollout(db, providers, principal, feature, input) };
+  const { environment } = parsed.data;
+  await refuseDuringRollout(db, feature, environment);
+  const plan = await plannedCandidate(db, feature, environment, parsed.data);
+  const first = (parsed.data.stages ?? DEFAULT_STAGES)[0].percent_bp / 100;
+  const request = await fileRequest(db, principal, feature, now, {
+    environment,
+    kind: 'rollout',
+    model_id: plan.model?.id ?? plan.stableModelId,
+    previous_model_id: plan.stableModelId,
+    prompt_version_id: plan.version?.id ?? null,
+    previous_prompt_version_id: plan.stablePrompt?.id ?? null,
+    reason: `Start rollout of ${candidateName(plan.model, plan.version?.version)} at ${first}%`,
+    rollout: JSON.stringify(parsed.data),
+  });
+  return { requested: request };
+}
+
 /** What the console says when a change became a request. */
 export const requestedMessage = (environment: string) =>
   `${environment} is protected: your change waits for another admin’s approval on the Approvals page. Nothing has changed yet.`;
+
+/** What the console says once an approval ran the change: applied, or refused by its checks and why. */
+export function approvedMessage(o: DeployOutcome | PromptOutcome | RolloutOutcome): string {
+  if (!o.deployment)
+    return o.ok
+      ? `Approved: every check passed and the rollout runs at ${o.rollout!.percent_bp / 100}% of ${o.rollout!.environment} now.`
+      : `Approved, but the checks refused the rollout: ${o.error}`;
+  const what = o.deployment.subject === 'prompt' ? 'the new prompt version is active in' : 'the new model serves';
+  return o.ok
+    ? `Approved: every check passed and ${what} ${o.deployment.environment} now.`
+    : `Approved, but the deployment pipeline refused it: ${o.deployment.error}`;
+}
 
 /** Locks a pending request for a decision, or says why it cannot be decided. */
 async function pendingForDecision(trx: Db, principal: Principal, id: string, now: Date): Promise<ChangeRequest> {
@@ -165,7 +214,7 @@ export async function approveChangeRequest(
   principal: Principal,
   id: string,
   now: Date,
-): Promise<{ request: ChangeRequest; outcome: DeployOutcome | PromptOutcome }> {
+): Promise<{ request: ChangeRequest; outcome: DeployOutcome | PromptOutcome | RolloutOutcome }> {
   const request = await db.transaction(async (trx) => {
     const r = await pendingForDecision(trx, principal, id, now);
     if (r.requested_by_kind === principal.kind && r.requested_by_id === principal.id)
@@ -188,7 +237,7 @@ export async function approveChangeRequest(
   });
   const feature = await db('ai_features').where({ id: request.feature_id }).first();
   const actor: Actor = { ...principal, label: `${principal.label} (approving ${request.requested_by})` };
-  let outcome: DeployOutcome | PromptOutcome;
+  let outcome: DeployOutcome | PromptOutcome | RolloutOutcome;
   try {
     outcome = await applyApproved(db, providers, actor, feature!, request);
   } catch (err) {
@@ -201,19 +250,36 @@ export async function approveChangeRequest(
   }
   const [done] = await db('change_requests')
     .where({ id })
-    .update({ status: outcome.ok ? 'applied' : 'refused', deployment_id: outcome.deployment.id })
+    .update({ status: outcome.ok ? 'applied' : 'refused', ...outcomeColumns(outcome) })
     .returning('*');
   await recordAudit(db, principal, {
     action: 'change_request.approved',
     entityType: 'feature',
     entityId: request.feature_id,
-    after: { change_request_id: id, deployment_id: outcome.deployment.id, applied: outcome.ok },
+    after: { change_request_id: id, ...outcomeColumns(outcome), applied: outcome.ok },
   });
   return { request: done, outcome };
 }
 
-/** Runs an approved request's pipeline: a model change, or a prompt activation (planned again: the version may have become active meanwhile). */
+/** An approved rollout request's outcome: started, or refused by the checks run again (422) with why. */
+export type RolloutOutcome = { ok: boolean; status: 201 | 422; rollout: Rollout | null; error: string | null; deployment?: undefined };
+
+const outcomeColumns = (o: DeployOutcome | PromptOutcome | RolloutOutcome) =>
+  o.deployment ? { deployment_id: o.deployment.id } : { rollout_id: o.rollout?.id ?? null, decision_note: o.error };
+
+/**
+ * Runs an approved request: a model change, a prompt activation (planned again: the version may have
+ * become active meanwhile), or a rollout start with every check run again (a 422 then refuses the request).
+ */
 async function applyApproved(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, r: ChangeRequest) {
+  if (r.kind === 'rollout') {
+    try {
+      return { ok: true, status: 201, rollout: await startRollout(db, providers, actor, feature, r.rollout), error: null } as const;
+    } catch (err) {
+      if (err instanceof Refusal && err.status === 422) return { ok: false, status: 422, rollout: null, error: err.reasons } as const;
+      throw err;
+    }
+  }
   if (r.prompt_version_id === null)
     return deploy(db, providers, actor, feature, { model_id: r.model_id, environment: r.environment }, r.kind);
   const version = await db('prompt_versions').where({ id: r.prompt_version_id }).first('version');

@@ -55,6 +55,8 @@ async function claim(db: Db, now: Date): Promise<(Delivery & { channel: Channel 
 export function slackText(p: Record<string, unknown>): string {
   if (p.notice === 'test') return `Test message from Switchboard (${String(p.channel)})`;
   if (p.notice === 'budget') return `[BUDGET] ${(p.feature as { name: string }).name}: ${String(p.message)}`;
+  if (p.rollout)
+    return `[${String(p.notice).toUpperCase()}] rollout on ${(p.feature as { name: string }).name} in ${String(p.environment)}: ${String(p.message)} ${String((p.links as { rollout: string }).rollout)}`;
   const rule = p.rule as { kind: string; severity: string };
   const feature = p.feature as { name: string };
   const what = p.notice === 'resolved' ? 'RESOLVED' : p.notice === 'repeat' ? 'STILL FIRING' : 'FIRING';

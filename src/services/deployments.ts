@@ -157,7 +157,7 @@ export async function candidateChecks(
   db: Db,
   providers: Providers,
   { feature, model, environment, previous }: Pick<Plan, 'feature' | 'model' | 'environment' | 'previous'>,
-  by: { requestedBy: string; deploymentId?: string },
+  by: { requestedBy: string; deploymentId?: string; promptVersion?: number },
   noted: (checks: Check[]) => Promise<unknown> = async () => undefined,
 ): Promise<Check[]> {
   const checks = deployability(feature, candidateOf(model), environment, previous);
@@ -166,7 +166,7 @@ export async function candidateChecks(
   await noted(checks);
   if (opened && 'adapter' in opened) checks.push(await smokeRequest(db, opened.adapter, model));
   if (checks.every((c) => c.ok)) {
-    // The eval gate tries the model with the prompt that would serve with it.
+    // The eval gate tries the model with the prompt that would serve with it (by.promptVersion: a rollout's candidate prompt).
     const prompt = await activePrompt(db, feature.id, environment);
     const gate = await suiteGate(db, providers, feature, { modelId: model.id, promptVersion: prompt?.version, environment, ...by });
     if (gate) checks.push(gate);

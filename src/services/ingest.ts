@@ -6,6 +6,7 @@ import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
 import { type EventRow, storeEvents } from './ingest-store.ts';
 import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
+import { type VariantRow, variantField, variantWarnings } from './rollout-variant.ts';
 
 export const MAX_EVENTS = 1000;
 
@@ -42,6 +43,7 @@ const eventSchema = z.object({
   created_at: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone' }).optional(),
   // Judged by resolveVersion, never by the schema: a bad version must not cost the event.
   prompt_version: z.unknown().optional(),
+  variant: variantField,
 });
 
 export interface IngestResult {
@@ -192,6 +194,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
       cost_usd: e.cost_usd ?? null,
       created_at: createdAt.toISOString(),
       prompt_version: prompt.version,
+      ...(e.variant && { index, variant: e.variant }),
     });
   });
   return batch;
@@ -212,5 +215,6 @@ export async function ingestEvents(db: Db, events: unknown[], now = new Date()):
     duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.gone.length,
     rejected,
   };
-  return batch.warnings.length ? { ...result, warnings: batch.warnings } : result;
+  const warnings = [...batch.warnings, ...(await variantWarnings(db, batch.rows as VariantRow[]))];
+  return warnings.length ? { ...result, warnings: warnings.slice(0, MAX_WARNINGS) } : result;
 }

@@ -4,7 +4,7 @@ import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
 import { activePrompt, findPromptVersion } from '../db/queries/prompts.ts';
 import type { Row } from '../db/tables.ts';
-import { type Check, type DeploymentKind, ENVIRONMENTS } from '../domain.ts';
+import { type Check, type DeploymentKind, ENVIRONMENTS, type Environment } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { Providers } from '../providers/index.ts';
@@ -85,6 +85,38 @@ function contextCheck(text: string, maxTokens: number | undefined, model: Pick<M
   return { name: 'context', ok: fits, detail: `${counted} ${fits ? 'fit' : 'do not fit'} ${window}` };
 }
 
+/**
+ * A prompt version's checks with a model, in order: render and context, a live smoke request of the
+ * rendered prompt, then the eval gate (unless `gate` is false: a rollout of a new model and prompt runs it once, for the pair).
+ */
+export async function promptVersionChecks(
+  db: Db,
+  providers: Providers,
+  c: { feature: FeatureRow; version: Row<'prompt_versions'>; model: ModelForDeploy; environment: Environment; gate?: boolean },
+  by: { requestedBy: string; deploymentId?: string },
+  noted: (checks: Check[]) => Promise<unknown> = async () => undefined,
+): Promise<Check[]> {
+  const { checks, text } = promptChecks(c.version, c.model);
+  await noted(checks);
+  if (text !== undefined) {
+    const opened = await openAdapter(providers, c.model);
+    const { temperature, max_tokens, stop } = c.version.params;
+    checks.push(
+      'check' in opened ? opened.check : await smokeRequest(db, opened.adapter, c.model, { input: text, temperature, max_tokens, stop }),
+    );
+  }
+  if (c.gate !== false && checks.every((x) => x.ok)) {
+    const gate = await suiteGate(db, providers, c.feature, {
+      modelId: c.model.id,
+      promptVersion: c.version.version,
+      environment: c.environment,
+      ...by,
+    });
+    if (gate) checks.push(gate);
+  }
+  return checks;
+}
+
 /** Runs the pipeline for a planned activation: a deployment recorded, the checks stored in order, then the switch. */
 export async function activatePrompt(
   db: Db,
@@ -110,27 +142,16 @@ export async function activatePrompt(
     .returning('*');
   return neverInProgress(db, deployment, async () => {
     const model = (await loadModel(db, modelId))!;
-    const { checks, text } = promptChecks(version, model);
-    await db('deployments')
-      .where({ id: deployment.id })
-      .update({ checks: JSON.stringify(checks) });
-    if (text !== undefined) {
-      const opened = await openAdapter(providers, model);
-      const { temperature, max_tokens, stop } = version.params;
-      checks.push(
-        'check' in opened ? opened.check : await smokeRequest(db, opened.adapter, model, { input: text, temperature, max_tokens, stop }),
-      );
-    }
-    if (checks.every((c) => c.ok)) {
-      const gate = await suiteGate(db, providers, feature, {
-        modelId,
-        promptVersion: version.version,
-        environment,
-        deploymentId: deployment.id,
-        requestedBy: deployment.requested_by,
-      });
-      if (gate) checks.push(gate);
-    }
+    const checks = await promptVersionChecks(
+      db,
+      providers,
+      { feature, version, model, environment },
+      { requestedBy: deployment.requested_by, deploymentId: deployment.id },
+      (first) =>
+        db('deployments')
+          .where({ id: deployment.id })
+          .update({ checks: JSON.stringify(first) }),
+    );
     const failed = checks.find((c) => !c.ok);
     if (failed) return finishRefused(db, actor, deployment, checks, failed.detail, 422);
     return db.transaction((trx) => switchPrompt(trx, actor, feature, plan, deployment, checks));

@@ -29,12 +29,12 @@ export async function guardRollout(trx: Db, rollout: Rollout, now: Date): Promis
   if (rollout.percent_bp >= 10000) return null;
   const { verdict } = await guardNow(trx, rollout, now);
   const g = rollout.guard;
-  const act = async (patch: Patch, d: Omit<RolloutDecision, 'automatic' | 'fromBp'>) => {
+  const act = async (patch: Patch, d: Omit<RolloutDecision, 'automatic' | 'fromBp'>, regression = false) => {
     const [next] = await trx('rollouts')
       .where({ id: rollout.id })
       .update({ ...patch, updated_at: now })
       .returning('*');
-    await raiseRolloutAlert(trx, next, { ...d, automatic: true, fromBp: rollout.percent_bp, evidence: { verdict } });
+    await raiseRolloutAlert(trx, next, { ...d, automatic: true, fromBp: rollout.percent_bp, evidence: { verdict } }, now, regression);
     return d.action;
   };
   if (verdict.breached) {
@@ -47,10 +47,12 @@ export async function guardRollout(trx: Db, rollout: Rollout, now: Date): Promis
       return act(
         { status: 'rolled_back', percent_bp: 0, finished_at: now, finished_by: 'rollout guard' },
         { action: 'rollback', toBp: 0, explanation: `${evidence} → rolled back to 0%` },
+        true,
       );
     return act(
       { status: 'paused' },
       { action: 'pause', toBp: rollout.percent_bp, explanation: `${evidence} → paused at ${rollout.percent_bp / 100}%` },
+      true,
     );
   }
   if (rollout.breach_since) await trx('rollouts').where({ id: rollout.id }).update({ breach_since: null });

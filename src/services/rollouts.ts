@@ -1,9 +1,7 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { Db } from '../db/knex.ts';
-import { activeAssignments } from '../db/queries/assignments.ts';
 import type { FeatureRow } from '../db/queries/features.ts';
-import { activePrompt } from '../db/queries/prompts.ts';
 import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, type Environment } from '../domain.ts';
 import { Refusal } from '../http/errors.ts';
@@ -11,9 +9,8 @@ import { url } from '../http/urls.ts';
 import { fieldErrors } from '../http/validation.ts';
 import type { Providers } from '../providers/index.ts';
 import type { Actor } from './audit.ts';
-import { requiresApproval } from './change-requests.ts';
-import { candidateChecks, deploy, loadModel } from './deployments.ts';
-import { recordRolloutDecision } from './rollout-alerts.ts';
+import { recordRolloutDecision, resolveRolloutAlert, rolloutRule } from './rollout-alerts.ts';
+import { candidateName, candidateStartChecks, plannedCandidate, switchToCandidate } from './rollout-candidate.ts';
 import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
 
 export type Rollout = Row<'rollouts'>;
@@ -26,7 +23,12 @@ const stageSchema = z.object({
 });
 export const startSchema = z.object({
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }),
-  model_id: z.uuid({ message: 'must be the id of a model' }),
+  model_id: z.uuid({ message: 'must be the id of a model' }).optional(),
+  prompt_version: z.coerce
+    .number({ message: 'must be a version number' })
+    .int('must be a version number')
+    .positive('must be a version number')
+    .optional(),
   stages: z
     .array(stageSchema)
     .min(1)
@@ -64,29 +66,20 @@ export async function refuseDuringRollout(db: Db, feature: FeatureRow, environme
 }
 
 /**
- * Starts a rollout of a candidate model after the same checks as an assignment (the eval gate
- * included); its first stage begins at once with a new salt. 422 when a check refuses, 409 when one runs.
+ * Starts a rollout of a candidate model and/or prompt version after the same checks as a deployment
+ * (the eval gate included); its first stage begins at once with a new salt. 422 when a check refuses,
+ * 409 when one runs. In a protected environment it is asked for through startOrRequest (./change-requests.ts).
  */
 export async function startRollout(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, input: unknown): Promise<Rollout> {
   const parsed = startSchema.safeParse(input);
   if (!parsed.success) throw new Refusal(422, 'Invalid rollout', fieldErrors(parsed.error));
-  const { environment, model_id } = parsed.data;
+  const { environment } = parsed.data;
   await refuseDuringRollout(db, feature, environment);
-  // A protected environment's changes wait for another admin; a rollout has no such request yet, so it is refused rather than let past the policy.
-  if (await requiresApproval(db, environment))
-    throw new Refusal(422, 'Invalid rollout', {
-      environment: `${environment} needs another admin's approval for changes; rollouts cannot start there yet`,
-    });
-  const model = await loadModel(db, model_id);
-  if (!model) throw new Refusal(422, 'Invalid rollout', { model_id: 'is not a known model' });
-  const stable = (await activeAssignments(db, { featureId: feature.id, environment })).at(0)?.model_id ?? null;
-  if (!stable) throw new Refusal(422, 'Invalid rollout', { model_id: `nothing serves ${environment} yet: assign a model instead` });
-  if (stable === model_id) throw new Refusal(422, 'Invalid rollout', { model_id: `already serves ${environment}` });
-  const checks = await candidateChecks(db, providers, { feature, model, environment, previous: stable }, { requestedBy: actor.label });
+  const plan = await plannedCandidate(db, feature, environment, parsed.data);
+  const checks = await candidateStartChecks(db, providers, actor, feature, environment, plan);
   const failed = checks.find((c) => !c.ok);
-  if (failed) throw new Refusal(422, failed.detail, { model_id: failed.detail }, { checks });
+  if (failed) throw new Refusal(422, failed.detail, { [plan.model ? 'model_id' : 'prompt_version']: failed.detail }, { checks });
   const stages = parsed.data.stages ?? DEFAULT_STAGES;
-  const prompt = await activePrompt(db, feature.id, environment);
   return db.transaction(async (trx) => {
     await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
     await refuseDuringRollout(trx, feature, environment);
@@ -94,10 +87,10 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
       .insert({
         feature_id: feature.id,
         environment,
-        candidate_model_id: model_id,
-        candidate_prompt_version_id: null,
-        stable_model_id: stable,
-        stable_prompt_version_id: prompt?.id ?? null,
+        candidate_model_id: plan.model?.id ?? null,
+        candidate_prompt_version_id: plan.version?.id ?? null,
+        stable_model_id: plan.stableModelId,
+        stable_prompt_version_id: plan.stablePrompt?.id ?? null,
         salt: newSalt(),
         percent_bp: stages[0].percent_bp,
         stages: JSON.stringify(stages),
@@ -110,9 +103,11 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
       automatic: false,
       fromBp: 0,
       toBp: rollout.percent_bp,
-      explanation: `started: ${model.display_name} to ${rollout.percent_bp / 100}% of ${environment}, checks passed`,
+      explanation: `started: ${candidateName(plan.model, plan.version?.version)} to ${rollout.percent_bp / 100}% of ${environment}, checks passed`,
       evidence: { checks },
     });
+    await rolloutRule(trx, feature.id);
+    await resolveRolloutAlert(trx, actor, rollout, `a new rollout started in ${environment}`, new Date());
     return rollout;
   });
 }
@@ -174,27 +169,22 @@ export async function changeRollout(db: Db, actor: Actor, id: string, action: Ro
       toBp: next.percent_bp,
       explanation,
     });
+    if (action !== 'percent' && action !== 'pause') await resolveRolloutAlert(trx, actor, next, explanation, new Date());
     return next;
   });
 }
 
+const COMPLETED = 'completed: the candidate now serves everyone';
+
 /**
- * Completes a rollout: the candidate becomes the environment's assignment through the pipeline (a
- * `promote` deployment, its checks run again); only when it switched is the rollout completed.
+ * Completes a rollout: the candidate model becomes the environment's assignment and the candidate
+ * prompt its active version, through the pipeline (`promote`, the checks run again); only when they
+ * switched is the rollout completed.
  */
 export async function completeRollout(db: Db, providers: Providers, actor: Actor, feature: FeatureRow, rollout: Rollout) {
   if (!ACTIVE.includes(rollout.status as (typeof ACTIVE)[number]))
     throw new Refusal(409, `The rollout is ${rollout.status.replace('_', ' ')}`);
-  const outcome = await deploy(
-    db,
-    providers,
-    actor,
-    feature,
-    { model_id: rollout.candidate_model_id, environment: rollout.environment },
-    'promote',
-  );
-  if (!outcome.ok)
-    throw new Refusal(outcome.status === 409 ? 409 : 422, String(outcome.deployment.error), {}, { deployment: outcome.deployment });
+  const deployments = await switchToCandidate(db, providers, actor, feature, rollout);
   return db.transaction(async (trx) => {
     const [done] = await trx('rollouts')
       .where({ id: rollout.id })
@@ -213,9 +203,10 @@ export async function completeRollout(db: Db, providers: Providers, actor: Actor
       automatic: false,
       fromBp: rollout.percent_bp,
       toBp: 10000,
-      explanation: 'completed: the candidate is now the assignment',
-      evidence: { deployment_id: outcome.deployment.id },
+      explanation: COMPLETED,
+      evidence: { deployment_ids: deployments },
     });
+    await resolveRolloutAlert(trx, actor, done, COMPLETED, new Date());
     return done;
   });
 }

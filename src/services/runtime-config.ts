@@ -44,7 +44,7 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
     over_budget,
     ...(arm ?? { rollout }),
     model:
-      arm?.variant === 'candidate' && rollout
+      arm?.variant === 'candidate' && rollout?.candidate.model
         ? rollout.candidate.model
         : model
           ? {
@@ -59,7 +59,7 @@ export async function runtimeConfig(db: Db, feature: FeatureRow, environment: En
               assigned_at: model.assigned_at,
             }
           : null,
-    prompt: prompt ? promptJson(prompt) : null,
+    prompt: arm?.variant === 'candidate' && rollout?.candidate.prompt ? rollout.candidate.prompt : prompt ? promptJson(prompt) : null,
     settings: {
       error_rate_threshold: Number(feature.error_rate_threshold),
       latency_threshold_ms: feature.latency_threshold_ms,
@@ -81,15 +81,22 @@ export const promptJson = (v: Pick<Row<'prompt_versions'>, 'id' | 'version' | 't
   content_hash: v.content_hash,
 });
 
-/** The running or paused rollout as the product reads it: share, salt and the documented algorithm, the candidate model. */
+/**
+ * The running or paused rollout as the product reads it: share, salt and the documented algorithm, and
+ * what the candidate changes — its model, its prompt version, or both (null: the stable one's).
+ */
 async function rolloutJson(db: Db, featureId: string, environment: Environment) {
   const rollout = await activeRollout(db, featureId, environment);
-  if (!rollout?.candidate_model_id) return null;
-  const m = await db('ai_models as m')
-    .join('ai_providers as p', 'p.id', 'm.provider_id')
-    .where('m.id', rollout.candidate_model_id)
-    .first('m.id', 'm.name', 'm.model_type as type', 'm.status', 'p.name as provider', 'p.kind as provider_kind', 'p.base_url');
-  if (!m) return null;
+  if (!rollout) return null;
+  const [m, v] = await Promise.all([
+    rollout.candidate_model_id
+      ? db('ai_models as m')
+          .join('ai_providers as p', 'p.id', 'm.provider_id')
+          .where('m.id', rollout.candidate_model_id)
+          .first('m.id', 'm.name', 'm.model_type as type', 'm.status', 'p.name as provider', 'p.kind as provider_kind', 'p.base_url')
+      : undefined,
+    rollout.candidate_prompt_version_id ? db('prompt_versions').where({ id: rollout.candidate_prompt_version_id }).first() : undefined,
+  ]);
   return {
     id: rollout.id,
     status: rollout.status,
@@ -98,7 +105,10 @@ async function rolloutJson(db: Db, featureId: string, environment: Environment) 
     bucket_by: 'end_user_id' as const,
     algorithm: BUCKET_ALGORITHM,
     no_user: 'stable' as const,
-    candidate: { model: { ...m, overrides: {}, assigned_at: rollout.started_at } },
+    candidate: {
+      model: m ? { ...m, overrides: {}, assigned_at: rollout.started_at } : null,
+      prompt: v ? promptJson(v) : null,
+    },
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
+import { SET_MAX } from '../../src/metrics/user-sketch.ts';
 import { DAY, HOUR, MINUTE } from '../setup/usage-factory.ts';
 
 export type Range = '1h' | '24h' | '7d' | '30d';
@@ -177,10 +178,8 @@ export function bruteFeature(rows: Raw[], range: Range, now: number, timeZone: s
     historical: { timeRange: range, data },
     usage: {
       total_requests: w.length,
-      unique_users: users,
-      unique_users_approximate: false,
+      ...expectedUsers(users, w.length),
       peak_usage_hour: peakHour(w, timeZone),
-      avg_requests_per_user: users ? w.length / users : null,
     },
     costs: {
       total_cost: h.total_cost,
@@ -251,7 +250,31 @@ export function inBracket(estimate: number, values: number[], q: number): boolea
 }
 
 /** Every difference between an actual value and the expected one (numbers to 1e-9 relative), by path. */
+/** An expected figure the console may estimate (unique users from the sketches): within 2% of it passes. */
+export class WithinTwoPercent {
+  constructor(readonly value: number) {}
+}
+
+/** Unique users as the console shows them: exact up to SET_MAX users, estimated past them. */
+export function expectedUsers(users: number, requests: number) {
+  const approximate = users > SET_MAX;
+  const figure = (n: number) => (approximate ? new WithinTwoPercent(n) : n);
+  return {
+    unique_users: figure(users),
+    unique_users_approximate: approximate,
+    avg_requests_per_user: users ? figure(requests / users) : null,
+  };
+}
+
+/** The figure itself, estimated or not. */
+export const exactOf = (figure: number | WithinTwoPercent) => (figure instanceof WithinTwoPercent ? figure.value : figure);
+
 export function differences(actual: unknown, expected: unknown, path = '', out: string[] = []): string[] {
+  if (expected instanceof WithinTwoPercent) {
+    if (typeof actual !== 'number' || Math.abs(actual - expected.value) > 0.02 * expected.value)
+      out.push(`${path}: expected ${expected.value} ± 2%, got ${String(actual)}`);
+    return out;
+  }
   if (expected === null || typeof expected !== 'object') {
     const same =
       typeof expected === 'number' && typeof actual === 'number'

@@ -2,17 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, HOUR, insertUsage, int, MINUTE, modelsByName, mulberry32, pick, withUsageDatabase } from '../setup/usage-factory.ts';
 import { DATASETS, generateEvents } from './datasets.ts';
+import { canonicalSketch, storedSketches } from './sketches.ts';
 
 const KEYS = {
   usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_minute_counts: 'scope, scope_id, hour',
-  usage_feature_users: 'feature_id, end_user_id',
+  usage_user_sketches: 'feature_id, grain_ms, bucket',
 };
 
 /** Every row of every rollup table, in key order. */
@@ -107,13 +109,18 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
-  const lastSeen = new Map<string, number>();
-  for (const r of rows.filter((x: { end_user_id: string | null }) => x.end_user_id !== null)) {
-    const key = `${r.feature_id}|${r.end_user_id}`;
-    lastSeen.set(key, Math.max(lastSeen.get(key) ?? 0, Math.floor(r.created_at.getTime() / HOUR) * HOUR));
+  // Every sketch holds exactly the users of its bucket's raw rows (their hashes computed here in SQL).
+  const want: Record<string, string> = {};
+  for (const grain of GRAINS_MS) {
+    const { rows: sketches } = await db.raw(
+      `SELECT feature_id, floor(extract(epoch FROM created_at) * 1000 / :grain) * :grain AS t, ${hashesSql('h')} AS hashes
+       FROM (SELECT *, ${hashSql('l')} AS h FROM ai_usage_logs l WHERE id <= :cursor) x GROUP BY 1, 2 HAVING count(h) > 0`,
+      { grain, cursor },
+    );
+    for (const r of sketches) want[`${r.feature_id}|${grain}|${Number(r.t)}`] = canonicalSketch(r.hashes);
   }
-  const users = (await db('usage_feature_users').select('*')).map((u) => [`${u.feature_id}|${u.end_user_id}`, u.last_seen_hour.getTime()]);
-  expect(Object.fromEntries(users)).toEqual(Object.fromEntries(lastSeen));
+  expect(Object.keys(want).length).toBeGreaterThan(GRAINS_MS.length);
+  expect(await storedSketches(db)).toEqual(want);
   return Number(cursor);
 }
 

@@ -23,6 +23,8 @@ import {
   bruteSummary,
   bruteVersions,
   differences,
+  exactOf,
+  expectedUsers,
   inBracket,
   RANGE_MS,
   RANGES,
@@ -94,8 +96,7 @@ async function checkAll(
       const own = bruteFeature(envRows, range, now, spec.timeZone, threshold, names);
       const users = {
         ...own.usage,
-        unique_users: all.usage.unique_users,
-        avg_requests_per_user: all.usage.unique_users ? own.usage.total_requests / all.usage.unique_users : null,
+        ...expectedUsers(exactOf(all.usage.unique_users), own.usage.total_requests),
       };
       differences(
         { ...inEnv, costs: { ...inEnv.costs, cost_breakdown: [...inEnv.costs.cost_breakdown].sort(byModelId) } },

@@ -30,6 +30,9 @@ const REQUEST_COLUMNS = {
   decided_at: 'c.decided_at',
   decision_note: 'c.decision_note',
   deployment_id: 'c.deployment_id',
+  /** A rollout start asked for (issue 18): what it starts, in words, and the rollout once approved. */
+  reason: 'c.reason',
+  rollout_id: 'c.rollout_id',
   /** A prompt activation asked for: the version numbers (the model is then the one it is checked with). */
   prompt_version: 'pv.version',
   previous_prompt_version: 'ppv.version',

@@ -55,9 +55,11 @@ export function changeRequestApiRoutes({ db, providers }: RouteDeps): Router {
 
   router.post('/change-requests/:id/approve', requireWrite, async (req, res) => {
     const { request, outcome } = await approveChangeRequest(db, providers, req.principal!, requestId(req.params.id), new Date());
-    res
-      .status(outcome.ok ? 201 : outcome.status)
-      .json({ success: outcome.ok, data: { change_request: request, deployment: outcome.deployment } });
+    res.status(outcome.ok ? 201 : outcome.status).json({
+      success: outcome.ok,
+      ...(!outcome.ok && !outcome.deployment && { error: outcome.error }),
+      data: { change_request: request, ...(outcome.deployment ? { deployment: outcome.deployment } : { rollout: outcome.rollout }) },
+    });
   });
 
   router.post('/change-requests/:id/reject', requireWrite, async (req, res) => {

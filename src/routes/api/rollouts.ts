@@ -4,8 +4,10 @@ import { isUuid } from '../../domain.ts';
 import { notFound } from '../../http/errors.ts';
 import { requireRead, requireWrite } from '../../middleware/auth.ts';
 import { rolloutView } from '../../pages/rollout.ts';
-import { changeRollout, completeRollout, type Rollout, type RolloutAction, startRollout } from '../../services/rollouts.ts';
+import { startOrRequest } from '../../services/change-requests.ts';
+import { changeRollout, completeRollout, type Rollout, type RolloutAction } from '../../services/rollouts.ts';
 import { loader, type RouteDeps } from '../deps.ts';
+import { answerRequested } from './change-requests.ts';
 
 const ACTIONS: RolloutAction[] = ['percent', 'pause', 'resume', 'rollback', 'abort'];
 
@@ -20,8 +22,9 @@ export function rolloutApiRoutes({ db, providers }: RouteDeps): Router {
   router.post('/features/:id/rollouts', requireWrite, async (req, res) => {
     const feature = await findFeature(db, String(req.params.id));
     if (!feature) throw notFound('Feature');
-    const rollout = await startRollout(db, providers, req.principal!, feature, req.body ?? {});
-    res.status(201).json({ success: true, data: await rolloutView(db, rollout, new Date()) });
+    const outcome = await startOrRequest(db, providers, req.principal!, feature, req.body ?? {}, new Date());
+    if ('requested' in outcome) return answerRequested(res, outcome.requested, 'rollout');
+    res.status(201).json({ success: true, data: await rolloutView(db, outcome.started, new Date()) });
   });
 
   router.get('/rollouts/:rollout', requireRead, async (_req, res) => {

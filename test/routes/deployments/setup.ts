@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { expect } from 'vitest';
+import type { Db } from '../../../src/db/knex.ts';
 import type { Simulator } from '../../../src/providers/simulator.ts';
 import { startTestApp, type TestContext } from '../../setup/app.ts';
 import { makeToken, simulatorIdOf } from '../../setup/factories.ts';
@@ -39,8 +40,9 @@ export interface Deployments {
   close(): Promise<void>;
 }
 
-export async function openDeployments(): Promise<Deployments> {
-  const t = startTestApp();
+/** The helpers on a test app over the shared test database, or over a database of a file's own (`db`). */
+export async function openDeployments(db?: Db): Promise<Deployments> {
+  const t = startTestApp({}, db);
   const key = await makeToken(t.db, 'admin');
   const admin = { token: key.token, label: `token:${key.key.name}` };
   const deployTo = (featureId: string, body: unknown, token = admin.token, ctx: TestContext = t) =>

@@ -38,7 +38,17 @@ export async function started(d: Deployments, featureId: string, body: object) {
  */
 export async function trafficMinute(
   d: Deployments,
-  o: { featureId: string; environment: string; rolloutId: string; stable: ModelRecord; candidate: ModelRecord; users: number; at: Date },
+  o: {
+    featureId: string;
+    environment: string;
+    rolloutId: string;
+    stable: ModelRecord;
+    candidate: ModelRecord;
+    users: number;
+    at: Date;
+    /** A prompt rollout: each arm's prompt version and error rate (the model's simulator rate otherwise). */
+    prompts?: Record<'stable' | 'candidate', { version: number; errorRate: number }>;
+  },
 ) {
   const rollout = (await d.t.db('rollouts').where({ id: o.rolloutId }).first())!;
   const behaviours = await storedBehaviours(d.t.db);
@@ -49,7 +59,7 @@ export async function trafficMinute(
     const uid = `user-${i}`;
     const arm = armOf(rollout.salt, rollout.percent_bp, uid);
     const model = arm === 'candidate' ? o.candidate : o.stable;
-    const rate = behaviours.get(model.name)?.errorRate ?? 0;
+    const rate = o.prompts?.[arm].errorRate ?? behaviours.get(model.name)?.errorRate ?? 0;
     const k = counters[arm]++;
     const failed = Math.floor((k + 1) * rate) > Math.floor(k * rate);
     events.push({
@@ -58,6 +68,7 @@ export async function trafficMinute(
       environment: o.environment as UsageEvent['environment'],
       end_user_id: uid,
       status: failed ? 'error' : 'success',
+      prompt_version: o.prompts?.[arm].version ?? null,
       created_at: new Date(o.at.getTime() + (i % 60) * 1000),
     });
   }

@@ -1,0 +1,139 @@
+import type { Db } from '../db/knex.ts';
+import { uuidArray } from './queries.ts';
+import type { Window } from './ranges.ts';
+import type { ReadScope } from './segments.ts';
+import { GRAINS_MS, hashesSql, hashSql, tiling, UserSketch } from './user-sketch.ts';
+
+/** Sketches read or written per statement. */
+const CHUNK = 5000;
+const MINUTE = 60_000;
+
+/** SQL: per feature, the users' hashes of the raw rows `rowsSql` (feature_id, end_user_id). */
+const hashesOf = (rowsSql: string) => `
+  SELECT feature_id, ${hashesSql('h')} AS hashes FROM (SELECT r.feature_id, ${hashSql('r')} AS h FROM (${rowsSql}) r) x GROUP BY 1`;
+
+interface SketchKey {
+  featureId: string;
+  grainMs: number;
+  start: number;
+}
+const keyOf = (k: SketchKey) => `${k.featureId}|${k.grainMs}|${k.start}`;
+
+/** The stored sketches of these keys, by key. */
+async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, UserSketch>> {
+  const out = new Map<string, UserSketch>();
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const chunk = keys.slice(i, i + CHUNK);
+    const { rows } = await db.raw(
+      `SELECT s.feature_id, s.grain_ms, (extract(epoch FROM s.bucket) * 1000)::float8 AS t, s.registers
+       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[]) AS k(feature_id, grain_ms, bucket)
+       JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
+      [chunk.map((k) => k.featureId), chunk.map((k) => k.grainMs), chunk.map((k) => new Date(k.start).toISOString())],
+    );
+    for (const r of rows as { feature_id: string; grain_ms: number; t: number; registers: Buffer }[])
+      out.set(keyOf({ featureId: r.feature_id, grainMs: r.grain_ms, start: r.t }), UserSketch.decode(r.registers));
+  }
+  return out;
+}
+
+/** What the fold statement (foldRowsSql) returns per feature and minute. */
+export interface FoldedMinute {
+  feature_id: string;
+  /** The minute, epoch ms. */
+  t: number;
+  rows: number;
+  /** Its users' hashes (null: no row named a user). */
+  hashes: Buffer | null;
+}
+
+/**
+ * Adds the users of the minutes just folded to the sketches of every grain: merged here with the
+ * stored sketches they touch (a register only grows, so folding a row twice changes nothing).
+ * `fresh`: the caller has deleted every sketch these rows touch (a rebuild), so none is read.
+ */
+export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = false): Promise<void> {
+  const touched = new Map<string, { key: SketchKey; sketch: UserSketch }>();
+  for (const r of minutes) {
+    if (!r.hashes) continue;
+    const minute = UserSketch.decode(r.hashes);
+    for (const grainMs of GRAINS_MS) {
+      const key = { featureId: r.feature_id, grainMs, start: Math.floor(r.t / grainMs) * grainMs };
+      const id = keyOf(key);
+      const into = touched.get(id);
+      if (into) into.sketch.merge(minute);
+      else touched.set(id, { key, sketch: grainMs === MINUTE ? minute : new UserSketch().merge(minute) });
+    }
+  }
+  const entries = [...touched.values()];
+  const stored = fresh
+    ? new Map<string, UserSketch>()
+    : await loadSketches(
+        db,
+        entries.map((e) => e.key),
+      );
+  for (let i = 0; i < entries.length; i += CHUNK) {
+    const chunk = entries.slice(i, i + CHUNK);
+    // The sketches travel as one binary parameter (a bytea[] would go as hex text), cut by length here.
+    const blobs = chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.sketch) ?? e.sketch).encode());
+    let at = 1;
+    const starts = blobs.map((b) => {
+      at += b.length;
+      return at - b.length;
+    });
+    await db.raw(
+      `INSERT INTO usage_user_sketches (feature_id, grain_ms, bucket, registers)
+       SELECT k.feature_id, k.grain_ms, k.bucket, substring(?::bytea FROM k.at::int FOR k.len::int)
+       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[]) AS k(feature_id, grain_ms, bucket, at, len)
+       ON CONFLICT (feature_id, grain_ms, bucket) DO UPDATE SET registers = excluded.registers`,
+      [
+        Buffer.concat(blobs),
+        chunk.map((e) => e.key.featureId),
+        chunk.map((e) => e.key.grainMs),
+        chunk.map((e) => new Date(e.key.start).toISOString()),
+        starts,
+        blobs.map((b) => b.length),
+      ],
+    );
+  }
+}
+
+export interface UniqueUsers {
+  count: number;
+  /** Estimated (more than SET_MAX users: within 2% of exact), not counted exactly. */
+  estimated: boolean;
+}
+
+/**
+ * Distinct end users of each feature in a window (every environment): the sketches tiling its
+ * minutes, merged with the users of the raw rows in its partial first minute and of the rows not
+ * rolled up yet. Exact up to SET_MAX users, estimated past them. Events are never later than now
+ * (ingestion refuses them), so the minute holding the window's end is read whole from its sketch.
+ */
+export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[], w: Window): Promise<Map<string, UniqueUsers>> {
+  if (!featureIds.length) return new Map();
+  const ids = uuidArray(featureIds);
+  const first = Math.ceil(w.from.getTime() / MINUTE) * MINUTE;
+  const buckets = tiling(first, Math.max(first, Math.ceil(w.to.getTime() / MINUTE) * MINUTE));
+  const merged = new Map(featureIds.map((id) => [id, new UserSketch()]));
+  const { rows: sketches } = await s.db.raw(
+    `SELECT s.feature_id, s.registers FROM unnest(:grains::int[], :starts::timestamptz[]) AS k(grain_ms, bucket)
+     JOIN usage_user_sketches s USING (grain_ms, bucket) WHERE s.feature_id = ANY(:ids::uuid[])`,
+    {
+      grains: `{${buckets.map((b) => b.grainMs).join(',')}}`,
+      starts: `{${buckets.map((b) => new Date(b.start).toISOString()).join(',')}}`,
+      ids,
+    },
+  );
+  for (const r of sketches as { feature_id: string; registers: Buffer }[]) merged.get(r.feature_id)!.absorb(r.registers);
+  const { rows: raw } = await s.db.raw(
+    hashesOf(`
+      SELECT feature_id, end_user_id FROM ai_usage_logs
+      WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :first::timestamptz
+      UNION ALL
+      SELECT feature_id, end_user_id FROM ai_usage_logs WHERE id > :cursor::bigint AND feature_id = ANY(:ids::uuid[])
+        AND created_at >= :first::timestamptz AND created_at < :to::timestamptz`),
+    { ids, from: w.from.toISOString(), to: w.to.toISOString(), first: new Date(first).toISOString(), cursor: s.cursor },
+  );
+  for (const r of raw as { feature_id: string; hashes: Buffer }[]) merged.get(r.feature_id)!.absorb(r.hashes);
+  return new Map([...merged].map(([id, sketch]) => [id, { count: sketch.estimate(), estimated: !sketch.exact }]));
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import type { Db } from '../db/knex.ts';
+import { type IngestWarning, MAX_WARNINGS } from './ingest-warnings.ts';
+
+// The optional `variant` of a usage event (issue 18). The arm an event counts for stays inferred from
+// its model and prompt version (src/metrics/rollout-arms.ts), never from what it says: a candidate
+// always differs from stable in its model or its prompt version, so the event itself tells, and a
+// client with a stale config or a bug cannot move traffic between arms by mislabelling it. A stated
+// variant that contradicts the inferred arm of a running or paused rollout is stored all the same,
+// with a warning in the answer. Cost: nothing unless an event states a variant; then the active
+// rollouts come from a cache kept a few seconds, read again (once per batch at most) when an event
+// names a feature and environment it holds no rollout for.
+
+export const VARIANTS = ['stable', 'candidate'] as const;
+/** The ingestion schema's field: anything else rejects the event with this message. */
+export const variantField = z.enum(VARIANTS, { message: 'must be stable or candidate' }).optional();
+
+/** What the batch's rows carry for this check: the event's index and its stated variant, beside the resolved columns. */
+export interface VariantRow {
+  index?: number;
+  variant?: (typeof VARIANTS)[number];
+  feature_id: string;
+  environment: string;
+  model_id: string;
+  prompt_version: number | null;
+}
+
+interface ActiveArms {
+  id: string;
+  candidate_model_id: string | null;
+  stable_model_id: string | null;
+  candidate_version: number | null;
+  stable_version: number | null;
+}
+
+const TTL_MS = 10_000;
+const cached = new WeakMap<Db, { at: number; arms: Promise<Map<string, ActiveArms>> }>();
+const keyOf = (featureId: string, environment: string) => `${featureId}|${environment}`;
+
+async function loadArms(db: Db): Promise<Map<string, ActiveArms>> {
+  const rows = await db('rollouts as r')
+    .leftJoin('prompt_versions as cv', 'cv.id', 'r.candidate_prompt_version_id')
+    .leftJoin('prompt_versions as sv', 'sv.id', 'r.stable_prompt_version_id')
+    .whereIn('r.status', ['running', 'paused'])
+    .select(
+      'r.id',
+      'r.feature_id',
+      'r.environment',
+      'r.candidate_model_id',
+      'r.stable_model_id',
+      'cv.version as candidate_version',
+      'sv.version as stable_version',
+    );
+  return new Map(rows.map((r) => [keyOf(r.feature_id, r.environment), r as ActiveArms]));
+}
+
+function armsOf(db: Db, fresh: boolean): Promise<Map<string, ActiveArms>> {
+  const hit = cached.get(db);
+  if (hit && !fresh && Date.now() - hit.at < TTL_MS) return hit.arms;
+  const arms = loadArms(db);
+  cached.set(db, { at: Date.now(), arms });
+  arms.catch(() => cached.delete(db));
+  return arms;
+}
+
+/** The arm an event counts for, as the guard's SQL infers it (src/metrics/rollout-arms.ts); null: neither. */
+export function inferredArm(r: ActiveArms, e: Pick<VariantRow, 'model_id' | 'prompt_version'>): 'stable' | 'candidate' | null {
+  if (r.candidate_version !== null) {
+    if (e.model_id === (r.candidate_model_id ?? r.stable_model_id) && e.prompt_version === r.candidate_version) return 'candidate';
+    return e.model_id === r.stable_model_id && (e.prompt_version ?? 0) === (r.stable_version ?? 0) ? 'stable' : null;
+  }
+  return e.model_id === r.candidate_model_id ? 'candidate' : e.model_id === r.stable_model_id ? 'stable' : null;
+}
+
+/** A warning per event whose stated variant contradicts the arm its model and prompt version put it in (the event is stored). */
+export async function variantWarnings(db: Db, rows: VariantRow[]): Promise<IngestWarning[]> {
+  const stated = rows.filter((r) => r.variant !== undefined);
+  if (!stated.length) return [];
+  let arms = await armsOf(db, false);
+  if (stated.some((r) => !arms.has(keyOf(r.feature_id, r.environment)))) arms = await armsOf(db, true);
+  const warnings: IngestWarning[] = [];
+  for (const e of stated) {
+    const rollout = arms.get(keyOf(e.feature_id, e.environment));
+    if (!rollout || warnings.length >= MAX_WARNINGS) continue;
+    const arm = inferredArm(rollout, e);
+    if (arm === e.variant) continue;
+    const is = arm ? `the ${arm} arm` : 'neither arm';
+    warnings.push({
+      index: e.index!,
+      field: 'variant',
+      message: `variant ${e.variant} contradicts the event's model and prompt version, which are ${is} of rollout ${rollout.id} (stored; counted by its model and prompt version)`,
+    });
+  }
+  return warnings;
+}

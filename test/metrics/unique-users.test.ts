@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import * as sketchMigration from '../../migrations/20261128190000_user_sketches.ts';
+import type { Db } from '../../src/db/knex.ts';
+import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
+import { RANGE_NAMES, RANGES } from '../../src/metrics/ranges.ts';
+import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { GRAINS_MS, M, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
+import { makeFeature } from '../setup/factories.ts';
+import { DAY, MINUTE, modelsByName, mulberry32, withUsageDatabase } from '../setup/usage-factory.ts';
+import { storedSketches } from './sketches.ts';
+
+/** n distinct users with random 64-bit hashes. */
+function sketchOf(n: number, seed: number): UserSketch {
+  const rng = mulberry32(seed);
+  const sketch = new UserSketch();
+  const hash = Buffer.alloc(8);
+  for (let u = 0; u < n; u++) {
+    hash.writeUInt32BE(Math.floor(rng() * 2 ** 32), 0);
+    hash.writeUInt32BE(Math.floor(rng() * 2 ** 32), 4);
+    sketch.add(hash, 0);
+  }
+  return sketch;
+}
+
+describe('user sketches', () => {
+  it(`when up to ${SET_MAX} users are counted, then the count is exact; from there to a million, within 2% and marked estimated`, () => {
+    expect(new UserSketch().estimate()).toBe(0);
+    for (const n of [1, 2, 40, SET_MAX]) expect([sketchOf(n, n).estimate(), sketchOf(n, n).exact]).toEqual([n, true]);
+    for (const [i, n] of [SET_MAX + 1, 2000, 10_000, 50_000, 200_000, 1_000_000].entries()) {
+      const sketch = sketchOf(n, 7 + i);
+      expect(sketch.exact).toBe(false);
+      expect(Math.abs(sketch.estimate() - n) / n, `n = ${n}: ${sketch.estimate()}`).toBeLessThanOrEqual(0.02);
+    }
+  });
+
+  it('when sketches are stored and read back, as hashes or registers, and merged, then no user is lost', () => {
+    for (const n of [0, 5, SET_MAX, 40_000]) {
+      const sketch = sketchOf(n, n + 1);
+      const back = UserSketch.decode(sketch.encode());
+      expect([back.estimate(), back.exact]).toEqual([sketch.estimate(), sketch.exact]);
+      expect(sketch.encode().length).toBe(n > SET_MAX ? M : n * 8);
+    }
+    const a = sketchOf(20_000, 3);
+    const small = sketchOf(600, 4);
+    const both = new UserSketch().merge(small).merge(a);
+    expect(UserSketch.decode(a.encode()).merge(small).encode()).toEqual(both.encode());
+    expect(Math.abs(both.estimate() - 20_600) / 20_600).toBeLessThanOrEqual(0.02);
+    // Two exact sketches of 600 users each: 1,200 users, past SET_MAX, so estimated from then on.
+    const twice = sketchOf(600, 4).merge(sketchOf(600, 5));
+    expect(twice.exact).toBe(false);
+    expect(Math.abs(twice.estimate() - 1200) / 1200).toBeLessThanOrEqual(0.02);
+  });
+
+  it('when a window of any length is tiled, then its buckets are aligned, contiguous, cover it exactly and stay few', () => {
+    const rng = mulberry32(5);
+    for (let i = 0; i < 200; i++) {
+      const to = Math.floor((1.8e12 + rng() * 1e10) / MINUTE) * MINUTE;
+      const length = RANGES[RANGE_NAMES[i % RANGE_NAMES.length]].ms;
+      const buckets = tiling(to - length, to);
+      let t = to - length;
+      for (const b of buckets) {
+        expect(b.start).toBe(t);
+        expect(b.start % b.grainMs).toBe(0);
+        t += b.grainMs;
+      }
+      expect(t).toBe(to);
+      expect(buckets.length).toBeLessThanOrEqual(2 * (9 + 5 + 5 + 3) + 30);
+    }
+    expect(GRAINS_MS.every((g) => DAY % g === 0)).toBe(true);
+  });
+});
+
+/** Events of one feature made in SQL: `count` of them, user `user-(g % users)` of `prefix`, at now − age(g) seconds. */
+async function insertEvents(db: Db, featureId: string, now: Date, count: number, prefix: string, users: number, ageSql: string) {
+  const model = [...(await modelsByName(db)).values()][0];
+  const bindings = { now: now.toISOString(), count, prefix, users, feature: featureId, model: model.id, provider: model.provider_id };
+  const rows = `SELECT :prefix || g AS event_id, :now::timestamptz - (${ageSql}) * interval '1 second' AS created_at, g FROM generate_series(1, :count::int) g`;
+  await db.raw(`INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM (${rows}) r`, bindings);
+  await db.raw(
+    `INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms,
+                                input_tokens, output_tokens, cost_usd, input_cost_usd, created_at)
+     SELECT event_id, :feature, :model, :provider, CASE WHEN g % 3 = 0 THEN 'staging' ELSE 'production' END,
+            CASE WHEN g % 10 = 0 THEN NULL ELSE :prefix || 'user-' || (g % :users::int) END, 'success', 200, 10, 5, 0.001, 0.0005, created_at
+     FROM (${rows}) r`,
+    bindings,
+  );
+}
+
+async function exactUsers(db: Db, featureId: string, from: Date, now: Date): Promise<number> {
+  const { rows } = await db.raw(
+    'SELECT count(DISTINCT end_user_id)::int AS n FROM ai_usage_logs WHERE feature_id = ? AND created_at >= ? AND created_at <= ?',
+    [featureId, from, now],
+  );
+  return rows[0].n;
+}
+
+async function figures(db: Db, feature: Awaited<ReturnType<typeof makeFeature>>, now: Date) {
+  const out: Record<string, { unique_users: number; unique_users_approximate: boolean; exact: number }> = {};
+  for (const range of RANGE_NAMES) {
+    const { usage } = await featureMetrics(db, feature, range, now, 'UTC');
+    const exact = await exactUsers(db, feature.id, new Date(now.getTime() - RANGES[range].ms), now);
+    out[range] = { unique_users: usage.unique_users, unique_users_approximate: usage.unique_users_approximate, exact };
+  }
+  return out;
+}
+
+function expectWithin2Percent(got: Awaited<ReturnType<typeof figures>>) {
+  for (const [range, f] of Object.entries(got)) {
+    expect(f.unique_users_approximate, range).toBe(true);
+    expect(Math.abs(f.unique_users - f.exact) / f.exact, `${range}: ${f.unique_users} for ${f.exact}`).toBeLessThanOrEqual(0.02);
+  }
+}
+
+describe('unique users of a busy feature', () => {
+  it('when thousands of users are read through the sketches, then every range is within 2% of exact, marked approximate, also with rows not rolled up, after a rebuild and after the migration refills them', async () => {
+    await withUsageDatabase(async (db) => {
+      const feature = await makeFeature(db);
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      // A month of steady traffic over 8,000 users, and a burst of 5,000 users in the last 50 minutes.
+      await insertEvents(db, feature.id, now, 12_000, 'a-', 8000, `(g * 7919) % ${31 * 86_400}`);
+      await insertEvents(db, feature.id, now, 6000, 'b-', 5000, '(g * 13) % 3000');
+      await runRollup({ db });
+      const rolled = await figures(db, feature, now);
+      expectWithin2Percent(rolled);
+      expect(rolled['1h'].exact).toBeGreaterThan(4000);
+
+      // Not rolled up yet: new users in the last half hour and in the 1h window's partial first minute.
+      await insertEvents(db, feature.id, now, 3000, 'c-', 3000, '(g * 7) % 1800');
+      await insertEvents(db, feature.id, now, 500, 'd-', 500, `${3600 - 20} + g % 10`);
+      const pending = await figures(db, feature, now);
+      expectWithin2Percent(pending);
+      expect(pending['1h'].exact).toBeGreaterThan(rolled['1h'].exact + 3000);
+
+      await runRollup({ db });
+      const folded = await storedSketches(db);
+      expect(await figures(db, feature, now)).toEqual(pending);
+      await rebuildRollups(db);
+      expect(await storedSketches(db)).toEqual(folded);
+      await sketchMigration.down(db);
+      await sketchMigration.up(db);
+      expect(await storedSketches(db)).toEqual(folded);
+      expect(await figures(db, feature, now)).toEqual(pending);
+    });
+  }, 120_000);
+
+  it(`when a window has at most ${SET_MAX} users, then they are counted exactly, however many events they made`, async () => {
+    await withUsageDatabase(async (db) => {
+      const feature = await makeFeature(db);
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      await insertEvents(db, feature.id, now, 6000, 'a-', SET_MAX, '(g * 7919) % 86000');
+      await runRollup({ db });
+      for (const range of RANGE_NAMES) {
+        const { usage } = await featureMetrics(db, feature, range, now, 'UTC');
+        const exact = await exactUsers(db, feature.id, new Date(now.getTime() - RANGES[range].ms), now);
+        expect(usage, range).toMatchObject({ unique_users: exact, unique_users_approximate: false });
+      }
+    });
+  });
+});

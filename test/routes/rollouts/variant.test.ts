@@ -1,0 +1,87 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeFeature, makeToken, suffix } from '../../setup/factories.ts';
+import { type Deployments, openDeployments } from '../deployments/setup.ts';
+import { API, featureWithStable, started } from './setup.ts';
+
+// POST /api/v1/usage with `variant` (issue 18): "stable" or "candidate", anything else rejects the
+// event; the arm stays inferred from model and prompt version, and a stated variant that contradicts
+// it during a rollout is stored with a warning.
+
+let d: Deployments;
+let ingest: string;
+beforeAll(async () => {
+  d = await openDeployments();
+  ingest = (await makeToken(d.t.db, 'ingest')).token;
+});
+afterAll(() => d?.close());
+
+const post = (events: unknown[]) => request(d.t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
+const ev = (featureId: string, modelId: string, extra: Record<string, unknown> = {}) => ({
+  event_id: `v-${suffix()}-${suffix()}`,
+  feature: featureId,
+  model: modelId,
+  environment: 'staging',
+  status: 'success',
+  response_time_ms: 120,
+  ...extra,
+});
+
+describe('POST /api/v1/usage with a variant', () => {
+  it('when the variant is neither stable nor candidate, then that event alone is rejected with a clear message', async () => {
+    const { feature, stable } = await featureWithStable(d);
+    const res = await post([ev(feature.id, stable.id, { variant: 'treatment' }), ev(feature.id, stable.id, { variant: 'stable' })]).expect(
+      200,
+    );
+    expect(res.body).toEqual({ accepted: 1, duplicates: 0, rejected: [{ index: 0, error: 'variant must be stable or candidate' }] });
+  });
+
+  it('when a rollout runs and an event’s variant contradicts its model, then it is stored with a warning naming the arm; agreeing events pass quietly', async () => {
+    const { feature, stable, candidate } = await featureWithStable(d);
+    const rollout = await started(d, feature.id, { environment: 'staging', model_id: candidate.id });
+    const other = await makeFeature(d.t.db);
+    const res = await post([
+      ev(feature.id, candidate.id, { variant: 'candidate' }),
+      ev(feature.id, stable.id, { variant: 'stable' }),
+      ev(feature.id, stable.id, { variant: 'candidate' }),
+      ev(feature.id, candidate.id),
+      ev(feature.id, candidate.id, { variant: 'stable', environment: 'production' }),
+      ev(other.id, stable.id, { variant: 'candidate' }),
+    ]).expect(200);
+    expect(res.body).toEqual({
+      accepted: 6,
+      duplicates: 0,
+      rejected: [],
+      warnings: [
+        {
+          index: 2,
+          field: 'variant',
+          message: `variant candidate contradicts the event's model and prompt version, which are the stable arm of rollout ${rollout.id} (stored; counted by its model and prompt version)`,
+        },
+      ],
+    });
+    expect(await d.t.db('ai_usage_logs').where({ feature_id: feature.id }).count({ n: '*' }).first()).toEqual({ n: 5 });
+  });
+
+  it('when a prompt version rolls out, then the arm follows the event’s prompt version: a candidate-version event stated stable is warned about', async () => {
+    const { feature, stable } = await featureWithStable(d);
+    const api = (path: string, body: object) =>
+      request(d.t.app).post(`${API}${path}`).set('Authorization', `Bearer ${d.admin.token}`).send(body);
+    for (const template of ['Hello {{name}}', 'Hi there {{name}}'])
+      await api(`/features/${feature.id}/prompts`, { template, sample_values: { name: 'Ada' } }).expect(201);
+    await api(`/features/${feature.id}/prompts/1/activate`, { environment: 'staging' }).expect(201);
+    const rollout = await started(d, feature.id, { environment: 'staging', prompt_version: 2 });
+    const res = await post([
+      ev(feature.id, stable.id, { variant: 'candidate', prompt_version: 2 }),
+      ev(feature.id, stable.id, { variant: 'stable', prompt_version: 2 }),
+      ev(feature.id, stable.id, { variant: 'stable', prompt_version: 1 }),
+    ]).expect(200);
+    expect(res.body.warnings).toEqual([
+      {
+        index: 1,
+        field: 'variant',
+        message: `variant stable contradicts the event's model and prompt version, which are the candidate arm of rollout ${rollout.id} (stored; counted by its model and prompt version)`,
+      },
+    ]);
+  });
+});
