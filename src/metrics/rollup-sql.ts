@@ -13,15 +13,18 @@ export function foldRowsSql(where: string): string {
   const keyCols = 'feature_id, model_id, provider_id, environment, prompt_version';
   const conflictKey = 'feature_id, bucket, model_id, provider_id, environment, prompt_version';
   return `
--- The raw rows read once, with only what the rollups need (and the user's hash, computed once).
-WITH raw AS MATERIALIZED (
-  SELECT date_trunc('minute', l.created_at) AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
+-- The raw rows read once, with only what the rollups need (and the user's hash), streamed straight
+-- into the grouping: nothing reads them again, so they are not materialized. date_bin is integer
+-- arithmetic where date_trunc converts every timestamp to calendar fields and back.
+WITH raw AS (
+  SELECT date_bin('1 minute', l.created_at, timestamptz 'epoch') AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
          coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
          l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd, ${hashSql('l')} AS h
   FROM ai_usage_logs l WHERE ${where}
 ),
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
--- histogram columns: the 39 FILTERs then run over groups, not over every raw row.
+-- histogram columns: the 39 FILTERs then run over groups, not over every raw row. Each group also
+-- collects its users' hashes, which the last step concatenates per feature and minute.
 grouped AS MATERIALIZED (
   SELECT bucket, feature_id, model_id, provider_id, environment, prompt_version, hb,
          count(*)::int AS requests,
@@ -30,7 +33,7 @@ grouped AS MATERIALIZED (
          count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
          sum(response_time_ms)::bigint AS latency_sum_ms,
          sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
-         sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd
+         sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd, ${hashesSql('h')} AS hashes
   FROM raw GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
 minute_agg AS MATERIALIZED (
@@ -90,5 +93,5 @@ to_counts AS (
 )
 -- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches.
 SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, rows, hashes
-FROM (SELECT feature_id, bucket, count(*)::int AS rows, ${hashesSql('h')} AS hashes FROM raw GROUP BY 1, 2) m`;
+FROM (SELECT feature_id, bucket, sum(requests)::int AS rows, string_agg(hashes, ''::bytea) AS hashes FROM grouped GROUP BY 1, 2) m`;
 }
