@@ -157,3 +157,41 @@ describe('unique users of a busy feature', () => {
     });
   });
 });
+
+describe('unique users read again', () => {
+  it('when a window is read again, then only the sketches folded into since are sent, and the count follows them', async () => {
+    await withUsageDatabase(async (db) => {
+      const feature = await makeFeature(db);
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      // Three days of traffic over 3,000 users: day sketches are registers.
+      await insertEvents(db, feature.id, now, 9000, 'a-', 3000, `(g * 7919) % ${3 * 86_400}`);
+      await runRollup({ db });
+      // Per read of the 30d window: how many sketches came, and how many of them with their bytes.
+      const reads: { rows: number; sent: number }[] = [];
+      const watch = (response: { rows?: { registers?: Buffer | null }[] }, query: { sql: string }) => {
+        if (query.sql.includes('usage_user_sketches') && query.sql.includes('k.known'))
+          reads.push({ rows: response.rows!.length, sent: response.rows!.filter((r) => r.registers).length });
+      };
+      db.on('query-response', watch);
+      try {
+        const users = async () => (await featureMetrics(db, feature, '30d', now, 'UTC')).usage.unique_users;
+        const first = await users();
+        expect(await users()).toBe(first);
+        expect(reads[0].sent).toBe(reads[0].rows);
+        expect(reads[1]).toEqual({ rows: reads[0].rows, sent: 0 });
+
+        // Late events of 2,000 new users two days ago: the sketches holding them change, the others not.
+        await insertEvents(db, feature.id, now, 2000, 'b-', 2000, `${2 * 86_400} + g % 600`);
+        await runRollup({ db });
+        const after = await users();
+        const exact = await exactUsers(db, feature.id, new Date(now.getTime() - RANGES['30d'].ms), now);
+        expect(Math.abs(after - exact) / exact).toBeLessThanOrEqual(0.02);
+        expect(after).toBeGreaterThan(first + 1500);
+        expect(reads[2].sent).toBeGreaterThan(0);
+        expect(reads[2].sent).toBeLessThan(reads[2].rows);
+      } finally {
+        db.off('query-response', watch);
+      }
+    });
+  });
+});
