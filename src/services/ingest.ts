@@ -10,17 +10,30 @@ import { type VariantRow, variantField, variantWarnings } from './rollout-varian
 
 export const MAX_EVENTS = 1000;
 
+// Text stored as sent must be well-formed UTF-16: PostgreSQL would store a lone surrogate as U+FFFD,
+// so two distinct ids would become one (the second a "duplicate" it is not). In a /u pattern a
+// surrogate category matches only a lone surrogate (String.prototype.isWellFormed is ES2024).
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (value: string) => !LONE_SURROGATE.test(value);
+const WELL_FORMED_MESSAGE = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+
 const eventSchema = z.object({
   event_id: z
     .string({ message: 'is required' })
     .min(1, 'is required')
     .max(200, 'must be at most 200 characters')
-    .refine(withoutControlCharacters, CONTROL_MESSAGE),
+    .refine(withoutControlCharacters, CONTROL_MESSAGE)
+    .refine(wellFormed, WELL_FORMED_MESSAGE),
   feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
   model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
   provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).default('production'),
-  end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
+  end_user_id: z
+    .string()
+    .max(200, 'must be at most 200 characters')
+    .refine(withoutControlCharacters, CONTROL_MESSAGE)
+    .refine(wellFormed, WELL_FORMED_MESSAGE)
+    .nullish(),
   status: z.enum(USAGE_STATUSES, { message: `must be one of ${USAGE_STATUSES.join(', ')}` }),
   response_time_ms: z
     .number({ message: 'must be a number of milliseconds' })

@@ -44,13 +44,26 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual(first.map((e) => e.event_id).sort());
   });
 
-  it('when two ids differ only in ill-formed UTF-16 (stored alike), then one is stored and the other is its duplicate', async () => {
+  it('when an id or a user holds a lone UTF-16 surrogate (PostgreSQL would store it as U+FFFD), then that event is rejected and the rest stored', async () => {
     const f = await makeFeature(t.db);
     const base = `lone-${suffix()}`;
-    const events = [ev(f.name, { event_id: `${base}\uD800` }), ev(f.name, { event_id: `${base}\uDC00` })];
-    expect((await post(events).expect(200)).body).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
-    expect((await stored(f.id)).map((r) => r.event_id)).toEqual([`${base}\uFFFD`]);
-    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    const events = [
+      ev(f.name, { event_id: `${base}\uD800` }),
+      ev(f.name, { event_id: `${base}\uDC00` }),
+      ev(f.name, { end_user_id: 'user\uDFFF' }),
+      ev(f.name, { event_id: `${base}-pair-\uD83D\uDE00`, end_user_id: '\uD83D\uDE00' }),
+    ];
+    const message = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+    expect((await post(events).expect(200)).body).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: [
+        { index: 0, error: `event_id ${message}` },
+        { index: 1, error: `event_id ${message}` },
+        { index: 2, error: `end_user_id ${message}` },
+      ],
+    });
+    expect((await stored(f.id)).map((r) => [r.event_id, r.end_user_id])).toEqual([[`${base}-pair-😀`, '😀']]);
   });
 
   it('when costs are priced, then they equal what PostgreSQL computes from the list prices, to the last rounding', async () => {
