@@ -195,15 +195,15 @@ const copyKeys: Claim = async (_connection, rows) => ({
   copies: [{ sql: KEYS_COPY, data: rows.map((r) => `${copyText(r.event_id)}\t${r.created_at}\n`).join('') }],
 });
 
-// Answers the places of the claimed ids in the batch, as PostgreSQL compares them (the first of any
-// it takes for equal; only ill-formed UTF-16 can make two such ids of distinct strings).
+// Answers the places of the claimed ids in the batch (the batch's ids are distinct, and stored as
+// sent: validation refuses ill-formed UTF-16, which PostgreSQL would change).
 const claimKeys: Claim = async (connection, rows) => {
   await connection.query('SET LOCAL enable_nestloop = off'); // the planner takes the batch for a few rows
   const { rows: claimed } = await connection.query(
     `WITH input AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS e(event_id, created_at, n)),
      claimed AS (INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM input
                  ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-     SELECT min(n)::integer AS n FROM input JOIN claimed USING (event_id) GROUP BY event_id`,
+     SELECT n::integer AS n FROM input JOIN claimed USING (event_id)`,
     [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
   return { fresh: (claimed as { n: number }[]).map((c) => rows[c.n - 1]), copies: [] };
