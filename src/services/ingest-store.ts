@@ -30,8 +30,8 @@ export interface EventRow {
 
 export interface Stored {
   accepted: number;
-  /** Events whose feature or model was deleted after the catalogue was read: not stored. */
-  gone: { index: number; error: string }[];
+  /** Events the catalogue as it is in the transaction refuses (see `refusal`): not stored, their ids not claimed. */
+  rejected: { index: number; error: string }[];
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -68,8 +68,12 @@ async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
   const connection = (await db.client.acquireConnection()) as PoolClient;
   try {
     const live = await beginAndCheck(connection, rows);
-    const gone = rows.filter((r) => !live.features.has(r.feature_id) || !live.models.has(r.model_id));
-    const kept = gone.length ? rows.filter((r) => !gone.includes(r)) : rows;
+    const rejected: Stored['rejected'] = [];
+    const kept = rows.filter((r) => {
+      const error = refusal(r, live);
+      if (error) rejected.push({ index: r.index, error });
+      return !error;
+    });
     const { fresh, copies } = kept.length ? await claim(connection, kept) : { fresh: [], copies: [] };
     if (fresh.length) {
       const costs = await priced(connection, fresh, live.models);
@@ -79,13 +83,7 @@ async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
     const finish = new CopiesAndCommit(copies);
     connection.query(finish as unknown as Submittable);
     await finish.done;
-    return {
-      accepted: fresh.length,
-      gone: gone.map((r) => ({
-        index: r.index,
-        error: live.features.has(r.feature_id) ? `unknown model ${r.model_id}` : `unknown feature ${r.feature_id}`,
-      })),
-    };
+    return { accepted: fresh.length, rejected };
   } catch (err) {
     await connection.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -129,6 +127,23 @@ async function beginAndCheck(connection: PoolClient, rows: EventRow[]) {
   }
   return { models, features };
 }
+
+type Live = Awaited<ReturnType<typeof beginAndCheck>>;
+
+/**
+ * Why an event cannot be stored though it passed validation: its feature or model was deleted after
+ * the catalogue was read, or its cost at the list prices would not fit cost_usd (numeric(14, 8)).
+ */
+function refusal(r: EventRow, live: Live): string | undefined {
+  if (!live.features.has(r.feature_id)) return `unknown feature ${r.feature_id}`;
+  const m = live.models.get(r.model_id);
+  if (!m) return `unknown model ${r.model_id}`;
+  if (r.cost_usd === null && listCost(r.input_tokens, m.input_micros) + listCost(r.output_tokens, m.output_micros) > MAX_COST_UNITS)
+    return `cost at the model's list prices exceeds the largest storable cost (${dollars(MAX_COST_UNITS)} USD)`;
+}
+
+/** The largest cost_usd, in units of 1e-8 dollars. */
+const MAX_COST_UNITS = 1e14 - 1;
 
 const micros = (price: string) => {
   const [whole, fraction = ''] = price.split('.');

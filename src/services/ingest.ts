@@ -153,6 +153,9 @@ function resolveModel(c: Catalogue, model: string, provider?: string) {
   return provider && matches.length ? `model ${model} is not offered by provider ${provider}` : `unknown model ${model}`;
 }
 
+// PostgreSQL has no year 0: the first instant a timestamptz shares with a JavaScript Date written in ISO 8601.
+const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+
 const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
 
 interface Batch {
@@ -187,6 +190,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (typeof model === 'string') return reject(index, model, true);
     const createdAt = e.created_at ? new Date(e.created_at) : now;
     if (createdAt.getTime() > now.getTime()) return reject(index, 'created_at is in the future');
+    if (createdAt.getTime() < EARLIEST) return reject(index, 'created_at is before the year 1 (UTC), which cannot be stored');
     if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
     const prompt = resolveVersion(catalogue, feature, e.prompt_version);
@@ -220,12 +224,13 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
 export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
   let batch = prepareBatch(events, await catalogueOf(db), now);
   if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
-  const stored = batch.rows.length ? await storeEvents(db, batch.rows) : { accepted: 0, gone: [] };
-  if (stored.gone.length) cached.delete(db);
-  const rejected = stored.gone.length ? [...batch.rejected, ...stored.gone].sort((x, y) => x.index - y.index) : batch.rejected;
+  const stored = batch.rows.length ? await storeEvents(db, batch.rows) : { accepted: 0, rejected: [] };
+  // A refusal in the transaction (a deleted feature or model, a changed price) means the catalogue changed.
+  if (stored.rejected.length) cached.delete(db);
+  const rejected = stored.rejected.length ? [...batch.rejected, ...stored.rejected].sort((x, y) => x.index - y.index) : batch.rejected;
   const result = {
     accepted: stored.accepted,
-    duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.gone.length,
+    duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.rejected.length,
     rejected,
   };
   const warnings = [...batch.warnings, ...(await variantWarnings(db, batch.rows as VariantRow[]))];

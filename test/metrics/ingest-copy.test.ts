@@ -109,6 +109,36 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect([one.input, one.cost]).toEqual(['0.00000002', '0.01000002']);
   });
 
+  it('when an event is older than the year 1 or its list-price cost overflows cost_usd, then that event alone is rejected and the rest stored', async () => {
+    const f = await makeFeature(t.db);
+    const m = await makeModel(t.db, { input_price_per_1k: 999.999999, output_price_per_1k: 999.999999 });
+    const events = [
+      ev(f.name, { model: m.id, input_tokens: 1000 }),
+      ev(f.name, { created_at: '0000-06-01T00:00:00Z' }),
+      ev(f.name, { model: m.id, input_tokens: 99_999_999 }),
+      ev(f.name, { model: m.id, input_tokens: 99_999_999, cost_usd: 12.5 }),
+      ev(f.name, { created_at: '0001-01-01T00:00:00Z' }),
+    ];
+    expect((await post(events).expect(200)).body).toEqual({
+      accepted: 3,
+      duplicates: 0,
+      rejected: [
+        { index: 1, error: 'created_at is before the year 1 (UTC), which cannot be stored' },
+        { index: 2, error: "cost at the model's list prices exceeds the largest storable cost (999999.99999999 USD)" },
+      ],
+    });
+    const rows = await stored(f.id);
+    expect(rows.map((r) => [r.event_id, r.cost_usd]).sort()).toEqual(
+      [
+        [events[0].event_id, 999.999999],
+        [events[3].event_id, 12.5],
+        [events[4].event_id, 0],
+      ].sort(),
+    );
+    // The refused id was not claimed: once sent with a cost of its own, it is stored.
+    expect((await post([{ ...events[2], cost_usd: 1 }]).expect(200)).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
   it('when a feature is deleted after the catalogue was read, then its events are rejected and nothing of them is stored', async () => {
     const [kept, doomed] = [await makeFeature(t.db), await makeFeature(t.db)];
     await post([ev(kept.name)]).expect(200); // the catalogue is read, and kept for a few seconds
