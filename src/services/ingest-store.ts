@@ -37,19 +37,27 @@ export interface Stored {
 const UNIQUE_VIOLATION = '23505';
 
 /**
+ * How long a batch waits for a lock (the ingest lock, an id another transaction is writing) before it
+ * gives up and is answered 503 (lock_not_available): a session that died holding one must not stop
+ * ingestion for good.
+ */
+export const INGEST_LOCK_TIMEOUT_MS = 5000;
+
+/**
  * Stores the rows whose ids are new and answers only after the commit. Retries are rare, so the ids
  * are first copied as if all were new; when one is not (a unique violation), the transaction is
  * undone and the batch claims its ids with ON CONFLICT DO NOTHING, which also waits out a batch with
  * the same ids that is still being written. Ids go in sorted, so two such batches wait for each other
  * in one order and never deadlock.
  */
-export async function storeEvents(db: Db, rows: EventRow[]): Promise<Stored> {
+export async function storeEvents(db: Db, rows: EventRow[], lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS): Promise<Stored> {
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) throw new Error(`lock timeout must be a whole number of ms: ${lockTimeoutMs}`);
   const sorted = [...rows].sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   try {
-    return await store(db, sorted, copyKeys);
+    return await store(db, sorted, lockTimeoutMs, copyKeys);
   } catch (err) {
     if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-    return store(db, sorted, claimKeys);
+    return store(db, sorted, lockTimeoutMs, claimKeys);
   }
 }
 
@@ -64,10 +72,10 @@ type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<{ fresh: Even
  * catalogue check go with the BEGIN): each one is a wait for a busy server. A connection that failed
  * is marked by knex and not given out again.
  */
-async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
+async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Claim): Promise<Stored> {
   const connection = (await db.client.acquireConnection()) as PoolClient;
   try {
-    const live = await beginAndCheck(connection, rows);
+    const live = await beginAndCheck(connection, rows, lockTimeoutMs);
     const rejected: Stored['rejected'] = [];
     const kept = rows.filter((r) => {
       const error = refusal(r, live);
@@ -109,19 +117,20 @@ const uuidList = (ids: Iterable<string>) =>
     .join(', ');
 
 /**
- * Begins the transaction and takes the ingest lock, shared: many ingests at once; the rollup takes it
+ * Begins the transaction, with a limit on every lock wait in it (INGEST_LOCK_TIMEOUT_MS), and takes the ingest lock, shared: many ingests at once; the rollup takes it
  * exclusively to know which ids are final, and deleting a feature, model or provider takes it
  * exclusively to check it has no usage. Then reads the batch's features and models as they are now
  * (under the lock: none can go before the commit).
  */
-async function beginAndCheck(connection: PoolClient, rows: EventRow[]) {
-  const results = (await connection.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${INGEST_LOCK});
+async function beginAndCheck(connection: PoolClient, rows: EventRow[], lockTimeoutMs: number) {
+  const results = (await connection.query(`BEGIN; SET LOCAL lock_timeout = ${lockTimeoutMs};
+    SELECT pg_advisory_xact_lock_shared(${INGEST_LOCK});
     SELECT id, provider_id, input_price_per_1k::text AS input_price, output_price_per_1k::text AS output_price
     FROM ai_models WHERE id IN (${uuidList(rows.map((r) => r.model_id))})
     UNION ALL SELECT id, NULL, NULL, NULL FROM ai_features WHERE id IN (${uuidList(rows.map((r) => r.feature_id))})`)) as unknown as QueryResult[];
   const models = new Map<string, LiveModel>();
   const features = new Set<string>();
-  for (const f of results[2].rows as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
+  for (const f of results[3].rows as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
     if (f.provider_id === null) features.add(f.id);
     else models.set(f.id, { provider_id: f.provider_id, input_micros: micros(f.input_price), output_micros: micros(f.output_price) });
   }

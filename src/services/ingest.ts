@@ -4,7 +4,7 @@ import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
-import { type EventRow, storeEvents } from './ingest-store.ts';
+import { type EventRow, INGEST_LOCK_TIMEOUT_MS, storeEvents } from './ingest-store.ts';
 import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
 import { type VariantRow, variantField, variantWarnings } from './rollout-variant.ts';
 
@@ -219,12 +219,17 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
 
 /**
  * Validates each event on its own, stores the valid ones (idempotent by event_id) and answers only
- * after the commit.
+ * after the commit. A lock waited for longer than `lockTimeoutMs` fails the batch (503, retry).
  */
-export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
+export async function ingestEvents(
+  db: Db,
+  events: unknown[],
+  now = new Date(),
+  lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS,
+): Promise<IngestResult> {
   let batch = prepareBatch(events, await catalogueOf(db), now);
   if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
-  const stored = batch.rows.length ? await storeEvents(db, batch.rows) : { accepted: 0, rejected: [] };
+  const stored = batch.rows.length ? await storeEvents(db, batch.rows, lockTimeoutMs) : { accepted: 0, rejected: [] };
   // A refusal in the transaction (a deleted feature or model, a changed price) means the catalogue changed.
   if (stored.rejected.length) cached.delete(db);
   const rejected = stored.rejected.length ? [...batch.rejected, ...stored.rejected].sort((x, y) => x.index - y.index) : batch.rejected;

@@ -139,6 +139,27 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect((await post([{ ...events[2], cost_usd: 1 }]).expect(200)).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
+  it('when an id is locked by a session that does not end, then the batch answers 503 after the lock timeout, storing nothing; retried once the lock is gone, it is stored once', async () => {
+    const f = await makeFeature(t.db);
+    const events = [ev(f.name), ev(f.name)];
+    const ids = events.map((e) => e.event_id);
+    const holder = await t.db.transaction();
+    const impatient = startTestApp({ ingestLockTimeoutMs: 200 });
+    try {
+      await holder('ai_usage_event_keys').insert({ event_id: ids[1], created_at: new Date() });
+      const res = await request(impatient.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
+      expect([res.status, res.headers['retry-after']]).toEqual([503, '5']);
+      expect(await t.db('ai_usage_event_keys').whereIn('event_id', ids).count({ n: '*' })).toEqual([{ n: 0 }]);
+      expect(await stored(f.id)).toEqual([]);
+    } finally {
+      await holder.rollback();
+      await impatient.close();
+    }
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual([...ids].sort());
+  });
+
   it('when a feature is deleted after the catalogue was read, then its events are rejected and nothing of them is stored', async () => {
     const [kept, doomed] = [await makeFeature(t.db), await makeFeature(t.db)];
     await post([ev(kept.name)]).expect(200); // the catalogue is read, and kept for a few seconds
