@@ -88,9 +88,7 @@ async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Cla
       const lines = fresh.map((r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]));
       copies.push({ sql: LOGS_COPY, data: lines.join('') });
     }
-    const finish = new CopiesAndCommit(copies);
-    connection.query(finish as unknown as Submittable);
-    await finish.done;
+    await copiesAndCommit(connection, copies);
     return { accepted: fresh.length, rejected };
   } catch (err) {
     await connection.query('ROLLBACK').catch(() => undefined);
@@ -117,10 +115,11 @@ const uuidList = (ids: Iterable<string>) =>
     .join(', ');
 
 /**
- * Begins the transaction, with a limit on every lock wait in it (INGEST_LOCK_TIMEOUT_MS), and takes the ingest lock, shared: many ingests at once; the rollup takes it
- * exclusively to know which ids are final, and deleting a feature, model or provider takes it
- * exclusively to check it has no usage. Then reads the batch's features and models as they are now
- * (under the lock: none can go before the commit).
+ * Begins the transaction, with a limit on every lock wait in it (INGEST_LOCK_TIMEOUT_MS), and takes
+ * the ingest lock, shared: many ingests at once; the rollup takes it exclusively to know which ids
+ * are final, and deleting a feature, model or provider takes it exclusively to check it has no usage.
+ * Then reads the batch's features and models as they are now (under the lock: none can go before the
+ * commit).
  */
 async function beginAndCheck(connection: PoolClient, rows: EventRow[], lockTimeoutMs: number) {
   const results = (await connection.query(`BEGIN; SET LOCAL lock_timeout = ${lockTimeoutMs};
@@ -237,61 +236,82 @@ const KEYS_COPY = 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN';
 const LOGS_COPY = `COPY ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
   response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version) FROM STDIN`;
 
-interface Copy {
+export interface Copy {
   sql: string;
   /** The rows in COPY's text format. */
   data: string;
 }
 
 /**
- * The COPYs and the COMMIT as one query, sent with their data at once, without waiting for the
- * server to ask for it: the protocol allows it, and it saves a round trip per COPY. When a statement
- * fails, the server answers the error, skips the rest of the query and drops the data still to come;
- * the transaction is then rolled back by the caller.
+ * Sends the COPYs and the COMMIT as one query, with their data at once, without waiting for the
+ * server to ask for it: the protocol allows it, and it saves a round trip per COPY. Resolves once the
+ * transaction is committed; rejects when a statement fails (the server answers the error, skips the
+ * rest of the query and drops the data still to come; the caller then rolls back) or when the
+ * transaction ends otherwise: a COMMIT in a transaction that failed earlier answers ROLLBACK, without
+ * an error, and a batch must never be acknowledged unless it is committed.
  */
+export function copiesAndCommit(connection: PoolClient, copies: Copy[]): Promise<void> {
+  const finish = new CopiesAndCommit(copies);
+  connection.query(finish as unknown as Submittable);
+  return finish.done;
+}
+
+/**
+ * What pg hands a custom query's submit(): its Connection (pg/lib/connection.js; written against pg
+ * 8.23.1, package.json asks for ^8.23.1). Relied on: query(text) sends a simple Query message,
+ * sendCopyFromChunk(buffer) a CopyData and endCopyFrom() a CopyDone (what pg-copy-streams uses), and
+ * `stream`, its socket, corked so the messages leave in one write. pg's Client then calls the
+ * handle* methods of CopiesAndCommit as the server answers (pg/lib/client.js).
+ */
+interface PgConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+  stream: { cork(): void; uncork(): void };
+}
+
 class CopiesAndCommit {
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   private failed = false;
+  /** The command tag of the last statement completed: COMMIT when the transaction committed. */
+  private tag = '';
   readonly done = new Promise<void>((resolve, reject) => {
     this.settle = { resolve, reject };
   });
 
   constructor(private readonly copies: Copy[]) {}
 
-  submit(connection: { query(text: string): void; stream: { cork(): void; uncork(): void; write(b: Buffer): boolean } }) {
+  submit(connection: PgConnection) {
     connection.stream.cork();
     connection.query([...this.copies.map((c) => c.sql), 'COMMIT'].join(';\n'));
     for (const c of this.copies) {
-      const data = Buffer.from(c.data);
-      const header = Buffer.alloc(5);
-      header.write('d');
-      header.writeUInt32BE(data.length + 4, 1);
-      connection.stream.write(header);
-      connection.stream.write(data);
-      connection.stream.write(COPY_DONE);
+      connection.sendCopyFromChunk(Buffer.from(c.data));
+      connection.endCopyFrom();
     }
     connection.stream.uncork();
   }
 
-  // pg calls these as the server answers: success ends with ReadyForQuery, failure with an error
-  // (its ReadyForQuery then goes to no query). The rest is answered by no message these statements send.
+  // Success ends with the COMMIT's CommandComplete, then ReadyForQuery; failure with an error (its
+  // ReadyForQuery then goes to no query). The rest is answered by no message these statements send.
   handleError(err: Error) {
     this.failed = true;
     this.settle.reject(err);
   }
+  handleCommandComplete(message: { text: string }) {
+    this.tag = message.text;
+  }
   handleReadyForQuery() {
-    if (!this.failed) this.settle.resolve();
+    if (this.failed) return;
+    if (this.tag === 'COMMIT') this.settle.resolve();
+    else this.settle.reject(new Error(`The batch was not committed: COMMIT answered ${this.tag || 'nothing'}`));
   }
   handleCopyInResponse() {}
-  handleCommandComplete() {}
   handleRowDescription() {}
   handleDataRow() {}
   handleEmptyQuery() {}
   handlePortalSuspended() {}
   callback() {}
 }
-
-const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
 
 // COPY's text format: backslash, tab, newline and carriage return escaped (validation refuses the other control characters).
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };

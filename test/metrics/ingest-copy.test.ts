@@ -1,5 +1,7 @@
+import type { PoolClient } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copiesAndCommit } from '../../src/services/ingest-store.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
 
@@ -168,5 +170,38 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect(res.body).toEqual({ accepted: 2, duplicates: 0, rejected: [{ index: 1, error: `unknown feature ${doomed.id}` }] });
     expect(await t.db('ai_usage_logs').where({ feature_id: doomed.id }).count({ n: '*' })).toEqual([{ n: 0 }]);
     expect((await post([ev(doomed.name)]).expect(200)).body.rejected).toEqual([{ index: 0, error: `unknown feature ${doomed.name}` }]);
+  });
+});
+
+describe('copiesAndCommit', () => {
+  const withConnection = async (use: (connection: PoolClient) => Promise<void>) => {
+    const connection = (await t.db.client.acquireConnection()) as PoolClient;
+    try {
+      await use(connection);
+    } finally {
+      await connection.query('ROLLBACK');
+      await t.db.client.releaseConnection(connection);
+    }
+  };
+  const keyCopy = (id: string) => ({
+    sql: 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN',
+    data: `${id}\t2026-01-01T00:00:00Z\n`,
+  });
+
+  it('when the transaction commits, then it resolves and the rows are stored', async () => {
+    const id = `k-${suffix()}`;
+    await withConnection(async (connection) => {
+      await connection.query('BEGIN');
+      await copiesAndCommit(connection, [keyCopy(id)]);
+    });
+    expect(await t.db('ai_usage_event_keys').where({ event_id: id }).count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
+  it('when the transaction failed before (its COMMIT answers ROLLBACK, without an error), then it rejects: the batch is not acknowledged', async () => {
+    await withConnection(async (connection) => {
+      await connection.query('BEGIN');
+      await expect(connection.query('SELECT 1 / 0')).rejects.toThrow('division by zero');
+      await expect(copiesAndCommit(connection, [])).rejects.toThrow('The batch was not committed: COMMIT answered ROLLBACK');
+    });
   });
 });
