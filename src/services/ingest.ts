@@ -83,15 +83,16 @@ interface Catalogue {
 }
 
 // The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
-// and read again at once when an event names something it does not know.
+// and read again at once when an event names something it does not know. Its age is measured on the
+// ingest's clock (`now`), so a caller that gives one decides when it is stale.
 const CATALOGUE_TTL_MS = 10_000;
 const cached = new WeakMap<Db, { at: number; catalogue: Promise<Catalogue> }>();
 
-function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
+function catalogueOf(db: Db, now: Date, fresh = false): Promise<Catalogue> {
   const hit = cached.get(db);
-  if (hit && !fresh && Date.now() - hit.at < CATALOGUE_TTL_MS) return hit.catalogue;
+  if (hit && !fresh && now.getTime() >= hit.at && now.getTime() - hit.at < CATALOGUE_TTL_MS) return hit.catalogue;
   const catalogue = loadCatalogue(db);
-  cached.set(db, { at: Date.now(), catalogue });
+  cached.set(db, { at: now.getTime(), catalogue });
   catalogue.catch(() => cached.delete(db));
   return catalogue;
 }
@@ -227,8 +228,8 @@ export async function ingestEvents(
   now = new Date(),
   lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS,
 ): Promise<IngestResult> {
-  let batch = prepareBatch(events, await catalogueOf(db), now);
-  if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
+  let batch = prepareBatch(events, await catalogueOf(db, now), now);
+  if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, now, true), now);
   const stored = batch.rows.length ? await storeEvents(db, batch.rows, lockTimeoutMs) : { accepted: 0, rejected: [] };
   // A refusal in the transaction (a deleted feature or model, a changed price) means the catalogue changed.
   if (stored.rejected.length) cached.delete(db);
@@ -238,6 +239,12 @@ export async function ingestEvents(
     duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.rejected.length,
     rejected,
   };
-  const warnings = [...batch.warnings, ...(await variantWarnings(db, batch.rows as VariantRow[]))];
+  // An event refused in the transaction is not stored: no warning may say how it was stored.
+  const refused = new Set(stored.rejected.map((r) => r.index));
+  const kept = refused.size ? batch.rows.filter((r) => !refused.has(r.index)) : batch.rows;
+  const warnings = [
+    ...(refused.size ? batch.warnings.filter((w) => w.field !== 'prompt_version' || !refused.has(w.index)) : batch.warnings),
+    ...(await variantWarnings(db, kept as VariantRow[])),
+  ];
   return warnings.length ? { ...result, warnings: warnings.slice(0, MAX_WARNINGS) } : result;
 }
