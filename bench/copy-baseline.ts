@@ -85,8 +85,9 @@ function* chunks(lines: string[]): Generator<string> {
 
 const SCRATCH = 'bench_usage_copy';
 
-/** An empty table made like ai_usage_logs, with a partition for each of its partitions. */
+/** An empty table made like ai_usage_logs, with a partition for each of its partitions (a crashed run's left over is dropped first). */
 async function createScratchCopy(db: Db): Promise<void> {
+  await db.raw(`DROP TABLE IF EXISTS ${SCRATCH}`); // its partitions go with it
   await db.raw(`CREATE TABLE ${SCRATCH} (LIKE ai_usage_logs INCLUDING ALL) PARTITION BY RANGE (created_at)`);
   const { rows } = await db.raw(`
     SELECT pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

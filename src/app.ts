@@ -121,7 +121,13 @@ export function createApp({ db, config, logger = createLogger(config.logLevel), 
   app.use(express.json({ limit: '1mb' }));
   app.use(csrfProtection);
 
-  mountRoutes(app, { db, providers, timeZone: config.tzDisplay, telemetry: app.telemetry });
+  mountRoutes(app, {
+    db,
+    providers,
+    timeZone: config.tzDisplay,
+    telemetry: app.telemetry,
+    ingestLockTimeoutMs: config.ingestLockTimeoutMs,
+  });
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;

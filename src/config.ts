@@ -58,6 +58,8 @@ export interface AppConfig {
   loginLimitScope?: string;
   /** The bearer token of GET /metrics (METRICS_TOKEN); the endpoint answers 404 without one. */
   metricsToken?: string;
+  /** How long an ingest waits for a lock before it answers 503 (src/services/ingest-store.ts); 5 s unless given (tests shorten it). */
+  ingestLockTimeoutMs?: number;
 }
 
 export class ConfigError extends Error {}

@@ -25,6 +25,11 @@ const NETWORK_CODES = new Set([
 // recovering, read-only standby being promoted), too_many_connections.
 const SERVER_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
 
+// SQLSTATE of a transaction that failed as a whole and may simply be sent again: deadlock_detected
+// and serialization_failure (retry-safe), lock_not_available (a lock_timeout ran out),
+// read_only_sql_transaction (a standby not yet promoted), query_canceled (statement_timeout, a cancel).
+const RETRY_CODES = new Set(['40P01', '40001', '55P03', '25006', '57014']);
+
 // What pg throws, without a code, when the server goes away under an open connection.
 const LOST_CONNECTION = [
   'Connection terminated unexpectedly',
@@ -43,7 +48,7 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   // knex: "Knex: Timeout acquiring a connection. The pool is probably full."
   if ((err as { name?: unknown }).name === 'KnexTimeoutError') return true;
   const code = codeOf(err);
-  if (NETWORK_CODES.has(code) || SERVER_CODES.has(code) || code.startsWith('08')) return true;
+  if (NETWORK_CODES.has(code) || SERVER_CODES.has(code) || RETRY_CODES.has(code) || code.startsWith('08')) return true;
   const message = (err as { message?: unknown }).message;
   if (typeof message === 'string' && LOST_CONNECTION.some((m) => message.includes(m))) return true;
   // A host name with several addresses fails as an AggregateError of one error per address.

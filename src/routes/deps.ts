@@ -10,6 +10,8 @@ export interface RouteDeps {
   providers: Providers;
   timeZone: string;
   telemetry: Telemetry;
+  /** How long an ingest waits for a lock before answering 503 (AppConfig.ingestLockTimeoutMs). */
+  ingestLockTimeoutMs?: number;
 }
 
 /**

@@ -30,11 +30,18 @@ export interface EventRow {
 
 export interface Stored {
   accepted: number;
-  /** Events whose feature or model was deleted after the catalogue was read: not stored. */
-  gone: { index: number; error: string }[];
+  /** Events the catalogue as it is in the transaction refuses (see `refusal`): not stored, their ids not claimed. */
+  rejected: { index: number; error: string }[];
 }
 
 const UNIQUE_VIOLATION = '23505';
+
+/**
+ * How long a batch waits for a lock (the ingest lock, an id another transaction is writing) before it
+ * gives up and is answered 503 (lock_not_available): a session that died holding one must not stop
+ * ingestion for good.
+ */
+export const INGEST_LOCK_TIMEOUT_MS = 5000;
 
 /**
  * Stores the rows whose ids are new and answers only after the commit. Retries are rare, so the ids
@@ -43,13 +50,14 @@ const UNIQUE_VIOLATION = '23505';
  * the same ids that is still being written. Ids go in sorted, so two such batches wait for each other
  * in one order and never deadlock.
  */
-export async function storeEvents(db: Db, rows: EventRow[]): Promise<Stored> {
+export async function storeEvents(db: Db, rows: EventRow[], lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS): Promise<Stored> {
+  if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) throw new Error(`lock timeout must be a whole number of ms: ${lockTimeoutMs}`);
   const sorted = [...rows].sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   try {
-    return await store(db, sorted, copyKeys);
+    return await store(db, sorted, lockTimeoutMs, copyKeys);
   } catch (err) {
     if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
-    return store(db, sorted, claimKeys);
+    return store(db, sorted, lockTimeoutMs, claimKeys);
   }
 }
 
@@ -64,28 +72,24 @@ type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<{ fresh: Even
  * catalogue check go with the BEGIN): each one is a wait for a busy server. A connection that failed
  * is marked by knex and not given out again.
  */
-async function store(db: Db, rows: EventRow[], claim: Claim): Promise<Stored> {
+async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Claim): Promise<Stored> {
   const connection = (await db.client.acquireConnection()) as PoolClient;
   try {
-    const live = await beginAndCheck(connection, rows);
-    const gone = rows.filter((r) => !live.features.has(r.feature_id) || !live.models.has(r.model_id));
-    const kept = gone.length ? rows.filter((r) => !gone.includes(r)) : rows;
+    const live = await beginAndCheck(connection, rows, lockTimeoutMs);
+    const rejected: Stored['rejected'] = [];
+    const kept = rows.filter((r) => {
+      const error = refusal(r, live);
+      if (error) rejected.push({ index: r.index, error });
+      return !error;
+    });
     const { fresh, copies } = kept.length ? await claim(connection, kept) : { fresh: [], copies: [] };
     if (fresh.length) {
       const costs = await priced(connection, fresh, live.models);
       const lines = fresh.map((r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]));
       copies.push({ sql: LOGS_COPY, data: lines.join('') });
     }
-    const finish = new CopiesAndCommit(copies);
-    connection.query(finish as unknown as Submittable);
-    await finish.done;
-    return {
-      accepted: fresh.length,
-      gone: gone.map((r) => ({
-        index: r.index,
-        error: live.features.has(r.feature_id) ? `unknown model ${r.model_id}` : `unknown feature ${r.feature_id}`,
-      })),
-    };
+    await copiesAndCommit(connection, copies);
+    return { accepted: fresh.length, rejected };
   } catch (err) {
     await connection.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -111,24 +115,43 @@ const uuidList = (ids: Iterable<string>) =>
     .join(', ');
 
 /**
- * Begins the transaction and takes the ingest lock, shared: many ingests at once; the rollup takes it
- * exclusively to know which ids are final, and deleting a feature, model or provider takes it
- * exclusively to check it has no usage. Then reads the batch's features and models as they are now
- * (under the lock: none can go before the commit).
+ * Begins the transaction, with a limit on every lock wait in it (INGEST_LOCK_TIMEOUT_MS), and takes
+ * the ingest lock, shared: many ingests at once; the rollup takes it exclusively to know which ids
+ * are final, and deleting a feature, model or provider takes it exclusively to check it has no usage.
+ * Then reads the batch's features and models as they are now (under the lock: none can go before the
+ * commit).
  */
-async function beginAndCheck(connection: PoolClient, rows: EventRow[]) {
-  const results = (await connection.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${INGEST_LOCK});
+async function beginAndCheck(connection: PoolClient, rows: EventRow[], lockTimeoutMs: number) {
+  const results = (await connection.query(`BEGIN; SET LOCAL lock_timeout = ${lockTimeoutMs};
+    SELECT pg_advisory_xact_lock_shared(${INGEST_LOCK});
     SELECT id, provider_id, input_price_per_1k::text AS input_price, output_price_per_1k::text AS output_price
     FROM ai_models WHERE id IN (${uuidList(rows.map((r) => r.model_id))})
     UNION ALL SELECT id, NULL, NULL, NULL FROM ai_features WHERE id IN (${uuidList(rows.map((r) => r.feature_id))})`)) as unknown as QueryResult[];
   const models = new Map<string, LiveModel>();
   const features = new Set<string>();
-  for (const f of results[2].rows as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
+  for (const f of results[3].rows as { id: string; provider_id: string | null; input_price: string; output_price: string }[]) {
     if (f.provider_id === null) features.add(f.id);
     else models.set(f.id, { provider_id: f.provider_id, input_micros: micros(f.input_price), output_micros: micros(f.output_price) });
   }
   return { models, features };
 }
+
+type Live = Awaited<ReturnType<typeof beginAndCheck>>;
+
+/**
+ * Why an event cannot be stored though it passed validation: its feature or model was deleted after
+ * the catalogue was read, or its cost at the list prices would not fit cost_usd (numeric(14, 8)).
+ */
+function refusal(r: EventRow, live: Live): string | undefined {
+  if (!live.features.has(r.feature_id)) return `unknown feature ${r.feature_id}`;
+  const m = live.models.get(r.model_id);
+  if (!m) return `unknown model ${r.model_id}`;
+  if (r.cost_usd === null && listCost(r.input_tokens, m.input_micros) + listCost(r.output_tokens, m.output_micros) > MAX_COST_UNITS)
+    return `cost at the model's list prices exceeds the largest storable cost (${dollars(MAX_COST_UNITS)} USD)`;
+}
+
+/** The largest cost_usd, in units of 1e-8 dollars. */
+const MAX_COST_UNITS = 1e14 - 1;
 
 const micros = (price: string) => {
   const [whole, fraction = ''] = price.split('.');
@@ -195,15 +218,15 @@ const copyKeys: Claim = async (_connection, rows) => ({
   copies: [{ sql: KEYS_COPY, data: rows.map((r) => `${copyText(r.event_id)}\t${r.created_at}\n`).join('') }],
 });
 
-// Answers the places of the claimed ids in the batch, as PostgreSQL compares them (the first of any
-// it takes for equal; only ill-formed UTF-16 can make two such ids of distinct strings).
+// Answers the places of the claimed ids in the batch (the batch's ids are distinct, and stored as
+// sent: validation refuses ill-formed UTF-16, which PostgreSQL would change).
 const claimKeys: Claim = async (connection, rows) => {
   await connection.query('SET LOCAL enable_nestloop = off'); // the planner takes the batch for a few rows
   const { rows: claimed } = await connection.query(
     `WITH input AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS e(event_id, created_at, n)),
      claimed AS (INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM input
                  ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-     SELECT min(n)::integer AS n FROM input JOIN claimed USING (event_id) GROUP BY event_id`,
+     SELECT n::integer AS n FROM input JOIN claimed USING (event_id)`,
     [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
   return { fresh: (claimed as { n: number }[]).map((c) => rows[c.n - 1]), copies: [] };
@@ -213,61 +236,82 @@ const KEYS_COPY = 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN';
 const LOGS_COPY = `COPY ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status,
   response_time_ms, input_tokens, output_tokens, cost_usd, input_cost_usd, created_at, prompt_version) FROM STDIN`;
 
-interface Copy {
+export interface Copy {
   sql: string;
   /** The rows in COPY's text format. */
   data: string;
 }
 
 /**
- * The COPYs and the COMMIT as one query, sent with their data at once, without waiting for the
- * server to ask for it: the protocol allows it, and it saves a round trip per COPY. When a statement
- * fails, the server answers the error, skips the rest of the query and drops the data still to come;
- * the transaction is then rolled back by the caller.
+ * Sends the COPYs and the COMMIT as one query, with their data at once, without waiting for the
+ * server to ask for it: the protocol allows it, and it saves a round trip per COPY. Resolves once the
+ * transaction is committed; rejects when a statement fails (the server answers the error, skips the
+ * rest of the query and drops the data still to come; the caller then rolls back) or when the
+ * transaction ends otherwise: a COMMIT in a transaction that failed earlier answers ROLLBACK, without
+ * an error, and a batch must never be acknowledged unless it is committed.
  */
+export function copiesAndCommit(connection: PoolClient, copies: Copy[]): Promise<void> {
+  const finish = new CopiesAndCommit(copies);
+  connection.query(finish as unknown as Submittable);
+  return finish.done;
+}
+
+/**
+ * What pg hands a custom query's submit(): its Connection (pg/lib/connection.js; written against pg
+ * 8.23.1, package.json asks for ^8.23.1). Relied on: query(text) sends a simple Query message,
+ * sendCopyFromChunk(buffer) a CopyData and endCopyFrom() a CopyDone (what pg-copy-streams uses), and
+ * `stream`, its socket, corked so the messages leave in one write. pg's Client then calls the
+ * handle* methods of CopiesAndCommit as the server answers (pg/lib/client.js).
+ */
+interface PgConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+  stream: { cork(): void; uncork(): void };
+}
+
 class CopiesAndCommit {
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   private failed = false;
+  /** The command tag of the last statement completed: COMMIT when the transaction committed. */
+  private tag = '';
   readonly done = new Promise<void>((resolve, reject) => {
     this.settle = { resolve, reject };
   });
 
   constructor(private readonly copies: Copy[]) {}
 
-  submit(connection: { query(text: string): void; stream: { cork(): void; uncork(): void; write(b: Buffer): boolean } }) {
+  submit(connection: PgConnection) {
     connection.stream.cork();
     connection.query([...this.copies.map((c) => c.sql), 'COMMIT'].join(';\n'));
     for (const c of this.copies) {
-      const data = Buffer.from(c.data);
-      const header = Buffer.alloc(5);
-      header.write('d');
-      header.writeUInt32BE(data.length + 4, 1);
-      connection.stream.write(header);
-      connection.stream.write(data);
-      connection.stream.write(COPY_DONE);
+      connection.sendCopyFromChunk(Buffer.from(c.data));
+      connection.endCopyFrom();
     }
     connection.stream.uncork();
   }
 
-  // pg calls these as the server answers: success ends with ReadyForQuery, failure with an error
-  // (its ReadyForQuery then goes to no query). The rest is answered by no message these statements send.
+  // Success ends with the COMMIT's CommandComplete, then ReadyForQuery; failure with an error (its
+  // ReadyForQuery then goes to no query). The rest is answered by no message these statements send.
   handleError(err: Error) {
     this.failed = true;
     this.settle.reject(err);
   }
+  handleCommandComplete(message: { text: string }) {
+    this.tag = message.text;
+  }
   handleReadyForQuery() {
-    if (!this.failed) this.settle.resolve();
+    if (this.failed) return;
+    if (this.tag === 'COMMIT') this.settle.resolve();
+    else this.settle.reject(new Error(`The batch was not committed: COMMIT answered ${this.tag || 'nothing'}`));
   }
   handleCopyInResponse() {}
-  handleCommandComplete() {}
   handleRowDescription() {}
   handleDataRow() {}
   handleEmptyQuery() {}
   handlePortalSuspended() {}
   callback() {}
 }
-
-const COPY_DONE = Buffer.from([0x63, 0, 0, 0, 4]); // 'c', length 4
 
 // COPY's text format: backslash, tab, newline and carriage return escaped (validation refuses the other control characters).
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };

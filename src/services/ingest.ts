@@ -4,23 +4,36 @@ import type { Db } from '../db/knex.ts';
 import type { Row } from '../db/tables.ts';
 import { ENVIRONMENTS, isUuid, USAGE_STATUSES } from '../domain.ts';
 import { CONTROL_MESSAGE, withoutControlCharacters } from '../http/validation.ts';
-import { type EventRow, storeEvents } from './ingest-store.ts';
+import { type EventRow, INGEST_LOCK_TIMEOUT_MS, storeEvents } from './ingest-store.ts';
 import { type IngestWarning, MAX_WARNINGS, unknownFieldChecker } from './ingest-warnings.ts';
 import { type VariantRow, variantField, variantWarnings } from './rollout-variant.ts';
 
 export const MAX_EVENTS = 1000;
+
+// Text stored as sent must be well-formed UTF-16: PostgreSQL would store a lone surrogate as U+FFFD,
+// so two distinct ids would become one (the second a "duplicate" it is not). In a /u pattern a
+// surrogate category matches only a lone surrogate (String.prototype.isWellFormed is ES2024).
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (value: string) => !LONE_SURROGATE.test(value);
+const WELL_FORMED_MESSAGE = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
 
 const eventSchema = z.object({
   event_id: z
     .string({ message: 'is required' })
     .min(1, 'is required')
     .max(200, 'must be at most 200 characters')
-    .refine(withoutControlCharacters, CONTROL_MESSAGE),
+    .refine(withoutControlCharacters, CONTROL_MESSAGE)
+    .refine(wellFormed, WELL_FORMED_MESSAGE),
   feature: z.string({ message: 'is required (slug or id)' }).min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE),
   model: z.string({ message: 'is required (name or id)' }).min(1).max(200).refine(withoutControlCharacters, CONTROL_MESSAGE),
   provider: z.string().min(1).max(100).refine(withoutControlCharacters, CONTROL_MESSAGE).optional(),
   environment: z.enum(ENVIRONMENTS, { message: `must be one of ${ENVIRONMENTS.join(', ')}` }).default('production'),
-  end_user_id: z.string().max(200, 'must be at most 200 characters').refine(withoutControlCharacters, CONTROL_MESSAGE).nullish(),
+  end_user_id: z
+    .string()
+    .max(200, 'must be at most 200 characters')
+    .refine(withoutControlCharacters, CONTROL_MESSAGE)
+    .refine(wellFormed, WELL_FORMED_MESSAGE)
+    .nullish(),
   status: z.enum(USAGE_STATUSES, { message: `must be one of ${USAGE_STATUSES.join(', ')}` }),
   response_time_ms: z
     .number({ message: 'must be a number of milliseconds' })
@@ -70,15 +83,16 @@ interface Catalogue {
 }
 
 // The catalogue changes rarely; batches arrive many times a second. It is kept for a few seconds
-// and read again at once when an event names something it does not know.
+// and read again at once when an event names something it does not know. Its age is measured on the
+// ingest's clock (`now`), so a caller that gives one decides when it is stale.
 const CATALOGUE_TTL_MS = 10_000;
 const cached = new WeakMap<Db, { at: number; catalogue: Promise<Catalogue> }>();
 
-function catalogueOf(db: Db, fresh = false): Promise<Catalogue> {
+function catalogueOf(db: Db, now: Date, fresh = false): Promise<Catalogue> {
   const hit = cached.get(db);
-  if (hit && !fresh && Date.now() - hit.at < CATALOGUE_TTL_MS) return hit.catalogue;
+  if (hit && !fresh && now.getTime() >= hit.at && now.getTime() - hit.at < CATALOGUE_TTL_MS) return hit.catalogue;
   const catalogue = loadCatalogue(db);
-  cached.set(db, { at: Date.now(), catalogue });
+  cached.set(db, { at: now.getTime(), catalogue });
   catalogue.catch(() => cached.delete(db));
   return catalogue;
 }
@@ -140,6 +154,9 @@ function resolveModel(c: Catalogue, model: string, provider?: string) {
   return provider && matches.length ? `model ${model} is not offered by provider ${provider}` : `unknown model ${model}`;
 }
 
+// PostgreSQL has no year 0: the first instant a timestamptz shares with a JavaScript Date written in ISO 8601.
+const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+
 const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
 
 interface Batch {
@@ -174,6 +191,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (typeof model === 'string') return reject(index, model, true);
     const createdAt = e.created_at ? new Date(e.created_at) : now;
     if (createdAt.getTime() > now.getTime()) return reject(index, 'created_at is in the future');
+    if (createdAt.getTime() < EARLIEST) return reject(index, 'created_at is before the year 1 (UTC), which cannot be stored');
     if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
     const prompt = resolveVersion(catalogue, feature, e.prompt_version);
@@ -202,19 +220,31 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
 
 /**
  * Validates each event on its own, stores the valid ones (idempotent by event_id) and answers only
- * after the commit.
+ * after the commit. A lock waited for longer than `lockTimeoutMs` fails the batch (503, retry).
  */
-export async function ingestEvents(db: Db, events: unknown[], now = new Date()): Promise<IngestResult> {
-  let batch = prepareBatch(events, await catalogueOf(db), now);
-  if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, true), now);
-  const stored = batch.rows.length ? await storeEvents(db, batch.rows) : { accepted: 0, gone: [] };
-  if (stored.gone.length) cached.delete(db);
-  const rejected = stored.gone.length ? [...batch.rejected, ...stored.gone].sort((x, y) => x.index - y.index) : batch.rejected;
+export async function ingestEvents(
+  db: Db,
+  events: unknown[],
+  now = new Date(),
+  lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS,
+): Promise<IngestResult> {
+  let batch = prepareBatch(events, await catalogueOf(db, now), now);
+  if (batch.unknownNames) batch = prepareBatch(events, await catalogueOf(db, now, true), now);
+  const stored = batch.rows.length ? await storeEvents(db, batch.rows, lockTimeoutMs) : { accepted: 0, rejected: [] };
+  // A refusal in the transaction (a deleted feature or model, a changed price) means the catalogue changed.
+  if (stored.rejected.length) cached.delete(db);
+  const rejected = stored.rejected.length ? [...batch.rejected, ...stored.rejected].sort((x, y) => x.index - y.index) : batch.rejected;
   const result = {
     accepted: stored.accepted,
-    duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.gone.length,
+    duplicates: batch.duplicates + batch.rows.length - stored.accepted - stored.rejected.length,
     rejected,
   };
-  const warnings = [...batch.warnings, ...(await variantWarnings(db, batch.rows as VariantRow[]))];
+  // An event refused in the transaction is not stored: no warning may say how it was stored.
+  const refused = new Set(stored.rejected.map((r) => r.index));
+  const kept = refused.size ? batch.rows.filter((r) => !refused.has(r.index)) : batch.rows;
+  const warnings = [
+    ...(refused.size ? batch.warnings.filter((w) => w.field !== 'prompt_version' || !refused.has(w.index)) : batch.warnings),
+    ...(await variantWarnings(db, kept as VariantRow[])),
+  ];
   return warnings.length ? { ...result, warnings: warnings.slice(0, MAX_WARNINGS) } : result;
 }

@@ -1,5 +1,8 @@
+import type { PoolClient } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestEvents } from '../../src/services/ingest.ts';
+import { copiesAndCommit } from '../../src/services/ingest-store.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
 
@@ -44,13 +47,26 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual(first.map((e) => e.event_id).sort());
   });
 
-  it('when two ids differ only in ill-formed UTF-16 (stored alike), then one is stored and the other is its duplicate', async () => {
+  it('when an id or a user holds a lone UTF-16 surrogate (PostgreSQL would store it as U+FFFD), then that event is rejected and the rest stored', async () => {
     const f = await makeFeature(t.db);
     const base = `lone-${suffix()}`;
-    const events = [ev(f.name, { event_id: `${base}\uD800` }), ev(f.name, { event_id: `${base}\uDC00` })];
-    expect((await post(events).expect(200)).body).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
-    expect((await stored(f.id)).map((r) => r.event_id)).toEqual([`${base}\uFFFD`]);
-    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    const events = [
+      ev(f.name, { event_id: `${base}\uD800` }),
+      ev(f.name, { event_id: `${base}\uDC00` }),
+      ev(f.name, { end_user_id: 'user\uDFFF' }),
+      ev(f.name, { event_id: `${base}-pair-\uD83D\uDE00`, end_user_id: '\uD83D\uDE00' }),
+    ];
+    const message = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+    expect((await post(events).expect(200)).body).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: [
+        { index: 0, error: `event_id ${message}` },
+        { index: 1, error: `event_id ${message}` },
+        { index: 2, error: `end_user_id ${message}` },
+      ],
+    });
+    expect((await stored(f.id)).map((r) => [r.event_id, r.end_user_id])).toEqual([[`${base}-pair-😀`, '😀']]);
   });
 
   it('when costs are priced, then they equal what PostgreSQL computes from the list prices, to the last rounding', async () => {
@@ -96,13 +112,102 @@ describe('POST /api/v1/usage stored with COPY', () => {
     expect([one.input, one.cost]).toEqual(['0.00000002', '0.01000002']);
   });
 
+  it('when an event is older than the year 1 or its list-price cost overflows cost_usd, then that event alone is rejected and the rest stored', async () => {
+    const f = await makeFeature(t.db);
+    const m = await makeModel(t.db, { input_price_per_1k: 999.999999, output_price_per_1k: 999.999999 });
+    const events = [
+      ev(f.name, { model: m.id, input_tokens: 1000 }),
+      ev(f.name, { created_at: '0000-06-01T00:00:00Z' }),
+      ev(f.name, { model: m.id, input_tokens: 99_999_999 }),
+      ev(f.name, { model: m.id, input_tokens: 99_999_999, cost_usd: 12.5 }),
+      ev(f.name, { created_at: '0001-01-01T00:00:00Z' }),
+    ];
+    expect((await post(events).expect(200)).body).toEqual({
+      accepted: 3,
+      duplicates: 0,
+      rejected: [
+        { index: 1, error: 'created_at is before the year 1 (UTC), which cannot be stored' },
+        { index: 2, error: "cost at the model's list prices exceeds the largest storable cost (999999.99999999 USD)" },
+      ],
+    });
+    const rows = await stored(f.id);
+    expect(rows.map((r) => [r.event_id, r.cost_usd]).sort()).toEqual(
+      [
+        [events[0].event_id, 999.999999],
+        [events[3].event_id, 12.5],
+        [events[4].event_id, 0],
+      ].sort(),
+    );
+    // The refused id was not claimed: once sent with a cost of its own, it is stored.
+    expect((await post([{ ...events[2], cost_usd: 1 }]).expect(200)).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
+  it('when an id is locked by a session that does not end, then the batch answers 503 after the lock timeout, storing nothing; retried once the lock is gone, it is stored once', async () => {
+    const f = await makeFeature(t.db);
+    const events = [ev(f.name), ev(f.name)];
+    const ids = events.map((e) => e.event_id);
+    const holder = await t.db.transaction();
+    const impatient = startTestApp({ ingestLockTimeoutMs: 200 });
+    try {
+      await holder('ai_usage_event_keys').insert({ event_id: ids[1], created_at: new Date() });
+      const res = await request(impatient.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
+      expect([res.status, res.headers['retry-after']]).toEqual([503, '5']);
+      expect(await t.db('ai_usage_event_keys').whereIn('event_id', ids).count({ n: '*' })).toEqual([{ n: 0 }]);
+      expect(await stored(f.id)).toEqual([]);
+    } finally {
+      await holder.rollback();
+      await impatient.close();
+    }
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    expect((await stored(f.id)).map((r) => r.event_id).sort()).toEqual([...ids].sort());
+  });
+
   it('when a feature is deleted after the catalogue was read, then its events are rejected and nothing of them is stored', async () => {
     const [kept, doomed] = [await makeFeature(t.db), await makeFeature(t.db)];
-    await post([ev(kept.name)]).expect(200); // the catalogue is read, and kept for a few seconds
+    // The catalogue is read (the features are new to it) and kept: the next batch comes at the same instant.
+    const now = new Date();
+    expect((await ingestEvents(t.db, [ev(kept.name)], now)).accepted).toBe(1);
     await t.db('ai_features').where({ id: doomed.id }).del();
-    const res = await post([ev(kept.name), ev(doomed.name), ev(kept.name)]).expect(200);
-    expect(res.body).toEqual({ accepted: 2, duplicates: 0, rejected: [{ index: 1, error: `unknown feature ${doomed.id}` }] });
+    expect(await ingestEvents(t.db, [ev(kept.name), ev(doomed.name), ev(kept.name)], now)).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      rejected: [{ index: 1, error: `unknown feature ${doomed.id}` }],
+    });
     expect(await t.db('ai_usage_logs').where({ feature_id: doomed.id }).count({ n: '*' })).toEqual([{ n: 0 }]);
     expect((await post([ev(doomed.name)]).expect(200)).body.rejected).toEqual([{ index: 0, error: `unknown feature ${doomed.name}` }]);
+  });
+});
+
+describe('copiesAndCommit', () => {
+  const withConnection = async (use: (connection: PoolClient) => Promise<void>) => {
+    const connection = (await t.db.client.acquireConnection()) as PoolClient;
+    try {
+      await use(connection);
+    } finally {
+      await connection.query('ROLLBACK');
+      await t.db.client.releaseConnection(connection);
+    }
+  };
+  const keyCopy = (id: string) => ({
+    sql: 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN',
+    data: `${id}\t2026-01-01T00:00:00Z\n`,
+  });
+
+  it('when the transaction commits, then it resolves and the rows are stored', async () => {
+    const id = `k-${suffix()}`;
+    await withConnection(async (connection) => {
+      await connection.query('BEGIN');
+      await copiesAndCommit(connection, [keyCopy(id)]);
+    });
+    expect(await t.db('ai_usage_event_keys').where({ event_id: id }).count({ n: '*' })).toEqual([{ n: 1 }]);
+  });
+
+  it('when the transaction failed before (its COMMIT answers ROLLBACK, without an error), then it rejects: the batch is not acknowledged', async () => {
+    await withConnection(async (connection) => {
+      await connection.query('BEGIN');
+      await expect(connection.query('SELECT 1 / 0')).rejects.toThrow('division by zero');
+      await expect(copiesAndCommit(connection, [])).rejects.toThrow('The batch was not committed: COMMIT answered ROLLBACK');
+    });
   });
 });

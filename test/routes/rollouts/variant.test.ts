@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeFeature, makeToken, suffix } from '../../setup/factories.ts';
+import { ingestEvents } from '../../../src/services/ingest.ts';
+import { makeFeature, makeModel, makeToken, suffix } from '../../setup/factories.ts';
 import { type Deployments, openDeployments } from '../deployments/setup.ts';
 import { API, featureWithStable, started } from './setup.ts';
 
@@ -83,5 +84,22 @@ describe('POST /api/v1/usage with a variant', () => {
         message: `variant stable contradicts the event's model and prompt version, which are the candidate arm of rollout ${rollout.id} (stored; counted by its model and prompt version)`,
       },
     ]);
+  });
+
+  it('when an event’s model is deleted after the catalogue was read, then it is rejected, with no warning about how it was stored', async () => {
+    const { feature, stable, candidate } = await featureWithStable(d);
+    await started(d, feature.id, { environment: 'staging', model_id: candidate.id });
+    const doomed = await makeModel(d.t.db);
+    // An unknown name makes the catalogue be read now, with the doomed model; the next batch comes at the same instant.
+    const now = new Date();
+    await ingestEvents(d.t.db, [ev(`no-such-feature-${suffix()}`, doomed.id)], now);
+    await d.t.db('ai_models').where({ id: doomed.id }).del();
+    const result = await ingestEvents(
+      d.t.db,
+      [ev(feature.id, doomed.id, { variant: 'stable', prompt_version: 'v1' }), ev(feature.id, stable.id, { variant: 'candidate' })],
+      now,
+    );
+    expect(result.rejected).toEqual([{ index: 0, error: `unknown model ${doomed.id}` }]);
+    expect(result.warnings?.map((w) => w.index)).toEqual([1]);
   });
 });
