@@ -4,6 +4,7 @@ import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
 import type { FeatureRecord } from '../setup/rows.ts';
 import { csrfFor, signInAs } from '../setup/session.ts';
+import { postUsage, usageEvent } from '../setup/usage-api.ts';
 import { listCostUnits, type ModelRef, modelsByName, usd } from '../setup/usage-factory.ts';
 
 // Shared test database: every test sends usage for features of its own, so counts are its own.
@@ -17,19 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const post = (body: unknown, token = ingest) =>
-  request(t.app)
-    .post('/api/v1/usage')
-    .set('Authorization', `Bearer ${token}`)
-    .send(body as object);
-const ev = (feature: string, extra: Record<string, unknown> = {}) => ({
-  event_id: `e-${suffix()}-${suffix()}`,
-  feature,
-  model: 'gpt-4o-mini',
-  status: 'success',
-  response_time_ms: 120,
-  ...extra,
-});
+const post = (body: unknown, token = ingest) => postUsage(t.app, token, body);
+const ev = (feature: string, extra: Record<string, unknown> = {}) => usageEvent('e', feature, extra);
 const stored = (featureId: string) => t.db('ai_usage_logs').where({ feature_id: featureId }).orderBy('id');
 const ago = (ms: number) => new Date(Date.now() - ms);
 

@@ -5,6 +5,7 @@ import { ingestEvents } from '../../src/services/ingest.ts';
 import { copiesAndCommit } from '../../src/services/ingest-store.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
+import { postUsage, usageEvent } from '../setup/usage-api.ts';
 
 // Ingestion stores a batch with COPY (src/services/ingest-store.ts): its text format, its pricing
 // outside SQL and its bulk claim of event ids must store exactly what an INSERT would have.
@@ -16,15 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const post = (events: unknown[]) => request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
-const ev = (feature: string, extra: Record<string, unknown> = {}): Record<string, unknown> & { event_id: string } => ({
-  event_id: `c-${suffix()}-${suffix()}`,
-  feature,
-  model: 'gpt-4o-mini',
-  status: 'success',
-  response_time_ms: 120,
-  ...extra,
-});
+const post = (events: unknown[]) => postUsage(t.app, ingest, { events });
+const ev = (feature: string, extra: Record<string, unknown> = {}) => usageEvent('c', feature, extra);
 const stored = (featureId: string) => t.db('ai_usage_logs').where({ feature_id: featureId }).orderBy('id');
 
 describe('POST /api/v1/usage stored with COPY', () => {

@@ -1,7 +1,7 @@
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestContext } from '../setup/app.ts';
-import { makeFeature, makeToken, suffix } from '../setup/factories.ts';
+import { makeFeature, makeToken } from '../setup/factories.ts';
+import { postUsage, usageEvent } from '../setup/usage-api.ts';
 
 // Shared test database: every test sends usage for a feature of its own.
 let t: TestContext;
@@ -12,15 +12,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const post = (events: unknown[]) => request(t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
-const ev = (feature: string, extra: Record<string, unknown> = {}) => ({
-  event_id: `w-${suffix()}-${suffix()}`,
-  feature,
-  model: 'gpt-4o-mini',
-  status: 'success',
-  response_time_ms: 120,
-  ...extra,
-});
+const post = (events: unknown[]) => postUsage(t.app, ingest, { events });
+const ev = (feature: string, extra: Record<string, unknown> = {}) => usageEvent('w', feature, extra);
 
 describe('POST /api/v1/usage, fields it does not know', () => {
   it('when an event says user_id instead of end_user_id, then it is accepted and the answer warns, naming the field meant', async () => {

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestEvents } from '../../../src/services/ingest.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../../setup/factories.ts';
+import { postUsage, usageEvent } from '../../setup/usage-api.ts';
 import { type Deployments, openDeployments } from '../deployments/setup.ts';
 import { API, featureWithStable, started } from './setup.ts';
 
@@ -17,16 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => d?.close());
 
-const post = (events: unknown[]) => request(d.t.app).post('/api/v1/usage').set('Authorization', `Bearer ${ingest}`).send({ events });
-const ev = (featureId: string, modelId: string, extra: Record<string, unknown> = {}) => ({
-  event_id: `v-${suffix()}-${suffix()}`,
-  feature: featureId,
-  model: modelId,
-  environment: 'staging',
-  status: 'success',
-  response_time_ms: 120,
-  ...extra,
-});
+const post = (events: unknown[]) => postUsage(d.t.app, ingest, { events });
+const ev = (featureId: string, modelId: string, extra: Record<string, unknown> = {}) =>
+  usageEvent('v', featureId, { model: modelId, environment: 'staging', ...extra });
 
 describe('POST /api/v1/usage with a variant', () => {
   it('when the variant is neither stable nor candidate, then that event alone is rejected with a clear message', async () => {
