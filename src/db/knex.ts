@@ -17,9 +17,12 @@ export function createDb(url: string, poolMax = 10): Db {
       max: poolMax,
       // Minute, hour and day buckets are UTC whatever the server's TimeZone setting says. The
       // queries made here read few rows: JIT compilation and parallel workers cost more (tens of
-      // milliseconds to start) than they could save.
+      // milliseconds to start) than they could save. Named statements (namedRaw) are planned per call.
       afterCreate: (conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void) => {
-        conn.query("SET TIME ZONE 'UTC'; SET jit = off; SET max_parallel_workers_per_gather = 0", (err) => done(err, conn));
+        conn.query(
+          "SET TIME ZONE 'UTC'; SET jit = off; SET max_parallel_workers_per_gather = 0; SET plan_cache_mode = force_custom_plan",
+          (err) => done(err, conn),
+        );
       },
     },
     acquireConnectionTimeout: 10_000,

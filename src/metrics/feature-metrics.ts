@@ -92,7 +92,7 @@ export async function readFeatureSums(
       const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
       const total = addSums(buckets.values());
       const earlier = previousWindow(range, now);
-      const previous = await sumsByScope(trx, 'feature', ids, earlier);
+      const previous = await sumsByScope(trx, 'feature', ids, earlier, ['requests', 'cost_usd']);
       const earlierCovered = await recordedBy(trx, feature.id, earlier.from);
       const bad = await badMinutes(trx, 'feature', [{ id: feature.id, threshold: Number(feature.error_rate_threshold) }], w);
       const users = await uniqueUsers(trx, ids, w);

@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
+import { namedRaw } from '../db/named-statement.ts';
 import type { Environment } from '../domain.ts';
-import { HIST_COLUMNS, sumHistogram } from './histogram.ts';
+import { HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 import type { Window } from './ranges.ts';
 import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
 
@@ -42,10 +43,10 @@ export interface Sums {
 }
 
 type Row = Record<string, number | string | null>;
-const SUMS = `sum(requests)::bigint AS requests, sum(successes)::bigint AS successes, sum(errors)::bigint AS errors,
-  sum(timeouts)::bigint AS timeouts, sum(latency_sum_ms)::bigint AS latency_sum_ms, coalesce(sum(cost_usd), 0) AS cost_usd,
-  coalesce(sum(input_cost_usd), 0) AS input_cost_usd, sum(input_tokens)::bigint AS input_tokens,
-  sum(output_tokens)::bigint AS output_tokens, ${sumHistogram()}`;
+/** SQL select-list: these additive columns summed (money 0 rather than null without rows). */
+const sumsOf = (columns: readonly string[]) =>
+  columns.map((c) => (c.endsWith('_usd') ? `coalesce(sum(${c}), 0) AS ${c}` : `sum(${c})::bigint AS ${c}`)).join(', ');
+const SUMS = sumsOf(SUM_COLUMNS);
 
 export function toSums(row: Row | undefined): Sums {
   const n = (k: string) => Number(row?.[k] ?? 0);
@@ -63,11 +64,21 @@ export function toSums(row: Row | undefined): Sums {
   };
 }
 
-/** Usage sums per member of the scope (feature, model or provider) over a window. */
-export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Sums>> {
+/** Usage sums per member of the scope (feature, model or provider) over a window: every column, or only `columns` (the others 0). */
+export async function sumsByScope(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  columns: readonly string[] = SUM_COLUMNS,
+): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(`WITH ${segmentsSql(scope)} SELECT ${col} AS id, ${SUMS} FROM seg GROUP BY 1`, windowBindings(w, ids, s));
+  const { rows } = await namedRaw(
+    s.db,
+    `WITH ${segmentsSql(scope, columns)} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
+    windowBindings(w, ids, s),
+  );
   return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
@@ -75,8 +86,9 @@ export async function sumsByScope(s: Snapshot, scope: Scope, ids: string[], w: W
 export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
-    `WITH ${segmentsSql(scope)} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
+  const { rows } = await namedRaw(
+    s.db,
+    `WITH ${segmentsSql(scope, ['cost_usd'])} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
     windowBindings(w, ids, s),
   );
   return new Map((rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
@@ -87,7 +99,8 @@ export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: W
  * of the day rollup that ends by then (rollups outlive raw rows). Two index probes.
  */
 export async function recordedBy(s: Snapshot, featureId: string, at: Date): Promise<boolean> {
-  const { rows } = await s.db.raw(
+  const { rows } = await namedRaw(
+    s.db,
     `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE feature_id = :id AND ${envFilter('l')} AND created_at <= :at::timestamptz)
          OR EXISTS (SELECT 1 FROM usage_rollup_day r WHERE feature_id = :id AND ${envFilter('r')} AND bucket <= :at::timestamptz - interval '1 day') AS recorded`,
     { id: featureId, at: at.toISOString(), environment: s.environment },
@@ -117,7 +130,8 @@ export async function breakdown(
 ): Promise<Breakdown> {
   // GROUPING() may name only columns some grouping set has.
   const version = byVersion ? 'GROUPING(prompt_version) AS no_version, prompt_version' : '1 AS no_version';
-  const { rows } = await s.db.raw(
+  const { rows } = await namedRaw(
+    s.db,
     `WITH ${segmentsSql(scope)}
      SELECT GROUPING(bucket) AS no_bucket, ${version}, bucket, model_id, ${SUMS}
      FROM (SELECT seg.*, extract(epoch FROM date_bin(:bucket::interval, t, 'epoch'::timestamptz)) * 1000 AS bucket FROM seg) x
@@ -146,8 +160,9 @@ export async function requestsByLocalHour(
   timeZone: string,
   wholeHourZone: boolean,
 ): Promise<Map<number, number>> {
-  const { rows } = await s.db.raw(
-    `WITH ${segmentsSql(scope)}
+  const { rows } = await namedRaw(
+    s.db,
+    `WITH ${segmentsSql(scope, ['requests'])}
      SELECT extract(hour FROM t AT TIME ZONE :tz)::int AS hour, sum(requests)::bigint AS requests FROM seg GROUP BY 1`,
     { ...windowBindings(w, ids, s, wholeHourZone, false), tz: timeZone },
   );
@@ -172,7 +187,8 @@ export async function exactPercentiles(
   byVersion = false,
 ): Promise<ExactPercentiles & { byVersion?: Map<number, ExactPercentiles> }> {
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
+  const { rows } = await namedRaw(
+    s.db,
     `SELECT GROUPING(bucket) AS no_bucket, ${byVersion ? 'GROUPING(v) AS no_version, v' : '1 AS no_version'}, bucket,
             percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
      FROM (
@@ -202,7 +218,8 @@ export async function exactPercentiles(
 export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number[]>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
+  const { rows } = await namedRaw(
+    s.db,
     `SELECT ${col} AS id, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
      FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to GROUP BY 1`,
     windowBindings(w, ids, s),
@@ -245,7 +262,8 @@ async function badMinuteRows(
   // Grouped by member, or by member and hour (the hour of a minute is that of its hourly array).
   const hourOf = (expr: string) => (byHour ? `, date_trunc('hour', ${expr}) AS hour` : '');
   const col = SCOPE_COLUMN[scope];
-  const { rows } = await s.db.raw(
+  const { rows } = await namedRaw(
+    s.db,
     `WITH th AS (SELECT id, round(threshold * 100)::bigint AS basis_points FROM jsonb_to_recordset(:thresholds::jsonb) AS x(id uuid, threshold numeric)),
      -- Minutes the hourly arrays cannot answer alone: partial edge minutes, and rows not rolled up yet.
      raw AS (
@@ -320,7 +338,7 @@ async function badMinuteRows(
 
 /** The newest usage event's id (0 without any): what a page shows is current as of it. One index probe per partition. */
 export async function latestEventId(db: Db): Promise<number> {
-  const { rows } = await db.raw('SELECT coalesce(max(id), 0) AS id FROM ai_usage_logs');
+  const { rows } = await namedRaw(db, 'SELECT coalesce(max(id), 0) AS id FROM ai_usage_logs');
   return Number(rows[0].id);
 }
 
@@ -330,7 +348,8 @@ export async function latestEventId(db: Db): Promise<number> {
  * index probe when nothing changed, whatever the table's size.
  */
 export async function hasEventsSince(db: Db, featureId: string, environment: Environment | null, since: number): Promise<boolean> {
-  const { rows } = await db.raw(
+  const { rows } = await namedRaw(
+    db,
     `SELECT EXISTS (SELECT 1 FROM ai_usage_logs l WHERE id > :since::bigint AND feature_id = :id AND ${envFilter('l')}) AS changed`,
     { since, id: featureId, environment },
   );

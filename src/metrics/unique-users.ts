@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import { namedRaw } from '../db/named-statement.ts';
 import { uuidArray } from './queries.ts';
 import type { Window } from './ranges.ts';
 import type { ReadScope } from './segments.ts';
@@ -111,7 +112,8 @@ const RECENT_MAX = 1024;
 async function readSketches(db: Db, keys: SketchKey[]): Promise<{ featureId: string; registers: Buffer }[]> {
   // What is held now: other reads may replace or evict entries while this one waits.
   const held = keys.map((k) => recent.get(keyOf(k)));
-  const { rows } = await db.raw(
+  const { rows } = await namedRaw(
+    db,
     `SELECT s.feature_id, k.i, s.xmin::text AS version, CASE WHEN s.xmin::text <> k.known THEN s.registers END AS registers
      FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::text[]) WITH ORDINALITY AS k(feature_id, grain_ms, bucket, known, i)
      JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
@@ -153,7 +155,8 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
   const merged = new Map(featureIds.map((id) => [id, new UserSketch()]));
   const keys = featureIds.flatMap((featureId) => buckets.map((b) => ({ featureId, grainMs: b.grainMs, start: b.start })));
   for (const r of await readSketches(s.db, keys)) merged.get(r.featureId)!.absorb(r.registers);
-  const { rows: raw } = await s.db.raw(
+  const { rows: raw } = await namedRaw(
+    s.db,
     hashesOf(`
       SELECT feature_id, end_user_id FROM ai_usage_logs
       WHERE feature_id = ANY(:ids::uuid[]) AND created_at >= :from::timestamptz AND created_at < :first::timestamptz
