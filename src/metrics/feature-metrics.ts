@@ -5,6 +5,7 @@ import type { Environment } from '../domain.ts';
 import { costTrendOf, headline, shares, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { percentileFromHistogram } from './histogram.ts';
 import {
+  addSums,
   badMinutes,
   breakdown,
   type ExactPercentiles,
@@ -20,26 +21,6 @@ import { bucketStarts, minuteSlots, minutesIn, previousWindow, RANGES, type Rang
 import { performanceScore, scoreLabel } from './scores.ts';
 import { wholeHourOffsets } from './time-zone.ts';
 import { type UniqueUsers, uniqueUsers } from './unique-users.ts';
-
-function addSums(all: Iterable<Sums>): Sums {
-  const t = toSums(undefined);
-  for (const s of all) {
-    for (const k of [
-      'requests',
-      'successes',
-      'errors',
-      'timeouts',
-      'latency_sum_ms',
-      'cost_usd',
-      'input_cost_usd',
-      'input_tokens',
-      'output_tokens',
-    ] as const)
-      t[k] += s[k];
-    s.hist.forEach((c, i) => (t.hist[i] += c));
-  }
-  return t;
-}
 
 /** What a feature's dashboard is computed from, read in one snapshot so the figures agree with each other. */
 export interface FeatureSums {

@@ -115,9 +115,40 @@ export interface Breakdown {
   byVersion?: Map<number, Map<number, Sums>>;
 }
 
+/** Adds `s` into the sums held under `key` (a copy of `s` when there are none yet). */
+function addTo<K>(map: Map<K, Sums>, key: K, s: Sums) {
+  const into = map.get(key);
+  if (!into) {
+    map.set(key, { ...s, hist: [...s.hist] });
+    return;
+  }
+  for (const k of ADDITIVE) into[k] += s[k];
+  s.hist.forEach((c, i) => (into.hist[i] += c));
+}
+const ADDITIVE = [
+  'requests',
+  'successes',
+  'errors',
+  'timeouts',
+  'latency_sum_ms',
+  'cost_usd',
+  'input_cost_usd',
+  'input_tokens',
+  'output_tokens',
+] as const;
+
+/** The sums of several sums. */
+export function addSums(all: Iterable<Sums>): Sums {
+  const total = new Map<0, Sums>([[0, toSums(undefined)]]);
+  for (const s of all) addTo(total, 0, s);
+  return total.get(0)!;
+}
+
 /**
- * One pass over the window's usage, grouped per chart bucket (epoch-aligned, UTC) and per model,
- * and per prompt version and bucket when `byVersion`. Rollups coarser than the chart bucket are left out.
+ * One pass over the window's usage, grouped per chart bucket (epoch-aligned, UTC) and model (and
+ * prompt version when `byVersion`), then added up here per bucket, per model and per version and
+ * bucket: a plain grouping plans in a fraction of the time grouping sets take. Rollups coarser than
+ * the chart bucket are left out.
  */
 export async function breakdown(
   s: Snapshot,
@@ -128,25 +159,24 @@ export async function breakdown(
   bucketMs: number,
   byVersion = false,
 ): Promise<Breakdown> {
-  // GROUPING() may name only columns some grouping set has.
-  const version = byVersion ? 'GROUPING(prompt_version) AS no_version, prompt_version' : '1 AS no_version';
   const { rows } = await namedRaw(
     s.db,
     `WITH ${segmentsSql(scope)}
-     SELECT GROUPING(bucket) AS no_bucket, ${version}, bucket, model_id, ${SUMS}
+     SELECT bucket, model_id, ${byVersion ? 'prompt_version' : '0 AS prompt_version'}, ${SUMS}
      FROM (SELECT seg.*, extract(epoch FROM date_bin(:bucket::interval, t, 'epoch'::timestamptz)) * 1000 AS bucket FROM seg) x
-     GROUP BY GROUPING SETS ((bucket), (model_id)${byVersion ? ', (prompt_version, bucket)' : ''})`,
+     GROUP BY 1, 2, 3`,
     { ...windowBindings(w, ids, s, bucketMs % 3_600_000 === 0, bucketMs % 86_400_000 === 0), bucket },
   );
   const result: Breakdown = { byBucket: new Map(), byModel: new Map(), ...(byVersion && { byVersion: new Map() }) };
   for (const r of rows as Row[]) {
-    if (Number(r.no_bucket) === 1) result.byModel.set(String(r.model_id), toSums(r));
-    else if (Number(r.no_version) === 1) result.byBucket.set(Number(r.bucket), toSums(r));
-    else {
-      const version = Number(r.prompt_version);
-      const buckets = result.byVersion!.get(version) ?? new Map<number, Sums>();
-      result.byVersion!.set(version, buckets.set(Number(r.bucket), toSums(r)));
-    }
+    const sums = toSums(r);
+    const at = Number(r.bucket);
+    addTo(result.byBucket, at, sums);
+    addTo(result.byModel, String(r.model_id), sums);
+    if (!byVersion) continue;
+    const version = Number(r.prompt_version);
+    const buckets = result.byVersion!.get(version) ?? result.byVersion!.set(version, new Map()).get(version)!;
+    addTo(buckets, at, sums);
   }
   return result;
 }
