@@ -29,6 +29,25 @@ export const hashesSql = (h: string) => `string_agg(int8send(${h}), ''::bytea)`;
 /** Where a kept hash is written to be added again. */
 const scratch = Buffer.alloc(8);
 
+const HIGH = 0x80808080;
+
+/**
+ * Registers = the larger of each pair of bytes, four at a time: registers hold at most Q + 1 < 128,
+ * so ((a | 0x80) − b) keeps its high bit exactly where a ≥ b and never borrows from the next byte.
+ * (A dashboard over 30 days merges ~30 sketches of 16 KiB: byte by byte, that was its largest cost in Node.)
+ */
+function maxInto(registers: Uint8Array, other: Uint8Array) {
+  const mine = new Uint32Array(registers.buffer, registers.byteOffset, M / 4);
+  const theirs =
+    other.byteOffset % 4 === 0 ? new Uint32Array(other.buffer, other.byteOffset, M / 4) : new Uint32Array(new Uint8Array(other).buffer);
+  for (let i = 0; i < mine.length; i++) {
+    const a = mine[i];
+    const b = theirs[i];
+    const aWins = ((((a | HIGH) - b) & HIGH) >>> 7) * 0xff;
+    mine[i] = (a & aWins) | (b & ~aWins);
+  }
+}
+
 /** Trailing zeros of a non-zero 32-bit integer. */
 const ctz = (x: number) => 31 - Math.clz32(x & -x);
 
@@ -85,8 +104,7 @@ export class UserSketch {
       for (const h of hashes) this.addHash(h);
       return this;
     }
-    const mine = this.registers!;
-    for (let i = 0; i < M; i++) if (buf[i] > mine[i]) mine[i] = buf[i];
+    maxInto(this.registers!, buf);
     return this;
   }
 

@@ -51,6 +51,22 @@ describe('user sketches', () => {
     expect(Math.abs(twice.estimate() - 1200) / 1200).toBeLessThanOrEqual(0.02);
   });
 
+  it('when register sketches are merged, from aligned or unaligned buffers, then every register is the larger of the two', () => {
+    const rng = mulberry32(11);
+    const registers = () => Buffer.from(Array.from({ length: M }, () => Math.floor(rng() * 52)));
+    for (const offset of [0, 1, 3]) {
+      const a = registers();
+      const b = registers();
+      // b as pg hands a bytea over: a view at any offset into a larger buffer.
+      const unaligned = Buffer.alloc(M + offset);
+      b.copy(unaligned, offset);
+      const merged = UserSketch.decode(a).merge(UserSketch.decode(Buffer.from(a))); // equal registers
+      expect(merged.encode()).toEqual(a);
+      const both = UserSketch.decode(a).absorb(unaligned.subarray(offset));
+      expect(both.encode()).toEqual(Buffer.from(a.map((x, i) => Math.max(x, b[i]))));
+    }
+  });
+
   it('when a window of any length is tiled, then its buckets are aligned, contiguous, cover it exactly and stay few', () => {
     const rng = mulberry32(5);
     for (let i = 0; i < 200; i++) {
