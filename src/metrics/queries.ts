@@ -64,6 +64,22 @@ export function toSums(row: Row | undefined): Sums {
   };
 }
 
+/**
+ * From this many members on, a read per member (sums, spend) takes the window's rollup rows of every
+ * member by bucket, one range scan each, and keeps the members' (segmentsSql's :every) rather than
+ * probing the rollups' indexes once per member: what the overview and the feature cards read for every feature.
+ */
+export const READ_EVERY_FROM = 50;
+
+/** windowBindings for a read that groups by member, with :every when the members are many; `keep` leaves out the rows of other members. */
+function perMemberBindings(s: Snapshot, ids: string[], w: Window) {
+  const wanted = new Set(ids);
+  return {
+    bindings: { ...windowBindings(w, ids, s), every: ids.length >= READ_EVERY_FROM },
+    keep: (rows: Row[]) => rows.filter((r) => wanted.has(String(r.id))),
+  };
+}
+
 /** Usage sums per member of the scope (feature, model or provider) over a window: every column, or only `columns` (the others 0). */
 export async function sumsByScope(
   s: Snapshot,
@@ -74,24 +90,26 @@ export async function sumsByScope(
 ): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
+  const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
     `WITH ${segmentsSql(scope, columns)} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
-    windowBindings(w, ids, s),
+    read.bindings,
   );
-  return new Map((rows as Row[]).map((r) => [String(r.id), toSums(r)]));
+  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
 /** Spend (USD) per member of a scope over a window: sumsByScope's cost alone, without the other sums and the histogram. */
 export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
   if (!ids.length) return new Map();
   const col = SCOPE_COLUMN[scope];
+  const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
     `WITH ${segmentsSql(scope, ['cost_usd'])} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
-    windowBindings(w, ids, s),
+    read.bindings,
   );
-  return new Map((rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
+  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
 }
 
 /**

@@ -30,6 +30,8 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
     from: iso(from),
     to: iso(to),
     ids: `{${ids.join(',')}}`,
+    // Only reads that group by member and keep those of :ids may set it (see segmentsSql).
+    every: false,
     cursor,
     environment,
     m_from: iso(ceilTo(from, MINUTE)),
@@ -70,6 +72,9 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  *  - raw rows not yet rolled up (id past the cursor) in the whole minutes: the newest and the late.
  * Only rows of :environment when it is not null. Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
  * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
+ * With the binding :every (a read of many members that groups by member), the rollup branches read
+ * every member's rows of the window by bucket and the raw branches still only those of :ids: rows of
+ * other members may then come out, and the caller leaves them out.
  * `columns`: the additive columns carried (SUM_COLUMNS' order); a read that needs no histogram names
  * fewer, which PostgreSQL plans and reads in a fraction of the time.
  */
@@ -84,6 +89,8 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   // Raw rows without a prompt version count under 0, as in the rollups.
   const rawKeys = k('l').replace('l.prompt_version', 'coalesce(l.prompt_version, 0) AS prompt_version');
   const rollupColumns = columns.map((c) => `r.${c}`).join(', ');
+  // With :every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
+  const rollupIds = `(:every::boolean OR r.${col} = ANY(:ids::uuid[]))`;
   const hist = columns.filter((c) => HIST_COLUMNS.includes(c));
   // Raw rows are grouped to the minute (charts and local hours need no finer) and, with a histogram, by
   // latency bucket first, so the histogram is pivoted from groups rather than computed row by row.
@@ -95,16 +102,16 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   seg AS (
     SELECT r.bucket AS t, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_day r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
+    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_hour r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
+    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
       AND NOT (r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz)
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_minute r
-    WHERE r.${col} = ANY(:ids::uuid[]) AND ${envFilter('r')} AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
+    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
       AND NOT (r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz)
     UNION ALL
     SELECT t, ${keys}, ${outer.join(', ')}
