@@ -91,6 +91,12 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   const rollupColumns = columns.map((c) => `r.${c}`).join(', ');
   // With :every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
   const rollupIds = `(:every::boolean OR r.${col} = ANY(:ids::uuid[]))`;
+  // Buckets in [:g_from, :g_to) but not in the coarser [:c_from, :c_to): the two stretches at its edges, as two
+  // ranges (each an index range scan), not the whole window's buckets filtered. The coarser range may be empty
+  // (from ≥ to, infinite bounds): then the first stretch is the whole of it.
+  const outside = (g: string, c: string) =>
+    `((r.bucket >= :${g}_from::timestamptz AND r.bucket < least(:${g}_to::timestamptz, :${c}_from::timestamptz))
+      OR (r.bucket >= greatest(:${g}_from::timestamptz, :${c}_to::timestamptz, :${c}_from::timestamptz) AND r.bucket < :${g}_to::timestamptz))`;
   const hist = columns.filter((c) => HIST_COLUMNS.includes(c));
   // Raw rows are grouped to the minute (charts and local hours need no finer) and, with a histogram, by
   // latency bucket first, so the histogram is pivoted from groups rather than computed row by row.
@@ -106,13 +112,11 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_hour r
-    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz
-      AND NOT (r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz)
+    WHERE ${rollupIds} AND ${envFilter('r')} AND ${outside('h', 'd')}
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_minute r
-    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :m_from::timestamptz AND r.bucket < :m_to::timestamptz
-      AND NOT (r.bucket >= :h_from::timestamptz AND r.bucket < :h_to::timestamptz)
+    WHERE ${rollupIds} AND ${envFilter('r')} AND ${outside('m', 'h')}
     UNION ALL
     SELECT t, ${keys}, ${outer.join(', ')}
     FROM (
