@@ -215,6 +215,11 @@ function resolveModel(c: Catalogue, model: string, provider?: string) {
 
 // PostgreSQL has no year 0: the first instant a timestamptz shares with a JavaScript Date written in ISO 8601.
 const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+/**
+ * A valid created_at already written as toISOString writes it (UTC, milliseconds; what clients
+ * usually send): stored as sent, without formatting it again. (Its year is 0001 to 9999 by then.)
+ */
+const isCanonical = (iso: string) => iso.length === 24 && iso[19] === '.' && iso[23] === 'Z';
 
 const describe = (issue: z.core.$ZodIssue) => `${issue.path.join('.') || 'event'} ${issue.message}`;
 
@@ -247,9 +252,9 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
     if (!feature) return reject(index, `unknown feature ${e.feature}`, true);
     const model = resolveModel(catalogue, e.model, e.provider);
     if (typeof model === 'string') return reject(index, model, true);
-    const createdAt = e.created_at ? new Date(e.created_at) : now;
-    if (createdAt.getTime() > now.getTime()) return reject(index, 'created_at is in the future');
-    if (createdAt.getTime() < EARLIEST) return reject(index, 'created_at is before the year 1 (UTC), which cannot be stored');
+    const createdAt = e.created_at ? Date.parse(e.created_at) : now.getTime();
+    if (createdAt > now.getTime()) return reject(index, 'created_at is in the future');
+    if (createdAt < EARLIEST) return reject(index, 'created_at is before the year 1 (UTC), which cannot be stored');
     if (seen.has(e.event_id)) return void batch.duplicates++;
     seen.add(e.event_id);
     const prompt = resolveVersion(catalogue, feature, e.prompt_version);
@@ -268,7 +273,7 @@ function prepareBatch(events: unknown[], catalogue: Catalogue, now: Date): Batch
       input_tokens: e.input_tokens,
       output_tokens: e.output_tokens,
       cost_usd: e.cost_usd ?? null,
-      created_at: createdAt.toISOString(),
+      created_at: e.created_at && isCanonical(e.created_at) ? e.created_at : new Date(createdAt).toISOString(),
       prompt_version: prompt.version,
       ...(e.variant && { index, variant: e.variant }),
     });
