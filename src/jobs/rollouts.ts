@@ -1,5 +1,6 @@
 import type { Db } from '../db/knex.ts';
 import { guardRollout } from '../services/rollout-tick.ts';
+import { forgetActiveRollouts } from '../services/rollout-variant.ts';
 
 const LOCK = 0x5b_0018;
 
@@ -7,7 +8,7 @@ const LOCK = 0x5b_0018;
 export const schedule = '* * * * *';
 
 export async function run({ db, now }: { db: Db; now: Date }): Promise<{ ran: boolean; actions: string[] }> {
-  return db.transaction(async (trx) => {
+  const result = await db.transaction(async (trx) => {
     const { rows } = await trx.raw('SELECT pg_try_advisory_xact_lock(?) AS ok', [LOCK]);
     if (!rows[0].ok) return { ran: false, actions: [] };
     const running = await trx('rollouts').where({ status: 'running' }).forUpdate().skipLocked();
@@ -18,4 +19,6 @@ export async function run({ db, now }: { db: Db; now: Date }): Promise<{ ran: bo
     }
     return { ran: true, actions };
   });
+  forgetActiveRollouts(); // this instance sees a pause or rollback at once (rollout-variant.ts)
+  return result;
 }

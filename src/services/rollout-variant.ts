@@ -8,8 +8,9 @@ import { type IngestWarning, MAX_WARNINGS } from './ingest-warnings.ts';
 // client with a stale config or a bug cannot move traffic between arms by mislabelling it. A stated
 // variant that contradicts the inferred arm of a running or paused rollout is stored all the same,
 // with a warning in the answer. Cost: nothing unless an event states a variant; then the active
-// rollouts come from a cache kept a few seconds, read again (once per batch at most) when an event
-// names a feature and environment it holds no rollout for.
+// rollouts come from a cache kept TTL_MS, which this instance forgets as soon as it starts, changes or
+// ends a rollout (forgetActiveRollouts). The cache is in-process: another instance sees such a change
+// within TTL_MS, and until then judges the events of that feature and environment as before it.
 
 export const VARIANTS = ['stable', 'candidate'] as const;
 /** The ingestion schema's field: anything else rejects the event with this message. */
@@ -34,7 +35,17 @@ interface ActiveArms {
 }
 
 const TTL_MS = 10_000;
-const cached = new WeakMap<Db, { at: number; arms: Promise<Map<string, ActiveArms>> }>();
+const cached = new WeakMap<Db, { at: number; generation: number; arms: Promise<Map<string, ActiveArms>> }>();
+/** Bumped by forgetActiveRollouts: a cache read before it is stale, whichever Db (or transaction) read it. */
+let generation = 0;
+
+/**
+ * Call once a rollout's start, status change or end is committed: this instance's next batch reads
+ * the active rollouts again. (Before the commit, a batch in between could cache the old state.)
+ */
+export function forgetActiveRollouts(): void {
+  generation++;
+}
 const keyOf = (featureId: string, environment: string) => `${featureId}|${environment}`;
 
 async function loadArms(db: Db): Promise<Map<string, ActiveArms>> {
@@ -54,11 +65,11 @@ async function loadArms(db: Db): Promise<Map<string, ActiveArms>> {
   return new Map(rows.map((r) => [keyOf(r.feature_id, r.environment), r as ActiveArms]));
 }
 
-function armsOf(db: Db, fresh: boolean): Promise<Map<string, ActiveArms>> {
+function armsOf(db: Db): Promise<Map<string, ActiveArms>> {
   const hit = cached.get(db);
-  if (hit && !fresh && Date.now() - hit.at < TTL_MS) return hit.arms;
+  if (hit && hit.generation === generation && Date.now() - hit.at < TTL_MS) return hit.arms;
   const arms = loadArms(db);
-  cached.set(db, { at: Date.now(), arms });
+  cached.set(db, { at: Date.now(), generation, arms });
   arms.catch(() => cached.delete(db));
   return arms;
 }
@@ -76,8 +87,7 @@ export function inferredArm(r: ActiveArms, e: Pick<VariantRow, 'model_id' | 'pro
 export async function variantWarnings(db: Db, rows: VariantRow[]): Promise<IngestWarning[]> {
   const stated = rows.filter((r) => r.variant !== undefined);
   if (!stated.length) return [];
-  let arms = await armsOf(db, false);
-  if (stated.some((r) => !arms.has(keyOf(r.feature_id, r.environment)))) arms = await armsOf(db, true);
+  const arms = await armsOf(db);
   const warnings: IngestWarning[] = [];
   for (const e of stated) {
     const rollout = arms.get(keyOf(e.feature_id, e.environment));

@@ -12,6 +12,7 @@ import type { Actor } from './audit.ts';
 import { recordRolloutDecision, resolveRolloutAlert, rolloutRule } from './rollout-alerts.ts';
 import { candidateName, candidateStartChecks, plannedCandidate, switchToCandidate } from './rollout-candidate.ts';
 import { DEFAULT_GUARD, DEFAULT_STAGES, newSalt } from './rollout-plan.ts';
+import { forgetActiveRollouts } from './rollout-variant.ts';
 
 export type Rollout = Row<'rollouts'>;
 const ACTIVE = ['running', 'paused'] as const;
@@ -80,7 +81,7 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
   const failed = checks.find((c) => !c.ok);
   if (failed) throw new Refusal(422, failed.detail, { [plan.model ? 'model_id' : 'prompt_version']: failed.detail }, { checks });
   const stages = parsed.data.stages ?? DEFAULT_STAGES;
-  return db.transaction(async (trx) => {
+  const started = await db.transaction(async (trx) => {
     await trx('ai_features').where({ id: feature.id }).forUpdate().first('id');
     await refuseDuringRollout(trx, feature, environment);
     const [rollout] = await trx('rollouts')
@@ -110,6 +111,8 @@ export async function startRollout(db: Db, providers: Providers, actor: Actor, f
     await resolveRolloutAlert(trx, actor, rollout, `a new rollout started in ${environment}`, new Date());
     return rollout;
   });
+  forgetActiveRollouts(); // this instance sees it at once (rollout-variant.ts)
+  return started;
 }
 
 type RolloutPatch = Partial<
@@ -128,7 +131,7 @@ export const stageOf = (rollout: Pick<Rollout, 'stages'>, bp: number) =>
 
 /** A person's change to a running or paused rollout, the row locked; audited with a decision. Ramps only rise. */
 export async function changeRollout(db: Db, actor: Actor, id: string, action: RolloutAction, input: unknown = {}): Promise<Rollout> {
-  return db.transaction(async (trx) => {
+  const changed = await db.transaction(async (trx) => {
     const rollout = await trx('rollouts').where({ id }).forUpdate().first();
     if (!rollout) throw new Refusal(422, 'No such rollout');
     if (!ACTIVE.includes(rollout.status as (typeof ACTIVE)[number]))
@@ -172,6 +175,8 @@ export async function changeRollout(db: Db, actor: Actor, id: string, action: Ro
     if (action !== 'percent' && action !== 'pause') await resolveRolloutAlert(trx, actor, next, explanation, new Date());
     return next;
   });
+  forgetActiveRollouts(); // this instance sees it at once (rollout-variant.ts)
+  return changed;
 }
 
 const COMPLETED = 'completed: the candidate now serves everyone';
@@ -185,7 +190,7 @@ export async function completeRollout(db: Db, providers: Providers, actor: Actor
   if (!ACTIVE.includes(rollout.status as (typeof ACTIVE)[number]))
     throw new Refusal(409, `The rollout is ${rollout.status.replace('_', ' ')}`);
   const deployments = await switchToCandidate(db, providers, actor, feature, rollout);
-  return db.transaction(async (trx) => {
+  const completed = await db.transaction(async (trx) => {
     const [done] = await trx('rollouts')
       .where({ id: rollout.id })
       .whereIn('status', ACTIVE)
@@ -209,4 +214,6 @@ export async function completeRollout(db: Db, providers: Providers, actor: Actor
     await resolveRolloutAlert(trx, actor, done, COMPLETED, new Date());
     return done;
   });
+  forgetActiveRollouts(); // this instance sees it at once (rollout-variant.ts)
+  return completed;
 }

@@ -4,7 +4,7 @@ import { ingestEvents } from '../../../src/services/ingest.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../../setup/factories.ts';
 import { postUsage, usageEvent } from '../../setup/usage-api.ts';
 import { type Deployments, openDeployments } from '../deployments/setup.ts';
-import { API, featureWithStable, started } from './setup.ts';
+import { API, featureWithStable, rolloutAction, started } from './setup.ts';
 
 // POST /api/v1/usage with `variant` (issue 18): "stable" or "candidate", anything else rejects the
 // event; the arm stays inferred from model and prompt version, and a stated variant that contradicts
@@ -95,5 +95,31 @@ describe('POST /api/v1/usage with a variant', () => {
     );
     expect(result.rejected).toEqual([{ index: 0, error: `unknown model ${doomed.id}` }]);
     expect(result.warnings?.map((w) => w.index)).toEqual([1]);
+  });
+
+  it('when a rollout starts or ends on this instance, then the next batch judges variants by it at once', async () => {
+    const { feature, stable, candidate } = await featureWithStable(d);
+    const contradicting = () => post([ev(feature.id, stable.id, { variant: 'candidate' })]).expect(200);
+    expect((await contradicting()).body.warnings).toBeUndefined(); // the cache now holds no rollout for the feature
+    const rollout = await started(d, feature.id, { environment: 'staging', model_id: candidate.id });
+    expect((await contradicting()).body.warnings?.map((w: { field: string }) => w.field)).toEqual(['variant']);
+    await rolloutAction(d, rollout.id, 'abort').expect(200);
+    expect((await contradicting()).body.warnings).toBeUndefined();
+  });
+
+  it('when events state a variant and nothing rolls out for their feature, then batches do not read the rollouts each time', async () => {
+    const { feature, stable } = await featureWithStable(d);
+    await post([ev(feature.id, stable.id, { variant: 'stable' })]).expect(200);
+    const reads: string[] = [];
+    const count = (q: { sql: string }) => {
+      if (/\brollouts\b/.test(q.sql)) reads.push(q.sql);
+    };
+    d.t.db.on('query', count);
+    try {
+      for (let i = 0; i < 3; i++) await post([ev(feature.id, stable.id, { variant: 'stable' })]).expect(200);
+    } finally {
+      d.t.db.removeListener('query', count);
+    }
+    expect(reads).toEqual([]);
   });
 });
