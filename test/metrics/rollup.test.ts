@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
-import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { groupByHashing, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { foldRowsSql } from '../../src/metrics/rollup-sql.ts';
 import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { makeFeature } from '../setup/factories.ts';
@@ -151,6 +152,27 @@ describe('the rollup job', () => {
       expect(await runRollup({ db })).toEqual({ ran: true, rows: 0, cursor: first.cursor });
       expect(await snapshot(db)).toEqual(before);
       expect(await expectRollupsMatchRaw(db)).toBe(first.cursor);
+    });
+  });
+
+  it('when the planner would sort the raw rows to group them, then the rollup job groups them by hashing', async () => {
+    await withUsageDatabase(async (db) => {
+      await seed(db, 15, 300);
+      await db.raw('ANALYZE ai_usage_logs');
+      /** How the fold statement groups the raw rows (the `grouped` step), as the transaction's settings plan it. */
+      const grouping = async (trx: Db) => {
+        const { rows } = await trx.raw(`EXPLAIN (FORMAT JSON) ${foldRowsSql('l.id > :from AND l.id <= :to')}`, { from: 0, to: 1e9 });
+        const find = (node: { 'Subplan Name'?: string; Strategy?: string; Plans?: unknown[] }): string | undefined =>
+          node['Subplan Name'] === 'CTE grouped' ? node.Strategy : node.Plans?.map((n) => find(n as typeof node)).find(Boolean);
+        return find(rows[0]['QUERY PLAN'][0].Plan);
+      };
+      await db.transaction(async (trx) => {
+        // A small work_mem makes the planner expect the groups' state not to fit, as a minute of real traffic does.
+        await trx.raw("SET LOCAL work_mem = '64kB'");
+        expect(await grouping(trx)).toBe('Sorted');
+        await groupByHashing(trx);
+        expect(await grouping(trx)).toBe('Hashed');
+      });
     });
   });
 
