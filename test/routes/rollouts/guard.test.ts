@@ -2,6 +2,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/jobs/rollouts.ts';
 import { storeBehaviour } from '../../../src/services/simulator-settings.ts';
+import { ownSeededDatabase } from '../../setup/scratch-db.ts';
 import { type Deployments, openDeployments } from '../deployments/setup.ts';
 import { featureWithStable, minutesAfter, rolloutAction, started, trafficMinute } from './setup.ts';
 
@@ -9,11 +10,19 @@ import { featureWithStable, minutesAfter, rolloutAction, started, trafficMinute 
 // behaviour shapes: it rolls a worse candidate back after "for" minutes, advances a healthy one
 // stage by stage, and holds then pauses a rollout without enough traffic.
 
+// A database of this file's own: the guard job takes every running rollout under one lock, so a
+// guard run of another file at the same time (with its own clock) would take this file's rollouts.
 let d: Deployments;
+let drop: () => Promise<void>;
 beforeAll(async () => {
-  d = await openDeployments();
+  const own = await ownSeededDatabase('rollout_guard');
+  drop = own.drop;
+  d = await openDeployments(own.db);
 });
-afterAll(() => d?.close());
+afterAll(async () => {
+  await d?.close();
+  await drop?.();
+});
 
 const STAGES = [2500, 5000, 10000].map((percent_bp) => ({ percent_bp, min_minutes: 3, min_requests_per_arm: 100 }));
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../src/jobs/rollouts.ts';
 import { armOf } from '../../../src/services/rollout-plan.ts';
 import { text } from '../../setup/html.ts';
+import { ownSeededDatabase } from '../../setup/scratch-db.ts';
 import { signInAs } from '../../setup/session.ts';
 import { type Deployments, openDeployments } from '../deployments/setup.ts';
 import { API, featureWithStable, minutesAfter, rolloutAction, started, startRollout, trafficMinute } from './setup.ts';
@@ -12,11 +13,19 @@ import { API, featureWithStable, minutesAfter, rolloutAction, started, startRoll
 // the feature's versions; candidate users get the candidate prompt from the runtime config; the guard
 // tells the arms apart by prompt version; Complete activates the version through the pipeline.
 
+// A database of this file's own: the guard job takes every running rollout under one lock, so a
+// guard run of another file at the same time (with its own clock) would take this file's rollouts.
 let d: Deployments;
+let drop: () => Promise<void>;
 beforeAll(async () => {
-  d = await openDeployments();
+  const own = await ownSeededDatabase('rollout_prompts');
+  drop = own.drop;
+  d = await openDeployments(own.db);
 });
-afterAll(() => d?.close());
+afterAll(async () => {
+  await d?.close();
+  await drop?.();
+});
 
 const api = (method: 'post' | 'get', path: string, body: object = {}) =>
   request(d.t.app)[method](`${API}${path}`).set('Authorization', `Bearer ${d.admin.token}`).send(body);
