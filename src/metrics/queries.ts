@@ -133,13 +133,8 @@ export interface Breakdown {
   byVersion?: Map<number, Map<number, Sums>>;
 }
 
-/** Adds `s` into the sums held under `key` (a copy of `s` when there are none yet). */
-function addTo<K>(map: Map<K, Sums>, key: K, s: Sums) {
-  const into = map.get(key);
-  if (!into) {
-    map.set(key, { ...s, hist: [...s.hist] });
-    return;
-  }
+/** Adds `s` into `into`. */
+function addInto(into: Sums, s: Sums) {
   for (const k of ADDITIVE) into[k] += s[k];
   s.hist.forEach((c, i) => (into.hist[i] += c));
 }
@@ -155,11 +150,18 @@ const ADDITIVE = [
   'output_tokens',
 ] as const;
 
+/** Adds `s` into the sums held under `key` (a copy of `s` when there are none yet). */
+function addTo<K>(map: Map<K, Sums>, key: K, s: Sums) {
+  const into = map.get(key);
+  if (into) addInto(into, s);
+  else map.set(key, { ...s, hist: [...s.hist] });
+}
+
 /** The sums of several sums. */
 export function addSums(all: Iterable<Sums>): Sums {
-  const total = new Map<0, Sums>([[0, toSums(undefined)]]);
-  for (const s of all) addTo(total, 0, s);
-  return total.get(0)!;
+  const total = toSums(undefined);
+  for (const s of all) addInto(total, s);
+  return total;
 }
 
 /**
