@@ -1,6 +1,7 @@
 import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
 import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { HIST_COLUMNS } from './histogram.ts';
 import { badMinutes, costByScope, exactPercentilesById, inSnapshot, type Snapshot, sumsByScope, toSums } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
@@ -13,19 +14,36 @@ const PROBE_CAP_MS = 15 * 60_000;
 export type Headline = ReturnType<typeof headline>;
 export type Summary = Headline & { uptime: number | null };
 
-/** Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot. */
+/** The sums a headline needs besides the histogram. */
+const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd'] as const;
+
+/**
+ * Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot.
+ * The histogram (39 of the sums' columns, most of their cost) is read only for the members whose
+ * percentiles come from it: the others' are exact. Three reads whatever the number of members.
+ */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
-  const sums = await sumsByScope(db, scope, ids, w);
+  const sums = await sumsByScope(db, scope, ids, w, HEADLINE_COLUMNS);
+  const requests = (id: string) => sums.get(id)?.requests ?? 0;
+  const hist = await sumsByScope(
+    db,
+    scope,
+    ids.filter((id) => requests(id) > 0 && !wantsExactPercentiles(requests(id))),
+    w,
+    HIST_COLUMNS,
+  );
   const exact = await exactPercentilesById(
     db,
     scope,
-    ids.filter((id) => wantsExactPercentiles(sums.get(id)?.requests ?? 0)),
+    ids.filter((id) => wantsExactPercentiles(requests(id))),
     w,
   );
   return new Map(
     ids.map((id) => {
       const [p50, p95, p99] = exact.get(id) ?? [];
-      return [id, { ...headline(sums.get(id) ?? toSums(undefined)), ...(p50 !== undefined && { p50, p95, p99 }) }];
+      const s = sums.get(id) ?? toSums(undefined);
+      const figures = headline({ ...s, hist: hist.get(id)?.hist ?? s.hist });
+      return [id, { ...figures, ...(p50 !== undefined && { p50, p95, p99 }) }];
     }),
   );
 }
