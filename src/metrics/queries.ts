@@ -112,6 +112,41 @@ export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: W
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Spend (USD) per member of a scope over [from, to) with `from` at the start of a UTC day, read from
+ * whole day-rollup rows only: the rows of the window's days up to the end of its last (partial) day,
+ * less the events rolled up into that day after `to`, plus the window's events not rolled up yet.
+ * Exact, and for a window ending now the raw branches find next to nothing: no hour rows are read
+ * (spread over the hour rollup, they made most of the month-to-date spend's cost at 200 features).
+ * Raw rows of `to`'s day must still be kept (retention drops whole days far older).
+ */
+export async function costByScopeFromDays(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
+  if (w.from.getTime() % DAY_MS !== 0) throw new Error('costByScopeFromDays: the window must start at the start of a UTC day');
+  if (!ids.length) return new Map();
+  const col = SCOPE_COLUMN[scope];
+  const read = perMemberBindings(s, ids, w);
+  const { rows } = await namedRaw(
+    s.db,
+    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (
+       SELECT r.${col} AS id, r.cost_usd FROM usage_rollup_day r
+       WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
+         AND r.bucket >= :from::timestamptz AND r.bucket < :day_end::timestamptz
+       UNION ALL
+       SELECT l.${col}, -l.cost_usd FROM ai_usage_logs l
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.id <= :cursor::bigint
+         AND l.created_at >= :to::timestamptz AND l.created_at < :day_end::timestamptz
+       UNION ALL
+       SELECT l.${col}, l.cost_usd FROM ai_usage_logs l
+       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+         AND l.created_at >= :from::timestamptz AND l.created_at < :to::timestamptz
+     ) x GROUP BY 1`,
+    { ...read.bindings, day_end: new Date(Math.ceil(w.to.getTime() / DAY_MS) * DAY_MS).toISOString() },
+  );
+  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
+}
+
 /**
  * Whether the feature has a recorded event at or before `at`: in the raw rows, or in a whole day
  * of the day rollup that ends by then (rollups outlive raw rows). Two index probes.

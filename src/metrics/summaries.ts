@@ -2,7 +2,16 @@ import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
 import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { HIST_COLUMNS } from './histogram.ts';
-import { badMinutes, costByScope, exactPercentilesById, inSnapshot, type Snapshot, sumsByScope, toSums } from './queries.ts';
+import {
+  badMinutes,
+  costByScope,
+  costByScopeFromDays,
+  exactPercentilesById,
+  inSnapshot,
+  type Snapshot,
+  sumsByScope,
+  toSums,
+} from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
 import { healthScore } from './scores.ts';
 import type { Scope } from './segments.ts';
@@ -127,14 +136,14 @@ export function modelSummaries(db: Db, modelIds: string[], range: RangeName, now
 
 const monthStart = (at: Date, monthsBack = 0) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - monthsBack, 1));
 
-async function spendIn(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
-  const cost = await costByScope(db, scope, ids, w);
+async function spendIn(db: Snapshot, scope: Scope, ids: string[], w: Window, read = costByScope): Promise<Map<string, number>> {
+  const cost = await read(db, scope, ids, w);
   return new Map(ids.map((id) => [id, cost.get(id) ?? 0]));
 }
 
-/** Spend since the first day of the current month (UTC) for each member of a scope. */
+/** Spend since the first day of the current month (UTC) for each member of a scope: from day rows (its raw rows are kept). */
 const monthlySpend = (db: Snapshot, scope: Scope, ids: string[], now: Date) =>
-  spendIn(db, scope, ids, { from: monthStart(now), to: new Date(now.getTime() + 1) });
+  spendIn(db, scope, ids, { from: monthStart(now), to: new Date(now.getTime() + 1) }, costByScopeFromDays);
 
 /**
  * This month's spend so far and last month's over the same stretch (its first days up to the same
