@@ -114,35 +114,93 @@ export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: W
 
 const DAY_MS = 86_400_000;
 
+/** A raw row's share of each additive column but the histogram's (what RAW_SUMS in segments.ts adds up per group). */
+const RAW_VALUE: Record<string, string> = {
+  requests: '1',
+  successes: "(l.status = 'success')::int",
+  errors: "(l.status = 'error')::int",
+  timeouts: "(l.status = 'timeout')::int",
+  latency_sum_ms: 'l.response_time_ms::bigint',
+  input_tokens: 'l.input_tokens::bigint',
+  output_tokens: 'l.output_tokens::bigint',
+  cost_usd: 'l.cost_usd',
+  input_cost_usd: 'l.input_cost_usd',
+};
+
 /**
- * Spend (USD) per member of a scope over [from, to) with `from` at the start of a UTC day, read from
- * whole day-rollup rows only: the rows of the window's days up to the end of its last (partial) day,
- * less the events rolled up into that day after `to`, plus the window's events not rolled up yet.
- * Exact, and for a window ending now the raw branches find next to nothing: no hour rows are read
- * (spread over the hour rollup, they made most of the month-to-date spend's cost at 200 features).
- * Raw rows of `to`'s day must still be kept (retention drops whole days far older).
+ * SQL: rows (id, …columns) adding up to the usage of [:days_from, :days_to) with :days_from at the
+ * start of a UTC day, from whole day-rollup rows: the rows of its days up to the end of the last
+ * (partial) one (:day_end), less the events rolled up into that day at or after :days_to, plus its
+ * events not rolled up yet. For a window ending now both raw branches find next to nothing, and no
+ * hour or minute row is read. Raw rows of :days_to's day must be kept (retention drops far older ones).
  */
+function fromDaysSql(scope: Scope, columns: readonly string[]) {
+  const col = SCOPE_COLUMN[scope];
+  const raw = (sign: string) => columns.map((c) => `${sign}${RAW_VALUE[c]}`).join(', ');
+  return `
+    SELECT r.${col} AS id, ${columns.map((c) => `r.${c}`).join(', ')} FROM usage_rollup_day r
+    WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
+      AND r.bucket >= :days_from::timestamptz AND r.bucket < :day_end::timestamptz
+    UNION ALL
+    SELECT l.${col}, ${raw('-')} FROM ai_usage_logs l
+    WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.id <= :cursor::bigint
+      AND l.created_at >= :days_to::timestamptz AND l.created_at < :day_end::timestamptz
+    UNION ALL
+    SELECT l.${col}, ${raw('')} FROM ai_usage_logs l
+    WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
+      AND l.created_at >= :days_from::timestamptz AND l.created_at < :days_to::timestamptz`;
+}
+
+/**
+ * sumsByScope for a window ending now (only `columns`, no histogram) that reads whole days from the
+ * day rollup (fromDaysSql), including the window's last, partial day, and the rest from segmentsSql:
+ * the window's part of its first day added, or when that is the larger part, the first day whole
+ * (a day row) less what of it comes before the window. One statement; a 24 h read then takes at most
+ * 12 hours of hour rows, not 23 (at 200 features the hour rows, spread over the rollup, were most of its cost).
+ */
+export async function sumsEndingNow(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  columns: readonly string[],
+): Promise<Map<string, Sums>> {
+  const firstDay = Math.floor(w.from.getTime() / DAY_MS) * DAY_MS;
+  const lastDay = Math.floor((w.to.getTime() - 1) / DAY_MS) * DAY_MS;
+  const lessBefore = w.from.getTime() - firstDay < firstDay + DAY_MS - w.from.getTime();
+  const usable = w.endsNow && (lessBefore || w.from.getTime() <= lastDay) && columns.every((c) => c in RAW_VALUE);
+  if (!usable) return sumsByScope(s, scope, ids, w, columns);
+  if (!ids.length) return new Map();
+  // The segments read: the first day before the window (subtracted), or the window before its last day (added).
+  const seg = lessBefore ? { from: new Date(firstDay), to: w.from } : { from: w.from, to: new Date(lastDay) };
+  const read = perMemberBindings(s, ids, seg);
+  const { rows } = await namedRaw(
+    s.db,
+    `WITH ${segmentsSql(scope, columns)}
+     SELECT id, ${sumsOf(columns)} FROM (
+       SELECT ${SCOPE_COLUMN[scope]} AS id, ${columns.map((c) => (lessBefore ? `-${c} AS ${c}` : c)).join(', ')} FROM seg
+       UNION ALL ${fromDaysSql(scope, columns)}
+     ) x GROUP BY 1`,
+    { ...read.bindings, ...fromDaysBindings(new Date(lessBefore ? firstDay : lastDay), w.to) },
+  );
+  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
+}
+
+const fromDaysBindings = (from: Date, to: Date) => ({
+  days_from: from.toISOString(),
+  days_to: to.toISOString(),
+  day_end: new Date(Math.ceil(to.getTime() / DAY_MS) * DAY_MS).toISOString(),
+});
+
+/** Spend (USD) per member of a scope over [from, to) with `from` at the start of a UTC day, from day-rollup rows (fromDaysSql). */
 export async function costByScopeFromDays(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
   if (w.from.getTime() % DAY_MS !== 0) throw new Error('costByScopeFromDays: the window must start at the start of a UTC day');
   if (!ids.length) return new Map();
-  const col = SCOPE_COLUMN[scope];
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (
-       SELECT r.${col} AS id, r.cost_usd FROM usage_rollup_day r
-       WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
-         AND r.bucket >= :from::timestamptz AND r.bucket < :day_end::timestamptz
-       UNION ALL
-       SELECT l.${col}, -l.cost_usd FROM ai_usage_logs l
-       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.id <= :cursor::bigint
-         AND l.created_at >= :to::timestamptz AND l.created_at < :day_end::timestamptz
-       UNION ALL
-       SELECT l.${col}, l.cost_usd FROM ai_usage_logs l
-       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
-         AND l.created_at >= :from::timestamptz AND l.created_at < :to::timestamptz
-     ) x GROUP BY 1`,
-    { ...read.bindings, day_end: new Date(Math.ceil(w.to.getTime() / DAY_MS) * DAY_MS).toISOString() },
+    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'])}) x GROUP BY 1`,
+    { ...read.bindings, ...fromDaysBindings(w.from, w.to) },
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
 }

@@ -10,6 +10,7 @@ import {
   inSnapshot,
   type Snapshot,
   sumsByScope,
+  sumsEndingNow,
   toSums,
 } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
@@ -32,7 +33,7 @@ const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd']
  * percentiles come from it: the others' are exact. Three reads whatever the number of members.
  */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
-  const sums = await sumsByScope(db, scope, ids, w, HEADLINE_COLUMNS);
+  const sums = await sumsEndingNow(db, scope, ids, w, HEADLINE_COLUMNS);
   const requests = (id: string) => sums.get(id)?.requests ?? 0;
   const hist = await sumsByScope(
     db,
