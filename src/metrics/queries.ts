@@ -152,7 +152,7 @@ function fromDaysSql(scope: Scope, columns: readonly string[]) {
 }
 
 /**
- * sumsByScope for a window ending now (only `columns`, no histogram) that reads whole days from the
+ * sumsByScope for a window ending now (only `columns`, no histogram) of many members that reads whole days from the
  * day rollup (fromDaysSql), including the window's last, partial day, and the rest from segmentsSql:
  * the window's part of its first day added, or when that is the larger part, the first day whole
  * (a day row) less what of it comes before the window. One statement; a 24 h read then takes at most
@@ -168,9 +168,10 @@ export async function sumsEndingNow(
   const firstDay = Math.floor(w.from.getTime() / DAY_MS) * DAY_MS;
   const lastDay = Math.floor((w.to.getTime() - 1) / DAY_MS) * DAY_MS;
   const lessBefore = w.from.getTime() - firstDay < firstDay + DAY_MS - w.from.getTime();
-  const usable = w.endsNow && (lessBefore || w.from.getTime() <= lastDay) && columns.every((c) => c in RAW_VALUE);
+  // Few members probe the rollups' indexes, where a day row saves little and a longer statement costs planning.
+  const many = ids.length >= READ_EVERY_FROM;
+  const usable = many && w.endsNow && (lessBefore || w.from.getTime() <= lastDay) && columns.every((c) => c in RAW_VALUE);
   if (!usable) return sumsByScope(s, scope, ids, w, columns);
-  if (!ids.length) return new Map();
   // The segments read: the first day before the window (subtracted), or the window before its last day (added).
   const seg = lessBefore ? { from: new Date(firstDay), to: w.from } : { from: w.from, to: new Date(lastDay) };
   const read = perMemberBindings(s, ids, seg);
