@@ -176,6 +176,28 @@ describe('the rollup job', () => {
     });
   });
 
+  it('when the job runs again on a connection, then its fold statement is planned once there (a generic plan), not every tick', async () => {
+    await withUsageDatabase(async (db, url) => {
+      const one = createDb(url, 1);
+      try {
+        const { events } = await seed(db, 16, 120);
+        await runRollup({ db: one });
+        await insertUsage(
+          db,
+          events.slice(0, 30).map((e) => ({ ...e, event_id: undefined })),
+        );
+        expect(await runRollup({ db: one })).toMatchObject({ ran: true, rows: 30 });
+        const { rows } = await one.raw(
+          `SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO usage_rollup_minute%'`,
+        );
+        expect(rows).toEqual([{ generic_plans: 2, custom_plans: 0 }]);
+        await expectRollupsMatchRaw(db);
+      } finally {
+        await one.destroy();
+      }
+    });
+  });
+
   it('when two instances run the rollup at the same moment, then every row is folded exactly once', async () => {
     await withUsageDatabase(async (db, url) => {
       const [a, b] = [createDb(url, 3), createDb(url, 3)];
