@@ -18,17 +18,18 @@ export function foldRowsSql(where: string): string {
 -- arithmetic where date_trunc converts every timestamp to calendar fields and back.
 WITH raw AS (
   SELECT date_bin('1 minute', l.created_at, timestamptz 'epoch') AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
-         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
+         l.prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
          l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd, ${hashSql('l')} AS h
   FROM ai_usage_logs l WHERE ${where}
 ),
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
 -- histogram columns: the 39 FILTERs then run over groups, not over every raw row. Each group also
--- collects its users' hashes, which the last step concatenates per feature and minute.
+-- collects its users' hashes, which the last step concatenates per feature and minute. Work per raw
+-- row is what a tick costs, so what can wait for the groups does: prompt_version stays NULL here (a
+-- group of its own all the same), and successes are the rest of the requests (status is one of three).
 grouped AS MATERIALIZED (
   SELECT bucket, feature_id, model_id, provider_id, environment, prompt_version, hb,
          count(*)::int AS requests,
-         count(*) FILTER (WHERE status = 'success')::int AS successes,
          count(*) FILTER (WHERE status = 'error')::int AS errors,
          count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
          sum(response_time_ms)::bigint AS latency_sum_ms,
@@ -36,9 +37,10 @@ grouped AS MATERIALIZED (
          sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd, ${hashesSql('h')} AS hashes
   FROM raw GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
+-- prompt_version: 0 when the event named none (a key column cannot be NULL).
 minute_agg AS MATERIALIZED (
-  SELECT bucket, ${keyCols},
-         sum(requests)::int AS requests, sum(successes)::int AS successes, sum(errors)::int AS errors,
+  SELECT bucket, feature_id, model_id, provider_id, environment, coalesce(prompt_version, 0) AS prompt_version,
+         sum(requests)::int AS requests, (sum(requests) - sum(errors) - sum(timeouts))::int AS successes, sum(errors)::int AS errors,
          sum(timeouts)::int AS timeouts, sum(latency_sum_ms)::bigint AS latency_sum_ms,
          ${HIST_COLUMNS.map((c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int AS ${c}`).join(', ')},
          sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
