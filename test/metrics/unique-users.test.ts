@@ -211,3 +211,38 @@ describe('unique users read again', () => {
     });
   });
 });
+
+describe('unique users folded again', () => {
+  it('when a fold brings only users its sketches hold, then none is written again; when another writer changed one, the next fold reads it again', async () => {
+    await withUsageDatabase(async (db) => {
+      const feature = await makeFeature(db);
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      const versions = async () =>
+        (await db.raw('SELECT feature_id, grain_ms, bucket, xmin::text AS v FROM usage_user_sketches ORDER BY 1, 2, 3')).rows;
+      // 2,000 users over the last hour (registers), then the same users at the same moments again.
+      await insertEvents(db, feature.id, now, 4000, 'a-', 2000, '(g * 7919) % 3600');
+      await runRollup({ db });
+      const first = await versions();
+      const sketches = await storedSketches(db);
+      await db.raw("INSERT INTO ai_usage_event_keys SELECT 'again-' || event_id, created_at FROM ai_usage_event_keys");
+      await db.raw(`INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, created_at)
+                    SELECT 'again-' || event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, created_at
+                    FROM ai_usage_logs`);
+      expect(await runRollup({ db })).toMatchObject({ rows: 4000 });
+      expect(await versions()).toEqual(first);
+      expect(await storedSketches(db)).toEqual(sketches);
+
+      // Another writer adds users to the day sketch; the next fold (new users again) keeps them.
+      const day = { feature_id: feature.id, grain_ms: DAY };
+      const { registers } = (await db('usage_user_sketches').where(day).first('registers'))!;
+      const written = UserSketch.decode(registers).merge(sketchOf(5000, 3)).encode();
+      await db('usage_user_sketches').where(day).update({ registers: written });
+      await insertEvents(db, feature.id, now, 300, 'c-', 300, '(g * 7) % 600');
+      await runRollup({ db });
+      const after = (await db('usage_user_sketches').where(day).first('registers'))!.registers;
+      expect(after.length).toBe(M);
+      expect([...after].every((r, i) => r >= written[i])).toBe(true);
+      expect(UserSketch.decode(after).estimate()).toBeGreaterThan(UserSketch.decode(written).estimate());
+    });
+  });
+});
