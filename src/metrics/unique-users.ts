@@ -70,8 +70,8 @@ export interface FoldedMinute {
   /** The minute, epoch ms. */
   t: number;
   rows: number;
-  /** Its users' hashes (null: no row named a user). */
-  hashes: Buffer | null;
+  /** Its users' hashes, as hashesSql aggregates them, in base64 (null: no row named a user). */
+  hashes: string | null;
 }
 
 /**
@@ -83,7 +83,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
   const touched = new Map<string, { key: SketchKey; sketch: UserSketch }>();
   for (const r of minutes) {
     if (!r.hashes) continue;
-    const minute = UserSketch.decode(r.hashes);
+    const minute = UserSketch.decode(Buffer.from(r.hashes, 'base64'));
     for (const grainMs of GRAINS_MS) {
       const key = { featureId: r.feature_id, grainMs, start: Math.floor(r.t / grainMs) * grainMs };
       const id = keyOf(key);
