@@ -74,24 +74,24 @@ per_minute AS MATERIALIZED (
   GROUP BY 1, 2, 3, 4
 ),
 hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
+-- Each touched hour's minutes as they will be: what is stored (the rollup lock keeps other writers
+-- out) plus this fold's, so each hour's bounds are computed once, over its final counts.
 to_counts AS (
   INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp, minute_bps)
   SELECT scope, scope_id, hour, requests, failures, last_or_zero(b), b FROM (
     SELECT h.scope, h.scope_id, h.hour,
-           array_agg(coalesce(m.r, 0)::int ORDER BY g.i) AS requests, array_agg(coalesce(m.f, 0)::int ORDER BY g.i) AS failures
-    FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
+           array_agg((coalesce(c.requests[g.i + 1], 0) + coalesce(m.r, 0))::int ORDER BY g.i) AS requests,
+           array_agg((coalesce(c.failures[g.i + 1], 0) + coalesce(m.f, 0))::int ORDER BY g.i) AS failures
+    FROM hours h
+    LEFT JOIN usage_minute_counts c ON c.scope = h.scope AND c.scope_id = h.scope_id AND c.hour = h.hour
+    CROSS JOIN generate_series(0, 59) AS g(i)
     -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
     LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
     GROUP BY 1, 2, 3
   ) a, minute_lower_bps(requests, failures) AS b
   -- Each minute's Wilson lower bound (SPEC §4 uptime), sorted, and the highest of them.
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
-    SET (requests, failures, worst_bp, minute_bps) = (
-      SELECT s.r, s.f, last_or_zero(s.b), s.b FROM (
-        SELECT r, f, minute_lower_bps(r, f) AS b
-        FROM (SELECT add_arrays(t.requests, excluded.requests) AS r, add_arrays(t.failures, excluded.failures) AS f) x
-      ) s
-    )
+    SET (requests, failures, worst_bp, minute_bps) = (excluded.requests, excluded.failures, excluded.worst_bp, excluded.minute_bps)
 )
 -- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches, in base64:
 -- 8 bytes a row, the largest part of the answer, which as bytea would travel and be parsed as hex.

@@ -110,6 +110,13 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
+  // Each hour's bounds are those of its minutes' final counts: exact (numeric) Wilson bounds, sorted.
+  const { rows: wrongBounds } = await db.raw(`
+    SELECT c.scope, c.scope_id, c.hour FROM usage_minute_counts c,
+      LATERAL (SELECT coalesce(array_agg(b ORDER BY b), '{}') AS bps, coalesce(max(b), 0) AS worst
+               FROM (SELECT wilson_lower_bp(r, f) AS b FROM unnest(c.requests, c.failures) u(r, f) WHERE r > 0) x) w
+    WHERE c.minute_bps IS DISTINCT FROM w.bps OR c.worst_bp IS DISTINCT FROM w.worst`);
+  expect(wrongBounds).toEqual([]);
   // Every sketch holds exactly the users of its bucket's raw rows (their hashes computed here in SQL).
   const want: Record<string, string> = {};
   for (const grain of GRAINS_MS) {
