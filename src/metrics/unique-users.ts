@@ -21,25 +21,32 @@ interface SketchKey {
 const keyOf = (k: SketchKey) => `${k.featureId}|${k.grainMs}|${k.start}`;
 
 /**
- * The sketches this process stored lately (at most FOLDED_MAX, the least recently used go first), by
- * key, with the version it wrote: the row's xmin, the writing transaction. Each minute of traffic
- * touches a few 16 KiB sketches per feature (its 10-minute, hour, 6-hour and day buckets): a fold
- * reads back only those whose stored version is not the one held here (written by another instance
- * or a rebuild, deleted, or never committed), instead of fetching every one of them each tick.
- * Entries are never merged into: a fold merges into a copy and keeps it once it is written.
+ * The sketches this process stored or read lately in folds (at most FOLDED_MAX, ≤ 16 MiB; the least
+ * recently used go first), by key, as stored, with their version: the row's xmin, the transaction
+ * that wrote it. Each minute of traffic touches a few 16 KiB sketches per feature (its 10-minute,
+ * hour, 6-hour and day buckets): a fold reads back only those whose stored version is not the one
+ * held here (written since by another instance or a rebuild, deleted, or never committed), instead
+ * of fetching every one of them each tick.
  */
-const folded = new Map<string, { version: string; sketch: UserSketch }>();
-const FOLDED_MAX = 4096;
+const folded = new Map<string, { version: string; registers: Buffer }>();
+const FOLDED_MAX = 1024;
 
-function keep(id: string, version: string, sketch: UserSketch) {
+function keep(id: string, version: string, registers: Buffer) {
   folded.delete(id);
-  folded.set(id, { version, sketch });
+  folded.set(id, { version, registers });
   if (folded.size > FOLDED_MAX) folded.delete(folded.keys().next().value!);
 }
 
-/** The stored sketches of these keys, by key (copies: free to merge into), with their versions. */
-async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, { version: string; sketch: UserSketch }>> {
-  const out = new Map<string, { version: string; sketch: UserSketch }>();
+interface Stored {
+  version: string;
+  registers: Buffer;
+  /** Decoded from registers: free to merge into. */
+  sketch: UserSketch;
+}
+
+/** The stored sketches of these keys, by key, with their versions. */
+async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Stored>> {
+  const out = new Map<string, Stored>();
   for (let i = 0; i < keys.length; i += CHUNK) {
     const chunk = keys.slice(i, i + CHUNK);
     const held = chunk.map((k) => folded.get(keyOf(k)));
@@ -57,8 +64,8 @@ async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, { ve
     );
     for (const r of rows as { i: string; version: string; registers: Buffer | null }[]) {
       const at = Number(r.i) - 1;
-      const sketch = r.registers ? UserSketch.decode(r.registers) : new UserSketch().merge(held[at]!.sketch);
-      out.set(keyOf(chunk[at]), { version: r.version, sketch });
+      const registers = r.registers ?? held[at]!.registers;
+      out.set(keyOf(chunk[at]), { version: r.version, registers, sketch: UserSketch.decode(registers) });
     }
   }
   return out;
@@ -93,7 +100,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
     }
   }
   const stored = fresh
-    ? new Map<string, { version: string; sketch: UserSketch }>()
+    ? new Map<string, Stored>()
     : await loadSketches(
         db,
         [...touched.values()].map((e) => e.key),
@@ -104,7 +111,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
     const before = stored.get(id);
     if (!before) entries.push({ id, key: e.key, sketch: e.sketch });
     else if (before.sketch.grows(e.sketch)) entries.push({ id, key: e.key, sketch: before.sketch });
-    else keep(id, before.version, before.sketch);
+    else keep(id, before.version, before.registers);
   }
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK);
@@ -132,7 +139,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
       ],
     );
     // Every row is written by this transaction: one version.
-    for (const e of chunk) keep(e.id, rows[0].version, e.sketch);
+    chunk.forEach((e, j) => keep(e.id, rows[0].version, blobs[j]));
   }
 }
 
