@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
-import { groupByHashing, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { planFold, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { foldRowsSql } from '../../src/metrics/rollup-sql.ts';
 import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
@@ -177,7 +177,7 @@ describe('the rollup job', () => {
         // A small work_mem makes the planner expect the groups' state not to fit, as a minute of real traffic does.
         await trx.raw("SET LOCAL work_mem = '64kB'");
         expect(await grouping(trx)).toBe('Sorted');
-        await groupByHashing(trx);
+        await planFold(trx);
         expect(await grouping(trx)).toBe('Hashed');
       });
     });
