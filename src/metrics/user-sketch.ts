@@ -56,6 +56,26 @@ function maxInto(registers: Uint8Array, other: Uint8Array): boolean {
 /** Trailing zeros of a non-zero 32-bit integer. */
 const ctz = (x: number) => 31 - Math.clz32(x & -x);
 
+/**
+ * Adds the hashes in buf[from, to) (8 bytes each, big-endian) to the registers; returns whether any
+ * grew. One tight loop: a fold adds ~1,000 hashes per feature and second of traffic.
+ */
+function addToRegisters(registers: Uint8Array, buf: Uint8Array, from: number, to: number): boolean {
+  let grew = false;
+  for (let at = from; at < to; at += 8) {
+    const hi = ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+    const lo = ((buf[at + 4] << 24) | (buf[at + 5] << 16) | (buf[at + 6] << 8) | buf[at + 7]) >>> 0;
+    const rest = lo >>> P;
+    const rho = rest ? ctz(rest) + 1 : hi ? 32 - P + ctz(hi) + 1 : Q + 1;
+    const i = lo & (M - 1);
+    if (rho > registers[i]) {
+      registers[i] = rho;
+      grew = true;
+    }
+  }
+  return grew;
+}
+
 export class UserSketch {
   private hashes: Set<bigint> | null = new Set();
   private registers: Uint8Array | null = null;
@@ -68,14 +88,7 @@ export class UserSketch {
       if (this.hashes.size > SET_MAX) this.toRegisters();
       return this.hashes?.size !== before;
     }
-    const lo = buf.readUInt32BE(at + 4);
-    const hi = buf.readUInt32BE(at);
-    const rest = lo >>> P;
-    const rho = rest ? ctz(rest) + 1 : hi ? 32 - P + ctz(hi) + 1 : Q + 1;
-    const i = lo & (M - 1);
-    if (rho <= this.registers![i]) return false;
-    this.registers![i] = rho;
-    return true;
+    return addToRegisters(this.registers!, buf, at, at + 8);
   }
 
   private addHash(h: bigint): boolean {
@@ -115,7 +128,10 @@ export class UserSketch {
   private absorbGrows(buf: Buffer | null): boolean {
     if (buf?.length !== M) {
       let grew = false;
-      for (let at = 0; buf && at < buf.length; at += 8) grew = this.add(buf, at) || grew;
+      let at = 0;
+      // Hash by hash while the sketch keeps them, the rest straight into the registers.
+      for (; buf && at < buf.length && this.hashes; at += 8) grew = this.add(buf, at) || grew;
+      if (buf && at < buf.length) grew = addToRegisters(this.registers!, buf, at, buf.length) || grew;
       return grew;
     }
     if (this.hashes) {

@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, RANGES } from '../../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
-import { GRAINS_MS, M, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
+import { GRAINS_MS, M, P, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, MINUTE, modelsByName, mulberry32, withUsageDatabase } from '../setup/usage-factory.ts';
 import { storedSketches } from './sketches.ts';
@@ -65,6 +65,30 @@ describe('user sketches', () => {
       const both = UserSketch.decode(a).absorb(unaligned.subarray(offset));
       expect(both.encode()).toEqual(Buffer.from(a.map((x, i) => Math.max(x, b[i]))));
     }
+  });
+
+  it('when thousands of hashes are added at once, then every register is the one HyperLogLog defines for them, as added one by one', () => {
+    const rng = mulberry32(21);
+    const hashes = Buffer.alloc(8 * 30_000);
+    for (let at = 0; at < hashes.length; at += 4) hashes.writeUInt32BE(Math.floor(rng() * 2 ** 32), at);
+    // Some hashes with few or no bits set past the register index (the longest runs of zeros).
+    hashes.writeBigUInt64BE(0x0000_0000_0000_0007n, 0);
+    hashes.writeBigUInt64BE(0x8000_0000_0000_0000n + 5n, 8);
+    hashes.writeBigUInt64BE(0x0000_0001_0000_4000n, 16);
+    const want = new Uint8Array(M);
+    for (let at = 0; at < hashes.length; at += 8) {
+      const h = hashes.readBigUInt64BE(at);
+      const rest = h >> BigInt(P);
+      let rho = 1;
+      if (rest === 0n) rho = 64 - P + 1;
+      else for (let r = rest; (r & 1n) === 0n; r >>= 1n) rho++;
+      const i = Number(h & BigInt(M - 1));
+      want[i] = Math.max(want[i], rho);
+    }
+    expect(UserSketch.decode(hashes).encode()).toEqual(Buffer.from(want));
+    const oneByOne = new UserSketch();
+    for (let at = 0; at < hashes.length; at += 8) oneByOne.add(hashes, at);
+    expect(oneByOne.encode()).toEqual(Buffer.from(want));
   });
 
   it('when a window of any length is tiled, then its buckets are aligned, contiguous, cover it exactly and stay few', () => {
