@@ -18,17 +18,18 @@ export function foldRowsSql(where: string): string {
 -- arithmetic where date_trunc converts every timestamp to calendar fields and back.
 WITH raw AS (
   SELECT date_bin('1 minute', l.created_at, timestamptz 'epoch') AS bucket, l.feature_id, l.model_id, l.provider_id, l.environment,
-         coalesce(l.prompt_version, 0) AS prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
+         l.prompt_version, ${bucketOf('l.response_time_ms')} AS hb, l.status, l.response_time_ms,
          l.input_tokens, l.output_tokens, l.cost_usd, l.input_cost_usd, ${hashSql('l')} AS h
   FROM ai_usage_logs l WHERE ${where}
 ),
 -- First group by bucket, key and latency bucket (a few hundred groups), then pivot those into the
 -- histogram columns: the 39 FILTERs then run over groups, not over every raw row. Each group also
--- collects its users' hashes, which the last step concatenates per feature and minute.
+-- collects its users' hashes, which the last step concatenates per feature and minute. Work per raw
+-- row is what a tick costs, so what can wait for the groups does: prompt_version stays NULL here (a
+-- group of its own all the same), and successes are the rest of the requests (status is one of three).
 grouped AS MATERIALIZED (
   SELECT bucket, feature_id, model_id, provider_id, environment, prompt_version, hb,
          count(*)::int AS requests,
-         count(*) FILTER (WHERE status = 'success')::int AS successes,
          count(*) FILTER (WHERE status = 'error')::int AS errors,
          count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
          sum(response_time_ms)::bigint AS latency_sum_ms,
@@ -36,9 +37,10 @@ grouped AS MATERIALIZED (
          sum(cost_usd) AS cost_usd, sum(input_cost_usd) AS input_cost_usd, ${hashesSql('h')} AS hashes
   FROM raw GROUP BY 1, 2, 3, 4, 5, 6, 7
 ),
+-- prompt_version: 0 when the event named none (a key column cannot be NULL).
 minute_agg AS MATERIALIZED (
-  SELECT bucket, ${keyCols},
-         sum(requests)::int AS requests, sum(successes)::int AS successes, sum(errors)::int AS errors,
+  SELECT bucket, feature_id, model_id, provider_id, environment, coalesce(prompt_version, 0) AS prompt_version,
+         sum(requests)::int AS requests, (sum(requests) - sum(errors) - sum(timeouts))::int AS successes, sum(errors)::int AS errors,
          sum(timeouts)::int AS timeouts, sum(latency_sum_ms)::bigint AS latency_sum_ms,
          ${HIST_COLUMNS.map((c, i) => `coalesce(sum(requests) FILTER (WHERE hb = ${i + 1}), 0)::int AS ${c}`).join(', ')},
          sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
@@ -72,26 +74,27 @@ per_minute AS MATERIALIZED (
   GROUP BY 1, 2, 3, 4
 ),
 hours AS (SELECT DISTINCT scope, scope_id, hour FROM per_minute),
+-- Each touched hour's minutes as they will be: what is stored (the rollup lock keeps other writers
+-- out) plus this fold's, so each hour's bounds are computed once, over its final counts.
 to_counts AS (
   INSERT INTO usage_minute_counts AS t (scope, scope_id, hour, requests, failures, worst_bp, minute_bps)
   SELECT scope, scope_id, hour, requests, failures, last_or_zero(b), b FROM (
     SELECT h.scope, h.scope_id, h.hour,
-           array_agg(coalesce(m.r, 0)::int ORDER BY g.i) AS requests, array_agg(coalesce(m.f, 0)::int ORDER BY g.i) AS failures
-    FROM hours h CROSS JOIN generate_series(0, 59) AS g(i)
+           array_agg((coalesce(c.requests[g.i + 1], 0) + coalesce(m.r, 0))::int ORDER BY g.i) AS requests,
+           array_agg((coalesce(c.failures[g.i + 1], 0) + coalesce(m.f, 0))::int ORDER BY g.i) AS failures
+    FROM hours h
+    LEFT JOIN usage_minute_counts c ON c.scope = h.scope AND c.scope_id = h.scope_id AND c.hour = h.hour
+    CROSS JOIN generate_series(0, 59) AS g(i)
     -- Plain equality on every column, so the planner hash-joins instead of filtering hours × minutes.
     LEFT JOIN per_minute m ON m.scope = h.scope AND m.scope_id = h.scope_id AND m.hour = h.hour AND m.i = g.i
     GROUP BY 1, 2, 3
   ) a, minute_lower_bps(requests, failures) AS b
   -- Each minute's Wilson lower bound (SPEC §4 uptime), sorted, and the highest of them.
   ON CONFLICT (scope, scope_id, hour) DO UPDATE
-    SET (requests, failures, worst_bp, minute_bps) = (
-      SELECT s.r, s.f, last_or_zero(s.b), s.b FROM (
-        SELECT r, f, minute_lower_bps(r, f) AS b
-        FROM (SELECT add_arrays(t.requests, excluded.requests) AS r, add_arrays(t.failures, excluded.failures) AS f) x
-      ) s
-    )
+    SET (requests, failures, worst_bp, minute_bps) = (excluded.requests, excluded.failures, excluded.worst_bp, excluded.minute_bps)
 )
--- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches.
-SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, rows, hashes
+-- Per feature and minute: the rows folded and their users' hashes, for foldUserSketches, in base64:
+-- 8 bytes a row, the largest part of the answer, which as bytea would travel and be parsed as hex.
+SELECT feature_id, (extract(epoch FROM bucket) * 1000)::float8 AS t, rows, encode(hashes, 'base64') AS hashes
 FROM (SELECT feature_id, bucket, sum(requests)::int AS rows, string_agg(hashes, ''::bytea) AS hashes FROM grouped GROUP BY 1, 2) m`;
 }

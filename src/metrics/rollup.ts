@@ -1,4 +1,6 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db/knex.ts';
+import { namedRaw } from '../db/named-statement.ts';
 import { rawDroppedBefore } from '../db/retention.ts';
 import { foldRowsSql } from './rollup-sql.ts';
 import { type FoldedMinute, foldUserSketches } from './unique-users.ts';
@@ -42,20 +44,34 @@ async function lockedCursor(trx: Db): Promise<number> {
   return row.last_id;
 }
 
+/**
+ * The cursor, locked, when this transaction gets ROLLUP_LOCK without waiting (one round trip: the
+ * cursor row is read, and locked, only once the lock is held); undefined when another instance has it.
+ */
+async function tryLockedCursor(trx: Db): Promise<number | undefined> {
+  const { rows } = await trx.raw(
+    `SELECT ok, CASE WHEN ok THEN (SELECT last_id FROM rollup_cursors WHERE name = 'usage' FOR UPDATE) END AS last_id
+     FROM (SELECT pg_try_advisory_xact_lock(?) AS ok OFFSET 0) x`,
+    [ROLLUP_LOCK],
+  );
+  if (!rows[0].ok) return undefined;
+  if (rows[0].last_id === null) throw new Error('rollup_cursors has no usage row: run the migrations');
+  return Number(rows[0].last_id);
+}
+
 export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
   let rows = 0;
   for (;;) {
     const final = await watermark(db);
     const step = await db.transaction(async (trx) => {
-      const { rows: lock } = await trx.raw('SELECT pg_try_advisory_xact_lock(?) AS ok', [ROLLUP_LOCK]);
-      if (!lock[0].ok) return undefined;
-      const from = await lockedCursor(trx);
-      const to = Math.min(final, Number(from) + BATCH_IDS);
-      if (to <= from) return { rows: 0, cursor: Number(from), more: false };
-      await groupByHashing(trx);
-      const folded = await fold(trx, NEW_ROWS, { from, to });
+      const from = await tryLockedCursor(trx);
+      if (from === undefined) return undefined;
+      const to = Math.min(final, from + BATCH_IDS);
+      if (to <= from) return { rows: 0, cursor: from, more: false };
+      await planFold(trx);
+      const folded = await fold(trx, NEW_ROWS, { from, to }, { prepared: true });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: to, updated_at: trx.fn.now() });
-      return { rows: folded, cursor: to, more: to === Number(from) + BATCH_IDS };
+      return { rows: folded, cursor: to, more: to === from + BATCH_IDS };
     });
     if (!step) return { ran: false, rows, cursor: -1 };
     rows += step.rows;
@@ -64,19 +80,34 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
 }
 
 /**
- * Makes the rest of the transaction group by hashing. The planner sizes a hash aggregate by its
- * estimate of the groups times a guess of each group's state (string_agg and numeric sums keep theirs
- * in memory it cannot size), so over a minute of traffic it expects far more than work_mem and sorts
- * the 60k raw rows instead: 4–5× slower, when the groups really number a few hundred and take ~1.5 MB.
- * A hash aggregate still spills to disk past work_mem, so a large catch-up batch stays bounded.
+ * Plans the rest of the transaction for the fold, in one round trip:
+ * - grouping by hashing. The planner sizes a hash aggregate by its estimate of the groups times a
+ *   guess of each group's state (string_agg and numeric sums keep theirs in memory it cannot size), so
+ *   over a minute of traffic it expects far more than work_mem and sorts the 60k raw rows instead: 4–5×
+ *   slower, when the groups really number a few hundred and take ~1.5 MB. A hash aggregate still
+ *   spills to disk past work_mem, so a large catch-up batch stays bounded.
+ * - prepared statements with their generic plan: planning the fold statement (its CTEs over every
+ *   partition) took ~5 ms of each tick, as long as folding a third of a minute of traffic. The tick's
+ *   rows are chosen by id (no partition to prune) and a generic plan still groups by hashing, so one
+ *   plan per connection serves every tick.
  */
-export async function groupByHashing(trx: Db): Promise<void> {
-  await trx.raw('SET LOCAL enable_sort = off');
+export async function planFold(trx: Db): Promise<void> {
+  await trx.raw("SELECT set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)");
 }
 
-/** Folds the raw rows chosen by `where` into every rollup, unique-user sketches included; returns how many. */
-async function fold(trx: Db, where: string, bindings: Record<string, unknown>, fresh = false): Promise<number> {
-  const { rows } = await trx.raw(foldRowsSql(where), bindings);
+/**
+ * Folds the raw rows chosen by `where` into every rollup, unique-user sketches included; returns how
+ * many. `prepared`: as a named statement of the connection (the tick's, whose text never changes).
+ * `fresh`: see foldUserSketches.
+ */
+async function fold(
+  trx: Db,
+  where: string,
+  bindings: Knex.ValueDict,
+  { fresh = false, prepared = false }: { fresh?: boolean; prepared?: boolean } = {},
+): Promise<number> {
+  const sql = foldRowsSql(where);
+  const { rows } = await (prepared ? namedRaw(trx, sql, bindings) : trx.raw(sql, bindings));
   await foldUserSketches(trx, rows as FoldedMinute[], fresh);
   return (rows as FoldedMinute[]).reduce((n, r) => n + r.rows, 0);
 }
@@ -100,7 +131,7 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
       else await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_user_sketches');
       const where = kept ? 'l.id <= :final AND (l.created_at >= :kept OR l.id > :cursor)' : 'l.id <= :final';
       const bindings = { final, ...(kept && { kept, cursor }) };
-      const rows = await fold(trx, where, bindings, !kept);
+      const rows = await fold(trx, where, bindings, { fresh: !kept });
       await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: final, updated_at: trx.fn.now() });
       return rows;
     }
@@ -121,7 +152,7 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     // Every grain divides a day, so the sketches of these days go whole too.
     await trx('usage_user_sketches').where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
     const inRange = 'l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to';
-    return fold(trx, inRange, bounds, true);
+    return fold(trx, inRange, bounds, { fresh: true });
   });
 }
 

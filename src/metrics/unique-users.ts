@@ -20,19 +20,53 @@ interface SketchKey {
 }
 const keyOf = (k: SketchKey) => `${k.featureId}|${k.grainMs}|${k.start}`;
 
-/** The stored sketches of these keys, by key. */
-async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, UserSketch>> {
-  const out = new Map<string, UserSketch>();
+/**
+ * The sketches this process stored or read lately in folds (at most FOLDED_MAX, ≤ 16 MiB; the least
+ * recently used go first), by key, as stored, with their version: the row's xmin, the transaction
+ * that wrote it. Each minute of traffic touches a few 16 KiB sketches per feature (its 10-minute,
+ * hour, 6-hour and day buckets): a fold reads back only those whose stored version is not the one
+ * held here (written since by another instance or a rebuild, deleted, or never committed), instead
+ * of fetching every one of them each tick.
+ */
+const folded = new Map<string, { version: string; registers: Buffer }>();
+const FOLDED_MAX = 1024;
+
+function keep(id: string, version: string, registers: Buffer) {
+  folded.delete(id);
+  folded.set(id, { version, registers });
+  if (folded.size > FOLDED_MAX) folded.delete(folded.keys().next().value!);
+}
+
+interface Stored {
+  version: string;
+  registers: Buffer;
+  /** Decoded from registers: free to merge into. */
+  sketch: UserSketch;
+}
+
+/** The stored sketches of these keys, by key, with their versions. */
+async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Stored>> {
+  const out = new Map<string, Stored>();
   for (let i = 0; i < keys.length; i += CHUNK) {
     const chunk = keys.slice(i, i + CHUNK);
-    const { rows } = await db.raw(
-      `SELECT s.feature_id, s.grain_ms, (extract(epoch FROM s.bucket) * 1000)::float8 AS t, s.registers
-       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[]) AS k(feature_id, grain_ms, bucket)
+    const held = chunk.map((k) => folded.get(keyOf(k)));
+    const { rows } = await namedRaw(
+      db,
+      `SELECT k.i, s.xmin::text AS version, CASE WHEN s.xmin::text <> k.held THEN s.registers END AS registers
+       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::text[]) WITH ORDINALITY AS k(feature_id, grain_ms, bucket, held, i)
        JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
-      [chunk.map((k) => k.featureId), chunk.map((k) => k.grainMs), chunk.map((k) => new Date(k.start).toISOString())],
+      [
+        chunk.map((k) => k.featureId),
+        chunk.map((k) => k.grainMs),
+        chunk.map((k) => new Date(k.start).toISOString()),
+        held.map((h) => h?.version ?? ''),
+      ],
     );
-    for (const r of rows as { feature_id: string; grain_ms: number; t: number; registers: Buffer }[])
-      out.set(keyOf({ featureId: r.feature_id, grainMs: r.grain_ms, start: r.t }), UserSketch.decode(r.registers));
+    for (const r of rows as { i: string; version: string; registers: Buffer | null }[]) {
+      const at = Number(r.i) - 1;
+      const registers = r.registers ?? held[at]!.registers;
+      out.set(keyOf(chunk[at]), { version: r.version, registers, sketch: UserSketch.decode(registers) });
+    }
   }
   return out;
 }
@@ -43,8 +77,8 @@ export interface FoldedMinute {
   /** The minute, epoch ms. */
   t: number;
   rows: number;
-  /** Its users' hashes (null: no row named a user). */
-  hashes: Buffer | null;
+  /** Its users' hashes, as hashesSql aggregates them, in base64 (null: no row named a user). */
+  hashes: string | null;
 }
 
 /**
@@ -56,7 +90,7 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
   const touched = new Map<string, { key: SketchKey; sketch: UserSketch }>();
   for (const r of minutes) {
     if (!r.hashes) continue;
-    const minute = UserSketch.decode(r.hashes);
+    const minute = UserSketch.decode(Buffer.from(r.hashes, 'base64'));
     for (const grainMs of GRAINS_MS) {
       const key = { featureId: r.feature_id, grainMs, start: Math.floor(r.t / grainMs) * grainMs };
       const id = keyOf(key);
@@ -65,27 +99,36 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
       else touched.set(id, { key, sketch: grainMs === MINUTE ? minute : new UserSketch().merge(minute) });
     }
   }
-  const entries = [...touched.values()];
   const stored = fresh
-    ? new Map<string, UserSketch>()
+    ? new Map<string, Stored>()
     : await loadSketches(
         db,
-        entries.map((e) => e.key),
+        [...touched.values()].map((e) => e.key),
       );
+  // Only the sketches the fold changed are written (a day's sketch of a busy feature mostly stays as it is).
+  const entries: { id: string; key: SketchKey; sketch: UserSketch }[] = [];
+  for (const [id, e] of touched) {
+    const before = stored.get(id);
+    if (!before) entries.push({ id, key: e.key, sketch: e.sketch });
+    else if (before.sketch.grows(e.sketch)) entries.push({ id, key: e.key, sketch: before.sketch });
+    else keep(id, before.version, before.registers);
+  }
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK);
     // The sketches travel as one binary parameter (a bytea[] would go as hex text), cut by length here.
-    const blobs = chunk.map((e) => (stored.get(keyOf(e.key))?.merge(e.sketch) ?? e.sketch).encode());
+    const blobs = chunk.map((e) => e.sketch.encode());
     let at = 1;
     const starts = blobs.map((b) => {
       at += b.length;
       return at - b.length;
     });
-    await db.raw(
+    const { rows } = await namedRaw(
+      db,
       `INSERT INTO usage_user_sketches (feature_id, grain_ms, bucket, registers)
        SELECT k.feature_id, k.grain_ms, k.bucket, substring(?::bytea FROM k.at::int FOR k.len::int)
        FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::bigint[], ?::int[]) AS k(feature_id, grain_ms, bucket, at, len)
-       ON CONFLICT (feature_id, grain_ms, bucket) DO UPDATE SET registers = excluded.registers`,
+       ON CONFLICT (feature_id, grain_ms, bucket) DO UPDATE SET registers = excluded.registers
+       RETURNING xmin::text AS version`,
       [
         Buffer.concat(blobs),
         chunk.map((e) => e.key.featureId),
@@ -95,6 +138,8 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
         blobs.map((b) => b.length),
       ],
     );
+    // Every row is written by this transaction: one version.
+    chunk.forEach((e, j) => keep(e.id, rows[0].version, blobs[j]));
   }
 }
 

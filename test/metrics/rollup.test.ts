@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
-import { groupByHashing, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { planFold, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { foldRowsSql } from '../../src/metrics/rollup-sql.ts';
 import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
@@ -110,6 +110,13 @@ async function expectRollupsMatchRaw(db: Db) {
     { requests: r.requests, failures: r.failures },
   ]);
   expect(Object.fromEntries(gotCounts)).toEqual(Object.fromEntries(counts));
+  // Each hour's bounds are those of its minutes' final counts: exact (numeric) Wilson bounds, sorted.
+  const { rows: wrongBounds } = await db.raw(`
+    SELECT c.scope, c.scope_id, c.hour FROM usage_minute_counts c,
+      LATERAL (SELECT coalesce(array_agg(b ORDER BY b), '{}') AS bps, coalesce(max(b), 0) AS worst
+               FROM (SELECT wilson_lower_bp(r, f) AS b FROM unnest(c.requests, c.failures) u(r, f) WHERE r > 0) x) w
+    WHERE c.minute_bps IS DISTINCT FROM w.bps OR c.worst_bp IS DISTINCT FROM w.worst`);
+  expect(wrongBounds).toEqual([]);
   // Every sketch holds exactly the users of its bucket's raw rows (their hashes computed here in SQL).
   const want: Record<string, string> = {};
   for (const grain of GRAINS_MS) {
@@ -170,9 +177,31 @@ describe('the rollup job', () => {
         // A small work_mem makes the planner expect the groups' state not to fit, as a minute of real traffic does.
         await trx.raw("SET LOCAL work_mem = '64kB'");
         expect(await grouping(trx)).toBe('Sorted');
-        await groupByHashing(trx);
+        await planFold(trx);
         expect(await grouping(trx)).toBe('Hashed');
       });
+    });
+  });
+
+  it('when the job runs again on a connection, then its fold statement is planned once there (a generic plan), not every tick', async () => {
+    await withUsageDatabase(async (db, url) => {
+      const one = createDb(url, 1);
+      try {
+        const { events } = await seed(db, 16, 120);
+        await runRollup({ db: one });
+        await insertUsage(
+          db,
+          events.slice(0, 30).map((e) => ({ ...e, event_id: undefined })),
+        );
+        expect(await runRollup({ db: one })).toMatchObject({ ran: true, rows: 30 });
+        const { rows } = await one.raw(
+          `SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO usage_rollup_minute%'`,
+        );
+        expect(rows).toEqual([{ generic_plans: 2, custom_plans: 0 }]);
+        await expectRollupsMatchRaw(db);
+      } finally {
+        await one.destroy();
+      }
     });
   });
 

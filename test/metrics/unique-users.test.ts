@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/knex.ts';
 import { featureMetrics } from '../../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, RANGES } from '../../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
-import { GRAINS_MS, M, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
+import { GRAINS_MS, M, P, SET_MAX, tiling, UserSketch } from '../../src/metrics/user-sketch.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { DAY, MINUTE, modelsByName, mulberry32, withUsageDatabase } from '../setup/usage-factory.ts';
 import { storedSketches } from './sketches.ts';
@@ -65,6 +65,30 @@ describe('user sketches', () => {
       const both = UserSketch.decode(a).absorb(unaligned.subarray(offset));
       expect(both.encode()).toEqual(Buffer.from(a.map((x, i) => Math.max(x, b[i]))));
     }
+  });
+
+  it('when thousands of hashes are added at once, then every register is the one HyperLogLog defines for them, as added one by one', () => {
+    const rng = mulberry32(21);
+    const hashes = Buffer.alloc(8 * 30_000);
+    for (let at = 0; at < hashes.length; at += 4) hashes.writeUInt32BE(Math.floor(rng() * 2 ** 32), at);
+    // Some hashes with few or no bits set past the register index (the longest runs of zeros).
+    hashes.writeBigUInt64BE(0x0000_0000_0000_0007n, 0);
+    hashes.writeBigUInt64BE(0x8000_0000_0000_0000n + 5n, 8);
+    hashes.writeBigUInt64BE(0x0000_0001_0000_4000n, 16);
+    const want = new Uint8Array(M);
+    for (let at = 0; at < hashes.length; at += 8) {
+      const h = hashes.readBigUInt64BE(at);
+      const rest = h >> BigInt(P);
+      let rho = 1;
+      if (rest === 0n) rho = 64 - P + 1;
+      else for (let r = rest; (r & 1n) === 0n; r >>= 1n) rho++;
+      const i = Number(h & BigInt(M - 1));
+      want[i] = Math.max(want[i], rho);
+    }
+    expect(UserSketch.decode(hashes).encode()).toEqual(Buffer.from(want));
+    const oneByOne = new UserSketch();
+    for (let at = 0; at < hashes.length; at += 8) oneByOne.add(hashes, at);
+    expect(oneByOne.encode()).toEqual(Buffer.from(want));
   });
 
   it('when a window of any length is tiled, then its buckets are aligned, contiguous, cover it exactly and stay few', () => {
@@ -208,6 +232,41 @@ describe('unique users read again', () => {
       } finally {
         db.off('query-response', watch);
       }
+    });
+  });
+});
+
+describe('unique users folded again', () => {
+  it('when a fold brings only users its sketches hold, then none is written again; when another writer changed one, the next fold reads it again', async () => {
+    await withUsageDatabase(async (db) => {
+      const feature = await makeFeature(db);
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      const versions = async () =>
+        (await db.raw('SELECT feature_id, grain_ms, bucket, xmin::text AS v FROM usage_user_sketches ORDER BY 1, 2, 3')).rows;
+      // 2,000 users over the last hour (registers), then the same users at the same moments again.
+      await insertEvents(db, feature.id, now, 4000, 'a-', 2000, '(g * 7919) % 3600');
+      await runRollup({ db });
+      const first = await versions();
+      const sketches = await storedSketches(db);
+      await db.raw("INSERT INTO ai_usage_event_keys SELECT 'again-' || event_id, created_at FROM ai_usage_event_keys");
+      await db.raw(`INSERT INTO ai_usage_logs (event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, created_at)
+                    SELECT 'again-' || event_id, feature_id, model_id, provider_id, environment, end_user_id, status, response_time_ms, created_at
+                    FROM ai_usage_logs`);
+      expect(await runRollup({ db })).toMatchObject({ rows: 4000 });
+      expect(await versions()).toEqual(first);
+      expect(await storedSketches(db)).toEqual(sketches);
+
+      // Another writer adds users to the day sketch; the next fold (new users again) keeps them.
+      const day = { feature_id: feature.id, grain_ms: DAY };
+      const { registers } = (await db('usage_user_sketches').where(day).first('registers'))!;
+      const written = UserSketch.decode(registers).merge(sketchOf(5000, 3)).encode();
+      await db('usage_user_sketches').where(day).update({ registers: written });
+      await insertEvents(db, feature.id, now, 300, 'c-', 300, '(g * 7) % 600');
+      await runRollup({ db });
+      const after = (await db('usage_user_sketches').where(day).first('registers'))!.registers;
+      expect(after.length).toBe(M);
+      expect([...after].every((r, i) => r >= written[i])).toBe(true);
+      expect(UserSketch.decode(after).estimate()).toBeGreaterThan(UserSketch.decode(written).estimate());
     });
   });
 });
