@@ -295,7 +295,10 @@ export async function breakdown(
   return result;
 }
 
-/** Requests per hour of the day in a time zone; hour rollups only when the zone's offset is whole hours. */
+/**
+ * Requests per hour of the day in a time zone; hour rollups, and whole days as their UTC hours, only
+ * when the zone's offset is whole hours (each UTC hour then lies in one local hour, DST days included).
+ */
 export async function requestsByLocalHour(
   s: Snapshot,
   scope: Scope,
@@ -306,9 +309,9 @@ export async function requestsByLocalHour(
 ): Promise<Map<number, number>> {
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, ['requests'])}
+    `WITH ${segmentsSql(scope, ['requests'], { dayHours: true })}
      SELECT extract(hour FROM t AT TIME ZONE :tz)::int AS hour, sum(requests)::bigint AS requests FROM seg GROUP BY 1`,
-    { ...windowBindings(w, ids, s, wholeHourZone, false), tz: timeZone },
+    { ...windowBindings(w, ids, s, wholeHourZone), tz: timeZone },
   );
   return new Map((rows as Row[]).map((r) => [Number(r.hour), Number(r.requests)]));
 }

@@ -1,6 +1,12 @@
 import { bucketOf, HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 import { hashesSql, hashSql } from './user-sketch.ts';
 
+/** A day's requests in each UTC hour of it (epoch hours are UTC), from its minute groups. */
+const hourRequests = Array.from(
+  { length: 24 },
+  (_, h) => `coalesce(sum(requests) FILTER (WHERE (extract(epoch FROM bucket)::bigint / 3600) % 24 = ${h}), 0)::int`,
+).join(', ');
+
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
  * rollup: minute, hour and day buckets and per-minute counts for uptime; it returns, per feature and
@@ -58,11 +64,12 @@ to_hours AS (
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5, 6
   ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}
 ),
+-- Day rows also keep their requests per UTC hour of the day, which local hours read (queries.ts).
 to_days AS (
-  INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')})
-  SELECT date_trunc('day', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}
+  INSERT INTO usage_rollup_day AS t (bucket, ${keyCols}, ${SUM_COLUMNS.join(', ')}, hour_requests)
+  SELECT date_trunc('day', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}, ARRAY[${hourRequests}]
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5, 6
-  ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}
+  ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}, hour_requests = add_arrays(t.hour_requests, excluded.hour_requests)
 ),
 per_minute AS MATERIALIZED (
   SELECT scope, scope_id, date_trunc('hour', bucket) AS hour, extract(minute FROM bucket)::int AS i, sum(r) AS r, sum(f) AS f

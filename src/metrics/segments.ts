@@ -77,8 +77,11 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  * other members may then come out, and the caller leaves them out.
  * `columns`: the additive columns carried (SUM_COLUMNS' order); a read that needs no histogram names
  * fewer, which PostgreSQL plans and reads in a fraction of the time.
+ * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests),
+ * so that a read by hour of day takes whole days from day rows rather than every hour row.
  */
-export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS): string {
+export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false } = {}): string {
+  if (dayHours && (columns.length !== 1 || columns[0] !== 'requests')) throw new Error('segmentsSql: dayHours carries requests only');
   const col = SCOPE_COLUMN[scope];
   const keys = 'feature_id, model_id, provider_id, environment, prompt_version';
   const k = (alias: string) =>
@@ -106,8 +109,13 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   );
   return `
   seg AS (
-    SELECT r.bucket AS t, ${k('r')}, ${rollupColumns}
-    FROM usage_rollup_day r
+    ${
+      dayHours
+        ? `SELECT r.bucket + (h.i - 1) * interval '1 hour' AS t, ${k('r')}, h.n AS requests
+    FROM usage_rollup_day r CROSS JOIN LATERAL unnest(r.hour_requests) WITH ORDINALITY AS h(n, i)`
+        : `SELECT r.bucket AS t, ${k('r')}, ${rollupColumns}
+    FROM usage_rollup_day r`
+    }
     WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
