@@ -21,55 +21,59 @@ interface SketchKey {
 const keyOf = (k: SketchKey) => `${k.featureId}|${k.grainMs}|${k.start}`;
 
 /**
- * The sketches this process stored or read lately in folds (at most FOLDED_MAX, ≤ 16 MiB; the least
- * recently used go first), by key, as stored, with their version: the row's xmin, the transaction
- * that wrote it. Each minute of traffic touches a few 16 KiB sketches per feature (its 10-minute,
- * hour, 6-hour and day buckets): a fold reads back only those whose stored version is not the one
- * held here (written since by another instance or a rebuild, deleted, or never committed), instead
- * of fetching every one of them each tick.
+ * Sketches this process read or wrote lately, by key, as stored, with their version: the row's xmin,
+ * the transaction that wrote it (every change to a sketch writes a new row version). At most `max`
+ * (≤ 16 KiB each), the least recently used go first.
  */
-const folded = new Map<string, { version: string; registers: Buffer }>();
-const FOLDED_MAX = 1024;
+class StoredSketches {
+  private readonly byKey = new Map<string, { version: string; registers: Buffer }>();
+  constructor(private readonly max: number) {}
 
-function keep(id: string, version: string, registers: Buffer) {
-  folded.delete(id);
-  folded.set(id, { version, registers });
-  if (folded.size > FOLDED_MAX) folded.delete(folded.keys().next().value!);
-}
-
-interface Stored {
-  version: string;
-  registers: Buffer;
-  /** Decoded from registers: free to merge into. */
-  sketch: UserSketch;
-}
-
-/** The stored sketches of these keys, by key, with their versions. */
-async function loadSketches(db: Db, keys: SketchKey[]): Promise<Map<string, Stored>> {
-  const out = new Map<string, Stored>();
-  for (let i = 0; i < keys.length; i += CHUNK) {
-    const chunk = keys.slice(i, i + CHUNK);
-    const held = chunk.map((k) => folded.get(keyOf(k)));
-    const { rows } = await namedRaw(
-      db,
-      `SELECT k.i, s.xmin::text AS version, CASE WHEN s.xmin::text <> k.held THEN s.registers END AS registers
-       FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::text[]) WITH ORDINALITY AS k(feature_id, grain_ms, bucket, held, i)
-       JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
-      [
-        chunk.map((k) => k.featureId),
-        chunk.map((k) => k.grainMs),
-        chunk.map((k) => new Date(k.start).toISOString()),
-        held.map((h) => h?.version ?? ''),
-      ],
-    );
-    for (const r of rows as { i: string; version: string; registers: Buffer | null }[]) {
-      const at = Number(r.i) - 1;
-      const registers = r.registers ?? held[at]!.registers;
-      out.set(keyOf(chunk[at]), { version: r.version, registers, sketch: UserSketch.decode(registers) });
-    }
+  keep(id: string, version: string, registers: Buffer) {
+    this.byKey.delete(id);
+    this.byKey.set(id, { version, registers });
+    if (this.byKey.size > this.max) this.byKey.delete(this.byKey.keys().next().value!);
   }
-  return out;
+
+  /**
+   * The stored sketches of these keys that exist, as of db's snapshot, each kept here: a sketch whose
+   * stored version is the one held is not sent again.
+   */
+  async read(db: Db, keys: SketchKey[]): Promise<{ key: SketchKey; version: string; registers: Buffer }[]> {
+    const out: { key: SketchKey; version: string; registers: Buffer }[] = [];
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const chunk = keys.slice(i, i + CHUNK);
+      // What is held now: other reads may replace or evict entries while this one waits.
+      const held = chunk.map((k) => this.byKey.get(keyOf(k)));
+      const { rows } = await namedRaw(
+        db,
+        `SELECT k.i, s.xmin::text AS version, CASE WHEN s.xmin::text <> k.held THEN s.registers END AS registers
+         FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::text[]) WITH ORDINALITY AS k(feature_id, grain_ms, bucket, held, i)
+         JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
+        [
+          chunk.map((k) => k.featureId),
+          chunk.map((k) => k.grainMs),
+          chunk.map((k) => new Date(k.start).toISOString()),
+          held.map((h) => h?.version ?? ''),
+        ],
+      );
+      for (const r of rows as { i: string; version: string; registers: Buffer | null }[]) {
+        const at = Number(r.i) - 1;
+        const stored = { key: chunk[at], version: r.version, registers: r.registers ?? held[at]!.registers };
+        this.keep(keyOf(stored.key), stored.version, stored.registers);
+        out.push(stored);
+      }
+    }
+    return out;
+  }
 }
+
+/**
+ * The folds' sketches. Each minute of traffic touches a few 16 KiB sketches per feature (its 10-minute,
+ * hour, 6-hour and day buckets): a fold reads back only those written since by another instance or a
+ * rebuild (or deleted, or written by a fold that did not commit), instead of every one of them each tick.
+ */
+const folded = new StoredSketches(1024);
 
 /** What the fold statement (foldRowsSql) returns per feature and minute. */
 export interface FoldedMinute {
@@ -99,19 +103,22 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
       else touched.set(id, { key, sketch: grainMs === MINUTE ? minute : new UserSketch().merge(minute) });
     }
   }
-  const stored = fresh
-    ? new Map<string, Stored>()
-    : await loadSketches(
-        db,
-        [...touched.values()].map((e) => e.key),
-      );
+  // Decoded (a copy of what is kept): free to merge into.
+  const stored = new Map(
+    (fresh
+      ? []
+      : await folded.read(
+          db,
+          [...touched.values()].map((e) => e.key),
+        )
+    ).map((s) => [keyOf(s.key), UserSketch.decode(s.registers)]),
+  );
   // Only the sketches the fold changed are written (a day's sketch of a busy feature mostly stays as it is).
   const entries: { id: string; key: SketchKey; sketch: UserSketch }[] = [];
   for (const [id, e] of touched) {
     const before = stored.get(id);
     if (!before) entries.push({ id, key: e.key, sketch: e.sketch });
-    else if (before.sketch.grows(e.sketch)) entries.push({ id, key: e.key, sketch: before.sketch });
-    else keep(id, before.version, before.registers);
+    else if (before.grows(e.sketch)) entries.push({ id, key: e.key, sketch: before });
   }
   for (let i = 0; i < entries.length; i += CHUNK) {
     const chunk = entries.slice(i, i + CHUNK);
@@ -139,46 +146,15 @@ export async function foldUserSketches(db: Db, minutes: FoldedMinute[], fresh = 
       ],
     );
     // Every row is written by this transaction: one version.
-    chunk.forEach((e, j) => keep(e.id, rows[0].version, blobs[j]));
+    chunk.forEach((e, j) => folded.keep(e.id, rows[0].version, blobs[j]));
   }
 }
 
 /**
- * Sketches read lately (at most RECENT_MAX, the least recently used go first), by key, with the
- * version they were read at: the row's xmin, the transaction that wrote it (every fold that changes a
- * sketch writes a new row version). A sketch whose stored version is the one held here is not sent
- * again: a dashboard read every few seconds then fetches only the sketches folded into since (a 30-day
- * window holds ~30 sketches of 16 KiB, most of its time when sent as hex text each read).
+ * The dashboards' sketches: a read every few seconds fetches only the sketches folded into since (a
+ * 30-day window holds ~30 sketches of 16 KiB, most of its time when sent as hex text each read).
  */
-const recent = new Map<string, { version: string; registers: Buffer }>();
-const RECENT_MAX = 1024;
-
-/** The stored sketches of these keys that exist, as of the reader's snapshot. */
-async function readSketches(db: Db, keys: SketchKey[]): Promise<{ featureId: string; registers: Buffer }[]> {
-  // What is held now: other reads may replace or evict entries while this one waits.
-  const held = keys.map((k) => recent.get(keyOf(k)));
-  const { rows } = await namedRaw(
-    db,
-    `SELECT s.feature_id, k.i, s.xmin::text AS version, CASE WHEN s.xmin::text <> k.known THEN s.registers END AS registers
-     FROM unnest(?::uuid[], ?::int[], ?::timestamptz[], ?::text[]) WITH ORDINALITY AS k(feature_id, grain_ms, bucket, known, i)
-     JOIN usage_user_sketches s USING (feature_id, grain_ms, bucket)`,
-    [
-      keys.map((k) => k.featureId),
-      keys.map((k) => k.grainMs),
-      keys.map((k) => new Date(k.start).toISOString()),
-      held.map((h) => h?.version ?? ''),
-    ],
-  );
-  return (rows as { feature_id: string; i: string; version: string; registers: Buffer | null }[]).map((r) => {
-    const at = Number(r.i) - 1;
-    const id = keyOf(keys[at]);
-    const registers = r.registers ?? held[at]!.registers;
-    recent.delete(id);
-    recent.set(id, { version: r.version, registers });
-    if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
-    return { featureId: r.feature_id, registers };
-  });
-}
+const recent = new StoredSketches(1024);
 
 export interface UniqueUsers {
   count: number;
@@ -199,7 +175,7 @@ export async function uniqueUsers(s: { db: Db } & ReadScope, featureIds: string[
   const buckets = tiling(first, Math.max(first, Math.ceil(w.to.getTime() / MINUTE) * MINUTE));
   const merged = new Map(featureIds.map((id) => [id, new UserSketch()]));
   const keys = featureIds.flatMap((featureId) => buckets.map((b) => ({ featureId, grainMs: b.grainMs, start: b.start })));
-  for (const r of await readSketches(s.db, keys)) merged.get(r.featureId)!.absorb(r.registers);
+  for (const r of await recent.read(s.db, keys)) merged.get(r.key.featureId)!.absorb(r.registers);
   const { rows: raw } = await namedRaw(
     s.db,
     hashesOf(`
