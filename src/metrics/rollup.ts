@@ -12,6 +12,8 @@ export const INGEST_LOCK = 0x5b_0002;
 const NEW_ROWS = 'l.id > :from AND l.id <= :to';
 /** Rows folded per transaction, so one run never holds locks for long. */
 const BATCH_IDS = 500_000;
+/** The settings planFold makes, as select-list items. */
+const FOLD_SETTINGS = "set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)";
 
 export interface RollupRun {
   ran: boolean;
@@ -20,23 +22,20 @@ export interface RollupRun {
 }
 
 /**
- * The highest id that is final: read in a transaction that holds INGEST_LOCK exclusively, which it
- * gets only when no ingest transaction is open (they hold it shared while they insert). So every
- * row at or below it is committed, and no smaller id can appear later.
+ * The highest id that is final: read while holding INGEST_LOCK exclusively, which it gets only when
+ * no ingest transaction is open (they hold it shared while they insert). So every row at or below it
+ * is committed, and no smaller id can appear later. One statement, so one round trip: the lock is
+ * taken before the sequence is read and released when the statement's own transaction ends.
  */
 async function watermark(db: Db): Promise<number> {
-  return db.transaction(async (trx) => {
-    await trx.raw('SELECT pg_advisory_xact_lock(?)', [INGEST_LOCK]);
-    const { rows } = await trx.raw('SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS id FROM ai_usage_logs_id_seq');
-    return Number(rows[0].id);
-  });
+  const { rows } = await db.raw(
+    `SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM ai_usage_logs_id_seq) AS id
+     FROM (SELECT pg_advisory_xact_lock(?) OFFSET 0) x`,
+    [INGEST_LOCK],
+  );
+  return Number(rows[0].id);
 }
 
-/**
- * Folds the rows inserted since the last run into the rollups, by insertion order (id), and moves
- * the cursor in the same transaction. Idempotent; when another instance holds the lock it returns
- * at once with ran: false, so several app instances run each tick once.
- */
 /** How far the rollups have read, locked until the transaction ends (the migration makes its one row). */
 async function lockedCursor(trx: Db): Promise<number> {
   const row = await trx('rollup_cursors').where({ name: 'usage' }).forUpdate().first('last_id');
@@ -45,12 +44,13 @@ async function lockedCursor(trx: Db): Promise<number> {
 }
 
 /**
- * The cursor, locked, when this transaction gets ROLLUP_LOCK without waiting (one round trip: the
- * cursor row is read, and locked, only once the lock is held); undefined when another instance has it.
+ * The cursor, locked, when this transaction gets ROLLUP_LOCK without waiting, and the transaction
+ * planned for the fold (one round trip: the cursor row is read, and locked, only once the lock is
+ * held); undefined when another instance has it.
  */
 async function tryLockedCursor(trx: Db): Promise<number | undefined> {
   const { rows } = await trx.raw(
-    `SELECT ok, CASE WHEN ok THEN (SELECT last_id FROM rollup_cursors WHERE name = 'usage' FOR UPDATE) END AS last_id
+    `SELECT ok, CASE WHEN ok THEN (SELECT last_id FROM rollup_cursors WHERE name = 'usage' FOR UPDATE) END AS last_id, ${FOLD_SETTINGS}
      FROM (SELECT pg_try_advisory_xact_lock(?) AS ok OFFSET 0) x`,
     [ROLLUP_LOCK],
   );
@@ -59,6 +59,11 @@ async function tryLockedCursor(trx: Db): Promise<number | undefined> {
   return Number(rows[0].last_id);
 }
 
+/**
+ * Folds the rows inserted since the last run into the rollups, by insertion order (id), and moves
+ * the cursor in the same transaction. Idempotent; when another instance holds the lock it returns
+ * at once with ran: false, so several app instances run each tick once.
+ */
 export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
   let rows = 0;
   for (;;) {
@@ -68,9 +73,7 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
       if (from === undefined) return undefined;
       const to = Math.min(final, from + BATCH_IDS);
       if (to <= from) return { rows: 0, cursor: from, more: false };
-      await planFold(trx);
-      const folded = await fold(trx, NEW_ROWS, { from, to }, { prepared: true });
-      await trx('rollup_cursors').where({ name: 'usage' }).update({ last_id: to, updated_at: trx.fn.now() });
+      const folded = await fold(trx, NEW_ROWS, { from, to }, { prepared: true, moveCursor: true });
       return { rows: folded, cursor: to, more: to === from + BATCH_IDS };
     });
     if (!step) return { ran: false, rows, cursor: -1 };
@@ -92,21 +95,21 @@ export async function runRollup({ db }: { db: Db }): Promise<RollupRun> {
  *   plan per connection serves every tick.
  */
 export async function planFold(trx: Db): Promise<void> {
-  await trx.raw("SELECT set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)");
+  await trx.raw(`SELECT ${FOLD_SETTINGS}`);
 }
 
 /**
  * Folds the raw rows chosen by `where` into every rollup, unique-user sketches included; returns how
  * many. `prepared`: as a named statement of the connection (the tick's, whose text never changes).
- * `fresh`: see foldUserSketches.
+ * `moveCursor`: the same statement moves the cursor to :to. `fresh`: see foldUserSketches.
  */
 async function fold(
   trx: Db,
   where: string,
   bindings: Knex.ValueDict,
-  { fresh = false, prepared = false }: { fresh?: boolean; prepared?: boolean } = {},
+  { fresh = false, prepared = false, moveCursor = false }: { fresh?: boolean; prepared?: boolean; moveCursor?: boolean } = {},
 ): Promise<number> {
-  const sql = foldRowsSql(where);
+  const sql = foldRowsSql(where, moveCursor ? ':to' : undefined);
   const { rows } = await (prepared ? namedRaw(trx, sql, bindings) : trx.raw(sql, bindings));
   await foldUserSketches(trx, rows as FoldedMinute[], fresh);
   return (rows as FoldedMinute[]).reduce((n, r) => n + r.rows, 0);

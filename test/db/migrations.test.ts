@@ -129,6 +129,19 @@ describe('schema constraints', () => {
     });
   });
 
+  it("when a model is moved to another provider, then the database refuses (the rollups take an event's provider from its model)", async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      await seedReference(db);
+      const model = (await db('ai_models').where({ name: 'gpt-4o-mini' }).first('id', 'provider_id'))!;
+      const other = (await db('ai_providers').whereNot({ id: model.provider_id }).first('id'))!;
+      await expect(db('ai_models').where({ id: model.id }).update({ provider_id: other.id })).rejects.toThrow(/another provider/);
+      expect((await db('ai_models').where({ id: model.id }).first('provider_id'))!.provider_id).toBe(model.provider_id);
+      // Other changes, and writing the same provider, still go through.
+      expect(await db('ai_models').where({ id: model.id }).update({ provider_id: model.provider_id, display_name: 'Renamed' })).toBe(1);
+    });
+  });
+
   it('when events fall outside every monthly partition, then they land in the default one and move out when their month is created', async () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
