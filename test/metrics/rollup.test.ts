@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/knex.ts';
 import { BOUNDS } from '../../src/metrics/histogram.ts';
-import { planFold, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
+import { INGEST_LOCK, planFold, rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { foldRowsSql } from '../../src/metrics/rollup-sql.ts';
 import { GRAINS_MS, hashesSql, hashSql } from '../../src/metrics/user-sketch.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
@@ -227,6 +227,47 @@ describe('the rollup job', () => {
         }
       } finally {
         await Promise.all([a.destroy(), b.destroy()]);
+      }
+    });
+  });
+
+  it('when an ingest transaction has inserted but not committed, then the rollup waits for it and folds its rows, skipping none', async () => {
+    await withUsageDatabase(async (db, url) => {
+      const [ingest, roll] = [createDb(url, 1), createDb(url, 2)];
+      try {
+        const { events } = await seed(db, 17, 40);
+        await runRollup({ db });
+        let commit!: () => void;
+        const committed = new Promise<void>((resolve) => (commit = resolve));
+        let inserted!: () => void;
+        const open = new Promise<void>((resolve) => (inserted = resolve));
+        // An ingest transaction as storeEvents holds it: INGEST_LOCK shared while its rows are in, uncommitted.
+        const ingesting = ingest.transaction(async (trx) => {
+          await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [INGEST_LOCK]);
+          await insertUsage(
+            trx,
+            events.slice(0, 5).map((e) => ({ ...e, event_id: undefined })),
+          );
+          inserted();
+          await committed;
+        });
+        await open;
+        // A later row, committed at once: its id is above the open transaction's.
+        await insertUsage(
+          db,
+          events.slice(5, 6).map((e) => ({ ...e, event_id: undefined })),
+        );
+        const run = runRollup({ db: roll });
+        // The rollup's watermark waits on INGEST_LOCK (seen as a lock wait), not past the open rows.
+        await expect
+          .poll(async () => (await db.raw(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0].n)
+          .toBe(1);
+        commit();
+        await ingesting;
+        expect(await run).toMatchObject({ ran: true, rows: 6 });
+        expect(await expectRollupsMatchRaw(db)).toBe(Number((await db('ai_usage_logs').max({ m: 'id' }))[0].m));
+      } finally {
+        await Promise.all([ingest.destroy(), roll.destroy()]);
       }
     });
   });
