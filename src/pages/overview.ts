@@ -22,19 +22,18 @@ export const OVERVIEW_ROWS = 20;
  * Every feature's figures come from one aggregate query each, none per feature.
  */
 export async function globalOverview(db: Db, now: Date) {
-  const [features, assignments, deployments, firing] = await Promise.all([
-    listFeatures(db),
+  // The figures start as soon as the features are known, while the rest of the catalogue is read.
+  const listed = listFeatures(db);
+  const figures = listed.then((features) => {
+    const ids = features.map((f) => f.id);
+    return Promise.all([featureHeadlines(db, features, '24h', now, OVERVIEW_ENVIRONMENT), monthToDateSpend(db, ids, now)] as const);
+  });
+  const [features, assignments, deployments, firing, [day, spend]] = await Promise.all([
+    listed,
     activeAssignments(db),
     recentDeployments(db, 10),
     firingByFeature(db),
-  ]);
-  const [day, spend] = await Promise.all([
-    featureHeadlines(db, features, '24h', now, OVERVIEW_ENVIRONMENT),
-    monthToDateSpend(
-      db,
-      features.map((f) => f.id),
-      now,
-    ),
+    figures,
   ]);
   const rows = withAssignments(features, assignments).map((f) => {
     const metrics = day.get(f.id)!;
