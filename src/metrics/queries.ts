@@ -390,8 +390,9 @@ export async function badMinutes(
   thresholds: { id: string; threshold: number }[],
   w: Window,
 ): Promise<Map<string, number>> {
-  const rows = await badMinuteRows(s, scope, thresholds, w, false);
-  return new Map(thresholds.map((t) => [t.id, rows.filter((r) => r.id === t.id).reduce((n, r) => n + r.bad, 0)]));
+  const bad = new Map(thresholds.map((t) => [t.id, 0]));
+  for (const r of await badMinuteRows(s, scope, thresholds, w, false)) bad.set(r.id, (bad.get(r.id) ?? 0) + r.bad);
+  return bad;
 }
 
 /** Bad minutes per member and UTC hour of a window (hours without a bad minute are left out). */

@@ -23,10 +23,13 @@ export type FeatureWithAssignments = FeatureRow & { assignments: Partial<Record<
 
 /** Puts each feature's active assignments beside it, keyed by environment. */
 export function withAssignments(features: FeatureRow[], assignments: ActiveAssignmentRow[]): FeatureWithAssignments[] {
-  return features.map((f) => ({
-    ...f,
-    assignments: Object.fromEntries(assignments.filter((a) => a.feature_id === f.id).map((a) => [a.environment, a])),
-  }));
+  const byFeature = new Map<string, Partial<Record<Environment, ActiveAssignmentRow>>>();
+  for (const a of assignments) {
+    const of = byFeature.get(a.feature_id) ?? {};
+    of[a.environment] = a;
+    byFeature.set(a.feature_id, of);
+  }
+  return features.map((f) => ({ ...f, assignments: byFeature.get(f.id) ?? {} }));
 }
 
 type HistoryJoin = { a: 'feature_model_assignments'; m: 'ai_models'; p: 'ai_providers' };
