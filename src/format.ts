@@ -5,6 +5,21 @@ const NO_DATA = 'no data';
 
 const RANGE_LABELS: Record<RangeName, string> = { '1h': '1 hour', '24h': '24 hours', '7d': '7 days', '30d': '30 days' };
 
+// toLocaleString with options builds an Intl formatter per call (~25 µs, most of rendering a page of
+// amounts): these are built once.
+const twoSignificant = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 2 });
+const priceDigits = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 });
+const fixedDigits = new Map<number, Intl.NumberFormat>();
+
+/** `digits` decimal places, always shown. */
+function fixed(digits: number): Intl.NumberFormat {
+  const held = fixedDigits.get(digits);
+  if (held) return held;
+  const made = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  fixedDigits.set(digits, made);
+  return made;
+}
+
 /** Presentation helpers handed to every template as `it.fmt`: templates never do this maths. */
 export function createFormat(timeZone: string) {
   const dateTime = new Intl.DateTimeFormat('en-GB', {
@@ -29,10 +44,10 @@ export function createFormat(timeZone: string) {
       n === null || n === undefined
         ? NO_DATA
         : n !== 0 && Math.abs(n) < 10 ** -digits
-          ? `$${n.toLocaleString('en-US', { maximumSignificantDigits: 2 })}`
-          : `$${n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`,
+          ? `$${twoSignificant.format(n)}`
+          : `$${fixed(digits).format(n)}`,
     /** Per-1k-token prices are tiny: keep enough digits to tell models apart. */
-    price: (n: number) => `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`,
+    price: (n: number) => `$${priceDigits.format(n)}`,
     time: (d: Date) => time.format(d),
     compact: (n: number) => compact.format(n),
     /** Rates and shares; null is "no data", never 0%. */
