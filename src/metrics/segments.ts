@@ -77,8 +77,9 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  * other members may then come out, and the caller leaves them out.
  * `columns`: the additive columns carried (SUM_COLUMNS' order); a read that needs no histogram names
  * fewer, which PostgreSQL plans and reads in a fraction of the time.
- * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests),
- * so that a read by hour of day takes whole days from day rows rather than every hour row.
+ * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests, added
+ * up per member and day, with only the member's column among the keys), so that a read by hour of day
+ * takes whole days from day rows rather than every hour row.
  */
 export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false } = {}): string {
   if (dayHours && (columns.length !== 1 || columns[0] !== 'requests')) throw new Error('segmentsSql: dayHours carries requests only');
@@ -107,16 +108,20 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   const outer = columns.map((c) =>
     c in RAW_SUMS ? `sum(${c})::${RAW_SUMS[c].type}` : `coalesce(sum(requests) FILTER (WHERE hb = ${HIST_COLUMNS.indexOf(c) + 1}), 0)::int`,
   );
+  const dayRows = `FROM usage_rollup_day r
+    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz`;
+  // With dayHours, a day's rows (one per model, environment, prompt version…) are first added up per member, hour by
+  // hour, so each day is unnested once: its 24 hours, not 24 per row. Those rows carry only the member's column.
+  const dayHourRows = `SELECT d.bucket + (h.i - 1) * interval '1 hour' AS t, ${keys
+    .split(', ')
+    .map((c) => (c === col ? `d.${c}` : `NULL AS ${c}`))
+    .join(', ')}, h.n AS requests
+    FROM (SELECT r.bucket, r.${col}, ARRAY[${Array.from({ length: 24 }, (_, i) => `sum(r.hour_requests[${i + 1}])`).join(', ')}] AS hours
+          ${dayRows} GROUP BY 1, 2) d
+    CROSS JOIN LATERAL unnest(d.hours) WITH ORDINALITY AS h(n, i)`;
   return `
   seg AS (
-    ${
-      dayHours
-        ? `SELECT r.bucket + (h.i - 1) * interval '1 hour' AS t, ${k('r')}, h.n AS requests
-    FROM usage_rollup_day r CROSS JOIN LATERAL unnest(r.hour_requests) WITH ORDINALITY AS h(n, i)`
-        : `SELECT r.bucket AS t, ${k('r')}, ${rollupColumns}
-    FROM usage_rollup_day r`
-    }
-    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
+    ${dayHours ? dayHourRows : `SELECT r.bucket AS t, ${k('r')}, ${rollupColumns} ${dayRows}`}
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_hour r
