@@ -38,9 +38,11 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
     // A window ending now reads its last minute from the minute rollup too (and the rows of it not rolled up yet), not raw.
     m_to: iso(w.endsNow ? ceilTo(to, MINUTE) : floorTo(to, MINUTE)),
     h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity',
-    h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
+    // Likewise its last hour, or day, from that rollup's row when the read takes rows of that grain: one row,
+    // not the minutes (hours) of it so far. Every event of it is before now; those not rolled up yet come raw.
+    h_to: hours ? iso(w.endsNow ? ceilTo(to, HOUR) : floorTo(to, HOUR)) : '-infinity',
     d_from: days ? iso(ceilTo(from, DAY)) : 'infinity',
-    d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
+    d_to: days ? iso(w.endsNow ? ceilTo(to, DAY) : floorTo(to, DAY)) : '-infinity',
   };
 }
 
