@@ -72,6 +72,7 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  *  - whole minutes [:m_from, :m_to) outside those hours from the minute rollup,
  *  - raw rows for the partial minutes at both edges,
  *  - raw rows not yet rolled up (id past the cursor) in the whole minutes: the newest and the late.
+ * A window ending now has its last minute, and its last hour and day when the read takes those, whole (see windowBindings).
  * Only rows of :environment when it is not null. Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
  * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
  * With the binding :every (a read of many members that groups by member), the rollup branches read
