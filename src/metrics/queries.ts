@@ -436,20 +436,25 @@ async function badMinuteRows(
        SELECT scope_id, date_trunc('minute', created_at) AS m, count(*) AS r, count(*) FILTER (WHERE status <> 'success') AS f
        FROM raw GROUP BY 1, 2
      ),
+     -- The hours read: those not whole (their minutes are counted one by one below) and the whole ones that have a
+     -- bad minute (worst_bp, the highest bound, at or over the threshold): a whole hour under it has none, so it
+     -- is left out before its arrays are kept (most of a long window's hours at a usual threshold).
      hrs AS (
-       SELECT c.scope_id, c.hour, c.requests, c.failures, c.worst_bp, c.minute_bps,
-              c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
-              AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
-       FROM usage_minute_counts c
-       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
-         AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
+       SELECT * FROM (
+         SELECT c.scope_id, c.hour, c.requests, c.failures, c.minute_bps, th.basis_points, c.worst_bp >= th.basis_points AS over,
+                c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
+                AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
+         FROM usage_minute_counts c JOIN th ON th.id = c.scope_id
+         WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
+           AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
+       ) c WHERE c.over OR NOT c.whole
      ),
      -- Whole hours: minutes whose Wilson lower bound is at or over the threshold, by binary search
      -- in the hour's sorted bounds (minute_bps); the other minutes apply the same rule to their counts.
      whole AS (
-       SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((th.basis_points - 1)::integer, h.minute_bps)) AS bad
-       FROM hrs h JOIN th ON th.id = h.scope_id
-       WHERE h.whole AND h.worst_bp >= th.basis_points
+       SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((h.basis_points - 1)::integer, h.minute_bps)) AS bad
+       FROM hrs h
+       WHERE h.whole AND h.over
        GROUP BY 1${byHour ? ', 2' : ''}
      ),
      mixed AS (
