@@ -66,16 +66,17 @@ export function toSums(row: Row | undefined): Sums {
 
 /**
  * From this many members on, a read per member (sums, spend) takes the window's rollup rows of every
- * member by bucket, one range scan each, and keeps the members' (segmentsSql's :every) rather than
+ * member by bucket, one range scan each, and keeps the members' (segmentsSql's every) rather than
  * probing the rollups' indexes once per member: what the overview and the feature cards read for every feature.
  */
 export const READ_EVERY_FROM = 50;
 
-/** windowBindings for a read that groups by member, with :every when the members are many; `keep` leaves out the rows of other members. */
+/** windowBindings for a read that groups by member, and `every` when the members are many; `keep` leaves out the rows of other members. */
 function perMemberBindings(s: Snapshot, ids: string[], w: Window) {
   const wanted = new Set(ids);
   return {
-    bindings: { ...windowBindings(w, ids, s), every: ids.length >= READ_EVERY_FROM },
+    bindings: windowBindings(w, ids, s),
+    every: ids.length >= READ_EVERY_FROM,
     keep: (rows: Row[]) => rows.filter((r) => wanted.has(String(r.id))),
   };
 }
@@ -93,7 +94,7 @@ export async function sumsByScope(
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, columns)} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
+    `WITH ${segmentsSql(scope, columns, { every: read.every })} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
     read.bindings,
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
@@ -106,7 +107,7 @@ export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: W
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, ['cost_usd'])} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
+    `WITH ${segmentsSql(scope, ['cost_usd'], { every: read.every })} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
     read.bindings,
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
@@ -134,12 +135,12 @@ const RAW_VALUE: Record<string, string> = {
  * events not rolled up yet. For a window ending now both raw branches find next to nothing, and no
  * hour or minute row is read. Raw rows of :days_to's day must be kept (retention drops far older ones).
  */
-function fromDaysSql(scope: Scope, columns: readonly string[]) {
+function fromDaysSql(scope: Scope, columns: readonly string[], every: boolean) {
   const col = SCOPE_COLUMN[scope];
   const raw = (sign: string) => columns.map((c) => `${sign}${RAW_VALUE[c]}`).join(', ');
   return `
     SELECT r.${col} AS id, ${columns.map((c) => `r.${c}`).join(', ')} FROM usage_rollup_day r
-    WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
+    WHERE ${every ? 'true' : `r.${col} = ANY(:ids::uuid[])`} AND ${envFilter('r')}
       AND r.bucket >= :days_from::timestamptz AND r.bucket < :day_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('-')} FROM ai_usage_logs l
@@ -177,10 +178,10 @@ export async function sumsEndingNow(
   const read = perMemberBindings(s, ids, seg);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, columns)}
+    `WITH ${segmentsSql(scope, columns, { every: read.every })}
      SELECT id, ${sumsOf(columns)} FROM (
        SELECT ${SCOPE_COLUMN[scope]} AS id, ${columns.map((c) => (lessBefore ? `-${c} AS ${c}` : c)).join(', ')} FROM seg
-       UNION ALL ${fromDaysSql(scope, columns)}
+       UNION ALL ${fromDaysSql(scope, columns, read.every)}
      ) x GROUP BY 1`,
     { ...read.bindings, ...fromDaysBindings(new Date(lessBefore ? firstDay : lastDay), w.to) },
   );
@@ -200,7 +201,7 @@ export async function costByScopeFromDays(s: Snapshot, scope: Scope, ids: string
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'])}) x GROUP BY 1`,
+    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'], read.every)}) x GROUP BY 1`,
     { ...read.bindings, ...fromDaysBindings(w.from, w.to) },
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
@@ -436,20 +437,25 @@ async function badMinuteRows(
        SELECT scope_id, date_trunc('minute', created_at) AS m, count(*) AS r, count(*) FILTER (WHERE status <> 'success') AS f
        FROM raw GROUP BY 1, 2
      ),
+     -- The hours read: those not whole (their minutes are counted one by one below) and the whole ones that have a
+     -- bad minute (worst_bp, the highest bound, at or over the threshold): a whole hour under it has none, so it
+     -- is left out before its arrays are kept (most of a long window's hours at a usual threshold).
      hrs AS (
-       SELECT c.scope_id, c.hour, c.requests, c.failures, c.worst_bp, c.minute_bps,
-              c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
-              AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
-       FROM usage_minute_counts c
-       WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
-         AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
+       SELECT * FROM (
+         SELECT c.scope_id, c.hour, c.requests, c.failures, c.minute_bps, th.basis_points, c.worst_bp >= th.basis_points AS over,
+                c.hour >= :m_from::timestamptz AND c.hour + interval '1 hour' <= :m_to::timestamptz
+                AND NOT EXISTS (SELECT 1 FROM tail t WHERE t.scope_id = c.scope_id AND t.m >= c.hour AND t.m < c.hour + interval '1 hour') AS whole
+         FROM usage_minute_counts c JOIN th ON th.id = c.scope_id
+         WHERE c.scope = :scope AND c.scope_id = ANY(:ids::uuid[]) AND :environment::text IS NULL
+           AND c.hour > :m_from::timestamptz - interval '1 hour' AND c.hour < :m_to::timestamptz
+       ) c WHERE c.over OR NOT c.whole
      ),
      -- Whole hours: minutes whose Wilson lower bound is at or over the threshold, by binary search
      -- in the hour's sorted bounds (minute_bps); the other minutes apply the same rule to their counts.
      whole AS (
-       SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((th.basis_points - 1)::integer, h.minute_bps)) AS bad
-       FROM hrs h JOIN th ON th.id = h.scope_id
-       WHERE h.whole AND h.worst_bp >= th.basis_points
+       SELECT h.scope_id${hourOf('h.hour')}, sum(cardinality(h.minute_bps) - width_bucket((h.basis_points - 1)::integer, h.minute_bps)) AS bad
+       FROM hrs h
+       WHERE h.whole AND h.over
        GROUP BY 1${byHour ? ', 2' : ''}
      ),
      mixed AS (

@@ -30,17 +30,17 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
     from: iso(from),
     to: iso(to),
     ids: `{${ids.join(',')}}`,
-    // Only reads that group by member and keep those of :ids may set it (see segmentsSql).
-    every: false,
     cursor,
     environment,
     m_from: iso(ceilTo(from, MINUTE)),
     // A window ending now reads its last minute from the minute rollup too (and the rows of it not rolled up yet), not raw.
     m_to: iso(w.endsNow ? ceilTo(to, MINUTE) : floorTo(to, MINUTE)),
     h_from: hours ? iso(ceilTo(from, HOUR)) : 'infinity',
-    h_to: hours ? iso(floorTo(to, HOUR)) : '-infinity',
+    // Likewise its last hour, or day, from that rollup's row when the read takes rows of that grain: one row,
+    // not the minutes (hours) of it so far. Every event of it is before now; those not rolled up yet come raw.
+    h_to: hours ? iso(w.endsNow ? ceilTo(to, HOUR) : floorTo(to, HOUR)) : '-infinity',
     d_from: days ? iso(ceilTo(from, DAY)) : 'infinity',
-    d_to: days ? iso(floorTo(to, DAY)) : '-infinity',
+    d_to: days ? iso(w.endsNow ? ceilTo(to, DAY) : floorTo(to, DAY)) : '-infinity',
   };
 }
 
@@ -70,17 +70,20 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  *  - whole minutes [:m_from, :m_to) outside those hours from the minute rollup,
  *  - raw rows for the partial minutes at both edges,
  *  - raw rows not yet rolled up (id past the cursor) in the whole minutes: the newest and the late.
+ * A window ending now has its last minute, and its last hour and day when the read takes those, whole (see windowBindings).
  * Only rows of :environment when it is not null. Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
  * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
- * With the binding :every (a read of many members that groups by member), the rollup branches read
+ * With `every` (a read of many members that groups by member), the rollup branches read
  * every member's rows of the window by bucket and the raw branches still only those of :ids: rows of
- * other members may then come out, and the caller leaves them out.
+ * other members may then come out, and the caller leaves them out. It is part of the text, not a
+ * binding, so that a plan made without the bindings' values (readFeatureSums) still probes by member.
  * `columns`: the additive columns carried (SUM_COLUMNS' order); a read that needs no histogram names
  * fewer, which PostgreSQL plans and reads in a fraction of the time.
- * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests),
- * so that a read by hour of day takes whole days from day rows rather than every hour row.
+ * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests, added
+ * up per member and day, with only the member's column among the keys), so that a read by hour of day
+ * takes whole days from day rows rather than every hour row.
  */
-export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false } = {}): string {
+export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false, every = false } = {}): string {
   if (dayHours && (columns.length !== 1 || columns[0] !== 'requests')) throw new Error('segmentsSql: dayHours carries requests only');
   const col = SCOPE_COLUMN[scope];
   const keys = 'feature_id, model_id, provider_id, environment, prompt_version';
@@ -92,8 +95,8 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   // Raw rows without a prompt version count under 0, as in the rollups.
   const rawKeys = k('l').replace('l.prompt_version', 'coalesce(l.prompt_version, 0) AS prompt_version');
   const rollupColumns = columns.map((c) => `r.${c}`).join(', ');
-  // With :every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
-  const rollupIds = `(:every::boolean OR r.${col} = ANY(:ids::uuid[]))`;
+  // With every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
+  const rollupIds = every ? 'true' : `r.${col} = ANY(:ids::uuid[])`;
   // Buckets in [:g_from, :g_to) but not in the coarser [:c_from, :c_to): the two stretches at its edges, as two
   // ranges (each an index range scan), not the whole window's buckets filtered. The coarser range may be empty
   // (from ≥ to, infinite bounds): then the first stretch is the whole of it.
@@ -107,16 +110,20 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   const outer = columns.map((c) =>
     c in RAW_SUMS ? `sum(${c})::${RAW_SUMS[c].type}` : `coalesce(sum(requests) FILTER (WHERE hb = ${HIST_COLUMNS.indexOf(c) + 1}), 0)::int`,
   );
+  const dayRows = `FROM usage_rollup_day r
+    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz`;
+  // With dayHours, a day's rows (one per model, environment, prompt version…) are first added up per member, hour by
+  // hour, so each day is unnested once: its 24 hours, not 24 per row. Those rows carry only the member's column.
+  const dayHourRows = `SELECT d.bucket + (h.i - 1) * interval '1 hour' AS t, ${keys
+    .split(', ')
+    .map((c) => (c === col ? `d.${c}` : `NULL AS ${c}`))
+    .join(', ')}, h.n AS requests
+    FROM (SELECT r.bucket, r.${col}, ARRAY[${Array.from({ length: 24 }, (_, i) => `sum(r.hour_requests[${i + 1}])`).join(', ')}] AS hours
+          ${dayRows} GROUP BY 1, 2) d
+    CROSS JOIN LATERAL unnest(d.hours) WITH ORDINALITY AS h(n, i)`;
   return `
   seg AS (
-    ${
-      dayHours
-        ? `SELECT r.bucket + (h.i - 1) * interval '1 hour' AS t, ${k('r')}, h.n AS requests
-    FROM usage_rollup_day r CROSS JOIN LATERAL unnest(r.hour_requests) WITH ORDINALITY AS h(n, i)`
-        : `SELECT r.bucket AS t, ${k('r')}, ${rollupColumns}
-    FROM usage_rollup_day r`
-    }
-    WHERE ${rollupIds} AND ${envFilter('r')} AND r.bucket >= :d_from::timestamptz AND r.bucket < :d_to::timestamptz
+    ${dayHours ? dayHourRows : `SELECT r.bucket AS t, ${k('r')}, ${rollupColumns} ${dayRows}`}
     UNION ALL
     SELECT r.bucket, ${k('r')}, ${rollupColumns}
     FROM usage_rollup_hour r
