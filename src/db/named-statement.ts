@@ -6,8 +6,7 @@ import type { Knex } from 'knex';
  * text once per connection instead of on every call (the dashboards' UNION statements spent ~1.5 ms
  * there, more than reading their rows). Plans stay custom per call (plan_cache_mode =
  * force_custom_plan on every connection, see createDb), so each call is planned with its own window
- * and ids, as an unnamed statement is; the feature dashboard's transaction (readFeatureSums) asks for
- * the connection's one plan of each instead. The name is the hash of the text sent, so a text is never
+ * and ids, as an unnamed statement is. The name is the hash of the text sent, so a text is never
  * given two names; only for reads whose text is fixed per kind of read (values in bindings): every
  * distinct text is one more statement kept by each connection.
  */

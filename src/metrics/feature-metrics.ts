@@ -69,11 +69,6 @@ export async function readFeatureSums(
   return inSnapshot(
     db,
     async (trx) => {
-      // This dashboard's reads (named statements, see named-statement.ts) use the plan each connection made for them on
-      // their first call instead of being planned anew: planning was most of their time (1–1.5 ms each), more at 30d.
-      // Their plans hold for any window and feature (no binding changes which index answers: segmentsSql's `every` is
-      // text), and only these reads, in this transaction, are planned so.
-      await trx.db.raw("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)");
       const { byBucket: buckets, byModel, byVersion: versions } = await breakdown(trx, 'feature', ids, w, bucket, bucketMs, byVersion);
       const byLocalHour = await requestsByLocalHour(trx, 'feature', ids, w, timeZone, wholeHourOffsets(timeZone, w.from, now));
       const total = addSums(buckets.values());

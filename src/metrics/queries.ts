@@ -66,17 +66,16 @@ export function toSums(row: Row | undefined): Sums {
 
 /**
  * From this many members on, a read per member (sums, spend) takes the window's rollup rows of every
- * member by bucket, one range scan each, and keeps the members' (segmentsSql's every) rather than
+ * member by bucket, one range scan each, and keeps the members' (segmentsSql's :every) rather than
  * probing the rollups' indexes once per member: what the overview and the feature cards read for every feature.
  */
 export const READ_EVERY_FROM = 50;
 
-/** windowBindings for a read that groups by member, and `every` when the members are many; `keep` leaves out the rows of other members. */
+/** windowBindings for a read that groups by member, with :every when the members are many; `keep` leaves out the rows of other members. */
 function perMemberBindings(s: Snapshot, ids: string[], w: Window) {
   const wanted = new Set(ids);
   return {
-    bindings: windowBindings(w, ids, s),
-    every: ids.length >= READ_EVERY_FROM,
+    bindings: { ...windowBindings(w, ids, s), every: ids.length >= READ_EVERY_FROM },
     keep: (rows: Row[]) => rows.filter((r) => wanted.has(String(r.id))),
   };
 }
@@ -94,7 +93,7 @@ export async function sumsByScope(
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, columns, { every: read.every })} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
+    `WITH ${segmentsSql(scope, columns)} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
     read.bindings,
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
@@ -107,7 +106,7 @@ export async function costByScope(s: Snapshot, scope: Scope, ids: string[], w: W
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, ['cost_usd'], { every: read.every })} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
+    `WITH ${segmentsSql(scope, ['cost_usd'])} SELECT ${col} AS id, coalesce(sum(cost_usd), 0) AS cost_usd FROM seg GROUP BY 1`,
     read.bindings,
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
@@ -135,12 +134,12 @@ const RAW_VALUE: Record<string, string> = {
  * events not rolled up yet. For a window ending now both raw branches find next to nothing, and no
  * hour or minute row is read. Raw rows of :days_to's day must be kept (retention drops far older ones).
  */
-function fromDaysSql(scope: Scope, columns: readonly string[], every: boolean) {
+function fromDaysSql(scope: Scope, columns: readonly string[]) {
   const col = SCOPE_COLUMN[scope];
   const raw = (sign: string) => columns.map((c) => `${sign}${RAW_VALUE[c]}`).join(', ');
   return `
     SELECT r.${col} AS id, ${columns.map((c) => `r.${c}`).join(', ')} FROM usage_rollup_day r
-    WHERE ${every ? 'true' : `r.${col} = ANY(:ids::uuid[])`} AND ${envFilter('r')}
+    WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
       AND r.bucket >= :days_from::timestamptz AND r.bucket < :day_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('-')} FROM ai_usage_logs l
@@ -178,10 +177,10 @@ export async function sumsEndingNow(
   const read = perMemberBindings(s, ids, seg);
   const { rows } = await namedRaw(
     s.db,
-    `WITH ${segmentsSql(scope, columns, { every: read.every })}
+    `WITH ${segmentsSql(scope, columns)}
      SELECT id, ${sumsOf(columns)} FROM (
        SELECT ${SCOPE_COLUMN[scope]} AS id, ${columns.map((c) => (lessBefore ? `-${c} AS ${c}` : c)).join(', ')} FROM seg
-       UNION ALL ${fromDaysSql(scope, columns, read.every)}
+       UNION ALL ${fromDaysSql(scope, columns)}
      ) x GROUP BY 1`,
     { ...read.bindings, ...fromDaysBindings(new Date(lessBefore ? firstDay : lastDay), w.to) },
   );
@@ -201,7 +200,7 @@ export async function costByScopeFromDays(s: Snapshot, scope: Scope, ids: string
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'], read.every)}) x GROUP BY 1`,
+    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'])}) x GROUP BY 1`,
     { ...read.bindings, ...fromDaysBindings(w.from, w.to) },
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));

@@ -30,6 +30,8 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
     from: iso(from),
     to: iso(to),
     ids: `{${ids.join(',')}}`,
+    // Only reads that group by member and keep those of :ids may set it (see segmentsSql).
+    every: false,
     cursor,
     environment,
     m_from: iso(ceilTo(from, MINUTE)),
@@ -73,17 +75,16 @@ const RAW_SUMS: Record<string, { sql: string; type: string }> = {
  * A window ending now has its last minute, and its last hour and day when the read takes those, whole (see windowBindings).
  * Only rows of :environment when it is not null. Every row of the window is counted exactly once. Bindings come from windowBindings(), with the
  * cursor read in the same snapshot (a constant, so the planner reads the newest rows by id).
- * With `every` (a read of many members that groups by member), the rollup branches read
+ * With the binding :every (a read of many members that groups by member), the rollup branches read
  * every member's rows of the window by bucket and the raw branches still only those of :ids: rows of
- * other members may then come out, and the caller leaves them out. It is part of the text, not a
- * binding, so that a plan made without the bindings' values (readFeatureSums) still probes by member.
+ * other members may then come out, and the caller leaves them out.
  * `columns`: the additive columns carried (SUM_COLUMNS' order); a read that needs no histogram names
  * fewer, which PostgreSQL plans and reads in a fraction of the time.
  * `dayHours` (requests only): whole days come as their 24 UTC hours (the day rows' hour_requests, added
  * up per member and day, with only the member's column among the keys), so that a read by hour of day
  * takes whole days from day rows rather than every hour row.
  */
-export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false, every = false } = {}): string {
+export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUMNS, { dayHours = false } = {}): string {
   if (dayHours && (columns.length !== 1 || columns[0] !== 'requests')) throw new Error('segmentsSql: dayHours carries requests only');
   const col = SCOPE_COLUMN[scope];
   const keys = 'feature_id, model_id, provider_id, environment, prompt_version';
@@ -95,8 +96,8 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
   // Raw rows without a prompt version count under 0, as in the rollups.
   const rawKeys = k('l').replace('l.prompt_version', 'coalesce(l.prompt_version, 0) AS prompt_version');
   const rollupColumns = columns.map((c) => `r.${c}`).join(', ');
-  // With every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
-  const rollupIds = every ? 'true' : `r.${col} = ANY(:ids::uuid[])`;
+  // With :every, rollup rows are read by bucket whatever their member (one range scan, not a probe per id): the caller keeps those of :ids.
+  const rollupIds = `(:every::boolean OR r.${col} = ANY(:ids::uuid[]))`;
   // Buckets in [:g_from, :g_to) but not in the coarser [:c_from, :c_to): the two stretches at its edges, as two
   // ranges (each an index range scan), not the whole window's buckets filtered. The coarser range may be empty
   // (from ≥ to, infinite bounds): then the first stretch is the whole of it.

@@ -6,7 +6,7 @@ import { makeFeature } from '../setup/factories.ts';
 import { withUsageDatabase } from '../setup/usage-factory.ts';
 
 describe('metric reads as named prepared statements', () => {
-  it('when dashboards are read again and again, then each kind of read is prepared and planned once per connection, and the connection still plans other reads per call', async () => {
+  it('when dashboards are read again and again, then each kind of read is prepared once per connection and planned per call', async () => {
     await withUsageDatabase(async (db, url) => {
       const feature = await makeFeature(db);
       const one = createDb(url, 1); // one connection: what it has prepared is what the reads prepared
@@ -23,13 +23,6 @@ describe('metric reads as named prepared statements', () => {
         expect(first.length).toBeGreaterThanOrEqual(6);
         for (const range of RANGE_NAMES) await featureMetrics(one, feature, range, new Date(Date.now() + 90_000), 'UTC', 'production');
         expect(await prepared()).toEqual(first);
-        // The dashboard's reads use the plan made on their first call (readFeatureSums), and only inside its transaction.
-        const plans = await one.raw(
-          `SELECT sum(generic_plans)::int AS generic, sum(custom_plans)::int AS custom FROM pg_prepared_statements WHERE name LIKE 'sb\\_%'`,
-        );
-        expect(plans.rows[0]).toEqual({ generic: expect.any(Number), custom: 0 });
-        expect(plans.rows[0].generic).toBeGreaterThanOrEqual(2 * first.length);
-        expect((await one.raw('SHOW plan_cache_mode')).rows[0].plan_cache_mode).toBe('force_custom_plan');
       } finally {
         await one.destroy();
       }
