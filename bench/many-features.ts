@@ -37,8 +37,9 @@ export async function growFeatures(db: Db, total: number, eventsEach: number, no
     { now: now.toISOString(), each: eventsEach },
   );
   await runRollup({ db });
-  // VACUUM, as after the main bulk load (run.ts): otherwise autovacuum visits the 400k new rows while
-  // the pages are timed.
+  // VACUUM and CHECKPOINT, as after the main bulk load (run.ts): otherwise autovacuum visits the 400k
+  // new rows, and the checkpointer writes them out, while the pages are timed.
   await db.raw('VACUUM ANALYZE');
+  await db.raw('CHECKPOINT').catch(() => {});
   return before;
 }
