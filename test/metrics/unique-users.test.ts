@@ -249,7 +249,9 @@ describe('unique users folded again', () => {
   it('when a fold brings only users its sketches hold, then none is written again; when another writer changed one, the next fold reads it again', async () => {
     await withUsageDatabase(async (db) => {
       const feature = await makeFeature(db);
-      const now = new Date(Math.floor(Date.now() / 1000) * 1000 - 17_000);
+      // The events span the hour before now: within one UTC day, so the test's day sketch is the one they touch.
+      const recent = Math.floor(Date.now() / 1000) * 1000 - 17_000;
+      const now = new Date(recent % DAY < 2 * 3_600_000 ? recent - 2 * 3_600_000 : recent);
       const versions = async () =>
         (await db.raw('SELECT feature_id, grain_ms, bucket, xmin::text AS v FROM usage_user_sketches ORDER BY 1, 2, 3')).rows;
       // 2,000 users over the last hour (registers), then the same users at the same moments again.
