@@ -35,7 +35,11 @@ async function claim(db: Db, now: Date): Promise<(Delivery & { channel: Channel 
        ORDER BY d.channel_id, d.created_at, d.id
      )
      UPDATE notification_deliveries d SET status = 'in_flight', attempts = d.attempts + 1, last_attempt_at = :now, next_attempt_at = :lease
-     FROM pick WHERE d.id = pick.id RETURNING d.*`,
+     FROM pick
+     -- Checked again on the row's latest version: another instance's claim may commit between this
+     -- statement's snapshot and its update (it then waits on the row, and must not send it twice).
+     WHERE d.id = pick.id AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= :now
+     RETURNING d.*`,
     { now: now.toISOString(), lease: new Date(now.getTime() + LEASE_MS).toISOString() },
   );
   const claimed = rows as Delivery[];

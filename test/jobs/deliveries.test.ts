@@ -64,6 +64,16 @@ const verify = (secret: string, r: { headers: Record<string, unknown>; body: str
   r.headers['x-switchboard-signature'] ===
   `sha256=${crypto.createHmac('sha256', secret).update(`${r.headers['x-switchboard-timestamp']}.${r.body}`).digest('hex')}`;
 
+/** Statements of this database waiting on a row lock. */
+const lockWaits = async () =>
+  Number(
+    (
+      await db.raw(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+      )
+    ).rows[0].n,
+  );
+
 let day = 0;
 const dayStart = () => Date.UTC(2026, 8, 1) + day++ * DAY;
 
@@ -160,6 +170,24 @@ describe('deliveries job', () => {
     expect(r.received.map((m) => m.headers['x-switchboard-delivery'])).toEqual([first.id]);
     await send(t0 + 2000);
     expect(r.received.map((m) => m.headers['x-switchboard-delivery'])).toEqual([first.id, second.id]);
+  });
+
+  it('when another instance\'s claim commits while this one waits on the delivery, then it is checked again and not sent twice', async () => {
+    const t0 = dayStart();
+    const r = await receiver();
+    const first = await queued(await channel(r.url), new Date(t0));
+    // The other instance's claim, held uncommitted: this instance's statement takes its snapshot (the
+    // delivery still pending), locks the channel, and then waits on the delivery's row.
+    const other = await db.transaction();
+    await other('notification_deliveries')
+      .where({ id: first.id })
+      .update({ status: 'in_flight', attempts: 1, next_attempt_at: new Date(t0 + 1000 + 60_000) });
+    const sending = send(t0 + 1000);
+    await expect.poll(() => lockWaits(), { timeout: 10_000, interval: 20 }).toBeGreaterThan(0);
+    await other.commit();
+    expect(await sending).toEqual({ sent: 0, delivered: 0 });
+    expect(r.received).toHaveLength(0);
+    expect(await db('notification_deliveries').where({ id: first.id }).first()).toMatchObject({ status: 'in_flight', attempts: 1 });
   });
 
   it('when the receiver redirects, then the redirect is not followed: it counts as a failed attempt', async () => {
