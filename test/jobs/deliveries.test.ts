@@ -172,7 +172,7 @@ describe('deliveries job', () => {
     expect(r.received.map((m) => m.headers['x-switchboard-delivery'])).toEqual([first.id, second.id]);
   });
 
-  it('when another instance\'s claim commits while this one waits on the delivery, then it is checked again and not sent twice', async () => {
+  it("when another instance's claim commits while this one waits on the delivery, then it is checked again and not sent twice", async () => {
     const t0 = dayStart();
     const r = await receiver();
     const first = await queued(await channel(r.url), new Date(t0));
