@@ -180,3 +180,45 @@ describe('rollup schema', () => {
     });
   });
 });
+
+describe('raw usage indexes', () => {
+  it("when migrated, then every partition's feature index, new ones' too, covers the exact percentiles' read (index-only), and each partition is vacuumed every 100k inserts", async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateLatest(db);
+      expect(await ensureUsagePartitions(db, new Date(Date.UTC(2031, 4, 10)), 0, 0)).toBe(1);
+      const partitions: string[] = (
+        await db.raw(
+          `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ai_usage_logs'::regclass`,
+        )
+      ).rows.map((r: { relname: string }) => r.relname);
+      expect(partitions).toContain('ai_usage_logs_2031_05');
+      const { rows: indexes } = await db.raw(
+        `SELECT t.relname AS part, pg_get_indexdef(i.inhrelid) AS def, x.indisvalid AS valid FROM pg_inherits i
+         JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class t ON t.oid = x.indrelid
+         WHERE i.inhparent = 'ai_usage_logs_feature_time'::regclass`,
+      );
+      expect(indexes.map((r: { part: string }) => r.part).sort()).toEqual([...partitions].sort());
+      for (const r of indexes) {
+        expect(r.valid).toBe(true);
+        expect(r.def).toContain('(feature_id, created_at) INCLUDE (environment, response_time_ms)');
+      }
+      const { rows: options } = await db.raw(
+        `SELECT c.relname, c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ai_usage_logs'::regclass`,
+      );
+      for (const r of options)
+        expect(r.reloptions, r.relname).toEqual(
+          expect.arrayContaining(['autovacuum_vacuum_insert_threshold=100000', 'autovacuum_vacuum_insert_scale_factor=0']),
+        );
+      const plan = await db.transaction(async (trx) => {
+        await trx.raw('SET LOCAL enable_seqscan = off');
+        await trx.raw('SET LOCAL enable_bitmapscan = off');
+        const { rows } = await trx.raw(
+          `EXPLAIN SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) FROM ai_usage_logs
+           WHERE feature_id = gen_random_uuid() AND environment = 'production' AND created_at >= '2031-05-01' AND created_at < '2031-05-02'`,
+        );
+        return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
+      });
+      expect(plan).toContain('Index Only Scan using ai_usage_logs_2031_05_');
+    });
+  });
+});
