@@ -127,33 +127,37 @@ const RAW_VALUE: Record<string, string> = {
   input_cost_usd: 'l.input_cost_usd',
 };
 
+/** Rollups of whole buckets that fromWholeSql reads: days (every column) or months (spend only). */
+type WholeTable = 'usage_rollup_day' | 'usage_spend_month';
+
 /**
- * SQL: rows (id, …columns) adding up to the usage of [:days_from, :days_to) with :days_from at the
- * start of a UTC day, from whole day-rollup rows: the rows of its days up to the end of the last
- * (partial) one (:day_end), less the events rolled up into that day at or after :days_to, plus its
- * events not rolled up yet. For a window ending now both raw branches find next to nothing, and no
- * hour or minute row is read. Raw rows of :days_to's day must be kept (retention drops far older ones).
+ * SQL: rows (id, …columns) adding up to the usage of [:whole_from, :whole_to) with :whole_from at the
+ * start of a bucket of `table` (a UTC day or month), from whole rows of it: the rows of its buckets up
+ * to the end of the last (partial) one (:whole_end), less the events rolled up into that bucket at or
+ * after :whole_to, plus its events not rolled up yet. For a window ending now both raw branches find
+ * next to nothing, and no hour or minute row is read. Raw rows of :whole_to's bucket must be kept
+ * (retention drops far older ones).
  */
-function fromDaysSql(scope: Scope, columns: readonly string[]) {
+function fromWholeSql(scope: Scope, columns: readonly string[], table: WholeTable = 'usage_rollup_day') {
   const col = SCOPE_COLUMN[scope];
   const raw = (sign: string) => columns.map((c) => `${sign}${RAW_VALUE[c]}`).join(', ');
   return `
-    SELECT r.${col} AS id, ${columns.map((c) => `r.${c}`).join(', ')} FROM usage_rollup_day r
+    SELECT r.${col} AS id, ${columns.map((c) => `r.${c}`).join(', ')} FROM ${table} r
     WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
-      AND r.bucket >= :days_from::timestamptz AND r.bucket < :day_end::timestamptz
+      AND r.bucket >= :whole_from::timestamptz AND r.bucket < :whole_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('-')} FROM ai_usage_logs l
     WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.id <= :cursor::bigint
-      AND l.created_at >= :days_to::timestamptz AND l.created_at < :day_end::timestamptz
+      AND l.created_at >= :whole_to::timestamptz AND l.created_at < :whole_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('')} FROM ai_usage_logs l
     WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
-      AND l.created_at >= :days_from::timestamptz AND l.created_at < :days_to::timestamptz`;
+      AND l.created_at >= :whole_from::timestamptz AND l.created_at < :whole_to::timestamptz`;
 }
 
 /**
  * sumsByScope for a window ending now (only `columns`, no histogram) of many members that reads whole days from the
- * day rollup (fromDaysSql), including the window's last, partial day, and the rest from segmentsSql:
+ * day rollup (fromWholeSql), including the window's last, partial day, and the rest from segmentsSql:
  * the window's part of its first day added, or when that is the larger part, the first day whole
  * (a day row) less what of it comes before the window. One statement; a 24 h read then takes at most
  * 12 hours of hour rows, not 23 (at 200 features the hour rows, spread over the rollup, were most of its cost).
@@ -180,28 +184,33 @@ export async function sumsEndingNow(
     `WITH ${segmentsSql(scope, columns)}
      SELECT id, ${sumsOf(columns)} FROM (
        SELECT ${SCOPE_COLUMN[scope]} AS id, ${columns.map((c) => (lessBefore ? `-${c} AS ${c}` : c)).join(', ')} FROM seg
-       UNION ALL ${fromDaysSql(scope, columns)}
+       UNION ALL ${fromWholeSql(scope, columns)}
      ) x GROUP BY 1`,
-    { ...read.bindings, ...fromDaysBindings(new Date(lessBefore ? firstDay : lastDay), w.to) },
+    { ...read.bindings, ...wholeBindings(new Date(lessBefore ? firstDay : lastDay), w.to, dayEnd(w.to)) },
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
-const fromDaysBindings = (from: Date, to: Date) => ({
-  days_from: from.toISOString(),
-  days_to: to.toISOString(),
-  day_end: new Date(Math.ceil(to.getTime() / DAY_MS) * DAY_MS).toISOString(),
+const wholeBindings = (from: Date, to: Date, end: Date) => ({
+  whole_from: from.toISOString(),
+  whole_to: to.toISOString(),
+  whole_end: end.toISOString(),
 });
 
-/** Spend (USD) per member of a scope over [from, to) with `from` at the start of a UTC day, from day-rollup rows (fromDaysSql). */
-export async function costByScopeFromDays(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
-  if (w.from.getTime() % DAY_MS !== 0) throw new Error('costByScopeFromDays: the window must start at the start of a UTC day');
+/** The end of the UTC day `to` falls in (`to` itself on a boundary). */
+const dayEnd = (to: Date) => new Date(Math.ceil(to.getTime() / DAY_MS) * DAY_MS);
+
+/** Spend (USD) per member of a scope over [from, to) within one UTC month, `from` at its start, from the month's rows (fromWholeSql). */
+export async function costByScopeFromMonth(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number>> {
+  const end = new Date(Date.UTC(w.from.getUTCFullYear(), w.from.getUTCMonth() + 1, 1));
+  if (w.from.getTime() !== Date.UTC(w.from.getUTCFullYear(), w.from.getUTCMonth(), 1) || w.to > end)
+    throw new Error('costByScopeFromMonth: the window must start at the start of a UTC month and end within it');
   if (!ids.length) return new Map();
   const read = perMemberBindings(s, ids, w);
   const { rows } = await namedRaw(
     s.db,
-    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromDaysSql(scope, ['cost_usd'])}) x GROUP BY 1`,
-    { ...read.bindings, ...fromDaysBindings(w.from, w.to) },
+    `SELECT id, coalesce(sum(cost_usd), 0) AS cost_usd FROM (${fromWholeSql(scope, ['cost_usd'], 'usage_spend_month')}) x GROUP BY 1`,
+    { ...read.bindings, ...wholeBindings(w.from, w.to, end) },
   );
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), Number(r.cost_usd)]));
 }

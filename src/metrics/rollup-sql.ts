@@ -9,7 +9,7 @@ const hourRequests = Array.from(
 
 /**
  * One statement that folds a set of raw rows (chosen by `where` over ai_usage_logs l) into every
- * rollup: minute, hour and day buckets and per-minute counts for uptime; it returns, per feature and
+ * rollup: minute, hour and day buckets, spend per month and per-minute counts for uptime; it returns, per feature and
  * minute, the rows folded and their users' hashes, which foldUserSketches adds to the sketches.
  * Upserts add to what is there, so late events land in their own (old) buckets. `cursorTo`: SQL of
  * where the rollup cursor moves in the same statement (the tick's), if it does.
@@ -74,6 +74,13 @@ to_days AS (
   SELECT date_trunc('day', bucket), ${keyCols}, ${SUM_COLUMNS.map((c) => `sum(${c})`).join(', ')}, ARRAY[${hourRequests}]
   FROM minute_agg GROUP BY 1, 2, 3, 4, 5, 6
   ON CONFLICT (${conflictKey}) DO UPDATE SET ${addOnConflict}, hour_requests = add_arrays(t.hour_requests, excluded.hour_requests)
+),
+-- Spend per UTC month (month-to-date reads one row per series instead of a day row per day).
+to_months AS (
+  INSERT INTO usage_spend_month AS t (bucket, feature_id, model_id, provider_id, environment, cost_usd)
+  SELECT date_trunc('month', bucket, 'UTC'), feature_id, model_id, provider_id, environment, sum(cost_usd)
+  FROM minute_agg GROUP BY 1, 2, 3, 4, 5
+  ON CONFLICT (bucket, feature_id, model_id, provider_id, environment) DO UPDATE SET cost_usd = t.cost_usd + excluded.cost_usd
 ),
 per_minute AS (
   SELECT scope, scope_id, date_trunc('hour', bucket) AS hour, extract(minute FROM bucket)::int AS i, sum(r) AS r, sum(f) AS f

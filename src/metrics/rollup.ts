@@ -131,7 +131,10 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
       // After retention dropped the raw rows before `kept`, their rollups stay and only the rest is
       // rebuilt (late events from before it not folded yet are folded now, once).
       if (kept) await forgetRollupsFrom(trx, kept);
-      else await trx.raw('TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_minute_counts, usage_user_sketches');
+      else
+        await trx.raw(
+          'TRUNCATE usage_rollup_minute, usage_rollup_hour, usage_rollup_day, usage_spend_month, usage_minute_counts, usage_user_sketches',
+        );
       const where = kept ? 'l.id <= :final AND (l.created_at >= :kept OR l.id > :cursor)' : 'l.id <= :final';
       const bindings = { final, ...(kept && { kept, cursor }) };
       const rows = await fold(trx, where, bindings, { fresh: !kept });
@@ -155,13 +158,31 @@ export async function rebuildRollups(db: Db, range?: { from: Date; to: Date }): 
     // Every grain divides a day, so the sketches of these days go whole too.
     await trx('usage_user_sketches').where('bucket', '>=', bounds.from).andWhere('bucket', '<', bounds.to).delete();
     const inRange = 'l.id <= :cursor AND l.created_at >= :from AND l.created_at < :to';
-    return fold(trx, inRange, bounds, { fresh: true });
+    const rows = await fold(trx, inRange, bounds, { fresh: true });
+    await respendMonths(trx, bounds.from, bounds.to);
+    return rows;
   });
+}
+
+/**
+ * Spend per month over the months that [from, to) touches, again from their day rows: a range rebuild
+ * refolds whole days, which the month rows already held.
+ */
+async function respendMonths(trx: Db, from: Date, to: Date) {
+  const bounds = { from: from.toISOString(), to: to.toISOString() };
+  const months = `bucket >= date_trunc('month', :from::timestamptz, 'UTC') AND bucket < date_trunc('month', :to::timestamptz - interval '1 microsecond', 'UTC') + interval '1 month'`;
+  await trx.raw(`DELETE FROM usage_spend_month WHERE ${months}`, bounds);
+  await trx.raw(
+    `INSERT INTO usage_spend_month (bucket, feature_id, model_id, provider_id, environment, cost_usd)
+     SELECT date_trunc('month', bucket, 'UTC'), feature_id, model_id, provider_id, environment, sum(cost_usd)
+     FROM usage_rollup_day WHERE ${months} GROUP BY 1, 2, 3, 4, 5`,
+    bounds,
+  );
 }
 
 /** Deletes every rollup from `instant` (a UTC month boundary) on, unique users included, so the raw rows from there can be folded afresh. */
 async function forgetRollupsFrom(trx: Db, instant: Date) {
-  for (const table of ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day'] as const)
+  for (const table of ['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'usage_spend_month'] as const)
     await trx(table).where('bucket', '>=', instant).delete();
   await trx('usage_minute_counts').where('hour', '>=', instant).delete();
   await trx('usage_user_sketches').where('bucket', '>=', instant).delete();

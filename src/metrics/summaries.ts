@@ -5,7 +5,7 @@ import { HIST_COLUMNS } from './histogram.ts';
 import {
   badMinutes,
   costByScope,
-  costByScopeFromDays,
+  costByScopeFromMonth,
   exactPercentilesById,
   inSnapshot,
   type Snapshot,
@@ -142,9 +142,9 @@ async function spendIn(db: Snapshot, scope: Scope, ids: string[], w: Window, rea
   return new Map(ids.map((id) => [id, cost.get(id) ?? 0]));
 }
 
-/** Spend since the first day of the current month (UTC) for each member of a scope: from day rows (its raw rows are kept). */
+/** Spend since the first day of the current month (UTC) for each member of a scope: from the month's rows (its raw rows are kept). */
 const monthlySpend = (db: Snapshot, scope: Scope, ids: string[], now: Date) =>
-  spendIn(db, scope, ids, { from: monthStart(now), to: new Date(now.getTime() + 1) }, costByScopeFromDays);
+  spendIn(db, scope, ids, { from: monthStart(now), to: new Date(now.getTime() + 1) }, costByScopeFromMonth);
 
 /**
  * This month's spend so far and last month's over the same stretch (its first days up to the same

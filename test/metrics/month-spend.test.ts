@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
-import { costByScopeFromDays, inSnapshot, READ_EVERY_FROM } from '../../src/metrics/queries.ts';
-import { runRollup } from '../../src/metrics/rollup.ts';
+import { costByScopeFromMonth, inSnapshot, READ_EVERY_FROM } from '../../src/metrics/queries.ts';
+import { rebuildRollups, runRollup } from '../../src/metrics/rollup.ts';
 import { monthToDateSpend } from '../../src/metrics/summaries.ts';
 import { makeFeature } from '../setup/factories.ts';
 import { insertUsage, MINUTE, type ModelRef, modelsByName, withUsageDatabase } from '../setup/usage-factory.ts';
@@ -22,8 +22,8 @@ async function rawSpend(db: Db, column: 'feature_id' | 'provider_id', from: Date
   return new Map(rows.map((r) => [r.id, Number(r.cost)]));
 }
 
-describe('month-to-date spend from day rollups (issue 19)', () => {
-  it('when the month has rolled-up events on both sides of now and events not rolled up yet, then each feature’s and provider’s spend is the raw rows’ up to now, alone or among many', async () => {
+describe('month-to-date spend from the month rollup (issue 19)', () => {
+  it('when the month has rolled-up events on both sides of now and events not rolled up yet, then each feature’s and provider’s spend is the raw rows’ up to now, alone or among many, also after a rebuild of some days or of all', async () => {
     await withUsageDatabase(async (db) => {
       const models = await modelsByName(db);
       const mini = models.get('gpt-4o-mini')!;
@@ -61,18 +61,33 @@ describe('month-to-date spend from day rollups (issue 19)', () => {
       );
 
       const byFeature = await rawSpend(db, 'feature_id', MONTH, NOW);
-      const spend = await monthToDateSpend(db, features, NOW);
-      expect(spend.current.get(features[0])).toBeGreaterThan(0);
-      for (const id of features) expect(spend.current.get(id), id).toBe(byFeature.get(id) ?? 0);
-      const alone = await monthToDateSpend(db, [features[1]], NOW);
-      expect(alone.current.get(features[1])).toBe(byFeature.get(features[1]));
-
       const byProvider = await rawSpend(db, 'provider_id', MONTH, NOW);
       const providers = [mini.provider_id, other.provider_id];
-      const cost = await inSnapshot(db, (s) =>
-        costByScopeFromDays(s, 'provider', providers, { from: MONTH, to: new Date(NOW.getTime() + 1) }),
+      const expectExact = async () => {
+        const spend = await monthToDateSpend(db, features, NOW);
+        expect(spend.current.get(features[0])).toBeGreaterThan(0);
+        for (const id of features) expect(spend.current.get(id), id).toBe(byFeature.get(id) ?? 0);
+        const alone = await monthToDateSpend(db, [features[1]], NOW);
+        expect(alone.current.get(features[1])).toBe(byFeature.get(features[1]));
+        const cost = await inSnapshot(db, (s) =>
+          costByScopeFromMonth(s, 'provider', providers, { from: MONTH, to: new Date(NOW.getTime() + 1) }),
+        );
+        for (const id of providers) expect(cost.get(id), id).toBe(byProvider.get(id));
+      };
+      await expectExact();
+      // A range rebuild refolds whole days the month rows already held; a whole one starts afresh.
+      await rebuildRollups(db, { from: at('2026-11-05T06:00:00Z'), to: at('2026-11-05T09:00:00Z') });
+      await expectExact();
+      await rebuildRollups(db);
+      await insertUsage(
+        db,
+        features.slice(0, 5).flatMap((_f, k) => pending.map((t, i) => event(k + i + 1, i % 2 ? other : mini, new Date(t.getTime() + 1)))),
       );
-      for (const id of providers) expect(cost.get(id), id).toBe(byProvider.get(id));
+      byFeature.clear();
+      for (const [id, c] of await rawSpend(db, 'feature_id', MONTH, NOW)) byFeature.set(id, c);
+      byProvider.clear();
+      for (const [id, c] of await rawSpend(db, 'provider_id', MONTH, NOW)) byProvider.set(id, c);
+      await expectExact();
     });
   }, 60_000);
 });

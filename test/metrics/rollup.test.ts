@@ -14,6 +14,7 @@ const KEYS = {
   usage_rollup_minute: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_rollup_hour: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
   usage_rollup_day: 'bucket, feature_id, model_id, provider_id, environment, prompt_version',
+  usage_spend_month: 'bucket, feature_id, model_id, provider_id, environment',
   usage_minute_counts: 'scope, scope_id, hour',
   usage_user_sketches: 'feature_id, grain_ms, bucket',
 };
@@ -89,6 +90,19 @@ async function expectRollupsMatchRaw(db: Db) {
     expect([...have.keys()].sort(), table).toEqual([...want.keys()].sort());
     for (const [key, g] of want) expect(have.get(key), `${table} ${key}`).toMatchObject(g);
   }
+  const months = new Map<string, number>();
+  for (const r of rows) {
+    const month = Date.UTC(r.created_at.getUTCFullYear(), r.created_at.getUTCMonth(), 1);
+    const key = [month, r.feature_id, r.model_id, r.provider_id, r.environment].join('|');
+    months.set(key, (months.get(key) ?? 0) + Number(r.c));
+  }
+  const gotMonths = (await db.raw('SELECT *, (cost_usd * 100000000)::bigint AS cost FROM usage_spend_month')).rows.map(
+    (r: Record<string, unknown>) => [
+      [(r.bucket as Date).getTime(), r.feature_id, r.model_id, r.provider_id, r.environment].join('|'),
+      Number(r.cost),
+    ],
+  );
+  expect(new Map(gotMonths), 'usage_spend_month').toEqual(months);
   const counts = new Map<string, { requests: number[]; failures: number[] }>();
   for (const r of rows) {
     for (const [scope, id] of [
