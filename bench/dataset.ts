@@ -91,7 +91,7 @@ export async function storagePerMillion(db: Db, events: number) {
     SELECT
       (SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i WHERE i.inhparent = 'ai_usage_logs'::regclass)
         + pg_total_relation_size('ai_usage_event_keys') AS raw,
-      (SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day',
+      (SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY['usage_rollup_minute', 'usage_rollup_hour', 'usage_rollup_day', 'usage_spend_month',
         'usage_minute_counts', 'usage_user_sketches']) t) AS rollups`);
   return {
     raw_bytes_per_million_events: Math.round((Number(rows[0].raw) / events) * 1e6),

@@ -65,6 +65,8 @@ describe('two instances on one database', () => {
       );
       expect(rolled).toEqual(raw);
     }
+    const spent = await sums('SELECT sum(cost_usd) AS cost FROM usage_spend_month WHERE feature_id = ?', feature.id);
+    expect(spent.cost).toEqual(raw.cost);
     const counted = await sums(
       "SELECT sum(r)::int AS requests FROM usage_minute_counts, unnest(requests) r WHERE scope = 'feature' AND scope_id = ?",
       feature.id,
