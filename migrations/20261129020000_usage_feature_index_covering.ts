@@ -18,7 +18,12 @@ export const config = { transaction: false };
 
 const COLUMNS = '(feature_id, created_at) INCLUDE (environment, response_time_ms)';
 const NEW = 'ai_usage_logs_feature_time_next';
-const VACUUM_AFTER = 'autovacuum_vacuum_insert_threshold = 100000, autovacuum_vacuum_insert_scale_factor = 0';
+const VACUUM = { autovacuum_vacuum_insert_threshold: 100_000, autovacuum_vacuum_insert_scale_factor: 0 };
+/** As ALTER TABLE … SET takes them, and as pg_class.reloptions lists them. */
+const VACUUM_AFTER = Object.entries(VACUUM)
+  .map(([k, v]) => `${k} = ${v}`)
+  .join(', ');
+const VACUUM_OPTIONS = Object.entries(VACUUM).map(([k, v]) => `${k}=${v}`);
 
 async function partitions(knex: Knex): Promise<string[]> {
   const { rows } = await knex.raw(
@@ -28,34 +33,33 @@ async function partitions(knex: Knex): Promise<string[]> {
   return rows.map((r: { relname: string }) => r.relname);
 }
 
-/** The partition-creating function of 20261125100700, its new partitions made with `with` (storage parameters) when given. */
-const ensurePartitionsFunction = (withClause: string) => `
+// ensure_usage_partitions (20261125100700) is kept as it is, renamed, behind one of the same name that
+// then gives every partition without them these settings (new ones, and those moved out of the default).
+// One query: its statements run in one implicit transaction, so the name is never missing; and again
+// after an interrupted run (the original is renamed only once).
+const WRAP = `
+  DO $$ BEGIN
+    IF to_regprocedure('ensure_usage_partitions_bare(date, integer)') IS NULL THEN
+      ALTER FUNCTION ensure_usage_partitions(date, integer) RENAME TO ensure_usage_partitions_bare;
+    END IF;
+  END $$;
   CREATE OR REPLACE FUNCTION ensure_usage_partitions(first_month date, months integer) RETURNS integer
   LANGUAGE plpgsql AS $$
   DECLARE
-    m date;
-    part text;
-    created integer := 0;
+    created integer := ensure_usage_partitions_bare(first_month, months);
+    part regclass;
   BEGIN
-    FOR i IN 0 .. months - 1 LOOP
-      m := (date_trunc('month', first_month) + make_interval(months => i))::date;
-      part := format('ai_usage_logs_%s', to_char(m, 'YYYY_MM'));
-      CONTINUE WHEN to_regclass(part) IS NOT NULL;
-      IF EXISTS (SELECT 1 FROM ai_usage_logs_default
-                 WHERE created_at >= m AND created_at < m + interval '1 month') THEN
-        EXECUTE format('CREATE TABLE %I (LIKE ai_usage_logs INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ${withClause}', part);
-        EXECUTE format('WITH moved AS (DELETE FROM ai_usage_logs_default WHERE created_at >= %L AND created_at < %L RETURNING *)
-                        INSERT INTO %I SELECT * FROM moved', m, m + interval '1 month', part);
-        EXECUTE format('ALTER TABLE ai_usage_logs ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       part, m, m + interval '1 month');
-      ELSE
-        EXECUTE format('CREATE TABLE %I PARTITION OF ai_usage_logs FOR VALUES FROM (%L) TO (%L) ${withClause}',
-                       part, m, m + interval '1 month');
-      END IF;
-      created := created + 1;
+    FOR part IN SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = 'ai_usage_logs'::regclass
+                  AND NOT coalesce(c.reloptions, '{}') @> '{${VACUUM_OPTIONS.join(',')}}' LOOP
+      EXECUTE format('ALTER TABLE %s SET (${VACUUM_AFTER})', part);
     END LOOP;
     RETURN created;
   END $$`;
+
+const UNWRAP = `
+  DROP FUNCTION ensure_usage_partitions(date, integer);
+  ALTER FUNCTION ensure_usage_partitions_bare(date, integer) RENAME TO ensure_usage_partitions`;
 
 /** Replaces ai_usage_logs_feature_time by an index on `columns`, each partition's named `<partition>_<suffix>`. */
 async function replaceIndex(knex: Knex, columns: string, suffix: string) {
@@ -75,13 +79,13 @@ async function replaceIndex(knex: Knex, columns: string, suffix: string) {
 
 export async function up(knex: Knex): Promise<void> {
   await replaceIndex(knex, COLUMNS, 'feature_time_covering');
-  for (const part of await partitions(knex)) await knex.raw(`ALTER TABLE ${part} SET (${VACUUM_AFTER})`);
-  await knex.raw(ensurePartitionsFunction(`WITH (${VACUUM_AFTER})`));
+  await knex.raw(WRAP);
+  // No month added: only the existing partitions' settings.
+  await knex.raw('SELECT ensure_usage_partitions(current_date, 0)');
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw(ensurePartitionsFunction(''));
-  for (const part of await partitions(knex))
-    await knex.raw(`ALTER TABLE ${part} RESET (autovacuum_vacuum_insert_threshold, autovacuum_vacuum_insert_scale_factor)`);
+  await knex.raw(UNWRAP);
+  for (const part of await partitions(knex)) await knex.raw(`ALTER TABLE ${part} RESET (${Object.keys(VACUUM).join(', ')})`);
   await replaceIndex(knex, '(feature_id, created_at)', 'feature_time');
 }
