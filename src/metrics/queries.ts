@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from '../db/knex.ts';
 import { namedRaw } from '../db/named-statement.ts';
 import type { Environment } from '../domain.ts';
@@ -80,6 +81,21 @@ function perMemberBindings(s: Snapshot, ids: string[], w: Window) {
   };
 }
 
+/** A read of sums per member: SQL giving rows (id, …its columns' sums), its bindings, and which of its rows to keep. */
+interface SumsRead {
+  sql: string;
+  bindings: Knex.ValueDict;
+  keep: (rows: Row[]) => Row[];
+}
+
+function sumsByScopeRead(s: Snapshot, scope: Scope, ids: string[], w: Window, columns: readonly string[]): SumsRead {
+  const read = perMemberBindings(s, ids, w);
+  return {
+    sql: `WITH ${segmentsSql(scope, columns)} SELECT ${SCOPE_COLUMN[scope]} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
+    ...read,
+  };
+}
+
 /** Usage sums per member of the scope (feature, model or provider) over a window: every column, or only `columns` (the others 0). */
 export async function sumsByScope(
   s: Snapshot,
@@ -89,13 +105,8 @@ export async function sumsByScope(
   columns: readonly string[] = SUM_COLUMNS,
 ): Promise<Map<string, Sums>> {
   if (!ids.length) return new Map();
-  const col = SCOPE_COLUMN[scope];
-  const read = perMemberBindings(s, ids, w);
-  const { rows } = await namedRaw(
-    s.db,
-    `WITH ${segmentsSql(scope, columns)} SELECT ${col} AS id, ${sumsOf(columns)} FROM seg GROUP BY 1`,
-    read.bindings,
-  );
+  const read = sumsByScopeRead(s, scope, ids, w, columns);
+  const { rows } = await namedRaw(s.db, read.sql, read.bindings);
   return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
 }
 
@@ -156,39 +167,67 @@ function fromWholeSql(scope: Scope, columns: readonly string[], table: WholeTabl
 }
 
 /**
- * sumsByScope for a window ending now (only `columns`, no histogram) of many members that reads whole days from the
+ * sumsByScopeRead for a window ending now (only `columns`, no histogram) of many members that reads whole days from the
  * day rollup (fromWholeSql), including the window's last, partial day, and the rest from segmentsSql:
  * the window's part of its first day added, or when that is the larger part, the first day whole
  * (a day row) less what of it comes before the window. One statement; a 24 h read then takes at most
  * 12 hours of hour rows, not 23 (at 200 features the hour rows, spread over the rollup, were most of its cost).
  */
-export async function sumsEndingNow(
-  s: Snapshot,
-  scope: Scope,
-  ids: string[],
-  w: Window,
-  columns: readonly string[],
-): Promise<Map<string, Sums>> {
+function sumsEndingNowRead(s: Snapshot, scope: Scope, ids: string[], w: Window, columns: readonly string[]): SumsRead {
   const firstDay = Math.floor(w.from.getTime() / DAY_MS) * DAY_MS;
   const lastDay = Math.floor((w.to.getTime() - 1) / DAY_MS) * DAY_MS;
   const lessBefore = w.from.getTime() - firstDay < firstDay + DAY_MS - w.from.getTime();
   // Few members probe the rollups' indexes, where a day row saves little and a longer statement costs planning.
   const many = ids.length >= READ_EVERY_FROM;
   const usable = many && w.endsNow && (lessBefore || w.from.getTime() <= lastDay) && columns.every((c) => c in RAW_VALUE);
-  if (!usable) return sumsByScope(s, scope, ids, w, columns);
+  if (!usable) return sumsByScopeRead(s, scope, ids, w, columns);
   // The segments read: the first day before the window (subtracted), or the window before its last day (added).
   const seg = lessBefore ? { from: new Date(firstDay), to: w.from } : { from: w.from, to: new Date(lastDay) };
   const read = perMemberBindings(s, ids, seg);
-  const { rows } = await namedRaw(
-    s.db,
-    `WITH ${segmentsSql(scope, columns)}
+  return {
+    sql: `WITH ${segmentsSql(scope, columns)}
      SELECT id, ${sumsOf(columns)} FROM (
        SELECT ${SCOPE_COLUMN[scope]} AS id, ${columns.map((c) => (lessBefore ? `-${c} AS ${c}` : c)).join(', ')} FROM seg
        UNION ALL ${fromWholeSql(scope, columns)}
      ) x GROUP BY 1`,
-    { ...read.bindings, ...wholeBindings(new Date(lessBefore ? firstDay : lastDay), w.to, dayEnd(w.to)) },
+    bindings: { ...read.bindings, ...wholeBindings(new Date(lessBefore ? firstDay : lastDay), w.to, dayEnd(w.to)) },
+    keep: read.keep,
+  };
+}
+
+/**
+ * Sums of `columns` (which must include requests) per member over a window ending now (sumsEndingNowRead) and, for
+ * each member with 1 to `exactUpTo` requests, its exact percentiles (p50, p95, p99) from raw rows: each member's
+ * rows read by its own (member, created_at) index scan and sorted alone (with many members, no sort of every row
+ * by member first). One statement, so the percentiles wait for no round trip after the sums.
+ */
+export async function sumsWithExactPercentiles(
+  s: Snapshot,
+  scope: Scope,
+  ids: string[],
+  w: Window,
+  columns: readonly string[],
+  exactUpTo: number,
+): Promise<Map<string, { sums: Sums; exact: number[] | null }>> {
+  if (!ids.length) return new Map();
+  if (!columns.includes('requests')) throw new Error('sumsWithExactPercentiles: the columns must include requests');
+  const read = sumsEndingNowRead(s, scope, ids, w, columns);
+  const { rows } = await namedRaw(
+    s.db,
+    `WITH sums AS (${read.sql})
+     SELECT sums.*, x.p FROM sums LEFT JOIN LATERAL (
+       SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
+       FROM ai_usage_logs l
+       WHERE sums.requests BETWEEN 1 AND :exact_up_to AND sums.id = ANY(:ids::uuid[])
+         AND l.${SCOPE_COLUMN[scope]} = sums.id AND ${envFilter('l')}
+         AND l.created_at >= :exact_from::timestamptz AND l.created_at < :exact_to::timestamptz) x ON true`,
+    { ...read.bindings, exact_up_to: exactUpTo, exact_from: w.from.toISOString(), exact_to: w.to.toISOString() },
   );
-  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), toSums(r)]));
+  return new Map(
+    read
+      .keep(rows as Row[])
+      .map((r) => [String(r.id), { sums: toSums(r), exact: (r.p as unknown as string[] | null)?.map(Number) ?? null }]),
+  );
 }
 
 const wholeBindings = (from: Date, to: Date, end: Date) => ({
@@ -368,25 +407,6 @@ export async function exactPercentiles(
     ...result,
     byVersion: new Map(versions.map((v) => [v, of(all.filter((r) => Number(r.no_version) === 0 && Number(r.v) === v))])),
   };
-}
-
-/**
- * Exact overall percentiles (p50, p95, p99) per member of the scope, from raw rows. Each member's rows
- * are read by its own (member, created_at) index scan and sorted alone: one statement still, but
- * with many members no sort of every row by member first (a quarter less time at 200 features).
- */
-export async function exactPercentilesById(s: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, number[]>> {
-  if (!ids.length) return new Map();
-  const col = SCOPE_COLUMN[scope];
-  const { rows } = await namedRaw(
-    s.db,
-    `SELECT m.id, x.p FROM unnest(:ids::uuid[]) AS m(id), LATERAL (
-       SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
-       FROM ai_usage_logs l WHERE l.${col} = m.id AND ${envFilter('l')} AND created_at >= :from AND created_at < :to) x
-     WHERE x.p IS NOT NULL`,
-    windowBindings(w, ids, s),
-  );
-  return new Map((rows as { id: string; p: number[] }[]).map((r) => [String(r.id), r.p.map(Number)]));
 }
 
 /**

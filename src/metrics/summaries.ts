@@ -1,16 +1,15 @@
 import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
-import { headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { EXACT_PERCENTILES_UP_TO, headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { HIST_COLUMNS } from './histogram.ts';
 import {
   badMinutes,
   costByScope,
   costByScopeFromMonth,
-  exactPercentilesById,
   inSnapshot,
   type Snapshot,
   sumsByScope,
-  sumsEndingNow,
+  sumsWithExactPercentiles,
   toSums,
 } from './queries.ts';
 import { minuteSlots, type RangeName, type Window, windowOf } from './ranges.ts';
@@ -30,11 +29,11 @@ const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd']
 /**
  * Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot.
  * The histogram (39 of the sums' columns, most of their cost) is read only for the members whose
- * percentiles come from it: the others' are exact. Three reads whatever the number of members.
+ * percentiles come from it: the others' are exact, read with the sums. Two reads whatever the number of members.
  */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
-  const sums = await sumsEndingNow(db, scope, ids, w, HEADLINE_COLUMNS);
-  const requests = (id: string) => sums.get(id)?.requests ?? 0;
+  const read = await sumsWithExactPercentiles(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO);
+  const requests = (id: string) => read.get(id)?.sums.requests ?? 0;
   const hist = await sumsByScope(
     db,
     scope,
@@ -42,18 +41,11 @@ export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Wi
     w,
     HIST_COLUMNS,
   );
-  const exact = await exactPercentilesById(
-    db,
-    scope,
-    ids.filter((id) => wantsExactPercentiles(requests(id))),
-    w,
-  );
   return new Map(
     ids.map((id) => {
-      const [p50, p95, p99] = exact.get(id) ?? [];
-      const s = sums.get(id) ?? toSums(undefined);
+      const { sums: s = toSums(undefined), exact = null } = read.get(id) ?? {};
       const figures = headline({ ...s, hist: hist.get(id)?.hist ?? s.hist });
-      return [id, { ...figures, ...(p50 !== undefined && { p50, p95, p99 }) }];
+      return [id, { ...figures, ...(exact && { p50: exact[0], p95: exact[1], p99: exact[2] }) }];
     }),
   );
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/knex.ts';
 import type { Environment } from '../../src/domain.ts';
-import { inSnapshot, READ_EVERY_FROM, sumsEndingNow } from '../../src/metrics/queries.ts';
+import { inSnapshot, READ_EVERY_FROM, sumsWithExactPercentiles } from '../../src/metrics/queries.ts';
 import { type RangeName, type Window, windowOf } from '../../src/metrics/ranges.ts';
 import { runRollup } from '../../src/metrics/rollup.ts';
 import { makeFeature } from '../setup/factories.ts';
@@ -13,9 +13,9 @@ const NOWS = ['2026-11-20T00:20:00.500Z', '2026-11-20T05:40:10.250Z', '2026-11-2
   (t) => new Date(t),
 );
 
-/** Brute force: each feature's figures from raw rows in [from, to), in one environment (null: all). */
+/** Brute force: each feature's figures and exact percentiles from raw rows in [from, to), in one environment (null: all). */
 async function rawSums(db: Db, ids: string[], w: Window, environment: Environment | null) {
-  const rows: { id: string; requests: string; successes: string; latency: string; cost: string }[] = await db('ai_usage_logs')
+  const rows: { id: string; requests: string; successes: string; latency: string; cost: string; p: number[] }[] = await db('ai_usage_logs')
     .whereIn('feature_id', ids)
     .where('created_at', '>=', w.from)
     .where('created_at', '<', w.to)
@@ -23,12 +23,18 @@ async function rawSums(db: Db, ids: string[], w: Window, environment: Environmen
     .groupBy('feature_id')
     .select({ id: 'feature_id' })
     .count({ requests: '*' })
-    .select(db.raw("count(*) FILTER (WHERE status = 'success') AS successes, sum(response_time_ms) AS latency, sum(cost_usd) AS cost"));
-  return new Map(rows.map((r) => [r.id, [Number(r.requests), Number(r.successes), Number(r.latency), Number(r.cost)]]));
+    .select(
+      db.raw(
+        "count(*) FILTER (WHERE status = 'success') AS successes, sum(response_time_ms) AS latency, sum(cost_usd) AS cost, percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p",
+      ),
+    );
+  return new Map(
+    rows.map((r) => [r.id, { sums: [Number(r.requests), Number(r.successes), Number(r.latency), Number(r.cost)], exact: r.p.map(Number) }]),
+  );
 }
 
-describe('sums of a window ending now from day rollup rows (issue 19)', () => {
-  it('when events lie around the window’s edges, around now and past the rollup’s cursor, then each feature’s requests, successes, latency and cost are the raw rows’, at any time of day, alone or among many', async () => {
+describe('sums and exact percentiles of a window ending now, the sums from day rollup rows (issue 19)', () => {
+  it('when events lie around the window’s edges, around now and past the rollup’s cursor, then each feature’s requests, successes, latency, cost and percentiles are the raw rows’, at any time of day, alone or among many', async () => {
     await withUsageDatabase(async (db) => {
       const mini = (await modelsByName(db)).get('gpt-4o-mini')!;
       const ids: string[] = [];
@@ -56,16 +62,33 @@ describe('sums of a window ending now from day rollup rows (issue 19)', () => {
           for (const environment of ['production', null] as const) {
             const w = windowOf(range, now);
             const expected = await rawSums(db, ids, w, environment);
-            const got = await inSnapshot(db, (s) => sumsEndingNow(s, 'feature', ids, w, COLUMNS), environment);
-            const alone = await inSnapshot(db, (s) => sumsEndingNow(s, 'feature', [ids[1]], w, COLUMNS), environment);
+            const read = (members: string[], exactUpTo: number) =>
+              inSnapshot(db, (s) => sumsWithExactPercentiles(s, 'feature', members, w, COLUMNS, exactUpTo), environment);
+            const got = await read(ids, 1_000);
+            const alone = await read([ids[1]], 1_000);
             const figures = (id: string, m: typeof got) => {
               const x = m.get(id);
-              return x ? [x.requests, x.successes, x.latency_sum_ms, x.cost_usd] : [0, 0, 0, 0];
+              return {
+                sums: x ? [x.sums.requests, x.sums.successes, x.sums.latency_sum_ms, x.sums.cost_usd] : [0, 0, 0, 0],
+                exact: x?.exact ?? null,
+              };
             };
-            for (const id of ids)
-              expect(figures(id, got), `${now.toISOString()} ${range} ${environment}`).toEqual(expected.get(id) ?? [0, 0, 0, 0]);
+            const at = `${now.toISOString()} ${range} ${environment}`;
+            for (const id of ids) {
+              const want = expected.get(id);
+              expect(figures(id, got).sums, at).toEqual(want?.sums ?? [0, 0, 0, 0]);
+              const exact = figures(id, got).exact;
+              expect(exact === null ? null : exact.map((p) => p.toFixed(6)), at).toEqual(want?.exact.map((p) => p.toFixed(6)) ?? null);
+            }
             expect(figures(ids[1], alone)).toEqual(figures(ids[1], got));
-            expect(ids.reduce((n, id) => n + figures(id, got)[0], 0)).toBeGreaterThan(0);
+            expect(ids.reduce((n, id) => n + figures(id, got).sums[0], 0)).toBeGreaterThan(0);
+            // Members over the bound get their sums and no exact percentiles.
+            const bounded = await read(ids, 1);
+            for (const id of ids) {
+              const { sums, exact } = figures(id, bounded);
+              expect(sums, at).toEqual(figures(id, got).sums);
+              expect(exact === null, at).toBe(sums[0] !== 1);
+            }
           }
     });
   }, 60_000);
