@@ -196,8 +196,8 @@ function sumsEndingNowRead(s: Snapshot, scope: Scope, ids: string[], w: Window, 
 }
 
 /**
- * Sums of `columns` (which must include requests) per member over a window ending now (sumsEndingNowRead) and, for
- * each member with 1 to `exactUpTo` requests, its exact percentiles (p50, p95, p99) from raw rows: each member's
+ * Sums of `columns` (which must include requests) per member over a window (sumsEndingNowRead: whole days when it
+ * ends now) and, for each member with 1 to `exactUpTo` requests, its exact percentiles (p50, p95, p99) from raw rows: each member's
  * rows read by its own (member, created_at) index scan and sorted alone (with many members, no sort of every row
  * by member first). One statement, so the percentiles wait for no round trip after the sums.
  */
