@@ -61,8 +61,8 @@ const UNWRAP = `
   DROP FUNCTION ensure_usage_partitions(date, integer);
   ALTER FUNCTION ensure_usage_partitions_bare(date, integer) RENAME TO ensure_usage_partitions`;
 
-/** Replaces ai_usage_logs_feature_time by an index on `columns`, each partition's named `<partition>_<suffix>`. */
-async function replaceIndex(knex: Knex, columns: string, suffix: string) {
+/** Replaces ai_usage_logs_feature_time (without a transaction: see above) by an index on `columns`, each partition's named `<partition>_<suffix>`. */
+export async function replaceIndex(knex: Knex, columns: string, suffix: string) {
   // Dropping the parent's index of an interrupted run drops its partitions' too.
   await knex.raw(`DROP INDEX IF EXISTS ${NEW}`);
   await knex.raw(`CREATE INDEX ${NEW} ON ONLY ai_usage_logs ${columns}`);

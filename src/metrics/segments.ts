@@ -50,7 +50,7 @@ export function windowBindings(w: Window, ids: string[], { cursor, environment }
 export const envFilter = (alias: string) => `(:environment::text IS NULL OR ${alias}.environment = :environment::text)`;
 
 /** Raw rows' aggregate for each additive column but the histogram's, and the type its rollup column has. */
-const RAW_SUMS: Record<string, { sql: string; type: string }> = {
+export const RAW_SUMS: Record<string, { sql: string; type: string }> = {
   requests: { sql: 'count(*)', type: 'int' },
   successes: { sql: "count(*) FILTER (WHERE l.status = 'success')", type: 'int' },
   errors: { sql: "count(*) FILTER (WHERE l.status = 'error')", type: 'int' },

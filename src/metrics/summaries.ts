@@ -1,12 +1,14 @@
 import type { Db } from '../db/knex.ts';
 import type { Environment } from '../domain.ts';
 import { EXACT_PERCENTILES_UP_TO, headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
+import { fewRequestFigures } from './few-requests.ts';
 import { HIST_COLUMNS } from './histogram.ts';
 import {
   badMinutes,
   costByScope,
   costByScopeFromMonth,
   inSnapshot,
+  READ_EVERY_FROM,
   type Snapshot,
   sumsByScope,
   sumsWithExactPercentiles,
@@ -28,16 +30,22 @@ const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd']
 
 /**
  * Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot.
- * The histogram (39 of the sums' columns, most of their cost) is read only for the members whose
- * percentiles come from it: the others' are exact, read with the sums. Two reads whatever the number of members.
+ * With many members, those certain to have few requests come whole from their raw rows (fewRequestFigures).
+ * The others' sums come from the rollups, with their exact percentiles where few requests; the histogram
+ * (39 of the sums' columns, most of their cost) is read only for the members whose percentiles come from
+ * it. Two or three reads whatever the number of members.
  */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
-  const read = await sumsWithExactPercentiles(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO);
+  const many = ids.length >= READ_EVERY_FROM;
+  const few = many ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true) : new Map();
+  const rest = few.size ? ids.filter((id) => !few.has(id)) : ids;
+  const rolled = await sumsWithExactPercentiles(db, scope, rest, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO);
+  const read = few.size ? new Map([...rolled, ...few]) : rolled;
   const requests = (id: string) => read.get(id)?.sums.requests ?? 0;
   const hist = await sumsByScope(
     db,
     scope,
-    ids.filter((id) => requests(id) > 0 && !wantsExactPercentiles(requests(id))),
+    rest.filter((id) => requests(id) > 0 && !wantsExactPercentiles(requests(id))),
     w,
     HIST_COLUMNS,
   );

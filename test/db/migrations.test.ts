@@ -182,7 +182,7 @@ describe('rollup schema', () => {
 });
 
 describe('raw usage indexes', () => {
-  it("when migrated, then every partition's feature index, new ones' too, covers the exact percentiles' read (index-only), and each partition is vacuumed every 100k inserts", async () => {
+  it("when migrated, then every partition's feature index, new ones' too, covers the exact percentiles' and the few-request sums' read (index-only), and each partition is vacuumed every 100k inserts", async () => {
     await withScratchDatabase(async (db) => {
       await migrateLatest(db);
       expect(await ensureUsagePartitions(db, new Date(Date.UTC(2031, 4, 10)), 0, 0)).toBe(1);
@@ -200,7 +200,7 @@ describe('raw usage indexes', () => {
       expect(indexes.map((r: { part: string }) => r.part).sort()).toEqual([...partitions].sort());
       for (const r of indexes) {
         expect(r.valid).toBe(true);
-        expect(r.def).toContain('(feature_id, created_at) INCLUDE (environment, response_time_ms)');
+        expect(r.def).toContain('(feature_id, created_at) INCLUDE (environment, response_time_ms, status, cost_usd)');
       }
       const { rows: options } = await db.raw(
         `SELECT c.relname, c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'ai_usage_logs'::regclass`,
@@ -213,7 +213,8 @@ describe('raw usage indexes', () => {
         await trx.raw('SET LOCAL enable_seqscan = off');
         await trx.raw('SET LOCAL enable_bitmapscan = off');
         const { rows } = await trx.raw(
-          `EXPLAIN SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) FROM ai_usage_logs
+          `EXPLAIN SELECT count(*) FILTER (WHERE status = 'success'), sum(response_time_ms), sum(cost_usd),
+                  percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) FROM ai_usage_logs
            WHERE feature_id = gen_random_uuid() AND environment = 'production' AND created_at >= '2031-05-01' AND created_at < '2031-05-02'`,
         );
         return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
