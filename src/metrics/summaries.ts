@@ -30,25 +30,27 @@ const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd']
 
 /**
  * Headline figures (exact percentiles where few requests) for each member of a scope, in one snapshot.
- * With many members, those certain to have few requests come whole from their raw rows (fewRequestFigures).
- * The others' sums come from the rollups, with their exact percentiles where few requests; the histogram
- * (39 of the sums' columns, most of their cost) is read only for the members whose percentiles come from
- * it. Two or three reads whatever the number of members.
+ * With many members, those certain to have few requests come whole from their raw rows (fewRequestFigures),
+ * and the rest, which mostly have many, get their histogram with their sums. Otherwise the sums come first,
+ * with exact percentiles where few requests, and the histogram (39 of the sums' columns, most of their cost)
+ * is read next only for the members whose percentiles come from it. Two reads whatever the number of members.
  */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
-  const many = ids.length >= READ_EVERY_FROM;
-  const few = many ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true) : new Map();
+  const few =
+    ids.length >= READ_EVERY_FROM ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true) : new Map();
   const rest = few.size ? ids.filter((id) => !few.has(id)) : ids;
-  const rolled = await sumsWithExactPercentiles(db, scope, rest, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO);
-  const read = few.size ? new Map([...rolled, ...few]) : rolled;
+  const columns = few.size ? [...HEADLINE_COLUMNS, ...HIST_COLUMNS] : HEADLINE_COLUMNS;
+  const read = new Map([...(await sumsWithExactPercentiles(db, scope, rest, w, columns, EXACT_PERCENTILES_UP_TO)), ...few]);
   const requests = (id: string) => read.get(id)?.sums.requests ?? 0;
-  const hist = await sumsByScope(
-    db,
-    scope,
-    rest.filter((id) => requests(id) > 0 && !wantsExactPercentiles(requests(id))),
-    w,
-    HIST_COLUMNS,
-  );
+  const hist = few.size
+    ? new Map()
+    : await sumsByScope(
+        db,
+        scope,
+        rest.filter((id) => requests(id) > 0 && !wantsExactPercentiles(requests(id))),
+        w,
+        HIST_COLUMNS,
+      );
   return new Map(
     ids.map((id) => {
       const { sums: s = toSums(undefined), exact = null } = read.get(id) ?? {};
