@@ -1,5 +1,5 @@
 import { namedRaw } from '../db/named-statement.ts';
-import { type Snapshot, type Sums, toSums } from './queries.ts';
+import { EXACT_COLUMNS, exactOf, type Snapshot, type Sums, toSums } from './queries.ts';
 import type { Window } from './ranges.ts';
 import { envFilter, RAW_SUMS, SCOPE_COLUMN, type Scope } from './segments.ts';
 
@@ -41,7 +41,7 @@ export async function fewRequestFigures(
          SELECT l.${col}, 1 FROM ai_usage_logs l WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${inWindow}
        ) b GROUP BY id
      )
-     SELECT m.id, x.* FROM unnest(:ids::uuid[]) AS m(id) LEFT JOIN bound b ON b.id = m.id
+     SELECT m.id, ${columns.map((c) => `x.${c}`).join(', ')}, ${EXACT_COLUMNS} FROM unnest(:ids::uuid[]) AS m(id) LEFT JOIN bound b ON b.id = m.id
      CROSS JOIN LATERAL (
        SELECT ${columns.map((c) => `${RAW_SUMS[c].sql}::${RAW_SUMS[c].type} AS ${c}`).join(', ')},
               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY l.response_time_ms) AS p
@@ -60,10 +60,5 @@ export async function fewRequestFigures(
       up_to: upTo,
     },
   );
-  return new Map(
-    (rows as Record<string, number | string | null>[]).map((r) => [
-      String(r.id),
-      { sums: toSums(r), exact: (r.p as unknown as string[] | null)?.map(Number) ?? null },
-    ]),
-  );
+  return new Map((rows as Record<string, number | string | null>[]).map((r) => [String(r.id), { sums: toSums(r), exact: exactOf(r) }]));
 }

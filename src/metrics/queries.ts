@@ -196,6 +196,16 @@ function sumsEndingNowRead(s: Snapshot, scope: Scope, ids: string[], w: Window, 
 }
 
 /**
+ * The exact percentiles of a LATERAL x (… AS p, an array of p50, p95 and p99) as three columns: pg parses
+ * float8 columns several times faster than float8[] (a read of 200 members spent ~1 ms on the arrays).
+ */
+export const EXACT_COLUMNS = 'x.p[1] AS p50, x.p[2] AS p95, x.p[3] AS p99';
+
+/** A row's EXACT_COLUMNS as [p50, p95, p99], null without them. */
+export const exactOf = (r: Row): number[] | null =>
+  r.p50 === null || r.p50 === undefined ? null : [Number(r.p50), Number(r.p95), Number(r.p99)];
+
+/**
  * Sums of `columns` (which must include requests) per member over a window (sumsEndingNowRead: whole days when it
  * ends now) and, for each member with 1 to `exactUpTo` requests, its exact percentiles (p50, p95, p99) from raw rows: each member's
  * rows read by its own (member, created_at) index scan and sorted alone (with many members, no sort of every row
@@ -215,7 +225,7 @@ export async function sumsWithExactPercentiles(
   const { rows } = await namedRaw(
     s.db,
     `WITH sums AS (${read.sql})
-     SELECT sums.*, x.p FROM sums LEFT JOIN LATERAL (
+     SELECT sums.*, ${EXACT_COLUMNS} FROM sums LEFT JOIN LATERAL (
        SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
        FROM ai_usage_logs l
        WHERE sums.requests BETWEEN 1 AND :exact_up_to AND sums.id = ANY(:ids::uuid[])
@@ -223,11 +233,7 @@ export async function sumsWithExactPercentiles(
          AND l.created_at >= :exact_from::timestamptz AND l.created_at < :exact_to::timestamptz) x ON true`,
     { ...read.bindings, exact_up_to: exactUpTo, exact_from: w.from.toISOString(), exact_to: w.to.toISOString() },
   );
-  return new Map(
-    read
-      .keep(rows as Row[])
-      .map((r) => [String(r.id), { sums: toSums(r), exact: (r.p as unknown as string[] | null)?.map(Number) ?? null }]),
-  );
+  return new Map(read.keep(rows as Row[]).map((r) => [String(r.id), { sums: toSums(r), exact: exactOf(r) }]));
 }
 
 const wholeBindings = (from: Date, to: Date, end: Date) => ({
