@@ -14,7 +14,7 @@ const DAY_MS = 86_400_000;
  * cursor, then one index scan per member that passes, which yields its percentiles and its sums together.
  * With many members that have little traffic each (the overview's 200 features), this replaces reading every
  * member's hour and minute rows of the window, and their raw edges, and a second pass for the percentiles.
- * The raw rows of every range shown are kept (retention keeps at least 35 days).
+ * Only for a window whose raw rows are all kept (retention drops none younger than MIN_RAW_RETENTION_DAYS).
  */
 export async function fewRequestFigures(
   s: Snapshot,

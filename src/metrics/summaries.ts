@@ -1,4 +1,5 @@
 import type { Db } from '../db/knex.ts';
+import { MIN_RAW_RETENTION_DAYS } from '../db/retention.ts';
 import type { Environment } from '../domain.ts';
 import { EXACT_PERCENTILES_UP_TO, headline, uptimeOf, wantsExactPercentiles } from './definitions.ts';
 import { fewRequestFigures } from './few-requests.ts';
@@ -36,8 +37,12 @@ const HEADLINE_COLUMNS = ['requests', 'successes', 'latency_sum_ms', 'cost_usd']
  * is read next only for the members whose percentiles come from it. Two reads whatever the number of members.
  */
 export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Window): Promise<Map<string, Headline>> {
+  // Only where raw rows are kept for the whole window: it ends now, and is no longer than retention keeps them.
+  const raw = w.endsNow && w.to.getTime() - w.from.getTime() <= MIN_RAW_RETENTION_DAYS * 86_400_000;
   const few =
-    ids.length >= READ_EVERY_FROM ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true) : new Map();
+    raw && ids.length >= READ_EVERY_FROM
+      ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true)
+      : new Map();
   const rest = few.size ? ids.filter((id) => !few.has(id)) : ids;
   const columns = few.size ? [...HEADLINE_COLUMNS, ...HIST_COLUMNS] : HEADLINE_COLUMNS;
   const read = new Map([...(await sumsWithExactPercentiles(db, scope, rest, w, columns, EXACT_PERCENTILES_UP_TO)), ...few]);
