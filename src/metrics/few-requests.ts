@@ -10,8 +10,9 @@ const DAY_MS = 86_400_000;
  * without requests) over a window, from raw rows, for each member of `ids` that certainly has at most
  * `upTo` requests in it: its rows in the day rollup over the UTC days the window touches, plus its rows not
  * rolled up yet, add up to no more than that. Members without such a bound are left out (the caller reads
- * them from the rollups). One statement: the bound from a few day rows per member and the rows past the
- * cursor, then one index scan per member that passes, which yields its percentiles and its sums together.
+ * them from the rollups). One statement: the bound from the day rows of those days (every member's, one range
+ * scan by bucket: this is a read for many members) and the rows past the cursor, then one index scan per member
+ * that passes, which yields its percentiles and its sums together.
  * With many members that have little traffic each (the overview's 200 features), this replaces reading every
  * member's hour and minute rows of the window, and their raw edges, and a second pass for the percentiles.
  * Only for a window whose raw rows are all kept (retention drops none younger than MIN_RAW_RETENTION_DAYS).
@@ -23,7 +24,6 @@ export async function fewRequestFigures(
   w: Window,
   columns: readonly string[],
   upTo: number,
-  every: boolean,
 ): Promise<Map<string, { sums: Sums; exact: number[] | null }>> {
   if (!ids.length) return new Map();
   const unknown = columns.filter((c) => !(c in RAW_SUMS));
@@ -35,8 +35,7 @@ export async function fewRequestFigures(
     `WITH bound AS (
        SELECT id, sum(n) AS n FROM (
          SELECT r.${col} AS id, r.requests AS n FROM usage_rollup_day r
-         WHERE (:every::boolean OR r.${col} = ANY(:ids::uuid[])) AND ${envFilter('r')}
-           AND r.bucket >= :day_from::timestamptz AND r.bucket < :day_to::timestamptz
+         WHERE ${envFilter('r')} AND r.bucket >= :day_from::timestamptz AND r.bucket < :day_to::timestamptz
          UNION ALL
          SELECT l.${col}, 1 FROM ai_usage_logs l WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${inWindow}
        ) b GROUP BY id
@@ -50,7 +49,6 @@ export async function fewRequestFigures(
      WHERE coalesce(b.n, 0) <= :up_to`,
     {
       ids: `{${ids.join(',')}}`,
-      every,
       cursor: s.cursor,
       environment: s.environment,
       from: w.from.toISOString(),

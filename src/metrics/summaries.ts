@@ -41,7 +41,7 @@ export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Wi
   const raw = w.endsNow && w.to.getTime() - w.from.getTime() <= MIN_RAW_RETENTION_DAYS * 86_400_000;
   const few =
     raw && ids.length >= READ_EVERY_FROM
-      ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO, true)
+      ? await fewRequestFigures(db, scope, ids, w, HEADLINE_COLUMNS, EXACT_PERCENTILES_UP_TO)
       : new Map();
   const rest = few.size ? ids.filter((id) => !few.has(id)) : ids;
   const columns = few.size ? [...HEADLINE_COLUMNS, ...HIST_COLUMNS] : HEADLINE_COLUMNS;
