@@ -5,27 +5,32 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/db/embedded.ts';
-import { createDb, type Db } from '../../src/db/knex.ts';
-import { databaseUrl } from '../setup/app.ts';
+import type { Db } from '../../src/db/knex.ts';
 import { untilListening } from '../setup/child-server.ts';
 import { makeFeature, makeToken, suffix } from '../setup/factories.ts';
+import { ownSeededDatabase } from '../setup/scratch-db.ts';
 
 const BASE = '/api/platform/ai-management';
 const DRAIN_MS = 1500;
 const SLOW_MS = 6000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// The server runs its jobs: on a database of this file's own, so that they never take up work (a queued
+// suite run, rows to fold) that another file's test is about to do itself.
+let own: Awaited<ReturnType<typeof ownSeededDatabase>>;
 let db: Db;
 let child: ChildProcess | undefined;
-beforeAll(() => {
-  db = createDb(databaseUrl(), 2);
+beforeAll(async () => {
+  own = await ownSeededDatabase('shutdown');
+  db = own.db;
 });
 afterAll(async () => {
   if (child?.exitCode === null) child.kill('SIGKILL');
-  await db.destroy();
+  await db?.destroy();
+  await own?.drop();
 });
 
-/** The server from source (what `npm run dev` runs), on the test database, until it says it listens. */
+/** The server from source (what `npm run dev` runs), on this file's database, until it says it listens. */
 async function startServer(env: Record<string, string>) {
   const port = await freePort();
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -75,7 +80,7 @@ describe('SIGTERM', () => {
       })
       .returning('*');
     const server = await startServer({
-      DATABASE_URL: databaseUrl(),
+      DATABASE_URL: own.url,
       SEED_DEMO: '0',
       DATA_DIR: dataDir,
       SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
