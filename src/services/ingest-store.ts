@@ -85,8 +85,7 @@ async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Cla
     const { fresh, copies } = kept.length ? await claim(connection, kept) : { fresh: [], copies: [] };
     if (fresh.length) {
       const costs = await priced(connection, fresh, live.models);
-      const lines = fresh.map((r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i]));
-      copies.push({ sql: LOGS_COPY, data: lines.join('') });
+      copies.push({ sql: LOGS_COPY, data: copyData(fresh, (r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i])) });
     }
     await copiesAndCommit(connection, copies);
     return { accepted: fresh.length, rejected };
@@ -215,7 +214,7 @@ async function priced(connection: PoolClient, rows: EventRow[], models: Map<stri
 
 const copyKeys: Claim = async (_connection, rows) => ({
   fresh: rows,
-  copies: [{ sql: KEYS_COPY, data: rows.map((r) => `${copyText(r.event_id)}\t${r.created_at}\n`).join('') }],
+  copies: [{ sql: KEYS_COPY, data: copyData(rows, (r) => `${copyText(r.event_id)}\t${r.created_at}\n`) }],
 });
 
 // Answers the places of the claimed ids in the batch (the batch's ids are distinct, and stored as
@@ -238,8 +237,28 @@ const LOGS_COPY = `COPY ai_usage_logs (event_id, feature_id, model_id, provider_
 
 export interface Copy {
   sql: string;
-  /** The rows in COPY's text format. */
-  data: string;
+  /** The rows in COPY's text format, UTF-8. */
+  data: Buffer;
+}
+
+/**
+ * The rows' lines written one after another into one buffer, as they are made. (Joining a batch's
+ * lines into a string first took three times as long: each line is a rope of its fields that the
+ * join flattens.) Room is made for the worst case, 3 bytes per UTF-16 unit, before each write.
+ */
+export function copyData<T>(rows: T[], line: (row: T, index: number) => string): Buffer {
+  let buffer = Buffer.allocUnsafe(rows.length * 256);
+  let length = 0;
+  rows.forEach((row, i) => {
+    const text = line(row, i);
+    if (length + text.length * 3 > buffer.length) {
+      const larger = Buffer.allocUnsafe(Math.max(buffer.length * 2, length + text.length * 3));
+      buffer.copy(larger, 0, 0, length);
+      buffer = larger;
+    }
+    length += buffer.write(text, length);
+  });
+  return buffer.subarray(0, length);
 }
 
 /**
@@ -285,7 +304,7 @@ class CopiesAndCommit {
     connection.stream.cork();
     connection.query([...this.copies.map((c) => c.sql), 'COMMIT'].join(';\n'));
     for (const c of this.copies) {
-      connection.sendCopyFromChunk(Buffer.from(c.data));
+      connection.sendCopyFromChunk(c.data);
       connection.endCopyFrom();
     }
     connection.stream.uncork();

@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestEvents } from '../../src/services/ingest.ts';
-import { copiesAndCommit } from '../../src/services/ingest-store.ts';
+import { copiesAndCommit, copyData } from '../../src/services/ingest-store.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
 import { makeFeature, makeModel, makeToken, suffix } from '../setup/factories.ts';
 import { postUsage, usageEvent } from '../setup/usage-api.ts';
@@ -173,6 +173,26 @@ describe('POST /api/v1/usage stored with COPY', () => {
   });
 });
 
+describe('copyData', () => {
+  it('when lines outgrow the room made for them (long, multi-byte), then the buffer holds exactly their UTF-8 bytes, in order', () => {
+    const lines = ['a\n', `${'€'.repeat(200)}\t${'😀'.repeat(100)}\n`, 'ünï\n', `${'x'.repeat(900)}\n`, ''];
+    const data = copyData(lines, (line, i) => `${i}:${line}`);
+    expect(data.equals(Buffer.from(lines.map((line, i) => `${i}:${line}`).join('')))).toBe(true);
+    expect(copyData([], () => 'never')).toHaveLength(0);
+  });
+
+  it('when a batch holds events whose lines are longer than the room made per row, then they are stored exactly', async () => {
+    const f = await makeFeature(t.db);
+    const events = Array.from({ length: 3 }, (_e, i) =>
+      ev(f.name, { event_id: `${i}-${suffix()}-${'€'.repeat(150)}`, end_user_id: '😀'.repeat(100) }),
+    );
+    expect((await post(events).expect(200)).body).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+    expect((await stored(f.id)).map((r) => [r.event_id, r.end_user_id]).sort()).toEqual(
+      events.map((e) => [e.event_id, e.end_user_id]).sort(),
+    );
+  });
+});
+
 describe('copiesAndCommit', () => {
   const withConnection = async (use: (connection: PoolClient) => Promise<void>) => {
     const connection = (await t.db.client.acquireConnection()) as PoolClient;
@@ -185,7 +205,7 @@ describe('copiesAndCommit', () => {
   };
   const keyCopy = (id: string) => ({
     sql: 'COPY ai_usage_event_keys (event_id, created_at) FROM STDIN',
-    data: `${id}\t2026-01-01T00:00:00Z\n`,
+    data: Buffer.from(`${id}\t2026-01-01T00:00:00Z\n`),
   });
 
   it('when the transaction commits, then it resolves and the rows are stored', async () => {
