@@ -1,7 +1,7 @@
 import { namedRaw } from '../db/named-statement.ts';
 import { EXACT_COLUMNS, exactOf, type Snapshot, type Sums, toSums } from './queries.ts';
 import type { Window } from './ranges.ts';
-import { envFilter, RAW_SUMS, rawRowsOf, SCOPE_COLUMN, type Scope } from './segments.ts';
+import { envFilter, RAW_SUMS, SCOPE_COLUMN, type Scope } from './segments.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -37,14 +37,14 @@ export async function fewRequestFigures(
          SELECT r.${col} AS id, r.requests AS n FROM usage_rollup_day r
          WHERE ${envFilter('r')} AND r.bucket >= :day_from::timestamptz AND r.bucket < :day_to::timestamptz
          UNION ALL
-         SELECT l.${col}, 1 FROM ai_usage_logs l WHERE l.id > :cursor::bigint AND ${rawRowsOf(scope, 'l')} AND ${inWindow}
+         SELECT l.${col}, 1 FROM ai_usage_logs l WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${inWindow}
        ) b GROUP BY id
      )
      SELECT m.id, ${columns.map((c) => `x.${c}`).join(', ')}, ${EXACT_COLUMNS} FROM unnest(:ids::uuid[]) AS m(id) LEFT JOIN bound b ON b.id = m.id
      CROSS JOIN LATERAL (
        SELECT ${columns.map((c) => `${RAW_SUMS[c].sql}::${RAW_SUMS[c].type} AS ${c}`).join(', ')},
               percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY l.response_time_ms) AS p
-       FROM ai_usage_logs l WHERE ${rawRowsOf(scope, 'l', 'm.id', true)} AND ${inWindow}
+       FROM ai_usage_logs l WHERE l.${col} = m.id AND ${inWindow}
      ) x
      WHERE coalesce(b.n, 0) <= :up_to`,
     {

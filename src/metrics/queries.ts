@@ -4,7 +4,7 @@ import { namedRaw } from '../db/named-statement.ts';
 import type { Environment } from '../domain.ts';
 import { HIST_COLUMNS, SUM_COLUMNS } from './histogram.ts';
 import type { Window } from './ranges.ts';
-import { envFilter, type ReadScope, rawRowsOf, SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
+import { envFilter, type ReadScope, SCOPE_COLUMN, type Scope, segmentsSql, windowBindings } from './segments.ts';
 
 /**
  * A consistent read: one repeatable-read transaction and the rollup cursor as it stands in it, limited
@@ -158,11 +158,11 @@ function fromWholeSql(scope: Scope, columns: readonly string[], table: WholeTabl
       AND r.bucket >= :whole_from::timestamptz AND r.bucket < :whole_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('-')} FROM ai_usage_logs l
-    WHERE ${rawRowsOf(scope, 'l')} AND ${envFilter('l')} AND l.id <= :cursor::bigint
+    WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.id <= :cursor::bigint
       AND l.created_at >= :whole_to::timestamptz AND l.created_at < :whole_end::timestamptz
     UNION ALL
     SELECT l.${col}, ${raw('')} FROM ai_usage_logs l
-    WHERE l.id > :cursor::bigint AND ${rawRowsOf(scope, 'l')} AND ${envFilter('l')}
+    WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
       AND l.created_at >= :whole_from::timestamptz AND l.created_at < :whole_to::timestamptz`;
 }
 
@@ -229,7 +229,7 @@ export async function sumsWithExactPercentiles(
        SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS p
        FROM ai_usage_logs l
        WHERE sums.requests BETWEEN 1 AND :exact_up_to AND sums.id = ANY(:ids::uuid[])
-         AND ${rawRowsOf(scope, 'l', 'sums.id', true)} AND ${envFilter('l')}
+         AND l.${SCOPE_COLUMN[scope]} = sums.id AND ${envFilter('l')}
          AND l.created_at >= :exact_from::timestamptz AND l.created_at < :exact_to::timestamptz) x ON true`,
     { ...read.bindings, exact_up_to: exactUpTo, exact_from: w.from.toISOString(), exact_to: w.to.toISOString() },
   );
@@ -387,6 +387,7 @@ export async function exactPercentiles(
   bucket: string,
   byVersion = false,
 ): Promise<ExactPercentiles & { byVersion?: Map<number, ExactPercentiles> }> {
+  const col = SCOPE_COLUMN[scope];
   const { rows } = await namedRaw(
     s.db,
     `SELECT GROUPING(bucket) AS no_bucket, ${byVersion ? 'GROUPING(v) AS no_version, v' : '1 AS no_version'}, bucket,
@@ -394,7 +395,7 @@ export async function exactPercentiles(
      FROM (
        SELECT extract(epoch FROM date_bin(:bucket::interval, created_at, 'epoch'::timestamptz)) * 1000 AS bucket,
               coalesce(prompt_version, 0) AS v, response_time_ms
-       FROM ai_usage_logs l WHERE ${rawRowsOf(scope, 'l')} AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
+       FROM ai_usage_logs l WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND created_at >= :from AND created_at < :to
      ) x
      GROUP BY GROUPING SETS ((bucket), ()${byVersion ? ', (v, bucket), (v)' : ''})`,
     { ...windowBindings(w, ids, s), bucket },
@@ -456,14 +457,14 @@ async function badMinuteRows(
      -- Minutes the hourly arrays cannot answer alone: partial edge minutes, and rows not rolled up yet.
      raw AS (
        SELECT l.${col} AS scope_id, l.created_at, l.status FROM ai_usage_logs l
-       WHERE ${rawRowsOf(scope, 'l')} AND ${envFilter('l')} AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')} AND l.created_at >= :from::timestamptz AND l.created_at < :m_from::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE ${rawRowsOf(scope, 'l')} AND ${envFilter('l')}
+       WHERE l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
          AND l.created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND l.created_at < :to::timestamptz
        UNION ALL
        SELECT l.${col}, l.created_at, l.status FROM ai_usage_logs l
-       WHERE l.id > :cursor::bigint AND ${rawRowsOf(scope, 'l')} AND ${envFilter('l')}
+       WHERE l.id > :cursor::bigint AND l.${col} = ANY(:ids::uuid[]) AND ${envFilter('l')}
          AND l.created_at >= :m_from::timestamptz AND l.created_at < :m_to::timestamptz
      ),
      tail AS (

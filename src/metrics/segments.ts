@@ -5,20 +5,6 @@ import type { Window } from './ranges.ts';
 export type Scope = 'feature' | 'model' | 'provider';
 export const SCOPE_COLUMN: Record<Scope, string> = { feature: 'feature_id', model: 'model_id', provider: 'provider_id' };
 
-/**
- * SQL: the raw rows (ai_usage_logs as `l`) of the members `ids` (SQL of a uuid[]), or with `one`, of
- * the member `ids` (SQL of a uuid). ai_usage_logs has no index on provider_id: a provider's rows are
- * those of its models (ingestion writes each event's provider from its model, whose provider never
- * changes: a trigger refuses it), read through the model index, so each event ingested maintains
- * one btree fewer.
- */
-export function rawRowsOf(scope: Scope, l: string, ids = ':ids::uuid[]', one = false): string {
-  const member = one ? `= ${ids}` : `= ANY(${ids})`;
-  return scope === 'provider'
-    ? `${l}.model_id = ANY(ARRAY(SELECT id FROM ai_models WHERE provider_id ${member}))`
-    : `${l}.${SCOPE_COLUMN[scope]} ${member}`;
-}
-
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -154,13 +140,13 @@ export function segmentsSql(scope: Scope, columns: readonly string[] = SUM_COLUM
              ${inner.map((c) => `${RAW_SUMS[c].sql} AS ${c}`).join(', ')}
       FROM (
         -- The partial minutes at both edges, whatever their id.
-        SELECT * FROM ai_usage_logs WHERE ${rawRowsOf(scope, 'ai_usage_logs')} AND ${envFilter('ai_usage_logs')} AND created_at >= :from::timestamptz AND created_at < :m_from::timestamptz
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')} AND created_at >= :from::timestamptz AND created_at < :m_from::timestamptz
         UNION ALL
-        SELECT * FROM ai_usage_logs WHERE ${rawRowsOf(scope, 'ai_usage_logs')} AND ${envFilter('ai_usage_logs')}
+        SELECT * FROM ai_usage_logs WHERE ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')}
           AND created_at >= greatest(:m_to::timestamptz, :m_from::timestamptz) AND created_at < :to::timestamptz
         UNION ALL
         -- Rows not rolled up yet inside the whole minutes: found by id, so only the newest are read.
-        SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${rawRowsOf(scope, 'ai_usage_logs')} AND ${envFilter('ai_usage_logs')}
+        SELECT * FROM ai_usage_logs WHERE id > :cursor::bigint AND ${col} = ANY(:ids::uuid[]) AND ${envFilter('ai_usage_logs')}
           AND created_at >= :m_from::timestamptz AND created_at < :m_to::timestamptz
       ) l
       GROUP BY ${hist.length ? '1, 2, 3, 4, 5, 6, 7' : '1, 2, 3, 4, 5, 6'}

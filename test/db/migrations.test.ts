@@ -4,7 +4,6 @@ import { MODELS, PROVIDERS } from '../../seeds/reference-data.ts';
 import type { Db } from '../../src/db/knex.ts';
 import { migrateLatest, rollbackAll } from '../../src/db/migrate.ts';
 import { ensureUsagePartitions } from '../../src/db/partitions.ts';
-import { rawRowsOf } from '../../src/metrics/segments.ts';
 import { withScratchDatabase } from '../setup/scratch-db.ts';
 
 const tables = async (db: Db) =>
@@ -221,29 +220,6 @@ describe('raw usage indexes', () => {
         return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
       });
       expect(plan).toContain('Index Only Scan using ai_usage_logs_2031_05_');
-    });
-  });
-
-  it("when migrated, then raw usage has no provider index and a provider's raw rows are read through its models' index", async () => {
-    await withScratchDatabase(async (db) => {
-      await migrateLatest(db);
-      const { rows } = await db.raw(`SELECT indexname FROM pg_indexes WHERE tablename = 'ai_usage_logs' ORDER BY 1`);
-      expect(rows.map((r: { indexname: string }) => r.indexname)).toEqual([
-        'ai_usage_logs_feature_time',
-        'ai_usage_logs_model_time',
-        'ai_usage_logs_pkey',
-      ]);
-      await ensureUsagePartitions(db, new Date(Date.UTC(2031, 4, 10)), 0, 0);
-      const plan = await db.transaction(async (trx) => {
-        await trx.raw('SET LOCAL enable_seqscan = off');
-        const { rows } = await trx.raw(
-          `EXPLAIN SELECT count(*) FROM ai_usage_logs l
-           WHERE ${rawRowsOf('provider', 'l', 'ARRAY[gen_random_uuid()]')} AND created_at >= '2031-05-01' AND created_at < '2031-05-02'`,
-        );
-        return rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n');
-      });
-      expect(plan).toMatch(/Index Cond: \(\(model_id = ANY \(\$0\)\)/);
-      expect(plan).toContain('ai_usage_logs_2031_05_model_id_created_at_idx');
     });
   });
 });
