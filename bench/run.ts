@@ -10,7 +10,7 @@ import { copyRowsPerSecond } from './copy-baseline.ts';
 import { buildDataset, openScratch, storagePerMillion } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
 import { adminSession, batches, ingest, ingestToken, pageTimes, pageWeight, serve } from './http.ts';
-import { growFeatures, PAGES } from './many-features.ts';
+import { growFeatures, PAGES, showGrown } from './many-features.ts';
 
 /**
  * npm run bench [-- --events N]: builds its own data set in a scratch database, then measures
@@ -130,15 +130,20 @@ try {
   });
 
   // The same pages with 200 features, each with traffic: their cost must not grow with the count.
-  // One page at a time: timed side by side, each page's requests would also wait on the other's.
-  const pagesMs = async () => {
-    const ms: Record<string, number> = {};
-    for (const [name, url] of Object.entries(PAGES)) ms[name] = median(await pageTimes(admin, url, 25));
-    return ms;
-  };
-  const fewMs = await pagesMs();
+  // One page at a time (timed side by side, each page's requests would also wait on the other's), with
+  // the added features shown and hidden in turns: 5 rounds × 5 requests of each page in each state.
   const few = await growFeatures(db, 200, 2000, new Date());
-  const manyMs = await pagesMs();
+  const empty = () => Object.fromEntries(Object.keys(PAGES).map((name) => [name, [] as number[]]));
+  const samples = { few: empty(), many: empty() };
+  for (let round = 0; round < 5; round++) {
+    for (const state of round % 2 ? (['many', 'few'] as const) : (['few', 'many'] as const)) {
+      await showGrown(db, state === 'many');
+      for (const [name, url] of Object.entries(PAGES)) samples[state][name].push(...(await pageTimes(admin, url, 5)));
+    }
+  }
+  await showGrown(db, true);
+  const fewMs = Object.fromEntries(Object.entries(samples.few).map(([name, ms]) => [name, median(ms)]));
+  const manyMs = Object.fromEntries(Object.entries(samples.many).map(([name, ms]) => [name, median(ms)]));
   const manyFeatures = Object.fromEntries(
     Object.keys(PAGES).map((name) => [name, { few_ms_p50: fewMs[name], many_ms_p50: manyMs[name], ratio: manyMs[name] / fewMs[name] }]),
   );
