@@ -7,8 +7,8 @@ export const EXACT_PERCENTILES_UP_TO = 20_000;
 /** Whether a range with this many events gets exact percentiles. */
 export const wantsExactPercentiles = (requests: number) => requests > 0 && requests <= EXACT_PERCENTILES_UP_TO;
 
-/** The headline figures of SPEC §4 from usage sums; every rate is null without requests. */
-export function headline(s: Sums) {
+/** The headline figures of SPEC §4 from usage sums (their percentiles from `hist`, the sums' own unless given); every rate is null without requests. */
+export function headline(s: Sums, hist: number[] = s.hist) {
   const n = s.requests;
   const success_rate = n ? (s.successes / n) * 100 : null;
   return {
@@ -16,9 +16,9 @@ export function headline(s: Sums) {
     success_rate,
     error_rate: success_rate === null ? null : 100 - success_rate,
     response_time: n ? s.latency_sum_ms / n : null,
-    p50: percentileFromHistogram(s.hist, 0.5),
-    p95: percentileFromHistogram(s.hist, 0.95),
-    p99: percentileFromHistogram(s.hist, 0.99),
+    p50: percentileFromHistogram(hist, 0.5),
+    p95: percentileFromHistogram(hist, 0.95),
+    p99: percentileFromHistogram(hist, 0.99),
     total_cost: s.cost_usd,
     cost_per_request: n ? s.cost_usd / n : null,
   };

@@ -59,8 +59,9 @@ export async function headlines(db: Snapshot, scope: Scope, ids: string[], w: Wi
   return new Map(
     ids.map((id) => {
       const { sums: s = toSums(undefined), exact = null } = read.get(id) ?? {};
-      const figures = headline({ ...s, hist: hist.get(id)?.hist ?? s.hist });
-      return [id, { ...figures, ...(exact && { p50: exact[0], p95: exact[1], p99: exact[2] }) }];
+      const figures = headline(s, hist.get(id)?.hist);
+      if (exact) [figures.p50, figures.p95, figures.p99] = exact;
+      return [id, figures];
     }),
   );
 }

@@ -46,10 +46,11 @@ export async function featureCards(db: Db, now: Date, view: CardsView) {
         listed.map((f) => f.id),
         w,
       );
+      // The new fields before the row's: see withAssignments.
       const signed = withAssignments(listed, assignments).map((f) => ({
-        ...f,
         alertsFiring: firing.get(f.id) ?? 0,
         breaches: breachesOf(f, figures.get(f.id)!, null),
+        ...f,
       }));
       const ranked = attentionFirst(signed.slice(0, matching.length));
       const pages = Math.max(1, Math.ceil(ranked.length / CARDS_PER_PAGE));

@@ -41,8 +41,9 @@ export async function globalOverview(db: Db, now: Date) {
     const breaches = breachesOf(f, metrics, monthSpend);
     // The error-rate cell is red when the feature is over its own threshold (SPEC §4), not a global one.
     const errorRateTone: Tone = breaches.some((b) => b.kind === 'error_rate') ? 'bad' : 'none';
-    const row = { ...f, metrics, monthSpend, breaches, errorRateTone, alertsFiring: firing.get(f.id) ?? 0 };
-    return { ...row, attention: needsAttention(row) };
+    const alertsFiring = firing.get(f.id) ?? 0;
+    const attention = needsAttention({ alertsFiring, breaches, assignments: f.assignments });
+    return { metrics, monthSpend, breaches, errorRateTone, alertsFiring, attention, ...f }; // the row last: see withAssignments
   });
   const ranked = attentionFirst(rows.sort((a, b) => b.metrics.total_requests - a.metrics.total_requests));
   const breaching = ranked.filter((f) => f.breaches.length > 0);
