@@ -7,9 +7,15 @@ import { type EmbeddedCluster, freePort, openEmbeddedCluster } from '../src/db/e
 import { createDb, type Db } from '../src/db/knex.ts';
 import { migrateLatest } from '../src/db/migrate.ts';
 
-export interface Scratch {
+/** A database of the bench's own. */
+export interface ScratchDb {
   url: string;
   db: Db;
+}
+
+export interface Scratch extends ScratchDb {
+  /** One more database on the same server (the 1M companion a larger run measures beside its own), closed with this one. */
+  another(): Promise<ScratchDb>;
   close(): Promise<void>;
 }
 
@@ -18,7 +24,6 @@ export interface Scratch {
  * temporary embedded PostgreSQL (fsync off: the bench measures queries, not disks).
  */
 export async function openScratch(): Promise<Scratch> {
-  const name = `sb_bench_${Date.now()}`;
   let cluster: EmbeddedCluster | undefined;
   let dir: string | undefined;
   let server = process.env.BENCH_DATABASE_URL;
@@ -44,21 +49,28 @@ export async function openScratch(): Promise<Scratch> {
     });
     server = cluster.url;
   }
-  const admin = createDb(server, 1);
-  await admin.raw(`CREATE DATABASE ${name}`);
-  await admin.destroy();
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 12);
+  const made: (ScratchDb & { name: string })[] = [];
+  const create = async (): Promise<ScratchDb> => {
+    const name = `sb_bench_${Date.now()}_${made.length}`;
+    const admin = createDb(server!, 1);
+    await admin.raw(`CREATE DATABASE ${name}`);
+    await admin.destroy();
+    const url = new URL(server!);
+    url.pathname = `/${name}`;
+    const one = { name, url: url.toString(), db: createDb(url.toString(), 12) };
+    made.push(one);
+    return one;
+  };
+  const first = await create();
   return {
-    url: url.toString(),
-    db,
+    ...first,
+    another: create,
     async close() {
-      await db.destroy();
+      for (const { db } of made) await db.destroy();
       if (cluster) await cluster.stop();
       else {
         const again = createDb(server!, 1);
-        await again.raw(`DROP DATABASE ${name} WITH (FORCE)`);
+        for (const { name } of made) await again.raw(`DROP DATABASE ${name} WITH (FORCE)`);
         await again.destroy();
       }
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -71,7 +83,7 @@ export async function openScratch(): Promise<Scratch> {
  * inside PostgreSQL. Foreign-key triggers are skipped for the load only (the generator joins real
  * ids), which a superuser may do on a scratch database.
  */
-export async function buildDataset(scratch: Scratch, events: number, now: Date): Promise<number> {
+export async function buildDataset(scratch: ScratchDb, events: number, now: Date): Promise<number> {
   await migrateLatest(scratch.db);
   await seedReference(scratch.db);
   const loader = createDb(scratch.url, 1); // one connection: the SET below applies to the load
