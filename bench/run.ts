@@ -14,8 +14,9 @@ import { adminSession, batches, ingest, ingestToken, pageTimes, pageWeight, serv
 import { growFeatures, PAGES, showGrown } from './many-features.ts';
 
 /**
- * npm run bench [-- --events N]: builds its own data set in a scratch database, then measures
- * ingestion over HTTP, rollup refresh, dashboard latency of three designs and page weight.
+ * npm run bench [-- --events N]: builds its own data set in a scratch database (and, past COMPANION_EVENTS,
+ * a companion of that size beside it), then measures ingestion over HTTP, rollup refresh, dashboard latency
+ * of three designs (the rollups' beside the companion's), page weight and pages with 200 features.
  */
 const { values } = parseArgs({
   options: { events: { type: 'string', default: '10000000' }, 'ingest-events': { type: 'string', default: '200000' } },
