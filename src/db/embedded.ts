@@ -32,7 +32,7 @@ const STOP_TIMEOUT_MS = 15_000;
  * when the plan is done. With glibc's defaults that memory goes back to the kernel (blocks over 128 kB
  * are mapped and unmapped one by one; the heap is trimmed once 128 kB at its top are free), and the
  * next plan faults every page of it in again: measured on the same data side by side, the dashboards
- * took 30–35% longer and the 200-feature overview 30–50% longer. These keep that memory in the backend
+ * took 37–68% longer and the 200-feature overview 40–51% longer. These keep that memory in the backend
  * (blocks under 64 MB come from its heap, which is trimmed only past 256 MB free). Values set in the
  * environment are kept.
  */
