@@ -7,7 +7,7 @@ import { featureMetrics } from '../src/metrics/feature-metrics.ts';
 import { RANGE_NAMES, type RangeName } from '../src/metrics/ranges.ts';
 import { rebuildRollups, runRollup } from '../src/metrics/rollup.ts';
 import { alertTicks } from './alerts.ts';
-import { copyRowsPerSecond } from './copy-baseline.ts';
+import { bareCopies } from './copy-baseline.ts';
 import { buildDataset, openScratch, type ScratchDb, storagePerMillion } from './dataset.ts';
 import { rawSqlMetrics, referenceJsMetrics } from './designs.ts';
 import { adminSession, batches, ingest, ingestToken, pageTimes, pageWeight, serve } from './http.ts';
@@ -74,26 +74,27 @@ const INGEST_ROUNDS = 2;
  * rounds of each (HTTP then COPY, COPY then HTTP, …), so a slow stretch of the shared machine falls on both.
  * Each rate is its events over its summed seconds. Every timed step starts from a checkpoint, so none pays for
  * writing out what the step before dirtied.
- * Both are warmed up first, untimed: 5 batches over HTTP, and a COPY of the first round's events. The first
- * COPY into a full buffer pool runs ~25% slower than the next ones (1M events: 80–82k against 108–112k rows/s),
- * and not when buffers were freed first (a table of 300k rows made and dropped: 102–106k): most likely the clock
- * sweep wearing down the usage counts the bulk load left on every buffer. Timed, it handicapped the baseline
- * (whichever step comes first pays it; a pool in production is long past it).
+ * Both are warmed up first, untimed: 5 batches over HTTP, and a COPY of the first round's events (the first
+ * COPY into a buffer pool full from the bulk load ran 5–12% slower than the next ones at 10M events). No scratch
+ * copy is dropped before the end (see bareCopies): before, each was dropped after its COPY, and the step after
+ * took the freed buffers, which made a COPY that followed another 30–40% faster.
  */
 async function ingestBesideCopy(db: Db, base: string, token: string, runId: string, rounds: string[][]) {
   const checkpoint = () => db.raw('CHECKPOINT').catch(() => undefined); // see the checkpoint after the data set
+  const copies = bareCopies(db);
   await ingest(base, token, batches(5, 1000, `${runId}w`, new Date()), 2);
-  await copyRowsPerSecond(db, rounds[0]);
+  await copies.rowsPerSecond(rounds[0]);
   const http: { accepted: number; seconds: number; perSecond: number }[] = [];
   const copy: { rows: number; seconds: number; perSecond: number }[] = [];
   for (const [i, bodies] of rounds.entries()) {
     const overHttp = async () => http.push(await ingest(base, token, bodies, 6));
-    const bare = async () => copy.push(await copyRowsPerSecond(db, bodies));
+    const bare = async () => copy.push(await copies.rowsPerSecond(bodies));
     for (const step of i % 2 ? [bare, overHttp] : [overHttp, bare]) {
       await checkpoint();
       await step();
     }
   }
+  await copies.drop();
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const accepted = sum(http.map((h) => h.accepted));
   const httpSeconds = sum(http.map((h) => h.seconds));
