@@ -4,10 +4,10 @@ import { isUuid } from '../domain.ts';
 import { INGEST_LOCK } from '../metrics/rollup.ts';
 
 /**
- * Storing a validated batch of usage events (SPEC §7): one transaction that claims each event's id
- * in ai_usage_event_keys (a claimed id is a duplicate), prices the new events and writes them to
- * ai_usage_logs, both with COPY (bulk inserts: measured, the batch costs PostgreSQL about 40% less
- * CPU than the INSERT … SELECT it replaces).
+ * Storing validated batches of usage events (SPEC §7): one transaction, for one batch or a group of
+ * them, that claims each event's id in ai_usage_event_keys (a claimed id is a duplicate), prices the
+ * new events and writes them to ai_usage_logs, both with COPY (bulk inserts: measured, the batch
+ * costs PostgreSQL about 40% less CPU than the INSERT … SELECT it replaces).
  */
 
 /** A valid event resolved against the catalogue: what ai_usage_logs stores, cost still to price unless given. */
@@ -44,15 +44,120 @@ const UNIQUE_VIOLATION = '23505';
 export const INGEST_LOCK_TIMEOUT_MS = 5000;
 
 /**
- * Stores the rows whose ids are new and answers only after the commit. Retries are rare, so the ids
- * are first copied as if all were new; when one is not (a unique violation), the transaction is
- * undone and the batch claims its ids with ON CONFLICT DO NOTHING, which also waits out a batch with
- * the same ids that is still being written. Ids go in sorted, so two such batches wait for each other
- * in one order and never deadlock.
+ * Stores the rows whose ids are new and answers only after the commit. At most INGEST_WRITERS
+ * transactions write at once; the batches that arrive meanwhile wait and are then written together,
+ * in one transaction (a group commit). Measured with 6 batches of 1,000 in flight on 2 cores (10M
+ * events, 5 alternated rounds of 100k): PostgreSQL spent 2.5–2.9 s of CPU per 100k events instead of
+ * 2.7–3.6 s, and ingestion took 46–48k events/s (median) instead of 43k. Six transactions at once
+ * contend for the same index pages (the newest times, the id sequence); one writer alone left a core
+ * idle while Node prepared its next group (33k).
  */
-export async function storeEvents(db: Db, rows: EventRow[], lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS): Promise<Stored> {
+export function storeEvents(db: Db, rows: EventRow[], lockTimeoutMs = INGEST_LOCK_TIMEOUT_MS): Promise<Stored> {
   if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1) throw new Error(`lock timeout must be a whole number of ms: ${lockTimeoutMs}`);
-  const sorted = [...rows].sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+  const queue = queues.get(db) ?? { waiting: [], writing: 0 };
+  queues.set(db, queue);
+  const stored = new Promise<Stored>((resolve, reject) => queue.waiting.push({ rows, lockTimeoutMs, resolve, reject }));
+  if (queue.writing < INGEST_WRITERS) void write(db, queue);
+  return stored;
+}
+
+/** Transactions writing events at once, per pool (see storeEvents). */
+const INGEST_WRITERS = 3;
+/** The most events a group commit writes (batches are written together up to it; a larger one alone). */
+const MAX_GROUP_EVENTS = 8000;
+
+interface Waiting {
+  rows: EventRow[];
+  lockTimeoutMs: number;
+  resolve: (stored: Stored) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Queue {
+  waiting: Waiting[];
+  writing: number;
+}
+
+const queues = new WeakMap<Db, Queue>();
+
+/** One writer: takes the waiting batches, as many as fit a group, until none is left. */
+async function write(db: Db, queue: Queue) {
+  queue.writing++;
+  try {
+    while (queue.waiting.length) {
+      const group = [queue.waiting.shift()!];
+      let events = group[0].rows.length;
+      for (let next = queue.waiting[0]; next; next = queue.waiting[0]) {
+        if (next.lockTimeoutMs !== group[0].lockTimeoutMs || events + next.rows.length > MAX_GROUP_EVENTS) break;
+        events += next.rows.length;
+        group.push(queue.waiting.shift()!);
+      }
+      await writeGroup(db, group);
+    }
+  } finally {
+    queue.writing--;
+  }
+}
+
+/**
+ * Writes the group's batches in one transaction, and answers each its part. When the group fails on
+ * its data (an id already claimed, one sent in two of its batches, a row a constraint refuses), each
+ * batch is written on its own, so one batch's events never fail another's. Any other failure (the
+ * database away, a lock waited for too long) is every batch's answer.
+ */
+async function writeGroup(db: Db, group: Waiting[]) {
+  try {
+    const written = await storeSorted(db, byId(group.flatMap((g) => g.rows)), group[0].lockTimeoutMs);
+    const answers = split(
+      group.map((g) => g.rows),
+      written,
+    );
+    group.forEach((g, i) => g.resolve(answers[i]));
+  } catch (err) {
+    if (group.length === 1 || !DATA_ERROR.test(String((err as { code?: unknown }).code))) {
+      for (const g of group) g.reject(err);
+      return;
+    }
+    for (const g of group) {
+      try {
+        g.resolve(split([g.rows], await storeSorted(db, byId(g.rows), g.lockTimeoutMs))[0]);
+      } catch (alone) {
+        g.reject(alone);
+      }
+    }
+  }
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const DATA_ERROR = /^2[23]/;
+
+/** Ids go in sorted, so two transactions claiming the same ids wait for each other in one order and never deadlock. */
+const byId = (rows: EventRow[]) => [...rows].sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+
+/** What a transaction wrote: the rows it stored, and those the catalogue as it is in the transaction refuses. */
+interface Written {
+  fresh: EventRow[];
+  refused: { row: EventRow; error: string }[];
+}
+
+/** Each batch's part of what its group's transaction wrote. */
+function split(batches: EventRow[][], written: Written): Stored[] {
+  const batchOf = new Map<EventRow, number>();
+  batches.forEach((rows, b) => {
+    for (const r of rows) batchOf.set(r, b);
+  });
+  const stored = batches.map((): Stored => ({ accepted: 0, rejected: [] }));
+  for (const r of written.fresh) stored[batchOf.get(r)!].accepted++;
+  for (const { row, error } of written.refused) stored[batchOf.get(row)!].rejected.push({ index: row.index, error });
+  return stored;
+}
+
+/**
+ * Retries are rare, so the ids are first copied as if all were new; when one is not (a unique
+ * violation), the transaction is undone and the rows claim their ids with ON CONFLICT DO NOTHING,
+ * which also waits out a transaction with the same ids that is still being written.
+ */
+async function storeSorted(db: Db, sorted: EventRow[], lockTimeoutMs: number): Promise<Written> {
   try {
     return await store(db, sorted, lockTimeoutMs, copyKeys);
   } catch (err) {
@@ -72,14 +177,14 @@ type Claim = (connection: PoolClient, rows: EventRow[]) => Promise<{ fresh: Even
  * catalogue check go with the BEGIN): each one is a wait for a busy server. A connection that failed
  * is marked by knex and not given out again.
  */
-async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Claim): Promise<Stored> {
+async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Claim): Promise<Written> {
   const connection = (await db.client.acquireConnection()) as PoolClient;
   try {
     const live = await beginAndCheck(connection, rows, lockTimeoutMs);
-    const rejected: Stored['rejected'] = [];
+    const refused: Written['refused'] = [];
     const kept = rows.filter((r) => {
       const error = refusal(r, live);
-      if (error) rejected.push({ index: r.index, error });
+      if (error) refused.push({ row: r, error });
       return !error;
     });
     const { fresh, copies } = kept.length ? await claim(connection, kept) : { fresh: [], copies: [] };
@@ -88,7 +193,7 @@ async function store(db: Db, rows: EventRow[], lockTimeoutMs: number, claim: Cla
       copies.push({ sql: LOGS_COPY, data: copyData(fresh, (r, i) => logLine(r, live.models.get(r.model_id)!.provider_id, costs[i])) });
     }
     await copiesAndCommit(connection, copies);
-    return { accepted: fresh.length, rejected };
+    return { fresh, refused };
   } catch (err) {
     await connection.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -217,15 +322,16 @@ const copyKeys: Claim = async (_connection, rows) => ({
   copies: [{ sql: KEYS_COPY, data: copyData(rows, (r) => `${copyText(r.event_id)}\t${r.created_at}\n`) }],
 });
 
-// Answers the places of the claimed ids in the batch (the batch's ids are distinct, and stored as
-// sent: validation refuses ill-formed UTF-16, which PostgreSQL would change).
+// Answers the places of the claimed ids in the rows (ids are stored as sent: validation refuses
+// ill-formed UTF-16, which PostgreSQL would change). A batch's ids are distinct, but a group's batches
+// may share one: its first place claims it, the others are duplicates.
 const claimKeys: Claim = async (connection, rows) => {
   await connection.query('SET LOCAL enable_nestloop = off'); // the planner takes the batch for a few rows
   const { rows: claimed } = await connection.query(
     `WITH input AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS e(event_id, created_at, n)),
      claimed AS (INSERT INTO ai_usage_event_keys (event_id, created_at) SELECT event_id, created_at FROM input
                  ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-     SELECT n::integer AS n FROM input JOIN claimed USING (event_id)`,
+     SELECT DISTINCT ON (event_id) n::integer AS n FROM input JOIN claimed USING (event_id) ORDER BY event_id, n`,
     [rows.map((r) => r.event_id), rows.map((r) => r.created_at)],
   );
   return { fresh: (claimed as { n: number }[]).map((c) => rows[c.n - 1]), copies: [] };

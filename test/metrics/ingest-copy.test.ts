@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INGEST_LOCK } from '../../src/metrics/rollup.ts';
 import { ingestEvents } from '../../src/services/ingest.ts';
 import { copiesAndCommit, copyData } from '../../src/services/ingest-store.ts';
 import { startTestApp, type TestContext } from '../setup/app.ts';
@@ -170,6 +171,100 @@ describe('POST /api/v1/usage stored with COPY', () => {
     });
     expect(await t.db('ai_usage_logs').where({ feature_id: doomed.id }).count({ n: '*' })).toEqual([{ n: 0 }]);
     expect((await post([ev(doomed.name)]).expect(200)).body.rejected).toEqual([{ index: 0, error: `unknown feature ${doomed.name}` }]);
+  });
+});
+
+describe('group commit: batches that wait are written together', () => {
+  const batchesOf = (feature: string, sizes: number[]) => sizes.map((n) => Array.from({ length: n }, () => ev(feature)));
+  const transactions = async (featureId: string) =>
+    Number(
+      (
+        await t
+          .db('ai_usage_logs')
+          .where({ feature_id: featureId })
+          .countDistinct({ n: t.db.raw('xmin::text') })
+      )[0].n,
+    );
+
+  it('when batches arrive while others are being written, then fewer transactions write them, each batch is answered its own part, and every event is stored once', async () => {
+    const f = await makeFeature(t.db);
+    const now = new Date();
+    await ingestEvents(t.db, [ev(f.name)], now); // the catalogue is read and kept: the batches below come at the same instant
+    const batches = batchesOf(f.name, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const answers = await Promise.all(batches.map((events) => ingestEvents(t.db, events, now)));
+    expect(answers).toEqual(batches.map((events) => ({ accepted: events.length, duplicates: 0, rejected: [] })));
+    const ids = batches.flat().map((e) => e.event_id);
+    const rows = await t.db('ai_usage_logs').whereIn('event_id', ids).select('event_id');
+    expect(rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+    // 3 writers take the first 3 batches alone; the 6 that wait go in one transaction.
+    expect(await transactions(f.id)).toBeLessThan(1 + batches.length);
+  });
+
+  it('when a group holds an id already stored and an id sent in two of its batches, then each id is stored once, by the first batch that sent it, and the rest of every batch is stored', async () => {
+    const f = await makeFeature(t.db);
+    const now = new Date();
+    const old = ev(f.name);
+    await ingestEvents(t.db, [old], now);
+    const [a, b, c, x, y, z] = batchesOf(f.name, [2, 2, 2, 5, 3, 4]);
+    const batches = [a, b, c, x, [...y, old], [...z, x[0]]];
+    const answers = await Promise.all(batches.map((events) => ingestEvents(t.db, events, now)));
+    expect(answers.slice(0, 4)).toEqual([a, b, c, x].map((events) => ({ accepted: events.length, duplicates: 0, rejected: [] })));
+    expect(answers.slice(4)).toEqual([
+      { accepted: 3, duplicates: 1, rejected: [] },
+      { accepted: 4, duplicates: 1, rejected: [] },
+    ]);
+    const ids = [old, ...batches.flat()].map((e) => e.event_id);
+    const rows = await t.db('ai_usage_logs').where({ feature_id: f.id }).select('event_id');
+    expect(rows.map((r) => r.event_id).sort()).toEqual([...new Set(ids)].sort());
+  });
+
+  it('when a row of one batch fails in the database (a constraint validation did not check), then that batch alone fails and the others of its group are stored', async () => {
+    const f = await makeFeature(t.db);
+    const now = new Date();
+    await ingestEvents(t.db, [ev(f.name)], now);
+    const poison = `poison-${suffix()}`;
+    const constraint = `test_refuses_${suffix().replace(/\W/g, '_')}`;
+    await t.db.raw(`ALTER TABLE ai_usage_logs ADD CONSTRAINT ${constraint} CHECK (end_user_id IS DISTINCT FROM '${poison}')`);
+    try {
+      const [a, b, c, x, y, z] = batchesOf(f.name, [1, 1, 1, 3, 2, 4]);
+      const batches = [a, b, c, x, [...y, ev(f.name, { end_user_id: poison })], z];
+      const answers = await Promise.allSettled(batches.map((events) => ingestEvents(t.db, events, now)));
+      expect(answers.map((r) => (r.status === 'fulfilled' ? r.value.accepted : (r.reason as { code?: string }).code))).toEqual([
+        1,
+        1,
+        1,
+        3,
+        '23514',
+        4,
+      ]);
+      const ids = [a, b, c, x, z].flat().map((e) => e.event_id);
+      const rows = await t
+        .db('ai_usage_logs')
+        .where({ feature_id: f.id })
+        .whereIn(
+          'event_id',
+          batches.flat().map((e) => e.event_id),
+        );
+      expect(rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+    } finally {
+      await t.db.raw(`ALTER TABLE ai_usage_logs DROP CONSTRAINT ${constraint}`);
+    }
+  });
+
+  it('when the ingest lock is held past the lock timeout, then every batch of the group fails (503) and nothing of them is stored', async () => {
+    const f = await makeFeature(t.db);
+    const now = new Date();
+    await ingestEvents(t.db, [ev(f.name)], now);
+    const holder = await t.db.transaction();
+    try {
+      await holder.raw('SELECT pg_advisory_xact_lock(?)', [INGEST_LOCK]);
+      const batches = batchesOf(f.name, [1, 1, 1, 2, 3, 4]);
+      const answers = await Promise.allSettled(batches.map((events) => ingestEvents(t.db, events, now, 200)));
+      expect(answers.map((a) => a.status === 'rejected' && (a.reason as { code?: string }).code)).toEqual(batches.map(() => '55P03'));
+    } finally {
+      await holder.rollback();
+    }
+    expect(await stored(f.id)).toHaveLength(1);
   });
 });
 
