@@ -53,8 +53,15 @@ const MODELS = [
   ['photo-tagging', 'gpt-4o'],
 ] as const;
 
-/** Request bodies of `size` events each, made before the clock starts. */
-export function batches(count: number, size: number, runId: string, now: Date): string[] {
+/**
+ * Request bodies of `size` events each, made before the clock starts: one event per millisecond, in time order
+ * (within a batch and from one batch to the next), the last at `end`, as traffic arrives. (They were one batch
+ * per second going back from now, each batch's events going back too, and two rounds made at the same instant
+ * had the same times: the second round's index entries went into the pages the first round had just split, and
+ * it ran 20–60% faster than the first in every run, where the COPY, into empty scratch copies, did not.)
+ */
+export function batches(count: number, size: number, runId: string, end: Date): string[] {
+  const first = end.getTime() - (count * size - 1);
   return Array.from({ length: count }, (_b, b) =>
     JSON.stringify({
       events: Array.from({ length: size }, (_e, i) => {
@@ -70,7 +77,7 @@ export function batches(count: number, size: number, runId: string, now: Date): 
           response_time_ms: 200 + ((b * 31 + i * 17) % 2500),
           input_tokens: 400 + (i % 300),
           output_tokens: ok ? 120 + (i % 200) : 0,
-          created_at: new Date(now.getTime() - ((b * size + i) % 600_000)).toISOString(),
+          created_at: new Date(first + b * size + i).toISOString(),
         };
       }),
     }),

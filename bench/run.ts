@@ -145,11 +145,14 @@ try {
   const server = await serve(db, scratch.url);
   const token = await ingestToken(db);
   const runId = Date.now().toString(36);
+  // Each round's events come after the round before's, the last now (one per millisecond, see batches).
+  const perRound = Math.ceil(ingestEvents / 1000 / INGEST_ROUNDS);
+  const now = Date.now();
   const rounds = Array.from({ length: INGEST_ROUNDS }, (_r, r) =>
-    batches(Math.ceil(ingestEvents / 1000 / INGEST_ROUNDS), 1000, `${runId}r${r}`, new Date()),
+    batches(perRound, 1000, `${runId}r${r}`, new Date(now - (INGEST_ROUNDS - 1 - r) * perRound * 1000)),
   );
   // The warm-up's events are 20 days old: in the 30d range only, where they add ~2% to the raw rows at 10M.
-  const warmup = batches(rounds[0].length, 1000, `${runId}w`, new Date(Date.now() - 20 * 86_400_000));
+  const warmup = batches(perRound, 1000, `${runId}w`, new Date(now - 20 * 86_400_000));
   const { http: ingested, copy: copied } = await ingestBesideCopy(db, server.base, token, warmup, rounds);
   const retried = await ingest(server.base, token, rounds[0].slice(0, 5), 2);
   log(
