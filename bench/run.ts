@@ -76,9 +76,7 @@ const INGEST_ROUNDS = 2;
  * writing out what the step before dirtied.
  * Both are warmed up first, untimed, with as many events as a round: `warmup` over HTTP, and a COPY of the first
  * round's events (the first COPY into a buffer pool full from the bulk load ran 5–12% slower than the next ones at
- * 10M events). The server warms up for longer than the COPY: with a warm-up of 5 batches, its first round ran at
- * 26–36k events/s and its second at 40–44k (1M–30M), and over 5 rounds in one process Node's CPU per 100k events
- * fell from 1.9 s to 1.1 s (the JIT, the heap's sizing) and PostgreSQL's from 3.6 s to 2.7 s. No scratch
+ * 10M events; over 5 rounds in one server process, Node's CPU per 100k events fell from 1.9 s to 1.1–1.3 s). No scratch
  * copy is dropped before the end (see bareCopies): before, each was dropped after its COPY, and the step after
  * took the freed buffers, which made a COPY that followed another 30–40% faster.
  */
