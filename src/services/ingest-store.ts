@@ -100,10 +100,10 @@ async function write(db: Db, queue: Queue) {
 }
 
 /**
- * Writes the group's batches in one transaction, and answers each its part. When the group fails on
- * its data (an id already claimed, one sent in two of its batches, a row a constraint refuses), each
- * batch is written on its own, so one batch's events never fail another's. Any other failure (the
- * database away, a lock waited for too long) is every batch's answer.
+ * Writes the group's batches in one transaction, and answers each its part (an id already claimed,
+ * or sent in two of its batches, is a duplicate: see storeSorted). When the group fails on its data
+ * (a row a constraint refuses), each batch is written on its own, so one batch's events never fail
+ * another's. Any other failure (the database away, a lock waited for too long) is every batch's answer.
  */
 async function writeGroup(db: Db, group: Waiting[]) {
   try {
