@@ -251,7 +251,7 @@ describe('group commit: batches that wait are written together', () => {
     }
   });
 
-  it('when the ingest lock is held past the lock timeout, then every batch of the group fails (503) and nothing of them is stored', async () => {
+  it('when the ingest lock is held past the lock timeout, then every batch of the group fails with lock_not_available (answered 503) and nothing of them is stored', async () => {
     const f = await makeFeature(t.db);
     const now = new Date();
     await ingestEvents(t.db, [ev(f.name)], now);
